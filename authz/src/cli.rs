@@ -1,0 +1,499 @@
+//! Command-line interface: `serve`, `migrate`, `user …`, `client …`, `keys …`, `seed-demo`.
+//! Commands that create or list things take `--json`; secrets are printed once, on creation.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use authz::admin::{self, NewClient, Policy};
+use authz::clock::SystemClock;
+use authz::config::Config;
+use authz::error::{Error, Result};
+use authz::keys::SigningAlg;
+use authz::state::AppState;
+use authz::store::{AuthMethod, Client, GrantType, KeyStatus, User};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use shared::secret::Password;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "authz",
+    version,
+    about = "OAuth 2.0 / OpenID Connect authorization server"
+)]
+pub struct Cli {
+    /// TOML configuration file; AUTHZ_* environment variables override it.
+    #[arg(long, global = true, env = "AUTHZ_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database and creates a signing key if needed).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Create the demo accounts and clients (DEMO ONLY: publicly known passwords).
+    SeedDemo(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Also create the demo accounts and clients on start (DEMO ONLY).
+    #[arg(long)]
+    seed_demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user; the password is prompted for (no echo) or read from stdin.
+    Add {
+        username: String,
+        /// Role(s); repeat or comma-separate.
+        #[arg(long = "role", value_delimiter = ',', default_value = "user")]
+        roles: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List(JsonFlag),
+    /// Replace a user's roles.
+    SetRoles {
+        username: String,
+        #[arg(required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+    },
+    /// Disable a user (their refresh tokens stop working).
+    Disable {
+        username: String,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        username: String,
+    },
+    /// Set a new password.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a client. Confidential clients get a secret, printed once.
+    Add {
+        /// Client id (default: generated).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// client_secret_basic (default), client_secret_post, or none (public client).
+        #[arg(long, default_value = "client_secret_basic")]
+        auth_method: AuthMethod,
+        /// Allowed grant(s): client_credentials, password, refresh_token. The password grant
+        /// is legacy (RFC 9700 §2.4) and only for first-party clients.
+        #[arg(long = "grant", value_delimiter = ',', required = true)]
+        grants: Vec<GrantType>,
+        /// Most scopes the client may be granted (space- or comma-separated).
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Resource URI(s) it may get tokens for (default: the configured default resource).
+        #[arg(long = "resource")]
+        resources: Vec<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Issue refresh tokens even without offline_access.
+        #[arg(long)]
+        always_refresh: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List(JsonFlag),
+    /// Replace a confidential client's secret; prints the new one once.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client and every refresh token issued to it.
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    List(JsonFlag),
+    /// Make a new key active; the old one stays in the JWKS until its tokens have expired.
+    Rotate {
+        /// RS256, ES256 or EdDSA (default: the configured signing_alg).
+        #[arg(long)]
+        alg: Option<SigningAlg>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(command: Command, config: Config) -> Result<()> {
+    if let Command::Migrate = command {
+        authz::open_store(&config).await?;
+        println!(
+            "migrations applied to {}",
+            redact_url(&config.database_url())
+        );
+        return Ok(());
+    }
+    let state = authz::build_state(config, Arc::new(SystemClock)).await?;
+    match command {
+        Command::Serve(args) => serve(state, args).await,
+        Command::Migrate => Ok(()),
+        Command::User(cmd) => user(&state, cmd).await,
+        Command::Client(cmd) => client(&state, cmd).await,
+        Command::Keys(cmd) => keys(&state, cmd).await,
+        Command::SeedDemo(f) => {
+            let report = authz::seed::seed_demo(&state).await?;
+            if f.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(Error::internal)?
+                );
+            } else {
+                print_demo(&state, &report);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(state: AppState, args: ServeArgs) -> Result<()> {
+    if args.seed_demo {
+        let report = authz::seed::seed_demo(&state).await?;
+        print_demo(&state, &report);
+    }
+    let bind = state.config.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Error::Invalid(format!("cannot listen on {bind}: {e}")))?;
+    let c = &state.config;
+    eprintln!(
+        "authz listening on http://{}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {}",
+        listener.local_addr().map_err(Error::internal)?,
+        c.issuer,
+        c.issuer,
+        redact_url(&c.database_url())
+    );
+    authz::serve(state, listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn print_demo(state: &AppState, r: &authz::seed::DemoReport) {
+    eprintln!("\n  ⚠  DEMO DATA — publicly known passwords. Never use seed-demo in production.");
+    for (u, p, role) in authz::seed::DEMO_USERS {
+        eprintln!("     user {u:<12} password {p:<15} role {role}");
+    }
+    eprintln!(
+        "     client {} (public; password + refresh_token grants)",
+        authz::seed::DEMO_CLI_CLIENT
+    );
+    match &r.service_client_secret {
+        Some(s) => eprintln!(
+            "     client {} secret {s} (client_credentials)\n\n  try:\n     curl -s -u {}:{s} -d grant_type=client_credentials {}/token\n",
+            authz::seed::DEMO_SERVICE_CLIENT,
+            authz::seed::DEMO_SERVICE_CLIENT,
+            state.config.issuer
+        ),
+        None => eprintln!(
+            "     client {} (secret shown when it was created)",
+            authz::seed::DEMO_SERVICE_CLIENT
+        ),
+    }
+}
+
+/// Hide a password embedded in a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn read_password(from_stdin: bool, prompt: &str) -> Result<Password> {
+    let pw = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(Error::internal)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password(prompt).map_err(Error::internal)?;
+        let again = rpassword::prompt_password("Repeat: ").map_err(Error::internal)?;
+        if first != again {
+            return Err(Error::Invalid("passwords do not match".into()));
+        }
+        first
+    };
+    if pw.is_empty() {
+        return Err(Error::Invalid("empty password".into()));
+    }
+    Ok(Password::new(pw))
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    json!({ "id": u.id, "username": u.username, "roles": u.roles,
+            "disabled": u.disabled_at.is_some(), "created_at": u.created_at })
+}
+
+async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
+    const ACTOR: &str = "cli";
+    match cmd {
+        UserCmd::Add {
+            username,
+            roles,
+            password_stdin,
+            json,
+        } => {
+            let pw = read_password(password_stdin, "Password: ")?;
+            let u = admin::add_user(state, ACTOR, &username, &pw, roles, Policy::Enforce).await?;
+            if json {
+                println!("{}", user_json(&u));
+            } else {
+                println!(
+                    "created user {} ({}) roles {}",
+                    u.username,
+                    u.id,
+                    u.roles.join(",")
+                );
+            }
+        }
+        UserCmd::List(f) => {
+            let users = state.store.list_users().await?;
+            if f.json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(users.iter().map(user_json).collect())
+                );
+            } else {
+                println!("{:<24} {:<26} {:<20} status", "username", "id", "roles");
+                for u in users {
+                    let status = if u.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{:<24} {:<26} {:<20} {status}",
+                        u.username,
+                        u.id,
+                        u.roles.join(",")
+                    );
+                }
+            }
+        }
+        UserCmd::SetRoles { username, roles } => {
+            let u = admin::set_roles(state, ACTOR, &username, roles).await?;
+            println!("{} now has roles {}", u.username, u.roles.join(","));
+        }
+        UserCmd::Disable { username } => {
+            admin::set_disabled(state, ACTOR, &username, true).await?;
+            println!("disabled {username}");
+        }
+        UserCmd::Enable { username } => {
+            admin::set_disabled(state, ACTOR, &username, false).await?;
+            println!("enabled {username}");
+        }
+        UserCmd::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin, "New password: ")?;
+            admin::set_password(state, ACTOR, &username, &pw).await?;
+            println!("password changed for {username}");
+        }
+    }
+    Ok(())
+}
+
+fn client_json(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.id, "name": c.name, "token_endpoint_auth_method": c.auth_method.as_str(),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": c.scopes.to_string(), "resources": c.resources, "redirect_uris": c.redirect_uris,
+        "always_issue_refresh": c.always_issue_refresh, "created_at": c.created_at,
+    })
+}
+
+async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
+    const ACTOR: &str = "cli";
+    match cmd {
+        ClientCmd::Add {
+            id,
+            name,
+            auth_method,
+            grants,
+            scope,
+            resources,
+            redirect_uris,
+            always_refresh,
+            json,
+        } => {
+            let scopes = scope
+                .replace(',', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let new = NewClient {
+                id,
+                name,
+                auth_method,
+                grant_types: grants,
+                redirect_uris,
+                scopes,
+                resources,
+                always_issue_refresh: always_refresh,
+            };
+            let (c, secret) = admin::add_client(state, ACTOR, new).await?;
+            if json {
+                let mut v = client_json(&c);
+                if let Some(s) = &secret {
+                    v["client_secret"] = json!(s.expose());
+                }
+                println!("{v}");
+            } else {
+                println!("created client {} ({})", c.id, c.auth_method.as_str());
+                if let Some(s) = secret {
+                    println!("client_secret: {}\n(shown once: store it now)", s.expose());
+                }
+            }
+        }
+        ClientCmd::List(f) => {
+            let clients = state.store.list_clients().await?;
+            if f.json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(clients.iter().map(client_json).collect())
+                );
+            } else {
+                println!("{:<20} {:<22} {:<40} scopes", "client_id", "auth", "grants");
+                for c in clients {
+                    let g: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                    println!(
+                        "{:<20} {:<22} {:<40} {}",
+                        c.id,
+                        c.auth_method.as_str(),
+                        g.join(","),
+                        c.scopes
+                    );
+                }
+            }
+        }
+        ClientCmd::RotateSecret { id, json } => {
+            let s = admin::rotate_client_secret(state, ACTOR, &id).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "client_id": id, "client_secret": s.expose() })
+                );
+            } else {
+                println!(
+                    "new client_secret for {id}: {}\n(shown once: store it now)",
+                    s.expose()
+                );
+            }
+        }
+        ClientCmd::Delete { id } => {
+            admin::delete_client(state, ACTOR, &id).await?;
+            println!("deleted client {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
+    match cmd {
+        KeysCmd::List(f) => {
+            let keys = state.store.all_keys().await?;
+            let now = state.now();
+            let rows: Vec<serde_json::Value> = keys
+                .iter()
+                .map(|k| {
+                    let published =
+                        k.status == KeyStatus::Active || k.publish_until.is_some_and(|t| t > now);
+                    json!({ "kid": k.kid, "alg": k.alg, "status": k.status.as_str(),
+                            "published": published, "created_at": k.created_at,
+                            "retired_at": k.retired_at, "publish_until": k.publish_until })
+                })
+                .collect();
+            if f.json {
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("{:<45} {:<6} {:<8} published", "kid", "alg", "status");
+                for k in &keys {
+                    let published =
+                        k.status == KeyStatus::Active || k.publish_until.is_some_and(|t| t > now);
+                    println!(
+                        "{:<45} {:<6} {:<8} {}",
+                        k.kid,
+                        k.alg,
+                        k.status.as_str(),
+                        published
+                    );
+                }
+            }
+        }
+        KeysCmd::Rotate { alg, json } => {
+            let alg = alg.unwrap_or(state.config.signing_alg);
+            let kid = admin::rotate_keys(state, "cli", alg).await?;
+            if json {
+                println!("{}", json!({ "kid": kid, "alg": alg.as_str() }));
+            } else {
+                println!(
+                    "new active key {kid} ({alg}); running servers pick it up within {}s (or on SIGHUP)",
+                    state.config.key_reload_secs
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,364 @@
+//! Server configuration: one struct, read from an optional TOML file and then overridden by
+//! `AUTHZ_*` environment variables (the environment wins). Loaded once in `main`, passed in state.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shared::ScopeSet;
+
+use crate::keys::SigningAlg;
+
+/// Everything the server and CLI need to know. Field docs name the environment variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `AUTHZ_BIND`: address to listen on.
+    pub bind: SocketAddr,
+    /// `AUTHZ_ISSUER`: the issuer URL, published byte-for-byte (RFC 8414 §2, §3.3).
+    pub issuer: String,
+    /// `AUTHZ_DATA_DIR`: SQLite file and master key file live here.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL` (or `AUTHZ_DATABASE_URL`): `sqlite://…` or `postgres://…`;
+    /// default: `sqlite://<data_dir>/authz.db`.
+    pub database_url: Option<String>,
+    /// `AUTHZ_DB_MAX_CONNECTIONS`.
+    pub db_max_connections: u32,
+    /// `AUTHZ_MASTER_KEY`: base64 (standard or url-safe) of 32 bytes; encrypts signing keys at
+    /// rest. Default: `<data_dir>/master.key`, created with mode 0600.
+    pub master_key: Option<String>,
+    /// `AUTHZ_SIGNING_ALG`: `RS256` (default), `ES256` or `EdDSA`.
+    pub signing_alg: SigningAlg,
+    /// `AUTHZ_KEY_RELOAD_SECS`: how often a running server re-reads signing keys, so a
+    /// `authz keys rotate` by another process is picked up.
+    pub key_reload_secs: u64,
+    /// `AUTHZ_ACCESS_TOKEN_TTL_SECS`.
+    pub access_token_ttl_secs: i64,
+    /// `AUTHZ_REFRESH_TOKEN_TTL_SECS`: idle lifetime of each refresh token.
+    pub refresh_token_ttl_secs: i64,
+    /// `AUTHZ_REFRESH_TOKEN_ABSOLUTE_TTL_SECS`: a refresh family never outlives this.
+    pub refresh_token_absolute_ttl_secs: i64,
+    /// `AUTHZ_DEFAULT_RESOURCE`: audience when a request has no `resource` (RFC 8707).
+    pub default_resource: String,
+    /// `AUTHZ_ARGON2_M_COST` (KiB), `AUTHZ_ARGON2_T_COST`, `AUTHZ_ARGON2_P_COST`.
+    pub argon2: Argon2Config,
+    /// `AUTHZ_PASSWORD_MIN_LENGTH`, `AUTHZ_PASSWORD_MAX_LENGTH`.
+    pub password_policy: PasswordPolicyConfig,
+    /// Role name → scopes. TOML `[roles]`; not settable from the environment.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// `AUTHZ_AUDIT_RETENTION_DAYS`: audit events older than this are deleted on start.
+    pub audit_retention_days: i64,
+    /// `AUTHZ_LOG`: tracing filter, e.g. `info,authz=debug`.
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Config {
+    pub m_cost: u32,
+    pub t_cost: u32,
+    pub p_cost: u32,
+}
+
+impl Default for Argon2Config {
+    /// OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            m_cost: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordPolicyConfig {
+    /// NIST SP 800-63B-4 §3.1.1.2: at least 15 characters for a password used alone.
+    pub min_length: usize,
+    /// NIST asks for at least 64 to be accepted.
+    pub max_length: usize,
+}
+
+impl Default for PasswordPolicyConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 15,
+            max_length: 128,
+        }
+    }
+}
+
+/// The four default roles of the design notes.
+pub fn default_roles() -> BTreeMap<String, Vec<String>> {
+    let role = |scopes: &str| scopes.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    BTreeMap::from([
+        (
+            "admin".to_owned(),
+            role("profile:read notes:read notes:write keys:write audit:read security:read"),
+        ),
+        (
+            "user".to_owned(),
+            role("profile:read notes:read notes:write keys:write"),
+        ),
+        ("readonly".to_owned(), role("profile:read notes:read")),
+        (
+            "service".to_owned(),
+            role("profile:read notes:read notes:write"),
+        ),
+    ])
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            db_max_connections: 16,
+            master_key: None,
+            signing_alg: SigningAlg::Rs256,
+            key_reload_secs: 30,
+            access_token_ttl_secs: 600,
+            refresh_token_ttl_secs: 14 * 24 * 3600,
+            refresh_token_absolute_ttl_secs: 30 * 24 * 3600,
+            default_resource: "http://127.0.0.1:8081/mcp".to_owned(),
+            argon2: Argon2Config::default(),
+            password_policy: PasswordPolicyConfig::default(),
+            roles: default_roles(),
+            audit_retention_days: 90,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Read `file` (if given) and apply environment overrides from `env`, then validate.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Load from the process environment.
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse()
+                .map_err(|e| ConfigError(format!("{key}={v:?}: {e}")))
+        }
+        macro_rules! set {
+            ($key:literal => $field:expr) => {
+                if let Some(v) = env($key) {
+                    $field = parse($key, v)?;
+                }
+            };
+        }
+        set!("AUTHZ_BIND" => self.bind);
+        if let Some(v) = env("AUTHZ_ISSUER") {
+            self.issuer = v;
+        }
+        if let Some(v) = env("AUTHZ_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("AUTHZ_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
+            self.database_url = Some(v);
+        }
+        set!("AUTHZ_DB_MAX_CONNECTIONS" => self.db_max_connections);
+        if let Some(v) = env("AUTHZ_MASTER_KEY") {
+            self.master_key = Some(v);
+        }
+        set!("AUTHZ_SIGNING_ALG" => self.signing_alg);
+        set!("AUTHZ_KEY_RELOAD_SECS" => self.key_reload_secs);
+        set!("AUTHZ_ACCESS_TOKEN_TTL_SECS" => self.access_token_ttl_secs);
+        set!("AUTHZ_REFRESH_TOKEN_TTL_SECS" => self.refresh_token_ttl_secs);
+        set!("AUTHZ_REFRESH_TOKEN_ABSOLUTE_TTL_SECS" => self.refresh_token_absolute_ttl_secs);
+        if let Some(v) = env("AUTHZ_DEFAULT_RESOURCE") {
+            self.default_resource = v;
+        }
+        set!("AUTHZ_ARGON2_M_COST" => self.argon2.m_cost);
+        set!("AUTHZ_ARGON2_T_COST" => self.argon2.t_cost);
+        set!("AUTHZ_ARGON2_P_COST" => self.argon2.p_cost);
+        set!("AUTHZ_PASSWORD_MIN_LENGTH" => self.password_policy.min_length);
+        set!("AUTHZ_PASSWORD_MAX_LENGTH" => self.password_policy.max_length);
+        set!("AUTHZ_AUDIT_RETENTION_DAYS" => self.audit_retention_days);
+        if let Some(v) = env("AUTHZ_LOG") {
+            self.log = v;
+        }
+        Ok(())
+    }
+
+    /// Refuse configurations that would make the server insecure or unusable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError(format!("issuer {:?} is not a URL: {e}", self.issuer)))?;
+        // RFC 8414 §2: https, no query or fragment. http is allowed for loopback development.
+        let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && loopback) {
+            return Err(ConfigError(
+                "issuer must be https (http only on loopback)".into(),
+            ));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError(
+                "issuer must not have a query or fragment".into(),
+            ));
+        }
+        if self.issuer.ends_with('/') {
+            return Err(ConfigError("issuer must not end with '/'".into()));
+        }
+        crate::oauth::resource::validate_resource_uri(&self.default_resource)
+            .map_err(|e| ConfigError(format!("default_resource: {e}")))?;
+        if self.access_token_ttl_secs < 30 || self.access_token_ttl_secs > 24 * 3600 {
+            return Err(ConfigError(
+                "access_token_ttl_secs must be within 30..=86400".into(),
+            ));
+        }
+        if self.refresh_token_ttl_secs < 60
+            || self.refresh_token_absolute_ttl_secs < self.refresh_token_ttl_secs
+        {
+            return Err(ConfigError(
+                "refresh_token_ttl_secs must be ≥ 60 and ≤ refresh_token_absolute_ttl_secs".into(),
+            ));
+        }
+        if self.argon2.m_cost < 8 || self.argon2.t_cost < 1 || self.argon2.p_cost < 1 {
+            return Err(ConfigError(
+                "argon2 parameters are below argon2's minimums".into(),
+            ));
+        }
+        let p = self.password_policy;
+        if p.min_length < 8 || p.max_length < 64 || p.min_length > p.max_length {
+            return Err(ConfigError(
+                "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError("db_max_connections must be ≥ 1".into()));
+        }
+        for (role, scopes) in &self.roles {
+            if role.is_empty() || !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(ConfigError(format!(
+                    "role name {role:?} must be [A-Za-z0-9_]+"
+                )));
+            }
+            ScopeSet::from_tokens(scopes).map_err(|e| ConfigError(format!("roles.{role}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The database URL actually used.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}/authz.db", self.data_dir.display()),
+        }
+    }
+
+    /// Scopes granted by a set of role names (unknown roles grant nothing).
+    pub fn role_scopes<'a>(&self, roles: impl IntoIterator<Item = &'a str>) -> ScopeSet {
+        let mut set = ScopeSet::new();
+        for role in roles {
+            if let Some(scopes) = self.roles.get(role) {
+                // Validated in `validate`.
+                set = set.union(&ScopeSet::from_tokens(scopes).unwrap_or_default());
+            }
+        }
+        set
+    }
+
+    /// Longest lifetime of any token signed with a key; a retired key stays published this long.
+    pub fn max_signed_token_ttl(&self) -> i64 {
+        self.access_token_ttl_secs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authz.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"https://auth.example.com\"\naccess_token_ttl_secs = 300\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env_of(&[("AUTHZ_ACCESS_TOKEN_TTL_SECS", "120")]),
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://auth.example.com");
+        assert_eq!(c.access_token_ttl_secs, 120);
+    }
+
+    #[test]
+    fn rejects_insecure_issuer_and_bad_values() {
+        for (k, v) in [
+            ("AUTHZ_ISSUER", "http://auth.example.com"),
+            ("AUTHZ_ISSUER", "https://auth.example.com/"),
+            ("AUTHZ_ISSUER", "https://auth.example.com?x=1"),
+            ("AUTHZ_ACCESS_TOKEN_TTL_SECS", "5"),
+            ("AUTHZ_ARGON2_T_COST", "0"),
+            ("AUTHZ_SIGNING_ALG", "HS256"),
+            ("AUTHZ_BIND", "nonsense"),
+        ] {
+            assert!(
+                Config::load(None, env_of(&[(k, v)])).is_err(),
+                "{k}={v} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authz.toml");
+        std::fs::write(&path, "isuer = \"https://x\"\n").unwrap();
+        assert!(Config::load(Some(&path), env_of(&[])).is_err());
+    }
+
+    #[test]
+    fn role_scopes_union() {
+        let c = Config::default();
+        assert_eq!(
+            c.role_scopes(["readonly", "nope"]).to_string(),
+            "notes:read profile:read"
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! `POST /token` (RFC 6749 §3.2): form in, JSON out, never cached.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::error::{Error, Result};
+use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::oauth::grant::{self, RequestContext};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/token", post(token))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
+    let form = Form::from_request(&headers, &body)?;
+    let ctx = RequestContext {
+        ip: Some(peer.ip().to_string()),
+    };
+    let issued = grant::exchange(&state, &headers, &form, &ctx).await?;
+    let mut response = Json(issued).into_response();
+    // RFC 6749 §5.1.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}

@@ -1,0 +1,12 @@
+//! Signing keys: generation, encryption at rest, the in-memory key ring and JWKS publication.
+//!
+//! The server signs with aws-lc-rs key pairs that are parsed once when loaded (see
+//! `docs/architecture.md`: `jsonwebtoken::encode` re-parses the private key on every call).
+//! `kid` is the RFC 7638 JWK thumbprint. Private keys are stored AES-256-GCM encrypted under
+//! the master key, with the `kid` as associated data.
+
+mod ring;
+mod signer;
+
+pub use ring::{KeyRing, KeySet, ensure_active_key, load_key_set, rotate};
+pub use signer::{SigningAlg, SigningKey};

@@ -1,0 +1,137 @@
+//! `authz`: an OAuth 2.0 / OpenID Connect authorization server issuing RFC 9068 JWT access
+//! tokens. `App` wires configuration, storage, keys and HTTP together; `main.rs` is the CLI.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod password;
+pub mod seed;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::error::{Error, Result};
+use crate::oauth::issuer::TokenIssuer;
+use crate::oauth::scope::ScopePolicy;
+use crate::password::PasswordHasher;
+use crate::state::AppState;
+use crate::store::{SqlStore, Store};
+
+/// The master key: from `AUTHZ_MASTER_KEY`, else `<data_dir>/master.key` (created 0600).
+pub fn load_master_key(config: &Config) -> Result<MasterKey> {
+    match &config.master_key {
+        Some(text) => MasterKey::from_base64(text),
+        None => MasterKey::load_or_create_file(&config.data_dir.join("master.key")),
+    }
+    .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Connect to the configured database and apply migrations.
+pub async fn open_store(config: &Config) -> Result<SqlStore> {
+    let store = SqlStore::connect(&config.database_url(), config.db_max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Build the application state: storage (migrated), master key, an active signing key of the
+/// configured algorithm, and the services. Used by `serve`, the CLI and the tests.
+pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState> {
+    let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
+    build_state_with_store(config, clock, store).await
+}
+
+pub async fn build_state_with_store(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+) -> Result<AppState> {
+    let master = Arc::new(load_master_key(&config)?);
+    let now = clock.now();
+    let publish_until = now + config.max_signed_token_ttl() + 60;
+    if let Some(kid) =
+        keys::ensure_active_key(&*store, &master, config.signing_alg, now, publish_until).await?
+    {
+        tracing::info!(%kid, alg = %config.signing_alg, "created signing key");
+        store
+            .append(
+                &store::AuditEvent::new(now, "key.created", store::Outcome::Success)
+                    .actor("system")
+                    .details(serde_json::json!({ "kid": kid, "alg": config.signing_alg.as_str() })),
+            )
+            .await?;
+    }
+    let keys = Arc::new(keys::KeyRing::new(
+        keys::load_key_set(&*store, &master, now).await?,
+    ));
+    let passwords = PasswordHasher::new(&config.argon2)?;
+    let issuer = TokenIssuer::new(Arc::clone(&keys), &config);
+    let scopes = Arc::new(ScopePolicy::new(&config));
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        clock,
+        keys,
+        master,
+        passwords,
+        issuer,
+        scopes,
+    })
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests. Also re-reads signing keys
+/// every `key_reload_secs` (and on SIGHUP) so rotations by `authz keys rotate` are picked up.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let reloader = tokio::spawn(reload_keys_forever(state.clone()));
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    reloader.abort();
+    result.map_err(|e| Error::internal(format!("server: {e}")))
+}
+
+async fn reload_keys_forever(state: AppState) {
+    let period = Duration::from_secs(state.config.key_reload_secs.max(1));
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        {
+            let hup_recv = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = hup_recv => tracing::info!("SIGHUP: reloading signing keys"),
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::time::sleep(period).await;
+        if let Err(e) = state.reload_keys().await {
+            tracing::error!(error = %e, "reloading signing keys failed; keeping the current ones");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! OAuth 2.0 protocol logic, independent of HTTP framing: request parsing, client
+//! authentication, scope and resource policy, the token issuer and one module per grant.
+
+pub mod client_auth;
+pub mod form;
+pub mod grant;
+pub mod issuer;
+pub mod resource;
+pub mod scope;

@@ -1,0 +1,119 @@
+//! Scope policy (RFC 6749 §3.3): what a request may be granted. Unknown or forbidden scopes are
+//! refused with `invalid_scope`, never silently dropped.
+
+use shared::ScopeSet;
+use shared::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// `openid` asks for an ID token, which only the authorization-code flow issues (OIDC Core §3).
+pub const OPENID: &str = "openid";
+
+/// The scopes this server knows: every role's scopes plus the OpenID Connect ones.
+#[derive(Debug, Clone)]
+pub struct ScopePolicy {
+    known: ScopeSet,
+}
+
+impl ScopePolicy {
+    pub fn new(config: &Config) -> Self {
+        let roles = config.role_scopes(config.roles.keys().map(String::as_str));
+        let oidc = ScopeSet::from_tokens(OIDC_SCOPES).unwrap_or_default();
+        Self {
+            known: roles.union(&oidc),
+        }
+    }
+
+    /// Every scope that can be granted by some grant of this server (for metadata).
+    pub fn supported(&self) -> ScopeSet {
+        let mut s = self.known.clone();
+        s.remove(OPENID);
+        s
+    }
+
+    /// Resolve the `scope` parameter against `allowed`. Absent → `allowed` minus
+    /// `offline_access` and `openid` (RFC 6749 §3.3 pre-defined default). `refused` are scopes
+    /// this grant can never carry, with the reason.
+    pub fn resolve(
+        &self,
+        requested: Option<&str>,
+        allowed: &ScopeSet,
+        refused: &[(&str, &str)],
+    ) -> Result<ScopeSet> {
+        let granted = match requested {
+            Some(raw) => {
+                let req = ScopeSet::parse(raw)
+                    .map_err(|e| Error::invalid_scope(format!("malformed scope: {e}")))?;
+                for (scope, why) in refused {
+                    if req.contains(scope) {
+                        return Err(Error::invalid_scope(format!("{scope}: {why}")));
+                    }
+                }
+                let unknown = req.difference(&self.known);
+                if !unknown.is_empty() {
+                    return Err(Error::invalid_scope(format!("unknown scope: {unknown}")));
+                }
+                let forbidden = req.difference(allowed);
+                if !forbidden.is_empty() {
+                    return Err(Error::invalid_scope(format!(
+                        "scope not permitted: {forbidden}"
+                    )));
+                }
+                req
+            }
+            None => {
+                let mut d = allowed.clone();
+                d.remove(OFFLINE_ACCESS);
+                d.remove(OPENID);
+                d
+            }
+        };
+        if granted.is_empty() {
+            return Err(Error::invalid_scope(
+                "no scope can be granted to this request",
+            ));
+        }
+        Ok(granted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ScopePolicy {
+        ScopePolicy::new(&Config::default())
+    }
+
+    #[test]
+    fn resolves_requested_default_unknown_forbidden() {
+        let p = policy();
+        let allowed = ScopeSet::parse("notes:read profile:read offline_access").unwrap();
+        assert_eq!(
+            p.resolve(Some("notes:read"), &allowed, &[])
+                .unwrap()
+                .to_string(),
+            "notes:read"
+        );
+        assert_eq!(
+            p.resolve(None, &allowed, &[]).unwrap().to_string(),
+            "notes:read profile:read"
+        );
+        let e = p
+            .resolve(Some("notes:read nope"), &allowed, &[])
+            .unwrap_err();
+        assert_eq!(e.code(), shared::ErrorCode::InvalidScope);
+        assert!(e.to_string().contains("unknown scope: nope"));
+        let e = p.resolve(Some("audit:read"), &allowed, &[]).unwrap_err();
+        assert!(e.to_string().contains("not permitted: audit:read"));
+        let e = p.resolve(
+            Some("offline_access"),
+            &allowed,
+            &[("offline_access", "no")],
+        );
+        assert!(e.is_err());
+        assert!(p.resolve(None, &ScopeSet::new(), &[]).is_err());
+        assert!(p.resolve(Some("a\"b"), &allowed, &[]).is_err());
+    }
+}

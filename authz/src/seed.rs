@@ -1,0 +1,122 @@
+//! `authz seed-demo`: the four demo accounts of the design notes and two demo clients.
+//! Demo only: the passwords are public and bypass the password policy, so this warns loudly.
+//! Idempotent: what exists already is left alone.
+
+use serde::Serialize;
+use shared::secret::Password;
+
+use crate::admin::{self, NewClient, Policy};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{AuthMethod, GrantType};
+
+/// (username, password, role)
+pub const DEMO_USERS: [(&str, &str, &str); 4] = [
+    ("admin", "admin123", "admin"),
+    ("testuser", "TestPass123!", "user"),
+    ("readonly", "ReadOnly123!", "readonly"),
+    ("service_bot", "ServiceBot123!", "service"),
+];
+
+/// Confidential client for service bots (client_credentials).
+pub const DEMO_SERVICE_CLIENT: &str = "demo-service";
+/// Public first-party command-line client (password + refresh_token).
+pub const DEMO_CLI_CLIENT: &str = "mcp-cli";
+/// Where the demo service client's secret is kept (mode 0600) so the demo can show it again.
+pub const DEMO_SECRETS_FILE: &str = "demo-credentials.json";
+
+#[derive(Debug, Default, Serialize)]
+pub struct DemoReport {
+    pub users_created: Vec<String>,
+    pub clients_created: Vec<String>,
+    /// `demo-service`'s secret, when known (created now or read from the data dir).
+    pub service_client_secret: Option<String>,
+}
+
+pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
+    let mut report = DemoReport::default();
+    for (username, password, role) in DEMO_USERS {
+        if state.store.get_user_by_username(username).await?.is_some() {
+            continue;
+        }
+        admin::add_user(
+            state,
+            "seed-demo",
+            username,
+            &Password::new(password),
+            vec![role.to_owned()],
+            Policy::BypassForDemo,
+        )
+        .await?;
+        report.users_created.push(username.to_owned());
+    }
+    let secrets_path = state.config.data_dir.join(DEMO_SECRETS_FILE);
+    if state.store.get_client(DEMO_SERVICE_CLIENT).await?.is_none() {
+        let (_, secret) = admin::add_client(
+            state,
+            "seed-demo",
+            NewClient {
+                id: Some(DEMO_SERVICE_CLIENT.to_owned()),
+                name: "Demo service bot".to_owned(),
+                auth_method: AuthMethod::ClientSecretBasic,
+                grant_types: vec![GrantType::ClientCredentials],
+                redirect_uris: vec![],
+                scopes: "profile:read notes:read notes:write".to_owned(),
+                resources: vec![],
+                always_issue_refresh: false,
+            },
+        )
+        .await?;
+        let secret = secret.ok_or_else(|| Error::internal("confidential client without secret"))?;
+        write_private_json(
+            &secrets_path,
+            &serde_json::json!({ "client_id": DEMO_SERVICE_CLIENT, "client_secret": secret.expose() }),
+        )?;
+        report.clients_created.push(DEMO_SERVICE_CLIENT.to_owned());
+        report.service_client_secret = Some(secret.expose().to_owned());
+    } else if let Ok(text) = std::fs::read_to_string(&secrets_path) {
+        report.service_client_secret = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["client_secret"].as_str().map(str::to_owned));
+    }
+    if state.store.get_client(DEMO_CLI_CLIENT).await?.is_none() {
+        let scopes = state.scopes.supported().to_string();
+        admin::add_client(
+            state,
+            "seed-demo",
+            NewClient {
+                id: Some(DEMO_CLI_CLIENT.to_owned()),
+                name: "MCP command-line client".to_owned(),
+                auth_method: AuthMethod::None,
+                grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+                redirect_uris: vec![],
+                scopes,
+                resources: vec![],
+                always_issue_refresh: false,
+            },
+        )
+        .await?;
+        report.clients_created.push(DEMO_CLI_CLIENT.to_owned());
+    }
+    if !report.users_created.is_empty() {
+        tracing::warn!(
+            users = ?report.users_created,
+            "DEMO ACCOUNTS CREATED with publicly known passwords: never do this in production"
+        );
+    }
+    Ok(report)
+}
+
+fn write_private_json(path: &std::path::Path, value: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::internal)?;
+    }
+    let mut f = opts.open(path).map_err(Error::internal)?;
+    f.write_all(value.to_string().as_bytes())
+        .map_err(Error::internal)
+}

@@ -1,0 +1,56 @@
+//! Shared application state: configuration, storage, clock, keys and the services built from
+//! them. Constructed once by `App::build`, cloned cheaply into every handler.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::keys::KeyRing;
+use crate::oauth::issuer::TokenIssuer;
+use crate::oauth::scope::ScopePolicy;
+use crate::password::PasswordHasher;
+use crate::store::{AuditEvent, Store};
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeyRing>,
+    pub master: Arc<MasterKey>,
+    pub passwords: PasswordHasher,
+    pub issuer: TokenIssuer,
+    pub scopes: Arc<ScopePolicy>,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Append an audit event. A failure to write it is logged, not returned: the request that
+    /// caused it has already happened.
+    pub async fn audit(&self, event: AuditEvent) {
+        if let Err(e) = self.store.append(&event).await {
+            tracing::error!(kind = %event.kind, error = %e, "audit event could not be stored");
+        }
+    }
+
+    /// Re-read keys from storage (after a rotation by another process).
+    pub async fn reload_keys(&self) -> crate::error::Result<()> {
+        let set = crate::keys::load_key_set(&*self.store, &self.master, self.now()).await?;
+        let changed = set.kids != self.keys.current().kids;
+        self.keys.replace(set);
+        if changed {
+            tracing::info!(kid = %self.keys.current().active.kid(), "signing keys reloaded");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Storage: narrow traits keyed by id or token hash (after fosite's `handler/oauth2/storage.go`),
+//! and one SQL implementation (`SqlStore`) that runs on SQLite and PostgreSQL.
+//!
+//! Secrets never reach storage in the clear: client secrets and refresh tokens are stored as
+//! SHA-256 hashes, passwords as argon2id PHC strings, private keys AES-256-GCM encrypted.
+
+mod model;
+mod sql;
+
+use async_trait::async_trait;
+
+pub use model::*;
+pub use sql::{Backend, SqlStore};
+
+use crate::error::Result;
+
+/// OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, client: &Client) -> Result<()>;
+    async fn get_client(&self, id: &str) -> Result<Option<Client>>;
+    async fn list_clients(&self) -> Result<Vec<Client>>;
+    /// Replace the secret hash; `false` when the client does not exist.
+    async fn set_client_secret(&self, id: &str, secret_hash: &str, now: i64) -> Result<bool>;
+    /// Delete the client and everything issued to it; `false` when it did not exist.
+    async fn delete_client(&self, id: &str) -> Result<bool>;
+}
+
+/// Users (resource owners).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, user: &User) -> Result<()>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn set_user_roles(&self, id: &str, roles: &[String], now: i64) -> Result<bool>;
+    async fn set_user_disabled(&self, id: &str, disabled_at: Option<i64>, now: i64)
+    -> Result<bool>;
+    async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool>;
+}
+
+/// Outcome of presenting a refresh token for rotation.
+#[derive(Debug)]
+pub enum RotateOutcome {
+    /// The token was live: it is now used, and its successor is stored.
+    Rotated,
+    /// No such token.
+    NotFound,
+    /// The token had already been used or revoked: the family is now revoked (RFC 9700 §4.14.2).
+    Reused(Box<RefreshTokenRecord>),
+}
+
+/// Refresh tokens, keyed by the SHA-256 of the token; rotated within a family.
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    async fn create_refresh_token(&self, record: &RefreshTokenRecord) -> Result<()>;
+    async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Atomically mark `old_hash` used and store `successor`, or report reuse and revoke the
+    /// whole family. Exactly one of two concurrent rotations of one token can succeed.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        successor: &RefreshTokenRecord,
+        now: i64,
+    ) -> Result<RotateOutcome>;
+    /// Revoke every live token of a family; returns how many were revoked.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
+}
+
+/// Signing keys (private halves encrypted).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &StoredKey) -> Result<()>;
+    /// Keys still published at `now`: the active ones and retired ones whose tokens may live.
+    async fn published_keys(&self, now: i64) -> Result<Vec<StoredKey>>;
+    async fn all_keys(&self) -> Result<Vec<StoredKey>>;
+    /// Make `new_key` the only active key; every other active key is retired, published until
+    /// `publish_until`. One transaction.
+    async fn activate_key(&self, new_key: &StoredKey, publish_until: i64) -> Result<()>;
+    /// Delete retired keys whose publication window has ended.
+    async fn prune_keys(&self, now: i64) -> Result<u64>;
+}
+
+/// The audit log (append-only).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append(&self, event: &AuditEvent) -> Result<()>;
+    async fn recent(&self, limit: i64) -> Result<Vec<AuditEvent>>;
+    async fn delete_before(&self, ts: i64) -> Result<u64>;
+}
+
+/// Everything the server stores, as one object behind the narrow traits.
+#[async_trait]
+pub trait Store: ClientStore + UserStore + RefreshTokenStore + KeyStore + AuditStore {
+    /// Cheap liveness probe for `/healthz`.
+    async fn ping(&self) -> Result<()>;
+}

@@ -1,0 +1,69 @@
+//! `AuditStore` on SQL.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::SqlStore;
+use crate::error::{Error, Result};
+use crate::store::{AuditEvent, AuditStore, Outcome};
+
+fn event(row: &AnyRow) -> Result<AuditEvent> {
+    let outcome: String = row.try_get("outcome")?;
+    let details: String = row.try_get("details")?;
+    Ok(AuditEvent {
+        id: Some(row.try_get("id")?),
+        ts: row.try_get("ts")?,
+        kind: row.try_get("kind")?,
+        outcome: if outcome == "success" {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        actor: row.try_get("actor")?,
+        subject: row.try_get("subject")?,
+        client_id: row.try_get("client_id")?,
+        ip: row.try_get("ip")?,
+        details: serde_json::from_str(&details).map_err(Error::internal)?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append(&self, e: &AuditEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (ts, kind, outcome, actor, subject, client_id, ip, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.ts)
+        .bind(&e.kind)
+        .bind(e.outcome.as_str())
+        .bind(e.actor.as_deref())
+        .bind(e.subject.as_deref())
+        .bind(e.client_id.as_deref())
+        .bind(e.ip.as_deref())
+        .bind(e.details.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent(&self, limit: i64) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, ts, kind, outcome, actor, subject, client_id, ip, details \
+             FROM audit_events ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event).collect()
+    }
+
+    async fn delete_before(&self, ts: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM audit_events WHERE ts < $1")
+            .bind(ts)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}

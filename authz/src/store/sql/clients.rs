@@ -1,0 +1,103 @@
+//! `ClientStore` on SQL.
+
+use async_trait::async_trait;
+use shared::ScopeSet;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, conflict, lines, parse_col, words};
+use crate::error::{Error, Result};
+use crate::store::{Client, ClientStore};
+
+macro_rules! columns {
+    () => {
+        "id, name, secret_hash, auth_method, grant_types, redirect_uris, scopes, \
+                       resources, always_issue_refresh, created_at, updated_at"
+    };
+}
+
+fn client(row: &AnyRow) -> Result<Client> {
+    let grants: String = row.try_get("grant_types")?;
+    Ok(Client {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        auth_method: parse_col(row, "auth_method")?,
+        grant_types: words(&grants)
+            .iter()
+            .map(|g| g.parse().map_err(Error::internal))
+            .collect::<Result<_>>()?,
+        redirect_uris: lines(&row.try_get::<String, _>("redirect_uris")?),
+        scopes: ScopeSet::parse(&row.try_get::<String, _>("scopes")?)
+            .map_err(|e| Error::internal(format!("corrupt client scopes: {e}")))?,
+        resources: lines(&row.try_get::<String, _>("resources")?),
+        always_issue_refresh: row.try_get::<i64, _>("always_issue_refresh")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn create_client(&self, c: &Client) -> Result<()> {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        sqlx::query(concat!(
+            "INSERT INTO clients (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(c.secret_hash.as_deref())
+        .bind(c.auth_method.as_str())
+        .bind(grants.join(" "))
+        .bind(c.redirect_uris.join("\n"))
+        .bind(c.scopes.to_string())
+        .bind(c.resources.join("\n"))
+        .bind(i64::from(c.always_issue_refresh))
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<Client>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(client).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>> {
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM clients ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(client).collect()
+    }
+
+    async fn set_client_secret(&self, id: &str, secret_hash: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(secret_hash)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_client(&self, id: &str) -> Result<bool> {
+        // refresh_tokens go with it (ON DELETE CASCADE).
+        let r = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

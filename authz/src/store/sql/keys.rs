@@ -1,0 +1,115 @@
+//! `KeyStore` on SQL.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::SqlStore;
+use crate::error::{Error, Result};
+use crate::store::{KeyStatus, KeyStore, StoredKey};
+
+macro_rules! columns {
+    () => {
+        "kid, alg, private_key_enc, public_jwk, status, created_at, retired_at, publish_until"
+    };
+}
+
+fn key(row: &AnyRow) -> Result<StoredKey> {
+    let status: String = row.try_get("status")?;
+    Ok(StoredKey {
+        kid: row.try_get("kid")?,
+        alg: row.try_get("alg")?,
+        private_key_enc: row.try_get("private_key_enc")?,
+        public_jwk: row.try_get("public_jwk")?,
+        status: match status.as_str() {
+            "active" => KeyStatus::Active,
+            "retired" => KeyStatus::Retired,
+            other => return Err(Error::internal(format!("corrupt key status {other:?}"))),
+        },
+        created_at: row.try_get("created_at")?,
+        retired_at: row.try_get("retired_at")?,
+        publish_until: row.try_get("publish_until")?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn insert_key(&self, k: &StoredKey) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO signing_keys (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key_enc)
+        .bind(&k.public_jwk)
+        .bind(k.status.as_str())
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .bind(k.publish_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn published_keys(&self, now: i64) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM signing_keys \
+             WHERE status = 'active' OR publish_until > $1 ORDER BY created_at DESC, kid"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key).collect()
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM signing_keys ORDER BY created_at DESC, kid"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key).collect()
+    }
+
+    async fn activate_key(&self, new_key: &StoredKey, publish_until: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', retired_at = $1, publish_until = $2 \
+             WHERE status = 'active'",
+        )
+        .bind(new_key.created_at)
+        .bind(publish_until)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(concat!(
+            "INSERT INTO signing_keys (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, 'active', $5, NULL, NULL)"
+        ))
+        .bind(&new_key.kid)
+        .bind(&new_key.alg)
+        .bind(&new_key.private_key_enc)
+        .bind(&new_key.public_jwk)
+        .bind(new_key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn prune_keys(&self, now: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "DELETE FROM signing_keys WHERE status = 'retired' AND publish_until <= $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+}

@@ -1,0 +1,32 @@
+//! The JWT access-token profile (RFC 9068 §2.2) as issued by `authz` and read by resource servers.
+
+use serde::{Deserialize, Serialize};
+
+/// The JOSE `typ` header value of every access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Claims of an access token (RFC 9068 §2.2). `aud` is a single string: one audience per token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    /// The user's id, or `client:<client_id>` for a client acting on its own behalf
+    /// (RFC 9068 §2.2: must not collide with a user's subject).
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    /// Space-delimited (RFC 8693 §4.2 / RFC 9068 §2.2.3).
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// RFC 9068 §2.2.3.1 / RFC 7643 `roles`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// Subject prefix for tokens a client obtains for itself (client_credentials).
+pub const CLIENT_SUBJECT_PREFIX: &str = "client:";

@@ -1,0 +1,105 @@
+//! OAuth 2.0 error codes and the JSON error body (RFC 6749 §5.2, RFC 6750 §3.1, RFC 8707 §2,
+//! RFC 7009, RFC 8693), shared so both servers spell them identically.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error code either server may return. The wire spelling is [`ErrorCode::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: malformed request, missing/duplicate parameter.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed (HTTP 401).
+    InvalidClient,
+    /// RFC 6749 §5.2: bad, expired or revoked grant (credentials, refresh token, code).
+    InvalidGrant,
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: the grant type is not supported at all.
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: unknown or forbidden scope.
+    InvalidScope,
+    /// RFC 8707 §2: unknown or forbidden resource (audience).
+    InvalidTarget,
+    /// RFC 6749 §4.1.2.1: the resource owner denied the request.
+    AccessDenied,
+    /// RFC 6750 §3.1: the access token is invalid.
+    InvalidToken,
+    /// RFC 6750 §3.1: the token lacks a scope the request needs.
+    InsufficientScope,
+    /// RFC 6749 §4.1.2.1: unexpected condition on the server.
+    ServerError,
+    /// RFC 6749 §4.1.2.1: overloaded or in maintenance; retry later.
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The registered wire value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status that goes with the code on a token-style endpoint.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope | Self::AccessDenied => 403,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON error body of RFC 6749 §5.2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_spelling_matches_as_str() {
+        for code in [
+            ErrorCode::InvalidRequest,
+            ErrorCode::InvalidClient,
+            ErrorCode::InvalidGrant,
+            ErrorCode::UnauthorizedClient,
+            ErrorCode::UnsupportedGrantType,
+            ErrorCode::InvalidScope,
+            ErrorCode::InvalidTarget,
+            ErrorCode::AccessDenied,
+            ErrorCode::InvalidToken,
+            ErrorCode::InsufficientScope,
+            ErrorCode::ServerError,
+            ErrorCode::TemporarilyUnavailable,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Types shared by the authorization server (`authz`) and resource servers (`mcp-resource`):
+//! OAuth error codes and bodies, scopes, access-token claims and secret newtypes.
+//!
+//! Everything here is plain data plus validation; no I/O.
+
+pub mod claims;
+pub mod error;
+pub mod scope;
+pub mod secret;
+
+pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+pub use error::{ErrorCode, ErrorResponse};
+pub use scope::{Scope, ScopeError, ScopeSet};
