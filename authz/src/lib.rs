@@ -100,11 +100,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
+    let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     reloader.abort();
+    housekeeper.abort();
     result.map_err(|e| Error::internal(format!("server: {e}")))
 }
 
@@ -134,4 +136,28 @@ async fn reload_keys_forever(state: AppState) {
             tracing::error!(error = %e, "reloading signing keys failed; keeping the current ones");
         }
     }
+}
+
+/// Hourly: delete audit events past retention, refresh tokens whose family has ended, and
+/// retired keys no longer published.
+async fn housekeeping_forever(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = housekeeping(&state).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+    }
+}
+
+/// One housekeeping pass (also run by tests).
+pub async fn housekeeping(state: &AppState) -> Result<()> {
+    let now = state.now();
+    let audit = state.store.delete_before(now - state.config.audit_retention_days * 86_400).await?;
+    let refresh = state.store.delete_refresh_tokens_ended_before(now).await?;
+    let keys = state.store.prune_keys(now).await?;
+    if audit + refresh + keys > 0 {
+        tracing::info!(audit, refresh, keys, "housekeeping removed expired records");
+    }
+    Ok(())
 }

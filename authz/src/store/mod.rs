@@ -65,6 +65,8 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<RotateOutcome>;
     /// Revoke every live token of a family; returns how many were revoked.
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
+    /// Delete tokens whose family ended before `ts` (housekeeping).
+    async fn delete_refresh_tokens_ended_before(&self, ts: i64) -> Result<u64>;
 }
 
 /// Signing keys (private halves encrypted).

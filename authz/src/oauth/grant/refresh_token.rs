@@ -71,8 +71,11 @@ pub async fn handle(
             }
             state.scopes.resolve(Some(raw), &allowed, &[])?
         }
-        // The user's roles may have shrunk since the grant: never more than they hold now.
-        None => state.scopes.resolve(None, &allowed, &[])?,
+        // The grant's scope, less whatever the user's roles no longer allow.
+        None if allowed.is_empty() => {
+            return Err(Error::invalid_scope("none of the grant's scopes is still permitted"));
+        }
+        None => allowed,
     };
     let default = record.resources.first().cloned().unwrap_or_default();
     let aud = select_audience(&form.all("resource"), &record.resources, client, &default)?;

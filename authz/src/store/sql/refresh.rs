@@ -119,4 +119,12 @@ impl RefreshTokenStore for SqlStore {
         .await?;
         Ok(r.rows_affected())
     }
+
+    async fn delete_refresh_tokens_ended_before(&self, ts: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM refresh_tokens WHERE family_expires_at < $1")
+            .bind(ts)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
 }

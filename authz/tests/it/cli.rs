@@ -1,0 +1,90 @@
+//! The `authz` binary's administrative commands, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::both_backends;
+use crate::support::{Backend, MCP, TestApp, expect_token};
+
+both_backends!(cli_manages_users_and_clients);
+
+fn authz(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authz"))
+        .args(args)
+        .env("AUTHZ_DATA_DIR", app.dir.path())
+        .env("DATABASE_URL", &app.database_url)
+        .env("AUTHZ_ISSUER", &app.base)
+        .env("AUTHZ_DEFAULT_RESOURCE", MCP)
+        .env("AUTHZ_ARGON2_M_COST", "256")
+        .env("AUTHZ_ARGON2_T_COST", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+async fn cli_manages_users_and_clients(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Weak password: refused with a helpful message, nothing created.
+    let (ok, _, err) = authz(&app, &["user", "add", "bob", "--role", "user", "--password-stdin"], Some("password123\n"));
+    assert!(!ok);
+    assert!(err.contains("too short") || err.contains("commonly used"), "{err}");
+    let (ok, out, err) = authz(&app, &["user", "add", "bob", "--role", "user", "--password-stdin", "--json"], Some("a long and unusual passphrase\n"));
+    assert!(ok, "{err}");
+    let user: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(user["username"], "bob");
+    let (ok, _, err) = authz(&app, &["user", "add", "bob", "--password-stdin"], Some("another long passphrase!\n"));
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = authz(&app, &["user", "set-roles", "bob", "superuser"], None);
+    assert!(!ok && err.contains("unknown role"), "{err}");
+
+    let (ok, out, err) = authz(
+        &app,
+        &["client", "add", "--id", "svc", "--name", "Service", "--grant", "client_credentials", "--scope", "notes:read", "--json"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 43, "256-bit secret");
+    let (ok, out, _) = authz(&app, &["client", "list", "--json"], None);
+    assert!(ok);
+    assert!(!out.contains(&secret), "secrets are shown once only");
+    expect_token(app.token(&[("grant_type", "client_credentials")], Some(("svc", &secret))).await).await;
+
+    // Rotating the secret invalidates the old one.
+    let (ok, out, _) = authz(&app, &["client", "rotate-secret", "svc", "--json"], None);
+    assert!(ok);
+    let new_secret = serde_json::from_str::<serde_json::Value>(&out).unwrap()["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(app.token(&[("grant_type", "client_credentials")], Some(("svc", &secret))).await.status(), 401);
+    expect_token(app.token(&[("grant_type", "client_credentials")], Some(("svc", &new_secret))).await).await;
+
+    let (ok, _, err) = authz(&app, &["client", "add", "--name", "x", "--grant", "client_credentials", "--auth-method", "none"], None);
+    assert!(!ok && err.contains("public client"), "{err}");
+    let (ok, _, _) = authz(&app, &["client", "delete", "svc"], None);
+    assert!(ok);
+    assert_eq!(app.token(&[("grant_type", "client_credentials")], Some(("svc", &new_secret))).await.status(), 401);
+
+    let (ok, out, _) = authz(&app, &["seed-demo", "--json"], None);
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["users_created"].as_array().unwrap().len(), 4);
+    let (ok, out, _) = authz(&app, &["seed-demo", "--json"], None);
+    assert!(ok, "idempotent");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["users_created"], serde_json::json!([]));
+    let body = expect_token(
+        app.token(&[("grant_type", "password"), ("client_id", "mcp-cli"), ("username", "admin"), ("password", "admin123")], None).await,
+    )
+    .await;
+    let claims = app.verify(body["access_token"].as_str().unwrap(), MCP).await;
+    assert_eq!(claims.roles, ["admin"]);
+    let (ok, out, _) = authz(&app, &["keys", "list", "--json"], None);
+    assert!(ok && out.contains("RS256"));
+}

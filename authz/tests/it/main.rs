@@ -1,0 +1,13 @@
+//! Integration tests: the real `authz` server on an ephemeral port, driven over HTTP by real
+//! clients (openidconnect, reqwest), on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod cli;
+mod client_credentials;
+mod discovery;
+mod keys;
+mod password;
+mod refresh;
+mod token_errors;

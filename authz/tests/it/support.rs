@@ -1,0 +1,224 @@
+//! `TestApp`: starts the real server on 127.0.0.1:0 with a manual clock, small argon2
+//! parameters (config, not a code path) and a fresh database: a SQLite file in a temp dir, or a
+//! fresh PostgreSQL schema dropped afterwards.
+
+use std::sync::Arc;
+
+use authz::admin::{self, NewClient, Policy};
+use authz::clock::{Clock, ManualClock, SystemClock};
+use authz::config::Config;
+use authz::state::AppState;
+use authz::store::{AuthMethod, GrantType};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+use shared::AccessTokenClaims;
+use shared::secret::Password;
+
+pub const MCP: &str = "http://127.0.0.1:8081/mcp";
+pub const OTHER_API: &str = "https://api.example.com/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Run a test body once per backend: `both_backends!(name, ...)` makes `name::sqlite` and
+/// `name::postgres` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("AUTHZ_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pg_schema: Option<String>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, pg_schema) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/authz.db", dir.path().display()), None),
+            Backend::Postgres => {
+                let schema = format!("it_{}", authz::crypto::random_id("").to_lowercase().replace('-', "_"));
+                let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("PostgreSQL is not reachable");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                admin.close().await;
+                let sep = if pg_admin_url().contains('?') { '&' } else { '?' };
+                (format!("{}{sep}options=-c%20search_path%3D{schema}", pg_admin_url()), Some(schema))
+            }
+        };
+        let mut config = Config {
+            issuer: base.clone(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(database_url.clone()),
+            db_max_connections: 5,
+            key_reload_secs: 3600,
+            default_resource: MCP.to_owned(),
+            argon2: authz::config::Argon2Config { m_cost: 256, t_cost: 1, p_cost: 1 },
+            ..Config::default()
+        };
+        tweak(&mut config);
+        config.validate().unwrap();
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let state = authz::build_state(config, clock.clone()).await.unwrap();
+        let server = tokio::spawn({
+            let state = state.clone();
+            async move {
+                authz::serve(state, listener, std::future::pending()).await.unwrap();
+            }
+        });
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base, state, clock, http, dir, database_url, pg_schema, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Register a client through the real admin path; returns its secret (if confidential).
+    pub async fn client(
+        &self,
+        id: &str,
+        method: AuthMethod,
+        grants: &[GrantType],
+        scope: &str,
+        resources: &[&str],
+    ) -> Option<String> {
+        let (_, secret) = admin::add_client(
+            &self.state,
+            "test",
+            NewClient {
+                id: Some(id.to_owned()),
+                name: format!("{id} (test)"),
+                auth_method: method,
+                grant_types: grants.to_vec(),
+                redirect_uris: vec![],
+                scopes: scope.to_owned(),
+                resources: resources.iter().map(|s| s.to_string()).collect(),
+                always_issue_refresh: false,
+            },
+        )
+        .await
+        .unwrap();
+        secret.map(|s| s.expose().to_owned())
+    }
+
+    pub async fn user(&self, username: &str, password: &str, role: &str) -> String {
+        admin::add_user(&self.state, "test", username, &Password::new(password), vec![role.into()], Policy::Enforce)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// POST /token with a form and optional Basic credentials.
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+        let mut req = self.http.post(self.url("/token")).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn jwks(&self) -> JwkSet {
+        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Verify an access token the way a resource server would: against the served JWKS,
+    /// with iss, aud, exp and `typ: at+jwt` checked.
+    pub async fn verify(&self, token: &str, aud: &str) -> AccessTokenClaims {
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1 typ");
+        let jwks = self.jwks().await;
+        let kid = header.kid.as_deref().expect("kid");
+        let jwk = jwks.find(kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        let key = DecodingKey::from_jwk(jwk).unwrap();
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[&self.base]);
+        v.set_audience(&[aud]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
+        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &v).unwrap().claims
+    }
+
+    pub async fn audit_kinds(&self) -> Vec<String> {
+        self.state.store.recent(1000).await.unwrap().into_iter().map(|e| e.kind).collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(schema) = self.pg_schema.take() {
+            // Drop the schema from a separate thread: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                        let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Assert an RFC 6749 §5.2 error: status, code, JSON body, no-store. Returns the description.
+pub async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(resp.status().as_u16(), status, "status for {code}");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let www = resp.headers().get("www-authenticate").cloned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], code, "body: {body}");
+    if status == 401 {
+        assert!(www.is_some(), "401 must carry WWW-Authenticate");
+    }
+    body["error_description"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The JSON body of a successful token response.
+pub async fn expect_token(resp: reqwest::Response) -> Value {
+    let status = resp.status();
+    assert_eq!(resp.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "body: {body}");
+    assert_eq!(body["token_type"], "Bearer");
+    body
+}
