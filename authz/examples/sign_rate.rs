@@ -43,10 +43,15 @@ fn rate(threads: usize, secs: u64, work: Arc<dyn Fn() + Send + Sync>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let config = Config::from_process_env(None).expect("configuration");
     let aud = config.default_resource.clone();
-    let state = authz::build_state(config, Arc::new(SystemClock)).await.expect("state");
+    let state = authz::build_state(config, Arc::new(SystemClock))
+        .await
+        .expect("state");
     let key = state.keys.current().active.clone();
     let client = Client {
         id: "bench".into(),
@@ -62,20 +67,47 @@ async fn main() {
         updated_at: 0,
     };
     let scope = client.scopes.clone();
-    let sample = state.issuer.access_token(Subject::Client, &client, &aud, &scope, SystemClock.now()).unwrap();
-    let signing_input = sample.expose().rsplit_once('.').unwrap().0.as_bytes().to_vec();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("key {} ({}), {} s per row, {} cores", key.kid(), key.alg(), secs, cores);
+    let sample = state
+        .issuer
+        .access_token(Subject::Client, &client, &aud, &scope, SystemClock.now())
+        .unwrap();
+    let signing_input = sample
+        .expose()
+        .rsplit_once('.')
+        .unwrap()
+        .0
+        .as_bytes()
+        .to_vec();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "key {} ({}), {} s per row, {} cores",
+        key.kid(),
+        key.alg(),
+        secs,
+        cores
+    );
     for threads in [1, cores] {
         let k = key.clone();
         let input = signing_input.clone();
-        let sign = rate(threads, secs, Arc::new(move || drop(k.sign(&input).unwrap())));
+        let sign = rate(
+            threads,
+            secs,
+            Arc::new(move || drop(k.sign(&input).unwrap())),
+        );
         let issuer = state.issuer.clone();
         let (c, a, s) = (client.clone(), aud.clone(), scope.clone());
         let mint = rate(
             threads,
             secs,
-            Arc::new(move || drop(issuer.access_token(Subject::Client, &c, &a, &s, SystemClock.now()).unwrap())),
+            Arc::new(move || {
+                drop(
+                    issuer
+                        .access_token(Subject::Client, &c, &a, &s, SystemClock.now())
+                        .unwrap(),
+                )
+            }),
         );
         println!("threads={threads} raw_sign_per_s={sign:.0} mint_access_token_per_s={mint:.0}");
     }

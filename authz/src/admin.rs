@@ -301,7 +301,9 @@ pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Re
 }
 
 pub async fn delete_client(state: &AppState, actor: &str, id: &str) -> Result<()> {
-    if !state.store.delete_client(id).await? {
+    let deleted = state.store.delete_client(id).await?;
+    state.clients.invalidate(id);
+    if !deleted {
         return Err(Error::NotFound(format!("client {id:?}")));
     }
     audit(state, "client.deleted", actor, |e| e.client(id)).await;

@@ -166,6 +166,13 @@ pub async fn run(command: Command, config: Config) -> Result<()> {
         return Ok(());
     }
     let state = authz::build_state(config, Arc::new(SystemClock)).await?;
+    let audit_log = state.audit_log.clone();
+    let result = dispatch(state, command).await;
+    audit_log.flush().await;
+    result
+}
+
+async fn dispatch(state: AppState, command: Command) -> Result<()> {
     match command {
         Command::Serve(args) => serve(state, args).await,
         Command::Migrate => Ok(()),

@@ -33,6 +33,9 @@ pub struct Config {
     /// `AUTHZ_KEY_RELOAD_SECS`: how often a running server re-reads signing keys, so a
     /// `authz keys rotate` by another process is picked up.
     pub key_reload_secs: u64,
+    /// `AUTHZ_CLIENT_CACHE_SECS`: how long client registrations are cached in memory; changes
+    /// made by another process take effect within this time. 0 disables the cache.
+    pub client_cache_secs: i64,
     /// `AUTHZ_ACCESS_TOKEN_TTL_SECS`.
     pub access_token_ttl_secs: i64,
     /// `AUTHZ_REFRESH_TOKEN_TTL_SECS`: idle lifetime of each refresh token.
@@ -121,6 +124,7 @@ impl Default for Config {
             master_key: None,
             signing_alg: SigningAlg::Rs256,
             key_reload_secs: 30,
+            client_cache_secs: 5,
             access_token_ttl_secs: 600,
             refresh_token_ttl_secs: 14 * 24 * 3600,
             refresh_token_absolute_ttl_secs: 30 * 24 * 3600,
@@ -195,6 +199,7 @@ impl Config {
         }
         set!("AUTHZ_SIGNING_ALG" => self.signing_alg);
         set!("AUTHZ_KEY_RELOAD_SECS" => self.key_reload_secs);
+        set!("AUTHZ_CLIENT_CACHE_SECS" => self.client_cache_secs);
         set!("AUTHZ_ACCESS_TOKEN_TTL_SECS" => self.access_token_ttl_secs);
         set!("AUTHZ_REFRESH_TOKEN_TTL_SECS" => self.refresh_token_ttl_secs);
         set!("AUTHZ_REFRESH_TOKEN_ABSOLUTE_TTL_SECS" => self.refresh_token_absolute_ttl_secs);
@@ -255,6 +260,11 @@ impl Config {
         if p.min_length < 8 || p.max_length < 64 || p.min_length > p.max_length {
             return Err(ConfigError(
                 "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
+            ));
+        }
+        if !(0..=300).contains(&self.client_cache_secs) {
+            return Err(ConfigError(
+                "client_cache_secs must be within 0..=300".into(),
             ));
         }
         if self.db_max_connections == 0 {

@@ -2,6 +2,7 @@
 //! tokens. `App` wires configuration, storage, keys and HTTP together; `main.rs` is the CLI.
 
 pub mod admin;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -80,6 +81,9 @@ pub async fn build_state_with_store(
     let passwords = PasswordHasher::new(&config.argon2)?;
     let issuer = TokenIssuer::new(Arc::clone(&keys), &config);
     let scopes = Arc::new(ScopePolicy::new(&config));
+    let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
+    let audit_store: Arc<dyn store::AuditStore> = store.clone();
+    let audit_log = audit::AuditLog::start(audit_store);
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -89,6 +93,8 @@ pub async fn build_state_with_store(
         passwords,
         issuer,
         scopes,
+        clients,
+        audit_log,
     })
 }
 
@@ -101,10 +107,12 @@ pub async fn serve(
 ) -> Result<()> {
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
+    let audit_log = state.audit_log.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    audit_log.flush().await;
     reloader.abort();
     housekeeper.abort();
     result.map_err(|e| Error::internal(format!("server: {e}")))
@@ -153,7 +161,10 @@ async fn housekeeping_forever(state: AppState) {
 /// One housekeeping pass (also run by tests).
 pub async fn housekeeping(state: &AppState) -> Result<()> {
     let now = state.now();
-    let audit = state.store.delete_before(now - state.config.audit_retention_days * 86_400).await?;
+    let audit = state
+        .store
+        .delete_before(now - state.config.audit_retention_days * 86_400)
+        .await?;
     let refresh = state.store.delete_refresh_tokens_ended_before(now).await?;
     let keys = state.store.prune_keys(now).await?;
     if audit + refresh + keys > 0 {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -10,7 +11,7 @@ use crate::keys::KeyRing;
 use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
 use crate::password::PasswordHasher;
-use crate::store::{AuditEvent, Store};
+use crate::store::{AuditEvent, ClientCache, Store};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -22,6 +23,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub issuer: TokenIssuer,
     pub scopes: Arc<ScopePolicy>,
+    pub clients: Arc<ClientCache>,
+    pub audit_log: AuditLog,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -35,12 +38,14 @@ impl AppState {
         self.clock.now()
     }
 
-    /// Append an audit event. A failure to write it is logged, not returned: the request that
-    /// caused it has already happened.
+    /// Append an audit event and wait until it is committed.
     pub async fn audit(&self, event: AuditEvent) {
-        if let Err(e) = self.store.append(&event).await {
-            tracing::error!(kind = %event.kind, error = %e, "audit event could not be stored");
-        }
+        self.audit_log.record(event).await;
+    }
+
+    /// Append a high-volume audit event without waiting for the commit.
+    pub async fn audit_async(&self, event: AuditEvent) {
+        self.audit_log.record_async(event).await;
     }
 
     /// Re-read keys from storage (after a rotation by another process).

@@ -10,7 +10,9 @@ use shared::secret::ClientSecret;
 use super::form::{Form, decode_component};
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::{Error, Result};
-use crate::store::{AuthMethod, Client, ClientStore};
+use std::sync::Arc;
+
+use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness};
 
 /// Credentials as presented, before they are checked.
 #[derive(Debug)]
@@ -73,30 +75,50 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
     }
 }
 
-/// Check presented credentials against the registration.
-pub async fn authenticate(store: &dyn ClientStore, p: &Presented) -> Result<Client> {
+/// Check presented credentials against the registration (through the client cache).
+pub async fn authenticate(
+    cache: &ClientCache,
+    store: &dyn ClientStore,
+    p: &Presented,
+    now: i64,
+) -> Result<Arc<Client>> {
     const GENERIC: &str = "client authentication failed";
     if p.client_id.len() > 256 {
         return Err(Error::invalid_client(GENERIC));
     }
-    let client = store.get_client(&p.client_id).await?;
     let presented_hash = p.secret.as_ref().map(|s| sha256_hex(s.expose()));
-    let Some(client) = client else {
+    let Some((mut client, freshness)) = cache.get(store, &p.client_id, now).await? else {
         // Same work as a real comparison, so unknown ids are not cheaper to probe.
         if let Some(h) = &presented_hash {
             let _ = ct_eq(h.as_bytes(), &[b'0'; 64]);
         }
         return Err(Error::invalid_client(GENERIC));
     };
+    if !secret_matches(&client, presented_hash.as_deref()) && freshness == Freshness::Cached {
+        // The secret may have been rotated by another process: check against a fresh read.
+        match cache.load(store, &p.client_id, now).await? {
+            Some(fresh) => client = fresh,
+            None => return Err(Error::invalid_client(GENERIC)),
+        }
+    }
     if client.auth_method != p.method {
         return Err(Error::invalid_client(format!(
             "this client must authenticate with {}",
             client.auth_method.as_str()
         )));
     }
+    if secret_matches(&client, presented_hash.as_deref()) {
+        Ok(client)
+    } else {
+        Err(Error::invalid_client(GENERIC))
+    }
+}
+
+/// Public clients present no secret; confidential ones the one whose hash is stored.
+fn secret_matches(client: &Client, presented_hash: Option<&str>) -> bool {
     match (&client.secret_hash, presented_hash) {
-        (_, None) if client.is_public() => Ok(client),
-        (Some(stored), Some(given)) if ct_eq(stored.as_bytes(), given.as_bytes()) => Ok(client),
-        _ => Err(Error::invalid_client(GENERIC)),
+        (None, None) => client.is_public(),
+        (Some(stored), Some(given)) => ct_eq(stored.as_bytes(), given.as_bytes()),
+        _ => false,
     }
 }

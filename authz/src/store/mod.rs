@@ -4,11 +4,13 @@
 //! Secrets never reach storage in the clear: client secrets and refresh tokens are stored as
 //! SHA-256 hashes, passwords as argon2id PHC strings, private keys AES-256-GCM encrypted.
 
+mod client_cache;
 mod model;
 mod sql;
 
 use async_trait::async_trait;
 
+pub use client_cache::{ClientCache, Freshness};
 pub use model::*;
 pub use sql::{Backend, SqlStore};
 
@@ -87,6 +89,8 @@ pub trait KeyStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append(&self, event: &AuditEvent) -> Result<()>;
+    /// Append several events in one transaction.
+    async fn append_all(&self, events: &[AuditEvent]) -> Result<()>;
     async fn recent(&self, limit: i64) -> Result<Vec<AuditEvent>>;
     async fn delete_before(&self, ts: i64) -> Result<u64>;
 }

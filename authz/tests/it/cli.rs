@@ -23,31 +23,75 @@ fn authz(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, St
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 async fn cli_manages_users_and_clients(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // Weak password: refused with a helpful message, nothing created.
-    let (ok, _, err) = authz(&app, &["user", "add", "bob", "--role", "user", "--password-stdin"], Some("password123\n"));
+    let (ok, _, err) = authz(
+        &app,
+        &["user", "add", "bob", "--role", "user", "--password-stdin"],
+        Some("password123\n"),
+    );
     assert!(!ok);
-    assert!(err.contains("too short") || err.contains("commonly used"), "{err}");
-    let (ok, out, err) = authz(&app, &["user", "add", "bob", "--role", "user", "--password-stdin", "--json"], Some("a long and unusual passphrase\n"));
+    assert!(
+        err.contains("too short") || err.contains("commonly used"),
+        "{err}"
+    );
+    let (ok, out, err) = authz(
+        &app,
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "user",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("a long and unusual passphrase\n"),
+    );
     assert!(ok, "{err}");
     let user: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(user["username"], "bob");
-    let (ok, _, err) = authz(&app, &["user", "add", "bob", "--password-stdin"], Some("another long passphrase!\n"));
+    let (ok, _, err) = authz(
+        &app,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("another long passphrase!\n"),
+    );
     assert!(!ok && err.contains("already exists"), "{err}");
     let (ok, _, err) = authz(&app, &["user", "set-roles", "bob", "superuser"], None);
     assert!(!ok && err.contains("unknown role"), "{err}");
 
     let (ok, out, err) = authz(
         &app,
-        &["client", "add", "--id", "svc", "--name", "Service", "--grant", "client_credentials", "--scope", "notes:read", "--json"],
+        &[
+            "client",
+            "add",
+            "--id",
+            "svc",
+            "--name",
+            "Service",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "notes:read",
+            "--json",
+        ],
         None,
     );
     assert!(ok, "{err}");
@@ -57,20 +101,69 @@ async fn cli_manages_users_and_clients(backend: Backend) {
     let (ok, out, _) = authz(&app, &["client", "list", "--json"], None);
     assert!(ok);
     assert!(!out.contains(&secret), "secrets are shown once only");
-    expect_token(app.token(&[("grant_type", "client_credentials")], Some(("svc", &secret))).await).await;
+    expect_token(
+        app.token(
+            &[("grant_type", "client_credentials")],
+            Some(("svc", &secret)),
+        )
+        .await,
+    )
+    .await;
 
-    // Rotating the secret invalidates the old one.
+    // Rotating the secret from another process: the new secret works at once; the old one
+    // stops at the latest when the server's client cache entry expires (client_cache_secs).
     let (ok, out, _) = authz(&app, &["client", "rotate-secret", "svc", "--json"], None);
     assert!(ok);
-    let new_secret = serde_json::from_str::<serde_json::Value>(&out).unwrap()["client_secret"].as_str().unwrap().to_owned();
-    assert_eq!(app.token(&[("grant_type", "client_credentials")], Some(("svc", &secret))).await.status(), 401);
-    expect_token(app.token(&[("grant_type", "client_credentials")], Some(("svc", &new_secret))).await).await;
+    let new_secret = serde_json::from_str::<serde_json::Value>(&out).unwrap()["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    expect_token(
+        app.token(
+            &[("grant_type", "client_credentials")],
+            Some(("svc", &new_secret)),
+        )
+        .await,
+    )
+    .await;
+    app.clock.advance(app.state.config.client_cache_secs);
+    assert_eq!(
+        app.token(
+            &[("grant_type", "client_credentials")],
+            Some(("svc", &secret))
+        )
+        .await
+        .status(),
+        401
+    );
 
-    let (ok, _, err) = authz(&app, &["client", "add", "--name", "x", "--grant", "client_credentials", "--auth-method", "none"], None);
+    let (ok, _, err) = authz(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--grant",
+            "client_credentials",
+            "--auth-method",
+            "none",
+        ],
+        None,
+    );
     assert!(!ok && err.contains("public client"), "{err}");
     let (ok, _, _) = authz(&app, &["client", "delete", "svc"], None);
     assert!(ok);
-    assert_eq!(app.token(&[("grant_type", "client_credentials")], Some(("svc", &new_secret))).await.status(), 401);
+    app.clock.advance(app.state.config.client_cache_secs);
+    assert_eq!(
+        app.token(
+            &[("grant_type", "client_credentials")],
+            Some(("svc", &new_secret))
+        )
+        .await
+        .status(),
+        401
+    );
 
     let (ok, out, _) = authz(&app, &["seed-demo", "--json"], None);
     assert!(ok);
@@ -78,12 +171,26 @@ async fn cli_manages_users_and_clients(backend: Backend) {
     assert_eq!(report["users_created"].as_array().unwrap().len(), 4);
     let (ok, out, _) = authz(&app, &["seed-demo", "--json"], None);
     assert!(ok, "idempotent");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["users_created"], serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["users_created"],
+        serde_json::json!([])
+    );
     let body = expect_token(
-        app.token(&[("grant_type", "password"), ("client_id", "mcp-cli"), ("username", "admin"), ("password", "admin123")], None).await,
+        app.token(
+            &[
+                ("grant_type", "password"),
+                ("client_id", "mcp-cli"),
+                ("username", "admin"),
+                ("password", "admin123"),
+            ],
+            None,
+        )
+        .await,
     )
     .await;
-    let claims = app.verify(body["access_token"].as_str().unwrap(), MCP).await;
+    let claims = app
+        .verify(body["access_token"].as_str().unwrap(), MCP)
+        .await;
     assert_eq!(claims.roles, ["admin"]);
     let (ok, out, _) = authz(&app, &["keys", "list", "--json"], None);
     assert!(ok && out.contains("RS256"));

@@ -1,40 +1,189 @@
 //! Metadata (RFC 8414), the OIDC discovery path, JWKS and CORS.
 
-use openidconnect::core::CoreJsonWebKeySet;
+use authz::store::{AuthMethod, GrantType};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreClient, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    ClientId, ClientSecret, IssuerUrl, JsonWebKey, JsonWebKeySetUrl, OAuth2TokenResponse, Scope,
+    TokenUrl,
+};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp};
 
-both_backends!(metadata_documents_are_identical_and_accurate, jwks_is_public_and_parsable);
+both_backends!(
+    metadata_documents_are_identical_and_accurate,
+    jwks_is_public_and_parsable,
+    openidconnect_discovers_and_uses_the_server
+);
+
+/// The RFC 8414 fields, typed and validated by openidconnect's own types.
+#[derive(Debug, Deserialize)]
+struct Discovered {
+    issuer: IssuerUrl,
+    token_endpoint: TokenUrl,
+    jwks_uri: JsonWebKeySetUrl,
+    grant_types_supported: Vec<CoreGrantType>,
+    token_endpoint_auth_methods_supported: Vec<CoreClientAuthMethod>,
+    scopes_supported: Vec<Scope>,
+}
+
+/// Discovery as an openidconnect client does it: metadata → JWKS (`JsonWebKeySet::fetch_async`,
+/// which checks status and content type) → a client built only from discovered values → a token
+/// whose signature openidconnect's own JWK code verifies.
+async fn openidconnect_discovers_and_uses_the_server(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app
+        .client(
+            "bot",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            "notes:read",
+            &[crate::support::MCP],
+        )
+        .await
+        .unwrap();
+    let d: Discovered = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d.issuer.as_str(), app.base);
+    assert!(
+        d.grant_types_supported
+            .contains(&CoreGrantType::ClientCredentials)
+    );
+    assert!(
+        d.token_endpoint_auth_methods_supported
+            .contains(&CoreClientAuthMethod::ClientSecretBasic)
+    );
+    assert!(
+        d.scopes_supported
+            .contains(&Scope::new("notes:read".into()))
+    );
+    let jwks = CoreJsonWebKeySet::fetch_async(&d.jwks_uri, &app.http)
+        .await
+        .unwrap();
+    let client = CoreClient::new(ClientId::new("bot".into()), d.issuer.clone(), jwks.clone())
+        .set_client_secret(ClientSecret::new(secret))
+        .set_token_uri(d.token_endpoint.clone());
+    let resp = client
+        .exchange_client_credentials()
+        .request_async(&app.http)
+        .await
+        .unwrap();
+    let token = resp.access_token().secret();
+    let (signing_input, sig) = token.rsplit_once('.').unwrap();
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let key = jwks
+        .keys()
+        .iter()
+        .find(|k| k.key_id().map(|id| id.as_str()) == Some(kid.as_str()))
+        .unwrap();
+    let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    key.verify_signature(
+        &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        signing_input.as_bytes(),
+        &sig,
+    )
+    .unwrap();
+    let mut tampered = sig.clone();
+    tampered[0] ^= 1;
+    assert!(
+        key.verify_signature(
+            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            signing_input.as_bytes(),
+            &tampered
+        )
+        .is_err()
+    );
+}
 
 async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let a = app.http.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap();
+    let a = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(a.status(), 200);
-    assert!(a.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    assert!(
+        a.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
     let a_text = a.text().await.unwrap();
-    let b_text = app.http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(a_text, b_text, "both well-known paths serve the same document");
+    let b_text = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        a_text, b_text,
+        "both well-known paths serve the same document"
+    );
     let m: Value = serde_json::from_str(&a_text).unwrap();
     // RFC 8414 §3.3: byte-identical issuer.
     assert_eq!(m["issuer"].as_str().unwrap(), app.base);
     assert_eq!(m["token_endpoint"], format!("{}/token", app.base));
     assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", app.base));
-    let grants: Vec<&str> = m["grant_types_supported"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let grants: Vec<&str> = m["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(grants, ["client_credentials", "password", "refresh_token"]);
     let scopes = m["scopes_supported"].as_array().unwrap();
-    for s in ["profile:read", "notes:read", "notes:write", "keys:write", "audit:read", "security:read", "offline_access"] {
+    for s in [
+        "profile:read",
+        "notes:read",
+        "notes:write",
+        "keys:write",
+        "audit:read",
+        "security:read",
+        "offline_access",
+    ] {
         assert!(scopes.iter().any(|v| v == s), "scopes_supported lacks {s}");
     }
     // Only implemented things are listed: no authorization endpoint yet, so no response types.
     assert!(m.get("authorization_endpoint").is_none());
     assert_eq!(m["response_types_supported"], serde_json::json!([]));
     // Every advertised endpoint answers.
-    let jwks = app.http.get(m["jwks_uri"].as_str().unwrap()).send().await.unwrap();
+    let jwks = app
+        .http
+        .get(m["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(jwks.status(), 200);
-    let tok = app.http.post(m["token_endpoint"].as_str().unwrap()).form(&[("grant_type", "password")]).send().await.unwrap();
-    assert_eq!(tok.status(), 401, "the token endpoint exists and demands client authentication");
+    let tok = app
+        .http
+        .post(m["token_endpoint"].as_str().unwrap())
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tok.status(),
+        401,
+        "the token endpoint exists and demands client authentication"
+    );
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
@@ -51,7 +200,12 @@ async fn jwks_is_public_and_parsable(backend: Backend) {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     assert_eq!(r.headers()["content-type"], "application/jwk-set+json");
-    assert!(r.headers()["cache-control"].to_str().unwrap().starts_with("public, max-age="));
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public, max-age=")
+    );
     let text = r.text().await.unwrap();
     // A real OIDC client library accepts it.
     let set: CoreJsonWebKeySet = serde_json::from_str(&text).unwrap();
@@ -61,7 +215,10 @@ async fn jwks_is_public_and_parsable(backend: Backend) {
     assert_eq!(key["kty"], "RSA");
     assert_eq!(key["alg"], "RS256");
     assert_eq!(key["use"], "sig");
-    assert!(key.get("d").is_none() && key.get("p").is_none(), "no private material");
+    assert!(
+        key.get("d").is_none() && key.get("p").is_none(),
+        "no private material"
+    );
     let cors = app
         .http
         .get(app.url("/.well-known/openid-configuration"))

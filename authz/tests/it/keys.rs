@@ -7,16 +7,35 @@ use authz::store::{AuthMethod, GrantType};
 use crate::both_backends;
 use crate::support::{Backend, MCP, TestApp, expect_token};
 
-both_backends!(rotation_keeps_old_tokens_verifiable, private_keys_are_encrypted_at_rest);
+both_backends!(
+    rotation_keeps_old_tokens_verifiable,
+    private_keys_are_encrypted_at_rest
+);
 
 async fn cc_token(app: &TestApp, secret: &str) -> String {
-    let body = expect_token(app.token(&[("grant_type", "client_credentials")], Some(("bot", secret))).await).await;
+    let body = expect_token(
+        app.token(
+            &[("grant_type", "client_credentials")],
+            Some(("bot", secret)),
+        )
+        .await,
+    )
+    .await;
     body["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.key_reload_secs = 1).await;
-    let secret = app.client("bot", AuthMethod::ClientSecretBasic, &[GrantType::ClientCredentials], "notes:read", &[MCP]).await.unwrap();
+    let secret = app
+        .client(
+            "bot",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            "notes:read",
+            &[MCP],
+        )
+        .await
+        .unwrap();
     let before = cc_token(&app, &secret).await;
     let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
 
@@ -29,8 +48,15 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
         .env("AUTHZ_DEFAULT_RESOURCE", MCP)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let new_kid = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["kid"].as_str().unwrap().to_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_kid = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(new_kid, old_kid);
 
     // The running server picks it up by itself (key_reload_secs = 1).
@@ -41,11 +67,17 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
             assert!(jwks.find(&old_kid).is_some(), "old key still published");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "rotation not picked up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotation not picked up"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let after = cc_token(&app, &secret).await;
-    assert_eq!(jsonwebtoken::decode_header(&after).unwrap().kid.unwrap(), new_kid);
+    assert_eq!(
+        jsonwebtoken::decode_header(&after).unwrap().kid.unwrap(),
+        new_kid
+    );
     app.verify(&before, MCP).await;
     app.verify(&after, MCP).await;
 
@@ -58,7 +90,9 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
 
     // Other algorithms (RFC 8725 §3.1 allow-list): ES256 and EdDSA.
     for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
-        let kid = authz::admin::rotate_keys(&app.state, "test", alg).await.unwrap();
+        let kid = authz::admin::rotate_keys(&app.state, "test", alg)
+            .await
+            .unwrap();
         let t = cc_token(&app, &secret).await;
         let h = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(h.kid.as_deref(), Some(kid.as_str()));
@@ -76,15 +110,28 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
     let k = &keys[0];
     // Ciphertext is not a parsable PKCS#8 key, and opens only with the master key and its kid.
     assert!(aws_lc_rs::rsa::KeyPair::from_pkcs8(&k.private_key_enc).is_err());
-    assert!(app.state.master.open(k.kid.as_bytes(), &k.private_key_enc).is_ok());
-    assert!(app.state.master.open(b"another kid", &k.private_key_enc).is_err());
+    assert!(
+        app.state
+            .master
+            .open(k.kid.as_bytes(), &k.private_key_enc)
+            .is_ok()
+    );
+    assert!(
+        app.state
+            .master
+            .open(b"another kid", &k.private_key_enc)
+            .is_err()
+    );
     let other = authz::crypto::MasterKey::from_bytes(&[9u8; 32]);
     assert!(other.open(k.kid.as_bytes(), &k.private_key_enc).is_err());
     // The master key file was created private.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(app.dir.path().join("master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(app.dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -71,15 +71,29 @@ impl TestApp {
         let (database_url, pg_schema) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/authz.db", dir.path().display()), None),
             Backend::Postgres => {
-                let schema = format!("it_{}", authz::crypto::random_id("").to_lowercase().replace('-', "_"));
-                let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("PostgreSQL is not reachable");
+                let schema = format!(
+                    "it_{}",
+                    authz::crypto::random_id("")
+                        .to_lowercase()
+                        .replace('-', "_")
+                );
+                let admin = sqlx::PgPool::connect(&pg_admin_url())
+                    .await
+                    .expect("PostgreSQL is not reachable");
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
                     .execute(&admin)
                     .await
                     .unwrap();
                 admin.close().await;
-                let sep = if pg_admin_url().contains('?') { '&' } else { '?' };
-                (format!("{}{sep}options=-c%20search_path%3D{schema}", pg_admin_url()), Some(schema))
+                let sep = if pg_admin_url().contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                (
+                    format!("{}{sep}options=-c%20search_path%3D{schema}", pg_admin_url()),
+                    Some(schema),
+                )
             }
         };
         let mut config = Config {
@@ -89,7 +103,11 @@ impl TestApp {
             db_max_connections: 5,
             key_reload_secs: 3600,
             default_resource: MCP.to_owned(),
-            argon2: authz::config::Argon2Config { m_cost: 256, t_cost: 1, p_cost: 1 },
+            argon2: authz::config::Argon2Config {
+                m_cost: 256,
+                t_cost: 1,
+                p_cost: 1,
+            },
             ..Config::default()
         };
         tweak(&mut config);
@@ -99,11 +117,25 @@ impl TestApp {
         let server = tokio::spawn({
             let state = state.clone();
             async move {
-                authz::serve(state, listener, std::future::pending()).await.unwrap();
+                authz::serve(state, listener, std::future::pending())
+                    .await
+                    .unwrap();
             }
         });
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base, state, clock, http, dir, database_url, pg_schema, server }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base,
+            state,
+            clock,
+            http,
+            dir,
+            database_url,
+            pg_schema,
+            server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -139,14 +171,25 @@ impl TestApp {
     }
 
     pub async fn user(&self, username: &str, password: &str, role: &str) -> String {
-        admin::add_user(&self.state, "test", username, &Password::new(password), vec![role.into()], Policy::Enforce)
-            .await
-            .unwrap()
-            .id
+        admin::add_user(
+            &self.state,
+            "test",
+            username,
+            &Password::new(password),
+            vec![role.into()],
+            Policy::Enforce,
+        )
+        .await
+        .unwrap()
+        .id
     }
 
     /// POST /token with a form and optional Basic credentials.
-    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+    pub async fn token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
         let mut req = self.http.post(self.url("/token")).form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
@@ -155,7 +198,14 @@ impl TestApp {
     }
 
     pub async fn jwks(&self) -> JwkSet {
-        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Verify an access token the way a resource server would: against the served JWKS,
@@ -165,17 +215,29 @@ impl TestApp {
         assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1 typ");
         let jwks = self.jwks().await;
         let kid = header.kid.as_deref().expect("kid");
-        let jwk = jwks.find(kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        let jwk = jwks
+            .find(kid)
+            .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
         let key = DecodingKey::from_jwk(jwk).unwrap();
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&self.base]);
         v.set_audience(&[aud]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
-        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &v).unwrap().claims
+        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &v)
+            .unwrap()
+            .claims
     }
 
     pub async fn audit_kinds(&self) -> Vec<String> {
-        self.state.store.recent(1000).await.unwrap().into_iter().map(|e| e.kind).collect()
+        self.state.audit_log.flush().await;
+        self.state
+            .store
+            .recent(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
     }
 }
 
@@ -185,7 +247,10 @@ impl Drop for TestApp {
         if let Some(schema) = self.pg_schema.take() {
             // Drop the schema from a separate thread: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
                         let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
@@ -203,20 +268,33 @@ impl Drop for TestApp {
 pub async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(resp.status().as_u16(), status, "status for {code}");
     assert_eq!(resp.headers()["cache-control"], "no-store");
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let www = resp.headers().get("www-authenticate").cloned();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], code, "body: {body}");
     if status == 401 {
         assert!(www.is_some(), "401 must carry WWW-Authenticate");
     }
-    body["error_description"].as_str().unwrap_or_default().to_owned()
+    body["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The JSON body of a successful token response.
 pub async fn expect_token(resp: reqwest::Response) -> Value {
     let status = resp.status();
-    assert_eq!(resp.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"));
+    assert_eq!(
+        resp.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
     let body: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "body: {body}");
     assert_eq!(body["token_type"], "Bearer");

@@ -37,17 +37,20 @@ pub async fn exchange(
         )
     })?;
     let presented = client_auth::presented(headers, form)?;
-    let client = match client_auth::authenticate(&*state.store, &presented).await {
-        Ok(c) => c,
-        Err(e) => {
-            let mut ev = AuditEvent::new(state.now(), "client.auth_failed", Outcome::Failure)
-                .client(presented.client_id.chars().take(256).collect::<String>())
-                .details(serde_json::json!({ "grant_type": grant.as_str() }));
-            ev.ip = ctx.ip.clone();
-            state.audit(ev).await;
-            return Err(e);
-        }
-    };
+    let client =
+        match client_auth::authenticate(&state.clients, &*state.store, &presented, state.now())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                let mut ev = AuditEvent::new(state.now(), "client.auth_failed", Outcome::Failure)
+                    .client(presented.client_id.chars().take(256).collect::<String>())
+                    .details(serde_json::json!({ "grant_type": grant.as_str() }));
+                ev.ip = ctx.ip.clone();
+                state.audit(ev).await;
+                return Err(e);
+            }
+        };
     if !client.allows_grant(grant) {
         return Err(Error::unauthorized_client(format!(
             "this client may not use the {grant} grant"
@@ -91,5 +94,5 @@ async fn audit_issued(state: &AppState, ctx: &RequestContext, i: Issued<'_>) {
             "refresh_token": i.refresh,
         }));
     ev.ip = ctx.ip.clone();
-    state.audit(ev).await;
+    state.audit_async(ev).await;
 }

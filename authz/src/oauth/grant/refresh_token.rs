@@ -73,7 +73,9 @@ pub async fn handle(
         }
         // The grant's scope, less whatever the user's roles no longer allow.
         None if allowed.is_empty() => {
-            return Err(Error::invalid_scope("none of the grant's scopes is still permitted"));
+            return Err(Error::invalid_scope(
+                "none of the grant's scopes is still permitted",
+            ));
         }
         None => allowed,
     };

@@ -28,23 +28,34 @@ fn event(row: &AnyRow) -> Result<AuditEvent> {
     })
 }
 
+fn insert(e: &AuditEvent) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO audit_events (ts, kind, outcome, actor, subject, client_id, ip, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.ts)
+    .bind(&e.kind)
+    .bind(e.outcome.as_str())
+    .bind(e.actor.as_deref())
+    .bind(e.subject.as_deref())
+    .bind(e.client_id.as_deref())
+    .bind(e.ip.as_deref())
+    .bind(e.details.to_string())
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append(&self, e: &AuditEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (ts, kind, outcome, actor, subject, client_id, ip, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.ts)
-        .bind(&e.kind)
-        .bind(e.outcome.as_str())
-        .bind(e.actor.as_deref())
-        .bind(e.subject.as_deref())
-        .bind(e.client_id.as_deref())
-        .bind(e.ip.as_deref())
-        .bind(e.details.to_string())
-        .execute(&self.pool)
-        .await?;
+        insert(e).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn append_all(&self, events: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            insert(e).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
