@@ -136,12 +136,24 @@ pub async fn set_disabled(
         .store
         .set_user_disabled(&user.id, disabled.then_some(now), now)
         .await?;
+    let revoked = if disabled {
+        state
+            .store
+            .revoke_user_refresh_tokens(&user.id, now)
+            .await?
+    } else {
+        0
+    };
     let kind = if disabled {
         "user.disabled"
     } else {
         "user.enabled"
     };
-    audit(state, kind, actor, |e| e.subject(&user.id)).await;
+    audit(state, kind, actor, |e| {
+        e.subject(&user.id)
+            .details(serde_json::json!({ "refresh_tokens_revoked": revoked }))
+    })
+    .await;
     user_by_name(state, username).await
 }
 
@@ -154,12 +166,16 @@ pub async fn set_password(
     let user = user_by_name(state, username).await?;
     check_policy(&state.config.password_policy, username, password.expose())?;
     let hash = state.passwords.hash(password.expose()).await?;
-    state
+    let now = state.now();
+    state.store.set_user_password(&user.id, &hash, now).await?;
+    // A new password ends every existing grant (RFC 9700 §4.14: revoke on credential change).
+    let revoked = state
         .store
-        .set_user_password(&user.id, &hash, state.now())
+        .revoke_user_refresh_tokens(&user.id, now)
         .await?;
     audit(state, "user.password_changed", actor, |e| {
         e.subject(&user.id)
+            .details(serde_json::json!({ "refresh_tokens_revoked": revoked }))
     })
     .await;
     Ok(())
@@ -296,6 +312,7 @@ pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Re
         .store
         .set_client_secret(id, &sha256_hex(secret.expose()), state.now())
         .await?;
+    state.clients.invalidate(id);
     audit(state, "client.secret_rotated", actor, |e| e.client(id)).await;
     Ok(secret)
 }

@@ -67,6 +67,8 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<RotateOutcome>;
     /// Revoke every live token of a family; returns how many were revoked.
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
+    /// Revoke every live refresh token of a user (password change, disabling).
+    async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<u64>;
     /// Delete tokens whose family ended before `ts` (housekeeping).
     async fn delete_refresh_tokens_ended_before(&self, ts: i64) -> Result<u64>;
 }

@@ -13,8 +13,51 @@ use crate::support::{Backend, MCP, OTHER_API, TestApp, expect_error, expect_toke
 both_backends!(
     rotation_and_reuse_revokes_family,
     lifetimes_scope_resource_and_client_binding,
-    concurrent_use_lets_exactly_one_win
+    concurrent_use_lets_exactly_one_win,
+    account_changes_reach_refresh
 );
+
+/// Role changes narrow the next refresh; a password change or disabling ends every grant.
+async fn account_changes_reach_refresh(backend: Backend) {
+    let app = setup(backend).await;
+    let t = login(&app, "notes:read notes:write offline_access").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    authz::admin::set_roles(&app.state, "test", "alice", vec!["readonly".into()])
+        .await
+        .unwrap();
+    let t = expect_token(refresh(&app, &rt, &[]).await).await;
+    assert_eq!(
+        t["scope"], "notes:read offline_access",
+        "notes:write left with the role"
+    );
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    expect_error(
+        refresh(&app, &rt, &[("scope", "notes:write")]).await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+
+    let pw = shared::secret::Password::new("a brand new passphrase");
+    authz::admin::set_password(&app.state, "test", "alice", &pw)
+        .await
+        .unwrap();
+    expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
+
+    let app = setup(backend).await;
+    let rt = login(&app, "notes:read offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    authz::admin::set_disabled(&app.state, "test", "alice", true)
+        .await
+        .unwrap();
+    expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
+    authz::admin::set_disabled(&app.state, "test", "alice", false)
+        .await
+        .unwrap();
+    expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
+}
 
 async fn setup(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;

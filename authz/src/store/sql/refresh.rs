@@ -120,6 +120,17 @@ impl RefreshTokenStore for SqlStore {
         Ok(r.rows_affected())
     }
 
+    async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn delete_refresh_tokens_ended_before(&self, ts: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM refresh_tokens WHERE family_expires_at < $1")
             .bind(ts)
