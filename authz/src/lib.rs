@@ -160,6 +160,8 @@ async fn housekeeping_forever(state: AppState) {
 
 /// One housekeeping pass (also run by tests).
 pub async fn housekeeping(state: &AppState) -> Result<()> {
+    // Queued events first, so retention also applies to what was still in flight.
+    state.audit_log.flush().await;
     let now = state.now();
     let audit = state
         .store

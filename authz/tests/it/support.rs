@@ -228,6 +228,12 @@ impl TestApp {
             .claims
     }
 
+    /// Every audit event so far (after flushing the writer's queue).
+    pub async fn audit_events(&self) -> Vec<authz::store::AuditEvent> {
+        self.state.audit_log.flush().await;
+        self.state.store.recent(10_000).await.unwrap()
+    }
+
     pub async fn audit_kinds(&self) -> Vec<String> {
         self.state.audit_log.flush().await;
         self.state

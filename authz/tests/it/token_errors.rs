@@ -363,7 +363,7 @@ async fn password_errors(backend: Backend) {
     )
     .await;
     assert_eq!(disabled, wrong);
-    let events = app.state.store.recent(100).await.unwrap();
+    let events = app.audit_events().await;
     let failures = events.iter().filter(|e| e.kind == "login.failed").count();
     assert_eq!(failures, 3);
     assert!(!serde_json::to_string(&events).unwrap().contains(ALICE_PW));
