@@ -40,16 +40,7 @@ pub fn oidc_client(
 
 async fn service_bot_gets_audience_bound_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let secret = app
-        .client(
-            "bot",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read notes:write",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.bot("notes:read notes:write").await;
     let client = oidc_client(&app, "bot", Some(&secret));
     let resp = client
         .exchange_client_credentials()

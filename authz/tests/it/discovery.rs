@@ -1,6 +1,5 @@
 //! Metadata (RFC 8414), the OIDC discovery path, JWKS and CORS.
 
-use authz::store::{AuthMethod, GrantType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
@@ -38,16 +37,7 @@ struct Discovered {
 /// whose signature openidconnect's own JWK code verifies.
 async fn openidconnect_discovers_and_uses_the_server(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let secret = app
-        .client(
-            "bot",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[crate::support::MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.bot("notes:read").await;
     let d: Discovered = app
         .http
         .get(app.url("/.well-known/openid-configuration"))

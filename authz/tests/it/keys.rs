@@ -2,7 +2,6 @@
 //! old tokens verifying until they expire, and other algorithms.
 
 use authz::keys::SigningAlg;
-use authz::store::{AuthMethod, GrantType};
 
 use crate::both_backends;
 use crate::support::{Backend, MCP, TestApp, expect_token};
@@ -26,16 +25,7 @@ async fn cc_token(app: &TestApp, secret: &str) -> String {
 
 async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.key_reload_secs = 1).await;
-    let secret = app
-        .client(
-            "bot",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.bot("notes:read").await;
     let before = cc_token(&app, &secret).await;
     let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
 

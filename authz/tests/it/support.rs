@@ -170,6 +170,15 @@ impl TestApp {
         secret.map(|s| s.expose().to_owned())
     }
 
+    /// A confidential `client_credentials` client "bot" (Basic auth, audience MCP); its secret.
+    pub async fn bot(&self, scope: &str) -> String {
+        let grants = [GrantType::ClientCredentials];
+        let secret = self
+            .client("bot", AuthMethod::ClientSecretBasic, &grants, scope, &[MCP])
+            .await;
+        secret.expect("confidential client has a secret")
+    }
+
     pub async fn user(&self, username: &str, password: &str, role: &str) -> String {
         admin::add_user(
             &self.state,

@@ -15,16 +15,7 @@ both_backends!(
 
 async fn setup(backend: Backend) -> (TestApp, String) {
     let app = TestApp::spawn(backend).await;
-    let secret = app
-        .client(
-            "bot",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read profile:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.bot("notes:read profile:read").await;
     app.client(
         "cli",
         AuthMethod::None,
