@@ -4,9 +4,14 @@
 //! Everything here is plain data plus validation; no I/O.
 
 pub mod claims;
+pub mod crypto;
+#[cfg(feature = "db")]
+pub mod db;
 pub mod error;
 pub mod scope;
 pub mod secret;
+#[cfg(feature = "verifier")]
+pub mod verifier;
 
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 pub use error::{ErrorCode, ErrorResponse};

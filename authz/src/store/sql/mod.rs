@@ -8,37 +8,18 @@ mod keys;
 mod refresh;
 mod users;
 
-use std::path::Path;
 use std::str::FromStr;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
 use crate::error::{Error, Result};
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/authz/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../migrations/authz/postgres");
 
-/// Which database engine is behind the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of_url(url: &str) -> Result<Self> {
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Self::Postgres)
-        } else {
-            Err(Error::Invalid(
-                "DATABASE_URL must start with sqlite:// or postgres://".to_owned(),
-            ))
-        }
-    }
-}
+pub use shared::db::Backend;
 
 /// The SQL implementation of every storage trait.
 #[derive(Debug, Clone)]
@@ -50,45 +31,13 @@ pub struct SqlStore {
 impl SqlStore {
     /// Connect (creating the SQLite file and its directory if needed). Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let backend = Backend::of_url(url)?;
-        let mut url = url.to_owned();
-        if backend == Backend::Sqlite {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
-            let path = path.split('?').next().unwrap_or_default();
-            if let Some(parent) = Path::new(path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    Error::Invalid(format!("cannot create {}: {e}", parent.display()))
+        let (pool, backend) =
+            shared::db::connect(url, max_connections)
+                .await
+                .map_err(|e| match e {
+                    shared::db::DbError::Sqlx(e) => Error::Database(e),
+                    other => Error::Invalid(other.to_string()),
                 })?;
-            }
-            if !url.contains('?') {
-                url.push_str("?mode=rwc");
-            }
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL: readers never block the writer. synchronous=NORMAL in WAL mode
-                        // is durable against process crashes (kill -9); only an OS crash or
-                        // power loss can drop the last commits.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
         Ok(Self { pool, backend })
     }
 

@@ -1,0 +1,337 @@
+//! Offline verification of `authz` access tokens (RFC 9068) for any Rust resource server.
+//!
+//! The JWKS is found through the issuer's RFC 8414 metadata, cached in memory and refreshed in
+//! the background per its `Cache-Control: max-age` (so the request path makes no network call),
+//! and re-fetched when a token names an unknown `kid` — at most once per
+//! `min_refetch_interval`, so a flood of bogus kids cannot become a flood of fetches.
+//!
+//! Checks (RFC 8725, RFC 9068 §4): size bound; `typ` is `at+jwt`; `alg` in the allow-list and
+//! equal to the algorithm the key was published for (no HS/RS confusion, no `none`); `kid`
+//! known; signature; `iss` exactly the configured issuer; `aud` is this resource; `exp`/`nbf`
+//! with small leeway. `jku`, `x5u`, `jwk` and `x5c` headers are never used to find keys.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use crate::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+
+/// Largest token accepted; ours are well under 2 KiB.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// The issuer, compared byte-for-byte with `iss` and the metadata's `issuer`.
+    pub issuer: String,
+    /// This resource server's canonical URI; must be the token's `aud`.
+    pub audience: String,
+    /// Algorithms accepted at all (RFC 8725 §3.1).
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Minimum time between two fetches triggered by unknown `kid`s.
+    pub min_refetch_interval: Duration,
+    /// JWKS lifetime when the response has no usable `max-age`; also the upper bound.
+    pub max_cache: Duration,
+}
+
+impl VerifierConfig {
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
+            leeway: Duration::from_secs(30),
+            min_refetch_interval: Duration::from_secs(10),
+            max_cache: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a token was refused. `Display` is safe to send to the client (no token content).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the token is not a well-formed JWT access token")]
+    Malformed,
+    #[error("the token is too large")]
+    TooLarge,
+    #[error("the token is not an access token (typ must be at+jwt)")]
+    WrongType,
+    #[error("the token's signing algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    #[error("the token was issued for another resource")]
+    WrongAudience,
+    /// The keys could not be fetched (the client may retry later).
+    #[error("signing keys are unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+struct Keys {
+    by_kid: HashMap<String, (DecodingKey, Algorithm)>,
+    /// When the background refresher should fetch again.
+    refresh_at: Instant,
+}
+
+struct FetchState {
+    jwks_uri: Option<String>,
+    last_attempt: Option<Instant>,
+}
+
+/// Verifies access tokens offline; share one per process (`Arc`).
+pub struct Verifier {
+    cfg: VerifierConfig,
+    http: reqwest::Client,
+    keys: RwLock<Keys>,
+    fetch: tokio::sync::Mutex<FetchState>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.cfg.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Metadata {
+    issuer: String,
+    jwks_uri: String,
+}
+
+impl Verifier {
+    /// A verifier with no keys yet; call [`Verifier::refresh`] (or let the first token do it)
+    /// and [`Verifier::spawn_refresher`].
+    pub fn new(cfg: VerifierConfig, http: reqwest::Client) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            http,
+            keys: RwLock::new(Keys {
+                by_kid: HashMap::new(),
+                refresh_at: Instant::now(),
+            }),
+            fetch: tokio::sync::Mutex::new(FetchState {
+                jwks_uri: None,
+                last_attempt: None,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &VerifierConfig {
+        &self.cfg
+    }
+
+    /// Keep the JWKS fresh in the background, per its cache lifetime.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let due = me
+                    .keys
+                    .read()
+                    .map(|k| k.refresh_at)
+                    .unwrap_or_else(|_| Instant::now());
+                tokio::time::sleep_until(due.into()).await;
+                match me.refresh(true).await {
+                    Ok(()) => backoff = Duration::from_secs(1),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Fetch metadata (once) and the JWKS. Unless `scheduled`, at most one fetch per
+    /// `min_refetch_interval`; concurrent callers share one fetch.
+    pub async fn refresh(&self, scheduled: bool) -> Result<(), VerifyError> {
+        let mut st = self.fetch.lock().await;
+        if !scheduled
+            && st
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < self.cfg.min_refetch_interval)
+        {
+            return Ok(());
+        }
+        st.last_attempt = Some(Instant::now());
+        let unavailable = |e: String| VerifyError::KeysUnavailable(e);
+        let jwks_uri = match &st.jwks_uri {
+            Some(u) => u.clone(),
+            None => {
+                let url = format!("{}/.well-known/oauth-authorization-server", self.cfg.issuer);
+                let m: Metadata = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| unavailable(format!("metadata: {e}")))?
+                    .json()
+                    .await
+                    .map_err(|e| unavailable(format!("metadata: {e}")))?;
+                // RFC 8414 §3.3: the metadata must name exactly the issuer we trust.
+                if m.issuer != self.cfg.issuer {
+                    return Err(unavailable(format!(
+                        "metadata issuer {:?} is not ours",
+                        m.issuer
+                    )));
+                }
+                st.jwks_uri = Some(m.jwks_uri.clone());
+                m.jwks_uri
+            }
+        };
+        let resp = self
+            .http
+            .get(&jwks_uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| unavailable(format!("jwks: {e}")))?;
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age)
+            .unwrap_or(self.cfg.max_cache)
+            .clamp(self.cfg.min_refetch_interval, self.cfg.max_cache);
+        let set: JwkSet = resp
+            .json()
+            .await
+            .map_err(|e| unavailable(format!("jwks: {e}")))?;
+        let by_kid = self.usable_keys(&set);
+        if by_kid.is_empty() {
+            return Err(unavailable("the JWKS has no usable signing key".into()));
+        }
+        if let Ok(mut k) = self.keys.write() {
+            *k = Keys {
+                by_kid,
+                refresh_at: Instant::now() + max_age,
+            };
+        }
+        Ok(())
+    }
+
+    /// Keys with a `kid` whose algorithm is allowed; each key bound to its one algorithm.
+    fn usable_keys(&self, set: &JwkSet) -> HashMap<String, (DecodingKey, Algorithm)> {
+        set.keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let alg = key_algorithm(jwk)?;
+                if !self.cfg.algorithms.contains(&alg) {
+                    return None;
+                }
+                let key = DecodingKey::from_jwk(jwk).ok()?;
+                Some((kid, (key, alg)))
+            })
+            .collect()
+    }
+
+    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+        self.keys.read().ok()?.by_kid.get(kid).cloned()
+    }
+
+    /// Verify a bearer token and return its claims.
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(VerifyError::TooLarge);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        // RFC 9068 §4: typ must be at+jwt (the media type form is equivalent).
+        let typ = header.typ.as_deref().unwrap_or("").to_ascii_lowercase();
+        if typ != ACCESS_TOKEN_TYP && typ != "application/at+jwt" {
+            return Err(VerifyError::WrongType);
+        }
+        if !self.cfg.algorithms.contains(&header.alg) {
+            return Err(VerifyError::AlgorithmNotAllowed);
+        }
+        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let (key, alg) = match self.key(kid) {
+            Some(k) => k,
+            None => {
+                // Maybe a rotation: fetch again, at most once per interval.
+                self.refresh(false).await?;
+                self.key(kid).ok_or(VerifyError::UnknownKey)?
+            }
+        };
+        if header.alg != alg {
+            return Err(VerifyError::AlgorithmNotAllowed);
+        }
+        let mut v = Validation::new(alg);
+        v.set_issuer(&[&self.cfg.issuer]);
+        v.set_audience(&[&self.cfg.audience]);
+        v.leeway = self.cfg.leeway.as_secs();
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::InvalidSignature => VerifyError::BadSignature,
+                    K::ExpiredSignature => VerifyError::Expired,
+                    K::ImmatureSignature => VerifyError::NotYetValid,
+                    K::InvalidIssuer => VerifyError::WrongIssuer,
+                    K::InvalidAudience => VerifyError::WrongAudience,
+                    K::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
+                    _ => VerifyError::Malformed,
+                }
+            })
+    }
+}
+
+/// The algorithm a JWK is for: its `alg`, else implied by its key type.
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve as C};
+    match jwk.common.key_algorithm {
+        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
+        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
+        Some(KeyAlgorithm::EdDSA) => Some(Algorithm::EdDSA),
+        Some(_) => None,
+        None => match &jwk.algorithm {
+            P::RSA(_) => Some(Algorithm::RS256),
+            P::EllipticCurve(p) if p.curve == C::P256 => Some(Algorithm::ES256),
+            P::OctetKeyPair(p) if p.curve == C::Ed25519 => Some(Algorithm::EdDSA),
+            _ => None,
+        },
+    }
+}
+
+fn parse_max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|d| {
+        let (k, v) = d.trim().split_once('=')?;
+        (k.eq_ignore_ascii_case("max-age"))
+            .then(|| v.trim().parse().ok().map(Duration::from_secs))?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_parsing() {
+        assert_eq!(
+            parse_max_age("public, max-age=60"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_max_age("no-store"), None);
+        assert_eq!(parse_max_age("max-age=abc"), None);
+    }
+}
