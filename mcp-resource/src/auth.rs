@@ -1,0 +1,269 @@
+//! Bearer-token enforcement in front of the MCP endpoint (MCP authorization spec 2025-11-25,
+//! RFC 6750, RFC 9728):
+//!
+//! * the token comes only from `Authorization: Bearer` (never the query string or body);
+//! * no/invalid token → 401 with `WWW-Authenticate: Bearer resource_metadata=…, scope=…`
+//!   (plus `error="invalid_token"` when a token was presented);
+//! * a `tools/call` or `resources/read` the token's scopes do not allow → 403 with
+//!   `error="insufficient_scope"` and the scopes needed, so clients can step up;
+//! * an MCP session belongs to the subject that created it: another subject presenting its id
+//!   gets 404, as if it did not exist.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use shared::verifier::VerifyError;
+use shared::{AccessTokenClaims, ScopeSet};
+
+use crate::rbac;
+use crate::state::McpState;
+use crate::store::AuditRow;
+
+/// Largest JSON-RPC body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+const SESSION_HEADER: &str = "mcp-session-id";
+const MAX_SESSIONS: usize = 100_000;
+
+/// The verified caller, put into request extensions for the MCP handlers.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: AccessTokenClaims,
+    pub scopes: ScopeSet,
+}
+
+/// MCP session id → subject that created it.
+#[derive(Debug, Default)]
+pub struct SessionOwners(Mutex<HashMap<String, String>>);
+
+impl SessionOwners {
+    fn owner(&self, id: &str) -> Option<String> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+    fn bind(&self, id: &str, sub: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= MAX_SESSIONS {
+                m.clear();
+            }
+            m.insert(id.to_owned(), sub.to_owned());
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    s.replace(['"', '\\'], "")
+}
+
+/// Build a `WWW-Authenticate: Bearer …` value.
+pub fn challenge(state: &McpState, error: Option<(&str, &str)>, scope: &str) -> HeaderValue {
+    let mut v = String::from("Bearer ");
+    if let Some((code, description)) = error {
+        v.push_str(&format!(
+            "error=\"{code}\", error_description=\"{}\", ",
+            quote(description)
+        ));
+    }
+    v.push_str(&format!(
+        "scope=\"{}\", resource_metadata=\"{}\"",
+        quote(scope),
+        state.config.metadata_url()
+    ));
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+fn deny(status: StatusCode, www: HeaderValue, code: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "error_description": description });
+    let mut r = (status, axum::Json(body)).into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, www);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The middleware.
+pub async fn require_token(
+    State(state): State<Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let base_scope = state.config.challenge_scope.clone();
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")))
+    {
+        let www = challenge(
+            &state,
+            Some((
+                "invalid_request",
+                "tokens are accepted only in the Authorization header",
+            )),
+            &base_scope,
+        );
+        return deny(
+            StatusCode::BAD_REQUEST,
+            www,
+            "invalid_request",
+            "tokens are accepted only in the Authorization header",
+        );
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let Some(token) = token else {
+        // RFC 6750 §3.1: no error code when no credentials were presented.
+        return deny(
+            StatusCode::UNAUTHORIZED,
+            challenge(&state, None, &base_scope),
+            "unauthorized",
+            "a bearer token is required",
+        );
+    };
+    let claims = match state.verifier.verify(&token).await {
+        Ok(c) => c,
+        Err(VerifyError::KeysUnavailable(cause)) => {
+            tracing::error!(%cause, "cannot verify tokens: signing keys unavailable");
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authorization server keys unavailable",
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return r;
+        }
+        Err(e) => {
+            state
+                .audit(None, "token", "denied", Some(e.to_string()))
+                .await;
+            let www = challenge(&state, Some(("invalid_token", &e.to_string())), &base_scope);
+            return deny(
+                StatusCode::UNAUTHORIZED,
+                www,
+                "invalid_token",
+                &e.to_string(),
+            );
+        }
+    };
+    let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    let caller = Caller { claims, scopes };
+
+    // A session belongs to whoever opened it.
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(id) = &session
+        && state
+            .sessions
+            .owner(id)
+            .is_some_and(|owner| owner != caller.claims.sub)
+    {
+        state
+            .audit(
+                Some(&caller),
+                "session",
+                "denied",
+                Some("session belongs to another subject".into()),
+            )
+            .await;
+        return (StatusCode::NOT_FOUND, "session not found").into_response();
+    }
+
+    let (mut parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
+    if let Some((action, needed)) = required_scope(&bytes)
+        && !caller.scopes.contains(needed)
+    {
+        let mut all = caller.scopes.clone();
+        if let Ok(s) = shared::Scope::new(needed) {
+            all.insert(s);
+        }
+        let description = format!("{action} requires scope {needed}");
+        state
+            .audit(
+                Some(&caller),
+                &action,
+                "denied",
+                Some(format!("missing scope {needed}")),
+            )
+            .await;
+        let www = challenge(
+            &state,
+            Some(("insufficient_scope", &description)),
+            &all.to_string(),
+        );
+        return deny(
+            StatusCode::FORBIDDEN,
+            www,
+            "insufficient_scope",
+            &description,
+        );
+    }
+    let sub = caller.claims.sub.clone();
+    parts.extensions.insert(caller);
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if session.is_none()
+        && let Some(id) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        state.sessions.bind(id, &sub);
+    }
+    response
+}
+
+/// For a JSON-RPC `tools/call` or `resources/read`, the action name and the scope it needs.
+fn required_scope(body: &[u8]) -> Option<(String, &'static str)> {
+    let msg: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let params = msg.get("params")?;
+    match msg.get("method")?.as_str()? {
+        "tools/call" => {
+            let name = params.get("name")?.as_str()?;
+            rbac::tool_scope(name).map(|s| (format!("tool:{name}"), s))
+        }
+        "resources/read" => {
+            let uri = params.get("uri")?.as_str()?;
+            rbac::resource_scope(uri).map(|s| (format!("resource:{uri}"), s))
+        }
+        _ => None,
+    }
+}
+
+impl McpState {
+    /// Record an allowed or denied call (never tokens or note contents).
+    pub async fn audit(
+        &self,
+        caller: Option<&Caller>,
+        action: &str,
+        outcome: &'static str,
+        reason: Option<String>,
+    ) {
+        let row = AuditRow {
+            ts: crate::state::now(),
+            subject: caller.map(|c| c.claims.sub.clone()),
+            client_id: caller.map(|c| c.claims.client_id.clone()),
+            action: action.to_owned(),
+            outcome,
+            reason,
+        };
+        if let Err(e) = self.store.audit(&row).await {
+            tracing::error!(error = %e, "audit row could not be stored");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `mcp-resource` configuration: one struct from an optional TOML file, overridden by `MCP_*`
+//! environment variables (the environment wins). Loaded once in `main`, passed in state.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shared::ScopeSet;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `MCP_BIND`.
+    pub bind: SocketAddr,
+    /// `MCP_ISSUER`: the only authorization server trusted (byte-identical to its `issuer`).
+    pub issuer: String,
+    /// `MCP_RESOURCE_URL`: this server's canonical URI; tokens must carry it as `aud`.
+    pub resource_url: String,
+    /// `MCP_DATA_DIR`: SQLite file and notes key file live here.
+    pub data_dir: PathBuf,
+    /// `MCP_DATABASE_URL`: `sqlite://…` (default `<data_dir>/mcp.db`) or `postgres://…`.
+    pub database_url: Option<String>,
+    /// `MCP_NOTES_KEY`: base64 of 32 bytes encrypting notes at rest; default
+    /// `<data_dir>/notes.key`, created with mode 0600.
+    pub notes_key: Option<String>,
+    /// `MCP_ALLOWED_HOSTS` (comma-separated): Host headers accepted (DNS-rebinding guard).
+    /// Default: the resource URL's host plus loopback names.
+    pub allowed_hosts: Vec<String>,
+    /// `MCP_ALLOWED_ORIGINS` (comma-separated): browser Origins accepted; empty = any Origin
+    /// header is checked against nothing (non-browser clients send none).
+    pub allowed_origins: Vec<String>,
+    /// `MCP_CHALLENGE_SCOPE`: scopes named in the 401 challenge (what a new client should ask).
+    pub challenge_scope: String,
+    /// `MCP_LOG`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            resource_url: "http://127.0.0.1:8081/mcp".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            notes_key: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            challenge_scope: "profile:read notes:read".to_owned(),
+            log: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut c: Config = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", p.display())))?;
+                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        let list = |v: String| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(v) = env("MCP_BIND") {
+            c.bind = v
+                .parse()
+                .map_err(|e| ConfigError(format!("MCP_BIND={v:?}: {e}")))?;
+        }
+        if let Some(v) = env("MCP_ISSUER") {
+            c.issuer = v;
+        }
+        if let Some(v) = env("MCP_RESOURCE_URL") {
+            c.resource_url = v;
+        }
+        if let Some(v) = env("MCP_DATA_DIR") {
+            c.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("MCP_DATABASE_URL") {
+            c.database_url = Some(v);
+        }
+        if let Some(v) = env("MCP_NOTES_KEY") {
+            c.notes_key = Some(v);
+        }
+        if let Some(v) = env("MCP_ALLOWED_HOSTS") {
+            c.allowed_hosts = list(v);
+        }
+        if let Some(v) = env("MCP_ALLOWED_ORIGINS") {
+            c.allowed_origins = list(v);
+        }
+        if let Some(v) = env("MCP_CHALLENGE_SCOPE") {
+            c.challenge_scope = v;
+        }
+        if let Some(v) = env("MCP_LOG") {
+            c.log = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("issuer", &self.issuer),
+            ("resource_url", &self.resource_url),
+        ] {
+            let u = url::Url::parse(value)
+                .map_err(|e| ConfigError(format!("{name} {value:?}: {e}")))?;
+            let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+                return Err(ConfigError(format!(
+                    "{name} must be https (http only on loopback)"
+                )));
+            }
+            if u.fragment().is_some() || value.ends_with('/') {
+                return Err(ConfigError(format!(
+                    "{name} must have no fragment or trailing '/'"
+                )));
+            }
+        }
+        ScopeSet::parse(&self.challenge_scope)
+            .map_err(|e| ConfigError(format!("challenge_scope: {e}")))?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/mcp.db", self.data_dir.display()))
+    }
+
+    /// Host names accepted in the Host header.
+    pub fn hosts(&self) -> Vec<String> {
+        if !self.allowed_hosts.is_empty() {
+            return self.allowed_hosts.clone();
+        }
+        let mut hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        if let Some(h) = url::Url::parse(&self.resource_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            && !hosts.contains(&h)
+        {
+            hosts.push(h);
+        }
+        hosts
+    }
+
+    /// RFC 9728 §3.1: metadata lives at the well-known path plus the resource's path.
+    pub fn metadata_url(&self) -> String {
+        let u = url::Url::parse(&self.resource_url).expect("validated");
+        let origin = u.origin().ascii_serialization();
+        let path = u.path().trim_end_matches('/');
+        format!("{origin}/.well-known/oauth-protected-resource{path}")
+    }
+
+    /// The path this server mounts MCP on (the resource URL's path).
+    pub fn mcp_path(&self) -> String {
+        url::Url::parse(&self.resource_url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|_| "/mcp".into())
+    }
+}

@@ -1,0 +1,109 @@
+//! `mcp-resource`: an MCP server (rmcp, Streamable HTTP at the resource URL's path) that trusts
+//! only access tokens `authz` issued for it, verified offline, and enforces a scope per tool.
+
+pub mod auth;
+pub mod config;
+pub mod metadata;
+pub mod rbac;
+pub mod server;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use shared::crypto::MasterKey;
+use shared::verifier::{Verifier, VerifierConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::Config;
+pub use crate::state::McpState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("notes key: {0}")]
+    Key(String),
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Open storage (migrated), load the notes key and prepare the token verifier.
+pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
+    let key = match &config.notes_key {
+        Some(text) => MasterKey::from_base64(text),
+        None => MasterKey::load_or_create_file(&config.data_dir.join("notes.key")),
+    }
+    .map_err(|e| Error::Key(e.to_string()))?;
+    let store = store::Store::open(&config.database_url(), key).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Key(e.to_string()))?;
+    let verifier = Verifier::new(
+        VerifierConfig::new(&config.issuer, &config.resource_url),
+        http,
+    );
+    if let Err(e) = verifier.refresh(true).await {
+        tracing::warn!(error = %e, "authorization server not reachable yet; will retry");
+    }
+    Ok(Arc::new(McpState {
+        config,
+        store,
+        verifier,
+        sessions: Default::default(),
+    }))
+}
+
+/// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
+pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_allowed_hosts(state.config.hosts())
+        .with_cancellation_token(cancel);
+    if !state.config.allowed_origins.is_empty() {
+        mcp_config = mcp_config.with_allowed_origins(state.config.allowed_origins.clone());
+    }
+    let template = server::McpServer::new(Arc::clone(&state));
+    let mcp = StreamableHttpService::new(
+        move || Ok(template.clone()),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let protected = Router::new()
+        .nest_service(&state.config.mcp_path(), mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_token,
+        ));
+    Router::new()
+        .merge(metadata::router(&state))
+        .with_state(Arc::clone(&state))
+        .merge(protected)
+}
+
+/// Serve until `shutdown` resolves; keeps the JWKS fresh in the background.
+pub async fn serve(
+    state: Arc<McpState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let refresher = state.verifier.spawn_refresher();
+    let cancel = CancellationToken::new();
+    let app = router(state, cancel.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            cancel.cancel();
+        })
+        .await;
+    refresher.abort();
+    result.map_err(Error::Serve)
+}

@@ -1,0 +1,193 @@
+//! `mcp-resource`'s own database: notes (title and content AES-256-GCM encrypted, bound to their
+//! id and owner as associated data) and the audit table. SQLite or PostgreSQL via sqlx `Any`.
+
+use shared::crypto::{MasterKey, random_id};
+use shared::db::Backend;
+use sqlx::{AnyPool, Row};
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mcp/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mcp/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] shared::db::DbError),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a stored note cannot be decrypted (wrong notes key?)")]
+    Decrypt,
+}
+
+/// A decrypted note.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Note {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    pub created_at: i64,
+}
+
+/// One audit row: who did what and how it ended; never note contents or tokens.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditRow {
+    pub ts: i64,
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub action: String,
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    pool: AnyPool,
+    key: MasterKey,
+}
+
+fn aad(id: &str, owner: &str, field: &str) -> Vec<u8> {
+    format!("{id}|{owner}|{field}").into_bytes()
+}
+
+impl Store {
+    pub async fn open(url: &str, key: MasterKey) -> Result<Self, StoreError> {
+        let (pool, backend) = shared::db::connect(url, 16).await?;
+        match backend {
+            Backend::Sqlite => SQLITE.run(&pool).await?,
+            Backend::Postgres => POSTGRES.run(&pool).await?,
+        }
+        Ok(Self { pool, key })
+    }
+
+    pub async fn create_note(
+        &self,
+        owner: &str,
+        title: &str,
+        content: &str,
+        now: i64,
+    ) -> Result<Note, StoreError> {
+        let id = random_id("note_");
+        sqlx::query("INSERT INTO notes (id, owner_sub, title_enc, content_enc, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(owner)
+            .bind(self.key.seal(&aad(&id, owner, "title"), title.as_bytes()))
+            .bind(self.key.seal(&aad(&id, owner, "content"), content.as_bytes()))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(Note {
+            id,
+            title: title.to_owned(),
+            content: None,
+            created_at: now,
+        })
+    }
+
+    fn open_field(
+        &self,
+        id: &str,
+        owner: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<String, StoreError> {
+        let plain = self
+            .key
+            .open(&aad(id, owner, field), sealed)
+            .map_err(|_| StoreError::Decrypt)?;
+        String::from_utf8(plain).map_err(|_| StoreError::Decrypt)
+    }
+
+    /// The owner's notes, newest first (titles only).
+    pub async fn list_notes(&self, owner: &str, limit: i64) -> Result<Vec<Note>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, title_enc, created_at FROM notes WHERE owner_sub = $1 ORDER BY created_at DESC, id LIMIT $2",
+        )
+        .bind(owner)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let title =
+                    self.open_field(&id, owner, "title", &r.try_get::<Vec<u8>, _>("title_enc")?)?;
+                Ok(Note {
+                    id,
+                    title,
+                    content: None,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A note, only if `owner` owns it.
+    pub async fn get_note(&self, owner: &str, id: &str) -> Result<Option<Note>, StoreError> {
+        let row = sqlx::query(
+            "SELECT title_enc, content_enc, created_at FROM notes WHERE id = $1 AND owner_sub = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(Note {
+            id: id.to_owned(),
+            title: self.open_field(id, owner, "title", &r.try_get::<Vec<u8>, _>("title_enc")?)?,
+            content: Some(self.open_field(
+                id,
+                owner,
+                "content",
+                &r.try_get::<Vec<u8>, _>("content_enc")?,
+            )?),
+            created_at: r.try_get("created_at")?,
+        }))
+    }
+
+    pub async fn audit(&self, row: &AuditRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (ts, subject, client_id, action, outcome, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.ts)
+        .bind(row.subject.as_deref())
+        .bind(row.client_id.as_deref())
+        .bind(&row.action)
+        .bind(row.outcome)
+        .bind(row.reason.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ts, subject, client_id, action, outcome, reason FROM audit_events ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let outcome: String = r.try_get("outcome")?;
+                Ok(AuditRow {
+                    ts: r.try_get("ts")?,
+                    subject: r.try_get("subject")?,
+                    client_id: r.try_get("client_id")?,
+                    action: r.try_get("action")?,
+                    outcome: match outcome.as_str() {
+                        "allowed" => "allowed",
+                        "denied" => "denied",
+                        _ => "error",
+                    },
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
