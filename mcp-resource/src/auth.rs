@@ -187,7 +187,9 @@ pub async fn require_token(
     if let Some((action, needed)) = required_scope(&bytes)
         && !caller.scopes.contains(needed)
     {
-        let mut all = caller.scopes.clone();
+        // The scopes this server knows that the token holds, plus the missing one: what a
+        // client should ask for when it steps up (MCP 2025-11-25, scope challenge handling).
+        let mut all = caller.scopes.intersection(&rbac::scopes_supported());
         if let Ok(s) = shared::Scope::new(needed) {
             all.insert(s);
         }

@@ -31,6 +31,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `MCP_CHALLENGE_SCOPE`: scopes named in the 401 challenge (what a new client should ask).
     pub challenge_scope: String,
+    /// `MCP_JWKS_MIN_REFETCH_SECS`: an unknown `kid` triggers a JWKS fetch at most this often.
+    pub jwks_min_refetch_secs: u64,
     /// `MCP_LOG`.
     pub log: String,
 }
@@ -47,6 +49,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             challenge_scope: "profile:read notes:read".to_owned(),
+            jwks_min_refetch_secs: 10,
             log: "info".to_owned(),
         }
     }
@@ -104,6 +107,11 @@ impl Config {
         }
         if let Some(v) = env("MCP_CHALLENGE_SCOPE") {
             c.challenge_scope = v;
+        }
+        if let Some(v) = env("MCP_JWKS_MIN_REFETCH_SECS") {
+            c.jwks_min_refetch_secs = v
+                .parse()
+                .map_err(|e| ConfigError(format!("MCP_JWKS_MIN_REFETCH_SECS={v:?}: {e}")))?;
         }
         if let Some(v) = env("MCP_LOG") {
             c.log = v;

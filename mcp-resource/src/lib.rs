@@ -47,10 +47,9 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Key(e.to_string()))?;
-    let verifier = Verifier::new(
-        VerifierConfig::new(&config.issuer, &config.resource_url),
-        http,
-    );
+    let mut vcfg = VerifierConfig::new(&config.issuer, &config.resource_url);
+    vcfg.min_refetch_interval = Duration::from_secs(config.jwks_min_refetch_secs);
+    let verifier = Verifier::new(vcfg, http);
     if let Err(e) = verifier.refresh(true).await {
         tracing::warn!(error = %e, "authorization server not reachable yet; will retry");
     }

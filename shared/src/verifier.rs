@@ -11,6 +11,7 @@
 //! with small leeway. `jku`, `x5u`, `jwk` and `x5c` headers are never used to find keys.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,7 @@ pub struct Verifier {
     http: reqwest::Client,
     keys: RwLock<Keys>,
     fetch: tokio::sync::Mutex<FetchState>,
+    fetches: AtomicU64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -127,7 +129,13 @@ impl Verifier {
                 jwks_uri: None,
                 last_attempt: None,
             }),
+            fetches: AtomicU64::new(0),
         })
+    }
+
+    /// How many JWKS fetches have been made (a metric; tests use it to prove rate limiting).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &VerifierConfig {
@@ -196,6 +204,7 @@ impl Verifier {
                 m.jwks_uri
             }
         };
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         let resp = self
             .http
             .get(&jwks_uri)
@@ -209,7 +218,8 @@ impl Verifier {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age)
             .unwrap_or(self.cfg.max_cache)
-            .clamp(self.cfg.min_refetch_interval, self.cfg.max_cache);
+            .min(self.cfg.max_cache)
+            .max(Duration::from_secs(5));
         let set: JwkSet = resp
             .json()
             .await

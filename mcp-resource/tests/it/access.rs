@@ -1,0 +1,232 @@
+//! Discovery, per-role tool visibility and the exact 401/403 challenges.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::support::{Backend, System, call, call_tool, challenge_params, initialize, text};
+
+both_backends!(
+    protected_resource_metadata_points_at_the_issuer,
+    each_role_sees_exactly_its_tools,
+    missing_or_bad_token_gets_401_challenge,
+    insufficient_scope_gets_403_with_needed_scopes,
+    sessions_belong_to_their_subject
+);
+
+async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
+    let sys = System::start(backend).await;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let r = sys
+            .http
+            .get(format!("{}{path}", sys.mcp_base))
+            .header("Origin", "https://x.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let m: Value = r.json().await.unwrap();
+        assert_eq!(m["resource"], sys.mcp_url);
+        assert_eq!(
+            m["authorization_servers"],
+            json!([sys.authz_url]),
+            "byte-identical issuer"
+        );
+        assert_eq!(m["bearer_methods_supported"], json!(["header"]));
+        assert_eq!(
+            m["scopes_supported"],
+            json!(["notes:read", "notes:write", "profile:read"])
+        );
+    }
+}
+
+async fn each_role_sees_exactly_its_tools(backend: Backend) {
+    let sys = System::start(backend).await;
+    let all = [
+        "create_secure_note",
+        "get_secure_note",
+        "get_user_profile",
+        "list_secure_notes",
+    ];
+    let expected: [(&str, &[&str]); 4] = [
+        ("admin", &all),
+        ("testuser", &all),
+        ("service_bot", &all),
+        (
+            "readonly",
+            &["get_secure_note", "get_user_profile", "list_secure_notes"],
+        ),
+    ];
+    for (user, tools) in expected {
+        let client = sys.client(&sys.user_token(user).await).await;
+        let listed: BTreeSet<String> = client
+            .list_tools(None)
+            .await
+            .unwrap()
+            .tools
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        let want: BTreeSet<String> = tools.iter().map(|s| s.to_string()).collect();
+        assert_eq!(listed, want, "tools for {user}");
+        let profile: Value = serde_json::from_str(&text(
+            &call_tool(&client, "get_user_profile", json!({})).await,
+        ))
+        .unwrap();
+        assert_eq!(profile["username"], user);
+        assert_eq!(profile["client_id"], "mcp-cli");
+        client.cancel().await.unwrap();
+    }
+    // A service bot with client_credentials acts as the client itself.
+    let client = sys.client(&sys.service_token().await).await;
+    let profile: Value = serde_json::from_str(&text(
+        &call_tool(&client, "get_user_profile", json!({})).await,
+    ))
+    .unwrap();
+    assert_eq!(profile["subject"], "client:demo-service");
+    // The resource user://profile needs profile:read, which every role has.
+    let r = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "user://profile",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.contents.len(), 1);
+    client.cancel().await.unwrap();
+}
+
+async fn missing_or_bad_token_gets_401_challenge(backend: Backend) {
+    let sys = System::start(backend).await;
+    let metadata = format!("{}/.well-known/oauth-protected-resource/mcp", sys.mcp_base);
+    let r = sys.post(None, &initialize()).await;
+    assert_eq!(r.status(), 401);
+    let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(
+        www,
+        format!("Bearer scope=\"profile:read notes:read\", resource_metadata=\"{metadata}\"")
+    );
+
+    let r = sys.post(Some("not-a-jwt"), &initialize()).await;
+    assert_eq!(r.status(), 401);
+    let p = challenge_params(r.headers()["www-authenticate"].to_str().unwrap());
+    assert_eq!(p["error"], "invalid_token");
+    assert_eq!(p["resource_metadata"], metadata);
+    assert_eq!(p["scope"], "profile:read notes:read");
+
+    // Tokens only in the header: a query-string token is refused outright.
+    let good = sys.user_token("testuser").await;
+    let r = sys
+        .http
+        .post(format!("{}?access_token={good}", sys.mcp_url))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // rmcp's client sees the challenge and reports that authorization is required.
+    let cfg =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            sys.mcp_url.clone(),
+        );
+    let err = rmcp::ServiceExt::serve(
+        (),
+        rmcp::transport::StreamableHttpClientTransport::from_config(cfg),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_authorization_required(), "{err}");
+}
+
+async fn insufficient_scope_gets_403_with_needed_scopes(backend: Backend) {
+    let sys = System::start(backend).await;
+    let token = sys.user_token("readonly").await;
+    let r = sys
+        .post(
+            Some(&token),
+            &call("create_secure_note", json!({"title": "t", "content": "c"})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let p = challenge_params(&www);
+    assert_eq!(p["error"], "insufficient_scope");
+    assert_eq!(
+        p["scope"], "notes:read notes:write profile:read",
+        "held scopes plus the missing one"
+    );
+    assert_eq!(
+        p["resource_metadata"],
+        format!("{}/.well-known/oauth-protected-resource/mcp", sys.mcp_base)
+    );
+
+    // Through rmcp's client the same call fails with the challenge, and nothing is stored.
+    let client = sys.client(&token).await;
+    let mut params = rmcp::model::CallToolRequestParams::new("create_secure_note");
+    params = params.with_arguments(
+        json!({"title": "t", "content": "c"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let err = client.call_tool(params).await.unwrap_err();
+    assert!(format!("{err:?}").contains("insufficient_scope"), "{err:?}");
+    let notes = call_tool(&client, "list_secure_notes", json!({})).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text(&notes)).unwrap()["notes"],
+        json!([])
+    );
+    client.cancel().await.unwrap();
+
+    let audit = sys.mcp.store.recent_audit(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "tool:create_secure_note" && a.outcome == "denied")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "tool:list_secure_notes" && a.outcome == "allowed")
+    );
+    let dump = serde_json::to_string(&audit).unwrap();
+    assert!(!dump.contains(&token), "no token in the audit table");
+}
+
+async fn sessions_belong_to_their_subject(backend: Backend) {
+    let sys = System::start(backend).await;
+    let alice = sys.user_token("testuser").await;
+    let mallory = sys.user_token("admin").await;
+    let r = sys.post(Some(&alice), &initialize()).await;
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let r = sys
+        .http
+        .post(&sys.mcp_url)
+        .bearer_auth(&mallory)
+        .header("mcp-session-id", &session)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(call("list_secure_notes", json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "another subject cannot use the session");
+    let r = sys
+        .http
+        .get(&sys.mcp_url)
+        .bearer_auth(&mallory)
+        .header("mcp-session-id", &session)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "nor listen to its stream");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: `authz` and `mcp-resource` on ephemeral ports, real tokens, rmcp's own
+//! client over Streamable HTTP, each on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod access;
+mod notes;
+mod tokens;

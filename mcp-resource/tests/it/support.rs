@@ -1,0 +1,302 @@
+//! `System`: a real `authz` (with a manual clock and the demo accounts) and a real
+//! `mcp-resource` whose canonical URL is the `aud` of the tokens, on fresh databases.
+
+use std::sync::Arc;
+
+use authz::clock::{Clock, ManualClock, SystemClock};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("AUTHZ_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh database URL: a temp-dir SQLite file, or a new PostgreSQL schema.
+async fn database(backend: Backend, dir: &std::path::Path, name: &str) -> (String, Option<String>) {
+    match backend {
+        Backend::Sqlite => (format!("sqlite://{}/{name}.db", dir.display()), None),
+        Backend::Postgres => {
+            let schema = format!(
+                "it_{}",
+                shared::crypto::random_id("")
+                    .to_lowercase()
+                    .replace('-', "_")
+            );
+            let admin = sqlx::PgPool::connect(&pg_admin_url())
+                .await
+                .expect("PostgreSQL is not reachable");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let sep = if pg_admin_url().contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            (
+                format!("{}{sep}options=-c%20search_path%3D{schema}", pg_admin_url()),
+                Some(schema),
+            )
+        }
+    }
+}
+
+pub struct System {
+    pub authz: authz::state::AppState,
+    pub clock: Arc<ManualClock>,
+    pub authz_url: String,
+    pub mcp: Arc<mcp_resource::McpState>,
+    pub mcp_url: String,
+    pub mcp_base: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    schemas: Vec<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl System {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut mcp_resource::Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let a_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let m_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authz_url = format!("http://{}", a_listener.local_addr().unwrap());
+        let mcp_base = format!("http://{}", m_listener.local_addr().unwrap());
+        let mcp_url = format!("{mcp_base}/mcp");
+        let (a_db, a_schema) = database(backend, dir.path(), "authz").await;
+        let (m_db, m_schema) = database(backend, dir.path(), "mcp").await;
+
+        let config = authz::config::Config {
+            issuer: authz_url.clone(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(a_db),
+            db_max_connections: 5,
+            default_resource: mcp_url.clone(),
+            argon2: authz::config::Argon2Config {
+                m_cost: 256,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            ..Default::default()
+        };
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let authz = authz::build_state(config, clock.clone()).await.unwrap();
+        authz::seed::seed_demo(&authz).await.unwrap();
+        let a_state = authz.clone();
+        let mut tasks = vec![tokio::spawn(async move {
+            authz::serve(a_state, a_listener, std::future::pending())
+                .await
+                .unwrap();
+        })];
+
+        let mut mcfg = mcp_resource::Config {
+            issuer: authz_url.clone(),
+            resource_url: mcp_url.clone(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(m_db),
+            ..Default::default()
+        };
+        tweak(&mut mcfg);
+        let mcp = mcp_resource::build_state(mcfg).await.unwrap();
+        let m_state = Arc::clone(&mcp);
+        tasks.push(tokio::spawn(async move {
+            mcp_resource::serve(m_state, m_listener, std::future::pending())
+                .await
+                .unwrap();
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let schemas = a_schema.into_iter().chain(m_schema).collect();
+        Self {
+            authz,
+            clock,
+            authz_url,
+            mcp,
+            mcp_url,
+            mcp_base,
+            http,
+            dir,
+            schemas,
+            tasks,
+        }
+    }
+
+    /// A demo user's token for the MCP server (password grant through the demo CLI client).
+    pub async fn user_token(&self, username: &str) -> String {
+        let password = authz::seed::DEMO_USERS
+            .iter()
+            .find(|(u, _, _)| *u == username)
+            .unwrap()
+            .1;
+        self.token(
+            &[
+                ("grant_type", "password"),
+                ("client_id", "mcp-cli"),
+                ("username", username),
+                ("password", password),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// The demo service client's token (client_credentials).
+    pub async fn service_token(&self) -> String {
+        let secret: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join("demo-credentials.json")).unwrap(),
+        )
+        .unwrap();
+        let secret = secret["client_secret"].as_str().unwrap().to_owned();
+        self.token(
+            &[("grant_type", "client_credentials")],
+            Some(("demo-service", &secret)),
+        )
+        .await
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> String {
+        let mut req = self
+            .http
+            .post(format!("{}/token", self.authz_url))
+            .form(form);
+        if let Some((id, s)) = basic {
+            req = req.basic_auth(id, Some(s));
+        }
+        let body: Value = req.send().await.unwrap().json().await.unwrap();
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_owned()
+    }
+
+    /// rmcp's client, connected with a bearer token.
+    pub async fn client(&self, token: &str) -> RunningService<RoleClient, ()> {
+        let cfg = StreamableHttpClientTransportConfig::with_uri(self.mcp_url.clone())
+            .auth_header(token.to_owned());
+        ().serve(StreamableHttpClientTransport::from_config(cfg))
+            .await
+            .unwrap()
+    }
+
+    /// A raw JSON-RPC POST to the MCP endpoint.
+    pub async fn post(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(&self.mcp_url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let schemas = std::mem::take(&mut self.schemas);
+        if !schemas.is_empty() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                        for s in schemas {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP SCHEMA IF EXISTS \"{s}\" CASCADE"
+                            )))
+                            .execute(&pool)
+                            .await;
+                        }
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn initialize() -> Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+}
+
+pub fn call(name: &str, args: Value) -> Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": args}})
+}
+
+pub async fn call_tool(
+    client: &RunningService<RoleClient, ()>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
+    let mut p = CallToolRequestParams::new(name.to_owned());
+    if let Value::Object(map) = args {
+        p = p.with_arguments(map);
+    }
+    client.call_tool(p).await.unwrap()
+}
+
+pub fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// Parse a WWW-Authenticate `Bearer k="v", …` header into pairs.
+pub fn challenge_params(header: &str) -> std::collections::BTreeMap<String, String> {
+    let rest = header.strip_prefix("Bearer ").expect("Bearer challenge");
+    let mut out = std::collections::BTreeMap::new();
+    for part in rest.split("\", ") {
+        if let Some((k, v)) = part.split_once('=') {
+            out.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+        }
+    }
+    out
+}
