@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
@@ -83,7 +84,7 @@ pub async fn build_state_with_store(
     let scopes = Arc::new(ScopePolicy::new(&config));
     let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
     let audit_store: Arc<dyn store::AuditStore> = store.clone();
-    let audit_log = audit::AuditLog::start(audit_store);
+    let audit_log = audit::start(audit_store);
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -109,6 +110,10 @@ pub async fn serve(
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let audit_log = state.audit_log.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = listener.tap_io(|tcp| {
+        // Responses are small and latency-bound: never wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

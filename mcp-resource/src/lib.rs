@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use axum::serve::ListenerExt;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use shared::crypto::MasterKey;
 use shared::verifier::{Verifier, VerifierConfig};
@@ -53,18 +54,23 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
     if let Err(e) = verifier.refresh(true).await {
         tracing::warn!(error = %e, "authorization server not reachable yet; will retry");
     }
+    let store = Arc::new(store);
+    let sink: Arc<dyn shared::batch::BatchSink<store::AuditRow>> = store.clone();
+    let audit_log = shared::batch::BatchWriter::start(sink);
     Ok(Arc::new(McpState {
         config,
         store,
         verifier,
-        sessions: Default::default(),
+        audit_log,
     }))
 }
 
 /// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
 pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     let mut mcp_config = StreamableHttpServerConfig::default()
-        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
         .with_allowed_hosts(state.config.hosts())
         .with_cancellation_token(cancel);
     if !state.config.allowed_origins.is_empty() {
@@ -73,7 +79,7 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     let template = server::McpServer::new(Arc::clone(&state));
     let mcp = StreamableHttpService::new(
         move || Ok(template.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(NeverSessionManager::default()),
         mcp_config,
     );
     let protected = Router::new()
@@ -95,8 +101,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let refresher = state.verifier.spawn_refresher();
+    let audit_log = state.audit_log.clone();
     let cancel = CancellationToken::new();
     let app = router(state, cancel.clone());
+    // SSE responses go out as several small writes: without TCP_NODELAY, Nagle and delayed
+    // ACKs add ~40 ms to every call.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -104,5 +116,6 @@ pub async fn serve(
         })
         .await;
     refresher.abort();
+    audit_log.flush().await;
     result.map_err(Error::Serve)
 }

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use shared::verifier::Verifier;
 
-use crate::auth::SessionOwners;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{AuditRow, Store};
 
 #[derive(Debug)]
 pub struct McpState {
     pub config: Config,
-    pub store: Store,
+    pub store: Arc<Store>,
+    /// Group-committed audit rows (see `shared::batch`).
+    pub audit_log: shared::batch::BatchWriter<AuditRow>,
     pub verifier: Arc<Verifier>,
-    pub sessions: SessionOwners,
 }
 
 /// Unix seconds.

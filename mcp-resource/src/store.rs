@@ -41,6 +41,13 @@ pub struct AuditRow {
     pub reason: Option<String>,
 }
 
+#[async_trait::async_trait]
+impl shared::batch::BatchSink<AuditRow> for Store {
+    async fn write_batch(&self, items: &[AuditRow]) -> Result<(), String> {
+        self.audit_all(items).await.map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Debug)]
 pub struct Store {
     pool: AnyPool,
@@ -146,18 +153,24 @@ impl Store {
         }))
     }
 
-    pub async fn audit(&self, row: &AuditRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events (ts, subject, client_id, action, outcome, reason) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(row.ts)
-        .bind(row.subject.as_deref())
-        .bind(row.client_id.as_deref())
-        .bind(&row.action)
-        .bind(row.outcome)
-        .bind(row.reason.as_deref())
-        .execute(&self.pool)
-        .await?;
+    /// Append audit rows in one transaction.
+    pub async fn audit_all(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO audit_events (ts, subject, client_id, action, outcome, reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(row.ts)
+            .bind(row.subject.as_deref())
+            .bind(row.client_id.as_deref())
+            .bind(&row.action)
+            .bind(row.outcome)
+            .bind(row.reason.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

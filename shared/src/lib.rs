@@ -3,6 +3,8 @@
 //!
 //! Everything here is plain data plus validation; no I/O.
 
+#[cfg(feature = "batch")]
+pub mod batch;
 pub mod claims;
 pub mod crypto;
 #[cfg(feature = "db")]

@@ -12,7 +12,7 @@ both_backends!(
     each_role_sees_exactly_its_tools,
     missing_or_bad_token_gets_401_challenge,
     insufficient_scope_gets_403_with_needed_scopes,
-    sessions_belong_to_their_subject
+    stateless_requests_and_host_check
 );
 
 async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
@@ -185,6 +185,7 @@ async fn insufficient_scope_gets_403_with_needed_scopes(backend: Backend) {
     );
     client.cancel().await.unwrap();
 
+    sys.mcp.audit_log.flush().await;
     let audit = sys.mcp.store.recent_audit(50).await.unwrap();
     assert!(
         audit
@@ -200,33 +201,51 @@ async fn insufficient_scope_gets_403_with_needed_scopes(backend: Backend) {
     assert!(!dump.contains(&token), "no token in the audit table");
 }
 
-async fn sessions_belong_to_their_subject(backend: Backend) {
+/// Stateless Streamable HTTP: no session ids to steal; each request stands on its own token.
+/// A foreign Host header (DNS rebinding) is refused.
+async fn stateless_requests_and_host_check(backend: Backend) {
     let sys = System::start(backend).await;
     let alice = sys.user_token("testuser").await;
-    let mallory = sys.user_token("admin").await;
     let r = sys.post(Some(&alice), &initialize()).await;
     assert_eq!(r.status(), 200);
-    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    assert!(
+        r.headers().get("mcp-session-id").is_none(),
+        "no session is created"
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    // A call straight away, with a made-up session id, is answered for the token's subject.
     let r = sys
         .http
         .post(&sys.mcp_url)
-        .bearer_auth(&mallory)
-        .header("mcp-session-id", &session)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", "someone-elses-session")
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
-        .body(call("list_secure_notes", json!({})).to_string())
+        .body(call("get_user_profile", json!({})).to_string())
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404, "another subject cannot use the session");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let profile: Value =
+        serde_json::from_str(body["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(profile["username"], "testuser");
+
     let r = sys
         .http
-        .get(&sys.mcp_url)
-        .bearer_auth(&mallory)
-        .header("mcp-session-id", &session)
-        .header("accept", "text/event-stream")
+        .post(&sys.mcp_url)
+        .bearer_auth(&alice)
+        .header("host", "evil.example")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize().to_string())
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404, "nor listen to its stream");
+    assert_eq!(r.status(), 403, "Host not in the allow-list");
 }
