@@ -50,7 +50,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             challenge_scope: "profile:read notes:read".to_owned(),
             jwks_min_refetch_secs: 10,
-            log: "info".to_owned(),
+            log: "info,rmcp=warn".to_owned(),
         }
     }
 }
