@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::both_backends;
 use crate::support::{Backend, MCP, TestApp, expect_token};
+use testkit::both_backends;
 
 both_backends!(cli_manages_users_and_clients);
 

@@ -6,8 +6,8 @@ use openidconnect::{
     ClientId, ClientSecret, IssuerUrl, JsonWebKeySet, OAuth2TokenResponse, Scope, TokenUrl,
 };
 
-use crate::both_backends;
 use crate::support::{Backend, MCP, OTHER_API, TestApp};
+use testkit::both_backends;
 
 both_backends!(
     service_bot_gets_audience_bound_token,

@@ -12,8 +12,8 @@ use openidconnect::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::both_backends;
 use crate::support::{Backend, TestApp};
+use testkit::both_backends;
 
 both_backends!(
     metadata_documents_are_identical_and_accurate,

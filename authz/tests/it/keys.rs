@@ -3,8 +3,8 @@
 
 use authz::keys::SigningAlg;
 
-use crate::both_backends;
 use crate::support::{Backend, MCP, TestApp, expect_token};
+use testkit::both_backends;
 
 both_backends!(
     rotation_keeps_old_tokens_verifiable,

@@ -3,9 +3,9 @@
 use authz::store::{AuthMethod, GrantType};
 use openidconnect::{OAuth2TokenResponse, ResourceOwnerPassword, ResourceOwnerUsername, Scope};
 
-use crate::both_backends;
 use crate::client_credentials::oidc_client;
 use crate::support::{Backend, MCP, TestApp};
+use testkit::both_backends;
 
 both_backends!(user_token_carries_identity_and_role_scopes);
 

@@ -5,10 +5,10 @@ use openidconnect::{
     OAuth2TokenResponse, RefreshToken, ResourceOwnerPassword, ResourceOwnerUsername, Scope,
 };
 
-use crate::both_backends;
 use crate::client_credentials::oidc_client;
 use crate::password::ALICE_PW;
 use crate::support::{Backend, MCP, OTHER_API, TestApp, expect_error, expect_token};
+use testkit::both_backends;
 
 both_backends!(
     rotation_and_reuse_revokes_family,

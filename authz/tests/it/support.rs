@@ -18,34 +18,7 @@ use shared::secret::Password;
 pub const MCP: &str = "http://127.0.0.1:8081/mcp";
 pub const OTHER_API: &str = "https://api.example.com/";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Run a test body once per backend: `both_backends!(name, ...)` makes `name::sqlite` and
-/// `name::postgres` from `async fn name(backend: Backend)`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await
-            }
-        }
-    )*};
-}
-
-pub fn pg_admin_url() -> String {
-    std::env::var("AUTHZ_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+pub use testkit::Backend;
 
 pub struct TestApp {
     pub base: String,
@@ -54,7 +27,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub database_url: String,
-    pg_schema: Option<String>,
+    _db: testkit::TestDb,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -68,34 +41,8 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let dir = tempfile::tempdir().unwrap();
-        let (database_url, pg_schema) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}/authz.db", dir.path().display()), None),
-            Backend::Postgres => {
-                let schema = format!(
-                    "it_{}",
-                    authz::crypto::random_id("")
-                        .to_lowercase()
-                        .replace('-', "_")
-                );
-                let admin = sqlx::PgPool::connect(&pg_admin_url())
-                    .await
-                    .expect("PostgreSQL is not reachable");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                admin.close().await;
-                let sep = if pg_admin_url().contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                (
-                    format!("{}{sep}options=-c%20search_path%3D{schema}", pg_admin_url()),
-                    Some(schema),
-                )
-            }
-        };
+        let db = testkit::TestDb::new(backend, dir.path(), "authz").await;
+        let database_url = db.url.clone();
         let mut config = Config {
             issuer: base.clone(),
             data_dir: dir.path().to_path_buf(),
@@ -133,7 +80,7 @@ impl TestApp {
             http,
             dir,
             database_url,
-            pg_schema,
+            _db: db,
             server,
         }
     }
@@ -259,23 +206,6 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        if let Some(schema) = self.pg_schema.take() {
-            // Drop the schema from a separate thread: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                        let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
-                        pool.close().await;
-                    }
-                });
-            })
-            .join();
-        }
     }
 }
 

@@ -2,9 +2,9 @@
 
 use authz::store::{AuthMethod, GrantType};
 
-use crate::both_backends;
 use crate::password::ALICE_PW;
 use crate::support::{Backend, MCP, OTHER_API, TestApp, expect_error};
+use testkit::both_backends;
 
 both_backends!(
     client_authentication_errors,

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::both_backends;
 use crate::support::{Backend, System, call, call_tool, challenge_params, initialize, text};
+use testkit::both_backends;
 
 both_backends!(
     protected_resource_metadata_points_at_the_issuer,

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::both_backends;
 use crate::support::{Backend, System, call_tool, text};
+use testkit::both_backends;
 
 both_backends!(notes_are_private_validated_and_encrypted);
 

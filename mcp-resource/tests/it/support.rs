@@ -11,64 +11,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await
-            }
-        }
-    )*};
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("AUTHZ_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh database URL: a temp-dir SQLite file, or a new PostgreSQL schema.
-async fn database(backend: Backend, dir: &std::path::Path, name: &str) -> (String, Option<String>) {
-    match backend {
-        Backend::Sqlite => (format!("sqlite://{}/{name}.db", dir.display()), None),
-        Backend::Postgres => {
-            let schema = format!(
-                "it_{}",
-                shared::crypto::random_id("")
-                    .to_lowercase()
-                    .replace('-', "_")
-            );
-            let admin = sqlx::PgPool::connect(&pg_admin_url())
-                .await
-                .expect("PostgreSQL is not reachable");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-            let sep = if pg_admin_url().contains('?') {
-                '&'
-            } else {
-                '?'
-            };
-            (
-                format!("{}{sep}options=-c%20search_path%3D{schema}", pg_admin_url()),
-                Some(schema),
-            )
-        }
-    }
-}
+pub use testkit::Backend;
 
 pub struct System {
     pub authz: authz::state::AppState,
@@ -79,7 +22,7 @@ pub struct System {
     pub mcp_base: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
-    schemas: Vec<String>,
+    _dbs: (testkit::TestDb, testkit::TestDb),
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -98,13 +41,13 @@ impl System {
         let authz_url = format!("http://{}", a_listener.local_addr().unwrap());
         let mcp_base = format!("http://{}", m_listener.local_addr().unwrap());
         let mcp_url = format!("{mcp_base}/mcp");
-        let (a_db, a_schema) = database(backend, dir.path(), "authz").await;
-        let (m_db, m_schema) = database(backend, dir.path(), "mcp").await;
+        let a_db = testkit::TestDb::new(backend, dir.path(), "authz").await;
+        let m_db = testkit::TestDb::new(backend, dir.path(), "mcp").await;
 
         let config = authz::config::Config {
             issuer: authz_url.clone(),
             data_dir: dir.path().to_path_buf(),
-            database_url: Some(a_db),
+            database_url: Some(a_db.url.clone()),
             db_max_connections: 5,
             default_resource: mcp_url.clone(),
             argon2: authz::config::Argon2Config {
@@ -128,7 +71,7 @@ impl System {
             issuer: authz_url.clone(),
             resource_url: mcp_url.clone(),
             data_dir: dir.path().to_path_buf(),
-            database_url: Some(m_db),
+            database_url: Some(m_db.url.clone()),
             ..Default::default()
         };
         tweak(&mut mcfg);
@@ -143,7 +86,6 @@ impl System {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let schemas = a_schema.into_iter().chain(m_schema).collect();
         Self {
             authz,
             clock,
@@ -153,7 +95,7 @@ impl System {
             mcp_base,
             http,
             dir,
-            schemas,
+            _dbs: (a_db, m_db),
             tasks,
         }
     }
@@ -234,28 +176,6 @@ impl Drop for System {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
-        }
-        let schemas = std::mem::take(&mut self.schemas);
-        if !schemas.is_empty() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                        for s in schemas {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "DROP SCHEMA IF EXISTS \"{s}\" CASCADE"
-                            )))
-                            .execute(&pool)
-                            .await;
-                        }
-                        pool.close().await;
-                    }
-                });
-            })
-            .join();
         }
     }
 }

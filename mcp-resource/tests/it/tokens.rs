@@ -5,8 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::both_backends;
 use crate::support::{Backend, System, call, challenge_params};
+use testkit::both_backends;
 
 both_backends!(
     forged_and_misdirected_tokens_are_rejected,

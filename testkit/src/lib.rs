@@ -1,0 +1,99 @@
+//! Test support for the integration tests of both servers: a fresh database per test, on SQLite
+//! (a file in the test's temp dir) or PostgreSQL (a new schema, selected with `search_path` and
+//! dropped afterwards), and `both_backends!` to run one test body on each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `both_backends!(name, …)` makes `name::sqlite` and `name::postgres` tests from
+/// `async fn name(backend: testkit::Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// The PostgreSQL server tests use (`AUTHZ_TEST_PG_URL`, default the local `test` database).
+pub fn pg_admin_url() -> String {
+    std::env::var("AUTHZ_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database for one test; a PostgreSQL schema is dropped when this is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    schema: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh database named `name` (SQLite: `<dir>/<name>.db`).
+    pub async fn new(backend: Backend, dir: &Path, name: &str) -> Self {
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}/{name}.db", dir.display()),
+                schema: None,
+            },
+            Backend::Postgres => {
+                let id = shared::crypto::random_id("")
+                    .to_lowercase()
+                    .replace('-', "_");
+                let schema = format!("it_{id}");
+                let admin = sqlx::PgPool::connect(&pg_admin_url())
+                    .await
+                    .expect("PostgreSQL is not reachable (scripts/test starts it)");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                admin.close().await;
+                let base = pg_admin_url();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                Self {
+                    url,
+                    schema: Some(schema),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
+        // Drop cannot await: use a short-lived runtime on another thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
