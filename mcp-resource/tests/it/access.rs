@@ -248,4 +248,33 @@ async fn stateless_requests_and_host_check(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "Host not in the allow-list");
+
+    // Bad input is a client error, never a 5xx.
+    let post_raw = |body: String| {
+        sys.http
+            .post(&sys.mcp_url)
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+    };
+    let r = post_raw("{not json".into()).await.unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "malformed JSON: {}",
+        r.status()
+    );
+    let r = post_raw(format!("{{\"x\":\"{}\"}}", "a".repeat(2 * 1024 * 1024)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "oversized body");
+    let r = sys
+        .post(Some(&alice), &call("no_such_tool", json!({})))
+        .await;
+    assert!(
+        r.status().is_success() || r.status().is_client_error(),
+        "{}",
+        r.status()
+    );
 }
