@@ -265,10 +265,12 @@ async fn stateless_requests_and_host_check(backend: Backend) {
         "malformed JSON: {}",
         r.status()
     );
-    let r = post_raw(format!("{{\"x\":\"{}\"}}", "a".repeat(2 * 1024 * 1024)))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413, "oversized body");
+    // The server answers 413 as soon as the limit is crossed; a client still sending may see
+    // the connection closed instead. Either way nothing past the limit is accepted.
+    match post_raw(format!("{{\"x\":\"{}\"}}", "a".repeat(2 * 1024 * 1024))).await {
+        Ok(r) => assert_eq!(r.status(), 413, "oversized body"),
+        Err(e) => assert!(e.is_request() || e.is_body(), "unexpected error: {e}"),
+    }
     let r = sys
         .post(Some(&alice), &call("no_such_tool", json!({})))
         .await;
