@@ -74,6 +74,11 @@ fn caller_ctx(ctx: &RequestContext<RoleServer>) -> Option<Caller> {
         .cloned()
 }
 
+/// The caller, which the token middleware always sets; its absence is a server fault.
+fn require_caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    caller_ctx(ctx).ok_or_else(|| McpError::internal_error("unauthenticated request", None))
+}
+
 fn json_result(value: serde_json::Value) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(value.to_string())])
 }
@@ -255,8 +260,7 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = caller_ctx(&ctx)
-            .ok_or_else(|| McpError::internal_error("unauthenticated request", None))?;
+        let caller = require_caller(&ctx)?;
         let action = format!("tool:{}", request.name);
         match rbac::tool_scope(&request.name) {
             Some(scope) if !caller.scopes.contains(scope) => {
@@ -323,8 +327,7 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let caller = caller_ctx(&ctx)
-            .ok_or_else(|| McpError::internal_error("unauthenticated request", None))?;
+        let caller = require_caller(&ctx)?;
         let action = format!("resource:{}", request.uri);
         let Some(scope) = rbac::resource_scope(&request.uri) else {
             return Err(McpError::resource_not_found(
