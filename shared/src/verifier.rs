@@ -81,7 +81,7 @@ pub enum VerifyError {
 }
 
 struct Keys {
-    by_kid: HashMap<String, (DecodingKey, Algorithm)>,
+    by_kid: HashMap<String, (Arc<DecodingKey>, Algorithm)>,
     /// When the background refresher should fetch again.
     refresh_at: Instant,
 }
@@ -238,7 +238,7 @@ impl Verifier {
     }
 
     /// Keys with a `kid` whose algorithm is allowed; each key bound to its one algorithm.
-    fn usable_keys(&self, set: &JwkSet) -> HashMap<String, (DecodingKey, Algorithm)> {
+    fn usable_keys(&self, set: &JwkSet) -> HashMap<String, (Arc<DecodingKey>, Algorithm)> {
         set.keys
             .iter()
             .filter_map(|jwk| {
@@ -248,12 +248,12 @@ impl Verifier {
                     return None;
                 }
                 let key = DecodingKey::from_jwk(jwk).ok()?;
-                Some((kid, (key, alg)))
+                Some((kid, (Arc::new(key), alg)))
             })
             .collect()
     }
 
-    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+    fn key(&self, kid: &str) -> Option<(Arc<DecodingKey>, Algorithm)> {
         self.keys.read().ok()?.by_kid.get(kid).cloned()
     }
 
