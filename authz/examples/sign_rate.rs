@@ -63,6 +63,9 @@ async fn main() {
         scopes: ScopeSet::parse("notes:read").unwrap(),
         resources: vec![aud.clone()],
         always_issue_refresh: false,
+        post_logout_redirect_uris: vec![],
+        skip_consent: false,
+        registration: Default::default(),
         created_at: 0,
         updated_at: 0,
     };

@@ -10,7 +10,7 @@ use crate::keys::SigningAlg;
 use crate::oauth::resource::validate_resource_uri;
 use crate::password::check_policy;
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuthMethod, Client, GrantType, Outcome, User};
+use crate::store::{AuditEvent, AuthMethod, Client, GrantType, Outcome, Registration, User};
 
 /// Whether the password policy applies (it always does, except for `seed-demo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,7 @@ pub async fn add_user(
         username: username.to_owned(),
         password_hash: state.passwords.hash(password.expose()).await?,
         roles,
+        email: None,
         disabled_at: None,
         created_at: now,
         updated_at: now,
@@ -182,7 +183,7 @@ pub async fn set_password(
 }
 
 /// A client to register.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewClient {
     pub id: Option<String>,
     pub name: String,
@@ -192,6 +193,9 @@ pub struct NewClient {
     pub scopes: String,
     pub resources: Vec<String>,
     pub always_issue_refresh: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub skip_consent: bool,
+    pub registration: Registration,
 }
 
 /// RFC 6749 §3.1.2 / RFC 9700 §2.1: absolute, no fragment; https, or http on loopback only.
@@ -266,8 +270,13 @@ pub async fn add_client(
     for r in &resources {
         validate_resource_uri(r).map_err(Error::Invalid)?;
     }
-    for u in &new.redirect_uris {
+    for u in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
         validate_redirect_uri(u)?;
+    }
+    if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return Err(Error::Invalid(
+            "the authorization_code grant needs at least one redirect URI".into(),
+        ));
     }
     let secret = (!public).then(|| ClientSecret::new(random_secret()));
     let now = state.now();
@@ -281,6 +290,9 @@ pub async fn add_client(
         scopes,
         resources,
         always_issue_refresh: new.always_issue_refresh,
+        post_logout_redirect_uris: new.post_logout_redirect_uris,
+        skip_consent: new.skip_consent,
+        registration: new.registration,
         created_at: now,
         updated_at: now,
     };

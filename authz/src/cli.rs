@@ -399,6 +399,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 scopes,
                 resources,
                 always_issue_refresh: always_refresh,
+                ..Default::default()
             };
             let (c, secret) = admin::add_client(state, ACTOR, new).await?;
             if json {

@@ -54,6 +54,46 @@ pub struct Config {
     pub audit_retention_days: i64,
     /// `AUTHZ_LOG`: tracing filter, e.g. `info,authz=debug`.
     pub log: String,
+    /// Browser sessions, authorization codes, login throttling, dynamic registration.
+    pub browser: BrowserConfig,
+}
+
+/// The browser-facing flow. Field docs name the environment variable.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrowserConfig {
+    /// `AUTHZ_SESSION_IDLE_SECS`: a session unused this long ends.
+    pub session_idle_secs: i64,
+    /// `AUTHZ_SESSION_ABSOLUTE_SECS`: a session never outlives this.
+    pub session_absolute_secs: i64,
+    /// `AUTHZ_CODE_TTL_SECS`: authorization code lifetime (RFC 6749 §4.1.2: at most 10 min).
+    pub code_ttl_secs: i64,
+    /// `AUTHZ_LOGIN_MAX_FAILURES`: failed logins within the window before a username is locked.
+    pub login_max_failures: i64,
+    /// `AUTHZ_LOGIN_FAILURE_WINDOW_SECS`.
+    pub login_failure_window_secs: i64,
+    /// `AUTHZ_LOGIN_LOCKOUT_SECS`: first lock; each further lock doubles it (at most a day).
+    pub login_lockout_secs: i64,
+    /// `AUTHZ_REGISTRATION_OPEN`: RFC 7591 open dynamic client registration (MCP clients need
+    /// it); `false` turns `/register` off.
+    pub registration_open: bool,
+    /// `AUTHZ_REGISTRATION_PER_MINUTE`: registrations allowed per client IP per minute.
+    pub registration_per_minute: u32,
+}
+
+impl Default for BrowserConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 3600,
+            session_absolute_secs: 12 * 3600,
+            code_ttl_secs: 60,
+            login_max_failures: 5,
+            login_failure_window_secs: 900,
+            login_lockout_secs: 60,
+            registration_open: true,
+            registration_per_minute: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -134,6 +174,7 @@ impl Default for Config {
             roles: default_roles(),
             audit_retention_days: 90,
             log: "info".to_owned(),
+            browser: BrowserConfig::default(),
         }
     }
 }
@@ -215,6 +256,15 @@ impl Config {
         if let Some(v) = env("AUTHZ_LOG") {
             self.log = v;
         }
+        let b = &mut self.browser;
+        set!("AUTHZ_SESSION_IDLE_SECS" => b.session_idle_secs);
+        set!("AUTHZ_SESSION_ABSOLUTE_SECS" => b.session_absolute_secs);
+        set!("AUTHZ_CODE_TTL_SECS" => b.code_ttl_secs);
+        set!("AUTHZ_LOGIN_MAX_FAILURES" => b.login_max_failures);
+        set!("AUTHZ_LOGIN_FAILURE_WINDOW_SECS" => b.login_failure_window_secs);
+        set!("AUTHZ_LOGIN_LOCKOUT_SECS" => b.login_lockout_secs);
+        set!("AUTHZ_REGISTRATION_OPEN" => b.registration_open);
+        set!("AUTHZ_REGISTRATION_PER_MINUTE" => b.registration_per_minute);
         Ok(())
     }
 
@@ -270,6 +320,24 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(ConfigError("db_max_connections must be ≥ 1".into()));
         }
+        let b = &self.browser;
+        if !(10..=600).contains(&b.code_ttl_secs) {
+            return Err(ConfigError(
+                "code_ttl_secs must be within 10..=600 (RFC 6749 §4.1.2)".into(),
+            ));
+        }
+        if b.session_idle_secs < 60 || b.session_absolute_secs < b.session_idle_secs {
+            return Err(ConfigError(
+                "session_idle_secs must be ≥ 60 and ≤ session_absolute_secs".into(),
+            ));
+        }
+        if b.login_max_failures < 1 || b.login_failure_window_secs < 1 || b.login_lockout_secs < 1
+        {
+            return Err(ConfigError(
+                "login_max_failures, login_failure_window_secs and login_lockout_secs must be ≥ 1"
+                    .into(),
+            ));
+        }
         for (role, scopes) in &self.roles {
             if role.is_empty() || !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(ConfigError(format!(
@@ -299,6 +367,11 @@ impl Config {
             }
         }
         set
+    }
+
+    /// Whether cookies must be `Secure` (and `__Host-` prefixed): the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 
     /// Longest lifetime of any token signed with a key; a retired key stays published this long.

@@ -11,7 +11,9 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod password;
+pub mod ratelimit;
 pub mod seed;
+pub mod session;
 pub mod state;
 pub mod store;
 
@@ -85,6 +87,10 @@ pub async fn build_state_with_store(
     let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
     let audit_store: Arc<dyn store::AuditStore> = store.clone();
     let audit_log = audit::start(audit_store);
+    let registrations = Arc::new(ratelimit::RateLimiter::new(
+        config.browser.registration_per_minute,
+        60,
+    ));
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -96,6 +102,7 @@ pub async fn build_state_with_store(
         scopes,
         clients,
         audit_log,
+        registrations,
     })
 }
 
@@ -174,8 +181,10 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
         .await?;
     let refresh = state.store.delete_refresh_tokens_ended_before(now).await?;
     let keys = state.store.prune_keys(now).await?;
-    if audit + refresh + keys > 0 {
-        tracing::info!(audit, refresh, keys, "housekeeping removed expired records");
+    let codes = state.store.delete_codes_expired_before(now - 3600).await?;
+    let sessions = state.store.delete_sessions_before(now - 86_400).await?;
+    if audit + refresh + keys + codes + sessions > 0 {
+        tracing::info!(audit, refresh, keys, codes, sessions, "housekeeping removed expired records");
     }
     Ok(())
 }

@@ -64,6 +64,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                 scopes: "profile:read notes:read notes:write".to_owned(),
                 resources: vec![],
                 always_issue_refresh: false,
+                ..Default::default()
             },
         )
         .await?;
@@ -93,6 +94,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                 scopes,
                 resources: vec![],
                 always_issue_refresh: false,
+                ..Default::default()
             },
         )
         .await?;

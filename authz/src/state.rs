@@ -11,6 +11,7 @@ use crate::keys::KeyRing;
 use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
 use crate::password::PasswordHasher;
+use crate::ratelimit::RateLimiter;
 use crate::store::{AuditEvent, ClientCache, Store};
 
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct AppState {
     pub scopes: Arc<ScopePolicy>,
     pub clients: Arc<ClientCache>,
     pub audit_log: AuditLog,
+    /// `/register` calls per client IP.
+    pub registrations: Arc<RateLimiter<std::net::IpAddr>>,
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -23,6 +23,10 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// The browser session the grant came from (OIDC `sid`); lets a resource server refuse
+    /// tokens of a session that was logged out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// RFC 9068 §2.2.3.1 / RFC 7643 `roles`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,

@@ -47,7 +47,11 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The key-encryption key for private keys at rest (AES-256-GCM).
-pub struct MasterKey(LessSafeKey);
+pub struct MasterKey {
+    aead: LessSafeKey,
+    /// HMAC-SHA256 key derived from the master key (for CSRF tokens and similar MACs).
+    mac: aws_lc_rs::hmac::Key,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,7 +79,14 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         // 32 bytes is exactly AES-256's key size, so this cannot fail.
         let key = UnboundKey::new(&AES_256_GCM, bytes).expect("32-byte AES-256 key");
-        Self(LessSafeKey::new(key))
+        // A separate key for MACs: HMAC(master, "authz mac key v1"), so the AES key is never
+        // used for two purposes.
+        let derive = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes);
+        let mac_bytes = aws_lc_rs::hmac::sign(&derive, b"authz mac key v1");
+        Self {
+            aead: LessSafeKey::new(key),
+            mac: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_bytes.as_ref()),
+        }
     }
 
     /// Decode base64 (standard or URL-safe, padding optional) of 32 bytes.
@@ -117,7 +128,7 @@ impl MasterKey {
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.to_vec();
-        self.0
+        self.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::from(aad),
@@ -129,6 +140,18 @@ impl MasterKey {
         out
     }
 
+    /// HMAC-SHA256 of `msg` under the derived MAC key, with a domain-separating `label`.
+    pub fn mac(&self, label: &str, msg: &[u8]) -> [u8; 32] {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.mac);
+        ctx.update(label.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(msg);
+        let tag = ctx.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
         if sealed.len() < NONCE_LEN + 16 {
             return Err(MasterKeyError::Decrypt);
@@ -137,7 +160,7 @@ impl MasterKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| MasterKeyError::Decrypt)?;
         let mut buf = ct.to_vec();
         let plain = self
-            .0
+            .aead
             .open_in_place(nonce, Aad::from(aad), &mut buf)
             .map_err(|_| MasterKeyError::Decrypt)?;
         Ok(plain.to_vec())

@@ -31,6 +31,18 @@ pub enum ErrorCode {
     ServerError,
     /// RFC 6749 §4.1.2.1: overloaded or in maintenance; retry later.
     TemporarilyUnavailable,
+    /// RFC 6749 §4.1.2.1: the response type is not supported.
+    UnsupportedResponseType,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user must sign in.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` but the user must consent.
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6: `request` / `request_uri` are not supported.
+    RequestNotSupported,
+    /// RFC 7591 §3.2.2: a redirect URI is invalid.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: some client metadata is invalid.
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -49,6 +61,12 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 
@@ -97,6 +115,12 @@ mod tests {
             ErrorCode::InsufficientScope,
             ErrorCode::ServerError,
             ErrorCode::TemporarilyUnavailable,
+            ErrorCode::UnsupportedResponseType,
+            ErrorCode::LoginRequired,
+            ErrorCode::ConsentRequired,
+            ErrorCode::RequestNotSupported,
+            ErrorCode::InvalidRedirectUri,
+            ErrorCode::InvalidClientMetadata,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

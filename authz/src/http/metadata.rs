@@ -27,26 +27,57 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The metadata document. Lists only what the server implements.
+/// The metadata document (RFC 8414 §2, OIDC Discovery §3). Lists only what the server
+/// implements.
 #[derive(Debug, Serialize)]
 pub struct Metadata {
     /// Byte-identical to the configured issuer (RFC 8414 §3.3).
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    pub userinfo_endpoint: String,
+    pub end_session_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     pub grant_types_supported: Vec<&'static str>,
+    pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub scopes_supported: Vec<String>,
-    /// RFC 8414 §2 REQUIRED; empty until the authorization endpoint exists.
-    pub response_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub claims_supported: Vec<&'static str>,
+    pub prompt_values_supported: Vec<&'static str>,
+    /// RFC 9207 §3: responses from the authorization endpoint carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+    pub frontchannel_logout_supported: bool,
 }
 
 pub fn build(state: &AppState) -> Metadata {
     let issuer = state.config.issuer.clone();
+    let mut scopes: Vec<String> = state.scopes.supported().iter().map(|s| s.to_string()).collect();
+    scopes.push("openid".to_owned());
+    scopes.sort();
     Metadata {
+        authorization_endpoint: format!("{issuer}/authorize"),
         token_endpoint: format!("{issuer}/token"),
         jwks_uri: format!("{issuer}{JWKS_PATH}"),
+        userinfo_endpoint: format!("{issuer}/userinfo"),
+        end_session_endpoint: format!("{issuer}/logout"),
+        registration_endpoint: state
+            .config
+            .browser
+            .registration_open
+            .then(|| format!("{issuer}/register")),
         grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query"],
+        code_challenge_methods_supported: vec!["S256"],
         token_endpoint_auth_methods_supported: [
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,
@@ -55,13 +86,19 @@ pub fn build(state: &AppState) -> Metadata {
         .iter()
         .map(|m| m.as_str())
         .collect(),
-        scopes_supported: state
-            .scopes
-            .supported()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        response_types_supported: Vec::new(),
+        scopes_supported: scopes,
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec![state.keys.current().active.alg().as_str()],
+        claims_supported: vec![
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp",
+            "preferred_username", "name", "email", "email_verified",
+        ],
+        prompt_values_supported: vec!["none", "login", "consent", "select_account"],
+        authorization_response_iss_parameter_supported: true,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
+        frontchannel_logout_supported: false,
         issuer,
     }
 }

@@ -1,9 +1,12 @@
 //! HTTP surface: thin handlers (extract, call, map), one module per endpoint family, each with
 //! its own `router()`. Cross-cutting layers (timeouts, security headers, fallback) live here.
 
+mod browser;
 mod health;
 mod metadata;
+mod register;
 mod token;
+mod userinfo;
 
 use std::time::Duration;
 
@@ -19,6 +22,9 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(token::router())
+        .merge(browser::router())
+        .merge(userinfo::router())
+        .merge(register::router())
         .merge(metadata::router())
         .merge(health::router())
         .fallback(not_found)

@@ -1,9 +1,11 @@
 //! The key ring: the active signing key plus every still-published public key, swapped
 //! atomically when keys are rotated or reloaded from storage.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::signer::{SigningAlg, SigningKey};
 use crate::crypto::MasterKey;
@@ -18,6 +20,42 @@ pub struct KeySet {
     /// The JWKS document (active first), pre-serialized.
     pub jwks_json: String,
     pub kids: Vec<String>,
+    /// Every published key, for checking tokens this server issued (ID token hints,
+    /// `/userinfo`), each bound to its one algorithm (RFC 8725 §3.1).
+    pub verifying: HashMap<String, (Arc<DecodingKey>, Algorithm)>,
+}
+
+impl KeySet {
+    /// Verify a JWT this server signed: known `kid`, the key's own algorithm, the expected
+    /// `typ`, our issuer. `exp` is checked unless `allow_expired` (ID token hints may be old,
+    /// OIDC RP-Initiated Logout §2).
+    pub fn verify_own<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        allow_expired: bool,
+    ) -> Option<T> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.typ.as_deref() != Some(typ) {
+            return None;
+        }
+        let (key, alg) = self.verifying.get(header.kid.as_deref()?)?;
+        if header.alg != *alg {
+            return None;
+        }
+        let mut v = Validation::new(*alg);
+        v.set_issuer(&[issuer]);
+        v.validate_aud = false;
+        v.validate_exp = !allow_expired;
+        v.leeway = 30;
+        let mut required = vec!["iss", "sub"];
+        if !allow_expired {
+            required.push("exp");
+        }
+        v.set_required_spec_claims(&required);
+        jsonwebtoken::decode::<T>(token, key, &v).ok().map(|d| d.claims)
+    }
 }
 
 /// Holds the current [`KeySet`]; readers take a cheap `Arc` clone.
@@ -79,10 +117,27 @@ pub async fn load_key_set(store: &dyn KeyStore, master: &MasterKey, now: i64) ->
         kids.push(k.kid.clone());
     }
     let jwks_json = serde_json::to_string(&jwks).map_err(Error::internal)?;
+    let mut verifying = HashMap::new();
+    for jwk in &jwks.keys {
+        let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), jwk.common.key_algorithm) else {
+            continue;
+        };
+        use jsonwebtoken::jwk::KeyAlgorithm as K;
+        let alg = match alg {
+            K::RS256 => Algorithm::RS256,
+            K::ES256 => Algorithm::ES256,
+            K::EdDSA => Algorithm::EdDSA,
+            _ => continue,
+        };
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| Error::internal(format!("public key {kid}: {e}")))?;
+        verifying.insert(kid, (Arc::new(key), alg));
+    }
     Ok(KeySet {
         active: Arc::new(active),
         jwks_json,
         kids,
+        verifying,
     })
 }
 

@@ -16,8 +16,12 @@ use crate::store::{Client, RefreshTokenRecord, User};
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
-    /// A user, through a client.
-    User { user: &'a User, auth_time: i64 },
+    /// A user, through a client; `sid` is the browser session, if the grant came from one.
+    User {
+        user: &'a User,
+        auth_time: i64,
+        sid: Option<&'a str>,
+    },
     /// A client acting for itself (client_credentials).
     Client,
 }
@@ -41,6 +45,59 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// OIDC Core §3.1.3.3, with `openid` in scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// What a refresh token is for.
+#[derive(Debug, Clone)]
+pub struct RefreshGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub scope: &'a str,
+    pub resources: Vec<String>,
+    pub auth_time: i64,
+    pub sid: Option<&'a str>,
+    pub family: Option<(&'a str, i64)>,
+}
+
+/// What an ID token says.
+#[derive(Debug, Clone, Copy)]
+pub struct IdTokenRequest<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub scope: &'a ScopeSet,
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    /// The access token issued alongside (for `at_hash`).
+    pub access_token: &'a str,
+}
+
+/// ID token claims (OIDC Core §2, §5.1); profile and email claims only with their scopes.
+#[derive(Debug, Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    azp: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
 }
 
 /// A freshly minted refresh token: the value for the client, the record for storage.
@@ -74,18 +131,24 @@ impl TokenIssuer {
         scope: &ScopeSet,
         now: i64,
     ) -> Result<AccessToken> {
-        let (sub, auth_time, username, roles) = match subject {
-            Subject::User { user, auth_time } => (
+        let (sub, auth_time, username, roles, sid) = match subject {
+            Subject::User {
+                user,
+                auth_time,
+                sid,
+            } => (
                 user.id.clone(),
                 Some(auth_time),
                 Some(user.username.clone()),
                 user.roles.clone(),
+                sid.map(str::to_owned),
             ),
             Subject::Client => (
                 format!("{CLIENT_SUBJECT_PREFIX}{}", client.id),
                 None,
                 None,
                 Vec::new(),
+                None,
             ),
         };
         let claims = AccessTokenClaims {
@@ -99,6 +162,7 @@ impl TokenIssuer {
             scope: scope.to_string(),
             auth_time,
             preferred_username: username,
+            sid,
             roles,
         };
         let keys = self.keys.current();
@@ -107,36 +171,27 @@ impl TokenIssuer {
             .map(AccessToken::new)
     }
 
-    /// A new refresh token. `family` continues a rotation family (with its absolute end);
-    /// `None` starts one.
-    #[allow(clippy::too_many_arguments)]
-    pub fn refresh_token(
-        &self,
-        client: &Client,
-        user: &User,
-        scope: &str,
-        resources: Vec<String>,
-        auth_time: i64,
-        family: Option<(&str, i64)>,
-        now: i64,
-    ) -> NewRefreshToken {
+    /// A new refresh token for `grant`. `grant.family` continues a rotation family (with its
+    /// absolute end); `None` starts one.
+    pub fn refresh_token(&self, grant: RefreshGrant<'_>, now: i64) -> NewRefreshToken {
         use base64::Engine;
         let token = format!(
             "rt_{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
         );
-        let (family_id, family_expires_at) = match family {
+        let (family_id, family_expires_at) = match grant.family {
             Some((id, end)) => (id.to_owned(), end),
             None => (random_id("rf_"), now + self.refresh_absolute_ttl),
         };
         let record = RefreshTokenRecord {
             token_hash: sha256_hex(&token),
             family_id,
-            client_id: client.id.clone(),
-            user_id: user.id.clone(),
-            scope: scope.to_owned(),
-            resources,
-            auth_time,
+            client_id: grant.client.id.clone(),
+            user_id: grant.user.id.clone(),
+            scope: grant.scope.to_owned(),
+            resources: grant.resources,
+            auth_time: grant.auth_time,
+            sid: grant.sid.map(str::to_owned),
             created_at: now,
             expires_at: (now + self.refresh_ttl).min(family_expires_at),
             family_expires_at,
@@ -147,6 +202,40 @@ impl TokenIssuer {
             token: RefreshToken::new(token),
             record,
         }
+    }
+
+    /// An OpenID Connect ID token (OIDC Core §2, §3.1.3.6) for `client`, about `user`.
+    pub fn id_token(&self, id: IdTokenRequest<'_>, now: i64) -> Result<String> {
+        use base64::Engine;
+        let keys = self.keys.current();
+        // at_hash (OIDC Core §3.1.3.6): the left half of the access token's hash, with the
+        // hash of the ID token's alg: SHA-256 for RS256/ES256, SHA-512 for EdDSA (Ed25519).
+        let hash = match keys.active.alg() {
+            crate::keys::SigningAlg::EdDsa => &aws_lc_rs::digest::SHA512,
+            _ => &aws_lc_rs::digest::SHA256,
+        };
+        let digest = aws_lc_rs::digest::digest(hash, id.access_token.as_bytes());
+        let half = &digest.as_ref()[..digest.as_ref().len() / 2];
+        let at_hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half);
+        let profile = id.scope.contains("profile");
+        let email = id.scope.contains("email");
+        let claims = IdTokenClaims {
+            iss: &self.issuer,
+            sub: &id.user.id,
+            aud: &id.client.id,
+            azp: &id.client.id,
+            exp: now + self.access_ttl,
+            iat: now,
+            auth_time: id.auth_time,
+            nonce: id.nonce,
+            at_hash,
+            sid: id.sid,
+            preferred_username: profile.then_some(id.user.username.as_str()),
+            name: profile.then_some(id.user.username.as_str()),
+            email: if email { id.user.email.as_deref() } else { None },
+            email_verified: (email && id.user.email.is_some()).then_some(false),
+        };
+        keys.active.sign_jwt("JWT", &claims)
     }
 
     /// Assemble the response body.
@@ -162,6 +251,7 @@ impl TokenIssuer {
             expires_in: self.access_ttl,
             scope: scope.to_string(),
             refresh_token: refresh.map(|r| r.expose().to_owned()),
+            id_token: None,
         }
     }
 }

@@ -4,6 +4,10 @@
 pub mod client_auth;
 pub mod form;
 pub mod grant;
+pub mod authorize;
 pub mod issuer;
+pub mod login;
+pub mod pkce;
+pub mod registration;
 pub mod resource;
 pub mod scope;

@@ -78,6 +78,23 @@ impl ScopePolicy {
     }
 }
 
+/// What a scope lets a client do, in words for the consent page.
+pub fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Confirm who you are (sign you in)",
+        "profile" => "See your username",
+        "email" => "See your email address",
+        "offline_access" => "Stay connected when you are not using it",
+        "profile:read" => "Read your profile: username, roles and permissions",
+        "notes:read" => "Read your secure notes",
+        "notes:write" => "Create secure notes for you",
+        "keys:write" => "Create and revoke API keys for your account",
+        "audit:read" => "Read the security audit log",
+        "security:read" => "Read the security summary",
+        _ => "A permission defined by this server",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,8 +69,61 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
     /// Revoke every live refresh token of a user (password change, disabling).
     async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<u64>;
+    /// Revoke every live refresh token issued from a browser session (logout).
+    async fn revoke_session_refresh_tokens(&self, sid: &str, now: i64) -> Result<u64>;
     /// Delete tokens whose family ended before `ts` (housekeeping).
     async fn delete_refresh_tokens_ended_before(&self, ts: i64) -> Result<u64>;
+}
+
+/// Browser sessions, keyed by the SHA-256 of the cookie value.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// A session that has not ended (expiry is the caller's check, against its clock).
+    async fn get_session(&self, id_hash: &str) -> Result<Option<Session>>;
+    async fn get_session_by_sid(&self, sid: &str) -> Result<Option<Session>>;
+    async fn touch_session(&self, id_hash: &str, now: i64) -> Result<()>;
+    /// End a session; `false` when it was already ended or never existed.
+    async fn end_session(&self, sid: &str, now: i64) -> Result<bool>;
+    /// Delete sessions that ended or expired before `ts` (housekeeping).
+    async fn delete_sessions_before(&self, ts: i64) -> Result<u64>;
+}
+
+/// Outcome of redeeming an authorization code.
+#[derive(Debug)]
+pub enum RedeemOutcome {
+    /// First use: the code is now spent.
+    Redeemed(Box<AuthCode>),
+    NotFound,
+    /// Already spent (RFC 6749 §4.1.2: the AS should revoke what it issued).
+    Replayed(Box<AuthCode>),
+}
+
+/// Authorization codes, keyed by the SHA-256 of the code; single use.
+#[async_trait]
+pub trait AuthCodeStore: Send + Sync {
+    async fn create_code(&self, code: &AuthCode) -> Result<()>;
+    /// Atomically spend the code: of two concurrent redemptions at most one is `Redeemed`.
+    async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<RedeemOutcome>;
+    /// Remember the refresh family issued from a code.
+    async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()>;
+    async fn delete_codes_expired_before(&self, ts: i64) -> Result<u64>;
+}
+
+/// Remembered consent: the scope set a user approved for a client.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
+    async fn put_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64)
+    -> Result<()>;
+}
+
+/// Failed-login counters per username (known or not).
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn get_throttle(&self, username_key: &str) -> Result<Option<LoginThrottle>>;
+    async fn put_throttle(&self, username_key: &str, t: &LoginThrottle) -> Result<()>;
+    async fn clear_throttle(&self, username_key: &str) -> Result<()>;
 }
 
 /// Signing keys (private halves encrypted).
@@ -99,7 +152,17 @@ pub trait AuditStore: Send + Sync {
 
 /// Everything the server stores, as one object behind the narrow traits.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + RefreshTokenStore + KeyStore + AuditStore {
+pub trait Store:
+    ClientStore
+    + UserStore
+    + RefreshTokenStore
+    + SessionStore
+    + AuthCodeStore
+    + ConsentStore
+    + ThrottleStore
+    + KeyStore
+    + AuditStore
+{
     /// Cheap liveness probe for `/healthz`.
     async fn ping(&self) -> Result<()>;
 }

@@ -16,16 +16,25 @@ pub enum GrantType {
     Password,
     #[serde(rename = "refresh_token")]
     RefreshToken,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636), the browser flow.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [Self::ClientCredentials, Self::Password, Self::RefreshToken];
+    pub const ALL: [GrantType; 4] = [
+        Self::ClientCredentials,
+        Self::Password,
+        Self::RefreshToken,
+        Self::AuthorizationCode,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 }
@@ -47,8 +56,9 @@ impl fmt::Display for GrantType {
 }
 
 /// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthMethod {
+    #[default]
     #[serde(rename = "client_secret_basic")]
     ClientSecretBasic,
     #[serde(rename = "client_secret_post")]
@@ -98,8 +108,45 @@ pub struct Client {
     pub resources: Vec<String>,
     /// Issue refresh tokens even without `offline_access`.
     pub always_issue_refresh: bool,
+    /// Where RP-initiated logout may send the browser (OIDC RP-Initiated Logout §3).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A first-party client: users are not asked to consent.
+    pub skip_consent: bool,
+    /// How the client came to exist.
+    pub registration: Registration,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Who registered a client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// An administrator (CLI, seed).
+    #[default]
+    Admin,
+    /// The client itself, through RFC 7591 dynamic registration.
+    Dynamic,
+}
+
+impl Registration {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Dynamic => "dynamic",
+        }
+    }
+}
+
+impl FromStr for Registration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "dynamic" => Ok(Self::Dynamic),
+            o => Err(format!("unknown registration kind {o:?}")),
+        }
+    }
 }
 
 impl Client {
@@ -119,6 +166,8 @@ pub struct User {
     /// argon2id PHC string.
     pub password_hash: String,
     pub roles: Vec<String>,
+    /// Released with the `email` scope (OIDC Core §5.4).
+    pub email: Option<String>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -137,6 +186,8 @@ pub struct RefreshTokenRecord {
     /// Resources the grant covers (RFC 8707 §2.2); the first is the default audience.
     pub resources: Vec<String>,
     pub auth_time: i64,
+    /// The browser session the grant came from (logout revokes it).
+    pub sid: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     /// The family's absolute end.
@@ -245,4 +296,60 @@ impl AuditEvent {
         self.details = details;
         self
     }
+}
+
+/// A browser session (server-side row; the cookie holds a random value whose hash is the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    /// Public session id: the ID token's `sid` (OIDC Front-Channel Logout §3).
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// Absolute end.
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+/// An authorization code (RFC 6749 §4.1.2), stored by hash, bound to everything it was issued
+/// with (RFC 9700 §2.1.1, §4.5).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: String,
+    pub redirect_uri: String,
+    /// BASE64URL(SHA-256(code_verifier)) (RFC 7636 §4.2, S256 only).
+    pub code_challenge: String,
+    pub resource: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// The refresh family issued from this code, revoked if the code is replayed.
+    pub family_id: Option<String>,
+}
+
+impl fmt::Debug for AuthCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthCode")
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failed-login bookkeeping for one (normalised) username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginThrottle {
+    pub failures: i64,
+    pub window_start: i64,
+    pub lockouts: i64,
+    pub locked_until: Option<i64>,
 }

@@ -138,7 +138,22 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(grants, ["client_credentials", "password", "refresh_token"]);
+    assert_eq!(
+        grants,
+        ["client_credentials", "password", "refresh_token", "authorization_code"]
+    );
+    for (field, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("end_session_endpoint", "/logout"),
+        ("registration_endpoint", "/register"),
+    ] {
+        assert_eq!(m[field], format!("{}{path}", app.base), "{field}");
+    }
+    assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(m["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
     let scopes = m["scopes_supported"].as_array().unwrap();
     for s in [
         "profile:read",
@@ -148,12 +163,13 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
         "audit:read",
         "security:read",
         "offline_access",
+        "openid",
     ] {
         assert!(scopes.iter().any(|v| v == s), "scopes_supported lacks {s}");
     }
-    // Only implemented things are listed: no authorization endpoint yet, so no response types.
-    assert!(m.get("authorization_endpoint").is_none());
-    assert_eq!(m["response_types_supported"], serde_json::json!([]));
+    // Only implemented things are listed: no request objects, no front-channel logout.
+    assert_eq!(m["request_parameter_supported"], false);
+    assert_eq!(m["request_uri_parameter_supported"], false);
     // Every advertised endpoint answers.
     let jwks = app
         .http

@@ -6,8 +6,12 @@ mod support;
 
 mod cli;
 mod client_credentials;
+mod code_flow;
 mod discovery;
 mod keys;
+mod login_pages;
+mod logout;
 mod password;
 mod refresh;
+mod register;
 mod token_errors;

@@ -110,6 +110,7 @@ impl TestApp {
                 scopes: scope.to_owned(),
                 resources: resources.iter().map(|s| s.to_string()).collect(),
                 always_issue_refresh: false,
+                ..Default::default()
             },
         )
         .await
@@ -244,4 +245,96 @@ pub async fn expect_token(resp: reqwest::Response) -> Value {
     assert_eq!(status, 200, "body: {body}");
     assert_eq!(body["token_type"], "Bearer");
     body
+}
+
+/// A PKCE pair (RFC 7636): a random verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    use base64::Engine;
+    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(authz::crypto::random_bytes::<32>());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    (verifier, challenge)
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub const CB: &str = "http://127.0.0.1:7777/cb";
+pub const AFTER_LOGOUT: &str = "https://app.example.com/signed-out";
+
+impl TestApp {
+    /// A browser-flow client (authorization_code + refresh_token) redirecting to `CB`.
+    pub async fn code_client(&self, id: &str, method: AuthMethod, scope: &str) -> Option<String> {
+        let (_, secret) = admin::add_client(
+            &self.state,
+            "test",
+            NewClient {
+                id: Some(id.to_owned()),
+                name: format!("{id} app"),
+                auth_method: method,
+                grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+                redirect_uris: vec![CB.to_owned()],
+                post_logout_redirect_uris: vec![AFTER_LOGOUT.to_owned()],
+                scopes: scope.to_owned(),
+                resources: vec![MCP.to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        secret.map(|s| s.expose().to_owned())
+    }
+
+    /// `/authorize?…` for `client_id` with PKCE challenge and `extra` parameters.
+    pub fn authorize_url(&self, client_id: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", CB)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "st-123");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+        self.url(&format!("/authorize?{}", q.finish()))
+    }
+
+    /// Sign in through the real pages and return the client's redirect.
+    pub async fn browser_sign_in(
+        &self,
+        agent: &testkit::agent::FormAgent,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> std::collections::HashMap<String, String> {
+        let loc = agent
+            .sign_in(&self.base, url, user, password, "approve")
+            .await
+            .unwrap_or_else(|p| panic!("sign-in stopped at {} {}", p.status, p.body));
+        assert!(loc.starts_with(CB), "redirected to {loc}");
+        query(&loc)
+    }
+
+    /// Redeem a code at the token endpoint (public client).
+    pub async fn redeem(&self, client_id: &str, code: &str, verifier: &str) -> reqwest::Response {
+        self.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", client_id),
+                ("code", code),
+                ("redirect_uri", CB),
+                ("code_verifier", verifier),
+            ],
+            None,
+        )
+        .await
+    }
 }

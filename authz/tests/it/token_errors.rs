@@ -175,12 +175,20 @@ async fn request_format_errors(backend: Backend) {
         "unsupported_grant_type",
     )
     .await;
+    // A known grant the client is not registered for (RFC 6749 §5.2).
     expect_error(
         app.token(
             &[("grant_type", "authorization_code")],
             Some(("bot", &secret)),
         )
         .await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    expect_error(
+        app.token(&[("grant_type", "implicit")], Some(("bot", &secret)))
+            .await,
         400,
         "unsupported_grant_type",
     )

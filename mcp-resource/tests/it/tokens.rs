@@ -62,6 +62,7 @@ async fn forged_and_misdirected_tokens_are_rejected(backend: Backend) {
             scopes: "profile:read".into(),
             resources: vec!["https://api.other.example".into()],
             always_issue_refresh: false,
+            ..Default::default()
         },
     )
     .await

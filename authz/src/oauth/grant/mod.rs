@@ -1,6 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4, §6): parse `grant_type`, authenticate the client,
 //! check it may use the grant, then hand over to one module per grant.
 
+mod authorization_code;
 mod client_credentials;
 mod password;
 mod refresh_token;
@@ -60,6 +61,9 @@ pub async fn exchange(
         GrantType::ClientCredentials => client_credentials::handle(state, &client, form, ctx).await,
         GrantType::Password => password::handle(state, &client, form, ctx).await,
         GrantType::RefreshToken => refresh_token::handle(state, &client, form, ctx).await,
+        GrantType::AuthorizationCode => {
+            authorization_code::handle(state, &client, form, ctx).await
+        }
     }
 }
 

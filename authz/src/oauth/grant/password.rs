@@ -3,8 +3,8 @@
 //! allowed it (first-party command-line tools).
 //!
 //! 1. `username` and `password` present and bounded.
-//! 2. Verify with argon2id off the runtime; unknown users cost the same (dummy hash); one
-//!    generic error for unknown user, wrong password and disabled account (no enumeration).
+//! 2. Verify through `oauth::login` (argon2id off the runtime, dummy hash for unknown users,
+//!    one generic error, per-username lockout).
 //! 3. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; `openid` refused (ID
 //!    tokens come from the authorization-code flow).
 //! 4. Audience from `resource` or the default.
@@ -15,12 +15,12 @@ use shared::scope::OFFLINE_ACCESS;
 use super::{Issued, RequestContext, audit_issued, user_allowed_scopes};
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
-use crate::oauth::issuer::{Subject, TokenResponse};
+use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Client, GrantType, Outcome};
+use crate::oauth::login::{self, LoginFailure};
+use crate::store::{Client, GrantType};
 
-const MAX_USERNAME_BYTES: usize = 256;
 const INVALID_CREDENTIALS: &str = "invalid username or password";
 
 pub async fn handle(
@@ -31,39 +31,18 @@ pub async fn handle(
 ) -> Result<TokenResponse> {
     let username = form.require("username")?;
     let password = form.require("password")?;
-    if username.len() > MAX_USERNAME_BYTES {
-        return Err(Error::invalid_request("username is too long"));
-    }
-    if password.chars().count() > state.config.password_policy.max_length {
-        return Err(Error::invalid_grant(INVALID_CREDENTIALS));
-    }
-
-    let user = state.store.get_user_by_username(username).await?;
-    let ok = state
-        .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
-    let now = state.now();
-    let user = match user {
-        Some(u) if ok && u.disabled_at.is_none() => u,
-        other => {
-            let reason = match &other {
-                None => "unknown_user",
-                Some(u) if u.disabled_at.is_some() => "disabled",
-                Some(_) => "bad_password",
-            };
-            let mut ev = AuditEvent::new(now, "login.failed", Outcome::Failure)
-                .actor(username.chars().take(64).collect::<String>())
-                .client(&client.id)
-                .details(serde_json::json!({ "grant_type": "password", "reason": reason }));
-            if let Some(u) = &other {
-                ev = ev.subject(&u.id);
-            }
-            ev.ip = ctx.ip.clone();
-            state.audit(ev).await;
-            return Err(Error::invalid_grant(INVALID_CREDENTIALS));
+    let user = match login::authenticate(state, username, password, &client.id, "password_grant", ctx)
+        .await?
+    {
+        Ok(user) => user,
+        Err(LoginFailure::Invalid) => return Err(Error::invalid_grant(INVALID_CREDENTIALS)),
+        Err(LoginFailure::Locked { retry_after }) => {
+            return Err(Error::invalid_grant(format!(
+                "too many failed sign-in attempts; try again in {retry_after} s"
+            )));
         }
     };
+    let now = state.now();
 
     let allowed = user_allowed_scopes(state, &user, client);
     let scope = state.scopes.resolve(
@@ -91,6 +70,7 @@ pub async fn handle(
         Subject::User {
             user: &user,
             auth_time: now,
+            sid: None,
         },
         client,
         &aud,
@@ -103,28 +83,24 @@ pub async fn handle(
         // refresh may ask for another of them (RFC 8707 §2.2).
         let mut resources = vec![aud.clone()];
         resources.extend(client.resources.iter().filter(|r| **r != aud).cloned());
-        let rt = state.issuer.refresh_token(
+        let scope_text = scope.to_string();
+        let grant = RefreshGrant {
             client,
-            &user,
-            &scope.to_string(),
+            user: &user,
+            scope: &scope_text,
             resources,
-            now,
-            None,
-            now,
-        );
+            auth_time: now,
+            sid: None,
+            family: None,
+        };
+        let rt = state.issuer.refresh_token(grant, now);
         state.store.create_refresh_token(&rt.record).await?;
         Some(rt.token)
     } else {
         None
     };
 
-    let mut ev = AuditEvent::new(now, "login.succeeded", Outcome::Success)
-        .actor(&user.username)
-        .subject(&user.id)
-        .client(&client.id)
-        .details(serde_json::json!({ "grant_type": "password" }));
-    ev.ip = ctx.ip.clone();
-    state.audit(ev).await;
+    login::audit_success(state, &user, &client.id, "password_grant", ctx).await;
     let issued = Issued {
         grant: GrantType::Password,
         client,

@@ -13,7 +13,7 @@ use super::{Issued, RequestContext, audit_issued, user_allowed_scopes};
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
-use crate::oauth::issuer::{Subject, TokenResponse};
+use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, GrantType, Outcome, RefreshTokenRecord, RotateOutcome};
@@ -82,15 +82,16 @@ pub async fn handle(
     let default = record.resources.first().cloned().unwrap_or_default();
     let aud = select_audience(&form.all("resource"), &record.resources, client, &default)?;
 
-    let next = state.issuer.refresh_token(
+    let grant = RefreshGrant {
         client,
-        &user,
-        &record.scope,
-        record.resources.clone(),
-        record.auth_time,
-        Some((&record.family_id, record.family_expires_at)),
-        now,
-    );
+        user: &user,
+        scope: &record.scope,
+        resources: record.resources.clone(),
+        auth_time: record.auth_time,
+        sid: record.sid.as_deref(),
+        family: Some((&record.family_id, record.family_expires_at)),
+    };
+    let next = state.issuer.refresh_token(grant, now);
     match state
         .store
         .rotate_refresh_token(&hash, &next.record, now)
@@ -107,6 +108,7 @@ pub async fn handle(
         Subject::User {
             user: &user,
             auth_time: record.auth_time,
+            sid: record.sid.as_deref(),
         },
         client,
         &aud,

@@ -12,7 +12,8 @@ use crate::store::{Client, ClientStore};
 macro_rules! columns {
     () => {
         "id, name, secret_hash, auth_method, grant_types, redirect_uris, scopes, \
-                       resources, always_issue_refresh, created_at, updated_at"
+                       resources, always_issue_refresh, post_logout_redirect_uris, skip_consent, \
+                       registration, created_at, updated_at"
     };
 }
 
@@ -32,6 +33,9 @@ fn client(row: &AnyRow) -> Result<Client> {
             .map_err(|e| Error::internal(format!("corrupt client scopes: {e}")))?,
         resources: lines(&row.try_get::<String, _>("resources")?),
         always_issue_refresh: row.try_get::<i64, _>("always_issue_refresh")? != 0,
+        post_logout_redirect_uris: lines(&row.try_get::<String, _>("post_logout_redirect_uris")?),
+        skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
+        registration: parse_col(row, "registration")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -44,7 +48,7 @@ impl ClientStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -55,6 +59,9 @@ impl ClientStore for SqlStore {
         .bind(c.scopes.to_string())
         .bind(c.resources.join("\n"))
         .bind(i64::from(c.always_issue_refresh))
+        .bind(c.post_logout_redirect_uris.join("\n"))
+        .bind(i64::from(c.skip_consent))
+        .bind(c.registration.as_str())
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(&self.pool)

@@ -6,6 +6,8 @@ mod audit;
 mod clients;
 mod keys;
 mod refresh;
+mod sessions;
+mod throttle;
 mod users;
 
 use std::str::FromStr;

@@ -11,7 +11,7 @@ use crate::store::{RefreshTokenRecord, RefreshTokenStore, RotateOutcome};
 
 macro_rules! columns {
     () => {
-        "token_hash, family_id, client_id, user_id, scope, resources, auth_time, \
+        "token_hash, family_id, client_id, user_id, scope, resources, auth_time, sid, \
                        created_at, expires_at, family_expires_at, used_at, revoked_at"
     };
 }
@@ -25,6 +25,7 @@ fn record(row: &AnyRow) -> Result<RefreshTokenRecord> {
         scope: row.try_get("scope")?,
         resources: lines(&row.try_get::<String, _>("resources")?),
         auth_time: row.try_get("auth_time")?,
+        sid: row.try_get("sid")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         family_expires_at: row.try_get("family_expires_at")?,
@@ -36,7 +37,7 @@ fn record(row: &AnyRow) -> Result<RefreshTokenRecord> {
 const INSERT: &str = concat!(
     "INSERT INTO refresh_tokens (",
     columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 
 macro_rules! bind_record {
@@ -48,6 +49,7 @@ macro_rules! bind_record {
             .bind(&$r.scope)
             .bind($r.resources.join("\n"))
             .bind($r.auth_time)
+            .bind($r.sid.as_deref())
             .bind($r.created_at)
             .bind($r.expires_at)
             .bind($r.family_expires_at)
@@ -126,6 +128,17 @@ impl RefreshTokenStore for SqlStore {
         )
         .bind(now)
         .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn revoke_session_refresh_tokens(&self, sid: &str, now: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(sid)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())

@@ -10,7 +10,7 @@ use crate::store::{User, UserStore};
 
 macro_rules! columns {
     () => {
-        "id, username, password_hash, roles, disabled_at, created_at, updated_at"
+        "id, username, password_hash, roles, email, disabled_at, created_at, updated_at"
     };
 }
 
@@ -20,6 +20,7 @@ fn user(row: &AnyRow) -> Result<User> {
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
         roles: words(&row.try_get::<String, _>("roles")?),
+        email: row.try_get("email")?,
         disabled_at: row.try_get("disabled_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -29,14 +30,16 @@ fn user(row: &AnyRow) -> Result<User> {
 #[async_trait]
 impl UserStore for SqlStore {
     async fn create_user(&self, u: &User) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, roles, disabled_at, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
         .bind(&u.id)
         .bind(&u.username)
         .bind(&u.password_hash)
         .bind(u.roles.join(" "))
+        .bind(u.email.as_deref())
         .bind(u.disabled_at)
         .bind(u.created_at)
         .bind(u.updated_at)

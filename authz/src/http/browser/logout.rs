@@ -1,0 +1,215 @@
+//! `GET/POST /logout`: OpenID Connect RP-Initiated Logout 1.0. Ends the browser session,
+//! revokes the refresh tokens issued through it, and returns to a registered
+//! `post_logout_redirect_uri` only.
+//!
+//! With a valid `id_token_hint` (signed by us; expiry not checked, §2) the RP's request is
+//! trusted and the session named by its `sid` ends at once. Without one, the user confirms on
+//! a page with a CSRF-protected form, so a cross-site link cannot sign anyone out.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::pages::{LoggedOutPage, LogoutPage};
+use super::web::{
+    clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other,
+    server_error_page, session_cookie, with_cookies,
+};
+use crate::oauth::form::Form;
+use crate::oauth::grant::RequestContext;
+use crate::session;
+use crate::state::AppState;
+use crate::store::{Client, Session};
+
+#[derive(Debug, Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: String,
+    sid: Option<String>,
+}
+
+/// The checked parameters of a logout request.
+struct LogoutRequest {
+    hint: Option<HintClaims>,
+    client: Option<Client>,
+    redirect: Option<String>,
+    state: Option<String>,
+    raw_hint: String,
+}
+
+async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, Response> {
+    let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Sign-out request not valid", msg);
+    let raw_hint = form.get("id_token_hint").unwrap_or_default().to_owned();
+    let hint = if raw_hint.is_empty() {
+        None
+    } else {
+        let claims: Option<HintClaims> =
+            state
+                .keys
+                .current()
+                .verify_own(&raw_hint, "JWT", &state.config.issuer, true);
+        Some(claims.ok_or_else(|| bad("The ID token hint was not issued by this server."))?)
+    };
+    let client_id = match (form.get("client_id").filter(|c| !c.is_empty()), &hint) {
+        (Some(c), Some(h)) if c != h.aud => {
+            return Err(bad("client_id does not match the ID token hint."));
+        }
+        (Some(c), _) => Some(c.to_owned()),
+        (None, Some(h)) => Some(h.aud.clone()),
+        (None, None) => None,
+    };
+    let client = match client_id {
+        Some(id) => Some(
+            state
+                .clients
+                .get(&*state.store, &id, state.now())
+                .await
+                .map_err(|e| server_error_page(&e))?
+                .map(|(c, _)| Client::clone(&c))
+                .ok_or_else(|| bad("The application is not registered with this server."))?,
+        ),
+        None => None,
+    };
+    let redirect = form
+        .get("post_logout_redirect_uri")
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if let Some(r) = &redirect {
+        // Exact match against the client's registered list (OIDC RP-Initiated Logout §3).
+        let registered = client
+            .as_ref()
+            .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == r));
+        if !registered {
+            return Err(bad(
+                "The address to return to after signing out is not registered for this \
+                 application, so you were not sent there.",
+            ));
+        }
+    }
+    Ok(LogoutRequest {
+        hint,
+        client,
+        redirect,
+        state: form.get("state").map(str::to_owned),
+        raw_hint,
+    })
+}
+
+fn done(state: &AppState, req: &LogoutRequest) -> Response {
+    let page = match &req.redirect {
+        Some(uri) => {
+            let mut url = uri.clone();
+            if let Some(s) = &req.state {
+                let q = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("state", s)
+                    .finish();
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&q);
+            }
+            see_other(&url)
+        }
+        None => render(StatusCode::OK, &LoggedOutPage),
+    };
+    with_cookies(page, [clear_session_cookie(state)])
+}
+
+async fn end(state: &AppState, session: &Session, peer: SocketAddr) -> crate::error::Result<()> {
+    let ctx = RequestContext {
+        ip: Some(peer.ip().to_string()),
+    };
+    session::end(state, session, "logout", &ctx).await
+}
+
+pub async fn logout_get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let form = match Form::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(f) => f,
+        Err(_) => {
+            return error_page(StatusCode::BAD_REQUEST, "Sign-out request not valid", "The request is malformed.");
+        }
+    };
+    let req = match parse(&state, &form).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let current = match session::current(&state, session_cookie(&state, &headers)).await {
+        Ok(c) => c,
+        Err(e) => return server_error_page(&e),
+    };
+    if let Some(hint) = &req.hint {
+        // The RP vouches for the session it names; the browser's own session ends too when it
+        // is the same user's.
+        let named = match &hint.sid {
+            Some(sid) => state.store.get_session_by_sid(sid).await.ok().flatten(),
+            None => None,
+        };
+        for s in named.iter().chain(current.iter().filter(|c| c.user_id == hint.sub)) {
+            if s.user_id == hint.sub {
+                if let Err(e) = end(&state, s, peer).await {
+                    return server_error_page(&e);
+                }
+            }
+        }
+        return done(&state, &req);
+    }
+    if current.is_none() {
+        return done(&state, &req);
+    }
+    let (csrf, cookie) = csrf_for_form(&state, &headers);
+    let page = LogoutPage {
+        csrf,
+        client_name: req.client.as_ref().map(|c| c.name.clone()),
+        id_token_hint: req.raw_hint.clone(),
+        post_logout_redirect_uri: req.redirect.clone().unwrap_or_default(),
+        state: req.state.clone().unwrap_or_default(),
+        client_id: req.client.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+    };
+    with_cookies(render(StatusCode::OK, &page), cookie)
+}
+
+/// The confirmation form's answer (or an RP's POST, OIDC RP-Initiated Logout §2 allows both).
+pub async fn logout_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match Form::from_request(&headers, &body) {
+        Ok(f) => f,
+        Err(_) => {
+            return error_page(StatusCode::BAD_REQUEST, "Sign-out request not valid", "The form could not be read.");
+        }
+    };
+    if !csrf_ok(&state, &headers, form.get("csrf")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This sign-out form has expired or was not sent from this site. You are still signed in.",
+        );
+    }
+    let req = match parse(&state, &form).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if form.get("decision") != Some("logout") {
+        return error_page(StatusCode::OK, "You are still signed in", "You chose to stay signed in. You can close this page.");
+    }
+    match session::current(&state, session_cookie(&state, &headers)).await {
+        Ok(Some(s)) => {
+            if let Err(e) = end(&state, &s, peer).await {
+                return server_error_page(&e);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return server_error_page(&e),
+    }
+    done(&state, &req)
+}

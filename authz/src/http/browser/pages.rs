@@ -1,0 +1,55 @@
+//! The askama templates (`templates/*.html`) as typed structs. Everything rendered is escaped
+//! by askama, so user- and client-supplied names cannot inject markup.
+
+use askama::Template;
+
+#[derive(Debug, Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub client_name: String,
+    pub error: Option<String>,
+    pub username: String,
+    pub csrf: String,
+    pub request: String,
+}
+
+#[derive(Debug)]
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub client_name: String,
+    pub redirect_host: String,
+    pub username: String,
+    pub resource: Option<String>,
+    pub scopes: Vec<ScopeView>,
+    pub csrf: String,
+    pub request: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    pub csrf: String,
+    pub client_name: Option<String>,
+    pub id_token_hint: String,
+    pub post_logout_redirect_uri: String,
+    pub state: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "logged_out.html")]
+pub struct LoggedOutPage;

@@ -1,0 +1,164 @@
+//! Authorization code grant, token request (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
+//!
+//! 1. `code`, `redirect_uri`, `code_verifier` present.
+//! 2. Spend the code atomically. A code seen before → `invalid_grant`, and what was issued from
+//!    it is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
+//! 3. Issued to this client, for this `redirect_uri` (§4.1.3), not expired (60 s).
+//! 4. PKCE: S256 of the verifier equals the stored challenge (RFC 7636 §4.6).
+//! 5. The user still exists and is enabled; the session is still live.
+//! 6. Access token for the code's resource and scope; refresh token when the client may
+//!    refresh and asked (`offline_access`) or is configured to always get one; ID token with
+//!    `openid` (nonce, at_hash, auth_time, sid).
+
+use shared::ScopeSet;
+use shared::scope::OFFLINE_ACCESS;
+
+use super::{Issued, RequestContext, audit_issued};
+use crate::crypto::sha256_hex;
+use crate::error::{Error, Result};
+use crate::oauth::form::Form;
+use crate::oauth::issuer::{IdTokenRequest, RefreshGrant, Subject, TokenResponse};
+use crate::oauth::pkce;
+use crate::oauth::scope::OPENID;
+use crate::state::AppState;
+use crate::store::{AuditEvent, AuthCode, Client, GrantType, Outcome, RedeemOutcome};
+
+const INVALID: &str = "the authorization code is invalid, expired or already used";
+
+pub async fn handle(
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+    ctx: &RequestContext,
+) -> Result<TokenResponse> {
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let verifier = form.get("code_verifier").ok_or_else(|| {
+        Error::invalid_request("code_verifier is missing: PKCE is required (RFC 7636 §4.5)")
+    })?;
+    let now = state.now();
+    let record = match state.store.redeem_code(&sha256_hex(code), now).await? {
+        RedeemOutcome::Redeemed(r) => r,
+        RedeemOutcome::NotFound => return Err(Error::invalid_grant(INVALID)),
+        RedeemOutcome::Replayed(r) => {
+            replayed(state, ctx, &r, now).await?;
+            return Err(Error::invalid_grant(INVALID));
+        }
+    };
+    if record.client_id != client.id {
+        return Err(Error::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(Error::invalid_grant(INVALID));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(Error::invalid_grant(
+            "redirect_uri does not match the authorization request (RFC 6749 §4.1.3)",
+        ));
+    }
+    if !pkce::verify_s256(verifier, &record.code_challenge) {
+        return Err(Error::invalid_grant(
+            "code_verifier does not match the code_challenge (RFC 7636 §4.6)",
+        ));
+    }
+    let user = match state.store.get_user(&record.user_id).await? {
+        Some(u) if u.disabled_at.is_none() => u,
+        _ => {
+            return Err(Error::invalid_grant(
+                "the account is disabled or no longer exists",
+            ));
+        }
+    };
+    let session_live = state
+        .store
+        .get_session_by_sid(&record.sid)
+        .await?
+        .is_some_and(|s| s.ended_at.is_none());
+    if !session_live {
+        return Err(Error::invalid_grant("the sign-in session has ended"));
+    }
+
+    let scope = ScopeSet::parse(&record.scope).map_err(Error::internal)?;
+    let access = state.issuer.access_token(
+        Subject::User {
+            user: &user,
+            auth_time: record.auth_time,
+            sid: Some(&record.sid),
+        },
+        client,
+        &record.resource,
+        &scope,
+        now,
+    )?;
+    let wants_refresh = scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh;
+    let refresh = if client.allows_grant(GrantType::RefreshToken) && wants_refresh {
+        let mut resources = vec![record.resource.clone()];
+        resources.extend(client.resources.iter().filter(|r| **r != record.resource).cloned());
+        let rt = state.issuer.refresh_token(
+            RefreshGrant {
+                client,
+                user: &user,
+                scope: &record.scope,
+                resources,
+                auth_time: record.auth_time,
+                sid: Some(&record.sid),
+                family: None,
+            },
+            now,
+        );
+        state.store.create_refresh_token(&rt.record).await?;
+        state
+            .store
+            .set_code_family(&record.code_hash, &rt.record.family_id)
+            .await?;
+        Some(rt.token)
+    } else {
+        None
+    };
+    let id_token = if scope.contains(OPENID) {
+        Some(state.issuer.id_token(
+            IdTokenRequest {
+                client,
+                user: &user,
+                scope: &scope,
+                auth_time: record.auth_time,
+                nonce: record.nonce.as_deref(),
+                sid: Some(&record.sid),
+                access_token: access.expose(),
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    let issued = Issued {
+        grant: GrantType::AuthorizationCode,
+        client,
+        subject: &user.id,
+        aud: &record.resource,
+        scope: &scope,
+        refresh: refresh.is_some(),
+    };
+    audit_issued(state, ctx, issued).await;
+    let mut response = state.issuer.response(access, &scope, refresh);
+    response.id_token = id_token;
+    Ok(response)
+}
+
+/// A spent code came back: revoke the refresh family issued from it and audit.
+async fn replayed(state: &AppState, ctx: &RequestContext, code: &AuthCode, now: i64) -> Result<()> {
+    let revoked = match &code.family_id {
+        Some(family) => state.store.revoke_refresh_family(family, now).await?,
+        None => 0,
+    };
+    tracing::warn!(client = %code.client_id, "authorization code replayed; its grant revoked");
+    let mut ev = AuditEvent::new(now, "code.replayed", Outcome::Failure)
+        .subject(&code.user_id)
+        .client(&code.client_id)
+        .details(serde_json::json!({ "refresh_tokens_revoked": revoked }));
+    ev.ip = ctx.ip.clone();
+    state.audit(ev).await;
+    Ok(())
+}

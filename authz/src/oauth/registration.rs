@@ -1,0 +1,174 @@
+//! RFC 7591 dynamic client registration: what a client may register for itself.
+//!
+//! Self-registered clients are limited to the browser flow: `authorization_code` (+
+//! `refresh_token`), `response_type=code`, redirect URIs that are https or loopback
+//! (RFC 8252 §7.3, RFC 9700 §2.1), and scopes users can be granted. They can never use
+//! `client_credentials` or `password`, which would let anyone mint a credential with its own
+//! authority. Unknown metadata is ignored (RFC 7591 §2).
+
+use serde::{Deserialize, Serialize};
+use shared::scope::OIDC_SCOPES;
+use shared::{ErrorCode, ScopeSet};
+
+use crate::admin::{self, NewClient};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{AuthMethod, GrantType, Registration};
+
+/// The registration request (RFC 7591 §2); fields we do not use are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientMetadata {
+    pub redirect_uris: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    pub scope: Option<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+}
+
+/// The registration response (RFC 7591 §3.2.1).
+#[derive(Debug, Serialize)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client_id_issued_at: i64,
+    /// 0: the secret does not expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<&'static str>,
+    pub response_types: Vec<&'static str>,
+    pub token_endpoint_auth_method: &'static str,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+fn meta(d: impl Into<String>) -> Error {
+    Error::oauth(ErrorCode::InvalidClientMetadata, d.into())
+}
+
+fn bad_redirect(d: impl Into<String>) -> Error {
+    Error::oauth(ErrorCode::InvalidRedirectUri, d.into())
+}
+
+/// https anywhere, or http on a loopback host; no fragment, no userinfo.
+fn check_redirect(uri: &str) -> Result<()> {
+    let url = url::Url::parse(uri).map_err(|e| bad_redirect(format!("{uri:?} is not an absolute URI: {e}")))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err(bad_redirect(format!("{uri:?} must not contain a fragment")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad_redirect(format!("{uri:?} must not contain credentials")));
+    }
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(bad_redirect(format!(
+            "{uri:?}: redirect URIs must be https, or http on a loopback address"
+        ))),
+    }
+}
+
+/// Register a client from its metadata.
+pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
+    let redirect_uris = m.redirect_uris.unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return Err(bad_redirect("redirect_uris is required"));
+    }
+    if redirect_uris.len() > 10 {
+        return Err(bad_redirect("at most 10 redirect_uris"));
+    }
+    let post_logout = m.post_logout_redirect_uris.unwrap_or_default();
+    for u in redirect_uris.iter().chain(&post_logout) {
+        check_redirect(u)?;
+    }
+    let auth_method: AuthMethod = match m.token_endpoint_auth_method.as_deref() {
+        // RFC 7591 §2: the default is client_secret_basic.
+        None => AuthMethod::ClientSecretBasic,
+        Some(s) => s.parse().map_err(meta)?,
+    };
+    let mut grant_types = Vec::new();
+    for g in m.grant_types.unwrap_or_else(|| vec!["authorization_code".to_owned()]) {
+        match g.parse::<GrantType>() {
+            Ok(g @ (GrantType::AuthorizationCode | GrantType::RefreshToken)) => {
+                if !grant_types.contains(&g) {
+                    grant_types.push(g);
+                }
+            }
+            _ => {
+                return Err(meta(format!(
+                    "grant type {g:?} cannot be registered; use authorization_code and refresh_token"
+                )));
+            }
+        }
+    }
+    if !grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(meta("grant_types must include authorization_code"));
+    }
+    let response_types = m.response_types.unwrap_or_else(|| vec!["code".to_owned()]);
+    if response_types.iter().any(|r| r != "code") || response_types.is_empty() {
+        return Err(meta("only the response type \"code\" is supported"));
+    }
+    // Scopes: what users can be granted at all (role scopes and OIDC scopes).
+    let grantable = state
+        .config
+        .role_scopes(state.config.roles.keys().map(String::as_str))
+        .union(&ScopeSet::from_tokens(OIDC_SCOPES).unwrap_or_default());
+    let scopes = match m.scope.as_deref() {
+        None | Some("") => grantable,
+        Some(raw) => {
+            let req = ScopeSet::parse(raw).map_err(|e| meta(format!("scope: {e}")))?;
+            let unknown = req.difference(&grantable);
+            if !unknown.is_empty() {
+                return Err(meta(format!("scope: not available to clients: {unknown}")));
+            }
+            req
+        }
+    };
+    let name = match m.client_name.as_deref().map(str::trim) {
+        None | Some("") => "Unnamed application".to_owned(),
+        Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => {
+            return Err(meta("client_name must be at most 100 printable characters"));
+        }
+        Some(n) => n.to_owned(),
+    };
+    let new = NewClient {
+        id: None,
+        name,
+        auth_method,
+        grant_types,
+        redirect_uris,
+        scopes: scopes.to_string(),
+        resources: vec![],
+        // MCP clients rarely ask for offline_access but need to stay signed in.
+        always_issue_refresh: true,
+        post_logout_redirect_uris: post_logout,
+        skip_consent: false,
+        registration: Registration::Dynamic,
+    };
+    let (client, secret) = admin::add_client(state, "registration", new)
+        .await
+        .map_err(|e| match e {
+            Error::Invalid(msg) => meta(msg),
+            other => other,
+        })?;
+    Ok(RegisteredClient {
+        client_secret_expires_at: secret.as_ref().map(|_| 0),
+        client_secret: secret.map(|s| s.expose().to_owned()),
+        client_id: client.id,
+        client_id_issued_at: client.created_at,
+        client_name: client.name,
+        redirect_uris: client.redirect_uris,
+        grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
+        response_types: vec!["code"],
+        token_endpoint_auth_method: client.auth_method.as_str(),
+        scope: client.scopes.to_string(),
+        post_logout_redirect_uris: client.post_logout_redirect_uris,
+    })
+}

@@ -1,0 +1,74 @@
+//! Browser sessions: a random cookie value whose SHA-256 keys a server-side row, with idle and
+//! absolute timeouts (OWASP Session Management). Ending a session revokes the refresh tokens
+//! issued through it (OIDC RP-Initiated Logout §2).
+
+use crate::crypto::{random_id, random_secret, sha256_hex};
+use crate::error::Result;
+use crate::oauth::grant::RequestContext;
+use crate::state::AppState;
+use crate::store::{AuditEvent, Outcome, Session, User};
+
+/// The live session a cookie value names, if any. Expired sessions are ended on sight; a live
+/// one has its idle timer reset.
+pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Option<Session>> {
+    let Some(value) = cookie_value.filter(|v| !v.is_empty() && v.len() <= 128) else {
+        return Ok(None);
+    };
+    let hash = sha256_hex(value);
+    let Some(session) = state.store.get_session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let idle = state.config.browser.session_idle_secs;
+    if session.expires_at <= now || session.last_seen_at + idle <= now {
+        state.store.end_session(&session.sid, now).await?;
+        state.store.revoke_session_refresh_tokens(&session.sid, now).await?;
+        return Ok(None);
+    }
+    // Writing on every request would be wasteful; a minute of precision is plenty.
+    if now - session.last_seen_at >= 60 {
+        state.store.touch_session(&hash, now).await?;
+    }
+    Ok(Some(session))
+}
+
+/// Start a session for `user` who just signed in; returns it and the cookie value.
+pub async fn start(state: &AppState, user: &User, ctx: &RequestContext) -> Result<(Session, String)> {
+    let value = random_secret();
+    let now = state.now();
+    let session = Session {
+        id_hash: sha256_hex(&value),
+        sid: random_id("sid_"),
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + state.config.browser.session_absolute_secs,
+        ended_at: None,
+    };
+    state.store.create_session(&session).await?;
+    let mut ev = AuditEvent::new(now, "session.started", Outcome::Success)
+        .actor(&user.username)
+        .subject(&user.id)
+        .details(serde_json::json!({ "sid": session.sid }));
+    ev.ip = ctx.ip.clone();
+    state.audit(ev).await;
+    Ok((session, value))
+}
+
+/// End a session and revoke what was issued through it.
+pub async fn end(state: &AppState, session: &Session, reason: &str, ctx: &RequestContext) -> Result<()> {
+    let now = state.now();
+    let ended = state.store.end_session(&session.sid, now).await?;
+    let revoked = state.store.revoke_session_refresh_tokens(&session.sid, now).await?;
+    if ended {
+        let mut ev = AuditEvent::new(now, "session.ended", Outcome::Success)
+            .subject(&session.user_id)
+            .details(serde_json::json!({
+                "sid": session.sid, "reason": reason, "refresh_tokens_revoked": revoked,
+            }));
+        ev.ip = ctx.ip.clone();
+        state.audit(ev).await;
+    }
+    Ok(())
+}

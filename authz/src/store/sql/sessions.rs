@@ -1,0 +1,229 @@
+//! `SessionStore`, `AuthCodeStore` and `ConsentStore` on SQL. Codes are spent with one
+//! conditional UPDATE, so of two concurrent redemptions at most one wins.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::SqlStore;
+use crate::error::Result;
+use crate::store::{AuthCode, AuthCodeStore, ConsentStore, RedeemOutcome, Session, SessionStore};
+
+macro_rules! session_columns {
+    () => {
+        "id_hash, sid, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, user_id, sid, redirect_uri, code_challenge, resource, scope, \
+         nonce, auth_time, created_at, expires_at, used_at, family_id"
+    };
+}
+
+fn session(row: &AnyRow) -> Result<Session> {
+    Ok(Session {
+        id_hash: row.try_get("id_hash")?,
+        sid: row.try_get("sid")?,
+        user_id: row.try_get("user_id")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
+}
+
+fn code(row: &AnyRow) -> Result<AuthCode> {
+    Ok(AuthCode {
+        code_hash: row.try_get("code_hash")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        sid: row.try_get("sid")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        code_challenge: row.try_get("code_challenge")?,
+        resource: row.try_get("resource")?,
+        scope: row.try_get("scope")?,
+        nonce: row.try_get("nonce")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        used_at: row.try_get("used_at")?,
+        family_id: row.try_get("family_id")?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn create_session(&self, s: &Session) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&s.id_hash)
+        .bind(&s.sid)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(s.ended_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id_hash: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id_hash = $1 AND ended_at IS NULL"
+        ))
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session).transpose()
+    }
+
+    async fn get_session_by_sid(&self, sid: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE sid = $1"
+        ))
+        .bind(sid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session).transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_session(&self, sid: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(sid)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_sessions_before(&self, ts: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1")
+            .bind(ts)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+#[async_trait]
+impl AuthCodeStore for SqlStore {
+    async fn create_code(&self, c: &AuthCode) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO auth_codes (",
+            code_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.sid)
+        .bind(&c.redirect_uri)
+        .bind(&c.code_challenge)
+        .bind(&c.resource)
+        .bind(&c.scope)
+        .bind(c.nonce.as_deref())
+        .bind(c.auth_time)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.used_at)
+        .bind(c.family_id.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<RedeemOutcome> {
+        let claimed =
+            sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(code_hash)
+                .execute(&self.pool)
+                .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM auth_codes WHERE code_hash = $1"
+        ))
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(found) = row.as_ref().map(code).transpose()? else {
+            return Ok(RedeemOutcome::NotFound);
+        };
+        Ok(if claimed.rows_affected() == 1 {
+            RedeemOutcome::Redeemed(Box::new(found))
+        } else {
+            RedeemOutcome::Replayed(Box::new(found))
+        })
+    }
+
+    async fn set_code_family(&self, code_hash: &str, family_id: &str) -> Result<()> {
+        sqlx::query("UPDATE auth_codes SET family_id = $1 WHERE code_hash = $2")
+            .bind(family_id)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_codes_expired_before(&self, ts: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
+            .bind(ts)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqlStore {
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("scope")).transpose()?)
+    }
+
+    async fn put_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

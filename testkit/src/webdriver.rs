@@ -1,0 +1,422 @@
+//! A minimal W3C WebDriver client for end-to-end tests in a real browser: Debian's headless
+//! Chromium driven through `chromedriver` (`apt-get install chromium chromium-driver`).
+//!
+//! [`Browser::start`] runs a private `chromedriver` on a free loopback port and opens one session;
+//! the methods cover what a login-page test needs (navigate, find by CSS selector, type, click,
+//! read the URL, title and source, wait for a redirect). Every error is a `String` that names the
+//! command and carries WebDriver's own error JSON.
+//!
+//! Environment: `CHROMEDRIVER` overrides the driver (else `chromedriver` on `PATH`, else
+//! `/usr/bin/chromedriver`), `CHROME_BIN` the browser (else `/usr/bin/chromium`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), String> {
+//! let browser = testkit::webdriver::Browser::start().await?;
+//! browser.goto("http://127.0.0.1:8080/login").await?;
+//! let user = browser.find("input[name=username]").await?;
+//! browser.send_keys(&user, "alice").await?;
+//! browser.click(&browser.find("button[type=submit]").await?).await?;
+//! let url = browser
+//!     .wait_for_url(|u| u.contains("code="), std::time::Duration::from_secs(5))
+//!     .await?;
+//! # let _ = url;
+//! browser.quit().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The key under which W3C WebDriver returns an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long `chromedriver` gets to answer `GET /status` with `ready: true`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest any one WebDriver command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A headless Chromium session behind its own `chromedriver`.
+///
+/// Call [`Browser::quit`] at the end of a test. If the `Browser` is dropped instead (a failed
+/// assertion, an early return), `Drop` still closes the session with a short blocking request so
+/// that no Chromium is left running, and `chromedriver` is killed (`kill_on_drop`). Both run with
+/// `TMPDIR` set to a directory of their own, removed at the end, so that the profile and sockets
+/// they leave behind go with it.
+#[derive(Debug)]
+pub struct Browser {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:<port>`
+    base: String,
+    port: u16,
+    /// `None` once the session has been deleted.
+    session: Option<String>,
+    driver: tokio::process::Child,
+    /// `TMPDIR` of `chromedriver` and Chromium.
+    tmp: PathBuf,
+}
+
+/// A reference to an element of the current page, as returned by [`Browser::find`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    id: String,
+}
+
+impl Element {
+    /// WebDriver's id for this element.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Browser {
+    /// Start `chromedriver` on a free port and open a headless Chromium session.
+    pub async fn start() -> Result<Browser, String> {
+        let driver_path = find_chromedriver()?;
+        let chrome = std::env::var("CHROME_BIN").unwrap_or_else(|_| DEFAULT_CHROMIUM.to_owned());
+        if !Path::new(&chrome).exists() {
+            return Err(format!(
+                "Chromium not found at {chrome} (set CHROME_BIN, or \
+                 `apt-get install chromium chromium-driver`)"
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(COMMAND_TIMEOUT)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let port = free_port()?;
+        let tmp =
+            std::env::temp_dir().join(format!("testkit-chromium-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let spawned = tokio::process::Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let driver = match spawned {
+            Ok(driver) => driver,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(format!("cannot run {}: {e}", driver_path.display()));
+            }
+        };
+        // From here on, an early return drops `browser`, which stops `chromedriver` and removes
+        // `tmp`.
+        let mut browser = Browser {
+            http,
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            session: None,
+            driver,
+            tmp,
+        };
+
+        // Wait for `GET /status` to say ready.
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = browser.driver.try_wait() {
+                return Err(format!(
+                    "{} exited during startup ({status})",
+                    driver_path.display()
+                ));
+            }
+            let status_url = format!("{}/status", browser.base);
+            let ready = match browser.http.get(status_url).send().await {
+                Ok(resp) => resp
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["value"]["ready"].as_bool())
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} was not ready on port {port} after {STARTUP_TIMEOUT:?}",
+                    driver_path.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let caps = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": chrome,
+                        "args": [
+                            "--headless=new",
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--disable-dev-shm-usage",
+                            "--window-size=1200,900",
+                        ],
+                    },
+                },
+            },
+        });
+        let value = browser
+            .command(reqwest::Method::POST, "/session", Some(caps))
+            .await?;
+        let id = value["sessionId"]
+            .as_str()
+            .ok_or_else(|| format!("POST /session: no sessionId in {value}"))?;
+        browser.session = Some(id.to_owned());
+        Ok(browser)
+    }
+
+    /// Navigate to `url` and wait for the page to load.
+    pub async fn goto(&self, url: &str) -> Result<(), String> {
+        self.session_command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await
+            .map(drop)
+    }
+
+    /// The URL of the current page.
+    pub async fn current_url(&self) -> Result<String, String> {
+        let value = self
+            .session_command(reqwest::Method::GET, "/url", None)
+            .await?;
+        as_string(value, "GET /url")
+    }
+
+    /// The first element matching the CSS selector `css`.
+    pub async fn find(&self, css: &str) -> Result<Element, String> {
+        let body = json!({ "using": "css selector", "value": css });
+        let value = self
+            .session_command(reqwest::Method::POST, "/element", Some(body))
+            .await
+            .map_err(|e| format!("find {css:?}: {e}"))?;
+        let id = value[ELEMENT_KEY]
+            .as_str()
+            .ok_or_else(|| format!("find {css:?}: no element reference in {value}"))?;
+        Ok(Element { id: id.to_owned() })
+    }
+
+    /// Type `text` into `el`.
+    pub async fn send_keys(&self, el: &Element, text: &str) -> Result<(), String> {
+        let path = format!("/element/{}/value", el.id);
+        self.session_command(reqwest::Method::POST, &path, Some(json!({ "text": text })))
+            .await
+            .map(drop)
+    }
+
+    /// Click `el`.
+    pub async fn click(&self, el: &Element) -> Result<(), String> {
+        let path = format!("/element/{}/click", el.id);
+        self.session_command(reqwest::Method::POST, &path, Some(json!({})))
+            .await
+            .map(drop)
+    }
+
+    /// The current page's source, as the browser serializes its DOM.
+    pub async fn page_source(&self) -> Result<String, String> {
+        let value = self
+            .session_command(reqwest::Method::GET, "/source", None)
+            .await?;
+        as_string(value, "GET /source")
+    }
+
+    /// The current page's title.
+    pub async fn title(&self) -> Result<String, String> {
+        let value = self
+            .session_command(reqwest::Method::GET, "/title", None)
+            .await?;
+        as_string(value, "GET /title")
+    }
+
+    /// Poll the current URL every 50 ms until `pred` accepts it, and return it; an error names the
+    /// last URL seen once `timeout` has passed.
+    pub async fn wait_for_url(
+        &self,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let url = self.current_url().await?;
+            if pred(&url) {
+                return Ok(url);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the URL did not match within {timeout:?}; it is {url}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Close the session (and so Chromium), stop `chromedriver` and remove its `TMPDIR`.
+    pub async fn quit(mut self) {
+        if let Some(id) = self.session.take() {
+            let _ = self
+                .command(reqwest::Method::DELETE, &format!("/session/{id}"), None)
+                .await;
+        }
+        let _ = self.driver.kill().await;
+        // `Drop` removes `tmp`.
+    }
+
+    /// A command on this session: `path` is relative to `/session/{id}`.
+    async fn session_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let id = self
+            .session
+            .as_deref()
+            .ok_or_else(|| "the WebDriver session is closed".to_owned())?;
+        self.command(method, &format!("/session/{id}{path}"), body)
+            .await
+    }
+
+    /// Send one WebDriver command and return the `value` of its answer, or an error with
+    /// WebDriver's error JSON.
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let what = format!("{method} {path}");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.map_err(|e| format!("{what}: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| format!("{what}: {e}"))?;
+        let mut parsed: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{what}: HTTP {status}, not JSON ({e}): {text}"))?;
+        let value = parsed["value"].take();
+        if !status.is_success() || value.get("error").is_some() {
+            // Leave out the (long) stack trace chromedriver adds.
+            let mut shown = value;
+            if let Some(obj) = shown.as_object_mut() {
+                obj.remove("stacktrace");
+            }
+            return Err(format!("{what}: HTTP {status}: {shown}"));
+        }
+        Ok(value)
+    }
+}
+
+impl Drop for Browser {
+    /// Close a session that [`Browser::quit`] did not (killing `chromedriver` alone would leave
+    /// Chromium running), stop `chromedriver` and remove its `TMPDIR`.
+    fn drop(&mut self) {
+        if let Some(id) = self.session.take() {
+            self.delete_session_blocking(&id);
+        }
+        let _ = self.driver.start_kill();
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+impl Browser {
+    /// `DELETE /session/{id}` for `Drop`, which cannot await: a plain blocking HTTP request,
+    /// bounded by a few seconds.
+    fn delete_session_blocking(&self, id: &str) {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+        else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let request = format!(
+            "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            self.port
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return;
+        }
+        // The answer comes once Chromium has exited. chromedriver may keep the connection open,
+        // so read the head and `Content-Length` bytes of body rather than up to EOF.
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return;
+            }
+        }
+    }
+}
+
+fn as_string(value: Value, what: &str) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(format!("{what}: expected a string, got {other}")),
+    }
+}
+
+/// `CHROMEDRIVER`, else `chromedriver` on `PATH`, else `/usr/bin/chromedriver`.
+fn find_chromedriver() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("CHROMEDRIVER") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "CHROMEDRIVER={} does not exist (`apt-get install chromium chromium-driver`)",
+                path.display()
+            ))
+        };
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromedriver"))
+            .find(|p| p.is_file())
+    });
+    if let Some(path) = on_path {
+        return Ok(path);
+    }
+    let fallback = PathBuf::from(DEFAULT_CHROMEDRIVER);
+    if fallback.is_file() {
+        return Ok(fallback);
+    }
+    Err("chromedriver not found (set CHROMEDRIVER, or \
+         `apt-get install chromium chromium-driver`)"
+        .to_owned())
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("cannot bind a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot read the free port: {e}"))
+}
