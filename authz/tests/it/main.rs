@@ -4,6 +4,7 @@
 
 mod support;
 
+mod chromium;
 mod cli;
 mod client_credentials;
 mod code_flow;

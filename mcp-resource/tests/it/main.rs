@@ -6,4 +6,5 @@ mod support;
 
 mod access;
 mod notes;
+mod oauth;
 mod tokens;
