@@ -270,7 +270,11 @@ pub async fn add_client(
     for r in &resources {
         validate_resource_uri(r).map_err(Error::Invalid)?;
     }
-    for u in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
+    for u in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
         validate_redirect_uri(u)?;
     }
     if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {

@@ -331,8 +331,7 @@ impl Config {
                 "session_idle_secs must be ≥ 60 and ≤ session_absolute_secs".into(),
             ));
         }
-        if b.login_max_failures < 1 || b.login_failure_window_secs < 1 || b.login_lockout_secs < 1
-        {
+        if b.login_max_failures < 1 || b.login_failure_window_secs < 1 || b.login_lockout_secs < 1 {
             return Err(ConfigError(
                 "login_max_failures, login_failure_window_secs and login_lockout_secs must be ≥ 1"
                     .into(),

@@ -184,7 +184,14 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     let codes = state.store.delete_codes_expired_before(now - 3600).await?;
     let sessions = state.store.delete_sessions_before(now - 86_400).await?;
     if audit + refresh + keys + codes + sessions > 0 {
-        tracing::info!(audit, refresh, keys, codes, sessions, "housekeeping removed expired records");
+        tracing::info!(
+            audit,
+            refresh,
+            keys,
+            codes,
+            sessions,
+            "housekeeping removed expired records"
+        );
     }
     Ok(())
 }

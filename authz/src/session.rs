@@ -22,7 +22,10 @@ pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Opt
     let idle = state.config.browser.session_idle_secs;
     if session.expires_at <= now || session.last_seen_at + idle <= now {
         state.store.end_session(&session.sid, now).await?;
-        state.store.revoke_session_refresh_tokens(&session.sid, now).await?;
+        state
+            .store
+            .revoke_session_refresh_tokens(&session.sid, now)
+            .await?;
         return Ok(None);
     }
     // Writing on every request would be wasteful; a minute of precision is plenty.
@@ -33,7 +36,11 @@ pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Opt
 }
 
 /// Start a session for `user` who just signed in; returns it and the cookie value.
-pub async fn start(state: &AppState, user: &User, ctx: &RequestContext) -> Result<(Session, String)> {
+pub async fn start(
+    state: &AppState,
+    user: &User,
+    ctx: &RequestContext,
+) -> Result<(Session, String)> {
     let value = random_secret();
     let now = state.now();
     let session = Session {
@@ -57,10 +64,18 @@ pub async fn start(state: &AppState, user: &User, ctx: &RequestContext) -> Resul
 }
 
 /// End a session and revoke what was issued through it.
-pub async fn end(state: &AppState, session: &Session, reason: &str, ctx: &RequestContext) -> Result<()> {
+pub async fn end(
+    state: &AppState,
+    session: &Session,
+    reason: &str,
+    ctx: &RequestContext,
+) -> Result<()> {
     let now = state.now();
     let ended = state.store.end_session(&session.sid, now).await?;
-    let revoked = state.store.revoke_session_refresh_tokens(&session.sid, now).await?;
+    let revoked = state
+        .store
+        .revoke_session_refresh_tokens(&session.sid, now)
+        .await?;
     if ended {
         let mut ev = AuditEvent::new(now, "session.ended", Outcome::Success)
             .subject(&session.user_id)

@@ -53,11 +53,18 @@ impl FormAgent {
 
     /// Forget every cookie (a new browser).
     pub fn clear_cookies(&self) {
-        self.cookies.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.cookies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     async fn read(&self, resp: reqwest::Response) -> Page {
-        let mut jar = self.cookies.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut jar = self
+            .cookies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for sc in resp.headers().get_all(reqwest::header::SET_COOKIE) {
             let Ok(sc) = sc.to_str() else { continue };
             let mut parts = sc.split(';');
@@ -198,7 +205,9 @@ pub fn unescape(s: &str) -> String {
             "quot" => Some('"'),
             "apos" => Some('\''),
             _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                u32::from_str_radix(&ent[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32)
             }
             _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
             _ => None,

@@ -3,10 +3,10 @@
 //! dropped afterwards), and `both_backends!` to run one test body on each.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// A W3C WebDriver client for end-to-end tests in headless Chromium.
-pub mod webdriver;
 /// A cookie-keeping HTTP agent that fills in the login and consent forms like a browser.
 pub mod agent;
+/// A W3C WebDriver client for end-to-end tests in headless Chromium.
+pub mod webdriver;
 
 use std::path::Path;
 

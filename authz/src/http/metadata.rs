@@ -60,7 +60,12 @@ pub struct Metadata {
 
 pub fn build(state: &AppState) -> Metadata {
     let issuer = state.config.issuer.clone();
-    let mut scopes: Vec<String> = state.scopes.supported().iter().map(|s| s.to_string()).collect();
+    let mut scopes: Vec<String> = state
+        .scopes
+        .supported()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     scopes.push("openid".to_owned());
     scopes.sort();
     Metadata {
@@ -90,8 +95,20 @@ pub fn build(state: &AppState) -> Metadata {
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec![state.keys.current().active.alg().as_str()],
         claims_supported: vec![
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp",
-            "preferred_username", "name", "email", "email_verified",
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "azp",
+            "preferred_username",
+            "name",
+            "email",
+            "email_verified",
         ],
         prompt_values_supported: vec!["none", "login", "consent", "select_account"],
         authorization_response_iss_parameter_supported: true,

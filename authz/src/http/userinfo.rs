@@ -33,11 +33,17 @@ pub fn router() -> Router<AppState> {
 /// An RFC 6750 §3 error response.
 fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
     let value = match error {
-        Some((code, desc)) => format!("Bearer realm=\"userinfo\", error=\"{code}\", error_description=\"{desc}\""),
+        Some((code, desc)) => {
+            format!("Bearer realm=\"userinfo\", error=\"{code}\", error_description=\"{desc}\"")
+        }
         None => "Bearer realm=\"userinfo\"".to_owned(),
     };
     let mut r = match error {
-        Some((code, desc)) => (status, axum::Json(json!({ "error": code, "error_description": desc }))).into_response(),
+        Some((code, desc)) => (
+            status,
+            axum::Json(json!({ "error": code, "error_description": desc })),
+        )
+            .into_response(),
         None => status.into_response(),
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -49,7 +55,10 @@ fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -74,7 +83,10 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     if !scope.contains("openid") {
         return challenge(
             StatusCode::FORBIDDEN,
-            Some(("insufficient_scope", "the token was not issued with the openid scope")),
+            Some((
+                "insufficient_scope",
+                "the token was not issued with the openid scope",
+            )),
         );
     }
     if let Some(sid) = &claims.sid {
@@ -94,11 +106,11 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         body["preferred_username"] = json!(user.username);
         body["name"] = json!(user.username);
     }
-    if scope.contains("email") {
-        if let Some(email) = &user.email {
-            body["email"] = json!(email);
-            body["email_verified"] = json!(false);
-        }
+    if scope.contains("email")
+        && let Some(email) = &user.email
+    {
+        body["email"] = json!(email);
+        body["email_verified"] = json!(false);
     }
     let mut r = axum::Json(body).into_response();
     r.headers_mut()

@@ -54,7 +54,9 @@ impl KeySet {
             required.push("exp");
         }
         v.set_required_spec_claims(&required);
-        jsonwebtoken::decode::<T>(token, key, &v).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<T>(token, key, &v)
+            .ok()
+            .map(|d| d.claims)
     }
 }
 

@@ -116,7 +116,10 @@ fn loopback_without_port(uri: &str) -> Option<String> {
 }
 
 /// Validate the parameters of `GET/POST /authorize` (`raw` is the query string or form body).
-pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<AuthorizeRequest, Reject> {
+pub async fn validate(
+    state: &AppState,
+    raw: &str,
+) -> std::result::Result<AuthorizeRequest, Reject> {
     let form = Form::parse(raw.as_bytes()).map_err(|e| {
         page(
             "Invalid sign-in request",
@@ -124,16 +127,24 @@ pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<Author
         )
     })?;
     // 1. The client.
-    let client_id = form
-        .get("client_id")
-        .ok_or_else(|| page("Invalid sign-in request", "The request does not name a client (client_id)."))?;
+    let client_id = form.get("client_id").ok_or_else(|| {
+        page(
+            "Invalid sign-in request",
+            "The request does not name a client (client_id).",
+        )
+    })?;
     let client = state
         .clients
         .get(&*state.store, client_id, state.now())
         .await
         .map_err(|_| page("Temporarily unavailable", "Please try again in a moment."))?
         .map(|(c, _)| Client::clone(&c))
-        .ok_or_else(|| page("Unknown application", "The application that sent you here is not registered with this server."))?;
+        .ok_or_else(|| {
+            page(
+                "Unknown application",
+                "The application that sent you here is not registered with this server.",
+            )
+        })?;
     // 2. The redirect URI: registered, exactly (RFC 9700 §2.1; OIDC Core §3.1.2.1 requires it).
     let redirect_uri = match form.get("redirect_uri") {
         Some(uri) if redirect_uri_matches(&client.redirect_uris, uri) => uri.to_owned(),
@@ -161,7 +172,10 @@ pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<Author
             description: description.to_owned(),
         })
     };
-    if req_state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+    if req_state
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_BYTES)
+    {
         return Err(fail(ErrorCode::InvalidRequest, "state is too long"));
     }
     // 3. What is asked for.
@@ -182,7 +196,10 @@ pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<Author
         None => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
     }
     if form.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "only response_mode=query is supported",
+        ));
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
@@ -191,7 +208,10 @@ pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<Author
         ));
     }
     // 4. PKCE S256, for every client (RFC 9700 §2.1.1).
-    let code_challenge = match (form.get("code_challenge"), form.get("code_challenge_method")) {
+    let code_challenge = match (
+        form.get("code_challenge"),
+        form.get("code_challenge_method"),
+    ) {
         (None, _) => {
             return Err(fail(
                 ErrorCode::InvalidRequest,
@@ -237,7 +257,12 @@ pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<Author
         return Err(fail(ErrorCode::InvalidRequest, "nonce is too long"));
     }
     let mut prompt = Prompt::default();
-    for p in form.get("prompt").unwrap_or("").split(' ').filter(|p| !p.is_empty()) {
+    for p in form
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+    {
         match p {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
@@ -259,12 +284,12 @@ pub async fn validate(state: &AppState, raw: &str) -> std::result::Result<Author
     }
     let max_age = match form.get("max_age") {
         None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| fail(ErrorCode::InvalidRequest, "max_age must be a non-negative integer"))?,
-        ),
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a non-negative integer",
+            )
+        })?),
     };
     Ok(AuthorizeRequest {
         client,
@@ -304,30 +329,43 @@ impl AuthorizeRequest {
         form_urlencoded::parse(self.raw.as_bytes())
             .filter_map(|(k, v)| {
                 if k == "prompt" {
-                    let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login" && !p.is_empty()).collect();
+                    let rest: Vec<&str> = v
+                        .split(' ')
+                        .filter(|p| *p != "login" && !p.is_empty())
+                        .collect();
                     (!rest.is_empty()).then(|| (k.into_owned(), rest.join(" ")))
                 } else {
                     Some((k.into_owned(), v.into_owned()))
                 }
             })
-            .fold(form_urlencoded::Serializer::new(String::new()), |mut s, (k, v)| {
-                s.append_pair(&k, &v);
-                s
-            })
+            .fold(
+                form_urlencoded::Serializer::new(String::new()),
+                |mut s, (k, v)| {
+                    s.append_pair(&k, &v);
+                    s
+                },
+            )
             .finish()
     }
 
     /// The scope granted to `user`: the request within the user's roles and the OIDC scopes
     /// (RFC 6749 §3.3: the server may grant less than asked; the token response says what).
     pub fn granted_scope(&self, state: &AppState, user: &User) -> ScopeSet {
-        let roles = state.config.role_scopes(user.roles.iter().map(String::as_str));
+        let roles = state
+            .config
+            .role_scopes(user.roles.iter().map(String::as_str));
         let oidc = ScopeSet::from_tokens(OIDC_SCOPES).unwrap_or_default();
         self.scope.intersection(&roles.union(&oidc))
     }
 
     /// Is consent needed for `scope`? Not for first-party clients, nor when the user already
     /// approved at least this scope for this client — unless `prompt=consent`.
-    pub async fn needs_consent(&self, state: &AppState, user: &User, scope: &ScopeSet) -> Result<bool> {
+    pub async fn needs_consent(
+        &self,
+        state: &AppState,
+        user: &User,
+        scope: &ScopeSet,
+    ) -> Result<bool> {
         if self.prompt.consent {
             return Ok(true);
         }
@@ -371,7 +409,11 @@ impl AuthorizeRequest {
         state.store.create_code(&record).await?;
         Ok(redirect_with(
             &self.redirect_uri,
-            &[("code", Some(code.as_str())), ("state", self.state.as_deref()), ("iss", Some(&state.config.issuer))],
+            &[
+                ("code", Some(code.as_str())),
+                ("state", self.state.as_deref()),
+                ("iss", Some(&state.config.issuer)),
+            ],
         ))
     }
 
@@ -443,7 +485,10 @@ mod tests {
         ] {
             assert!(!redirect_uri_matches(&reg, bad), "{bad} matched");
         }
-        assert!(redirect_uri_matches(&reg, "http://127.0.0.1:53172/callback"));
+        assert!(redirect_uri_matches(
+            &reg,
+            "http://127.0.0.1:53172/callback"
+        ));
         assert!(redirect_uri_matches(&reg, "http://127.0.0.1/callback"));
         assert!(redirect_uri_matches(&reg, "http://[::1]:1234/cb?x=1"));
     }
@@ -451,7 +496,10 @@ mod tests {
     #[test]
     fn redirect_keeps_existing_query() {
         assert_eq!(
-            redirect_with("https://a/cb?x=1", &[("code", Some("c d")), ("state", None)]),
+            redirect_with(
+                "https://a/cb?x=1",
+                &[("code", Some("c d")), ("state", None)]
+            ),
             "https://a/cb?x=1&code=c+d"
         );
     }

@@ -232,7 +232,11 @@ impl TokenIssuer {
             sid: id.sid,
             preferred_username: profile.then_some(id.user.username.as_str()),
             name: profile.then_some(id.user.username.as_str()),
-            email: if email { id.user.email.as_deref() } else { None },
+            email: if email {
+                id.user.email.as_deref()
+            } else {
+                None
+            },
             email_verified: (email && id.user.email.is_some()).then_some(false),
         };
         keys.active.sign_jwt("JWT", &claims)

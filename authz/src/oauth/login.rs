@@ -23,7 +23,9 @@ const MAX_USERNAME_BYTES: usize = 256;
 pub enum LoginFailure {
     Invalid,
     /// Too many failures: try again after this many seconds.
-    Locked { retry_after: i64 },
+    Locked {
+        retry_after: i64,
+    },
 }
 
 /// Verify `username` / `password`; `via` names the entry point for the audit log.
@@ -77,7 +79,9 @@ pub async fn authenticate(
                 let mut ev = AuditEvent::new(now, "login.locked", Outcome::Failure)
                     .actor(truncate(username))
                     .client(client_id)
-                    .details(serde_json::json!({ "lock_secs": until - now, "lockouts": next.lockouts }));
+                    .details(
+                        serde_json::json!({ "lock_secs": until - now, "lockouts": next.lockouts }),
+                    );
                 if let Some(s) = subject {
                     ev = ev.subject(s);
                 }
@@ -135,7 +139,13 @@ async fn audit_failure(
 }
 
 /// Audit a successful login.
-pub async fn audit_success(state: &AppState, user: &User, client_id: &str, via: &str, ctx: &RequestContext) {
+pub async fn audit_success(
+    state: &AppState,
+    user: &User,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) {
     let mut ev = AuditEvent::new(state.now(), "login.succeeded", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)

@@ -1,10 +1,10 @@
 //! OAuth 2.0 protocol logic, independent of HTTP framing: request parsing, client
 //! authentication, scope and resource policy, the token issuer and one module per grant.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod form;
 pub mod grant;
-pub mod authorize;
 pub mod issuer;
 pub mod login;
 pub mod pkce;

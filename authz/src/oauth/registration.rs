@@ -58,12 +58,15 @@ fn bad_redirect(d: impl Into<String>) -> Error {
 
 /// https anywhere, or http on a loopback host; no fragment, no userinfo.
 fn check_redirect(uri: &str) -> Result<()> {
-    let url = url::Url::parse(uri).map_err(|e| bad_redirect(format!("{uri:?} is not an absolute URI: {e}")))?;
+    let url = url::Url::parse(uri)
+        .map_err(|e| bad_redirect(format!("{uri:?} is not an absolute URI: {e}")))?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err(bad_redirect(format!("{uri:?} must not contain a fragment")));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad_redirect(format!("{uri:?} must not contain credentials")));
+        return Err(bad_redirect(format!(
+            "{uri:?} must not contain credentials"
+        )));
     }
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
     match url.scheme() {
@@ -94,7 +97,10 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         Some(s) => s.parse().map_err(meta)?,
     };
     let mut grant_types = Vec::new();
-    for g in m.grant_types.unwrap_or_else(|| vec!["authorization_code".to_owned()]) {
+    for g in m
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".to_owned()])
+    {
         match g.parse::<GrantType>() {
             Ok(g @ (GrantType::AuthorizationCode | GrantType::RefreshToken)) => {
                 if !grant_types.contains(&g) {

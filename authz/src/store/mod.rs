@@ -114,8 +114,13 @@ pub trait AuthCodeStore: Send + Sync {
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
-    async fn put_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64)
-    -> Result<()>;
+    async fn put_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<()>;
 }
 
 /// Failed-login counters per username (known or not).

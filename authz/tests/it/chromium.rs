@@ -22,7 +22,9 @@ async fn redirect_listener() -> (String, tokio::sync::oneshot::Receiver<String>)
     tokio::spawn(async move {
         let mut tx = Some(tx);
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let mut buf = vec![0u8; 8192];
             let n = sock.read(&mut buf).await.unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -33,10 +35,10 @@ async fn redirect_listener() -> (String, tokio::sync::oneshot::Receiver<String>)
                 body.len()
             );
             let _ = sock.write_all(resp.as_bytes()).await;
-            if path.starts_with("/cb") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(path);
-                }
+            if path.starts_with("/cb")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(path);
             }
         }
     });
@@ -45,13 +47,19 @@ async fn redirect_listener() -> (String, tokio::sync::oneshot::Receiver<String>)
 
 async fn chromium_signs_in_consents_and_the_client_gets_a_code(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
-    app.code_client("native-app", AuthMethod::None, "openid notes:read").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
+    app.code_client("native-app", AuthMethod::None, "openid notes:read")
+        .await;
     let (redirect_uri, received) = redirect_listener().await;
     let (verifier, challenge) = pkce();
     // The registered redirect is http://127.0.0.1:7777/cb; a loopback client may use any port.
     let url = app
-        .authorize_url("native-app", &challenge, &[("scope", "openid notes:read"), ("nonce", "n-1")])
+        .authorize_url(
+            "native-app",
+            &challenge,
+            &[("scope", "openid notes:read"), ("nonce", "n-1")],
+        )
         .replace(
             &form_urlencoded::byte_serialize(crate::support::CB.as_bytes()).collect::<String>(),
             &form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect::<String>(),
@@ -63,7 +71,10 @@ async fn chromium_signs_in_consents_and_the_client_gets_a_code(backend: Backend)
     let user = browser.find("#username").await.unwrap();
     browser.send_keys(&user, "alice").await.unwrap();
     let pw = browser.find("#password").await.unwrap();
-    browser.send_keys(&pw, "correct horse battery staple").await.unwrap();
+    browser
+        .send_keys(&pw, "correct horse battery staple")
+        .await
+        .unwrap();
     let submit = browser.find("button[type=submit]").await.unwrap();
     browser.click(&submit).await.unwrap();
     // The consent page: approve.
@@ -72,7 +83,10 @@ async fn chromium_signs_in_consents_and_the_client_gets_a_code(backend: Backend)
         .await
         .unwrap();
     let source = browser.page_source().await.unwrap();
-    assert!(source.contains("native-app app"), "consent names the client");
+    assert!(
+        source.contains("native-app app"),
+        "consent names the client"
+    );
     let allow = browser.find("button[value=approve]").await.unwrap();
     browser.click(&allow).await.unwrap();
     let path = tokio::time::timeout(Duration::from_secs(15), received)
@@ -97,6 +111,8 @@ async fn chromium_signs_in_consents_and_the_client_gets_a_code(backend: Backend)
     ];
     let tokens = expect_token(app.token(&form, None).await).await;
     assert!(tokens["id_token"].is_string());
-    let claims = app.verify(tokens["access_token"].as_str().unwrap(), MCP).await;
+    let claims = app
+        .verify(tokens["access_token"].as_str().unwrap(), MCP)
+        .await;
     assert_eq!(claims.preferred_username.as_deref(), Some("alice"));
 }

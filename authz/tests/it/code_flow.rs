@@ -5,8 +5,8 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use testkit::agent::FormAgent;
 use testkit::both_backends;
@@ -29,12 +29,18 @@ both_backends!(
 /// UserInfo; the access token is for the MCP server.
 async fn openidconnect_code_flow_with_pkce_id_token_and_userinfo(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
-    app.code_client("rp", AuthMethod::None, "openid profile email notes:read offline_access")
+    app.user("alice", "correct horse battery staple", "user")
         .await;
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &app.http)
-        .await
-        .unwrap();
+    app.code_client(
+        "rp",
+        AuthMethod::None,
+        "openid profile email notes:read offline_access",
+    )
+    .await;
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &app.http)
+            .await
+            .unwrap();
     let client = CoreClient::from_provider_metadata(meta, ClientId::new("rp".into()), None)
         .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -50,7 +56,12 @@ async fn openidconnect_code_flow_with_pkce_id_token_and_userinfo(backend: Backen
         .url();
     let agent = FormAgent::new();
     let back = app
-        .browser_sign_in(&agent, url.as_str(), "alice", "correct horse battery staple")
+        .browser_sign_in(
+            &agent,
+            url.as_str(),
+            "alice",
+            "correct horse battery staple",
+        )
         .await;
     assert_eq!(back["state"], *csrf.secret());
     assert_eq!(back["iss"], app.base, "RFC 9207 iss");
@@ -99,27 +110,52 @@ async fn openidconnect_code_flow_with_pkce_id_token_and_userinfo(backend: Backen
     // Without offline_access and without client policy: no refresh token.
     assert!(tokens.refresh_token().is_none());
     let kinds = app.audit_kinds().await;
-    for k in ["session.started", "login.succeeded", "consent.granted", "code.issued", "token.issued"] {
+    for k in [
+        "session.started",
+        "login.succeeded",
+        "consent.granted",
+        "code.issued",
+        "token.issued",
+    ] {
         assert!(kinds.iter().any(|x| x == k), "missing audit {k}: {kinds:?}");
     }
 }
 
 async fn code_is_single_use_and_replay_revokes_its_grant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
-    app.code_client("rp", AuthMethod::None, "notes:read offline_access").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
+    app.code_client("rp", AuthMethod::None, "notes:read offline_access")
+        .await;
     let (verifier, challenge) = pkce();
     let url = app.authorize_url("rp", &challenge, &[("scope", "notes:read offline_access")]);
     let back = app
-        .browser_sign_in(&FormAgent::new(), &url, "alice", "correct horse battery staple")
+        .browser_sign_in(
+            &FormAgent::new(),
+            &url,
+            "alice",
+            "correct horse battery staple",
+        )
         .await;
     let tokens = expect_token(app.redeem("rp", &back["code"], &verifier).await).await;
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     // RFC 6749 §4.1.2: a code used twice is refused and what it produced is revoked.
-    expect_error(app.redeem("rp", &back["code"], &verifier).await, 400, "invalid_grant").await;
     expect_error(
-        app.token(&[("grant_type", "refresh_token"), ("client_id", "rp"), ("refresh_token", &refresh)], None)
-            .await,
+        app.redeem("rp", &back["code"], &verifier).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    expect_error(
+        app.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "rp"),
+                ("refresh_token", &refresh),
+            ],
+            None,
+        )
+        .await,
         400,
         "invalid_grant",
     )
@@ -129,28 +165,41 @@ async fn code_is_single_use_and_replay_revokes_its_grant(backend: Backend) {
     let (verifier, challenge) = pkce();
     let url = app.authorize_url("rp", &challenge, &[("scope", "notes:read")]);
     let back = app
-        .browser_sign_in(&FormAgent::new(), &url, "alice", "correct horse battery staple")
+        .browser_sign_in(
+            &FormAgent::new(),
+            &url,
+            "alice",
+            "correct horse battery staple",
+        )
         .await;
     let (a, b) = tokio::join!(
         app.redeem("rp", &back["code"], &verifier),
         app.redeem("rp", &back["code"], &verifier)
     );
-    let ok = [a.status().as_u16(), b.status().as_u16()].iter().filter(|s| **s == 200).count();
+    let ok = [a.status().as_u16(), b.status().as_u16()]
+        .iter()
+        .filter(|s| **s == 200)
+        .count();
     assert_eq!(ok, 1);
 }
 
 async fn pkce_is_required_and_s256_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
     app.code_client("rp", AuthMethod::None, "notes:read").await;
     let agent = FormAgent::new();
     // No challenge / plain: error back to the client with state and iss (RFC 9207).
-    let no_pkce = app
-        .url(&format!("/authorize?response_type=code&client_id=rp&redirect_uri={}&state=s1", urlenc(CB)));
+    let no_pkce = app.url(&format!(
+        "/authorize?response_type=code&client_id=rp&redirect_uri={}&state=s1",
+        urlenc(CB)
+    ));
     for url in [
         no_pkce.clone(),
         format!("{no_pkce}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-        format!("{no_pkce}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=plain"),
+        format!(
+            "{no_pkce}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=plain"
+        ),
         format!("{no_pkce}&code_challenge=short&code_challenge_method=S256"),
     ] {
         let page = agent.get(&url).await;
@@ -164,7 +213,9 @@ async fn pkce_is_required_and_s256_only(backend: Backend) {
     // A code whose verifier is missing or wrong is refused.
     let (verifier, challenge) = pkce();
     let url = app.authorize_url("rp", &challenge, &[("scope", "notes:read")]);
-    let back = app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple").await;
+    let back = app
+        .browser_sign_in(&agent, &url, "alice", "correct horse battery staple")
+        .await;
     let form = [
         ("grant_type", "authorization_code"),
         ("client_id", "rp"),
@@ -173,9 +224,19 @@ async fn pkce_is_required_and_s256_only(backend: Backend) {
     ];
     expect_error(app.token(&form, None).await, 400, "invalid_request").await;
     let (other, _) = pkce();
-    expect_error(app.redeem("rp", &back["code"], &other).await, 400, "invalid_grant").await;
+    expect_error(
+        app.redeem("rp", &back["code"], &other).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
     // The failed attempt spent the code: the right verifier is now too late.
-    expect_error(app.redeem("rp", &back["code"], &verifier).await, 400, "invalid_grant").await;
+    expect_error(
+        app.redeem("rp", &back["code"], &verifier).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
 }
 
 fn urlenc(s: &str) -> String {
@@ -184,20 +245,30 @@ fn urlenc(s: &str) -> String {
 
 async fn code_is_bound_to_client_redirect_and_expiry(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
     app.code_client("rp", AuthMethod::None, "notes:read").await;
-    app.code_client("other", AuthMethod::None, "notes:read").await;
+    app.code_client("other", AuthMethod::None, "notes:read")
+        .await;
     let agent = FormAgent::new();
     let sign_in = |challenge: String| {
         let url = app.authorize_url("rp", &challenge, &[("scope", "notes:read")]);
         let agent = &agent;
         let app = &app;
-        async move { app.browser_sign_in(agent, &url, "alice", "correct horse battery staple").await }
+        async move {
+            app.browser_sign_in(agent, &url, "alice", "correct horse battery staple")
+                .await
+        }
     };
     // Another client cannot redeem it.
     let (verifier, challenge) = pkce();
     let back = sign_in(challenge).await;
-    expect_error(app.redeem("other", &back["code"], &verifier).await, 400, "invalid_grant").await;
+    expect_error(
+        app.redeem("other", &back["code"], &verifier).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
     // The redirect_uri must be the one of the request.
     let (verifier, challenge) = pkce();
     let back = sign_in(challenge).await;
@@ -213,7 +284,12 @@ async fn code_is_bound_to_client_redirect_and_expiry(backend: Backend) {
     let (verifier, challenge) = pkce();
     let back = sign_in(challenge).await;
     app.clock.advance(61);
-    expect_error(app.redeem("rp", &back["code"], &verifier).await, 400, "invalid_grant").await;
+    expect_error(
+        app.redeem("rp", &back["code"], &verifier).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
 }
 
 async fn untrusted_client_or_redirect_gets_a_page_not_a_redirect(backend: Backend) {
@@ -232,8 +308,16 @@ async fn untrusted_client_or_redirect_gets_a_page_not_a_redirect(backend: Backen
     for url in cases {
         let page = agent.get(&url).await;
         assert_eq!(page.status, 400, "{url}");
-        assert!(page.location.is_none(), "never redirect to an untrusted URI");
-        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            page.location.is_none(),
+            "never redirect to an untrusted URI"
+        );
+        assert!(
+            page.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert!(page.body.contains("<h1>"));
     }
     // Loopback redirects may use any port (RFC 8252 §7.3).
@@ -243,20 +327,33 @@ async fn untrusted_client_or_redirect_gets_a_page_not_a_redirect(backend: Backen
 
 async fn consent_is_remembered_denial_returns_access_denied(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
-    app.code_client("rp", AuthMethod::None, "notes:read notes:write profile:read").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
+    app.code_client(
+        "rp",
+        AuthMethod::None,
+        "notes:read notes:write profile:read",
+    )
+    .await;
     let agent = FormAgent::new();
     let (_, challenge) = pkce();
     let url = app.authorize_url("rp", &challenge, &[("scope", "notes:read")]);
     let denied = agent
-        .sign_in(&app.base, &url, "alice", "correct horse battery staple", "deny")
+        .sign_in(
+            &app.base,
+            &url,
+            "alice",
+            "correct horse battery staple",
+            "deny",
+        )
         .await
         .unwrap();
     let q = query(&denied);
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["state"], "st-123");
     // Approve once: the same scope later skips the page; a wider scope asks again.
-    app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple").await;
+    app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple")
+        .await;
     let again = agent.get(&url).await;
     assert_eq!(again.status, 303, "consent remembered, session reused");
     assert!(query(again.location.as_deref().unwrap()).contains_key("code"));
@@ -266,16 +363,31 @@ async fn consent_is_remembered_denial_returns_access_denied(backend: Backend) {
     assert!(page.body.contains("action=\"/consent\""));
     assert!(page.body.contains("Create secure notes for you"));
     assert!(page.body.contains("127.0.0.1"), "redirect host shown");
-    let forced = app.authorize_url("rp", &challenge, &[("scope", "notes:read"), ("prompt", "consent")]);
-    assert!(agent.get(&forced).await.body.contains("action=\"/consent\""));
-    let none = app.authorize_url("rp", &challenge, &[("scope", "notes:read notes:write"), ("prompt", "none")]);
+    let forced = app.authorize_url(
+        "rp",
+        &challenge,
+        &[("scope", "notes:read"), ("prompt", "consent")],
+    );
+    assert!(
+        agent
+            .get(&forced)
+            .await
+            .body
+            .contains("action=\"/consent\"")
+    );
+    let none = app.authorize_url(
+        "rp",
+        &challenge,
+        &[("scope", "notes:read notes:write"), ("prompt", "none")],
+    );
     let q = query(agent.get(&none).await.location.as_deref().unwrap());
     assert_eq!(q["error"], "consent_required");
 }
 
 async fn prompt_and_max_age_are_honoured(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.user("alice", "correct horse battery staple", "user").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
     app.code_client("rp", AuthMethod::None, "notes:read").await;
     let agent = FormAgent::new();
     let (_, challenge) = pkce();
@@ -283,7 +395,8 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
     let q = query(agent.get(&none).await.location.as_deref().unwrap());
     assert_eq!(q["error"], "login_required");
     let url = app.authorize_url("rp", &challenge, &[]);
-    app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple").await;
+    app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple")
+        .await;
     // Signed in: prompt=none now works silently.
     let q = query(agent.get(&none).await.location.as_deref().unwrap());
     assert!(q.contains_key("code"), "{q:?}");
@@ -293,7 +406,8 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
         let url = app.authorize_url("rp", &challenge, &[extra]);
         let page = agent.get(&url).await;
         assert!(page.body.contains("action=\"/login\""), "{extra:?}");
-        app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple").await;
+        app.browser_sign_in(&agent, &url, "alice", "correct horse battery staple")
+            .await;
     }
     // Idle timeout: an hour without use ends the session.
     app.clock.advance(3601);

@@ -140,7 +140,12 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
         .collect();
     assert_eq!(
         grants,
-        ["client_credentials", "password", "refresh_token", "authorization_code"]
+        [
+            "client_credentials",
+            "password",
+            "refresh_token",
+            "authorization_code"
+        ]
     );
     for (field, path) in [
         ("authorization_endpoint", "/authorize"),
@@ -151,9 +156,15 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
         assert_eq!(m[field], format!("{}{path}", app.base), "{field}");
     }
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        m["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(m["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    assert_eq!(
+        m["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
     let scopes = m["scopes_supported"].as_array().unwrap();
     for s in [
         "profile:read",

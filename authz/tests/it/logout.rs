@@ -13,11 +13,26 @@ both_backends!(
 );
 
 async fn signed_in(app: &TestApp, agent: &FormAgent) -> serde_json::Value {
-    app.user("alice", "correct horse battery staple", "user").await;
-    app.code_client("rp", AuthMethod::None, "openid profile notes:read offline_access").await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
+    app.code_client(
+        "rp",
+        AuthMethod::None,
+        "openid profile notes:read offline_access",
+    )
+    .await;
     let (verifier, challenge) = pkce();
-    let url = app.authorize_url("rp", &challenge, &[("scope", "openid notes:read offline_access"), ("nonce", "n1")]);
-    let back = app.browser_sign_in(agent, &url, "alice", "correct horse battery staple").await;
+    let url = app.authorize_url(
+        "rp",
+        &challenge,
+        &[
+            ("scope", "openid notes:read offline_access"),
+            ("nonce", "n1"),
+        ],
+    );
+    let back = app
+        .browser_sign_in(agent, &url, "alice", "correct horse battery staple")
+        .await;
     expect_token(app.redeem("rp", &back["code"], &verifier).await).await
 }
 
@@ -29,7 +44,16 @@ async fn logout_with_id_token_hint_ends_session_and_revokes(backend: Backend) {
     let access = tokens["access_token"].as_str().unwrap();
     let userinfo = |t: String| {
         let app = &app;
-        async move { app.http.get(app.url("/userinfo")).bearer_auth(t).send().await.unwrap().status().as_u16() }
+        async move {
+            app.http
+                .get(app.url("/userinfo"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(userinfo(access.to_owned()).await, 200);
     let url = app.url(&format!(
@@ -38,12 +62,28 @@ async fn logout_with_id_token_hint_ends_session_and_revokes(backend: Backend) {
     ));
     let page = agent.get(&url).await;
     assert_eq!(page.status, 303);
-    assert_eq!(page.location.as_deref(), Some(&*format!("{AFTER_LOGOUT}?state=bye")));
-    assert!(page.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        page.location.as_deref(),
+        Some(&*format!("{AFTER_LOGOUT}?state=bye"))
+    );
+    assert!(
+        page.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     // Refresh tokens of the session are revoked; its access tokens no longer get UserInfo.
     let refresh = tokens["refresh_token"].as_str().unwrap();
     expect_error(
-        app.token(&[("grant_type", "refresh_token"), ("client_id", "rp"), ("refresh_token", refresh)], None).await,
+        app.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "rp"),
+                ("refresh_token", refresh),
+            ],
+            None,
+        )
+        .await,
         400,
         "invalid_grant",
     )
@@ -51,7 +91,13 @@ async fn logout_with_id_token_hint_ends_session_and_revokes(backend: Backend) {
     assert_eq!(userinfo(access.to_owned()).await, 401);
     // The browser must sign in again.
     let (_, challenge) = pkce();
-    assert!(agent.get(&app.authorize_url("rp", &challenge, &[])).await.body.contains("action=\"/login\""));
+    assert!(
+        agent
+            .get(&app.authorize_url("rp", &challenge, &[]))
+            .await
+            .body
+            .contains("action=\"/login\"")
+    );
     assert!(app.audit_kinds().await.iter().any(|k| k == "session.ended"));
 }
 
@@ -60,21 +106,38 @@ async fn logout_without_hint_asks_and_checks_redirects(backend: Backend) {
     let agent = FormAgent::new();
     let tokens = signed_in(&app, &agent).await;
     // Unregistered return address: a page, no redirect.
-    let evil = app.url("/logout?client_id=rp&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F");
+    let evil =
+        app.url("/logout?client_id=rp&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F");
     let page = agent.get(&evil).await;
     assert_eq!(page.status, 400);
     assert!(page.location.is_none());
     // A forged hint is refused.
-    assert_eq!(agent.get(&app.url("/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30.")).await.status, 400);
+    assert_eq!(
+        agent
+            .get(&app.url("/logout?id_token_hint=eyJhbGciOiJub25lIn0.e30."))
+            .await
+            .status,
+        400
+    );
     // No hint: a confirmation page; a cross-site POST without the CSRF token does nothing.
     let confirm = agent.get(&app.url("/logout?client_id=rp")).await;
     assert_eq!(confirm.status, 200);
     assert!(confirm.body.contains("action=\"/logout\""));
     let mut forged: Vec<(String, String)> = vec![("decision".into(), "logout".into())];
-    assert_eq!(agent.post_form(&app.url("/logout"), &forged).await.status, 403);
+    assert_eq!(
+        agent.post_form(&app.url("/logout"), &forged).await.status,
+        403
+    );
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let still = app
-        .token(&[("grant_type", "refresh_token"), ("client_id", "rp"), ("refresh_token", refresh)], None)
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "rp"),
+                ("refresh_token", refresh),
+            ],
+            None,
+        )
         .await;
     let rotated = expect_token(still).await;
     forged = hidden_inputs(&confirm.body);
@@ -84,7 +147,15 @@ async fn logout_without_hint_asks_and_checks_redirects(backend: Backend) {
     assert!(done.body.contains("signed out"));
     let next = rotated["refresh_token"].as_str().unwrap();
     expect_error(
-        app.token(&[("grant_type", "refresh_token"), ("client_id", "rp"), ("refresh_token", next)], None).await,
+        app.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "rp"),
+                ("refresh_token", next),
+            ],
+            None,
+        )
+        .await,
         400,
         "invalid_grant",
     )

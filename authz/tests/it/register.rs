@@ -12,58 +12,122 @@ both_backends!(
 );
 
 async fn register(app: &TestApp, body: Value) -> (u16, Value) {
-    let r = app.http.post(app.url("/register")).json(&body).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn public_and_confidential_clients_register(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (status, c) = register(&app, json!({
-        "client_name": "Claude Desktop",
-        "redirect_uris": ["http://127.0.0.1:33418/oauth/callback"],
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "scope": "openid notes:read",
-        "logo_uri": "https://example.com/ignored.png"
-    })).await;
+    let (status, c) = register(
+        &app,
+        json!({
+            "client_name": "Claude Desktop",
+            "redirect_uris": ["http://127.0.0.1:33418/oauth/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "scope": "openid notes:read",
+            "logo_uri": "https://example.com/ignored.png"
+        }),
+    )
+    .await;
     assert_eq!(status, 201, "{c}");
     assert!(c["client_id"].as_str().unwrap().starts_with("cl_"));
     assert!(c.get("client_secret").is_none());
     assert_eq!(c["token_endpoint_auth_method"], "none");
     assert_eq!(c["scope"], "notes:read openid");
-    let stored = app.state.store.get_client(c["client_id"].as_str().unwrap()).await.unwrap().unwrap();
+    let stored = app
+        .state
+        .store
+        .get_client(c["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.registration, authz::store::Registration::Dynamic);
     // Defaults: client_secret_basic, authorization_code, every user-grantable scope.
-    let (status, c) = register(&app, json!({ "redirect_uris": ["https://app.example.com/cb"] })).await;
+    let (status, c) = register(
+        &app,
+        json!({ "redirect_uris": ["https://app.example.com/cb"] }),
+    )
+    .await;
     assert_eq!(status, 201);
     assert_eq!(c["token_endpoint_auth_method"], "client_secret_basic");
     assert_eq!(c["client_secret"].as_str().unwrap().len(), 43);
     assert_eq!(c["client_secret_expires_at"], 0);
     assert_eq!(c["grant_types"], json!(["authorization_code"]));
     assert!(c["scope"].as_str().unwrap().contains("audit:read"));
-    let stored = app.state.store.get_client(c["client_id"].as_str().unwrap()).await.unwrap().unwrap();
-    assert_ne!(stored.secret_hash.as_deref(), c["client_secret"].as_str(), "stored hashed");
+    let stored = app
+        .state
+        .store
+        .get_client(c["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        stored.secret_hash.as_deref(),
+        c["client_secret"].as_str(),
+        "stored hashed"
+    );
     let events = app.audit_events().await;
     assert!(events.iter().any(|e| e.kind == "client.registered"));
-    assert!(!serde_json::to_string(&events).unwrap().contains(c["client_secret"].as_str().unwrap()));
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains(c["client_secret"].as_str().unwrap())
+    );
 }
 
 async fn bad_metadata_gets_rfc7591_errors(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.browser.registration_per_minute = 100).await;
     let cases = [
         (json!({}), "invalid_redirect_uri"),
-        (json!({ "redirect_uris": ["http://app.example.com/cb"] }), "invalid_redirect_uri"),
-        (json!({ "redirect_uris": ["https://app.example.com/cb#frag"] }), "invalid_redirect_uri"),
-        (json!({ "redirect_uris": ["com.example.app:/cb"] }), "invalid_redirect_uri"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"] }), "invalid_client_metadata"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"] }), "invalid_client_metadata"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "response_types": ["token"] }), "invalid_client_metadata"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt" }), "invalid_client_metadata"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "scope": "root:all" }), "invalid_client_metadata"),
-        (json!({ "redirect_uris": ["https://a.example/cb"], "client_name": "x\u{7}" }), "invalid_client_metadata"),
-        (json!({ "redirect_uris": "https://a.example/cb" }), "invalid_client_metadata"),
+        (
+            json!({ "redirect_uris": ["http://app.example.com/cb"] }),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({ "redirect_uris": ["https://app.example.com/cb#frag"] }),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({ "redirect_uris": ["com.example.app:/cb"] }),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"] }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "grant_types": ["password"] }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "response_types": ["token"] }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt" }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "scope": "root:all" }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb"], "client_name": "x\u{7}" }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": "https://a.example/cb" }),
+            "invalid_client_metadata",
+        ),
     ];
     for (body, code) in cases {
         let (status, err) = register(&app, body.clone()).await;
@@ -71,27 +135,69 @@ async fn bad_metadata_gets_rfc7591_errors(backend: Backend) {
         assert_eq!(err["error"], code, "{body}: {err}");
         assert!(err["error_description"].is_string());
     }
-    let r = app.http.post(app.url("/register")).body("{}").send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "wrong content type");
-    assert!(app.state.store.list_clients().await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        app.state.store.list_clients().await.unwrap().is_empty(),
+        "nothing stored"
+    );
 }
 
 async fn registration_can_be_closed_and_is_rate_limited(backend: Backend) {
     let closed = TestApp::spawn_with(backend, |c| c.browser.registration_open = false).await;
-    let (status, _) = register(&closed, json!({ "redirect_uris": ["https://a.example/cb"] })).await;
+    let (status, _) = register(
+        &closed,
+        json!({ "redirect_uris": ["https://a.example/cb"] }),
+    )
+    .await;
     assert_eq!(status, 403);
-    let meta: Value = closed.http.get(closed.url("/.well-known/oauth-authorization-server"))
-        .send().await.unwrap().json().await.unwrap();
+    let meta: Value = closed
+        .http
+        .get(closed.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(meta.get("registration_endpoint").is_none());
 
     let app = TestApp::spawn_with(backend, |c| c.browser.registration_per_minute = 3).await;
     for _ in 0..3 {
-        assert_eq!(register(&app, json!({ "redirect_uris": ["https://a.example/cb"] })).await.0, 201);
+        assert_eq!(
+            register(&app, json!({ "redirect_uris": ["https://a.example/cb"] }))
+                .await
+                .0,
+            201
+        );
     }
-    let r = app.http.post(app.url("/register")).json(&json!({ "redirect_uris": ["https://a.example/cb"] }))
-        .send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/register"))
+        .json(&json!({ "redirect_uris": ["https://a.example/cb"] }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
-    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u32>().unwrap() > 0);
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            > 0
+    );
     app.clock.advance(60);
-    assert_eq!(register(&app, json!({ "redirect_uris": ["https://a.example/cb"] })).await.0, 201);
+    assert_eq!(
+        register(&app, json!({ "redirect_uris": ["https://a.example/cb"] }))
+            .await
+            .0,
+        201
+    );
 }

@@ -293,7 +293,12 @@ impl TestApp {
     }
 
     /// `/authorize?…` for `client_id` with PKCE challenge and `extra` parameters.
-    pub fn authorize_url(&self, client_id: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+    pub fn authorize_url(
+        &self,
+        client_id: &str,
+        challenge: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("response_type", "code")
             .append_pair("client_id", client_id)

@@ -20,7 +20,10 @@ async fn rmcp_client_discovers_registers_signs_in_and_calls_tools(backend: Backe
     // What an MCP client sees first: 401 with the resource metadata pointer.
     let first = sys.post(None, &initialize()).await;
     assert_eq!(first.status(), 401);
-    let challenge = first.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = first.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
 
     let mut oauth = OAuthState::new(sys.mcp_url.as_str(), None).await.unwrap();
     oauth
@@ -37,12 +40,21 @@ async fn rmcp_client_discovers_registers_signs_in_and_calls_tools(backend: Backe
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    assert!(url.starts_with(&format!("{}/authorize?", sys.authz_url)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/authorize?", sys.authz_url)),
+        "{url}"
+    );
     assert_eq!(params["resource"], sys.mcp_url, "RFC 8707 resource");
     assert_eq!(params["code_challenge_method"], "S256");
     // The client registered itself dynamically.
     let client_id = &params["client_id"];
-    let registered = sys.authz.store.get_client(client_id).await.unwrap().unwrap();
+    let registered = sys
+        .authz
+        .store
+        .get_client(client_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(registered.registration, authz::store::Registration::Dynamic);
 
     // The user signs in and consents through the real HTML forms.
@@ -50,7 +62,10 @@ async fn rmcp_client_discovers_registers_signs_in_and_calls_tools(backend: Backe
         .sign_in(&sys.authz_url, &url, "testuser", "TestPass123!", "approve")
         .await
         .unwrap_or_else(|p| panic!("sign-in stopped at {}: {}", p.status, p.body));
-    assert!(redirect.starts_with("http://127.0.0.1:7777/callback?"), "{redirect}");
+    assert!(
+        redirect.starts_with("http://127.0.0.1:7777/callback?"),
+        "{redirect}"
+    );
     oauth.handle_callback_url(&redirect).await.unwrap();
     let manager = oauth.into_authorization_manager().unwrap();
     let token = manager.get_access_token().await.unwrap();

@@ -12,8 +12,8 @@ use shared::ErrorCode;
 
 use super::pages::{ConsentPage, LoginPage, ScopeView};
 use super::web::{
-    clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other,
-    server_error_page, session_cookie, set_session_cookie, with_cookies,
+    clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other, server_error_page,
+    session_cookie, set_session_cookie, with_cookies,
 };
 use crate::oauth::authorize::{self, AuthorizeRequest, Reject};
 use crate::oauth::form::Form;
@@ -80,7 +80,12 @@ async fn signed_in(
     }
 }
 
-async fn authorize(state: &AppState, headers: &HeaderMap, raw: &str, ctx: &RequestContext) -> Response {
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &str,
+    ctx: &RequestContext,
+) -> Response {
     let req = match authorize::validate(state, raw).await {
         Ok(r) => r,
         Err(r) => return reject(state, r),
@@ -91,7 +96,9 @@ async fn authorize(state: &AppState, headers: &HeaderMap, raw: &str, ctx: &Reque
     };
     let now = state.now();
     match current {
-        Some((s, user)) if !req.needs_login(Some(&s), now) => proceed(state, headers, &req, &s, &user, ctx).await,
+        Some((s, user)) if !req.needs_login(Some(&s), now) => {
+            proceed(state, headers, &req, &s, &user, ctx).await
+        }
         _ if req.prompt.none => see_other(
             &req.error(ErrorCode::LoginRequired, "the user is not signed in")
                 .location(&state.config.issuer),
@@ -137,8 +144,11 @@ async fn proceed(
     }
     if req.prompt.none {
         return see_other(
-            &req.error(ErrorCode::ConsentRequired, "the user has not approved this client")
-                .location(&state.config.issuer),
+            &req.error(
+                ErrorCode::ConsentRequired,
+                "the user has not approved this client",
+            )
+            .location(&state.config.issuer),
         );
     }
     let (csrf, cookie) = csrf_for_form(state, headers);
@@ -187,13 +197,13 @@ async fn issue(
 }
 
 /// Parse a browser form (bad bodies get a page, not JSON).
-fn browser_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, Response> {
+fn browser_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<Response>> {
     Form::from_request(headers, body).map_err(|_| {
-        error_page(
+        Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid form",
             "The form could not be read. Go back and try again.",
-        )
+        ))
     })
 }
 
@@ -206,7 +216,7 @@ pub async fn login(
 ) -> Response {
     let form = match browser_form(&headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !csrf_ok(&state, &headers, form.get("csrf")) {
         return error_page(StatusCode::FORBIDDEN, "Form expired", EXPIRED_FORM);
@@ -222,7 +232,16 @@ pub async fn login(
         let msg = "Enter your username and password.".to_owned();
         return login_page(&state, &headers, &req, Some(msg), username);
     }
-    let outcome = match login::authenticate(&state, &username, password, &req.client.id, "login_form", &ctx).await {
+    let outcome = match login::authenticate(
+        &state,
+        &username,
+        password,
+        &req.client.id,
+        "login_form",
+        &ctx,
+    )
+    .await
+    {
         Ok(o) => o,
         Err(e) => return server_error_page(&e),
     };
@@ -243,10 +262,10 @@ pub async fn login(
         }
     };
     // A new session on every sign-in (no session fixation); a previous one ends.
-    if let Ok(Some(old)) = session::current(&state, session_cookie(&state, &headers)).await {
-        if let Err(e) = session::end(&state, &old, "replaced", &ctx).await {
-            return server_error_page(&e);
-        }
+    if let Ok(Some(old)) = session::current(&state, session_cookie(&state, &headers)).await
+        && let Err(e) = session::end(&state, &old, "replaced", &ctx).await
+    {
+        return server_error_page(&e);
     }
     let (_, cookie_value) = match session::start(&state, &user, &ctx).await {
         Ok(s) => s,
@@ -254,7 +273,10 @@ pub async fn login(
     };
     login::audit_success(&state, &user, &req.client.id, "login_form", &ctx).await;
     let next = format!("/authorize?{}", req.raw_after_login());
-    with_cookies(see_other(&next), [set_session_cookie(&state, &cookie_value)])
+    with_cookies(
+        see_other(&next),
+        [set_session_cookie(&state, &cookie_value)],
+    )
 }
 
 /// `POST /consent`: approve or deny.
@@ -266,7 +288,7 @@ pub async fn consent(
 ) -> Response {
     let form = match browser_form(&headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !csrf_ok(&state, &headers, form.get("csrf")) {
         return error_page(StatusCode::FORBIDDEN, "Form expired", EXPIRED_FORM);
@@ -300,14 +322,36 @@ pub async fn consent(
                 .and_then(|s| shared::ScopeSet::parse(&s).ok())
                 .unwrap_or_default();
             let remembered = stored.union(&scope).to_string();
-            if let Err(e) = state.store.put_consent(&user.id, &req.client.id, &remembered, now).await {
+            if let Err(e) = state
+                .store
+                .put_consent(&user.id, &req.client.id, &remembered, now)
+                .await
+            {
                 return server_error_page(&e);
             }
-            audit_consent(&state, &user, &req, "consent.granted", Outcome::Success, &scope, &ctx).await;
+            audit_consent(
+                &state,
+                &user,
+                &req,
+                "consent.granted",
+                Outcome::Success,
+                &scope,
+                &ctx,
+            )
+            .await;
             issue(&state, &req, &session, &user, &scope, &ctx).await
         }
         Some("deny") => {
-            audit_consent(&state, &user, &req, "consent.denied", Outcome::Failure, &scope, &ctx).await;
+            audit_consent(
+                &state,
+                &user,
+                &req,
+                "consent.denied",
+                Outcome::Failure,
+                &scope,
+                &ctx,
+            )
+            .await;
             see_other(
                 &req.error(ErrorCode::AccessDenied, "the user denied the request")
                     .location(&state.config.issuer),

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::pages::{LoggedOutPage, LogoutPage};
 use super::web::{
-    clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other,
-    server_error_page, session_cookie, with_cookies,
+    clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other, server_error_page,
+    session_cookie, with_cookies,
 };
 use crate::oauth::form::Form;
 use crate::oauth::grant::RequestContext;
@@ -133,7 +133,11 @@ pub async fn logout_get(
     let form = match Form::parse(query.unwrap_or_default().as_bytes()) {
         Ok(f) => f,
         Err(_) => {
-            return error_page(StatusCode::BAD_REQUEST, "Sign-out request not valid", "The request is malformed.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-out request not valid",
+                "The request is malformed.",
+            );
         }
     };
     let req = match parse(&state, &form).await {
@@ -151,11 +155,14 @@ pub async fn logout_get(
             Some(sid) => state.store.get_session_by_sid(sid).await.ok().flatten(),
             None => None,
         };
-        for s in named.iter().chain(current.iter().filter(|c| c.user_id == hint.sub)) {
-            if s.user_id == hint.sub {
-                if let Err(e) = end(&state, s, peer).await {
-                    return server_error_page(&e);
-                }
+        for s in named
+            .iter()
+            .chain(current.iter().filter(|c| c.user_id == hint.sub))
+        {
+            if s.user_id == hint.sub
+                && let Err(e) = end(&state, s, peer).await
+            {
+                return server_error_page(&e);
             }
         }
         return done(&state, &req);
@@ -170,7 +177,11 @@ pub async fn logout_get(
         id_token_hint: req.raw_hint.clone(),
         post_logout_redirect_uri: req.redirect.clone().unwrap_or_default(),
         state: req.state.clone().unwrap_or_default(),
-        client_id: req.client.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+        client_id: req
+            .client
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default(),
     };
     with_cookies(render(StatusCode::OK, &page), cookie)
 }
@@ -185,7 +196,11 @@ pub async fn logout_post(
     let form = match Form::from_request(&headers, &body) {
         Ok(f) => f,
         Err(_) => {
-            return error_page(StatusCode::BAD_REQUEST, "Sign-out request not valid", "The form could not be read.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-out request not valid",
+                "The form could not be read.",
+            );
         }
     };
     if !csrf_ok(&state, &headers, form.get("csrf")) {
@@ -200,7 +215,11 @@ pub async fn logout_post(
         Err(resp) => return resp,
     };
     if form.get("decision") != Some("logout") {
-        return error_page(StatusCode::OK, "You are still signed in", "You chose to stay signed in. You can close this page.");
+        return error_page(
+            StatusCode::OK,
+            "You are still signed in",
+            "You chose to stay signed in. You can close this page.",
+        );
     }
     match session::current(&state, session_cookie(&state, &headers)).await {
         Ok(Some(s)) => {

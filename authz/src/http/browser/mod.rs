@@ -16,7 +16,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::oauth::form::MAX_BODY_BYTES;
 use crate::state::AppState;
 
-
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
 pub fn router() -> Router<AppState> {
@@ -31,9 +30,7 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,

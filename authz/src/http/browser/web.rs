@@ -41,7 +41,10 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn set_cookie(config: &Config, base: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let mut c = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax", name(config, base));
+    let mut c = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax",
+        name(config, base)
+    );
     if config.secure_cookies() {
         c.push_str("; Secure");
     }
@@ -139,7 +142,10 @@ pub fn see_other(location: &str) -> Response {
 }
 
 /// Add `Set-Cookie` headers to a response.
-pub fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+pub fn with_cookies(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Response {
     for c in cookies {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -95,7 +95,13 @@ pub async fn handle(
     let wants_refresh = scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh;
     let refresh = if client.allows_grant(GrantType::RefreshToken) && wants_refresh {
         let mut resources = vec![record.resource.clone()];
-        resources.extend(client.resources.iter().filter(|r| **r != record.resource).cloned());
+        resources.extend(
+            client
+                .resources
+                .iter()
+                .filter(|r| **r != record.resource)
+                .cloned(),
+        );
         let rt = state.issuer.refresh_token(
             RefreshGrant {
                 client,

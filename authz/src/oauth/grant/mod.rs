@@ -61,9 +61,7 @@ pub async fn exchange(
         GrantType::ClientCredentials => client_credentials::handle(state, &client, form, ctx).await,
         GrantType::Password => password::handle(state, &client, form, ctx).await,
         GrantType::RefreshToken => refresh_token::handle(state, &client, form, ctx).await,
-        GrantType::AuthorizationCode => {
-            authorization_code::handle(state, &client, form, ctx).await
-        }
+        GrantType::AuthorizationCode => authorization_code::handle(state, &client, form, ctx).await,
     }
 }
 

@@ -16,9 +16,9 @@ use super::{Issued, RequestContext, audit_issued, user_allowed_scopes};
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
+use crate::oauth::login::{self, LoginFailure};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
-use crate::oauth::login::{self, LoginFailure};
 use crate::store::{Client, GrantType};
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
@@ -31,17 +31,18 @@ pub async fn handle(
 ) -> Result<TokenResponse> {
     let username = form.require("username")?;
     let password = form.require("password")?;
-    let user = match login::authenticate(state, username, password, &client.id, "password_grant", ctx)
-        .await?
-    {
-        Ok(user) => user,
-        Err(LoginFailure::Invalid) => return Err(Error::invalid_grant(INVALID_CREDENTIALS)),
-        Err(LoginFailure::Locked { retry_after }) => {
-            return Err(Error::invalid_grant(format!(
-                "too many failed sign-in attempts; try again in {retry_after} s"
-            )));
-        }
-    };
+    let user =
+        match login::authenticate(state, username, password, &client.id, "password_grant", ctx)
+            .await?
+        {
+            Ok(user) => user,
+            Err(LoginFailure::Invalid) => return Err(Error::invalid_grant(INVALID_CREDENTIALS)),
+            Err(LoginFailure::Locked { retry_after }) => {
+                return Err(Error::invalid_grant(format!(
+                    "too many failed sign-in attempts; try again in {retry_after} s"
+                )));
+            }
+        };
     let now = state.now();
 
     let allowed = user_allowed_scopes(state, &user, client);

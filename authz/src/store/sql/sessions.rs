@@ -109,11 +109,12 @@ impl SessionStore for SqlStore {
     }
 
     async fn end_session(&self, sid: &str, now: i64) -> Result<bool> {
-        let r = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
-            .bind(now)
-            .bind(sid)
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
+                .bind(now)
+                .bind(sid)
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -154,12 +155,13 @@ impl AuthCodeStore for SqlStore {
     }
 
     async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<RedeemOutcome> {
-        let claimed =
-            sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(code_hash)
-                .execute(&self.pool)
-                .await?;
+        let claimed = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             code_columns!(),
