@@ -222,6 +222,32 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
     }
 }
 
+/// Set (or clear) a user's email address, released with the `email` scope.
+pub async fn set_email(
+    state: &AppState,
+    actor: &str,
+    username: &str,
+    email: Option<&str>,
+) -> Result<()> {
+    if let Some(e) = email {
+        let (local, domain) = e.split_once('@').unwrap_or(("", ""));
+        if e.len() > 254
+            || local.is_empty()
+            || !domain.contains('.')
+            || e.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::Invalid(format!("{e:?} is not an email address")));
+        }
+    }
+    let user = user_by_name(state, username).await?;
+    state
+        .store
+        .set_user_email(&user.id, email, state.now())
+        .await?;
+    audit(state, "user.email_changed", actor, |e| e.subject(&user.id)).await;
+    Ok(())
+}
+
 pub async fn add_client(
     state: &AppState,
     actor: &str,

@@ -74,6 +74,9 @@ pub enum UserCmd {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Email address (released with the `email` scope).
+        #[arg(long)]
+        email: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -112,8 +115,8 @@ pub enum ClientCmd {
         /// client_secret_basic (default), client_secret_post, or none (public client).
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: AuthMethod,
-        /// Allowed grant(s): client_credentials, password, refresh_token. The password grant
-        /// is legacy (RFC 9700 §2.4) and only for first-party clients.
+        /// Allowed grant(s): authorization_code, refresh_token, client_credentials, password.
+        /// The password grant is legacy (RFC 9700 §2.4) and only for first-party clients.
         #[arg(long = "grant", value_delimiter = ',', required = true)]
         grants: Vec<GrantType>,
         /// Most scopes the client may be granted (space- or comma-separated).
@@ -127,6 +130,12 @@ pub enum ClientCmd {
         /// Issue refresh tokens even without offline_access.
         #[arg(long)]
         always_refresh: bool,
+        /// Where RP-initiated logout may return the browser.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A first-party client: users are not asked to consent.
+        #[arg(long)]
+        skip_consent: bool,
         #[arg(long)]
         json: bool,
     },
@@ -288,7 +297,7 @@ fn read_password(from_stdin: bool, prompt: &str) -> Result<Password> {
 }
 
 fn user_json(u: &User) -> serde_json::Value {
-    json!({ "id": u.id, "username": u.username, "roles": u.roles,
+    json!({ "id": u.id, "username": u.username, "roles": u.roles, "email": u.email,
             "disabled": u.disabled_at.is_some(), "created_at": u.created_at })
 }
 
@@ -299,10 +308,16 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             username,
             roles,
             password_stdin,
+            email,
             json,
         } => {
             let pw = read_password(password_stdin, "Password: ")?;
-            let u = admin::add_user(state, ACTOR, &username, &pw, roles, Policy::Enforce).await?;
+            let mut u =
+                admin::add_user(state, ACTOR, &username, &pw, roles, Policy::Enforce).await?;
+            if let Some(e) = email.as_deref() {
+                admin::set_email(state, ACTOR, &username, Some(e)).await?;
+                u.email = Some(e.to_owned());
+            }
             if json {
                 println!("{}", user_json(&u));
             } else {
@@ -368,6 +383,8 @@ fn client_json(c: &Client) -> serde_json::Value {
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scope": c.scopes.to_string(), "resources": c.resources, "redirect_uris": c.redirect_uris,
         "always_issue_refresh": c.always_issue_refresh, "created_at": c.created_at,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris, "skip_consent": c.skip_consent,
+        "registration": c.registration.as_str(),
     })
 }
 
@@ -383,6 +400,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             resources,
             redirect_uris,
             always_refresh,
+            post_logout_redirect_uris,
+            skip_consent,
             json,
         } => {
             let scopes = scope
@@ -399,6 +418,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 scopes,
                 resources,
                 always_issue_refresh: always_refresh,
+                post_logout_redirect_uris,
+                skip_consent,
                 ..Default::default()
             };
             let (c, secret) = admin::add_client(state, ACTOR, new).await?;

@@ -20,7 +20,8 @@ pub const DEMO_USERS: [(&str, &str, &str); 4] = [
 
 /// Confidential client for service bots (client_credentials).
 pub const DEMO_SERVICE_CLIENT: &str = "demo-service";
-/// Public first-party command-line client (password + refresh_token).
+/// Public first-party command-line client (authorization code with a loopback redirect,
+/// refresh_token, and the legacy password grant); first-party, so no consent page.
 pub const DEMO_CLI_CLIENT: &str = "mcp-cli";
 /// Where the demo service client's secret is kept (mode 0600) so the demo can show it again.
 pub const DEMO_SECRETS_FILE: &str = "demo-credentials.json";
@@ -48,6 +49,8 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
             Policy::BypassForDemo,
         )
         .await?;
+        let email = format!("{}@example.com", username.replace('_', "."));
+        admin::set_email(state, "seed-demo", username, Some(&email)).await?;
         report.users_created.push(username.to_owned());
     }
     let secrets_path = state.config.data_dir.join(DEMO_SECRETS_FILE);
@@ -81,7 +84,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
             .and_then(|v| v["client_secret"].as_str().map(str::to_owned));
     }
     if state.store.get_client(DEMO_CLI_CLIENT).await?.is_none() {
-        let scopes = state.scopes.supported().to_string();
+        let scopes = format!("{} openid", state.scopes.supported());
         admin::add_client(
             state,
             "seed-demo",
@@ -89,8 +92,17 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                 id: Some(DEMO_CLI_CLIENT.to_owned()),
                 name: "MCP command-line client".to_owned(),
                 auth_method: AuthMethod::None,
-                grant_types: vec![GrantType::Password, GrantType::RefreshToken],
-                redirect_uris: vec![],
+                grant_types: vec![
+                    GrantType::AuthorizationCode,
+                    GrantType::RefreshToken,
+                    GrantType::Password,
+                ],
+                // Native app: a loopback redirect on any port (RFC 8252 §7.3).
+                redirect_uris: vec![
+                    "http://127.0.0.1/callback".to_owned(),
+                    "http://[::1]/callback".to_owned(),
+                ],
+                skip_consent: true,
                 scopes,
                 resources: vec![],
                 always_issue_refresh: false,

@@ -93,7 +93,7 @@ pub fn build(state: &AppState) -> Metadata {
         .collect(),
         scopes_supported: scopes,
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec![state.keys.current().active.alg().as_str()],
+        id_token_signing_alg_values_supported: vec![state.keys.current().id_token.alg().as_str()],
         claims_supported: vec![
             "iss",
             "sub",

@@ -10,13 +10,15 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use super::signer::{SigningAlg, SigningKey};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
-use crate::store::{KeyStatus, KeyStore, StoredKey};
+use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 
 /// One consistent view of the keys.
 #[derive(Debug)]
 pub struct KeySet {
-    /// Signs every new token.
+    /// Signs every new access token.
     pub active: Arc<SigningKey>,
+    /// Signs ID tokens: always RS256 (OIDC Core §15.1), the active key when that is RS256.
+    pub id_token: Arc<SigningKey>,
     /// The JWKS document (active first), pre-serialized.
     pub jwks_json: String,
     pub kids: Vec<String>,
@@ -85,34 +87,48 @@ impl KeyRing {
     }
 }
 
-/// Read the published keys, decrypt the active one and build the JWKS.
+/// Decrypt a stored key and check it matches its kid.
+fn open_key(master: &MasterKey, row: &StoredKey) -> Result<SigningKey> {
+    let alg: SigningAlg = row.alg.parse().map_err(Error::internal)?;
+    let der = master
+        .open(row.kid.as_bytes(), &row.private_key_enc)
+        .map_err(|e| {
+            Error::internal(format!(
+                "signing key {}: {e} (is AUTHZ_MASTER_KEY / master.key the one that created it?)",
+                row.kid
+            ))
+        })?;
+    let key = SigningKey::from_pkcs8(alg, &der)?;
+    if key.kid() != row.kid {
+        return Err(Error::internal(format!(
+            "signing key {} does not match its kid",
+            row.kid
+        )));
+    }
+    Ok(key)
+}
+
+/// Read the published keys, decrypt the active ones and build the JWKS.
 pub async fn load_key_set(store: &dyn KeyStore, master: &MasterKey, now: i64) -> Result<KeySet> {
     let keys = store.published_keys(now).await?;
     let active_row = keys
         .iter()
-        .find(|k| k.status == KeyStatus::Active)
+        .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::Access)
         .ok_or_else(|| Error::internal("no active signing key; run `authz keys rotate`"))?;
-    let alg: SigningAlg = active_row.alg.parse().map_err(Error::internal)?;
-    let der = master
-        .open(active_row.kid.as_bytes(), &active_row.private_key_enc)
-        .map_err(|e| {
-            Error::internal(format!(
-                "signing key {}: {e} (is AUTHZ_MASTER_KEY / master.key the one that created it?)",
-                active_row.kid
-            ))
-        })?;
-    let active = SigningKey::from_pkcs8(alg, &der)?;
-    if active.kid() != active_row.kid {
-        return Err(Error::internal(format!(
-            "signing key {} does not match its kid",
-            active_row.kid
-        )));
-    }
+    let active = Arc::new(open_key(master, active_row)?);
+    // ID tokens: the access key when it is RS256, else the dedicated RS256 key.
+    let id_token = match keys.iter().find(|k| {
+        k.status == KeyStatus::Active && k.purpose == KeyPurpose::IdToken && k.alg == "RS256"
+    }) {
+        Some(row) if active.alg() != SigningAlg::Rs256 => Arc::new(open_key(master, row)?),
+        _ => Arc::clone(&active),
+    };
     let mut jwks = JwkSet {
         keys: vec![active.public_jwk().clone()],
     };
+    let active_row = &active_row.kid;
     let mut kids = vec![active.kid().to_owned()];
-    for k in keys.iter().filter(|k| k.kid != active_row.kid) {
+    for k in keys.iter().filter(|k| k.kid != *active_row) {
         let jwk: Jwk = serde_json::from_str(&k.public_jwk)
             .map_err(|e| Error::internal(format!("public key {}: {e}", k.kid)))?;
         jwks.keys.push(jwk);
@@ -136,19 +152,21 @@ pub async fn load_key_set(store: &dyn KeyStore, master: &MasterKey, now: i64) ->
         verifying.insert(kid, (Arc::new(key), alg));
     }
     Ok(KeySet {
-        active: Arc::new(active),
+        active,
+        id_token,
         jwks_json,
         kids,
         verifying,
     })
 }
 
-/// Generate a key of `alg`, store it encrypted and make it the active key. The previous active
-/// key stays published until `publish_until` so tokens it signed still verify.
-pub async fn rotate(
+/// Generate a key of `alg` for `purpose`, store it encrypted and make it active. The previous
+/// key of that purpose stays published until `publish_until` so tokens it signed still verify.
+async fn activate_new(
     store: &dyn KeyStore,
     master: &MasterKey,
     alg: SigningAlg,
+    purpose: KeyPurpose,
     now: i64,
     publish_until: i64,
 ) -> Result<String> {
@@ -159,6 +177,7 @@ pub async fn rotate(
     let stored = StoredKey {
         kid: key.kid().to_owned(),
         alg: alg.as_str().to_owned(),
+        purpose,
         private_key_enc: master.seal(key.kid().as_bytes(), &der),
         public_jwk: serde_json::to_string(key.public_jwk()).map_err(Error::internal)?,
         status: KeyStatus::Active,
@@ -167,12 +186,57 @@ pub async fn rotate(
         publish_until: None,
     };
     store.activate_key(&stored, publish_until).await?;
-    store.prune_keys(now).await?;
     Ok(stored.kid)
 }
 
-/// On start: make sure an active key of the configured algorithm exists. Returns the new kid
-/// when one had to be created.
+/// Make a new key of `alg` the access-token signing key. An RS256 key for ID tokens is kept
+/// active beside a non-RS256 one (and retired when access tokens are RS256 again).
+pub async fn rotate(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    alg: SigningAlg,
+    now: i64,
+    publish_until: i64,
+) -> Result<String> {
+    let kid = activate_new(store, master, alg, KeyPurpose::Access, now, publish_until).await?;
+    ensure_id_token_key(store, master, alg, now, publish_until).await?;
+    store.prune_keys(now).await?;
+    Ok(kid)
+}
+
+async fn ensure_id_token_key(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    access_alg: SigningAlg,
+    now: i64,
+    publish_until: i64,
+) -> Result<()> {
+    if access_alg == SigningAlg::Rs256 {
+        store
+            .retire_keys(KeyPurpose::IdToken, now, publish_until)
+            .await?;
+        return Ok(());
+    }
+    let keys = store.published_keys(now).await?;
+    let has = keys
+        .iter()
+        .any(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::IdToken);
+    if !has {
+        activate_new(
+            store,
+            master,
+            SigningAlg::Rs256,
+            KeyPurpose::IdToken,
+            now,
+            publish_until,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// On start: make sure an active access key of the configured algorithm exists (and the RS256
+/// ID-token key beside it when needed). Returns the new kid when one had to be created.
 pub async fn ensure_active_key(
     store: &dyn KeyStore,
     master: &MasterKey,
@@ -181,8 +245,14 @@ pub async fn ensure_active_key(
     publish_until: i64,
 ) -> Result<Option<String>> {
     let keys = store.published_keys(now).await?;
-    match keys.iter().find(|k| k.status == KeyStatus::Active) {
-        Some(k) if k.alg == alg.as_str() => Ok(None),
+    let current = keys
+        .iter()
+        .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::Access);
+    match current {
+        Some(k) if k.alg == alg.as_str() => {
+            ensure_id_token_key(store, master, alg, now, publish_until).await?;
+            Ok(None)
+        }
         _ => rotate(store, master, alg, now, publish_until)
             .await
             .map(Some),

@@ -210,7 +210,7 @@ impl TokenIssuer {
         let keys = self.keys.current();
         // at_hash (OIDC Core §3.1.3.6): the left half of the access token's hash, with the
         // hash of the ID token's alg: SHA-256 for RS256/ES256, SHA-512 for EdDSA (Ed25519).
-        let hash = match keys.active.alg() {
+        let hash = match keys.id_token.alg() {
             crate::keys::SigningAlg::EdDsa => &aws_lc_rs::digest::SHA512,
             _ => &aws_lc_rs::digest::SHA256,
         };
@@ -239,7 +239,7 @@ impl TokenIssuer {
             },
             email_verified: (email && id.user.email.is_some()).then_some(false),
         };
-        keys.active.sign_jwt("JWT", &claims)
+        keys.id_token.sign_jwt("JWT", &claims)
     }
 
     /// Assemble the response body.

@@ -39,6 +39,7 @@ pub trait UserStore: Send + Sync {
     async fn set_user_disabled(&self, id: &str, disabled_at: Option<i64>, now: i64)
     -> Result<bool>;
     async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool>;
+    async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool>;
 }
 
 /// Outcome of presenting a refresh token for rotation.
@@ -138,9 +139,11 @@ pub trait KeyStore: Send + Sync {
     /// Keys still published at `now`: the active ones and retired ones whose tokens may live.
     async fn published_keys(&self, now: i64) -> Result<Vec<StoredKey>>;
     async fn all_keys(&self) -> Result<Vec<StoredKey>>;
-    /// Make `new_key` the only active key; every other active key is retired, published until
-    /// `publish_until`. One transaction.
+    /// Make `new_key` the only active key of its purpose; the others of that purpose are
+    /// retired, published until `publish_until`. One transaction.
     async fn activate_key(&self, new_key: &StoredKey, publish_until: i64) -> Result<()>;
+    /// Retire every active key of `purpose`.
+    async fn retire_keys(&self, purpose: KeyPurpose, now: i64, publish_until: i64) -> Result<u64>;
     /// Delete retired keys whose publication window has ended.
     async fn prune_keys(&self, now: i64) -> Result<u64>;
 }

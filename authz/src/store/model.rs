@@ -212,11 +212,42 @@ impl KeyStatus {
     }
 }
 
+/// What a signing key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// Access tokens (and ID tokens, when it is RS256).
+    Access,
+    /// ID tokens only: the RS256 key kept when access tokens use ES256 or EdDSA, so RS256 (the
+    /// OIDC default every relying party supports) is always available for ID tokens.
+    IdToken,
+}
+
+impl KeyPurpose {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::IdToken => "id_token",
+        }
+    }
+}
+
+impl FromStr for KeyPurpose {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "access" => Ok(Self::Access),
+            "id_token" => Ok(Self::IdToken),
+            o => Err(format!("unknown key purpose {o:?}")),
+        }
+    }
+}
+
 /// A signing key as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
+    pub purpose: KeyPurpose,
     /// AES-256-GCM (nonce ‖ ciphertext ‖ tag) of the PKCS#8 DER, with `kid` as AAD.
     pub private_key_enc: Vec<u8>,
     pub public_jwk: String,
@@ -231,6 +262,7 @@ impl fmt::Debug for StoredKey {
         f.debug_struct("StoredKey")
             .field("kid", &self.kid)
             .field("alg", &self.alg)
+            .field("purpose", &self.purpose)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }

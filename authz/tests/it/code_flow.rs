@@ -22,6 +22,8 @@ both_backends!(
     untrusted_client_or_redirect_gets_a_page_not_a_redirect,
     consent_is_remembered_denial_returns_access_denied,
     prompt_and_max_age_are_honoured,
+    id_tokens_are_rs256_even_when_access_tokens_are_not,
+    first_party_cli_skips_consent_and_userinfo_releases_email,
 );
 
 /// The whole flow as a real OIDC relying party (openidconnect) sees it: discovery, PKCE,
@@ -412,4 +414,120 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
     // Idle timeout: an hour without use ends the session.
     app.clock.advance(3601);
     assert!(agent.get(&url).await.body.contains("action=\"/login\""));
+}
+
+/// OIDC Core §15.1: RS256 must be available for ID tokens, whatever signs access tokens.
+async fn id_tokens_are_rs256_even_when_access_tokens_are_not(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, |c| c.signing_alg = authz::keys::SigningAlg::Es256).await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
+    app.code_client("rp", AuthMethod::None, "openid notes:read")
+        .await;
+    let (verifier, challenge) = pkce();
+    let url = app.authorize_url(
+        "rp",
+        &challenge,
+        &[("scope", "openid notes:read"), ("nonce", "n")],
+    );
+    let back = app
+        .browser_sign_in(
+            &FormAgent::new(),
+            &url,
+            "alice",
+            "correct horse battery staple",
+        )
+        .await;
+    let tokens = expect_token(app.redeem("rp", &back["code"], &verifier).await).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let id = tokens["id_token"].as_str().unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(at).unwrap().alg,
+        jsonwebtoken::Algorithm::ES256
+    );
+    let h = jsonwebtoken::decode_header(id).unwrap();
+    assert_eq!(h.alg, jsonwebtoken::Algorithm::RS256);
+    let jwks = app.jwks().await;
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(h.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["rp"]);
+    v.set_issuer(&[&app.base]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(id, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["nonce"], "n");
+    app.verify(at, MCP).await;
+    let meta: serde_json::Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    // Back to RS256 access tokens: the extra ID-token key is retired.
+    authz::admin::rotate_keys(&app.state, "test", authz::keys::SigningAlg::Rs256)
+        .await
+        .unwrap();
+    let ks = app.state.keys.current();
+    assert_eq!(ks.id_token.kid(), ks.active.kid());
+}
+
+/// The seeded `mcp-cli` is first-party (no consent page) and native (loopback, any port).
+async fn first_party_cli_skips_consent_and_userinfo_releases_email(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    authz::seed::seed_demo(&app.state).await.unwrap();
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:49152/callback";
+    let url = app
+        .authorize_url(
+            "mcp-cli",
+            &challenge,
+            &[("scope", "openid email profile:read")],
+        )
+        .replace(
+            &form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>(),
+            &form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>(),
+        );
+    let agent = FormAgent::new();
+    let login = agent.get(&url).await;
+    assert!(login.body.contains("MCP command-line client"), "{}", login.body);
+    let loc = agent
+        .sign_in(&app.base, &url, "testuser", "TestPass123!", "deny")
+        .await
+        .unwrap();
+    let q = query(&loc);
+    assert!(
+        loc.starts_with(redirect) && q.contains_key("code"),
+        "no consent asked: {loc}"
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "mcp-cli"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let tokens = expect_token(app.token(&form, None).await).await;
+    let info: serde_json::Value = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["email"], "testuser@example.com");
+    assert!(
+        info.get("preferred_username").is_none(),
+        "profile scope not granted"
+    );
 }

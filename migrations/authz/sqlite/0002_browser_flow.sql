@@ -8,6 +8,10 @@ ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'admin';
 
 ALTER TABLE users ADD COLUMN email TEXT;
 
+-- 'access' signs access tokens (and ID tokens when it is RS256); 'id_token' is the RS256 key
+-- kept for ID tokens when access tokens use another algorithm (OIDC Core §15.1).
+ALTER TABLE signing_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'access';
+
 -- The browser session a grant came from (OIDC `sid`), so logout can revoke it.
 ALTER TABLE refresh_tokens ADD COLUMN sid TEXT;
 CREATE INDEX refresh_tokens_sid ON refresh_tokens(sid);

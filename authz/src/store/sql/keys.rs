@@ -6,11 +6,12 @@ use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use crate::error::{Error, Result};
-use crate::store::{KeyStatus, KeyStore, StoredKey};
+use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 
 macro_rules! columns {
     () => {
-        "kid, alg, private_key_enc, public_jwk, status, created_at, retired_at, publish_until"
+        "kid, alg, purpose, private_key_enc, public_jwk, status, created_at, retired_at, \
+         publish_until"
     };
 }
 
@@ -19,6 +20,7 @@ fn key(row: &AnyRow) -> Result<StoredKey> {
     Ok(StoredKey {
         kid: row.try_get("kid")?,
         alg: row.try_get("alg")?,
+        purpose: super::parse_col(row, "purpose")?,
         private_key_enc: row.try_get("private_key_enc")?,
         public_jwk: row.try_get("public_jwk")?,
         status: match status.as_str() {
@@ -38,10 +40,11 @@ impl KeyStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO signing_keys (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&k.kid)
         .bind(&k.alg)
+        .bind(k.purpose.as_str())
         .bind(&k.private_key_enc)
         .bind(&k.public_jwk)
         .bind(k.status.as_str())
@@ -81,19 +84,21 @@ impl KeyStore for SqlStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE signing_keys SET status = 'retired', retired_at = $1, publish_until = $2 \
-             WHERE status = 'active'",
+             WHERE status = 'active' AND purpose = $3",
         )
         .bind(new_key.created_at)
         .bind(publish_until)
+        .bind(new_key.purpose.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(concat!(
             "INSERT INTO signing_keys (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, 'active', $5, NULL, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, 'active', $6, NULL, NULL)"
         ))
         .bind(&new_key.kid)
         .bind(&new_key.alg)
+        .bind(new_key.purpose.as_str())
         .bind(&new_key.private_key_enc)
         .bind(&new_key.public_jwk)
         .bind(new_key.created_at)
@@ -101,6 +106,19 @@ impl KeyStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn retire_keys(&self, purpose: KeyPurpose, now: i64, publish_until: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', retired_at = $1, publish_until = $2 \
+             WHERE status = 'active' AND purpose = $3",
+        )
+        .bind(now)
+        .bind(publish_until)
+        .bind(purpose.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     async fn prune_keys(&self, now: i64) -> Result<u64> {

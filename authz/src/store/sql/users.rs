@@ -114,4 +114,14 @@ impl UserStore for SqlStore {
             .await?;
         Ok(r.rows_affected() == 1)
     }
+
+    async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE users SET email = $1, updated_at = $2 WHERE id = $3")
+            .bind(email)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
 }
