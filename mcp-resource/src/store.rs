@@ -156,19 +156,24 @@ impl Store {
     /// Append audit rows in one transaction.
     pub async fn audit_all(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for row in rows {
-            sqlx::query(
-                "INSERT INTO audit_events (ts, subject, client_id, action, outcome, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(row.ts)
-            .bind(row.subject.as_deref())
-            .bind(row.client_id.as_deref())
-            .bind(&row.action)
-            .bind(row.outcome)
-            .bind(row.reason.as_deref())
-            .execute(&mut *tx)
-            .await?;
+        // One multi-row INSERT per chunk: one round trip to the database per batch.
+        for chunk in rows.chunks(shared::db::INSERT_CHUNK) {
+            let sql = shared::db::multi_insert(
+                "INSERT INTO audit_events (ts, subject, client_id, action, outcome, reason)",
+                chunk.len(),
+                6,
+            );
+            let mut q = sqlx::query(sql);
+            for row in chunk {
+                q = q
+                    .bind(row.ts)
+                    .bind(row.subject.clone())
+                    .bind(row.client_id.clone())
+                    .bind(row.action.clone())
+                    .bind(row.outcome)
+                    .bind(row.reason.clone());
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -77,3 +77,37 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
         .await?;
     Ok((pool, backend))
 }
+
+/// Rows per multi-row INSERT: 100 rows × a handful of columns stays far below SQLite's and
+/// PostgreSQL's bound-parameter limits.
+pub const INSERT_CHUNK: usize = 100;
+
+/// `"{head} VALUES ($1, …, $cols), (…), …"` for `rows` rows: one statement, one round trip
+/// (sqlx-sqlite runs each statement on its worker thread, so a row-per-statement batch costs a
+/// thread hand-off per row). Only placeholders are generated, never values, so the SQL is safe.
+pub fn multi_insert(head: &'static str, rows: usize, cols: usize) -> sqlx::AssertSqlSafe<String> {
+    let mut sql = String::with_capacity(head.len() + rows * cols * 5);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sqlx::AssertSqlSafe(sql)
+}
+
+#[cfg(test)]
+mod multi_insert_tests {
+    #[test]
+    fn numbers_placeholders_row_by_row() {
+        let sql = super::multi_insert("INSERT INTO t (a, b)", 2, 2);
+        assert_eq!(sql.0, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+    }
+}

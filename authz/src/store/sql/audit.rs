@@ -28,11 +28,14 @@ fn event(row: &AnyRow) -> Result<AuditEvent> {
     })
 }
 
+const INSERT_HEAD: &str =
+    "INSERT INTO audit_events (ts, kind, outcome, actor, subject, client_id, ip, details)";
+
 fn insert(e: &AuditEvent) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(
-        "INSERT INTO audit_events (ts, kind, outcome, actor, subject, client_id, ip, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
+    sqlx::query(concat!(
+        "INSERT INTO audit_events (ts, kind, outcome, actor, subject, client_id, ip, details)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
     .bind(e.ts)
     .bind(&e.kind)
     .bind(e.outcome.as_str())
@@ -52,8 +55,21 @@ impl AuditStore for SqlStore {
 
     async fn append_all(&self, events: &[AuditEvent]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for e in events {
-            insert(e).execute(&mut *tx).await?;
+        for chunk in events.chunks(shared::db::INSERT_CHUNK) {
+            let sql = shared::db::multi_insert(INSERT_HEAD, chunk.len(), 8);
+            let mut q = sqlx::query(sql);
+            for e in chunk {
+                q = q
+                    .bind(e.ts)
+                    .bind(e.kind.clone())
+                    .bind(e.outcome.as_str())
+                    .bind(e.actor.clone())
+                    .bind(e.subject.clone())
+                    .bind(e.client_id.clone())
+                    .bind(e.ip.clone())
+                    .bind(e.details.to_string());
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
