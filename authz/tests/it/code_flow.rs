@@ -497,7 +497,11 @@ async fn first_party_cli_skips_consent_and_userinfo_releases_email(backend: Back
         );
     let agent = FormAgent::new();
     let login = agent.get(&url).await;
-    assert!(login.body.contains("MCP command-line client"), "{}", login.body);
+    assert!(
+        login.body.contains("MCP command-line client"),
+        "{}",
+        login.body
+    );
     let loc = agent
         .sign_in(&app.base, &url, "testuser", "TestPass123!", "deny")
         .await
