@@ -66,6 +66,11 @@ async fn main() {
         post_logout_redirect_uris: vec![],
         skip_consent: false,
         registration: Default::default(),
+        owner_id: None,
+        expires_at: None,
+        revoked_at: None,
+        may_introspect: false,
+        serves_resource: None,
         created_at: 0,
         updated_at: 0,
     };

@@ -196,6 +196,10 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub skip_consent: bool,
     pub registration: Registration,
+    pub owner_id: Option<String>,
+    pub expires_at: Option<i64>,
+    pub may_introspect: bool,
+    pub serves_resource: Option<String>,
 }
 
 /// RFC 6749 §3.1.2 / RFC 9700 §2.1: absolute, no fragment; https, or http on loopback only.
@@ -323,6 +327,11 @@ pub async fn add_client(
         post_logout_redirect_uris: new.post_logout_redirect_uris,
         skip_consent: new.skip_consent,
         registration: new.registration,
+        owner_id: new.owner_id,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        may_introspect: new.may_introspect,
+        serves_resource: new.serves_resource,
         created_at: now,
         updated_at: now,
     };

@@ -44,6 +44,9 @@ pub struct Config {
     pub refresh_token_absolute_ttl_secs: i64,
     /// `AUTHZ_DEFAULT_RESOURCE`: audience when a request has no `resource` (RFC 8707).
     pub default_resource: String,
+    /// `AUTHZ_MANAGEMENT_AUDIENCE`: the resource URI of the management API (`/api/v1`);
+    /// default `<issuer>/api`. Only tokens for this audience are accepted there.
+    pub management_audience: Option<String>,
     /// `AUTHZ_ARGON2_M_COST` (KiB), `AUTHZ_ARGON2_T_COST`, `AUTHZ_ARGON2_P_COST`.
     pub argon2: Argon2Config,
     /// `AUTHZ_PASSWORD_MIN_LENGTH`, `AUTHZ_PASSWORD_MAX_LENGTH`.
@@ -169,6 +172,7 @@ impl Default for Config {
             refresh_token_ttl_secs: 14 * 24 * 3600,
             refresh_token_absolute_ttl_secs: 30 * 24 * 3600,
             default_resource: "http://127.0.0.1:8081/mcp".to_owned(),
+            management_audience: None,
             argon2: Argon2Config::default(),
             password_policy: PasswordPolicyConfig::default(),
             roles: default_roles(),
@@ -246,6 +250,9 @@ impl Config {
         set!("AUTHZ_REFRESH_TOKEN_ABSOLUTE_TTL_SECS" => self.refresh_token_absolute_ttl_secs);
         if let Some(v) = env("AUTHZ_DEFAULT_RESOURCE") {
             self.default_resource = v;
+        }
+        if let Some(v) = env("AUTHZ_MANAGEMENT_AUDIENCE") {
+            self.management_audience = Some(v);
         }
         set!("AUTHZ_ARGON2_M_COST" => self.argon2.m_cost);
         set!("AUTHZ_ARGON2_T_COST" => self.argon2.t_cost);
@@ -366,6 +373,13 @@ impl Config {
             }
         }
         set
+    }
+
+    /// The management API's audience.
+    pub fn management_audience(&self) -> String {
+        self.management_audience
+            .clone()
+            .unwrap_or_else(|| format!("{}/api", self.issuer))
     }
 
     /// Whether cookies must be `Secure` (and `__Host-` prefixed): the issuer is https.

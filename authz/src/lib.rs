@@ -2,6 +2,7 @@
 //! tokens. `App` wires configuration, storage, keys and HTTP together; `main.rs` is the CLI.
 
 pub mod admin;
+pub mod apikeys;
 pub mod audit;
 pub mod clock;
 pub mod config;

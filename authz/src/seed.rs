@@ -23,6 +23,10 @@ pub const DEMO_SERVICE_CLIENT: &str = "demo-service";
 /// Public first-party command-line client (authorization code with a loopback redirect,
 /// refresh_token, and the legacy password grant); first-party, so no consent page.
 pub const DEMO_CLI_CLIENT: &str = "mcp-cli";
+/// The MCP resource server's own client (token exchange, introspection).
+pub const DEMO_MCP_CLIENT: &str = "mcp-resource";
+/// Where its secret is kept (mode 0600), for `mcp-resource` to read (`MCP_CLIENT_SECRET_FILE`).
+pub const DEMO_MCP_SECRETS_FILE: &str = "mcp-resource-client.json";
 /// Where the demo service client's secret is kept (mode 0600) so the demo can show it again.
 pub const DEMO_SECRETS_FILE: &str = "demo-credentials.json";
 
@@ -111,6 +115,32 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
         )
         .await?;
         report.clients_created.push(DEMO_CLI_CLIENT.to_owned());
+    }
+    if state.store.get_client(DEMO_MCP_CLIENT).await?.is_none() {
+        // The MCP server's own credentials: token exchange for the management API (so it never
+        // forwards a user's token) and introspection.
+        let (_, secret) = admin::add_client(
+            state,
+            "seed-demo",
+            NewClient {
+                id: Some(DEMO_MCP_CLIENT.to_owned()),
+                name: "MCP resource server".to_owned(),
+                auth_method: AuthMethod::ClientSecretBasic,
+                grant_types: vec![GrantType::TokenExchange],
+                scopes: state.scopes.supported().to_string(),
+                resources: vec![state.config.management_audience()],
+                serves_resource: Some(state.config.default_resource.clone()),
+                may_introspect: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let secret = secret.ok_or_else(|| Error::internal("confidential client without secret"))?;
+        write_private_json(
+            &state.config.data_dir.join(DEMO_MCP_SECRETS_FILE),
+            &serde_json::json!({ "client_id": DEMO_MCP_CLIENT, "client_secret": secret.expose() }),
+        )?;
+        report.clients_created.push(DEMO_MCP_CLIENT.to_owned());
     }
     if !report.users_created.is_empty() {
         tracing::warn!(

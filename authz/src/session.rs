@@ -41,6 +41,22 @@ pub async fn start(
     user: &User,
     ctx: &RequestContext,
 ) -> Result<(Session, String)> {
+    create(state, user, ctx, "browser").await
+}
+
+/// A session for a grant made without a browser (the password grant): no cookie points at it,
+/// but its `sid` goes into the tokens, so the grant can be logged out and revoked like a
+/// browser session. It lasts as long as a refresh-token family can.
+pub async fn start_grant(state: &AppState, user: &User, ctx: &RequestContext) -> Result<Session> {
+    Ok(create(state, user, ctx, "grant").await?.0)
+}
+
+async fn create(
+    state: &AppState,
+    user: &User,
+    ctx: &RequestContext,
+    kind: &str,
+) -> Result<(Session, String)> {
     let value = random_secret();
     let now = state.now();
     let session = Session {
@@ -50,14 +66,19 @@ pub async fn start(
         auth_time: now,
         created_at: now,
         last_seen_at: now,
-        expires_at: now + state.config.browser.session_absolute_secs,
+        expires_at: now
+            + if kind == "grant" {
+                state.config.refresh_token_absolute_ttl_secs
+            } else {
+                state.config.browser.session_absolute_secs
+            },
         ended_at: None,
     };
     state.store.create_session(&session).await?;
     let mut ev = AuditEvent::new(now, "session.started", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
-        .details(serde_json::json!({ "sid": session.sid }));
+        .details(serde_json::json!({ "sid": session.sid, "kind": kind }));
     ev.ip = ctx.ip.clone();
     state.audit(ev).await;
     Ok((session, value))

@@ -31,6 +31,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct Caller {
     pub claims: AccessTokenClaims,
     pub scopes: ScopeSet,
+    /// The presented token, kept only to be the `subject_token` of a token exchange; it is
+    /// never forwarded (redacted in Debug).
+    pub token: shared::secret::AccessToken,
 }
 
 fn quote(s: &str) -> String {
@@ -132,8 +135,24 @@ pub async fn require_token(
             );
         }
     };
+    if claims
+        .sid
+        .as_deref()
+        .is_some_and(|sid| state.is_logged_out(sid))
+    {
+        let msg = "the session this token belongs to was logged out";
+        state
+            .audit(None, "token", "denied", Some(msg.to_owned()))
+            .await;
+        let www = challenge(&state, Some(("invalid_token", msg)), &base_scope);
+        return deny(StatusCode::UNAUTHORIZED, www, "invalid_token", msg);
+    }
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
-    let caller = Caller { claims, scopes };
+    let caller = Caller {
+        claims,
+        scopes,
+        token: shared::secret::AccessToken::new(token),
+    };
 
     let (mut parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_BODY).await {
@@ -141,7 +160,7 @@ pub async fn require_token(
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     if let Some((action, needed)) = required_scope(&bytes)
-        && !caller.scopes.contains(needed)
+        && !rbac::allows(&caller.scopes, needed)
     {
         // The scopes this server knows that the token holds, plus the missing one: what a
         // client should ask for when it steps up (MCP 2025-11-25, scope challenge handling).

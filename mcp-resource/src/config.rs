@@ -35,6 +35,18 @@ pub struct Config {
     pub jwks_min_refetch_secs: u64,
     /// `MCP_LOG`.
     pub log: String,
+    /// `MCP_AUTHZ_URL`: where this server calls the authorization server (token exchange,
+    /// management API); default the issuer.
+    pub authz_url: Option<String>,
+    /// `MCP_CLIENT_ID`: this server's own client at the authorization server.
+    pub client_id: String,
+    /// `MCP_CLIENT_SECRET`; else read from `MCP_CLIENT_SECRET_FILE` (JSON with
+    /// `client_secret`, default `<data_dir>/mcp-resource-client.json`, written by
+    /// `authz seed-demo`). Without it the administrative tools report they are unavailable.
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// `MCP_MANAGEMENT_AUDIENCE`: the management API's resource URI; default `<issuer>/api`.
+    pub management_audience: Option<String>,
 }
 
 impl Default for Config {
@@ -51,6 +63,11 @@ impl Default for Config {
             challenge_scope: "profile:read notes:read".to_owned(),
             jwks_min_refetch_secs: 10,
             log: "info,rmcp=warn".to_owned(),
+            authz_url: None,
+            client_id: "mcp-resource".to_owned(),
+            client_secret: None,
+            client_secret_file: None,
+            management_audience: None,
         }
     }
 }
@@ -116,6 +133,21 @@ impl Config {
         if let Some(v) = env("MCP_LOG") {
             c.log = v;
         }
+        if let Some(v) = env("MCP_AUTHZ_URL") {
+            c.authz_url = Some(v);
+        }
+        if let Some(v) = env("MCP_CLIENT_ID") {
+            c.client_id = v;
+        }
+        if let Some(v) = env("MCP_CLIENT_SECRET") {
+            c.client_secret = Some(v);
+        }
+        if let Some(v) = env("MCP_CLIENT_SECRET_FILE") {
+            c.client_secret_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("MCP_MANAGEMENT_AUDIENCE") {
+            c.management_audience = Some(v);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -180,6 +212,35 @@ impl Config {
         let origin = u.origin().ascii_serialization();
         let path = u.path().trim_end_matches('/');
         format!("{origin}/.well-known/oauth-protected-resource{path}")
+    }
+
+    /// The authorization server's base URL for back-channel calls.
+    pub fn authz_url(&self) -> String {
+        self.authz_url
+            .clone()
+            .unwrap_or_else(|| self.issuer.clone())
+    }
+
+    pub fn management_audience(&self) -> String {
+        self.management_audience
+            .clone()
+            .unwrap_or_else(|| format!("{}/api", self.issuer))
+    }
+
+    /// This server's client secret: configured, or from the secret file (if it exists).
+    pub fn load_client_secret(&self) -> Option<String> {
+        if let Some(s) = &self.client_secret {
+            return Some(s.clone());
+        }
+        let path = self
+            .client_secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("mcp-resource-client.json"));
+        let text = std::fs::read_to_string(path).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (v["client_id"].as_str() == Some(self.client_id.as_str()))
+            .then(|| v["client_secret"].as_str().map(str::to_owned))
+            .flatten()
     }
 
     /// The path this server mounts MCP on (the resource URL's path).

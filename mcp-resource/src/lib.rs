@@ -1,7 +1,9 @@
 //! `mcp-resource`: an MCP server (rmcp, Streamable HTTP at the resource URL's path) that trusts
 //! only access tokens `authz` issued for it, verified offline, and enforces a scope per tool.
 
+pub mod admin_tools;
 pub mod auth;
+pub mod authz_client;
 pub mod config;
 pub mod metadata;
 pub mod rbac;
@@ -50,18 +52,26 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         .map_err(|e| Error::Key(e.to_string()))?;
     let mut vcfg = VerifierConfig::new(&config.issuer, &config.resource_url);
     vcfg.min_refetch_interval = Duration::from_secs(config.jwks_min_refetch_secs);
-    let verifier = Verifier::new(vcfg, http);
+    let verifier = Verifier::new(vcfg, http.clone());
+    let authz = authz_client::AuthzClient::new(&config, http);
     if let Err(e) = verifier.refresh(true).await {
         tracing::warn!(error = %e, "authorization server not reachable yet; will retry");
     }
     let store = Arc::new(store);
     let sink: Arc<dyn shared::batch::BatchSink<store::AuditRow>> = store.clone();
     let audit_log = shared::batch::BatchWriter::start(sink);
+    let logged_out = store
+        .revoked_sessions(state::now())
+        .await?
+        .into_iter()
+        .collect();
     Ok(Arc::new(McpState {
         config,
         store,
         verifier,
         audit_log,
+        authz,
+        logged_out: std::sync::RwLock::new(logged_out),
     }))
 }
 

@@ -24,12 +24,13 @@ use crate::rbac;
 use crate::state::{McpState, now};
 
 pub const PROFILE_URI: &str = "user://profile";
+pub const SUMMARY_URI: &str = "security://summary";
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_CONTENT_CHARS: usize = 20_000;
 
 #[derive(Clone)]
 pub struct McpServer {
-    state: Arc<McpState>,
+    pub(crate) state: Arc<McpState>,
     tool_router: Arc<ToolRouter<Self>>,
 }
 
@@ -59,7 +60,7 @@ pub struct ListNotes {
     pub limit: Option<i64>,
 }
 
-fn caller_of(parts: &http::request::Parts) -> Result<Caller, McpError> {
+pub(crate) fn caller_of(parts: &http::request::Parts) -> Result<Caller, McpError> {
     parts
         .extensions
         .get::<Caller>()
@@ -79,11 +80,11 @@ fn require_caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, McpError> 
     caller_ctx(ctx).ok_or_else(|| McpError::internal_error("unauthenticated request", None))
 }
 
-fn json_result(value: serde_json::Value) -> CallToolResult {
+pub(crate) fn json_result(value: serde_json::Value) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(value.to_string())])
 }
 
-fn tool_error(message: impl Into<String>) -> CallToolResult {
+pub(crate) fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
@@ -132,7 +133,7 @@ impl McpServer {
     pub fn new(state: Arc<McpState>) -> Self {
         Self {
             state,
-            tool_router: Arc::new(Self::tool_router()),
+            tool_router: Arc::new(Self::tool_router() + Self::admin_router()),
         }
     }
 
@@ -241,7 +242,7 @@ impl ServerHandler for McpServer {
                 let needed = rbac::tool_scope(&t.name);
                 caller
                     .as_ref()
-                    .is_some_and(|c| needed.is_some_and(|s| c.scopes.contains(s)))
+                    .is_some_and(|c| needed.is_some_and(|s| rbac::allows(&c.scopes, s)))
             })
             .collect();
         let mut result = ListToolsResult::with_all_items(tools);
@@ -263,7 +264,7 @@ impl ServerHandler for McpServer {
         let caller = require_caller(&ctx)?;
         let action = format!("tool:{}", request.name);
         match rbac::tool_scope(&request.name) {
-            Some(scope) if !caller.scopes.contains(scope) => {
+            Some(scope) if !rbac::allows(&caller.scopes, scope) => {
                 self.state
                     .audit(
                         Some(&caller),
@@ -309,16 +310,23 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let allowed = caller_ctx(&ctx).is_some_and(|c| c.scopes.contains("profile:read"));
-        let resources = if allowed {
-            vec![
+        let caller = caller_ctx(&ctx);
+        let has = |s: &str| caller.as_ref().is_some_and(|c| c.scopes.contains(s));
+        let mut resources = Vec::new();
+        if has("profile:read") {
+            resources.push(
                 Resource::new(PROFILE_URI, "profile")
                     .with_description("The calling user's profile (needs profile:read)")
                     .with_mime_type("application/json"),
-            ]
-        } else {
-            vec![]
-        };
+            );
+        }
+        if has("security:read") {
+            resources.push(
+                Resource::new(SUMMARY_URI, "security summary")
+                    .with_description("Security counts over the last day (needs security:read)")
+                    .with_mime_type("application/json"),
+            );
+        }
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -349,11 +357,34 @@ impl ServerHandler for McpServer {
                 None,
             ));
         }
+        let body = if request.uri == SUMMARY_URI {
+            match self.security_summary(&caller, None).await {
+                Ok(v) => v,
+                Err(e) => {
+                    self.state
+                        .audit(
+                            Some(&caller),
+                            &action,
+                            "error",
+                            Some("summary unavailable".into()),
+                        )
+                        .await;
+                    let msg = e
+                        .content
+                        .iter()
+                        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                        .collect::<String>();
+                    return Err(McpError::internal_error(msg, None));
+                }
+            }
+        } else {
+            profile(&caller)
+        };
         self.state
             .audit(Some(&caller), &action, "allowed", None)
             .await;
         Ok(ReadResourceResult::new(vec![
-            ResourceContents::text(profile(&caller).to_string(), PROFILE_URI)
+            ResourceContents::text(body.to_string(), request.uri.clone())
                 .with_mime_type("application/json"),
         ])
         .into())

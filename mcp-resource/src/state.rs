@@ -14,6 +14,38 @@ pub struct McpState {
     /// Group-committed audit rows (see `shared::batch`).
     pub audit_log: shared::batch::BatchWriter<AuditRow>,
     pub verifier: Arc<Verifier>,
+    /// Back-channel to the authorization server (token exchange, management API).
+    pub authz: crate::authz_client::AuthzClient,
+    /// Sessions logged out through this server → until when their tokens could live.
+    pub logged_out: std::sync::RwLock<std::collections::HashMap<String, i64>>,
+}
+
+impl McpState {
+    /// Was this session logged out (through this server or loaded from its database)?
+    pub fn is_logged_out(&self, sid: &str) -> bool {
+        let map = match self.logged_out.read() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.contains_key(sid)
+    }
+
+    /// Refuse the session's tokens from now on (persisted, so a restart keeps refusing them).
+    pub async fn mark_logged_out(
+        &self,
+        sid: &str,
+        until: i64,
+    ) -> Result<(), crate::store::StoreError> {
+        self.store.revoke_session(sid, now(), until).await?;
+        let mut map = match self.logged_out.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let t = now();
+        map.retain(|_, exp| *exp >= t);
+        map.insert(sid.to_owned(), until);
+        Ok(())
+    }
 }
 
 /// Unix seconds.

@@ -180,9 +180,23 @@ impl Store {
     }
 
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.query_audit(None, None, limit).await
+    }
+
+    /// Audit rows with `from <= ts < before`, newest first.
+    pub async fn query_audit(
+        &self,
+        from: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ts, subject, client_id, action, outcome, reason FROM audit_events ORDER BY id DESC LIMIT $1",
+            "SELECT ts, subject, client_id, action, outcome, reason FROM audit_events \
+             WHERE ($1 IS NULL OR ts >= $1) AND ($2 IS NULL OR ts < $2) \
+             ORDER BY id DESC LIMIT $3",
         )
+        .bind(from)
+        .bind(before)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -202,6 +216,51 @@ impl Store {
                     reason: r.try_get("reason")?,
                 })
             })
+            .collect()
+    }
+
+    /// Denied calls since `since` (for the security summary).
+    pub async fn count_denied(&self, since: i64) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE outcome = 'denied' AND ts >= $1",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(n)
+    }
+
+    /// Remember a logged-out session until `expires_at`.
+    pub async fn revoke_session(
+        &self,
+        sid: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revoked_sessions (sid, revoked_at, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (sid) DO UPDATE SET expires_at = $3",
+        )
+        .bind(sid)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Logged-out sessions whose tokens may still be presented; older rows are deleted.
+    pub async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query("DELETE FROM revoked_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query("SELECT sid, expires_at FROM revoked_sessions")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("sid")?, r.try_get("expires_at")?)))
             .collect()
     }
 

@@ -27,6 +27,9 @@ pub struct AccessTokenClaims {
     /// tokens of a session that was logged out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 8693 §4.1: the party acting for the subject (a token obtained by token exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
     /// RFC 9068 §2.2.3.1 / RFC 7643 `roles`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
@@ -34,3 +37,12 @@ pub struct AccessTokenClaims {
 
 /// Subject prefix for tokens a client obtains for itself (client_credentials).
 pub const CLIENT_SUBJECT_PREFIX: &str = "client:";
+
+/// RFC 8693 §4.1 `act`: who is acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+}
+
+/// RFC 8693 §3 token type identifiers.
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";

@@ -38,6 +38,10 @@ pub struct Metadata {
     pub jwks_uri: String,
     pub userinfo_endpoint: String,
     pub end_session_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
     pub grant_types_supported: Vec<&'static str>,
@@ -74,6 +78,17 @@ pub fn build(state: &AppState) -> Metadata {
         jwks_uri: format!("{issuer}{JWKS_PATH}"),
         userinfo_endpoint: format!("{issuer}/userinfo"),
         end_session_endpoint: format!("{issuer}/logout"),
+        revocation_endpoint: format!("{issuer}/revoke"),
+        introspection_endpoint: format!("{issuer}/introspect"),
+        revocation_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         registration_endpoint: state
             .config
             .browser

@@ -1,10 +1,12 @@
 //! HTTP surface: thin handlers (extract, call, map), one module per endpoint family, each with
 //! its own `router()`. Cross-cutting layers (timeouts, security headers, fallback) live here.
 
+mod api;
 mod browser;
 mod health;
 mod metadata;
 mod register;
+mod revoke;
 mod token;
 mod userinfo;
 
@@ -25,6 +27,8 @@ pub fn router(state: AppState) -> Router {
         .merge(browser::router())
         .merge(userinfo::router())
         .merge(register::router())
+        .merge(revoke::router())
+        .merge(api::router())
         .merge(metadata::router())
         .merge(health::router())
         .fallback(not_found)

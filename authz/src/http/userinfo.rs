@@ -75,7 +75,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         token,
         ACCESS_TOKEN_TYP,
         &state.config.issuer,
-        false,
+        Some(state.now()),
     ) else {
         return invalid();
     };

@@ -29,14 +29,15 @@ pub struct KeySet {
 
 impl KeySet {
     /// Verify a JWT this server signed: known `kid`, the key's own algorithm, the expected
-    /// `typ`, our issuer. `exp` is checked unless `allow_expired` (ID token hints may be old,
-    /// OIDC RP-Initiated Logout §2).
+    /// `typ`, our issuer, and with `now` the expiry against the server's own clock (no leeway:
+    /// the issuer's clock is the reference).
+    /// `now = None` accepts expired tokens (ID token hints, OIDC RP-Initiated Logout §2).
     pub fn verify_own<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
         typ: &str,
         issuer: &str,
-        allow_expired: bool,
+        now: Option<i64>,
     ) -> Option<T> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.typ.as_deref() != Some(typ) {
@@ -49,16 +50,19 @@ impl KeySet {
         let mut v = Validation::new(*alg);
         v.set_issuer(&[issuer]);
         v.validate_aud = false;
-        v.validate_exp = !allow_expired;
-        v.leeway = 30;
-        let mut required = vec!["iss", "sub"];
-        if !allow_expired {
-            required.push("exp");
+        // Expiry is checked below against the injected clock, not the system's.
+        v.validate_exp = false;
+        v.set_required_spec_claims(&["iss", "sub", "exp"]);
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
+            .ok()?
+            .claims;
+        if let Some(now) = now {
+            let exp = claims.get("exp")?.as_i64()?;
+            if exp <= now {
+                return None;
+            }
         }
-        v.set_required_spec_claims(&required);
-        jsonwebtoken::decode::<T>(token, key, &v)
-            .ok()
-            .map(|d| d.claims)
+        serde_json::from_value(claims).ok()
     }
 }
 

@@ -107,11 +107,16 @@ pub async fn authenticate(
             client.auth_method.as_str()
         )));
     }
-    if secret_matches(&client, presented_hash.as_deref()) {
-        Ok(client)
-    } else {
-        Err(Error::invalid_client(GENERIC))
+    if !secret_matches(&client, presented_hash.as_deref()) {
+        return Err(Error::invalid_client(GENERIC));
     }
+    if !client.is_live(now) {
+        // A revoked or expired API key (after the secret check: no oracle for unknown secrets).
+        return Err(Error::invalid_client(
+            "this credential was revoked or has expired",
+        ));
+    }
+    Ok(client)
 }
 
 /// Public clients present no secret; confidential ones the one whose hash is stored.

@@ -26,6 +26,9 @@ pub enum Subject<'a> {
     Client,
 }
 
+/// Longest life of a token obtained by token exchange.
+pub const EXCHANGED_TTL: i64 = 300;
+
 /// Mints tokens.
 #[derive(Debug, Clone)]
 pub struct TokenIssuer {
@@ -48,6 +51,9 @@ pub struct TokenResponse {
     /// OIDC Core §3.1.3.3, with `openid` in scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1, for token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// What a refresh token is for.
@@ -163,12 +169,50 @@ impl TokenIssuer {
             auth_time,
             preferred_username: username,
             sid,
+            act: None,
             roles,
         };
+        self.sign_access(&claims)
+    }
+
+    fn sign_access(&self, claims: &AccessTokenClaims) -> Result<AccessToken> {
         let keys = self.keys.current();
         keys.active
-            .sign_jwt(ACCESS_TOKEN_TYP, &claims)
+            .sign_jwt(ACCESS_TOKEN_TYP, claims)
             .map(AccessToken::new)
+    }
+
+    /// A token obtained by token exchange (RFC 8693): `sub` stays the user of the subject
+    /// token, `act` names the exchanging client, `aud` is the target; it lives at most
+    /// `EXCHANGED_TTL` and never beyond the subject token. Returns the token and its lifetime.
+    pub fn exchanged_token(
+        &self,
+        subject: &AccessTokenClaims,
+        user: &User,
+        actor: &Client,
+        aud: &str,
+        scope: &ScopeSet,
+        now: i64,
+    ) -> Result<(AccessToken, i64)> {
+        let exp = (now + EXCHANGED_TTL).min(subject.exp);
+        let claims = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub: user.id.clone(),
+            aud: aud.to_owned(),
+            exp,
+            iat: now,
+            jti: random_id(""),
+            client_id: actor.id.clone(),
+            scope: scope.to_string(),
+            auth_time: subject.auth_time,
+            preferred_username: Some(user.username.clone()),
+            sid: subject.sid.clone(),
+            act: Some(shared::claims::Actor {
+                sub: format!("{CLIENT_SUBJECT_PREFIX}{}", actor.id),
+            }),
+            roles: user.roles.clone(),
+        };
+        Ok((self.sign_access(&claims)?, exp - now))
     }
 
     /// A new refresh token for `grant`. `grant.family` continues a rotation family (with its
@@ -256,6 +300,7 @@ impl TokenIssuer {
             scope: scope.to_string(),
             refresh_token: refresh.map(|r| r.expose().to_owned()),
             id_token: None,
+            issued_token_type: None,
         }
     }
 }

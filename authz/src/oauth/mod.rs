@@ -10,4 +10,5 @@ pub mod login;
 pub mod pkce;
 pub mod registration;
 pub mod resource;
+pub mod revocation;
 pub mod scope;

@@ -157,6 +157,7 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         post_logout_redirect_uris: post_logout,
         skip_consent: false,
         registration: Registration::Dynamic,
+        ..Default::default()
     };
     let (client, secret) = admin::add_client(state, "registration", new)
         .await

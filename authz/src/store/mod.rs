@@ -26,6 +26,10 @@ pub trait ClientStore: Send + Sync {
     async fn set_client_secret(&self, id: &str, secret_hash: &str, now: i64) -> Result<bool>;
     /// Delete the client and everything issued to it; `false` when it did not exist.
     async fn delete_client(&self, id: &str) -> Result<bool>;
+    /// API keys of a user, newest first.
+    async fn list_clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>>;
+    /// Mark a client revoked; `false` when it was already revoked or does not exist.
+    async fn revoke_client(&self, id: &str, now: i64) -> Result<bool>;
 }
 
 /// Users (resource owners).
@@ -158,6 +162,42 @@ pub trait AuditStore: Send + Sync {
     async fn delete_before(&self, ts: i64) -> Result<u64>;
 }
 
+/// Filters for reading the audit log (all optional), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub outcome: Option<String>,
+    /// Paging: only events with a smaller id.
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Counts for the security summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SecurityCounts {
+    pub logins_succeeded: i64,
+    pub logins_failed: i64,
+    pub lockouts: i64,
+    pub refresh_reuse_detected: i64,
+    pub code_replays: i64,
+    pub tokens_by_grant: std::collections::BTreeMap<String, i64>,
+    pub grants_revoked: i64,
+    pub active_sessions: i64,
+    pub active_api_keys: i64,
+    pub published_signing_keys: i64,
+}
+
+/// Reports over the stored data (audit queries, security summary).
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>>;
+    /// Counts of events since `since`, and of live things at `now`.
+    async fn security_counts(&self, since: i64, now: i64) -> Result<SecurityCounts>;
+}
+
 /// Everything the server stores, as one object behind the narrow traits.
 #[async_trait]
 pub trait Store:
@@ -170,6 +210,7 @@ pub trait Store:
     + ThrottleStore
     + KeyStore
     + AuditStore
+    + ReportStore
 {
     /// Cheap liveness probe for `/healthz`.
     async fn ping(&self) -> Result<()>;

@@ -19,14 +19,18 @@ pub enum GrantType {
     /// RFC 6749 §4.1 with PKCE (RFC 7636), the browser flow.
     #[serde(rename = "authorization_code")]
     AuthorizationCode,
+    /// RFC 8693 token exchange (resource servers calling the management API for a user).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         Self::ClientCredentials,
         Self::Password,
         Self::RefreshToken,
         Self::AuthorizationCode,
+        Self::TokenExchange,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -35,6 +39,7 @@ impl GrantType {
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
             Self::AuthorizationCode => "authorization_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -114,6 +119,17 @@ pub struct Client {
     pub skip_consent: bool,
     /// How the client came to exist.
     pub registration: Registration,
+    /// Set for API keys: the user the key acts for.
+    pub owner_id: Option<String>,
+    /// API keys expire; other clients do not.
+    pub expires_at: Option<i64>,
+    /// A revoked client (API key) authenticates no more.
+    pub revoked_at: Option<i64>,
+    /// May call the introspection endpoint (RFC 7662).
+    pub may_introspect: bool,
+    /// The resource URI this client serves: token exchange accepts subject tokens with this
+    /// audience from it (RFC 8693 §2.1).
+    pub serves_resource: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -155,6 +171,10 @@ impl Client {
     }
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+    /// Neither revoked nor expired.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
     }
 }
 

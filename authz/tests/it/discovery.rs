@@ -144,7 +144,8 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
             "client_credentials",
             "password",
             "refresh_token",
-            "authorization_code"
+            "authorization_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ]
     );
     for (field, path) in [
@@ -152,6 +153,8 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
         ("userinfo_endpoint", "/userinfo"),
         ("end_session_endpoint", "/logout"),
         ("registration_endpoint", "/register"),
+        ("revocation_endpoint", "/revoke"),
+        ("introspection_endpoint", "/introspect"),
     ] {
         assert_eq!(m[field], format!("{}{path}", app.base), "{field}");
     }

@@ -10,6 +10,7 @@ mod client_credentials;
 mod code_flow;
 mod discovery;
 mod keys;
+mod lifecycle;
 mod login_pages;
 mod logout;
 mod password;

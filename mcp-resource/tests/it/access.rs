@@ -40,26 +40,43 @@ async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
         assert_eq!(m["bearer_methods_supported"], json!(["header"]));
         assert_eq!(
             m["scopes_supported"],
-            json!(["notes:read", "notes:write", "profile:read"])
+            json!([
+                "audit:read",
+                "keys:write",
+                "notes:read",
+                "notes:write",
+                "profile:read",
+                "security:read"
+            ])
         );
     }
 }
 
 async fn each_role_sees_exactly_its_tools(backend: Backend) {
     let sys = System::start(backend).await;
-    let all = [
+    let notes = [
         "create_secure_note",
         "get_secure_note",
         "get_user_profile",
         "list_secure_notes",
+        "logout",
     ];
+    let keys = ["create_api_key", "list_api_keys", "revoke_api_key"];
+    let admin_only = ["get_security_summary", "list_audit_events"];
+    let user: Vec<&str> = notes.iter().chain(&keys).copied().collect();
+    let admin: Vec<&str> = user.iter().chain(&admin_only).copied().collect();
     let expected: [(&str, &[&str]); 4] = [
-        ("admin", &all),
-        ("testuser", &all),
-        ("service_bot", &all),
+        ("admin", &admin),
+        ("testuser", &user),
+        ("service_bot", &notes),
         (
             "readonly",
-            &["get_secure_note", "get_user_profile", "list_secure_notes"],
+            &[
+                "get_secure_note",
+                "get_user_profile",
+                "list_secure_notes",
+                "logout",
+            ],
         ),
     ];
     for (user, tools) in expected {

@@ -1,10 +1,19 @@
--- Browser flow (authorization code + PKCE, OpenID Connect, sessions, consent, registration)
+-- Browser flow (authorization code + PKCE, OpenID Connect, sessions, consent, registration),
+-- API keys, token exchange and introspection permissions,
 -- and per-account login throttling. Times are Unix seconds.
 ALTER TABLE clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '';
 -- First-party clients may skip the consent page.
 ALTER TABLE clients ADD COLUMN skip_consent BIGINT NOT NULL DEFAULT 0;
 -- 'admin' (CLI/seed) or 'dynamic' (RFC 7591 /register).
 ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT 'admin';
+-- API keys are clients owned by a user (client_credentials → tokens with the owner as sub).
+ALTER TABLE clients ADD COLUMN owner_id TEXT REFERENCES users(id) ON DELETE CASCADE;
+ALTER TABLE clients ADD COLUMN expires_at BIGINT;
+ALTER TABLE clients ADD COLUMN revoked_at BIGINT;
+-- May call /introspect (RFC 7662).
+ALTER TABLE clients ADD COLUMN may_introspect BIGINT NOT NULL DEFAULT 0;
+-- The resource server this client is: token exchange accepts subject tokens for it (RFC 8693).
+ALTER TABLE clients ADD COLUMN serves_resource TEXT;
 
 ALTER TABLE users ADD COLUMN email TEXT;
 

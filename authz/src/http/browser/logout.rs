@@ -51,7 +51,7 @@ async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, Response>
             state
                 .keys
                 .current()
-                .verify_own(&raw_hint, "JWT", &state.config.issuer, true);
+                .verify_own(&raw_hint, "JWT", &state.config.issuer, None);
         Some(claims.ok_or_else(|| bad("The ID token hint was not issued by this server."))?)
     };
     let client_id = match (form.get("client_id").filter(|c| !c.is_empty()), &hint) {

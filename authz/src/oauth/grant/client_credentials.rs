@@ -1,9 +1,13 @@
-//! Client Credentials grant (RFC 6749 §4.4): a confidential client acting on its own behalf.
+//! Client Credentials grant (RFC 6749 §4.4): a confidential client acting on its own behalf,
+//! or an API key acting for the user who owns it.
 //!
-//! 1. The client is confidential and authenticated (done by the caller; public → refused here).
-//! 2. Scope ⊆ the client's scopes; `openid` and `offline_access` make no sense without a user.
+//! 1. The client is confidential and authenticated (done by the caller; public → refused here;
+//!    revoked or expired API keys fail authentication).
+//! 2. Scope ⊆ the client's scopes — for an API key also ⊆ its owner's current role scopes, and
+//!    the owner must be enabled; `openid` and `offline_access` make no sense here.
 //! 3. Audience from `resource` (RFC 8707) or the default, within the client's resources.
-//! 4. An access token whose `sub` is `client:<id>` (RFC 9068 §2.2, never a user's id).
+//! 4. An access token whose `sub` is `client:<id>` (RFC 9068 §2.2, never a user's id), or for
+//!    an API key the owner's id, with the key as `client_id`.
 //! 5. No refresh token (RFC 6749 §4.4.3).
 
 use super::{Issued, RequestContext, audit_issued};
@@ -25,9 +29,27 @@ pub async fn handle(
             "client_credentials requires a confidential client (RFC 6749 §4.4)",
         ));
     }
+    let owner = match &client.owner_id {
+        None => None,
+        Some(id) => match state.store.get_user(id).await? {
+            Some(u) if u.disabled_at.is_none() => Some(u),
+            _ => {
+                return Err(Error::invalid_client(
+                    "the owner of this API key is disabled or no longer exists",
+                ));
+            }
+        },
+    };
+    let allowed = match &owner {
+        // An API key never carries more than its owner holds now.
+        Some(u) => client
+            .scopes
+            .intersection(&state.config.role_scopes(u.roles.iter().map(String::as_str))),
+        None => client.scopes.clone(),
+    };
     let scope = state.scopes.resolve(
         form.get("scope"),
-        &client.scopes,
+        &allowed,
         &[
             (
                 "openid",
@@ -46,10 +68,28 @@ pub async fn handle(
         &state.config.default_resource,
     )?;
     let now = state.now();
-    let access = state
-        .issuer
-        .access_token(Subject::Client, client, &aud, &scope, now)?;
-    let subject = format!("{}{}", shared::claims::CLIENT_SUBJECT_PREFIX, client.id);
+    let (access, subject) = match &owner {
+        Some(user) => (
+            state.issuer.access_token(
+                Subject::User {
+                    user,
+                    auth_time: now,
+                    sid: None,
+                },
+                client,
+                &aud,
+                &scope,
+                now,
+            )?,
+            user.id.clone(),
+        ),
+        None => (
+            state
+                .issuer
+                .access_token(Subject::Client, client, &aud, &scope, now)?,
+            format!("{}{}", shared::claims::CLIENT_SUBJECT_PREFIX, client.id),
+        ),
+    };
     let issued = Issued {
         grant: GrantType::ClientCredentials,
         client,

@@ -5,6 +5,7 @@ mod authorization_code;
 mod client_credentials;
 mod password;
 mod refresh_token;
+mod token_exchange;
 
 use axum::http::HeaderMap;
 use shared::ErrorCode;
@@ -62,6 +63,7 @@ pub async fn exchange(
         GrantType::Password => password::handle(state, &client, form, ctx).await,
         GrantType::RefreshToken => refresh_token::handle(state, &client, form, ctx).await,
         GrantType::AuthorizationCode => authorization_code::handle(state, &client, form, ctx).await,
+        GrantType::TokenExchange => token_exchange::handle(state, &client, form, ctx).await,
     }
 }
 

@@ -67,11 +67,13 @@ pub async fn handle(
         &state.config.default_resource,
     )?;
 
+    // A grant session: logout and revocation end it (and the tokens carry its sid).
+    let session = crate::session::start_grant(state, &user, ctx).await?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,
             auth_time: now,
-            sid: None,
+            sid: Some(&session.sid),
         },
         client,
         &aud,
@@ -91,7 +93,7 @@ pub async fn handle(
             scope: &scope_text,
             resources,
             auth_time: now,
-            sid: None,
+            sid: Some(&session.sid),
             family: None,
         };
         let rt = state.issuer.refresh_token(grant, now);

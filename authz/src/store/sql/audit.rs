@@ -8,7 +8,7 @@ use super::SqlStore;
 use crate::error::{Error, Result};
 use crate::store::{AuditEvent, AuditStore, Outcome};
 
-fn event(row: &AnyRow) -> Result<AuditEvent> {
+pub(super) fn event(row: &AnyRow) -> Result<AuditEvent> {
     let outcome: String = row.try_get("outcome")?;
     let details: String = row.try_get("details")?;
     Ok(AuditEvent {

@@ -13,7 +13,8 @@ macro_rules! columns {
     () => {
         "id, name, secret_hash, auth_method, grant_types, redirect_uris, scopes, \
                        resources, always_issue_refresh, post_logout_redirect_uris, skip_consent, \
-                       registration, created_at, updated_at"
+                       registration, owner_id, expires_at, revoked_at, may_introspect, \
+                       serves_resource, created_at, updated_at"
     };
 }
 
@@ -36,6 +37,11 @@ fn client(row: &AnyRow) -> Result<Client> {
         post_logout_redirect_uris: lines(&row.try_get::<String, _>("post_logout_redirect_uris")?),
         skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
         registration: parse_col(row, "registration")?,
+        owner_id: row.try_get("owner_id")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        may_introspect: row.try_get::<i64, _>("may_introspect")? != 0,
+        serves_resource: row.try_get("serves_resource")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -48,7 +54,7 @@ impl ClientStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -62,6 +68,11 @@ impl ClientStore for SqlStore {
         .bind(c.post_logout_redirect_uris.join("\n"))
         .bind(i64::from(c.skip_consent))
         .bind(c.registration.as_str())
+        .bind(c.owner_id.as_deref())
+        .bind(c.expires_at)
+        .bind(c.revoked_at)
+        .bind(i64::from(c.may_introspect))
+        .bind(c.serves_resource.as_deref())
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(&self.pool)
@@ -105,6 +116,29 @@ impl ClientStore for SqlStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn list_clients_owned_by(&self, owner_id: &str) -> Result<Vec<Client>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM clients WHERE owner_id = $1 ORDER BY created_at DESC, id"
+        ))
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(client).collect()
+    }
+
+    async fn revoke_client(&self, id: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE clients SET revoked_at = $1, updated_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 }

@@ -6,6 +6,7 @@ mod audit;
 mod clients;
 mod keys;
 mod refresh;
+mod reports;
 mod sessions;
 mod throttle;
 mod users;

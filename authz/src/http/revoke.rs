@@ -1,0 +1,79 @@
+//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662): form in, client
+//! authentication as at the token endpoint, JSON out.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::error::{Error, Result};
+use crate::oauth::client_auth;
+use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::oauth::grant::RequestContext;
+use crate::oauth::revocation;
+use crate::state::AppState;
+use crate::store::Client;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/revoke", post(revoke))
+        .route("/introspect", post(introspect))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn authenticated(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(Form, std::sync::Arc<Client>)> {
+    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
+    let form = Form::from_request(headers, &body)?;
+    let presented = client_auth::presented(headers, &form)?;
+    let client =
+        client_auth::authenticate(&state.clients, &*state.store, &presented, state.now()).await?;
+    Ok((form, client))
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let (form, client) = authenticated(&state, &headers, body).await?;
+    let token = form.require("token")?;
+    let ctx = RequestContext {
+        ip: Some(peer.ip().to_string()),
+    };
+    revocation::revoke(&state, &client, token, form.get("token_type_hint"), &ctx).await?;
+    // RFC 7009 §2.2: 200 whether or not the token was valid.
+    Ok(no_store(axum::http::StatusCode::OK.into_response()))
+}
+
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let (form, client) = authenticated(&state, &headers, body).await?;
+    if !client.may_introspect || client.is_public() {
+        // RFC 7662 §2.1: the endpoint is protected; this client is not one of the callers.
+        return Err(Error::unauthorized_client(
+            "this client may not introspect tokens",
+        ));
+    }
+    let token = form.require("token")?;
+    let answer = revocation::introspect(&state, token, form.get("token_type_hint")).await?;
+    Ok(no_store(Json(answer).into_response()))
+}

@@ -1,0 +1,145 @@
+//! Token exchange (RFC 8693): a resource server (e.g. `mcp-resource`) trades a user's access
+//! token that was issued *for it* for a short-lived token for the management API, so it never
+//! passes the user's own token on (MCP authorization spec: no token passthrough).
+//!
+//! 1. The client is confidential, allowed this grant, and serves a resource (`serves_resource`).
+//! 2. `subject_token` is an access token (`subject_token_type` access_token) this server signed,
+//!    unexpired, whose `aud` is the client's own resource; its user is enabled and its session
+//!    (if any) live. No `actor_token` (the client authenticates as itself).
+//! 3. Target: `resource` or `audience`, one of the client's resources (`invalid_target`).
+//! 4. Scope ⊆ the subject token's scope ∩ the user's current role scopes ∩ the client's scopes.
+//! 5. The new token: `sub` = the user, `act.sub` = `client:<id>`, `client_id` = the exchanging
+//!    client, lifetime ≤ 5 min and ≤ the subject token's.
+
+use shared::claims::TOKEN_TYPE_ACCESS_TOKEN;
+use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
+
+use super::{Issued, RequestContext, audit_issued};
+use crate::error::{Error, Result};
+use crate::oauth::form::Form;
+use crate::oauth::issuer::TokenResponse;
+use crate::oauth::resource::select_audience;
+use crate::state::AppState;
+use crate::store::{Client, GrantType};
+
+pub async fn handle(
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+    ctx: &RequestContext,
+) -> Result<TokenResponse> {
+    if client.is_public() {
+        return Err(Error::unauthorized_client(
+            "token exchange requires a confidential client",
+        ));
+    }
+    let Some(own) = client.serves_resource.as_deref() else {
+        return Err(Error::unauthorized_client(
+            "this client does not serve a resource, so it has no tokens to exchange",
+        ));
+    };
+    let subject = form.require("subject_token")?;
+    match form.require("subject_token_type")? {
+        TOKEN_TYPE_ACCESS_TOKEN => {}
+        _ => {
+            return Err(Error::invalid_request(
+                "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
+            ));
+        }
+    }
+    if form.get("actor_token").is_some() {
+        return Err(Error::invalid_request(
+            "actor_token is not supported: the client authenticates as the actor",
+        ));
+    }
+    if let Some(t) = form.get("requested_token_type")
+        && t != TOKEN_TYPE_ACCESS_TOKEN
+    {
+        return Err(Error::invalid_request(
+            "only access tokens can be requested",
+        ));
+    }
+    let invalid = || Error::invalid_request("the subject_token is invalid, expired or revoked");
+    let claims: AccessTokenClaims = state
+        .keys
+        .current()
+        .verify_own(
+            subject,
+            ACCESS_TOKEN_TYP,
+            &state.config.issuer,
+            Some(state.now()),
+        )
+        .ok_or_else(invalid)?;
+    if claims.aud != own {
+        // Only tokens issued for the exchanging resource server itself (RFC 8693 §2.1).
+        return Err(Error::invalid_request(
+            "the subject_token was not issued for this client's resource",
+        ));
+    }
+    if claims.act.is_some() {
+        return Err(Error::invalid_request(
+            "an exchanged token cannot be exchanged again",
+        ));
+    }
+    let user = match state.store.get_user(&claims.sub).await? {
+        Some(u) if u.disabled_at.is_none() => u,
+        _ => return Err(invalid()),
+    };
+    if let Some(sid) = &claims.sid {
+        let live = state
+            .store
+            .get_session_by_sid(sid)
+            .await?
+            .is_some_and(|s| s.ended_at.is_none());
+        if !live {
+            return Err(invalid());
+        }
+    }
+    let mut targets = form.all("resource");
+    targets.extend(form.all("audience"));
+    let management = state.config.management_audience();
+    let aud = select_audience(&targets, &[], client, &management)?;
+
+    let subject_scope = ScopeSet::parse(&claims.scope).map_err(|_| invalid())?;
+    let roles = state
+        .config
+        .role_scopes(user.roles.iter().map(String::as_str));
+    let allowed = subject_scope
+        .intersection(&roles)
+        .intersection(&client.scopes);
+    let scope = match form.get("scope") {
+        Some(raw) => {
+            let req = ScopeSet::parse(raw)
+                .map_err(|e| Error::invalid_scope(format!("malformed scope: {e}")))?;
+            let beyond = req.difference(&allowed);
+            if !beyond.is_empty() {
+                return Err(Error::invalid_scope(format!(
+                    "scope beyond the subject token or the user's roles: {beyond}"
+                )));
+            }
+            req
+        }
+        None => allowed,
+    };
+    if scope.is_empty() {
+        return Err(Error::invalid_scope("no scope can be granted"));
+    }
+    let now = state.now();
+    let (token, ttl) = state
+        .issuer
+        .exchanged_token(&claims, &user, client, &aud, &scope, now)?;
+    let issued = Issued {
+        grant: GrantType::TokenExchange,
+        client,
+        subject: &user.id,
+        aud: &aud,
+        scope: &scope,
+        refresh: false,
+    };
+    audit_issued(state, ctx, issued).await;
+    let mut response = state.issuer.response(token, &scope, None);
+    response.expires_in = ttl;
+    response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
+    // RFC 8693 §2.2.1: token_type "N_A" is for non-access tokens; this is a Bearer token.
+    Ok(response)
+}

@@ -1,0 +1,126 @@
+//! The back channel to the authorization server. For every administrative tool call this
+//! server first trades the caller's token for a short-lived management-API token (RFC 8693
+//! token exchange, authenticated as its own client), then calls `/api/v1` with that. The
+//! user's token is only ever the `subject_token` of the exchange: it is never sent as a bearer
+//! credential anywhere (MCP authorization spec: no token passthrough).
+
+use serde_json::Value;
+use shared::claims::TOKEN_TYPE_ACCESS_TOKEN;
+use shared::secret::ClientSecret;
+
+use crate::config::Config;
+
+/// Why a back-channel call did not work; `message` is fit for the tool's caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    #[error("administrative tools are not configured on this server (no client secret)")]
+    NotConfigured,
+    /// The authorization server refused (status, OAuth error code, description).
+    #[error("{code}: {description}")]
+    Refused {
+        status: u16,
+        code: String,
+        description: String,
+    },
+    #[error("the authorization server could not be reached: {0}")]
+    Transport(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthzClient {
+    http: reqwest::Client,
+    base: String,
+    client_id: String,
+    secret: Option<ClientSecret>,
+    audience: String,
+}
+
+impl AuthzClient {
+    pub fn new(config: &Config, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            base: config.authz_url(),
+            client_id: config.client_id.clone(),
+            secret: config.load_client_secret().map(ClientSecret::new),
+            audience: config.management_audience(),
+        }
+    }
+
+    async fn read(resp: reqwest::Response) -> Result<Value, AuthzError> {
+        let status = resp.status().as_u16();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| AuthzError::Transport(e.to_string()))?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        Err(AuthzError::Refused {
+            status,
+            code: body["error"].as_str().unwrap_or("error").to_owned(),
+            description: body["error_description"]
+                .as_str()
+                .unwrap_or("request refused")
+                .to_owned(),
+        })
+    }
+
+    /// RFC 8693: the caller's token for a management-API token carrying `scope` (or, with
+    /// `None`, everything the subject token and the user's roles allow).
+    pub async fn exchange(
+        &self,
+        subject_token: &str,
+        scope: Option<&str>,
+    ) -> Result<String, AuthzError> {
+        let secret = self.secret.as_ref().ok_or(AuthzError::NotConfigured)?;
+        let mut form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", subject_token),
+            ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+            ("resource", self.audience.as_str()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let resp = self
+            .http
+            .post(format!("{}/token", self.base))
+            .basic_auth(&self.client_id, Some(secret.expose()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| AuthzError::Transport(e.to_string()))?;
+        let body = Self::read(resp).await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| AuthzError::Transport("token response without access_token".into()))
+    }
+
+    /// Call the management API with an exchanged token.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, AuthzError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token)
+            .query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| AuthzError::Transport(e.to_string()))?;
+        Self::read(resp).await
+    }
+}
