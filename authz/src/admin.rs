@@ -297,8 +297,13 @@ pub async fn add_client(
     } else {
         new.resources
     };
-    for r in &resources {
+    for r in resources.iter().chain(&new.serves_resource) {
         validate_resource_uri(r).map_err(Error::Invalid)?;
+    }
+    if new.grant_types.contains(&GrantType::TokenExchange) && new.serves_resource.is_none() {
+        return Err(Error::Invalid(
+            "token exchange needs --serves-resource: the resource whose tokens it exchanges".into(),
+        ));
     }
     for u in new
         .redirect_uris

@@ -136,6 +136,12 @@ pub enum ClientCmd {
         /// A first-party client: users are not asked to consent.
         #[arg(long)]
         skip_consent: bool,
+        /// The resource server this client is (token exchange accepts user tokens for it).
+        #[arg(long)]
+        serves_resource: Option<String>,
+        /// May call /introspect.
+        #[arg(long)]
+        introspect: bool,
         #[arg(long)]
         json: bool,
     },
@@ -402,6 +408,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             always_refresh,
             post_logout_redirect_uris,
             skip_consent,
+            serves_resource,
+            introspect,
             json,
         } => {
             let scopes = scope
@@ -420,6 +428,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 always_issue_refresh: always_refresh,
                 post_logout_redirect_uris,
                 skip_consent,
+                serves_resource,
+                may_introspect: introspect,
                 ..Default::default()
             };
             let (c, secret) = admin::add_client(state, ACTOR, new).await?;
