@@ -317,6 +317,28 @@ async fn management_calls_use_exchanged_tokens_never_the_users(backend: Backend)
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
+    // Each exchange is audited (grant, client, subject, scope), never with a token value.
+    sys.authz.audit_log.flush().await;
+    let events = sys.authz.store.recent(1000).await.unwrap();
+    let exchanges = events
+        .iter()
+        .filter(|e| {
+            e.kind == "token.issued"
+                && e.details["grant_type"] == "urn:ietf:params:oauth:grant-type:token-exchange"
+        })
+        .count();
+    assert_eq!(exchanges, 2);
+    let dump = serde_json::to_string(&events).unwrap();
+    for s in seen.iter() {
+        if let Some(b) = s
+            .authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+        {
+            assert!(!dump.contains(b), "a token in the audit log");
+        }
+    }
+    assert!(!dump.contains(&user) && !dump.contains("admin123"));
 }
 
 async fn logout_ends_the_grant_here_and_at_authz(backend: Backend) {
@@ -380,4 +402,10 @@ async fn logout_ends_the_grant_here_and_at_authz(backend: Backend) {
         .map(|e| e.kind)
         .collect();
     assert!(kinds.iter().any(|k| k == "grant.revoked"));
+    let dump = serde_json::to_string(&sys.authz.store.recent(500).await.unwrap()).unwrap();
+    for secret in [access.as_str(), refresh.as_str(), "TestPass123!"] {
+        assert!(!dump.contains(secret), "audit log leaks a secret");
+    }
+    let local = serde_json::to_string(&sys.mcp.store.recent_audit(500).await.unwrap()).unwrap();
+    assert!(!local.contains(&access));
 }
