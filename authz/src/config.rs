@@ -59,6 +59,37 @@ pub struct Config {
     pub log: String,
     /// Browser sessions, authorization codes, login throttling, dynamic registration.
     pub browser: BrowserConfig,
+    /// Per-client-IP request limits.
+    pub rate_limits: RateLimitConfig,
+    /// `AUTHZ_TRUSTED_PROXIES` (comma-separated IPs): reverse proxies whose `X-Forwarded-For`
+    /// is believed. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Requests per client IP per minute; 0 turns a limit off. Over the limit: 429 with
+/// `Retry-After`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `AUTHZ_RATE_TOKEN`: `POST /token`.
+    pub token: u32,
+    /// `AUTHZ_RATE_LOGIN`: the login and consent forms and `POST /authorize`.
+    pub login: u32,
+    /// `AUTHZ_RATE_REVOKE`: `POST /revoke`.
+    pub revoke: u32,
+    /// `AUTHZ_RATE_INTROSPECT`: `POST /introspect`.
+    pub introspect: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            token: 600,
+            login: 60,
+            revoke: 300,
+            introspect: 6000,
+        }
+    }
 }
 
 /// The browser-facing flow. Field docs name the environment variable.
@@ -179,6 +210,8 @@ impl Default for Config {
             audit_retention_days: 90,
             log: "info".to_owned(),
             browser: BrowserConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -272,6 +305,19 @@ impl Config {
         set!("AUTHZ_LOGIN_LOCKOUT_SECS" => b.login_lockout_secs);
         set!("AUTHZ_REGISTRATION_OPEN" => b.registration_open);
         set!("AUTHZ_REGISTRATION_PER_MINUTE" => b.registration_per_minute);
+        let r = &mut self.rate_limits;
+        set!("AUTHZ_RATE_TOKEN" => r.token);
+        set!("AUTHZ_RATE_LOGIN" => r.login);
+        set!("AUTHZ_RATE_REVOKE" => r.revoke);
+        set!("AUTHZ_RATE_INTROSPECT" => r.introspect);
+        if let Some(v) = env("AUTHZ_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| parse("AUTHZ_TRUSTED_PROXIES", p.to_owned()))
+                .collect::<Result<_, _>>()?;
+        }
         Ok(())
     }
 

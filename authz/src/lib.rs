@@ -12,7 +12,6 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod password;
-pub mod ratelimit;
 pub mod seed;
 pub mod session;
 pub mod state;
@@ -88,7 +87,7 @@ pub async fn build_state_with_store(
     let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
     let audit_store: Arc<dyn store::AuditStore> = store.clone();
     let audit_log = audit::start(audit_store);
-    let registrations = Arc::new(ratelimit::RateLimiter::new(
+    let registrations = Arc::new(shared::ratelimit::RateLimiter::new(
         config.browser.registration_per_minute,
         60,
     ));

@@ -11,8 +11,8 @@ use crate::keys::KeyRing;
 use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
 use crate::password::PasswordHasher;
-use crate::ratelimit::RateLimiter;
 use crate::store::{AuditEvent, ClientCache, Store};
+use shared::ratelimit::RateLimiter;
 
 #[derive(Clone, Debug)]
 pub struct AppState {

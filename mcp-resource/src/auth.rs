@@ -194,6 +194,39 @@ pub async fn require_token(
         .await
 }
 
+/// Per-client-IP request limit on the MCP endpoint, before any token work (so floods of bad
+/// tokens are limited too): 429 with `Retry-After`.
+pub async fn rate_limit(State(state): State<Arc<McpState>>, req: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.limiter {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        let xff = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies);
+        if let Err(retry) = limiter.check(&ip, crate::state::now()) {
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(serde_json::json!({
+                    "error": "too_many_requests",
+                    "error_description":
+                        format!("too many requests from this address; retry in {retry} s"),
+                })),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
 /// For a JSON-RPC `tools/call` or `resources/read`, the action name and the scope it needs.
 /// Reads only `method` and `params.name`/`params.uri`, borrowing from the body.
 fn required_scope(body: &[u8]) -> Option<(String, &'static str)> {

@@ -47,6 +47,10 @@ pub struct Config {
     pub client_secret_file: Option<PathBuf>,
     /// `MCP_MANAGEMENT_AUDIENCE`: the management API's resource URI; default `<issuer>/api`.
     pub management_audience: Option<String>,
+    /// `MCP_RATE_PER_MINUTE`: requests per client IP per minute on the MCP endpoint (0: off).
+    pub rate_per_minute: u32,
+    /// `MCP_TRUSTED_PROXIES` (comma-separated IPs): proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Config {
@@ -68,6 +72,8 @@ impl Default for Config {
             client_secret: None,
             client_secret_file: None,
             management_audience: None,
+            rate_per_minute: 1200,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -147,6 +153,20 @@ impl Config {
         }
         if let Some(v) = env("MCP_MANAGEMENT_AUDIENCE") {
             c.management_audience = Some(v);
+        }
+        if let Some(v) = env("MCP_RATE_PER_MINUTE") {
+            c.rate_per_minute = v
+                .parse()
+                .map_err(|e| ConfigError(format!("MCP_RATE_PER_MINUTE={v:?}: {e}")))?;
+        }
+        if let Some(v) = env("MCP_TRUSTED_PROXIES") {
+            c.trusted_proxies = list(v)
+                .iter()
+                .map(|p: &String| {
+                    p.parse()
+                        .map_err(|e| ConfigError(format!("MCP_TRUSTED_PROXIES {p:?}: {e}")))
+                })
+                .collect::<Result<_, _>>()?;
         }
         c.validate()?;
         Ok(c)

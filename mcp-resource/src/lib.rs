@@ -65,6 +65,8 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         .await?
         .into_iter()
         .collect();
+    let limiter = (config.rate_per_minute > 0)
+        .then(|| shared::ratelimit::RateLimiter::new(config.rate_per_minute, 60));
     Ok(Arc::new(McpState {
         config,
         store,
@@ -72,6 +74,7 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         audit_log,
         authz,
         logged_out: std::sync::RwLock::new(logged_out),
+        limiter,
     }))
 }
 
@@ -97,6 +100,10 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::rate_limit,
         ));
     Router::new()
         .merge(metadata::router(&state))
@@ -119,6 +126,7 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -18,6 +18,8 @@ pub struct McpState {
     pub authz: crate::authz_client::AuthzClient,
     /// Sessions logged out through this server → until when their tokens could live.
     pub logged_out: std::sync::RwLock<std::collections::HashMap<String, i64>>,
+    /// Requests per client IP (`None`: unlimited).
+    pub limiter: Option<shared::ratelimit::RateLimiter<std::net::IpAddr>>,
 }
 
 impl McpState {

@@ -10,6 +10,7 @@ pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod error;
+pub mod ratelimit;
 pub mod scope;
 pub mod secret;
 #[cfg(feature = "verifier")]

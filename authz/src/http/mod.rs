@@ -4,6 +4,7 @@
 mod api;
 mod browser;
 mod health;
+pub mod limits;
 mod metadata;
 mod register;
 mod revoke;
@@ -23,11 +24,11 @@ use crate::state::AppState;
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(token::router())
-        .merge(browser::router())
+        .merge(token::router(&state))
+        .merge(browser::router(&state))
         .merge(userinfo::router())
         .merge(register::router())
-        .merge(revoke::router())
+        .merge(revoke::router(&state))
         .merge(api::router())
         .merge(metadata::router())
         .merge(health::router())

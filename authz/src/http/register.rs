@@ -1,10 +1,8 @@
 //! `POST /register` (RFC 7591 §3): JSON in, `201 Created` with the client's credentials out.
 //! Off when `registration_open` is false; rate-limited per client IP.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -12,6 +10,7 @@ use axum::{Json, Router};
 use shared::ErrorCode;
 
 use crate::error::{Error, Result};
+use crate::http::limits::ClientIp;
 use crate::oauth::registration::{self, ClientMetadata};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Outcome};
@@ -26,7 +25,7 @@ pub fn router() -> Router<AppState> {
 
 async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response> {
@@ -40,7 +39,7 @@ async fn register(
         )
             .into_response());
     }
-    if let Err(retry) = state.registrations.check(&peer.ip(), state.now()) {
+    if let Err(retry) = state.registrations.check(&peer, state.now()) {
         let mut r = Error::oauth(
             ErrorCode::TemporarilyUnavailable,
             format!("too many registrations from this address; retry in {retry} s"),
@@ -81,7 +80,7 @@ async fn register(
         Err(e) => AuditEvent::new(state.now(), "client.registration_failed", Outcome::Failure)
             .details(serde_json::json!({ "error": e.code().as_str() })),
     };
-    ev.ip = Some(peer.ip().to_string());
+    ev.ip = Some(peer.to_string());
     state.audit(ev).await;
     let mut r = (StatusCode::CREATED, Json(registered?)).into_response();
     r.headers_mut()

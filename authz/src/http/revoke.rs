@@ -1,16 +1,15 @@
 //! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662): form in, client
 //! authentication as at the token endpoint, JSON out.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
+use super::limits::{ClientIp, Limit, limited};
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
 use crate::oauth::form::{Form, MAX_BODY_BYTES};
@@ -19,10 +18,12 @@ use crate::oauth::revocation;
 use crate::state::AppState;
 use crate::store::Client;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    let revoke_limit = Limit::new(state, state.config.rate_limits.revoke, false);
+    let introspect_limit = Limit::new(state, state.config.rate_limits.introspect, false);
     Router::new()
-        .route("/revoke", post(revoke))
-        .route("/introspect", post(introspect))
+        .route("/revoke", limited(post(revoke), &revoke_limit))
+        .route("/introspect", limited(post(introspect), &introspect_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -47,14 +48,14 @@ fn no_store(mut r: Response) -> Response {
 
 async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let (form, client) = authenticated(&state, &headers, body).await?;
     let token = form.require("token")?;
     let ctx = RequestContext {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(ip.to_string()),
     };
     revocation::revoke(&state, &client, token, form.get("token_type_hint"), &ctx).await?;
     // RFC 7009 §2.2: 200 whether or not the token was valid.

@@ -1,36 +1,36 @@
 //! `POST /token` (RFC 6749 §3.2): form in, JSON out, never cached.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
+use super::limits::{ClientIp, Limit, limited};
 use crate::error::{Error, Result};
 use crate::oauth::form::{Form, MAX_BODY_BYTES};
 use crate::oauth::grant::{self, RequestContext};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limit = Limit::new(state, state.config.rate_limits.token, false);
     Router::new()
-        .route("/token", post(token))
+        .route("/token", limited(post(token), &limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 async fn token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let form = Form::from_request(&headers, &body)?;
     let ctx = RequestContext {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(ip.to_string()),
     };
     let issued = grant::exchange(&state, &headers, &form, &ctx).await?;
     let mut response = Json(issued).into_response();

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod attacks;
 mod chromium;
 mod cli;
 mod client_credentials;

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use authz::clock::{Clock, ManualClock, SystemClock};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub use testkit::Backend;
 
@@ -219,4 +221,25 @@ pub fn challenge_params(header: &str) -> std::collections::BTreeMap<String, Stri
         }
     }
     out
+}
+
+pub fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+pub fn forged_claims(iss: &str, aud: &str) -> Value {
+    use authz::clock::Clock;
+    let now = authz::clock::SystemClock.now();
+    json!({"iss": iss, "sub": "usr_forged", "aud": aud, "exp": now + 300, "iat": now, "jti": "j",
+           "client_id": "mcp-cli", "scope": "profile:read notes:read notes:write", "roles": ["admin"],
+           "preferred_username": "forged"})
+}
+
+pub async fn assert_rejected(sys: &System, token: &str, what: &str) {
+    let r = sys
+        .post(Some(token), &call("get_user_profile", json!({})))
+        .await;
+    assert_eq!(r.status(), 401, "{what} must be rejected");
+    let p = challenge_params(r.headers()["www-authenticate"].to_str().unwrap());
+    assert_eq!(p["error"], "invalid_token", "{what}");
 }

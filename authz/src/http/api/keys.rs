@@ -1,9 +1,7 @@
 //! `/api/v1/api-keys` (keys:write): create, list and revoke the caller's API keys;
 //! `/api/v1/sessions/current` (any scope): log the caller's grant out.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -13,6 +11,7 @@ use serde::Deserialize;
 use super::{ApiError, Caller};
 use crate::apikeys;
 use crate::error::Error;
+use crate::http::limits::ClientIp;
 use crate::oauth::grant::RequestContext;
 use crate::oauth::revocation;
 use crate::state::AppState;
@@ -70,11 +69,11 @@ async fn revoke(
 /// refuse its access tokens (they carry the `sid`).
 async fn logout(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let ctx = RequestContext {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(peer.to_string()),
     };
     let ended = match caller.claims.sid.as_deref() {
         Some(sid) => {

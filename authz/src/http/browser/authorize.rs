@@ -2,10 +2,8 @@
 //! `oauth::authorize` — they read the browser's session, render the login or consent page, or
 //! send the browser back to the client.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use shared::ErrorCode;
@@ -15,6 +13,7 @@ use super::web::{
     clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other, server_error_page,
     session_cookie, set_session_cookie, with_cookies,
 };
+use crate::http::limits::ClientIp;
 use crate::oauth::authorize::{self, AuthorizeRequest, Reject};
 use crate::oauth::form::Form;
 use crate::oauth::grant::RequestContext;
@@ -27,15 +26,15 @@ use crate::store::{AuditEvent, Outcome, Session, User};
 const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Go back to \
      the application and start signing in again.";
 
-fn ctx(peer: SocketAddr) -> RequestContext {
+fn ctx(peer: std::net::IpAddr) -> RequestContext {
     RequestContext {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(peer.to_string()),
     }
 }
 
 pub async fn authorize_get(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -45,7 +44,7 @@ pub async fn authorize_get(
 /// OIDC Core §3.1.2.1: the authorization endpoint also accepts the parameters as a form POST.
 pub async fn authorize_post(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -210,7 +209,7 @@ fn browser_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<Response>>
 /// `POST /login`: check CSRF, the request, then the credentials.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -282,7 +281,7 @@ pub async fn login(
 /// `POST /consent`: approve or deny.
 pub async fn consent(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

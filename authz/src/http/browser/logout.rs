@@ -6,10 +6,8 @@
 //! trusted and the session named by its `sid` ends at once. Without one, the user confirms on
 //! a page with a CSRF-protected form, so a cross-site link cannot sign anyone out.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -19,6 +17,7 @@ use super::web::{
     clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other, server_error_page,
     session_cookie, with_cookies,
 };
+use crate::http::limits::ClientIp;
 use crate::oauth::form::Form;
 use crate::oauth::grant::RequestContext;
 use crate::session;
@@ -117,16 +116,20 @@ fn done(state: &AppState, req: &LogoutRequest) -> Response {
     with_cookies(page, [clear_session_cookie(state)])
 }
 
-async fn end(state: &AppState, session: &Session, peer: SocketAddr) -> crate::error::Result<()> {
+async fn end(
+    state: &AppState,
+    session: &Session,
+    peer: std::net::IpAddr,
+) -> crate::error::Result<()> {
     let ctx = RequestContext {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(peer.to_string()),
     };
     session::end(state, session, "logout", &ctx).await
 }
 
 pub async fn logout_get(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -189,7 +192,7 @@ pub async fn logout_get(
 /// The confirmation form's answer (or an RP's POST, OIDC RP-Initiated Logout §2 allows both).
 pub async fn logout_post(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -10,22 +10,25 @@ mod web;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::limits::{Limit, limited};
 use crate::oauth::form::MAX_BODY_BYTES;
 use crate::state::AppState;
 
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    // One budget per client IP for every form submission (login, consent, POST /authorize).
+    let forms = Limit::new(state, state.config.rate_limits.login, true);
     let html = Router::new()
         .route(
             "/authorize",
-            get(authorize::authorize_get).post(authorize::authorize_post),
+            get(authorize::authorize_get).merge(limited(post(authorize::authorize_post), &forms)),
         )
-        .route("/login", axum::routing::post(authorize::login))
-        .route("/consent", axum::routing::post(authorize::consent))
+        .route("/login", limited(post(authorize::login), &forms))
+        .route("/consent", limited(post(authorize::consent), &forms))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
@@ -45,6 +48,18 @@ pub fn router() -> Router<AppState> {
             HeaderValue::from_static("no-referrer"),
         ));
     html.route("/static/style.css", get(style))
+}
+
+/// The page for a browser that submitted too many forms (status and `Retry-After` are set by
+/// the limiter).
+pub fn too_many_page(retry_after: i64) -> axum::response::Response {
+    web::error_page(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!(
+            "Too many sign-in requests came from your network. Wait {retry_after} seconds and try again."
+        ),
+    )
 }
 
 async fn style() -> impl axum::response::IntoResponse {
