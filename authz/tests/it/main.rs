@@ -15,6 +15,7 @@ mod lifecycle;
 mod login_pages;
 mod logout;
 mod password;
+mod process;
 mod refresh;
 mod register;
 mod token_errors;
