@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod admin;
 mod attacks;
+mod logs;
 mod notes;
 mod oauth;
 mod tokens;

@@ -1,0 +1,131 @@
+//! The real `mcp-resource` binary at debug log level: a session of tool calls (including a
+//! token exchange and a refused token) never writes a token, secret or note content to the log.
+
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use testkit::both_backends;
+
+use crate::support::{Backend, System, call};
+
+both_backends!(mcp_logs_never_contain_tokens_or_secrets);
+
+async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
+    let sys = System::start(backend).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let resource = format!("{base}/mcp");
+    // A client allowed tokens for the binary's resource URL.
+    let (_, secret) = authz::admin::add_client(
+        &sys.authz,
+        "test",
+        authz::admin::NewClient {
+            id: Some("logcheck".into()),
+            name: "log check".into(),
+            auth_method: authz::store::AuthMethod::None,
+            grant_types: vec![authz::store::GrantType::Password],
+            scopes: "profile:read notes:read notes:write keys:write".into(),
+            resources: vec![resource.clone()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(secret.is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mcp.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-resource"))
+        .env("MCP_BIND", format!("127.0.0.1:{port}"))
+        .env("MCP_ISSUER", &sys.authz_url)
+        .env("MCP_RESOURCE_URL", &resource)
+        .env("MCP_DATA_DIR", dir.path())
+        .env("MCP_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/.well-known/oauth-protected-resource"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let token = sys
+        .token(
+            &[
+                ("grant_type", "password"),
+                ("client_id", "logcheck"),
+                ("username", "testuser"),
+                ("password", "TestPass123!"),
+                ("resource", resource.as_str()),
+            ],
+            None,
+        )
+        .await;
+    let post = |body: Value, t: Option<String>| {
+        let http = http.clone();
+        let resource = resource.clone();
+        async move {
+            let mut r = http
+                .post(&resource)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string());
+            if let Some(t) = t {
+                r = r.bearer_auth(t);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    let note = "a very private note body 7f3a";
+    assert_eq!(
+        post(
+            call(
+                "create_secure_note",
+                json!({"title": "private title 9c1", "content": note})
+            ),
+            Some(token.clone())
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post(call("list_secure_notes", json!({})), Some(token.clone())).await,
+        200
+    );
+    assert_eq!(
+        post(
+            call("get_user_profile", json!({})),
+            Some(format!("{token}x"))
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        post(call("list_api_keys", json!({})), Some(token.clone())).await,
+        200
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 3, "debug logging was on:\n{text}");
+    let sig = token.rsplit('.').next().unwrap();
+    for s in [token.as_str(), sig, note, "TestPass123!"] {
+        assert!(
+            !text.contains(s),
+            "the log contains a secret ({}…)",
+            &s[..s.len().min(8)]
+        );
+    }
+}
