@@ -109,6 +109,10 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         .merge(metadata::router(&state))
         .with_state(Arc::clone(&state))
         .merge(protected)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
 }
 
 /// Serve until `shutdown` resolves; keeps the JWKS fresh in the background.

@@ -237,6 +237,18 @@ impl Verifier {
         Ok(())
     }
 
+    /// Use `set` as the published keys for `valid_for` (a resource server configured with a
+    /// static JWKS; the fuzz target). Keys are filtered exactly as fetched ones are.
+    pub fn install_keys(&self, set: &JwkSet, valid_for: Duration) {
+        let by_kid = self.usable_keys(set);
+        if let Ok(mut k) = self.keys.write() {
+            *k = Keys {
+                by_kid,
+                refresh_at: Instant::now() + valid_for,
+            };
+        }
+    }
+
     /// Keys with a `kid` whose algorithm is allowed; each key bound to its one algorithm.
     fn usable_keys(&self, set: &JwkSet) -> HashMap<String, (Arc<DecodingKey>, Algorithm)> {
         set.keys

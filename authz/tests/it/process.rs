@@ -20,10 +20,12 @@ use crate::support::{Backend, pkce, query};
 both_backends!(
     kill_dash_nine_under_refresh_load_loses_no_acknowledged_token,
     logs_never_contain_passwords_secrets_codes_or_tokens,
+    sigint_lets_in_flight_requests_finish,
 );
 
 const PW: &str = "correct horse battery staple";
 
+#[derive(Debug)]
 struct Proc {
     env: Vec<(String, String)>,
     base: String,
@@ -391,4 +393,53 @@ async fn logs_never_contain_passwords_secrets_codes_or_tokens(backend: Backend) 
             &s[..s.len().min(8)]
         );
     }
+}
+
+/// Graceful shutdown: SIGINT while password grants are in flight; every request that reached
+/// the server still gets its token, then the process exits cleanly.
+async fn sigint_lets_in_flight_requests_finish(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = testkit::TestDb::new(backend, dir.path(), "authz").await;
+    let p = Proc::prepare(backend, dir.path(), &db).await;
+    let mut child = p.start("warn", None).await;
+    let pid = child.id().unwrap();
+    let http = reqwest::Client::new();
+    let mut inflight = Vec::new();
+    for _ in 0..12 {
+        let (http, base) = (http.clone(), p.base.clone());
+        inflight.push(tokio::spawn(async move {
+            http.post(format!("{base}/token"))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", "cli"),
+                    ("username", "alice"),
+                    ("password", PW),
+                ])
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut served = 0;
+    for t in inflight {
+        match t.await.unwrap() {
+            Ok(200) => served += 1,
+            Ok(other) => panic!("in-flight request answered {other}"),
+            // Requests that had not reached the server before it stopped listening are
+            // refused at connect time: never a half-done answer.
+            Err(e) => assert!(e.is_connect(), "in-flight request broken: {e}"),
+        }
+    }
+    assert!(served > 0, "some requests were in flight");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "clean exit: {status}");
 }

@@ -18,7 +18,10 @@ use crate::state::AppState;
 use crate::store::User;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(keys::router()).merge(reports::router())
+    Router::new()
+        .merge(keys::router())
+        .merge(reports::router())
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
 }
 
 /// Errors of the management API: RFC 6750 challenges for token problems, RFC 6749 shapes for
