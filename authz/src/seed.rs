@@ -109,7 +109,8 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                 skip_consent: true,
                 scopes,
                 resources: vec![],
-                always_issue_refresh: false,
+                // A first-party CLI keeps its session: refresh tokens without offline_access.
+                always_issue_refresh: true,
                 ..Default::default()
             },
         )

@@ -1,0 +1,221 @@
+//! Sign-in flows against the discovered authorization server: password grant, authorization
+//! code + PKCE with a loopback redirect listener (RFC 8252 §7.3), and API keys
+//! (client_credentials); refreshing and revoking.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::discovery::Endpoints;
+use crate::error::{ClientError, Result};
+use crate::tokens::{SignInMethod, Tokens};
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// POST the token endpoint; a token set or the server's error.
+pub async fn token_request(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+    client_id: &str,
+    method: SignInMethod,
+) -> Result<Tokens> {
+    let mut req = http.post(&ep.token_endpoint).form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| ClientError::Protocol(format!("token response: {e}")))?;
+    if !status.is_success() {
+        return Err(ClientError::SignIn(format!(
+            "{}: {}",
+            body["error"].as_str().unwrap_or("error"),
+            body["error_description"].as_str().unwrap_or("refused")
+        )));
+    }
+    let access_token = body["access_token"]
+        .as_str()
+        .ok_or_else(|| ClientError::Protocol("no access_token".into()))?
+        .to_owned();
+    Ok(Tokens {
+        access_token,
+        refresh_token: body["refresh_token"].as_str().map(str::to_owned),
+        expires_at: now() + body["expires_in"].as_i64().unwrap_or(300),
+        scope: body["scope"].as_str().unwrap_or_default().to_owned(),
+        client_id: client_id.to_owned(),
+        method,
+    })
+}
+
+/// A PKCE pair (RFC 7636 §4.1–4.2): 256-bit verifier, S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(shared::crypto::random_bytes::<32>());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    (verifier, URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
+/// The loopback listener of a browser sign-in and the URL to open.
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    pub url: String,
+    pub redirect_uri: String,
+    listener: tokio::net::TcpListener,
+    verifier: String,
+    state: String,
+}
+
+impl BrowserSignIn {
+    pub async fn start(ep: &Endpoints, client_id: &str, scope: &str) -> Result<Self> {
+        let auth = ep.authorization_endpoint.as_deref().ok_or_else(|| {
+            ClientError::Protocol("the authorization server has no authorization endpoint".into())
+        })?;
+        // RFC 8252 §7.3: loopback IP literal, any port.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .port();
+        let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+        let (verifier, challenge) = pkce();
+        let state = URL_SAFE_NO_PAD.encode(shared::crypto::random_bytes::<16>());
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &redirect_uri);
+        if !scope.is_empty() {
+            query.append_pair("scope", scope);
+        }
+        let query = query
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("resource", &ep.resource)
+            .finish();
+        Ok(Self {
+            url: format!("{auth}?{query}"),
+            redirect_uri,
+            listener,
+            verifier,
+            state,
+        })
+    }
+
+    /// Wait for the browser to come back, check `state` and `iss` (RFC 9207), redeem the code.
+    pub async fn finish(
+        self,
+        http: &reqwest::Client,
+        ep: &Endpoints,
+        client_id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Tokens> {
+        let params = tokio::time::timeout(timeout, self.wait())
+            .await
+            .map_err(|_| ClientError::SignIn("no answer from the browser in time".into()))??;
+        if params.get("state") != Some(&self.state) {
+            return Err(ClientError::SignIn(
+                "state mismatch: not our request".into(),
+            ));
+        }
+        if let Some(iss) = params.get("iss")
+            && iss != &ep.issuer
+        {
+            return Err(ClientError::SignIn(format!("mix-up: response from {iss}")));
+        }
+        if let Some(err) = params.get("error") {
+            return Err(ClientError::SignIn(format!(
+                "{err}: {}",
+                params
+                    .get("error_description")
+                    .map(String::as_str)
+                    .unwrap_or("")
+            )));
+        }
+        let code = params
+            .get("code")
+            .ok_or_else(|| ClientError::Protocol("callback without a code".into()))?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", self.verifier.as_str()),
+        ];
+        token_request(http, ep, &form, None, client_id, SignInMethod::Browser).await
+    }
+
+    async fn wait(&self) -> Result<std::collections::HashMap<String, String>> {
+        loop {
+            let (mut sock, _) = self
+                .listener
+                .accept()
+                .await
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+            let mut buf = vec![0u8; 8192];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let target = head.split(' ').nth(1).unwrap_or("").to_owned();
+            let Some(query) = target.strip_prefix("/callback?") else {
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+                continue;
+            };
+            let body = "<!doctype html><meta charset=utf-8><title>Signed in</title>\
+                        <p>You can close this window and return to the terminal.";
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n\
+                 cache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            return Ok(form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect());
+        }
+    }
+}
+
+/// RFC 7009: revoke a token at the revocation endpoint (best effort).
+pub async fn revoke(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    token: &str,
+    hint: &str,
+    client_id: &str,
+) -> Result<()> {
+    let Some(url) = &ep.revocation_endpoint else {
+        return Ok(());
+    };
+    let r = http
+        .post(url)
+        .form(&[
+            ("token", token),
+            ("token_type_hint", hint),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        return Err(ClientError::Protocol(format!(
+            "revocation: HTTP {}",
+            r.status()
+        )));
+    }
+    Ok(())
+}

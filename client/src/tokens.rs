@@ -1,0 +1,89 @@
+//! Tokens the client holds: in memory, or in a file with mode 0600 when asked to remember.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ClientError, Result};
+
+/// How the current tokens were obtained (decides how to refresh and step up).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum SignInMethod {
+    Password,
+    Browser,
+    ApiKey { key_id: String, key_secret: String },
+}
+
+impl std::fmt::Debug for SignInMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password => f.write_str("Password"),
+            Self::Browser => f.write_str("Browser"),
+            Self::ApiKey { key_id, .. } => write!(f, "ApiKey({key_id}, [redacted])"),
+        }
+    }
+}
+
+/// A token set (never printed: Debug redacts).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub scope: String,
+    pub client_id: String,
+    pub method: SignInMethod,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where remembered tokens live: `$MCP_AUTH_CLIENT_TOKENS`, else
+/// `$XDG_CONFIG_HOME/mcp-auth-client/tokens.json` (or `~/.config/…`).
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MCP_AUTH_CLIENT_TOKENS") {
+        return PathBuf::from(p);
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("mcp-auth-client").join("tokens.json")
+}
+
+/// Write with mode 0600 (created so, never widened afterwards).
+pub fn save(path: &Path, tokens: &Tokens) -> Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ClientError::Transport(e.to_string()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .map_err(|e| ClientError::Transport(format!("{}: {e}", path.display())))?;
+    let json = serde_json::to_vec(tokens).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    f.write_all(&json)
+        .map_err(|e| ClientError::Transport(e.to_string()))
+}
+
+pub fn load(path: &Path) -> Option<Tokens> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+pub fn forget(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}

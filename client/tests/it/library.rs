@@ -1,0 +1,165 @@
+//! The library: browser sign-in answered programmatically, refresh before expiry (rotation),
+//! API-key step-up, remembered tokens (0600), logout.
+
+use mcp_auth_client::{AuthenticatedMcpClient, ClientError, SignInMethod};
+use testkit::agent::FormAgent;
+use testkit::both_backends;
+
+use crate::support::{Backend, Servers};
+
+both_backends!(
+    browser_sign_in_through_the_loopback_redirect,
+    tokens_refresh_before_expiry_with_rotation,
+    api_key_steps_up_on_insufficient_scope,
+    remembered_tokens_are_private_and_logout_revokes,
+);
+
+async fn browser_sign_in_through_the_loopback_redirect(backend: Backend) {
+    let s = Servers::start(backend, |_| {}).await;
+    let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    assert_eq!(
+        c.endpoints().issuer,
+        s.authz_url,
+        "discovered from the MCP URL"
+    );
+    let signin = c
+        .start_browser_login("profile:read notes:read")
+        .await
+        .unwrap();
+    let url = signin.url.clone();
+    assert!(url.contains("code_challenge_method=S256") && url.contains("resource="));
+    // The "browser": the real login page, then the redirect to the client's loopback listener.
+    let browser = tokio::spawn({
+        let base = s.authz_url.clone();
+        async move {
+            let loc = FormAgent::new()
+                .sign_in(&base, &url, "testuser", "TestPass123!", "approve")
+                .await
+                .unwrap();
+            assert!(
+                loc.starts_with("http://127.0.0.1:") && loc.contains("/callback?"),
+                "{loc}"
+            );
+            reqwest::get(&loc).await.unwrap().text().await.unwrap()
+        }
+    });
+    c.finish_browser_login(signin, std::time::Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(browser.await.unwrap().contains("You can close this window"));
+    let p = c.get_user_profile().await.unwrap();
+    assert_eq!(p.username.as_deref(), Some("testuser"));
+    assert_eq!(c.tokens().await.unwrap().method, SignInMethod::Browser);
+}
+
+async fn tokens_refresh_before_expiry_with_rotation(backend: Backend) {
+    // 30 s tokens are always inside the refresh margin: every call refreshes first.
+    let s = Servers::start(backend, |c| c.access_token_ttl_secs = 30).await;
+    let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    c.login_with_password("testuser", "TestPass123!", "")
+        .await
+        .unwrap();
+    let first = c.tokens().await.unwrap();
+    c.get_user_profile().await.unwrap();
+    let second = c.tokens().await.unwrap();
+    assert_ne!(first.refresh_token, second.refresh_token, "rotated");
+    c.list_secure_notes().await.unwrap();
+    let third = c.tokens().await.unwrap();
+    assert_ne!(second.refresh_token, third.refresh_token);
+    // The first refresh token is spent.
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", s.authz_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "mcp-cli"),
+            ("refresh_token", first.refresh_token.unwrap().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+async fn api_key_steps_up_on_insufficient_scope(backend: Backend) {
+    let s = Servers::start(backend, |_| {}).await;
+    let owner = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    owner
+        .login_with_password("testuser", "TestPass123!", "")
+        .await
+        .unwrap();
+    let key = owner
+        .create_api_key("stepper", "notes:read notes:write", Some(1))
+        .await
+        .unwrap();
+    let bot = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    bot.login_with_api_key(&key.client_id, &key.client_secret, "notes:read")
+        .await
+        .unwrap();
+    assert_eq!(bot.tokens().await.unwrap().scope, "notes:read");
+    // 403 insufficient_scope → the key asks for notes:write too → the call succeeds.
+    bot.create_secure_note("stepped up", "ok").await.unwrap();
+    assert!(bot.tokens().await.unwrap().scope.contains("notes:write"));
+    // Password sign-ins cannot step up by themselves: a typed error names the scope.
+    let ro = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    ro.login_with_password("readonly", "ReadOnly123!", "")
+        .await
+        .unwrap();
+    match ro.create_secure_note("x", "y").await {
+        Err(ClientError::Forbidden { scope, .. }) => assert!(scope.contains("notes:write")),
+        other => panic!("{other:?}"),
+    }
+    match ro.get_secure_note("note_missing").await {
+        Err(ClientError::Tool(msg)) => assert!(msg.contains("no note")),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn remembered_tokens_are_private_and_logout_revokes(backend: Backend) {
+    let s = Servers::start(backend, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let c = AuthenticatedMcpClient::connect(&s.mcp_url)
+        .await
+        .unwrap()
+        .remember_in(path.clone())
+        .await;
+    c.login_with_password("testuser", "TestPass123!", "")
+        .await
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // A new process picks the session up from the file.
+    let again = AuthenticatedMcpClient::connect(&s.mcp_url)
+        .await
+        .unwrap()
+        .remember_in(path.clone())
+        .await;
+    assert_eq!(
+        again.get_user_profile().await.unwrap().username.as_deref(),
+        Some("testuser")
+    );
+    let rt = again.tokens().await.unwrap().refresh_token.unwrap();
+    again.logout().await.unwrap();
+    assert!(!path.exists(), "forgotten");
+    assert!(matches!(
+        again.get_user_profile().await,
+        Err(ClientError::AuthRequired(_))
+    ));
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", s.authz_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "mcp-cli"),
+            ("refresh_token", rt.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "revoked");
+}
