@@ -57,6 +57,11 @@ pub struct Window {
     pub window_secs: Option<i64>,
 }
 
+/// A management-API answer as the tool's result (its JSON, or the refusal as a tool error).
+fn answer(r: Result<Value, CallToolResult>) -> CallToolResult {
+    r.map(json_result).unwrap_or_else(|e| e)
+}
+
 fn refused(e: AuthzError) -> CallToolResult {
     match e {
         AuthzError::Refused {
@@ -136,22 +141,17 @@ impl McpServer {
         let c = caller_of(&parts)?;
         let body =
             json!({ "name": k.name, "scope": k.scope, "expires_in_days": k.expires_in_days });
-        Ok(
-            match self
-                .admin(
-                    &c,
-                    Some("keys:write"),
-                    reqwest::Method::POST,
-                    "/api-keys",
-                    &[],
-                    Some(&body),
-                )
-                .await
-            {
-                Ok(v) => json_result(v),
-                Err(e) => e,
-            },
-        )
+        Ok(answer(
+            self.admin(
+                &c,
+                Some("keys:write"),
+                reqwest::Method::POST,
+                "/api-keys",
+                &[],
+                Some(&body),
+            )
+            .await,
+        ))
     }
 
     #[tool(description = "List your API keys (never their secrets) (needs keys:write)")]
@@ -160,22 +160,17 @@ impl McpServer {
         Extension(parts): Extension<http::request::Parts>,
     ) -> Result<CallToolResult, McpError> {
         let c = caller_of(&parts)?;
-        Ok(
-            match self
-                .admin(
-                    &c,
-                    Some("keys:write"),
-                    reqwest::Method::GET,
-                    "/api-keys",
-                    &[],
-                    None,
-                )
-                .await
-            {
-                Ok(v) => json_result(v),
-                Err(e) => e,
-            },
-        )
+        Ok(answer(
+            self.admin(
+                &c,
+                Some("keys:write"),
+                reqwest::Method::GET,
+                "/api-keys",
+                &[],
+                None,
+            )
+            .await,
+        ))
     }
 
     #[tool(
@@ -196,22 +191,17 @@ impl McpServer {
             return Ok(tool_error("no such API key"));
         }
         let path = format!("/api-keys/{key_id}");
-        Ok(
-            match self
-                .admin(
-                    &c,
-                    Some("keys:write"),
-                    reqwest::Method::DELETE,
-                    &path,
-                    &[],
-                    None,
-                )
-                .await
-            {
-                Ok(v) => json_result(v),
-                Err(e) => e,
-            },
-        )
+        Ok(answer(
+            self.admin(
+                &c,
+                Some("keys:write"),
+                reqwest::Method::DELETE,
+                &path,
+                &[],
+                None,
+            )
+            .await,
+        ))
     }
 
     #[tool(
@@ -356,9 +346,6 @@ impl McpServer {
         Parameters(w): Parameters<Window>,
     ) -> Result<CallToolResult, McpError> {
         let c = caller_of(&parts)?;
-        Ok(match self.security_summary(&c, w.window_secs).await {
-            Ok(v) => json_result(v),
-            Err(e) => e,
-        })
+        Ok(answer(self.security_summary(&c, w.window_secs).await))
     }
 }
