@@ -77,17 +77,20 @@ async fn chromium_signs_in_consents_and_the_client_gets_a_code(backend: Backend)
         .unwrap();
     let submit = browser.find("button[type=submit]").await.unwrap();
     browser.click(&submit).await.unwrap();
-    // The consent page: approve.
-    browser
-        .wait_for_url(|u| u.contains("/authorize?"), Duration::from_secs(10))
-        .await
-        .unwrap();
+    // The consent page (same /authorize URL as the login page, so wait for its button).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let allow = loop {
+        match browser.find("button[value=approve]").await {
+            Ok(el) => break el,
+            Err(e) if std::time::Instant::now() > deadline => panic!("no consent page: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
     let source = browser.page_source().await.unwrap();
     assert!(
         source.contains("native-app app"),
         "consent names the client"
     );
-    let allow = browser.find("button[value=approve]").await.unwrap();
     browser.click(&allow).await.unwrap();
     let path = tokio::time::timeout(Duration::from_secs(15), received)
         .await
