@@ -35,6 +35,17 @@ impl Proc {
     /// Prepare a database (user "alice", public client "cli" with password + refresh +
     /// authorization code) and the environment for the binary.
     async fn prepare(backend: Backend, dir: &std::path::Path, db: &testkit::TestDb) -> Self {
+        Self::prepare_with(backend, dir, db, false).await
+    }
+
+    /// `production_hash`: hash alice's password with the default (OWASP) argon2 cost, so each
+    /// login keeps the server busy for a while.
+    async fn prepare_with(
+        backend: Backend,
+        dir: &std::path::Path,
+        db: &testkit::TestDb,
+        production_hash: bool,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -60,6 +71,9 @@ impl Proc {
         })
         .unwrap();
         config.db_max_connections = 2;
+        if production_hash {
+            config.argon2 = authz::config::Argon2Config::default();
+        }
         let state = authz::build_state(config, Arc::new(authz::clock::SystemClock))
             .await
             .unwrap();
@@ -400,7 +414,7 @@ async fn logs_never_contain_passwords_secrets_codes_or_tokens(backend: Backend) 
 async fn sigint_lets_in_flight_requests_finish(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = testkit::TestDb::new(backend, dir.path(), "authz").await;
-    let p = Proc::prepare(backend, dir.path(), &db).await;
+    let p = Proc::prepare_with(backend, dir.path(), &db, true).await;
     let mut child = p.start("warn", None).await;
     let pid = child.id().unwrap();
     let http = reqwest::Client::new();
@@ -420,7 +434,8 @@ async fn sigint_lets_in_flight_requests_finish(backend: Backend) {
                 .map(|r| r.status().as_u16())
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Twelve production-cost argon2 verifications on two cores take far longer than this.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     let kill = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
@@ -436,7 +451,7 @@ async fn sigint_lets_in_flight_requests_finish(backend: Backend) {
             Err(e) => assert!(e.is_connect(), "in-flight request broken: {e}"),
         }
     }
-    assert!(served > 0, "some requests were in flight");
+    assert!(served > 1, "requests were in flight at the signal");
     let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
         .await
         .unwrap()
