@@ -95,16 +95,18 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         Arc::new(NeverSessionManager::default()),
         mcp_config,
     );
-    let protected = Router::new()
+    let mut protected = Router::new()
         .nest_service(&state.config.mcp_path(), mcp)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_token,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
+        ));
+    if state.limiter.is_some() {
+        protected = protected.layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::rate_limit,
         ));
+    }
     Router::new()
         .merge(metadata::router(&state))
         .with_state(Arc::clone(&state))

@@ -44,9 +44,10 @@ async fn main() -> ExitCode {
     };
     let mut filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
-    // rmcp logs whole JSON-RPC messages at debug level: tool arguments and results (note
-    // contents, API key secrets). Never let them reach the log, whatever the filter says.
-    for directive in ["rmcp::service=info", "rmcp::transport=info"] {
+    // rmcp logs whole JSON-RPC messages at debug level (tool arguments and results: note
+    // contents, API key secrets) and a line per request at info. Cap it at warn whatever the
+    // filter says (a more specific directive wins in EnvFilter).
+    for directive in ["rmcp::service=warn", "rmcp::transport=warn"] {
         if let Ok(d) = directive.parse() {
             filter = filter.add_directive(d);
         }
