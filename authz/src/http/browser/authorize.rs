@@ -206,6 +206,27 @@ fn browser_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<Response>>
     })
 }
 
+/// A submitted login or consent form: readable, carrying this browser's CSRF token, and its
+/// authorization request still valid. Anything else is the page to answer with.
+async fn submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Form, AuthorizeRequest), Box<Response>> {
+    let form = browser_form(headers, body)?;
+    if !csrf_ok(state, headers, form.get("csrf")) {
+        return Err(Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            EXPIRED_FORM,
+        )));
+    }
+    let req = authorize::validate(state, form.get("request").unwrap_or_default())
+        .await
+        .map_err(|r| Box::new(reject(state, r)))?;
+    Ok((form, req))
+}
+
 /// `POST /login`: check CSRF, the request, then the credentials.
 pub async fn login(
     State(state): State<AppState>,
@@ -213,16 +234,9 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match browser_form(&headers, &body) {
-        Ok(f) => f,
+    let (form, req) = match submitted(&state, &headers, &body).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    if !csrf_ok(&state, &headers, form.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, "Form expired", EXPIRED_FORM);
-    }
-    let req = match authorize::validate(&state, form.get("request").unwrap_or_default()).await {
-        Ok(r) => r,
-        Err(r) => return reject(&state, r),
     };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default();
@@ -285,16 +299,9 @@ pub async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match browser_form(&headers, &body) {
-        Ok(f) => f,
+    let (form, req) = match submitted(&state, &headers, &body).await {
+        Ok(x) => x,
         Err(r) => return *r,
-    };
-    if !csrf_ok(&state, &headers, form.get("csrf")) {
-        return error_page(StatusCode::FORBIDDEN, "Form expired", EXPIRED_FORM);
-    }
-    let req = match authorize::validate(&state, form.get("request").unwrap_or_default()).await {
-        Ok(r) => r,
-        Err(r) => return reject(&state, r),
     };
     let (session, user) = match signed_in(&state, &headers).await {
         Ok(Some(c)) => c,
