@@ -6,7 +6,8 @@ use shared::secret::{ClientSecret, Password};
 
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
-use crate::keys::SigningAlg;
+use crate::keys::{Activation, SigningAlg};
+use crate::oauth::redirect_uri::{self, Registrant};
 use crate::oauth::resource::validate_resource_uri;
 use crate::password::check_policy;
 use crate::state::AppState;
@@ -89,10 +90,11 @@ pub async fn add_user(
     let user = User {
         id: random_id("usr_"),
         username: username.to_owned(),
-        password_hash: state.passwords.hash(password.expose()).await?,
+        password_hash: state.passwords.hash(password).await?,
         roles,
         email: None,
         disabled_at: None,
+        credentials_changed_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -125,6 +127,8 @@ pub async fn set_roles(
     user_by_name(state, username).await
 }
 
+/// Disable (or re-enable) a user. Disabling ends every session and revokes every refresh
+/// token at once; the user's API keys stop authenticating while the owner is disabled.
 pub async fn set_disabled(
     state: &AppState,
     actor: &str,
@@ -133,31 +137,29 @@ pub async fn set_disabled(
 ) -> Result<User> {
     let user = user_by_name(state, username).await?;
     let now = state.now();
-    state
-        .store
-        .set_user_disabled(&user.id, disabled.then_some(now), now)
-        .await?;
-    let revoked = if disabled {
-        state
-            .store
-            .revoke_user_refresh_tokens(&user.id, now)
-            .await?
+    let details = if disabled {
+        let r = state.store.disable_user(&user.id, now).await?;
+        serde_json::json!({
+            "sessions_ended": r.sessions_ended,
+            "refresh_tokens_revoked": r.refresh_tokens_revoked,
+        })
     } else {
-        0
+        state.store.enable_user(&user.id, now).await?;
+        serde_json::json!({})
     };
     let kind = if disabled {
         "user.disabled"
     } else {
         "user.enabled"
     };
-    audit(state, kind, actor, |e| {
-        e.subject(&user.id)
-            .details(serde_json::json!({ "refresh_tokens_revoked": revoked }))
-    })
-    .await;
+    audit(state, kind, actor, |e| e.subject(&user.id).details(details)).await;
     user_by_name(state, username).await
 }
 
+/// An administrator's password reset (`authz user passwd`). A new password ends everything
+/// granted with the old one (RFC 9700 §4.14, OWASP: invalidate sessions on credential change):
+/// every session, every refresh token and every API key of the user, in one transaction, and
+/// tokens authenticated before now are refused wherever this server checks them.
 pub async fn set_password(
     state: &AppState,
     actor: &str,
@@ -166,17 +168,18 @@ pub async fn set_password(
 ) -> Result<()> {
     let user = user_by_name(state, username).await?;
     check_policy(&state.config.password_policy, username, password.expose())?;
-    let hash = state.passwords.hash(password.expose()).await?;
+    let hash = state.passwords.hash(password).await?;
     let now = state.now();
-    state.store.set_user_password(&user.id, &hash, now).await?;
-    // A new password ends every existing grant (RFC 9700 §4.14: revoke on credential change).
-    let revoked = state
-        .store
-        .revoke_user_refresh_tokens(&user.id, now)
-        .await?;
+    let r = state.store.reset_credentials(&user.id, &hash, now).await?;
+    for key in &r.api_keys_revoked {
+        state.clients.invalidate(key);
+    }
     audit(state, "user.password_changed", actor, |e| {
-        e.subject(&user.id)
-            .details(serde_json::json!({ "refresh_tokens_revoked": revoked }))
+        e.subject(&user.id).details(serde_json::json!({
+            "sessions_ended": r.sessions_ended,
+            "refresh_tokens_revoked": r.refresh_tokens_revoked,
+            "api_keys_revoked": r.api_keys_revoked.len(),
+        }))
     })
     .await;
     Ok(())
@@ -202,28 +205,9 @@ pub struct NewClient {
     pub serves_resource: Option<String>,
 }
 
-/// RFC 6749 §3.1.2 / RFC 9700 §2.1: absolute, no fragment; https, or http on loopback only.
+/// A redirect URI an administrator registers (`oauth::redirect_uri`, the one rule for all).
 pub fn validate_redirect_uri(uri: &str) -> Result<()> {
-    let url =
-        url::Url::parse(uri).map_err(|e| Error::Invalid(format!("redirect URI {uri:?}: {e}")))?;
-    if url.fragment().is_some() {
-        return Err(Error::Invalid(format!(
-            "redirect URI {uri:?} must not have a fragment"
-        )));
-    }
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(Error::Invalid(format!(
-            "redirect URI {uri:?} must be https (http only on loopback)"
-        ))),
-        // Private-use schemes for native apps (RFC 8252 §7.1) must contain a dot.
-        s if s.contains('.') => Ok(()),
-        _ => Err(Error::Invalid(format!(
-            "redirect URI {uri:?} has an unsupported scheme"
-        ))),
-    }
+    redirect_uri::validate(uri, Registrant::Admin).map_err(Error::Invalid)
 }
 
 /// Set (or clear) a user's email address, released with the `email` scope.
@@ -279,6 +263,15 @@ pub async fn add_client(
     if public && new.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(Error::Invalid(
             "a public client cannot use client_credentials".into(),
+        ));
+    }
+    if public && new.skip_consent {
+        // RFC 8252 §8.6: nothing proves a public client's identity, so skipping consent would
+        // let any local program obtain its tokens without the user noticing.
+        return Err(Error::Invalid(
+            "a public client cannot skip consent: any program can use its client_id with a \
+             loopback redirect (RFC 8252 §8.6)"
+                .into(),
         ));
     }
     let scopes =
@@ -383,17 +376,46 @@ pub async fn delete_client(state: &AppState, actor: &str, id: &str) -> Result<()
     Ok(())
 }
 
-/// Make a new signing key active; the previous one stays published until every token it signed
-/// has expired. Returns the new kid.
-pub async fn rotate_keys(state: &AppState, actor: &str, alg: SigningAlg) -> Result<String> {
+/// Rotate the signing key. By default the new key is published now and signs only after
+/// `key_prepublish_secs` (every resource server has refetched the JWKS by then); with
+/// `Activation::Now` it signs at once. Either way the previous key stays published until every
+/// token it signed has expired. Returns the new kid and when it starts signing.
+pub async fn rotate_keys(
+    state: &AppState,
+    actor: &str,
+    alg: SigningAlg,
+    now_or_later: KeySwitch,
+) -> Result<(String, i64)> {
     let now = state.now();
-    let publish_until = now + state.config.max_signed_token_ttl() + 60;
+    let activate_at = match now_or_later {
+        KeySwitch::Now => now,
+        KeySwitch::AfterPrepublication => now + state.config.key_prepublish_secs,
+    };
+    let publish_until = activate_at + state.config.max_signed_token_ttl() + 60;
+    let when = match now_or_later {
+        KeySwitch::Now => Activation::Now,
+        KeySwitch::AfterPrepublication => Activation::At(activate_at),
+    };
     let previous = state.keys.current().active.kid().to_owned();
-    let kid = crate::keys::rotate(&*state.store, &state.master, alg, now, publish_until).await?;
+    let kid =
+        crate::keys::rotate(&*state.store, &state.master, alg, now, publish_until, when).await?;
     audit(state, "key.rotated", actor, |e| {
-        e.details(serde_json::json!({ "kid": kid, "alg": alg.as_str(), "previous": previous, "previous_published_until": publish_until }))
+        e.details(serde_json::json!({
+            "kid": kid, "alg": alg.as_str(), "previous": previous,
+            "activate_at": activate_at, "immediate": now_or_later == KeySwitch::Now,
+            "previous_published_until": publish_until,
+        }))
     })
     .await;
     state.reload_keys().await?;
-    Ok(kid)
+    Ok((kid, activate_at))
+}
+
+/// When a rotated key starts signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySwitch {
+    /// After the pre-publication delay (the default of `authz keys rotate`).
+    AfterPrepublication,
+    /// At once (`authz keys rotate --now`): for a compromised key.
+    Now,
 }

@@ -3,10 +3,21 @@
 //! tokens carry the owner as `sub` and the key as `client_id`, with at most the key's scopes
 //! and never more than the owner's roles allow at the time of use. Secrets are 256-bit,
 //! stored as SHA-256, shown once.
+//!
+//! What a key may carry, checked at creation:
+//! - only scopes the token that asks for it holds (through token exchange, at most the subject
+//!   token's): a client the user approved for `keys:write` alone cannot mint a key that reads
+//!   the user's notes;
+//! - only scopes the owner's roles grant now;
+//! - never `keys:write` (no key mints keys) and no OIDC scope.
+//!
+//! Keys stop working at once when their owner is disabled or deleted (checked at every use), and
+//! an administrator's password reset revokes them (`admin::set_password`).
 
 use serde::Serialize;
 use shared::ScopeSet;
 use shared::scope::OIDC_SCOPES;
+use shared::secret::ClientSecret;
 
 use crate::admin::{self, NewClient};
 use crate::error::{Error, Result};
@@ -37,8 +48,11 @@ pub struct CreatedKey {
     /// Use as `client_id` …
     pub client_id: String,
     /// … and as `client_secret` (HTTP Basic) with `grant_type=client_credentials`.
-    pub client_secret: String,
+    pub client_secret: ClientSecret,
 }
+
+/// The scope no API key may carry: keys would mint keys.
+pub const KEYS_WRITE: &str = "keys:write";
 
 fn view(c: &Client, now: i64) -> KeyView {
     KeyView {
@@ -52,9 +66,11 @@ fn view(c: &Client, now: i64) -> KeyView {
     }
 }
 
+/// Create a key for `owner`, asked for by a token carrying `asking` (see the module docs).
 pub async fn create(
     state: &AppState,
     owner: &User,
+    asking: &ScopeSet,
     name: &str,
     scope: &str,
     expires_in_days: Option<i64>,
@@ -72,14 +88,30 @@ pub async fn create(
         return Err(Error::invalid_scope("give the key at least one scope"));
     }
     let oidc = ScopeSet::from_tokens(OIDC_SCOPES).unwrap_or_default();
+    if requested.contains(KEYS_WRITE) {
+        return Err(Error::invalid_scope(
+            "keys:write cannot be given to an API key (a key cannot create keys)",
+        ));
+    }
+    if !requested.intersection(&oidc).is_empty() {
+        return Err(Error::invalid_scope(format!(
+            "API keys carry no OpenID Connect scopes: {}",
+            requested.intersection(&oidc)
+        )));
+    }
+    let beyond_token = requested.difference(asking);
+    if !beyond_token.is_empty() {
+        return Err(Error::invalid_scope(format!(
+            "a key can only carry scopes the requesting token holds; it lacks: {beyond_token}"
+        )));
+    }
     let owned = state
         .config
         .role_scopes(owner.roles.iter().map(String::as_str));
-    let beyond = requested.difference(&owned);
-    if !beyond.is_empty() || !requested.intersection(&oidc).is_empty() {
+    let beyond_roles = requested.difference(&owned);
+    if !beyond_roles.is_empty() {
         return Err(Error::invalid_scope(format!(
-            "a key can only carry scopes you hold: {}",
-            requested.difference(&owned.difference(&oidc))
+            "a key can only carry scopes you hold: {beyond_roles}"
         )));
     }
     let live = state
@@ -118,7 +150,7 @@ pub async fn create(
     Ok(CreatedKey {
         key: view(&client, now),
         client_id: client.id.clone(),
-        client_secret: secret.expose().to_owned(),
+        client_secret: secret,
     })
 }
 

@@ -161,11 +161,18 @@ pub enum ClientCmd {
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
     List(JsonFlag),
-    /// Make a new key active; the old one stays in the JWKS until its tokens have expired.
+    /// Rotate the signing key: the new key is published at once and signs after the
+    /// pre-publication delay (AUTHZ_KEY_PREPUBLISH_SECS), so resource servers know it before
+    /// its first token arrives; the old one stays in the JWKS until its tokens have expired.
     Rotate {
         /// RS256, ES256 or EdDSA (default: the configured signing_alg).
         #[arg(long)]
         alg: Option<SigningAlg>,
+        /// Sign with the new key at once (a compromised key): resource servers refuse its
+        /// tokens until they refetch the JWKS (our verifier: within a second; others: up to
+        /// their JWKS cache time).
+        #[arg(long)]
+        now: bool,
         #[arg(long)]
         json: bool,
     },
@@ -271,13 +278,7 @@ fn print_demo(state: &AppState, r: &authz::seed::DemoReport) {
 
 /// Hide a password embedded in a database URL.
 fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    shared::secret::DatabaseUrl::new(url).redacted()
 }
 
 fn read_password(from_stdin: bool, prompt: &str) -> Result<Password> {
@@ -498,9 +499,10 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
                 .iter()
                 .map(|k| {
                     let published =
-                        k.status == KeyStatus::Active || k.publish_until.is_some_and(|t| t > now);
+                        k.status != KeyStatus::Retired || k.publish_until.is_some_and(|t| t > now);
                     json!({ "kid": k.kid, "alg": k.alg, "status": k.status.as_str(),
                             "published": published, "created_at": k.created_at,
+                            "activate_at": k.activate_at,
                             "retired_at": k.retired_at, "publish_until": k.publish_until })
                 })
                 .collect();
@@ -510,7 +512,7 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
                 println!("{:<45} {:<6} {:<8} published", "kid", "alg", "status");
                 for k in &keys {
                     let published =
-                        k.status == KeyStatus::Active || k.publish_until.is_some_and(|t| t > now);
+                        k.status != KeyStatus::Retired || k.publish_until.is_some_and(|t| t > now);
                     println!(
                         "{:<45} {:<6} {:<8} {}",
                         k.kid,
@@ -521,14 +523,32 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
                 }
             }
         }
-        KeysCmd::Rotate { alg, json } => {
+        KeysCmd::Rotate { alg, now, json } => {
             let alg = alg.unwrap_or(state.config.signing_alg);
-            let kid = admin::rotate_keys(state, "cli", alg).await?;
+            let switch = if now {
+                admin::KeySwitch::Now
+            } else {
+                admin::KeySwitch::AfterPrepublication
+            };
+            let (kid, activate_at) = admin::rotate_keys(state, "cli", alg, switch).await?;
             if json {
-                println!("{}", json!({ "kid": kid, "alg": alg.as_str() }));
+                println!(
+                    "{}",
+                    json!({ "kid": kid, "alg": alg.as_str(), "activate_at": activate_at,
+                            "immediate": now })
+                );
+            } else if now {
+                println!(
+                    "new active key {kid} ({alg}), signing now; running servers pick it up within \
+                     {}s (or on SIGHUP). Resource servers refuse its tokens until they refetch \
+                     the JWKS.",
+                    state.config.key_reload_secs
+                );
             } else {
                 println!(
-                    "new active key {kid} ({alg}); running servers pick it up within {}s (or on SIGHUP)",
+                    "new key {kid} ({alg}) published; it starts signing in {}s (at {activate_at}). \
+                     Running servers publish it within {}s (or on SIGHUP).",
+                    activate_at - state.now(),
                     state.config.key_reload_secs
                 );
             }

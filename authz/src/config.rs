@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use shared::ScopeSet;
+use shared::secret::{DatabaseUrl, KeyText};
 
 use crate::keys::SigningAlg;
 
@@ -22,17 +23,25 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL` (or `AUTHZ_DATABASE_URL`): `sqlite://…` or `postgres://…`;
     /// default: `sqlite://<data_dir>/authz.db`.
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// `AUTHZ_DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
     /// `AUTHZ_MASTER_KEY`: base64 (standard or url-safe) of 32 bytes; encrypts signing keys at
     /// rest. Default: `<data_dir>/master.key`, created with mode 0600.
-    pub master_key: Option<String>,
+    pub master_key: Option<KeyText>,
     /// `AUTHZ_SIGNING_ALG`: `RS256` (default), `ES256` or `EdDSA`.
     pub signing_alg: SigningAlg,
     /// `AUTHZ_KEY_RELOAD_SECS`: how often a running server re-reads signing keys, so a
     /// `authz keys rotate` by another process is picked up.
     pub key_reload_secs: u64,
+    /// `AUTHZ_KEY_PREPUBLISH_SECS`: a key made by `authz keys rotate` is published this long
+    /// before it signs (≥ the JWKS `max-age`, 60 s; with replicas or a CLI rotation also add
+    /// `key_reload_secs`, after which running servers have loaded it).
+    pub key_prepublish_secs: i64,
+    /// `AUTHZ_REFRESH_RETRY_GRACE_SECS`: a refresh token presented again by the same client this
+    /// soon after it was rotated gets the same successor instead of revoking the family (two
+    /// processes sharing a token, a lost response); 0 = off, every reuse revokes.
+    pub refresh_retry_grace_secs: i64,
     /// `AUTHZ_CLIENT_CACHE_SECS`: how long client registrations are cached in memory; changes
     /// made by another process take effect within this time. 0 disables the cache.
     pub client_cache_secs: i64,
@@ -136,6 +145,12 @@ pub struct Argon2Config {
     pub m_cost: u32,
     pub t_cost: u32,
     pub p_cost: u32,
+    /// `AUTHZ_ARGON2_WORKERS`: hashing threads, each owning one `m_cost` memory block
+    /// (0 = one per core). Peak hashing memory is workers × m_cost.
+    pub workers: usize,
+    /// `AUTHZ_ARGON2_QUEUE`: sign-ins that may wait for a worker; beyond that they are shed
+    /// with 503 + `Retry-After`.
+    pub queue: usize,
 }
 
 impl Default for Argon2Config {
@@ -145,6 +160,8 @@ impl Default for Argon2Config {
             m_cost: 19_456,
             t_cost: 2,
             p_cost: 1,
+            workers: 0,
+            queue: 32,
         }
     }
 }
@@ -198,6 +215,8 @@ impl Default for Config {
             master_key: None,
             signing_alg: SigningAlg::Rs256,
             key_reload_secs: 30,
+            key_prepublish_secs: 120,
+            refresh_retry_grace_secs: 10,
             client_cache_secs: 5,
             access_token_ttl_secs: 600,
             refresh_token_ttl_secs: 14 * 24 * 3600,
@@ -269,14 +288,16 @@ impl Config {
             self.data_dir = PathBuf::from(v);
         }
         if let Some(v) = env("AUTHZ_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
-            self.database_url = Some(v);
+            self.database_url = Some(DatabaseUrl::new(v));
         }
         set!("AUTHZ_DB_MAX_CONNECTIONS" => self.db_max_connections);
         if let Some(v) = env("AUTHZ_MASTER_KEY") {
-            self.master_key = Some(v);
+            self.master_key = Some(KeyText::new(v));
         }
         set!("AUTHZ_SIGNING_ALG" => self.signing_alg);
         set!("AUTHZ_KEY_RELOAD_SECS" => self.key_reload_secs);
+        set!("AUTHZ_KEY_PREPUBLISH_SECS" => self.key_prepublish_secs);
+        set!("AUTHZ_REFRESH_RETRY_GRACE_SECS" => self.refresh_retry_grace_secs);
         set!("AUTHZ_CLIENT_CACHE_SECS" => self.client_cache_secs);
         set!("AUTHZ_ACCESS_TOKEN_TTL_SECS" => self.access_token_ttl_secs);
         set!("AUTHZ_REFRESH_TOKEN_TTL_SECS" => self.refresh_token_ttl_secs);
@@ -290,6 +311,8 @@ impl Config {
         set!("AUTHZ_ARGON2_M_COST" => self.argon2.m_cost);
         set!("AUTHZ_ARGON2_T_COST" => self.argon2.t_cost);
         set!("AUTHZ_ARGON2_P_COST" => self.argon2.p_cost);
+        set!("AUTHZ_ARGON2_WORKERS" => self.argon2.workers);
+        set!("AUTHZ_ARGON2_QUEUE" => self.argon2.queue);
         set!("AUTHZ_PASSWORD_MIN_LENGTH" => self.password_policy.min_length);
         set!("AUTHZ_PASSWORD_MAX_LENGTH" => self.password_policy.max_length);
         set!("AUTHZ_AUDIT_RETENTION_DAYS" => self.audit_retention_days);
@@ -359,6 +382,11 @@ impl Config {
                 "argon2 parameters are below argon2's minimums".into(),
             ));
         }
+        if self.argon2.workers > 256 || self.argon2.queue > 100_000 {
+            return Err(ConfigError(
+                "argon2 workers must be ≤ 256 and queue ≤ 100000".into(),
+            ));
+        }
         let p = self.password_policy;
         if p.min_length < 8 || p.max_length < 64 || p.min_length > p.max_length {
             return Err(ConfigError(
@@ -368,6 +396,18 @@ impl Config {
         if !(0..=300).contains(&self.client_cache_secs) {
             return Err(ConfigError(
                 "client_cache_secs must be within 0..=300".into(),
+            ));
+        }
+        let max_age = crate::http::metadata::JWKS_MAX_AGE_SECS;
+        if !(max_age..=30 * 86_400).contains(&self.key_prepublish_secs) {
+            return Err(ConfigError(format!(
+                "key_prepublish_secs must be within {max_age}..=2592000 (at least the JWKS \
+                 max-age, so verifiers know a key before it signs)"
+            )));
+        }
+        if !(0..=60).contains(&self.refresh_retry_grace_secs) {
+            return Err(ConfigError(
+                "refresh_retry_grace_secs must be within 0..=60".into(),
             ));
         }
         if self.db_max_connections == 0 {
@@ -404,7 +444,7 @@ impl Config {
     /// The database URL actually used.
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}/authz.db", self.data_dir.display()),
         }
     }
@@ -485,6 +525,34 @@ mod tests {
                 "{k}={v} accepted"
             );
         }
+    }
+
+    /// Regression (issue 11, item 15): `Config` derived `Debug` with the raw master key and
+    /// database password.
+    #[test]
+    fn debug_never_shows_the_master_key_or_database_password() {
+        let c = Config::load(
+            None,
+            env_of(&[
+                (
+                    "AUTHZ_MASTER_KEY",
+                    "c2VjcmV0LW1hc3Rlci1rZXktbWF0ZXJpYWwtMzJieXRlcyE=",
+                ),
+                (
+                    "DATABASE_URL",
+                    "postgres://authz:hunter2-db-pw@db:5432/authz",
+                ),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(!shown.contains("hunter2-db-pw"), "{shown}");
+        assert!(shown.contains("postgres://authz:[redacted]@db:5432/authz"));
+        assert_eq!(
+            c.database_url(),
+            "postgres://authz:hunter2-db-pw@db:5432/authz"
+        );
     }
 
     #[test]

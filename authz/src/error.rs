@@ -32,6 +32,9 @@ pub enum Error {
     /// Anything else that is the server's fault; the message is logged only.
     #[error("internal: {0}")]
     Internal(String),
+    /// Too much work queued (password hashing): shed, answered 503 with `Retry-After`.
+    #[error("the server is busy; retry in {retry_after} s")]
+    Overloaded { retry_after: u64 },
 }
 
 impl Error {
@@ -69,6 +72,7 @@ impl Error {
             Self::OAuth { code, .. } => *code,
             Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) => ErrorCode::InvalidRequest,
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => ErrorCode::ServerError,
+            Self::Overloaded { .. } => ErrorCode::TemporarilyUnavailable,
         }
     }
 }
@@ -78,15 +82,24 @@ impl IntoResponse for Error {
         let code = self.code();
         let description = match &self {
             Self::OAuth { description, .. } => description.to_string(),
-            Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) => self.to_string(),
+            Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) | Self::Overloaded { .. } => {
+                self.to_string()
+            }
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
                 "the server could not complete the request".to_owned()
             }
         };
+        let retry_after = match &self {
+            Self::Overloaded { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let status = match &self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            // RFC 6749 §5.2 has no code for this; temporarily_unavailable (§4.1.2.1) with 503
+            // and Retry-After (RFC 9110 §10.2.3) is what clients already retry on.
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::from_u16(code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         };
@@ -99,6 +112,9 @@ impl IntoResponse for Error {
         // RFC 6749 §5.1/§5.2: token endpoint responses must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6749 §5.2 (invalid_client) and RFC 7235 §3.1: a 401 carries a challenge.
             headers.insert(

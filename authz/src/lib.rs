@@ -38,7 +38,7 @@ use crate::store::{SqlStore, Store};
 /// The master key: from `AUTHZ_MASTER_KEY`, else `<data_dir>/master.key` (created 0600).
 pub fn load_master_key(config: &Config) -> Result<MasterKey> {
     match &config.master_key {
-        Some(text) => MasterKey::from_base64(text),
+        Some(text) => MasterKey::from_base64(text.expose()),
         None => MasterKey::load_or_create_file(&config.data_dir.join("master.key")),
     }
     .map_err(|e| Error::Invalid(e.to_string()))
@@ -78,6 +78,8 @@ pub async fn build_state_with_store(
             )
             .await?;
     }
+    // A pre-published key whose time came while the server was down.
+    keys::promote_due(&*store, &master, now, publish_until).await?;
     let keys = Arc::new(keys::KeyRing::new(
         keys::load_key_set(&*store, &master, now).await?,
     ));
@@ -87,7 +89,7 @@ pub async fn build_state_with_store(
     let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
     let audit_store: Arc<dyn store::AuditStore> = store.clone();
     let audit_log = audit::start(audit_store);
-    let registrations = Arc::new(shared::ratelimit::RateLimiter::new(
+    let registrations = Arc::new(shared::ratelimit::IpRateLimiter::new(
         config.browser.registration_per_minute,
         60,
     ));
@@ -115,6 +117,7 @@ pub async fn serve(
 ) -> Result<()> {
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
+    let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
     let audit_log = state.audit_log.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let listener = listener.tap_io(|tcp| {
@@ -127,6 +130,7 @@ pub async fn serve(
     audit_log.flush().await;
     reloader.abort();
     housekeeper.abort();
+    sweeper.abort();
     result.map_err(|e| Error::internal(format!("server: {e}")))
 }
 
@@ -158,6 +162,26 @@ async fn reload_keys_forever(state: AppState) {
     }
 }
 
+/// The sealed successors kept for the refresh retry window are erased once it has passed:
+/// every `refresh_retry_grace_secs` (so a successor is at rest for at most twice the window).
+async fn erase_retry_successors_forever(state: AppState) {
+    let grace = state.config.refresh_retry_grace_secs;
+    if grace == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(grace.unsigned_abs()));
+    loop {
+        tick.tick().await;
+        if let Err(e) = state
+            .store
+            .erase_retry_successors(state.now() - grace)
+            .await
+        {
+            tracing::warn!(error = %e, "erasing refresh retry successors failed");
+        }
+    }
+}
+
 /// Hourly: delete audit events past retention, refresh tokens whose family has ended, and
 /// retired keys no longer published.
 async fn housekeeping_forever(state: AppState) {
@@ -183,6 +207,10 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     let keys = state.store.prune_keys(now).await?;
     let codes = state.store.delete_codes_expired_before(now - 3600).await?;
     let sessions = state.store.delete_sessions_before(now - 86_400).await?;
+    state
+        .store
+        .erase_retry_successors(now - state.config.refresh_retry_grace_secs)
+        .await?;
     if audit + refresh + keys + codes + sessions > 0 {
         tracing::info!(
             audit,

@@ -106,7 +106,9 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                     "http://127.0.0.1/callback".to_owned(),
                     "http://[::1]/callback".to_owned(),
                 ],
-                skip_consent: true,
+                // A public client: anyone on the machine can use its id with a loopback redirect,
+                // so the user is always asked (RFC 8252 §8.6; `oauth::authorize`).
+                skip_consent: false,
                 scopes,
                 resources: vec![],
                 // A first-party CLI keeps its session: refresh tokens without offline_access.

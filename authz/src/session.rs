@@ -22,10 +22,6 @@ pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Opt
     let idle = state.config.browser.session_idle_secs;
     if session.expires_at <= now || session.last_seen_at + idle <= now {
         state.store.end_session(&session.sid, now).await?;
-        state
-            .store
-            .revoke_session_refresh_tokens(&session.sid, now)
-            .await?;
         return Ok(None);
     }
     // Writing on every request would be wasteful; a minute of precision is plenty.
@@ -41,22 +37,32 @@ pub async fn start(
     user: &User,
     ctx: &RequestContext,
 ) -> Result<(Session, String)> {
-    create(state, user, ctx, "browser").await
+    create(state, user, None, ctx).await
 }
 
-/// A session for a grant made without a browser (the password grant): no cookie points at it,
-/// but its `sid` goes into the tokens, so the grant can be logged out and revoked like a
-/// browser session. It lasts as long as a refresh-token family can.
-pub async fn start_grant(state: &AppState, user: &User, ctx: &RequestContext) -> Result<Session> {
-    Ok(create(state, user, ctx, "grant").await?.0)
+/// A session for a grant made without a browser (the password grant) by `client_id`: no
+/// cookie points at it, but its `sid` goes into the tokens, so the grant can be logged out and
+/// revoked like a browser session. It lasts as long as a refresh-token family can.
+pub async fn start_grant(
+    state: &AppState,
+    user: &User,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<Session> {
+    Ok(create(state, user, Some(client_id), ctx).await?.0)
 }
 
 async fn create(
     state: &AppState,
     user: &User,
+    grant_of: Option<&str>,
     ctx: &RequestContext,
-    kind: &str,
 ) -> Result<(Session, String)> {
+    let kind = if grant_of.is_some() {
+        "grant"
+    } else {
+        "browser"
+    };
     let value = random_secret();
     let now = state.now();
     let session = Session {
@@ -67,12 +73,13 @@ async fn create(
         created_at: now,
         last_seen_at: now,
         expires_at: now
-            + if kind == "grant" {
+            + if grant_of.is_some() {
                 state.config.refresh_token_absolute_ttl_secs
             } else {
                 state.config.browser.session_absolute_secs
             },
         ended_at: None,
+        client_id: grant_of.map(str::to_owned),
     };
     state.store.create_session(&session).await?;
     let mut ev = AuditEvent::new(now, "session.started", Outcome::Success)
@@ -92,11 +99,8 @@ pub async fn end(
     ctx: &RequestContext,
 ) -> Result<()> {
     let now = state.now();
-    let ended = state.store.end_session(&session.sid, now).await?;
-    let revoked = state
-        .store
-        .revoke_session_refresh_tokens(&session.sid, now)
-        .await?;
+    let end = state.store.end_session(&session.sid, now).await?;
+    let (ended, revoked) = (end.ended, end.refresh_tokens_revoked);
     if ended {
         let mut ev = AuditEvent::new(now, "session.ended", Outcome::Success)
             .subject(&session.user_id)

@@ -12,7 +12,7 @@ use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
 use crate::password::PasswordHasher;
 use crate::store::{AuditEvent, ClientCache, Store};
-use shared::ratelimit::RateLimiter;
+use shared::ratelimit::IpRateLimiter;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -27,7 +27,7 @@ pub struct AppState {
     pub clients: Arc<ClientCache>,
     pub audit_log: AuditLog,
     /// `/register` calls per client IP.
-    pub registrations: Arc<RateLimiter<std::net::IpAddr>>,
+    pub registrations: Arc<IpRateLimiter>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -51,9 +51,13 @@ impl AppState {
         self.audit_log.record_async(event).await;
     }
 
-    /// Re-read keys from storage (after a rotation by another process).
+    /// Promote pending keys that are due, then re-read keys from storage (after a rotation by
+    /// another process, or when a pre-published key's time has come).
     pub async fn reload_keys(&self) -> crate::error::Result<()> {
-        let set = crate::keys::load_key_set(&*self.store, &self.master, self.now()).await?;
+        let now = self.now();
+        let publish_until = now + self.config.max_signed_token_ttl() + 60;
+        crate::keys::promote_due(&*self.store, &self.master, now, publish_until).await?;
+        let set = crate::keys::load_key_set(&*self.store, &self.master, now).await?;
         let changed = set.kids != self.keys.current().kids;
         self.keys.replace(set);
         if changed {

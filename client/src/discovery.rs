@@ -19,6 +19,9 @@ pub struct Endpoints {
     pub revocation_endpoint: Option<String>,
     /// Scopes the resource server lists.
     pub scopes_supported: Vec<String>,
+    /// RFC 9207 §3: the server puts `iss` in every authorization response, so a response
+    /// without it is refused (§2.4).
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +38,8 @@ struct ServerMetadata {
     token_endpoint: String,
     authorization_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
@@ -103,5 +108,7 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> Result<Endpoints
         token_endpoint: asm.token_endpoint,
         revocation_endpoint: asm.revocation_endpoint,
         scopes_supported: prm.scopes_supported,
+        authorization_response_iss_parameter_supported: asm
+            .authorization_response_iss_parameter_supported,
     })
 }

@@ -130,11 +130,7 @@ impl BrowserSignIn {
                 "state mismatch: not our request".into(),
             ));
         }
-        if let Some(iss) = params.get("iss")
-            && iss != &ep.issuer
-        {
-            return Err(ClientError::SignIn(format!("mix-up: response from {iss}")));
-        }
+        check_iss(&params, ep)?;
         if let Some(err) = params.get("error") {
             return Err(ClientError::SignIn(format!(
                 "{err}: {}",
@@ -188,6 +184,24 @@ impl BrowserSignIn {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect());
         }
+    }
+}
+
+/// RFC 9207 §2.4: the authorization response's `iss` must be the issuer we started with, and
+/// must be there at all when the server advertises that it sends it (otherwise a response
+/// from another server — a mix-up attack — could pass by simply leaving it out).
+pub fn check_iss(params: &std::collections::HashMap<String, String>, ep: &Endpoints) -> Result<()> {
+    match params.get("iss") {
+        Some(iss) if iss != &ep.issuer => Err(ClientError::SignIn(format!(
+            "mix-up: the response came from {iss}, not {} (RFC 9207)",
+            ep.issuer
+        ))),
+        None if ep.authorization_response_iss_parameter_supported => Err(ClientError::SignIn(
+            "the authorization response has no iss although the server always sends one \
+             (RFC 9207 §2.4): refused as a possible mix-up"
+                .into(),
+        )),
+        _ => Ok(()),
     }
 }
 

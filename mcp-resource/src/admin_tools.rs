@@ -11,6 +11,7 @@ use rmcp::{ErrorData as McpError, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::ScopeSet;
 
 use crate::auth::Caller;
 use crate::authz_client::AuthzError;
@@ -139,12 +140,24 @@ impl McpServer {
         Parameters(k): Parameters<NewApiKey>,
     ) -> Result<CallToolResult, McpError> {
         let c = caller_of(&parts)?;
-        let body =
-            json!({ "name": k.name, "scope": k.scope, "expires_in_days": k.expires_in_days });
+        // The exchanged token carries keys:write plus the scopes the key asks for: the
+        // authorization server grants those only if the caller's own token holds them, and
+        // a key never gets more than the token that created it.
+        let key_scope = match ScopeSet::parse(&k.scope) {
+            Ok(s) if !s.is_empty() => s,
+            Ok(_) => return Ok(tool_error("give the key at least one scope")),
+            Err(e) => return Ok(tool_error(format!("malformed scope: {e}"))),
+        };
+        let mut exchange_scope = key_scope.clone();
+        if let Ok(w) = shared::Scope::new("keys:write") {
+            exchange_scope.insert(w);
+        }
+        let body = json!({ "name": k.name, "scope": key_scope.to_string(),
+                           "expires_in_days": k.expires_in_days });
         Ok(answer(
             self.admin(
                 &c,
-                Some("keys:write"),
+                Some(&exchange_scope.to_string()),
                 reqwest::Method::POST,
                 "/api-keys",
                 &[],
@@ -231,7 +244,7 @@ impl McpServer {
             Ok(v) => v,
             Err(e) => return Ok(e),
         };
-        if let Err(e) = self.state.mark_logged_out(&sid, c.claims.exp).await {
+        if let Err(e) = self.state.mark_logged_out(&sid).await {
             tracing::error!(error = %e, "recording a logout failed");
             return Ok(tool_error(
                 "signed out at the authorization server, but this server could not record it; try again",

@@ -154,10 +154,19 @@ pub async fn require_token(
         token: shared::secret::AccessToken::new(token),
     };
 
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        // Refused before a byte of it is read.
+        return too_large();
+    }
     let (mut parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        Err(_) => return too_large(),
     };
     if let Some((action, needed)) = required_scope(&bytes)
         && !rbac::allows(&caller.scopes, needed)
@@ -194,6 +203,22 @@ pub async fn require_token(
         .await
 }
 
+/// 413 for a body over `MAX_BODY`; the connection is closed (the rest of the body is not read,
+/// so it cannot be reused).
+fn too_large() -> Response {
+    let mut r = (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        axum::Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": format!("the request body is larger than {MAX_BODY} bytes"),
+        })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// Per-client-IP request limit on the MCP endpoint, before any token work (so floods of bad
 /// tokens are limited too): 429 with `Retry-After`.
 pub async fn rate_limit(State(state): State<Arc<McpState>>, req: Request, next: Next) -> Response {
@@ -208,7 +233,7 @@ pub async fn rate_limit(State(state): State<Arc<McpState>>, req: Request, next: 
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         let ip = shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies);
-        if let Err(retry) = limiter.check(&ip, crate::state::now()) {
+        if let Err(retry) = limiter.check_ip(ip, crate::state::now()) {
             let mut r = (
                 StatusCode::TOO_MANY_REQUESTS,
                 axum::Json(serde_json::json!({

@@ -41,7 +41,7 @@ impl AuthzClient {
             http,
             base: config.authz_url(),
             client_id: config.client_id.clone(),
-            secret: config.load_client_secret().map(ClientSecret::new),
+            secret: config.load_client_secret(),
             audience: config.management_audience(),
         }
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use shared::ScopeSet;
+use shared::secret::{ClientSecret, DatabaseUrl, KeyText};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,19 +20,22 @@ pub struct Config {
     /// `MCP_DATA_DIR`: SQLite file and notes key file live here.
     pub data_dir: PathBuf,
     /// `MCP_DATABASE_URL`: `sqlite://…` (default `<data_dir>/mcp.db`) or `postgres://…`.
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// `MCP_NOTES_KEY`: base64 of 32 bytes encrypting notes at rest; default
     /// `<data_dir>/notes.key`, created with mode 0600.
-    pub notes_key: Option<String>,
+    pub notes_key: Option<KeyText>,
     /// `MCP_ALLOWED_HOSTS` (comma-separated): Host headers accepted (DNS-rebinding guard).
     /// Default: the resource URL's host plus loopback names.
     pub allowed_hosts: Vec<String>,
-    /// `MCP_ALLOWED_ORIGINS` (comma-separated): browser Origins accepted; empty = any Origin
-    /// header is checked against nothing (non-browser clients send none).
+    /// `MCP_ALLOWED_ORIGINS` (comma-separated `scheme://host[:port]`, `:*` for any port):
+    /// browser Origins accepted besides this server's own origin and loopback origins. Any
+    /// other `Origin` is refused with 403 (`crate::origin`); requests without one are not
+    /// affected.
     pub allowed_origins: Vec<String>,
     /// `MCP_CHALLENGE_SCOPE`: scopes named in the 401 challenge (what a new client should ask).
     pub challenge_scope: String,
-    /// `MCP_JWKS_MIN_REFETCH_SECS`: an unknown `kid` triggers a JWKS fetch at most this often.
+    /// `MCP_JWKS_MIN_REFETCH_SECS`: an unknown `kid` triggers a JWKS fetch at most this often
+    /// (default 1: a newly published key is picked up by the first token it signs).
     pub jwks_min_refetch_secs: u64,
     /// `MCP_LOG`.
     pub log: String,
@@ -43,7 +47,7 @@ pub struct Config {
     /// `MCP_CLIENT_SECRET`; else read from `MCP_CLIENT_SECRET_FILE` (JSON with
     /// `client_secret`, default `<data_dir>/mcp-resource-client.json`, written by
     /// `authz seed-demo`). Without it the administrative tools report they are unavailable.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     pub client_secret_file: Option<PathBuf>,
     /// `MCP_MANAGEMENT_AUDIENCE`: the management API's resource URI; default `<issuer>/api`.
     pub management_audience: Option<String>,
@@ -51,6 +55,10 @@ pub struct Config {
     pub rate_per_minute: u32,
     /// `MCP_TRUSTED_PROXIES` (comma-separated IPs): proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `MCP_MAX_TOKEN_LIFETIME_SECS`: the longest an access token of the issuer can live
+    /// (authz: `AUTHZ_ACCESS_TOKEN_TTL_SECS`, at most a day). A session logged out through this
+    /// server is refused this long, so every token of it has expired before it is forgotten.
+    pub max_token_lifetime_secs: i64,
 }
 
 impl Default for Config {
@@ -65,7 +73,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             challenge_scope: "profile:read notes:read".to_owned(),
-            jwks_min_refetch_secs: 10,
+            jwks_min_refetch_secs: 1,
             log: "info,rmcp=warn".to_owned(),
             authz_url: None,
             client_id: "mcp-resource".to_owned(),
@@ -74,6 +82,7 @@ impl Default for Config {
             management_audience: None,
             rate_per_minute: 1200,
             trusted_proxies: Vec::new(),
+            max_token_lifetime_secs: 86_400,
         }
     }
 }
@@ -117,10 +126,10 @@ impl Config {
             c.data_dir = PathBuf::from(v);
         }
         if let Some(v) = env("MCP_DATABASE_URL") {
-            c.database_url = Some(v);
+            c.database_url = Some(DatabaseUrl::new(v));
         }
         if let Some(v) = env("MCP_NOTES_KEY") {
-            c.notes_key = Some(v);
+            c.notes_key = Some(KeyText::new(v));
         }
         if let Some(v) = env("MCP_ALLOWED_HOSTS") {
             c.allowed_hosts = list(v);
@@ -146,7 +155,7 @@ impl Config {
             c.client_id = v;
         }
         if let Some(v) = env("MCP_CLIENT_SECRET") {
-            c.client_secret = Some(v);
+            c.client_secret = Some(ClientSecret::new(v));
         }
         if let Some(v) = env("MCP_CLIENT_SECRET_FILE") {
             c.client_secret_file = Some(PathBuf::from(v));
@@ -158,6 +167,11 @@ impl Config {
             c.rate_per_minute = v
                 .parse()
                 .map_err(|e| ConfigError(format!("MCP_RATE_PER_MINUTE={v:?}: {e}")))?;
+        }
+        if let Some(v) = env("MCP_MAX_TOKEN_LIFETIME_SECS") {
+            c.max_token_lifetime_secs = v
+                .parse()
+                .map_err(|e| ConfigError(format!("MCP_MAX_TOKEN_LIFETIME_SECS={v:?}: {e}")))?;
         }
         if let Some(v) = env("MCP_TRUSTED_PROXIES") {
             c.trusted_proxies = list(v)
@@ -197,13 +211,21 @@ impl Config {
         }
         ScopeSet::parse(&self.challenge_scope)
             .map_err(|e| ConfigError(format!("challenge_scope: {e}")))?;
+        crate::origin::OriginPolicy::new(&self.resource_url, &self.allowed_origins)
+            .map_err(ConfigError)?;
+        if !(30..=7 * 86_400).contains(&self.max_token_lifetime_secs) {
+            return Err(ConfigError(
+                "max_token_lifetime_secs must be within 30..=604800".into(),
+            ));
+        }
         Ok(())
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}/mcp.db", self.data_dir.display()))
+        match &self.database_url {
+            Some(u) => u.expose().to_owned(),
+            None => format!("sqlite://{}/mcp.db", self.data_dir.display()),
+        }
     }
 
     /// Host names accepted in the Host header.
@@ -248,7 +270,7 @@ impl Config {
     }
 
     /// This server's client secret: configured, or from the secret file (if it exists).
-    pub fn load_client_secret(&self) -> Option<String> {
+    pub fn load_client_secret(&self) -> Option<ClientSecret> {
         if let Some(s) = &self.client_secret {
             return Some(s.clone());
         }
@@ -259,7 +281,7 @@ impl Config {
         let text = std::fs::read_to_string(path).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         (v["client_id"].as_str() == Some(self.client_id.as_str()))
-            .then(|| v["client_secret"].as_str().map(str::to_owned))
+            .then(|| v["client_secret"].as_str().map(ClientSecret::new))
             .flatten()
     }
 

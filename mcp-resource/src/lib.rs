@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authz_client;
 pub mod config;
 pub mod metadata;
+pub mod origin;
 pub mod rbac;
 pub mod server;
 pub mod state;
@@ -33,6 +34,10 @@ pub enum Error {
     Store(#[from] store::StoreError),
     #[error("notes key: {0}")]
     Key(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
     #[error("server: {0}")]
     Serve(std::io::Error),
 }
@@ -40,7 +45,7 @@ pub enum Error {
 /// Open storage (migrated), load the notes key and prepare the token verifier.
 pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
     let key = match &config.notes_key {
-        Some(text) => MasterKey::from_base64(text),
+        Some(text) => MasterKey::from_base64(text.expose()),
         None => MasterKey::load_or_create_file(&config.data_dir.join("notes.key")),
     }
     .map_err(|e| Error::Key(e.to_string()))?;
@@ -49,7 +54,7 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| Error::Key(e.to_string()))?;
+        .map_err(|e| Error::Http(e.to_string()))?;
     let mut vcfg = VerifierConfig::new(&config.issuer, &config.resource_url);
     vcfg.min_refetch_interval = Duration::from_secs(config.jwks_min_refetch_secs);
     let verifier = Verifier::new(vcfg, http.clone());
@@ -65,8 +70,10 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         .await?
         .into_iter()
         .collect();
+    let origins = origin::OriginPolicy::new(&config.resource_url, &config.allowed_origins)
+        .map_err(Error::Config)?;
     let limiter = (config.rate_per_minute > 0)
-        .then(|| shared::ratelimit::RateLimiter::new(config.rate_per_minute, 60));
+        .then(|| shared::ratelimit::IpRateLimiter::new(config.rate_per_minute, 60));
     Ok(Arc::new(McpState {
         config,
         store,
@@ -75,20 +82,19 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         authz,
         logged_out: std::sync::RwLock::new(logged_out),
         limiter,
+        origins,
     }))
 }
 
 /// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
 pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
-    let mut mcp_config = StreamableHttpServerConfig::default()
+    // Origin is validated by `origin::check_origin` (outermost, before the token check).
+    let mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_allowed_hosts(state.config.hosts())
         .with_cancellation_token(cancel);
-    if !state.config.allowed_origins.is_empty() {
-        mcp_config = mcp_config.with_allowed_origins(state.config.allowed_origins.clone());
-    }
     let template = server::McpServer::new(Arc::clone(&state));
     let mcp = StreamableHttpService::new(
         move || Ok(template.clone()),
@@ -107,6 +113,10 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
             auth::rate_limit,
         ));
     }
+    let protected = protected.layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state),
+        origin::check_origin,
+    ));
     Router::new()
         .merge(metadata::router(&state))
         .with_state(Arc::clone(&state))

@@ -80,6 +80,23 @@ fn require_caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, McpError> 
     caller_ctx(ctx).ok_or_else(|| McpError::internal_error("unauthenticated request", None))
 }
 
+/// Longest tool name or resource URI kept in an audit row or echoed in an error (the body
+/// limit is 1 MiB; names are never that long, attackers' are).
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// At most `MAX_NAME_CHARS` characters of a caller-chosen name, marked when cut.
+pub(crate) fn clip(name: &str) -> String {
+    match name.char_indices().nth(MAX_NAME_CHARS) {
+        None => name.to_owned(),
+        Some((i, _)) => format!("{}…", &name[..i]),
+    }
+}
+
+/// The audit action for a call: `kind:name`, the name clipped.
+pub(crate) fn audit_action(kind: &str, name: &str) -> String {
+    format!("{kind}:{}", clip(name))
+}
+
 pub(crate) fn json_result(value: serde_json::Value) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(value.to_string())])
 }
@@ -262,7 +279,7 @@ impl ServerHandler for McpServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = require_caller(&ctx)?;
-        let action = format!("tool:{}", request.name);
+        let action = audit_action("tool", &request.name);
         match rbac::tool_scope(&request.name) {
             Some(scope) if !rbac::allows(&caller.scopes, scope) => {
                 self.state
@@ -284,7 +301,7 @@ impl ServerHandler for McpServer {
                         Some("unknown tool".into()),
                     )
                     .await;
-                return Ok(tool_error(format!("unknown tool {:?}", request.name)).into());
+                return Ok(tool_error(format!("unknown tool {:?}", clip(&request.name))).into());
             }
             Some(_) => {}
         }
@@ -336,10 +353,10 @@ impl ServerHandler for McpServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let caller = require_caller(&ctx)?;
-        let action = format!("resource:{}", request.uri);
+        let action = audit_action("resource", &request.uri);
         let Some(scope) = rbac::resource_scope(&request.uri) else {
             return Err(McpError::resource_not_found(
-                format!("unknown resource {}", request.uri),
+                format!("unknown resource {}", clip(&request.uri)),
                 None,
             ));
         };

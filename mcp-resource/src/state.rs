@@ -19,7 +19,9 @@ pub struct McpState {
     /// Sessions logged out through this server → until when their tokens could live.
     pub logged_out: std::sync::RwLock<std::collections::HashMap<String, i64>>,
     /// Requests per client IP (`None`: unlimited).
-    pub limiter: Option<shared::ratelimit::RateLimiter<std::net::IpAddr>>,
+    pub limiter: Option<shared::ratelimit::IpRateLimiter>,
+    /// Browser origins allowed on the MCP endpoint.
+    pub origins: crate::origin::OriginPolicy,
 }
 
 impl McpState {
@@ -32,12 +34,12 @@ impl McpState {
         map.contains_key(sid)
     }
 
-    /// Refuse the session's tokens from now on (persisted, so a restart keeps refusing them).
-    pub async fn mark_logged_out(
-        &self,
-        sid: &str,
-        until: i64,
-    ) -> Result<(), crate::store::StoreError> {
+    /// Refuse the session's tokens from now on (persisted, so a restart keeps refusing them),
+    /// for as long as any token of it could still be valid: the issuer's longest access-token
+    /// lifetime from now (not just the lifetime of the token that asked: the session may have
+    /// newer ones).
+    pub async fn mark_logged_out(&self, sid: &str) -> Result<(), crate::store::StoreError> {
+        let until = now() + self.config.max_token_lifetime_secs + 60;
         self.store.revoke_session(sid, now(), until).await?;
         let mut map = match self.logged_out.write() {
             Ok(m) => m,

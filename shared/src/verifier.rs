@@ -2,8 +2,9 @@
 //!
 //! The JWKS is found through the issuer's RFC 8414 metadata, cached in memory and refreshed in
 //! the background per its `Cache-Control: max-age` (so the request path makes no network call),
-//! and re-fetched when a token names an unknown `kid` — at most once per
-//! `min_refetch_interval`, so a flood of bogus kids cannot become a flood of fetches.
+//! and re-fetched at once when a token names an unknown `kid` (a key the issuer has just
+//! published) — at most once per `min_refetch_interval` (default 1 s), so a flood of bogus kids
+//! cannot become a flood of fetches.
 //!
 //! Checks (RFC 8725, RFC 9068 §4): size bound; `typ` is `at+jwt`; `alg` in the allow-list and
 //! equal to the algorithm the key was published for (no HS/RS confusion, no `none`); `kid`
@@ -33,7 +34,8 @@ pub struct VerifierConfig {
     pub algorithms: Vec<Algorithm>,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
-    /// Minimum time between two fetches triggered by unknown `kid`s.
+    /// Minimum time between two fetches triggered by unknown `kid`s: short, so a token signed
+    /// by a newly published key is accepted at once, yet bounded under a flood of bogus kids.
     pub min_refetch_interval: Duration,
     /// JWKS lifetime when the response has no usable `max-age`; also the upper bound.
     pub max_cache: Duration,
@@ -46,7 +48,7 @@ impl VerifierConfig {
             audience: audience.into(),
             algorithms: vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
             leeway: Duration::from_secs(30),
-            min_refetch_interval: Duration::from_secs(10),
+            min_refetch_interval: Duration::from_secs(1),
             max_cache: Duration::from_secs(300),
         }
     }

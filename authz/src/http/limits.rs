@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::ErrorCode;
-use shared::ratelimit::{RateLimiter, client_ip};
+use shared::ratelimit::{IpRateLimiter, client_ip};
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for ClientIp {
 #[derive(Debug, Clone)]
 pub struct Limit {
     pub state: AppState,
-    pub limiter: Arc<RateLimiter<IpAddr>>,
+    pub limiter: Arc<IpRateLimiter>,
     /// Answer with an HTML page (browser forms) rather than JSON.
     pub html: bool,
 }
@@ -53,7 +53,7 @@ impl Limit {
     pub fn new(state: &AppState, per_minute: u32, html: bool) -> Option<Self> {
         (per_minute > 0).then(|| Self {
             state: state.clone(),
-            limiter: Arc::new(RateLimiter::new(per_minute, 60)),
+            limiter: Arc::new(IpRateLimiter::new(per_minute, 60)),
             html,
         })
     }
@@ -62,7 +62,7 @@ impl Limit {
 /// Middleware: count the request against its client IP; over the limit → 429.
 pub async fn enforce(State(limit): State<Limit>, req: Request, next: Next) -> Response {
     let ip = resolve(&limit.state, req.extensions(), req.headers());
-    match limit.limiter.check(&ip, limit.state.now()) {
+    match limit.limiter.check_ip(ip, limit.state.now()) {
         Ok(()) => next.run(req).await,
         Err(retry) => too_many(retry, limit.html),
     }

@@ -14,6 +14,9 @@ use crate::state::AppState;
 use crate::store::{AuthMethod, GrantType};
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// How long verifiers may cache the JWKS (`Cache-Control: max-age`); the pre-publication delay
+/// of a rotated key is at least this long (`Config::validate`).
+pub const JWKS_MAX_AGE_SECS: i64 = 60;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -108,7 +111,9 @@ pub fn build(state: &AppState) -> Metadata {
         .collect(),
         scopes_supported: scopes,
         subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec![state.keys.current().id_token.alg().as_str()],
+        id_token_signing_alg_values_supported: vec![
+            state.keys.current().signers(state.now()).1.alg().as_str(),
+        ],
         claims_supported: vec![
             "iss",
             "sub",
@@ -152,11 +157,12 @@ async fn jwks(State(state): State<AppState>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
     );
-    // Short: a rotated-in key must reach verifiers quickly; retired keys stay published for
-    // the lifetime of the tokens they signed, so old tokens keep verifying meanwhile.
+    // Short: a rotated-in key is published `key_prepublish_secs` (≥ this) before it signs, and
+    // retired keys stay published for the lifetime of the tokens they signed.
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
+        HeaderValue::from_str(&format!("public, max-age={JWKS_MAX_AGE_SECS}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
     );
     r
 }

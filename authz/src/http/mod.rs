@@ -2,10 +2,11 @@
 //! its own `router()`. Cross-cutting layers (timeouts, security headers, fallback) live here.
 
 mod api;
+pub mod bearer;
 mod browser;
 mod health;
 pub mod limits;
-mod metadata;
+pub mod metadata;
 mod register;
 mod revoke;
 mod token;

@@ -39,7 +39,7 @@ async fn register(
         )
             .into_response());
     }
-    if let Err(retry) = state.registrations.check(&peer, state.now()) {
+    if let Err(retry) = state.registrations.check_ip(peer, state.now()) {
         let mut r = Error::oauth(
             ErrorCode::TemporarilyUnavailable,
             format!("too many registrations from this address; retry in {retry} s"),

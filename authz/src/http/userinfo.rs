@@ -2,21 +2,22 @@
 //! scope (`profile`, `email`). The bearer token comes from the `Authorization` header only
 //! (RFC 6750 §2.1); errors are RFC 6750 §3 challenges.
 //!
-//! Accepted tokens: access tokens (`typ` at+jwt) this server signed, unexpired, with `openid`
-//! in scope, for a user who still exists and is enabled, whose session (if any) has not been
-//! logged out. The audience is not checked: every access token we issue carries exactly one
-//! audience (RFC 8707), and the UserInfo endpoint is part of this server, not a resource
-//! server that could be confused with another.
+//! Accepted tokens: live access tokens (`oauth::live`: ours, unexpired, client and user live,
+//! credentials unchanged, session and grant not ended) of a user, with `openid` in scope. The
+//! audience is not checked: every access token we issue carries exactly one audience
+//! (RFC 8707), and the UserInfo endpoint is part of this server, not a resource server that
+//! could be confused with another.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
 use tower_http::cors::{Any, CorsLayer};
 
+use super::bearer::{BearerToken, NoBearer};
+use crate::oauth::live::{self, Audience};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -52,34 +53,37 @@ fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
     r
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return challenge(StatusCode::UNAUTHORIZED, None);
+async fn userinfo(
+    State(state): State<AppState>,
+    bearer: Result<BearerToken, NoBearer>,
+) -> Response {
+    let token = match bearer {
+        Ok(t) => t,
+        Err(NoBearer::Missing) => return challenge(StatusCode::UNAUTHORIZED, None),
+        Err(NoBearer::Malformed) => {
+            return challenge(
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", "the Authorization header is malformed")),
+            );
+        }
     };
-    let invalid = || {
-        challenge(
+    let live = match live::access_token(&state, token.expose(), Audience::Any).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(dead)) => {
+            return challenge(
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", dead.description())),
+            );
+        }
+        Err(e) => return e.into_response(),
+    };
+    let Some(user) = live.user else {
+        return challenge(
             StatusCode::UNAUTHORIZED,
-            Some(("invalid_token", "the access token is invalid or expired")),
-        )
+            Some(("invalid_token", "the token does not speak for a user")),
+        );
     };
-    let Some(claims) = state.keys.current().verify_own::<AccessTokenClaims>(
-        token,
-        ACCESS_TOKEN_TYP,
-        &state.config.issuer,
-        Some(state.now()),
-    ) else {
-        return invalid();
-    };
-    let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    let scope = live.scope;
     if !scope.contains("openid") {
         return challenge(
             StatusCode::FORBIDDEN,
@@ -89,18 +93,6 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
             )),
         );
     }
-    if let Some(sid) = &claims.sid {
-        match state.store.get_session_by_sid(sid).await {
-            Ok(Some(s)) if s.ended_at.is_none() => {}
-            Ok(_) => return invalid(),
-            Err(e) => return e.into_response(),
-        }
-    }
-    let user = match state.store.get_user(&claims.sub).await {
-        Ok(Some(u)) if u.disabled_at.is_none() => u,
-        Ok(_) => return invalid(),
-        Err(e) => return e.into_response(),
-    };
     let mut body = json!({ "sub": user.id });
     if scope.contains("profile") {
         body["preferred_username"] = json!(user.username);

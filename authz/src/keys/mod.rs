@@ -8,5 +8,7 @@
 mod ring;
 mod signer;
 
-pub use ring::{KeyRing, KeySet, ensure_active_key, load_key_set, rotate};
+pub use ring::{
+    Activation, KeyRing, KeySet, NextKeys, ensure_active_key, load_key_set, promote_due, rotate,
+};
 pub use signer::{SigningAlg, SigningKey};

@@ -1,5 +1,11 @@
-//! The key ring: the active signing key plus every still-published public key, swapped
-//! atomically when keys are rotated or reloaded from storage.
+//! The key ring: the active signing key, the next one (published before it signs), and every
+//! still-published public key, swapped atomically when keys are rotated or reloaded.
+//!
+//! Rotation publishes first and signs later: `keys rotate` stores the new key as `next` with an
+//! `activate_at` at least one JWKS cache lifetime (plus the reload interval) away, so every
+//! resource server has it before the first token it signs reaches them. From `activate_at` on
+//! the ring signs with it (even before storage promotes it); `--now` skips the wait for an
+//! emergency, at the price that resource servers refuse the new tokens until they refetch.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,13 +18,23 @@ use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 
+/// The keys that sign from `activate_at` on.
+#[derive(Debug)]
+pub struct NextKeys {
+    pub activate_at: i64,
+    pub access: Arc<SigningKey>,
+    pub id_token: Arc<SigningKey>,
+}
+
 /// One consistent view of the keys.
 #[derive(Debug)]
 pub struct KeySet {
-    /// Signs every new access token.
+    /// Signs every new access token (until `next` is due).
     pub active: Arc<SigningKey>,
     /// Signs ID tokens: always RS256 (OIDC Core §15.1), the active key when that is RS256.
     pub id_token: Arc<SigningKey>,
+    /// A published key waiting for its time.
+    pub next: Option<NextKeys>,
     /// The JWKS document (active first), pre-serialized.
     pub jwks_json: String,
     pub kids: Vec<String>,
@@ -28,6 +44,14 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// The (access, ID token) signers at `now`.
+    pub fn signers(&self, now: i64) -> (&Arc<SigningKey>, &Arc<SigningKey>) {
+        match &self.next {
+            Some(n) if n.activate_at <= now => (&n.access, &n.id_token),
+            _ => (&self.active, &self.id_token),
+        }
+    }
+
     /// Verify a JWT this server signed: known `kid`, the key's own algorithm, the expected
     /// `typ`, our issuer, and with `now` the expiry against the server's own clock (no leeway:
     /// the issuer's clock is the reference).
@@ -127,6 +151,29 @@ pub async fn load_key_set(store: &dyn KeyStore, master: &MasterKey, now: i64) ->
         Some(row) if active.alg() != SigningAlg::Rs256 => Arc::new(open_key(master, row)?),
         _ => Arc::clone(&active),
     };
+    // The next key (if any): published now, signing from its activate_at.
+    let next_row = keys
+        .iter()
+        .find(|k| k.status == KeyStatus::Next && k.purpose == KeyPurpose::Access);
+    let next = match next_row {
+        None => None,
+        Some(row) => {
+            let access = Arc::new(open_key(master, row)?);
+            let next_id = keys.iter().find(|k| {
+                k.status == KeyStatus::Next && k.purpose == KeyPurpose::IdToken && k.alg == "RS256"
+            });
+            let id_token = match next_id {
+                _ if access.alg() == SigningAlg::Rs256 => Arc::clone(&access),
+                Some(r) => Arc::new(open_key(master, r)?),
+                None => Arc::clone(&id_token),
+            };
+            Some(NextKeys {
+                activate_at: row.activate_at.unwrap_or(now),
+                access,
+                id_token,
+            })
+        }
+    };
     let mut jwks = JwkSet {
         keys: vec![active.public_jwk().clone()],
     };
@@ -158,21 +205,24 @@ pub async fn load_key_set(store: &dyn KeyStore, master: &MasterKey, now: i64) ->
     Ok(KeySet {
         active,
         id_token,
+        next,
         jwks_json,
         kids,
         verifying,
     })
 }
 
-/// Generate a key of `alg` for `purpose`, store it encrypted and make it active. The previous
-/// key of that purpose stays published until `publish_until` so tokens it signed still verify.
-async fn activate_new(
+/// Generate a key of `alg` for `purpose` and store it encrypted: active at once
+/// (`activate_at` = `None`; the previous key of that purpose stays published until
+/// `publish_until` so tokens it signed still verify), or as the next key from `activate_at`.
+async fn new_key(
     store: &dyn KeyStore,
     master: &MasterKey,
     alg: SigningAlg,
     purpose: KeyPurpose,
     now: i64,
     publish_until: i64,
+    activate_at: Option<i64>,
 ) -> Result<String> {
     // RSA key generation takes tens of milliseconds: keep it off the async workers.
     let (key, der) = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
@@ -184,28 +234,121 @@ async fn activate_new(
         purpose,
         private_key_enc: master.seal(key.kid().as_bytes(), &der),
         public_jwk: serde_json::to_string(key.public_jwk()).map_err(Error::internal)?,
-        status: KeyStatus::Active,
+        status: if activate_at.is_some() {
+            KeyStatus::Next
+        } else {
+            KeyStatus::Active
+        },
         created_at: now,
         retired_at: None,
         publish_until: None,
+        activate_at,
     };
-    store.activate_key(&stored, publish_until).await?;
+    match activate_at {
+        None => store.activate_key(&stored, publish_until).await?,
+        Some(_) => store.insert_key(&stored).await?,
+    }
     Ok(stored.kid)
 }
 
-/// Make a new key of `alg` the access-token signing key. An RS256 key for ID tokens is kept
-/// active beside a non-RS256 one (and retired when access tokens are RS256 again).
+/// When a rotation takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Sign with the new key at once (emergency: resource servers that have not fetched it
+    /// yet refuse its tokens until they refetch).
+    Now,
+    /// Publish now, sign from this time on.
+    At(i64),
+}
+
+/// Make a new key of `alg` the access-token signing key, now or from a later time (see the
+/// module docs). An RS256 key for ID tokens is kept beside a non-RS256 one (and retired when
+/// access tokens are RS256 again). A pending rotation must finish (or be overridden with
+/// `Activation::Now`) before another is scheduled.
 pub async fn rotate(
     store: &dyn KeyStore,
     master: &MasterKey,
     alg: SigningAlg,
     now: i64,
     publish_until: i64,
+    when: Activation,
 ) -> Result<String> {
-    let kid = activate_new(store, master, alg, KeyPurpose::Access, now, publish_until).await?;
-    ensure_id_token_key(store, master, alg, now, publish_until).await?;
-    store.prune_keys(now).await?;
-    Ok(kid)
+    // A pending key whose time has come is already signing somewhere: make it the active key
+    // first, so it is retired properly (published while its tokens live), never dropped.
+    promote_due(store, master, now, publish_until).await?;
+    let published = store.published_keys(now).await?;
+    match when {
+        Activation::Now => {
+            let kid = new_key(
+                store,
+                master,
+                alg,
+                KeyPurpose::Access,
+                now,
+                publish_until,
+                None,
+            )
+            .await?;
+            ensure_id_token_key(store, master, alg, now, publish_until).await?;
+            store.prune_keys(now).await?;
+            Ok(kid)
+        }
+        Activation::At(at) => {
+            if let Some(p) = published.iter().find(|k| k.status == KeyStatus::Next) {
+                return Err(Error::Conflict(format!(
+                    "key {} is already waiting to become active at {}; rotate with --now to \
+                     replace it at once",
+                    p.kid,
+                    p.activate_at.unwrap_or_default()
+                )));
+            }
+            let kid = new_key(
+                store,
+                master,
+                alg,
+                KeyPurpose::Access,
+                now,
+                publish_until,
+                Some(at),
+            )
+            .await?;
+            let has_id_key = published
+                .iter()
+                .any(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::IdToken);
+            if alg != SigningAlg::Rs256 && !has_id_key {
+                // RS256 for ID tokens, published and activated together with the new key.
+                new_key(
+                    store,
+                    master,
+                    SigningAlg::Rs256,
+                    KeyPurpose::IdToken,
+                    now,
+                    publish_until,
+                    Some(at),
+                )
+                .await?;
+            }
+            Ok(kid)
+        }
+    }
+}
+
+/// Promote pending keys whose time has come (every reload does this): the old key of their
+/// purpose is retired, published until `publish_until`; a dedicated ID-token key is retired
+/// once access tokens are RS256 again. Returns how many keys were promoted.
+pub async fn promote_due(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    now: i64,
+    publish_until: i64,
+) -> Result<u64> {
+    let promoted = store.promote_due_keys(now, publish_until).await?;
+    if promoted > 0 {
+        let set = load_key_set(store, master, now).await?;
+        ensure_id_token_key(store, master, set.active.alg(), now, publish_until).await?;
+        store.prune_keys(now).await?;
+    }
+    Ok(promoted)
 }
 
 async fn ensure_id_token_key(
@@ -226,13 +369,14 @@ async fn ensure_id_token_key(
         .iter()
         .any(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::IdToken);
     if !has {
-        activate_new(
+        new_key(
             store,
             master,
             SigningAlg::Rs256,
             KeyPurpose::IdToken,
             now,
             publish_until,
+            None,
         )
         .await?;
     }
@@ -257,7 +401,7 @@ pub async fn ensure_active_key(
             ensure_id_token_key(store, master, alg, now, publish_until).await?;
             Ok(None)
         }
-        _ => rotate(store, master, alg, now, publish_until)
+        _ => rotate(store, master, alg, now, publish_until, Activation::Now)
             .await
             .map(Some),
     }

@@ -358,21 +358,43 @@ impl AuthorizeRequest {
         self.scope.intersection(&roles.union(&oidc))
     }
 
-    /// Is consent needed for `scope`? Not for first-party clients, nor when the user already
-    /// approved at least this scope for this client — unless `prompt=consent`.
+    /// Can the client's identity be assured (RFC 8252 §8.6)? A confidential client
+    /// authenticates at the token endpoint; a public one only through its redirect URI, which
+    /// proves nothing when it is loopback or a private-use scheme: any program on the user's
+    /// machine can listen there and use the client's id.
+    pub fn client_identity_assured(&self) -> bool {
+        if !self.client.is_public() {
+            return true;
+        }
+        url::Url::parse(&self.redirect_uri).is_ok_and(|u| {
+            u.scheme() == "https"
+                && !matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+        })
+    }
+
+    /// Is consent needed for `scope`? Always with `prompt=consent`, and always for a client
+    /// whose identity cannot be assured (RFC 8252 §8.6: such requests are processed as if no
+    /// earlier approval existed, so a local program cannot obtain a code silently — not even
+    /// with `prompt=none`, which is answered `consent_required`). Otherwise not for first-party
+    /// clients, nor when the user already approved at least this scope for this client and
+    /// this resource (RFC 8707 §2.2).
     pub async fn needs_consent(
         &self,
         state: &AppState,
         user: &User,
         scope: &ScopeSet,
     ) -> Result<bool> {
-        if self.prompt.consent {
+        if self.prompt.consent || !self.client_identity_assured() {
             return Ok(true);
         }
         if self.client.skip_consent {
             return Ok(false);
         }
-        let Some(stored) = state.store.get_consent(&user.id, &self.client.id).await? else {
+        let Some(stored) = state
+            .store
+            .get_consent(&user.id, &self.client.id, &self.resource)
+            .await?
+        else {
             return Ok(true);
         };
         let stored = ScopeSet::parse(&stored).unwrap_or_default();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use shared::claims::CLIENT_SUBJECT_PREFIX;
-use shared::secret::{AccessToken, RefreshToken};
+use shared::secret::{AccessToken, IdToken, RefreshToken};
 use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
 
 use crate::crypto::{random_bytes, random_id, sha256_hex};
@@ -39,21 +39,49 @@ pub struct TokenIssuer {
     refresh_absolute_ttl: i64,
 }
 
-/// The successful token response (RFC 6749 §5.1).
+/// The successful token response (RFC 6749 §5.1). The tokens are secret types: serialized as
+/// their values, never shown by `Debug`.
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: AccessToken,
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// OIDC Core §3.1.3.3, with `openid` in scope.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<IdToken>,
     /// RFC 8693 §2.2.1, for token exchange.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11, item 15): `TokenResponse` derived `Debug` over raw token strings.
+    #[test]
+    fn token_response_debug_shows_no_token() {
+        let r = TokenResponse {
+            access_token: AccessToken::new("eyJ.access.sig"),
+            token_type: "Bearer",
+            expires_in: 600,
+            scope: "notes:read".into(),
+            refresh_token: Some(RefreshToken::new("rt_refresh-secret")),
+            id_token: Some(IdToken::new("eyJ.id.sig")),
+            issued_token_type: None,
+        };
+        let shown = format!("{r:?}");
+        for secret in ["eyJ.access.sig", "rt_refresh-secret", "eyJ.id.sig"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["access_token"], "eyJ.access.sig");
+        assert_eq!(json["refresh_token"], "rt_refresh-secret");
+        assert_eq!(json["id_token"], "eyJ.id.sig");
+    }
 }
 
 /// What a refresh token is for.
@@ -177,7 +205,8 @@ impl TokenIssuer {
 
     fn sign_access(&self, claims: &AccessTokenClaims) -> Result<AccessToken> {
         let keys = self.keys.current();
-        keys.active
+        keys.signers(claims.iat)
+            .0
             .sign_jwt(ACCESS_TOKEN_TYP, claims)
             .map(AccessToken::new)
     }
@@ -249,12 +278,13 @@ impl TokenIssuer {
     }
 
     /// An OpenID Connect ID token (OIDC Core §2, §3.1.3.6) for `client`, about `user`.
-    pub fn id_token(&self, id: IdTokenRequest<'_>, now: i64) -> Result<String> {
+    pub fn id_token(&self, id: IdTokenRequest<'_>, now: i64) -> Result<IdToken> {
         use base64::Engine;
         let keys = self.keys.current();
+        let signer = keys.signers(now).1;
         // at_hash (OIDC Core §3.1.3.6): the left half of the access token's hash, with the
         // hash of the ID token's alg: SHA-256 for RS256/ES256, SHA-512 for EdDSA (Ed25519).
-        let hash = match keys.id_token.alg() {
+        let hash = match signer.alg() {
             crate::keys::SigningAlg::EdDsa => &aws_lc_rs::digest::SHA512,
             _ => &aws_lc_rs::digest::SHA256,
         };
@@ -283,7 +313,7 @@ impl TokenIssuer {
             },
             email_verified: (email && id.user.email.is_some()).then_some(false),
         };
-        keys.id_token.sign_jwt("JWT", &claims)
+        signer.sign_jwt("JWT", &claims).map(IdToken::new)
     }
 
     /// Assemble the response body.
@@ -294,11 +324,11 @@ impl TokenIssuer {
         refresh: Option<RefreshToken>,
     ) -> TokenResponse {
         TokenResponse {
-            access_token: access.expose().to_owned(),
+            access_token: access,
             token_type: "Bearer",
             expires_in: self.access_ttl,
             scope: scope.to_string(),
-            refresh_token: refresh.map(|r| r.expose().to_owned()),
+            refresh_token: refresh,
             id_token: None,
             issued_token_type: None,
         }

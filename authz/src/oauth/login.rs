@@ -4,10 +4,20 @@
 //! - One generic failure for unknown user, wrong password and disabled account; unknown users
 //!   cost the same argon2 verification (dummy hash), so neither words nor timing enumerate
 //!   accounts (RFC 9700 §4.15 / OWASP Authentication Cheat Sheet).
-//! - Failures are counted per lower-cased username whether or not it exists, so a lock says
-//!   nothing about existence. After `login_max_failures` within the window the name is locked
-//!   for `login_lockout_secs`, doubling with each further lock (capped at a day). While locked,
-//!   the password is not even checked: a correct guess during a lock learns nothing.
+//! - Attempts are counted per lower-cased username whether or not it exists, so a lock says
+//!   nothing about existence. Each attempt is counted atomically **before** the password is
+//!   checked (`ThrottleStore::count_attempt`, one upsert with `RETURNING`) and the decision
+//!   uses the returned count: a burst of N concurrent guesses counts N, and attempts beyond the
+//!   budget are not checked at all (answered "retry in a moment": the attempts ahead of them
+//!   either spend the budget and lock the name, or succeed and clear the count). A success
+//!   clears the count. After
+//!   `login_max_failures` within the window the name is locked for `login_lockout_secs`,
+//!   doubling with each further lock (capped at a day). While locked, the password is not even
+//!   checked: a correct guess during a lock learns nothing.
+//! - When the hashing queue is full the attempt is shed (`Error::Overloaded`) before it is
+//!   counted.
+
+use shared::secret::Password;
 
 use crate::crypto::sha256_hex;
 use crate::error::Result;
@@ -32,22 +42,39 @@ pub enum LoginFailure {
 pub async fn authenticate(
     state: &AppState,
     username: &str,
-    password: &str,
+    password: &Password,
     client_id: &str,
     via: &str,
     ctx: &RequestContext,
 ) -> Result<std::result::Result<User, LoginFailure>> {
     let now = state.now();
+    let cfg = &state.config.browser;
     let key = sha256_hex(&username.to_lowercase());
-    let throttle = state.store.get_throttle(&key).await?.unwrap_or_default();
-    if let Some(until) = throttle.locked_until.filter(|u| *u > now) {
+    // Shed before counting: an attempt the server cannot check is not one.
+    if state.passwords.saturated() {
+        return Err(crate::error::Error::Overloaded { retry_after: 1 });
+    }
+    // 1. Count this attempt first; decide on the count that includes it.
+    let counted = state
+        .store
+        .count_attempt(&key, now, cfg.login_failure_window_secs)
+        .await?;
+    if let Some(until) = counted.locked_until.filter(|u| *u > now) {
         audit_failure(state, username, None, client_id, via, "locked", ctx).await;
         return Ok(Err(LoginFailure::Locked {
             retry_after: until - now,
         }));
     }
+    if counted.failures > cfg.login_max_failures {
+        // More attempts in flight than the budget has left (a burst): this one is not
+        // checked. The earlier ones decide — they lock the name if they fail, clear the count
+        // if one succeeds — so the caller is told to retry in a moment, not that it is locked.
+        audit_failure(state, username, None, client_id, via, "over_budget", ctx).await;
+        return Err(crate::error::Error::Overloaded { retry_after: 1 });
+    }
+    // 2. Check the password (argon2id on the worker pool; the dummy hash for unknown users).
     let too_long = username.len() > MAX_USERNAME_BYTES
-        || password.chars().count() > state.config.password_policy.max_length;
+        || password.expose().chars().count() > state.config.password_policy.max_length;
     let user = if too_long {
         None
     } else {
@@ -59,59 +86,71 @@ pub async fn authenticate(
         .await?
         && !too_long;
     match user {
-        Some(u) if ok && u.disabled_at.is_none() => {
-            if throttle != LoginThrottle::default() {
-                state.store.clear_throttle(&key).await?;
-            }
+        Some(u) if ok && u.is_enabled() => {
+            state.store.clear_throttle(&key).await?;
             Ok(Ok(u))
         }
         other => {
             let reason = match &other {
                 None => "unknown_user",
-                Some(u) if u.disabled_at.is_some() => "disabled",
+                Some(u) if !u.is_enabled() => "disabled",
                 Some(_) => "bad_password",
             };
-            let next = record_failure(state, throttle, now);
-            state.store.put_throttle(&key, &next).await?;
             let subject = other.as_ref().map(|u| u.id.as_str());
             audit_failure(state, username, subject, client_id, via, reason, ctx).await;
-            if let Some(until) = next.locked_until.filter(|u| *u > now) {
-                let mut ev = AuditEvent::new(now, "login.locked", Outcome::Failure)
-                    .actor(truncate(username))
-                    .client(client_id)
-                    .details(
-                        serde_json::json!({ "lock_secs": until - now, "lockouts": next.lockouts }),
-                    );
-                if let Some(s) = subject {
-                    ev = ev.subject(s);
-                }
-                ev.ip = ctx.ip.clone();
-                state.audit(ev).await;
-                return Ok(Err(LoginFailure::Locked {
-                    retry_after: until - now,
-                }));
+            if counted.failures >= cfg.login_max_failures {
+                // This failure spent the budget.
+                return Ok(Err(lock(
+                    state, username, subject, &key, &counted, client_id, ctx,
+                )
+                .await?));
             }
             Ok(Err(LoginFailure::Invalid))
         }
     }
 }
 
-/// Count one failure; lock when the window's budget is spent.
-fn record_failure(state: &AppState, mut t: LoginThrottle, now: i64) -> LoginThrottle {
+/// Lock the username (one of concurrent callers wins; the others see the lock it set).
+async fn lock(
+    state: &AppState,
+    username: &str,
+    subject: Option<&str>,
+    key: &str,
+    counted: &LoginThrottle,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<LoginFailure> {
+    let now = state.now();
     let cfg = &state.config.browser;
-    if now - t.window_start >= cfg.login_failure_window_secs {
-        t.window_start = now;
-        t.failures = 0;
+    let factor = 1_i64 << counted.lockouts.clamp(0, 16);
+    let until = now + (cfg.login_lockout_secs * factor).min(MAX_LOCK_SECS);
+    match state.store.lock_throttle(key, now, until).await? {
+        Some(locked) => {
+            let mut ev = AuditEvent::new(now, "login.locked", Outcome::Failure)
+                .actor(truncate(username))
+                .client(client_id)
+                .details(
+                    serde_json::json!({ "lock_secs": until - now, "lockouts": locked.lockouts }),
+                );
+            if let Some(s) = subject {
+                ev = ev.subject(s);
+            }
+            ev.ip = ctx.ip.clone();
+            state.audit(ev).await;
+            Ok(LoginFailure::Locked {
+                retry_after: until - now,
+            })
+        }
+        // Another attempt locked it a moment ago.
+        None => {
+            let current = state.store.get_throttle(key).await?.unwrap_or_default();
+            Ok(LoginFailure::Locked {
+                retry_after: current
+                    .locked_until
+                    .map_or(cfg.login_lockout_secs, |u| (u - now).max(1)),
+            })
+        }
     }
-    t.failures += 1;
-    if t.failures >= cfg.login_max_failures {
-        let factor = 1_i64 << t.lockouts.clamp(0, 16);
-        t.locked_until = Some(now + (cfg.login_lockout_secs * factor).min(MAX_LOCK_SECS));
-        t.lockouts += 1;
-        t.failures = 0;
-        t.window_start = now;
-    }
-    t
 }
 
 fn truncate(s: &str) -> String {

@@ -8,10 +8,12 @@
 
 use serde::{Deserialize, Serialize};
 use shared::scope::OIDC_SCOPES;
+use shared::secret::ClientSecret;
 use shared::{ErrorCode, ScopeSet};
 
 use crate::admin::{self, NewClient};
 use crate::error::{Error, Result};
+use crate::oauth::redirect_uri::{self, Registrant};
 use crate::state::AppState;
 use crate::store::{AuthMethod, GrantType, Registration};
 
@@ -33,7 +35,7 @@ pub struct ClientMetadata {
 pub struct RegisteredClient {
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     pub client_id_issued_at: i64,
     /// 0: the secret does not expire.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,28 +58,6 @@ fn bad_redirect(d: impl Into<String>) -> Error {
     Error::oauth(ErrorCode::InvalidRedirectUri, d.into())
 }
 
-/// https anywhere, or http on a loopback host; no fragment, no userinfo.
-fn check_redirect(uri: &str) -> Result<()> {
-    let url = url::Url::parse(uri)
-        .map_err(|e| bad_redirect(format!("{uri:?} is not an absolute URI: {e}")))?;
-    if url.fragment().is_some() || uri.contains('#') {
-        return Err(bad_redirect(format!("{uri:?} must not contain a fragment")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad_redirect(format!(
-            "{uri:?} must not contain credentials"
-        )));
-    }
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(bad_redirect(format!(
-            "{uri:?}: redirect URIs must be https, or http on a loopback address"
-        ))),
-    }
-}
-
 /// Register a client from its metadata.
 pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
     let redirect_uris = m.redirect_uris.unwrap_or_default();
@@ -88,8 +68,11 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         return Err(bad_redirect("at most 10 redirect_uris"));
     }
     let post_logout = m.post_logout_redirect_uris.unwrap_or_default();
+    if post_logout.len() > 10 {
+        return Err(bad_redirect("at most 10 post_logout_redirect_uris"));
+    }
     for u in redirect_uris.iter().chain(&post_logout) {
-        check_redirect(u)?;
+        redirect_uri::validate(u, Registrant::SelfRegistered).map_err(bad_redirect)?;
     }
     let auth_method: AuthMethod = match m.token_endpoint_auth_method.as_deref() {
         // RFC 7591 §2: the default is client_secret_basic.
@@ -167,7 +150,7 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         })?;
     Ok(RegisteredClient {
         client_secret_expires_at: secret.as_ref().map(|_| 0),
-        client_secret: secret.map(|s| s.expose().to_owned()),
+        client_secret: secret,
         client_id: client.id,
         client_id_issued_at: client.created_at,
         client_name: client.name,

@@ -1,11 +1,14 @@
 //! Revocation (RFC 7009) and introspection (RFC 7662): what a presented token is, and ending
 //! the grant behind it.
 //!
-//! Revoking a refresh token revokes its whole family and ends the session (grant) it belongs
-//! to; revoking an access token ends its session, whose refresh tokens go with it (RFC 7009
-//! §2.1: "SHOULD also invalidate … tokens based on the same authorization grant"). Resource
-//! servers learn of it through `sid`. Tokens of other clients and unknown tokens are answered
-//! like success and left alone (RFC 7009 §2.2: the client cannot tell, so it cannot probe).
+//! Revocation reaches the presenting client's own grant and nothing else (RFC 7009 §2.1:
+//! "SHOULD also invalidate … tokens based on the same authorization grant"): a refresh token's
+//! family, and that client's grant in the session — its other refresh tokens, and its access
+//! tokens wherever this server checks them (`oauth::live`). A cookie-less grant session (the
+//! password grant) belongs to one client and ends entirely; a browser session outlives it, so
+//! the user stays signed in and other clients' grants keep working. Tokens of other clients
+//! and unknown tokens are answered like success and left alone (RFC 7009 §2.2: the client
+//! cannot tell, so it cannot probe). Logout (`end_grant`) is what ends a whole session.
 
 use serde::Serialize;
 use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims};
@@ -13,6 +16,7 @@ use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::oauth::grant::RequestContext;
+use crate::oauth::live::{self, Audience};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome, RefreshTokenRecord};
 
@@ -48,7 +52,7 @@ async fn find(state: &AppState, token: &str, hint: Option<&str>) -> Result<Found
     Ok(as_access(state).unwrap_or(Found::Nothing))
 }
 
-/// End a grant: its session (if any) and every refresh token of it.
+/// Log a grant out: its whole session (if any) and every refresh token of it.
 pub async fn end_grant(
     state: &AppState,
     sid: Option<&str>,
@@ -64,8 +68,9 @@ pub async fn end_grant(
         revoked += state.store.revoke_refresh_family(f, now).await?;
     }
     if let Some(sid) = sid {
-        ended = state.store.end_session(sid, now).await?;
-        revoked += state.store.revoke_session_refresh_tokens(sid, now).await?;
+        let end = state.store.end_session(sid, now).await?;
+        ended = end.ended;
+        revoked += end.refresh_tokens_revoked;
     }
     if ended || revoked > 0 {
         let mut ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
@@ -88,36 +93,67 @@ pub async fn revoke(
     hint: Option<&str>,
     ctx: &RequestContext,
 ) -> Result<()> {
-    let actor = format!("client:{}", client.id);
-    match find(state, token, hint).await? {
+    let (subject, sid, family, token_type) = match find(state, token, hint).await? {
         Found::Refresh(r) if r.client_id == client.id => {
-            let mut ev = AuditEvent::new(state.now(), "token.revoked", Outcome::Success)
-                .subject(&r.user_id)
-                .client(&client.id)
-                .details(serde_json::json!({ "token_type": "refresh_token" }));
-            ev.ip = ctx.ip.clone();
-            state.audit(ev).await;
-            end_grant(
-                state,
-                r.sid.as_deref(),
-                Some(&r.family_id),
-                "revoked",
-                &actor,
-                ctx,
-            )
-            .await?;
+            (r.user_id, r.sid, Some(r.family_id), "refresh_token")
         }
-        Found::Access(c) if c.client_id == client.id => {
-            let mut ev = AuditEvent::new(state.now(), "token.revoked", Outcome::Success)
-                .subject(&c.sub)
-                .client(&client.id)
-                .details(serde_json::json!({ "token_type": "access_token", "sid": c.sid }));
-            ev.ip = ctx.ip.clone();
-            state.audit(ev).await;
-            end_grant(state, c.sid.as_deref(), None, "revoked", &actor, ctx).await?;
-        }
-        _ => {}
+        Found::Access(c) if c.client_id == client.id => (c.sub, c.sid, None, "access_token"),
+        _ => return Ok(()),
+    };
+    let mut ev = AuditEvent::new(state.now(), "token.revoked", Outcome::Success)
+        .subject(&subject)
+        .client(&client.id)
+        .details(serde_json::json!({ "token_type": token_type, "sid": sid }));
+    ev.ip = ctx.ip.clone();
+    state.audit(ev).await;
+    end_client_grant(state, &client.id, sid.as_deref(), family.as_deref(), ctx).await?;
+    Ok(())
+}
+
+/// End `client_id`'s grant (see the module docs).
+async fn end_client_grant(
+    state: &AppState,
+    client_id: &str,
+    sid: Option<&str>,
+    family: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<()> {
+    let now = state.now();
+    let mut revoked = 0;
+    let mut session_ended = false;
+    let mut grant_revoked = false;
+    if let Some(f) = family {
+        revoked += state.store.revoke_refresh_family(f, now).await?;
     }
+    if let Some(sid) = sid {
+        match state.store.get_session_by_sid(sid).await? {
+            Some(s) if s.client_id.as_deref() == Some(client_id) => {
+                let end = state.store.end_session(sid, now).await?;
+                session_ended = end.ended;
+                revoked += end.refresh_tokens_revoked;
+            }
+            Some(_) => {
+                // Access tokens of this grant could live this long; refuse them until then.
+                let keep_until = now + state.config.max_signed_token_ttl() + 60;
+                revoked += state
+                    .store
+                    .revoke_grant(sid, client_id, now, keep_until)
+                    .await?;
+                grant_revoked = true;
+            }
+            None => {}
+        }
+    }
+    let mut ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
+        .actor(format!("client:{client_id}"))
+        .client(client_id)
+        .details(serde_json::json!({
+            "sid": sid, "family_id": family, "reason": "revoked",
+            "session_ended": session_ended, "client_grant_revoked": grant_revoked,
+            "refresh_tokens_revoked": revoked,
+        }));
+    ev.ip = ctx.ip.clone();
+    state.audit(ev).await;
     Ok(())
 }
 
@@ -149,18 +185,8 @@ pub struct Introspection {
     pub sid: Option<String>,
 }
 
-async fn session_live(state: &AppState, sid: Option<&str>) -> Result<bool> {
-    Ok(match sid {
-        None => true,
-        Some(sid) => state
-            .store
-            .get_session_by_sid(sid)
-            .await?
-            .is_some_and(|s| s.ended_at.is_none()),
-    })
-}
-
-/// `POST /introspect` (RFC 7662 §2.1): is the token active, and what does it say?
+/// `POST /introspect` (RFC 7662 §2.1): is the token active, and what does it say? Active means
+/// live (`oauth::live`), for access and refresh tokens alike.
 pub async fn introspect(
     state: &AppState,
     token: &str,
@@ -168,18 +194,11 @@ pub async fn introspect(
 ) -> Result<Introspection> {
     let now = state.now();
     Ok(match find(state, token, hint).await? {
-        Found::Access(c) => {
-            let user_ok = match c.sub.strip_prefix(shared::claims::CLIENT_SUBJECT_PREFIX) {
-                Some(_) => true,
-                None => state
-                    .store
-                    .get_user(&c.sub)
-                    .await?
-                    .is_some_and(|u| u.disabled_at.is_none()),
-            };
-            if !user_ok || !session_live(state, c.sid.as_deref()).await? {
+        Found::Access(_) => {
+            let Ok(live) = live::access_token(state, token, Audience::Any).await? else {
                 return Ok(Introspection::default());
-            }
+            };
+            let c = live.claims;
             Introspection {
                 active: true,
                 scope: Some(c.scope),
@@ -196,10 +215,12 @@ pub async fn introspect(
             }
         }
         Found::Refresh(r) => {
-            let live = r.used_at.is_none()
-                && r.revoked_at.is_none()
-                && r.expires_at > now
-                && session_live(state, r.sid.as_deref()).await?;
+            let unspent = r.used_at.is_none() && r.revoked_at.is_none() && r.expires_at > now;
+            let client = state.clients.get(&*state.store, &r.client_id, now).await?;
+            let live = match (&client, unspent) {
+                (Some((c, _)), true) => live::refresh_token(state, &r, c).await?.is_ok(),
+                _ => false,
+            };
             if !live {
                 return Ok(Introspection::default());
             }

@@ -40,10 +40,45 @@ pub trait UserStore: Send + Sync {
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
     async fn set_user_roles(&self, id: &str, roles: &[String], now: i64) -> Result<bool>;
-    async fn set_user_disabled(&self, id: &str, disabled_at: Option<i64>, now: i64)
-    -> Result<bool>;
-    async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool>;
+    /// Disable a user and, in the same transaction, end their sessions and revoke their refresh
+    /// tokens (serialised with rotation on the session rows, so no successor escapes).
+    async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation>;
+    async fn enable_user(&self, id: &str, now: i64) -> Result<bool>;
+    /// Set a new password hash and mark the credentials changed at `now`; in the same
+    /// transaction end every session, revoke every refresh token and every API key of the user.
+    async fn reset_credentials(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<AccountRevocation>;
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool>;
+}
+
+/// What ending a user's grants took with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountRevocation {
+    /// `false` when the user does not exist.
+    pub found: bool,
+    pub sessions_ended: u64,
+    pub refresh_tokens_revoked: u64,
+    /// Ids of the API keys revoked (so client caches can drop them).
+    pub api_keys_revoked: Vec<String>,
+}
+
+/// One rotation of a refresh token (RFC 9700 §4.14.2), carried out atomically by the store.
+#[derive(Debug)]
+pub struct Rotation<'a> {
+    /// The presented token, as read before (its `sid` and `user_id` name the grant to lock).
+    pub old: &'a RefreshTokenRecord,
+    pub successor: &'a RefreshTokenRecord,
+    /// The successor token sealed under the master key (AAD: the old token's hash), kept on
+    /// the old row for the idempotent retry window; `None` when the window is off.
+    pub sealed_successor: Option<&'a [u8]>,
+    /// A used token whose `used_at` is at or after this is a retry, answered with its
+    /// successor; `None`: every reuse revokes the family.
+    pub retry_since: Option<i64>,
+    pub now: i64,
 }
 
 /// Outcome of presenting a refresh token for rotation.
@@ -53,31 +88,33 @@ pub enum RotateOutcome {
     Rotated,
     /// No such token.
     NotFound,
-    /// The token had already been used or revoked: the family is now revoked (RFC 9700 §4.14.2).
+    /// The token was revoked, or its grant ended (session logged out, user disabled).
+    GrantEnded,
+    /// The token was used moments ago by this client and its successor is still unused: the
+    /// same successor (sealed) is the answer, and the family stays linear.
+    Retry { sealed_successor: Vec<u8> },
+    /// The token had already been used: the family is now revoked (RFC 9700 §4.14.2).
     Reused(Box<RefreshTokenRecord>),
 }
 
-/// Refresh tokens, keyed by the SHA-256 of the token; rotated within a family.
+/// Refresh tokens, keyed by the SHA-256 of the token; rotated within a family. Every write
+/// that can race with a logout takes the grant's session row first (an UPDATE), so rotation,
+/// logout and revocation of one grant are serialised on both engines.
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
-    async fn create_refresh_token(&self, record: &RefreshTokenRecord) -> Result<()>;
+    /// Store the first token of a family; `false` (nothing stored) when its session has ended.
+    async fn create_refresh_token(&self, record: &RefreshTokenRecord) -> Result<bool>;
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
-    /// Atomically mark `old_hash` used and store `successor`, or report reuse and revoke the
-    /// whole family. Exactly one of two concurrent rotations of one token can succeed.
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        successor: &RefreshTokenRecord,
-        now: i64,
-    ) -> Result<RotateOutcome>;
+    /// Atomically: lock the grant, mark the old token used and store the successor — or answer
+    /// a retry, or report reuse and revoke the whole family. Of two concurrent first uses
+    /// exactly one rotates.
+    async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> Result<RotateOutcome>;
     /// Revoke every live token of a family; returns how many were revoked.
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
-    /// Revoke every live refresh token of a user (password change, disabling).
-    async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<u64>;
-    /// Revoke every live refresh token issued from a browser session (logout).
-    async fn revoke_session_refresh_tokens(&self, sid: &str, now: i64) -> Result<u64>;
     /// Delete tokens whose family ended before `ts` (housekeeping).
     async fn delete_refresh_tokens_ended_before(&self, ts: i64) -> Result<u64>;
+    /// Erase sealed successors of tokens used before `ts` (their retry window has passed).
+    async fn erase_retry_successors(&self, used_before: i64) -> Result<u64>;
 }
 
 /// Browser sessions, keyed by the SHA-256 of the cookie value.
@@ -88,10 +125,36 @@ pub trait SessionStore: Send + Sync {
     async fn get_session(&self, id_hash: &str) -> Result<Option<Session>>;
     async fn get_session_by_sid(&self, sid: &str) -> Result<Option<Session>>;
     async fn touch_session(&self, id_hash: &str, now: i64) -> Result<()>;
-    /// End a session; `false` when it was already ended or never existed.
-    async fn end_session(&self, sid: &str, now: i64) -> Result<bool>;
-    /// Delete sessions that ended or expired before `ts` (housekeeping).
+    /// End a session and revoke every refresh token issued through it, in one transaction.
+    async fn end_session(&self, sid: &str, now: i64) -> Result<SessionEnd>;
+    /// Revoke one client's grant within a session (RFC 7009): its refresh tokens, and a record
+    /// that refuses its access tokens issued until `now` (kept until `keep_until`).
+    async fn revoke_grant(
+        &self,
+        sid: &str,
+        client_id: &str,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<u64>;
+    /// The session `sid` and whether `client_id`'s grant in it was revoked.
+    async fn grant_status(&self, sid: &str, client_id: &str) -> Result<Option<GrantStatus>>;
+    /// Delete sessions that ended or expired before `ts`, and expired grant revocations.
     async fn delete_sessions_before(&self, ts: i64) -> Result<u64>;
+}
+
+/// What ending a session took with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// `false` when it had already ended or never existed.
+    pub ended: bool,
+    pub refresh_tokens_revoked: u64,
+}
+
+/// A grant's standing: its session, and when (if ever) this client's grant in it was revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantStatus {
+    pub session: Session,
+    pub grant_revoked_at: Option<i64>,
 }
 
 /// Outcome of redeeming an authorization code.
@@ -115,37 +178,65 @@ pub trait AuthCodeStore: Send + Sync {
     async fn delete_codes_expired_before(&self, ts: i64) -> Result<u64>;
 }
 
-/// Remembered consent: the scope set a user approved for a client.
+/// Remembered consent: the scope set a user approved for a client and one resource
+/// (RFC 8707 §2.2: a grant is for the resource it was asked for).
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
-    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
+    async fn get_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<Option<String>>;
     async fn put_consent(
         &self,
         user_id: &str,
         client_id: &str,
+        resource: &str,
         scope: &str,
         now: i64,
     ) -> Result<()>;
 }
 
-/// Failed-login counters per username (known or not).
+/// Sign-in attempts per username (known or not). Every attempt is counted atomically before
+/// the password is checked, so N concurrent attempts count N.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
     async fn get_throttle(&self, username_key: &str) -> Result<Option<LoginThrottle>>;
-    async fn put_throttle(&self, username_key: &str, t: &LoginThrottle) -> Result<()>;
+    /// Count one attempt (`UPDATE … SET failures = failures + 1 … RETURNING`): a window older
+    /// than `window_secs` starts over; while locked nothing is counted. Returns the new state.
+    async fn count_attempt(
+        &self,
+        username_key: &str,
+        now: i64,
+        window_secs: i64,
+    ) -> Result<LoginThrottle>;
+    /// Lock until `until` unless already locked (of concurrent callers one wins): the count
+    /// starts over and `lockouts` goes up. The new state when this call locked.
+    async fn lock_throttle(
+        &self,
+        username_key: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<LoginThrottle>>;
     async fn clear_throttle(&self, username_key: &str) -> Result<()>;
 }
 
 /// Signing keys (private halves encrypted).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
+    /// Store a key as it is (a `Next` key waits for its `activate_at`).
     async fn insert_key(&self, key: &StoredKey) -> Result<()>;
-    /// Keys still published at `now`: the active ones and retired ones whose tokens may live.
+    /// Keys published at `now`: pending, active, and retired ones whose tokens may live.
     async fn published_keys(&self, now: i64) -> Result<Vec<StoredKey>>;
     async fn all_keys(&self) -> Result<Vec<StoredKey>>;
-    /// Make `new_key` the only active key of its purpose; the others of that purpose are
-    /// retired, published until `publish_until`. One transaction.
+    /// Make `new_key` the only active key of its purpose at once; the others of that purpose
+    /// are retired, published until `publish_until`, and pending ones dropped (they never
+    /// signed). One transaction.
     async fn activate_key(&self, new_key: &StoredKey, publish_until: i64) -> Result<()>;
+    /// Promote pending keys whose `activate_at` has come, retiring the active key of their
+    /// purpose (published until `publish_until`). Idempotent; safe for concurrent callers.
+    async fn promote_due_keys(&self, now: i64, publish_until: i64) -> Result<u64>;
     /// Retire every active key of `purpose`.
     async fn retire_keys(&self, purpose: KeyPurpose, now: i64, publish_until: i64) -> Result<u64>;
     /// Delete retired keys whose publication window has ended.

@@ -1,5 +1,6 @@
-//! Stored records. Lists are stored space-separated (scopes, roles, grants) or newline-separated
-//! (URIs), so the same schema works on SQLite and PostgreSQL.
+//! Stored records. Word lists are stored space-separated (scopes, roles, grants: their syntax
+//! has no spaces) and URI lists as JSON arrays, so the same schema works on SQLite and
+//! PostgreSQL and no value can smuggle in a second one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -189,8 +190,20 @@ pub struct User {
     /// Released with the `email` scope (OIDC Core §5.4).
     pub email: Option<String>,
     pub disabled_at: Option<i64>,
+    /// When the password was last reset or changed: grants authenticated before are void.
+    pub credentials_changed_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl User {
+    pub fn is_enabled(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+    /// Was a grant authenticated at `auth_time` made with the current credentials?
+    pub fn credentials_current_at(&self, auth_time: i64) -> bool {
+        self.credentials_changed_at.is_none_or(|c| auth_time >= c)
+    }
 }
 
 /// One refresh token of a rotation family.
@@ -219,6 +232,8 @@ pub struct RefreshTokenRecord {
 /// State of a signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
+    /// Published, not signing yet: becomes active at `activate_at`.
+    Next,
     Active,
     Retired,
 }
@@ -226,6 +241,7 @@ pub enum KeyStatus {
 impl KeyStatus {
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
         }
@@ -275,6 +291,8 @@ pub struct StoredKey {
     pub created_at: i64,
     pub retired_at: Option<i64>,
     pub publish_until: Option<i64>,
+    /// For a `Next` key: when it starts signing.
+    pub activate_at: Option<i64>,
 }
 
 impl fmt::Debug for StoredKey {
@@ -284,6 +302,7 @@ impl fmt::Debug for StoredKey {
             .field("alg", &self.alg)
             .field("purpose", &self.purpose)
             .field("status", &self.status)
+            .field("activate_at", &self.activate_at)
             .finish_non_exhaustive()
     }
 }
@@ -363,6 +382,14 @@ pub struct Session {
     /// Absolute end.
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// For a cookie-less grant session (password grant): the client whose grant it is.
+    pub client_id: Option<String>,
+}
+
+impl Session {
+    pub fn is_live(&self) -> bool {
+        self.ended_at.is_none()
+    }
 }
 
 /// An authorization code (RFC 6749 §4.1.2), stored by hash, bound to everything it was issued

@@ -8,7 +8,7 @@ use testkit::both_backends;
 
 both_backends!(cli_manages_users_and_clients);
 
-fn authz(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub fn authz(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authz"))
         .args(args)
         .env("AUTHZ_DATA_DIR", app.dir.path())

@@ -23,7 +23,7 @@ both_backends!(
     consent_is_remembered_denial_returns_access_denied,
     prompt_and_max_age_are_honoured,
     id_tokens_are_rs256_even_when_access_tokens_are_not,
-    first_party_cli_skips_consent_and_userinfo_releases_email,
+    native_cli_always_asks_and_userinfo_releases_email,
 );
 
 /// The whole flow as a real OIDC relying party (openidconnect) sees it: discovery, PKCE,
@@ -327,13 +327,14 @@ async fn untrusted_client_or_redirect_gets_a_page_not_a_redirect(backend: Backen
     assert_eq!(agent.get(&other_port).await.status, 200);
 }
 
+/// Remembered consent (for a confidential client: its identity is assured, RFC 8252 §8.6).
 async fn consent_is_remembered_denial_returns_access_denied(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.user("alice", "correct horse battery staple", "user")
         .await;
     app.code_client(
         "rp",
-        AuthMethod::None,
+        AuthMethod::ClientSecretBasic,
         "notes:read notes:write profile:read",
     )
     .await;
@@ -386,11 +387,13 @@ async fn consent_is_remembered_denial_returns_access_denied(backend: Backend) {
     assert_eq!(q["error"], "consent_required");
 }
 
+/// `prompt` and `max_age` (a confidential client, so `prompt=none` can succeed silently).
 async fn prompt_and_max_age_are_honoured(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.user("alice", "correct horse battery staple", "user")
         .await;
-    app.code_client("rp", AuthMethod::None, "notes:read").await;
+    app.code_client("rp", AuthMethod::ClientSecretBasic, "notes:read")
+        .await;
     let agent = FormAgent::new();
     let (_, challenge) = pkce();
     let none = app.authorize_url("rp", &challenge, &[("prompt", "none")]);
@@ -471,16 +474,38 @@ async fn id_tokens_are_rs256_even_when_access_tokens_are_not(backend: Backend) {
         meta["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])
     );
-    // Back to RS256 access tokens: the extra ID-token key is retired.
-    authz::admin::rotate_keys(&app.state, "test", authz::keys::SigningAlg::Rs256)
-        .await
-        .unwrap();
+    // Back to RS256 access tokens, pre-published: the extra ID-token key keeps signing ID
+    // tokens until the new key takes over, and is retired when it does.
+    let (next, _) = authz::admin::rotate_keys(
+        &app.state,
+        "test",
+        authz::keys::SigningAlg::Rs256,
+        authz::admin::KeySwitch::AfterPrepublication,
+    )
+    .await
+    .unwrap();
     let ks = app.state.keys.current();
+    let (access, id_signer) = ks.signers(app.state.now());
+    assert_ne!(access.kid(), next, "not signing before its time");
+    assert_eq!(id_signer.alg(), authz::keys::SigningAlg::Rs256);
+    app.clock.advance(121);
+    app.state.reload_keys().await.unwrap();
+    let ks = app.state.keys.current();
+    assert_eq!(ks.active.kid(), next);
     assert_eq!(ks.id_token.kid(), ks.active.kid());
+    let stored = app.state.store.all_keys().await.unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|k| k.purpose == authz::store::KeyPurpose::Access
+                || k.status == authz::store::KeyStatus::Retired),
+        "the ID-token key retired: {stored:?}"
+    );
 }
 
-/// The seeded `mcp-cli` is first-party (no consent page) and native (loopback, any port).
-async fn first_party_cli_skips_consent_and_userinfo_releases_email(backend: Backend) {
+/// The seeded `mcp-cli` is native (loopback, any port) and public: nothing proves it is the
+/// real CLI, so the user approves every sign-in (RFC 8252 §8.6; issue 11, item 14).
+async fn native_cli_always_asks_and_userinfo_releases_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     authz::seed::seed_demo(&app.state).await.unwrap();
     let (verifier, challenge) = pkce();
@@ -503,14 +528,15 @@ async fn first_party_cli_skips_consent_and_userinfo_releases_email(backend: Back
         login.body
     );
     let loc = agent
-        .sign_in(&app.base, &url, "testuser", "TestPass123!", "deny")
+        .sign_in(&app.base, &url, "testuser", "TestPass123!", "approve")
         .await
         .unwrap();
     let q = query(&loc);
-    assert!(
-        loc.starts_with(redirect) && q.contains_key("code"),
-        "no consent asked: {loc}"
-    );
+    assert!(loc.starts_with(redirect) && q.contains_key("code"), "{loc}");
+    // Signed in and approved once: the next request still asks (no silent code).
+    let again = agent.get(&url).await;
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("action=\"/consent\""));
     let form = [
         ("grant_type", "authorization_code"),
         ("client_id", "mcp-cli"),

@@ -63,12 +63,30 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Published before it signs (issue 11, item 5): tokens still come from the old key …
+    let during = cc_token(&app, &secret).await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&during).unwrap().kid.unwrap(),
+        old_kid,
+        "a pre-published key must not sign yet"
+    );
+    // … until the pre-publication delay has passed (default 120 s), then from the new one.
+    app.clock.advance(121);
     let after = cc_token(&app, &secret).await;
     assert_eq!(
         jsonwebtoken::decode_header(&after).unwrap().kid.unwrap(),
         new_kid
     );
+    app.state.reload_keys().await.unwrap();
+    let stored = app.state.store.all_keys().await.unwrap();
+    let row = stored.iter().find(|k| k.kid == new_kid).unwrap();
+    assert_eq!(
+        row.status,
+        authz::store::KeyStatus::Active,
+        "promoted in storage"
+    );
     app.verify(&before, MCP).await;
+    app.verify(&during, MCP).await;
     app.verify(&after, MCP).await;
 
     // Once every token the old key signed has expired, it leaves the JWKS.
@@ -80,9 +98,10 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
 
     // Other algorithms (RFC 8725 §3.1 allow-list): ES256 and EdDSA.
     for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
-        let kid = authz::admin::rotate_keys(&app.state, "test", alg)
-            .await
-            .unwrap();
+        let (kid, _) =
+            authz::admin::rotate_keys(&app.state, "test", alg, authz::admin::KeySwitch::Now)
+                .await
+                .unwrap();
         let t = cc_token(&app, &secret).await;
         let h = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(h.kid.as_deref(), Some(kid.as_str()));

@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod login_pages;
 mod logout;
+mod migration;
 mod password;
 mod process;
 mod refresh;

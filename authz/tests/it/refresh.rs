@@ -13,7 +13,9 @@ use testkit::both_backends;
 both_backends!(
     rotation_and_reuse_revokes_family,
     lifetimes_scope_resource_and_client_binding,
-    concurrent_use_lets_exactly_one_win,
+    concurrent_refreshes_with_one_token_get_the_same_successor,
+    the_retry_window_ends_and_belongs_to_one_client,
+    the_kept_successor_is_sealed_and_erased_after_the_window,
     account_changes_reach_refresh
 );
 
@@ -130,7 +132,9 @@ async fn rotation_and_reuse_revokes_family(backend: Backend) {
     let claims = app.verify(second.access_token().secret(), MCP).await;
     assert_eq!(claims.scope, "notes:read offline_access");
 
-    // The rotated token again: reuse → invalid_grant, and the whole family is revoked.
+    // The rotated token again, after the retry window: reuse → invalid_grant, and the whole
+    // family is revoked.
+    app.clock.advance(11);
     let e = expect_error(refresh(&app, rt1.secret(), &[]).await, 400, "invalid_grant").await;
     assert!(!e.contains(rt1.secret()));
     expect_error(refresh(&app, rt2.secret(), &[]).await, 400, "invalid_grant").await;
@@ -183,21 +187,29 @@ async fn lifetimes_scope_resource_and_client_binding(backend: Backend) {
     let again = expect_token(refresh(&app, &rt, &[("scope", "profile:read")]).await).await;
     let rt = again["refresh_token"].as_str().unwrap().to_owned();
 
-    // Another audience of the grant (RFC 8707 §2.2), and one outside it.
+    // The grant is bound to the resource it was made for (RFC 8707 §2.2; issue 11, item 9):
+    // neither an unknown resource nor another of the client's resources.
     expect_error(
         refresh(&app, &rt, &[("resource", "https://evil.example/")]).await,
         400,
         "invalid_target",
     )
     .await;
-    let other = expect_token(refresh(&app, &rt, &[("resource", OTHER_API)]).await).await;
+    let e = expect_error(
+        refresh(&app, &rt, &[("resource", OTHER_API)]).await,
+        400,
+        "invalid_target",
+    )
+    .await;
+    assert!(e.contains("does not cover"), "{e}");
+    let same = expect_token(refresh(&app, &rt, &[("resource", MCP)]).await).await;
     assert_eq!(
-        app.verify(other["access_token"].as_str().unwrap(), OTHER_API)
+        app.verify(same["access_token"].as_str().unwrap(), MCP)
             .await
             .aud,
-        OTHER_API
+        MCP
     );
-    let rt = other["refresh_token"].as_str().unwrap().to_owned();
+    let rt = same["refresh_token"].as_str().unwrap().to_owned();
 
     // Another client cannot use it.
     app.client(
@@ -269,24 +281,150 @@ async fn lifetimes_scope_resource_and_client_binding(backend: Backend) {
     assert!(app2.state.store.recent(10).await.unwrap().is_empty());
 }
 
-async fn concurrent_use_lets_exactly_one_win(backend: Backend) {
+/// Issue 11 (concurrent refresh): two processes sharing one refresh token (an editor and its
+/// agent) refresh at once: both get 200 and the same successor, and the family stays alive
+/// (fails on the code before the fix: one 400, family revoked).
+async fn concurrent_refreshes_with_one_token_get_the_same_successor(backend: Backend) {
     let app = setup(backend).await;
     let rt = login(&app, "notes:read offline_access").await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let (a, b) = tokio::join!(refresh(&app, &rt, &[]), refresh(&app, &rt, &[]));
-    let statuses = [a.status().as_u16(), b.status().as_u16()];
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "statuses {statuses:?}"
+    let (a, b) = (expect_token(a).await, expect_token(b).await);
+    assert_eq!(a["refresh_token"], b["refresh_token"], "one successor");
+    assert_ne!(a["access_token"], b["access_token"], "fresh access tokens");
+    let next = a["refresh_token"].as_str().unwrap().to_owned();
+    // The family is linear and alive: the successor works, and only once past the window.
+    let after = expect_token(refresh(&app, &next, &[]).await).await;
+    let hash = authz::crypto::sha256_hex(&next);
+    let family = app
+        .state
+        .store
+        .get_refresh_token(&hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .family_id;
+    let live = app
+        .sql_count(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = '{family}' \
+             AND used_at IS NULL AND revoked_at IS NULL"
+        ))
+        .await;
+    assert_eq!(live, 1, "exactly one live token in the family");
+    assert!(
+        app.audit_kinds()
+            .await
+            .contains(&"refresh.retried".to_owned())
     );
-    let winner = if a.status() == 200 { a } else { b };
-    let next = winner.json::<serde_json::Value>().await.unwrap()["refresh_token"]
+    expect_token(refresh(&app, after["refresh_token"].as_str().unwrap(), &[]).await).await;
+}
+
+/// The retry window has edges: after it, or from another client, a spent token is reuse and
+/// the family is revoked; a spent token whose successor was itself used is reuse at once.
+async fn the_retry_window_ends_and_belongs_to_one_client(backend: Backend) {
+    // Within the window (positive control): the same successor.
+    let app = setup(backend).await;
+    let a = login(&app, "notes:read offline_access").await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    // The loser's attempt was a reuse: the family, including the winner's new token, is revoked.
-    expect_error(refresh(&app, &next, &[]).await, 400, "invalid_grant").await;
+    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"].clone();
+    app.clock.advance(9);
+    let retried = expect_token(refresh(&app, &a, &[]).await).await;
+    assert_eq!(retried["refresh_token"], b);
+    // After the window: reuse, the family is gone.
+    app.clock.advance(2);
+    expect_error(refresh(&app, &a, &[]).await, 400, "invalid_grant").await;
+    expect_error(
+        refresh(&app, b.as_str().unwrap(), &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // Another client presenting the spent token within the window: reuse.
+    let app = setup(backend).await;
+    app.client(
+        "cli2",
+        AuthMethod::None,
+        &[GrantType::RefreshToken, GrantType::Password],
+        "notes:read offline_access",
+        &[MCP],
+    )
+    .await;
+    let a = login(&app, "notes:read offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"].clone();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "cli2"),
+        ("refresh_token", a.as_str()),
+    ];
+    expect_error(app.token(&form, None).await, 400, "invalid_grant").await;
+    expect_error(
+        refresh(&app, b.as_str().unwrap(), &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // A → B → C, then A: B is spent, so A is reuse even inside the window.
+    let app = setup(backend).await;
+    let a = login(&app, "notes:read offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"].clone();
+    let c =
+        expect_token(refresh(&app, b.as_str().unwrap(), &[]).await).await["refresh_token"].clone();
+    expect_error(refresh(&app, &a, &[]).await, 400, "invalid_grant").await;
+    expect_error(
+        refresh(&app, c.as_str().unwrap(), &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+/// The successor kept for the window is sealed under the master key (never the token in the
+/// clear) and erased once the window has passed.
+async fn the_kept_successor_is_sealed_and_erased_after_the_window(backend: Backend) {
+    let app = setup(backend).await;
+    let a = login(&app, "notes:read offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hash = authz::crypto::sha256_hex(&a);
+    let kept = format!(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{hash}' \
+         AND successor_enc IS NOT NULL"
+    );
+    assert_eq!(app.sql_count(&kept).await, 1, "kept for the window");
+    let named = app
+        .sql_count(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{hash}' \
+             AND successor_hash = '{}'",
+            authz::crypto::sha256_hex(&b)
+        ))
+        .await;
+    assert_eq!(named, 1, "the successor is named by its hash");
+    let sealed = app
+        .state
+        .store
+        .get_refresh_token(&hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sealed.used_at.is_some());
+    app.clock.advance(11);
+    authz::housekeeping(&app.state).await.unwrap();
+    assert_eq!(app.sql_count(&kept).await, 0, "erased after the window");
 }

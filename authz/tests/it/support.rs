@@ -46,7 +46,7 @@ impl TestApp {
         let mut config = Config {
             issuer: base.clone(),
             data_dir: dir.path().to_path_buf(),
-            database_url: Some(database_url.clone()),
+            database_url: Some(shared::secret::DatabaseUrl::new(database_url.clone())),
             db_max_connections: 5,
             key_reload_secs: 3600,
             default_resource: MCP.to_owned(),
@@ -54,6 +54,7 @@ impl TestApp {
                 m_cost: 256,
                 t_cost: 1,
                 p_cost: 1,
+                ..Default::default()
             },
             ..Config::default()
         };
@@ -341,5 +342,71 @@ impl TestApp {
             None,
         )
         .await
+    }
+}
+
+impl TestApp {
+    /// Run SQL straight against this app's database (to stage states the API cannot reach, such
+    /// as a successor that escaped a revocation, or to read raw columns).
+    pub async fn sql(&self, sql: &str) -> u64 {
+        let (pool, _) = shared::db::connect(&self.database_url, 1).await.unwrap();
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        pool.close().await;
+        r.rows_affected()
+    }
+
+    /// The first column of the first row of `sql`, as text (NULL → None).
+    pub async fn sql_text(&self, sql: &str) -> Option<String> {
+        use sqlx::Row;
+        let (pool, _) = shared::db::connect(&self.database_url, 1).await.unwrap();
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_optional(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        pool.close().await;
+        row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
+    }
+
+    /// The count in the first column of `sql`.
+    pub async fn sql_count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        let (pool, _) = shared::db::connect(&self.database_url, 1).await.unwrap();
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        pool.close().await;
+        row.try_get::<i64, _>(0).unwrap()
+    }
+
+    /// `POST /token` with `grant_type=refresh_token` for a public client.
+    pub async fn refresh(
+        &self,
+        client_id: &str,
+        refresh_token: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh_token),
+        ];
+        form.extend_from_slice(extra);
+        self.token(&form, None).await
+    }
+
+    /// `GET /userinfo` with a bearer token: the status.
+    pub async fn userinfo_status(&self, access_token: &str) -> u16 {
+        self.http
+            .get(self.url("/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 }

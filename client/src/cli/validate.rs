@@ -186,7 +186,8 @@ async fn checks(name: &str, mcp_url: &str, client_id: &str) -> Check {
             let refresh = |rt: String| {
                 let (http, token_url) = (http.clone(), token_url.clone());
                 async move {
-                    http.post(&token_url)
+                    let Ok(r) = http
+                        .post(&token_url)
                         .form(&[
                             ("grant_type", "refresh_token"),
                             ("client_id", client_id),
@@ -194,16 +195,27 @@ async fn checks(name: &str, mcp_url: &str, client_id: &str) -> Check {
                         ])
                         .send()
                         .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0)
+                    else {
+                        return (0, String::new());
+                    };
+                    let status = r.status().as_u16();
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    (
+                        status,
+                        body["refresh_token"].as_str().unwrap_or("").to_owned(),
+                    )
                 }
             };
-            let first = refresh(rt.clone()).await;
-            let reuse = refresh(rt).await;
+            // A → B → C, then A again: A's successor is already spent, so this is reuse (never
+            // a retry, whatever the server's retry window) and the whole family ends.
+            let (first, b) = refresh(rt.clone()).await;
+            let (second, c) = refresh(b).await;
+            let (reuse, _) = refresh(rt).await;
+            let (after, _) = refresh(c).await;
             expect(
-                first == 200 && reuse == 400,
-                "rotated once, reuse refused",
-                format!("{first} then {reuse}"),
+                first == 200 && second == 200 && reuse == 400 && after == 400,
+                "rotated, reuse refused, family revoked",
+                format!("{first}, {second}, reuse {reuse}, then {after}"),
             )
         }
         "admin tools: admin allowed, others refused" => {

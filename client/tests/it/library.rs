@@ -9,6 +9,7 @@ use crate::support::{Backend, Servers};
 
 both_backends!(
     browser_sign_in_through_the_loopback_redirect,
+    authorization_response_without_iss_is_refused,
     tokens_refresh_before_expiry_with_rotation,
     api_key_steps_up_on_insufficient_scope,
     remembered_tokens_are_private_and_logout_revokes,
@@ -50,6 +51,48 @@ async fn browser_sign_in_through_the_loopback_redirect(backend: Backend) {
     let p = c.get_user_profile().await.unwrap();
     assert_eq!(p.username.as_deref(), Some("testuser"));
     assert_eq!(c.tokens().await.unwrap().method, SignInMethod::Browser);
+}
+
+/// Regression (issue 11, item 15; RFC 9207 §2.4): an authorization response without `iss` was
+/// accepted although the server advertises `authorization_response_iss_parameter_supported`, so
+/// a mix-up attacker's response could pass by leaving it out. The positive control is
+/// `browser_sign_in_through_the_loopback_redirect` (the real server's response, with `iss`).
+async fn authorization_response_without_iss_is_refused(backend: Backend) {
+    let s = Servers::start(backend, |_| {}).await;
+    let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    assert!(
+        c.endpoints().authorization_response_iss_parameter_supported,
+        "authz advertises RFC 9207"
+    );
+    for iss in [None, Some("https://attacker.example")] {
+        let signin = c.start_browser_login("profile:read").await.unwrap();
+        let state = url::Url::parse(&signin.url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let mut callback = url::Url::parse(&signin.redirect_uri).unwrap();
+        callback
+            .query_pairs_mut()
+            .append_pair("code", "a-code-from-somewhere-else")
+            .append_pair("state", &state);
+        if let Some(i) = iss {
+            callback.query_pairs_mut().append_pair("iss", i);
+        }
+        let deliver = tokio::spawn(async move { reqwest::get(callback.as_str()).await });
+        let err = c
+            .finish_browser_login(signin, std::time::Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        deliver.await.unwrap().unwrap();
+        match err {
+            ClientError::SignIn(msg) => assert!(msg.contains("RFC 9207"), "{iss:?}: {msg}"),
+            other => panic!("{iss:?}: expected SignIn, got {other:?}"),
+        }
+        assert!(c.tokens().await.is_none(), "not signed in");
+    }
 }
 
 async fn tokens_refresh_before_expiry_with_rotation(backend: Backend) {

@@ -25,13 +25,14 @@ impl Servers {
         let mut config = authz::config::Config {
             issuer: authz_url.clone(),
             data_dir: dir.path().to_path_buf(),
-            database_url: Some(a_db.url.clone()),
+            database_url: Some(shared::secret::DatabaseUrl::new(a_db.url.clone())),
             db_max_connections: 5,
             default_resource: mcp_url.clone(),
             argon2: authz::config::Argon2Config {
                 m_cost: 256,
                 t_cost: 1,
                 p_cost: 1,
+                ..Default::default()
             },
             ..Default::default()
         };
@@ -48,7 +49,7 @@ impl Servers {
             issuer: authz_url.clone(),
             resource_url: mcp_url.clone(),
             data_dir: dir.path().to_path_buf(),
-            database_url: Some(m_db.url.clone()),
+            database_url: Some(shared::secret::DatabaseUrl::new(m_db.url.clone())),
             ..Default::default()
         };
         let mcp = mcp_resource::build_state(mcfg).await.unwrap();

@@ -12,7 +12,9 @@ both_backends!(
     each_role_sees_exactly_its_tools,
     missing_or_bad_token_gets_401_challenge,
     insufficient_scope_gets_403_with_needed_scopes,
-    stateless_requests_and_host_check
+    stateless_requests_and_host_check,
+    foreign_origins_are_refused,
+    unknown_tool_names_are_clipped_in_the_audit_log,
 );
 
 async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
@@ -288,12 +290,98 @@ async fn stateless_requests_and_host_check(backend: Backend) {
         Ok(r) => assert_eq!(r.status(), 413, "oversized body"),
         Err(e) => assert!(e.is_request() || e.is_body(), "unexpected error: {e}"),
     }
+    // An unknown tool: a JSON-RPC result that is a tool error naming it (never a 5xx).
     let r = sys
         .post(Some(&alice), &call("no_such_tool", json!({})))
         .await;
-    assert!(
-        r.status().is_success() || r.status().is_client_error(),
-        "{}",
-        r.status()
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    assert_eq!(
+        body["result"]["content"][0]["text"], "unknown tool \"no_such_tool\"",
+        "{body}"
     );
+}
+
+/// Regression (issue 11, item 13): `Origin: http://evil.example` got 200 (fails on the code
+/// before the fix). The MCP Streamable HTTP transport requires servers to validate `Origin`:
+/// foreign origins get 403 before any token is looked at; the server's own origin, loopback
+/// origins and configured ones pass, and requests without `Origin` are unaffected.
+async fn foreign_origins_are_refused(backend: Backend) {
+    let sys = System::start_with(backend, |c| {
+        c.allowed_origins = vec!["https://app.example.org".into()];
+    })
+    .await;
+    let alice = sys.user_token("testuser").await;
+    let send = |origin: Option<String>, token: Option<String>| {
+        let sys = &sys;
+        async move {
+            let mut req = sys
+                .http
+                .post(&sys.mcp_url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(call("get_user_profile", json!({})).to_string());
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    for bad in [
+        "http://evil.example",
+        "null",
+        "https://app.example.org.evil.example",
+        "http://app.example.org",
+    ] {
+        for token in [Some(alice.clone()), None] {
+            let r = send(Some(bad.into()), token.clone()).await;
+            assert_eq!(r.status(), 403, "{bad} (token: {})", token.is_some());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], -32600, "{body}");
+        }
+    }
+    for good in [
+        None,
+        Some(sys.mcp_base.clone()),
+        Some("http://localhost:6274".to_owned()),
+        Some("http://127.0.0.1:5173".to_owned()),
+        Some("https://app.example.org".to_owned()),
+    ] {
+        let r = send(good.clone(), Some(alice.clone())).await;
+        assert_eq!(r.status(), 200, "{good:?}");
+    }
+}
+
+/// Regression (issue 11, item 11): a call to an unknown tool was audited with its whole name
+/// (up to the 1 MiB body limit). Fails on the code before the fix: a 100 000-character row.
+async fn unknown_tool_names_are_clipped_in_the_audit_log(backend: Backend) {
+    let sys = System::start(backend).await;
+    let alice = sys.user_token("testuser").await;
+    let name = "x".repeat(100_000);
+    let r = sys.post(Some(&alice), &call(&name, json!({}))).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let message = body["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(message.len() < 200, "the answer echoes a clipped name");
+    sys.mcp.audit_log.flush().await;
+    let rows = sys.mcp.store.recent_audit(20).await.unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.action.starts_with("tool:xxx"))
+        .expect("the call is audited");
+    assert!(
+        row.action.chars().count() <= 5 + 64 + 1,
+        "{}",
+        row.action.len()
+    );
+    // Positive control: a real tool's name is recorded whole.
+    sys.post(Some(&alice), &call("get_user_profile", json!({})))
+        .await;
+    sys.mcp.audit_log.flush().await;
+    let rows = sys.mcp.store.recent_audit(20).await.unwrap();
+    assert!(rows.iter().any(|r| r.action == "tool:get_user_profile"));
 }

@@ -15,6 +15,8 @@ use crate::support::{Backend, System, call, call_tool, challenge_params, text};
 
 both_backends!(
     api_key_created_through_mcp_is_used_by_a_bot_and_revoked,
+    create_api_key_never_exceeds_the_callers_token,
+    a_logout_outlives_the_token_that_asked_for_it,
     admin_tools_are_refused_to_other_roles_and_work_for_admins,
     management_calls_use_exchanged_tokens_never_the_users,
     logout_ends_the_grant_here_and_at_authz,
@@ -124,6 +126,108 @@ async fn api_key_created_through_mcp_is_used_by_a_bot_and_revoked(backend: Backe
     }
     let dump = serde_json::to_string(&events).unwrap();
     assert!(!dump.contains(&secret) && !dump.contains(&bot) && !dump.contains(&user));
+}
+
+async fn password_token(sys: &System, scope: &str) -> String {
+    sys.token(
+        &[
+            ("grant_type", "password"),
+            ("client_id", "mcp-cli"),
+            ("username", "testuser"),
+            ("password", "TestPass123!"),
+            ("scope", scope),
+        ],
+        None,
+    )
+    .await
+}
+
+/// Regression (issue 11, item 1, found by probing `scripts/run`): a token carrying only
+/// `keys:write` called `create_api_key` with `notes:read notes:write profile:read keys:write`
+/// and got that key (fails on the code before the fix: a key came back).
+async fn create_api_key_never_exceeds_the_callers_token(backend: Backend) {
+    let sys = System::start(backend).await;
+    let narrow = password_token(&sys, "keys:write").await;
+    let client = sys.client(&narrow).await;
+    for scope in [
+        "notes:read notes:write profile:read keys:write",
+        "notes:read",
+    ] {
+        let r = call_tool(
+            &client,
+            "create_api_key",
+            json!({ "name": "escalation", "scope": scope }),
+        )
+        .await;
+        assert_eq!(r.is_error, Some(true), "{scope}: {}", text(&r));
+        assert!(text(&r).contains("invalid_scope"), "{}", text(&r));
+    }
+    client.cancel().await.unwrap();
+    // Positive control: within the caller's token the key is made, and carries just that.
+    let wide = password_token(&sys, "keys:write notes:read").await;
+    let key = tool_json(
+        &sys,
+        &wide,
+        "create_api_key",
+        json!({ "name": "reader", "scope": "notes:read" }),
+    )
+    .await;
+    let bot = sys
+        .token(
+            &[("grant_type", "client_credentials")],
+            Some((
+                key["client_id"].as_str().unwrap(),
+                key["client_secret"].as_str().unwrap(),
+            )),
+        )
+        .await;
+    assert_eq!(claims(&bot)["scope"], "notes:read");
+    // No key mints keys: keys:write is refused even to a token that holds it.
+    let client = sys.client(&wide).await;
+    let r = call_tool(
+        &client,
+        "create_api_key",
+        json!({ "name": "minter", "scope": "notes:read keys:write" }),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(
+        text(&r).contains("keys:write cannot be given"),
+        "{}",
+        text(&r)
+    );
+    client.cancel().await.unwrap();
+    // And a key's token never reaches the key tools (it has no keys:write).
+    let r = sys
+        .post(Some(&bot), &call("list_api_keys", json!({})))
+        .await;
+    assert_eq!(r.status(), 403);
+}
+
+/// Regression (issue 11, item 10): a logout through this server was remembered only until the
+/// asking token expired, while newer tokens of the same session lived longer (fails on the code
+/// before the fix: the sid was forgotten after 10 minutes).
+async fn a_logout_outlives_the_token_that_asked_for_it(backend: Backend) {
+    let sys = System::start(backend).await;
+    let access = password_token(&sys, "profile:read").await;
+    let sid = claims(&access)["sid"].as_str().unwrap().to_owned();
+    let exp = claims(&access)["exp"].as_i64().unwrap();
+    tool_json(&sys, &access, "logout", json!({})).await;
+    // Past the asking token's expiry, and a restart later, the session is still refused.
+    let later = exp + 3600;
+    let kept = sys.mcp.store.revoked_sessions(later).await.unwrap();
+    assert!(
+        kept.iter()
+            .any(|(s, until)| *s == sid && *until >= exp + 86_400 - 700),
+        "{kept:?}"
+    );
+    assert!(sys.mcp.is_logged_out(&sid));
+    // Positive control: another session of the same user is not refused.
+    let other = password_token(&sys, "profile:read").await;
+    assert!(
+        !sys.mcp
+            .is_logged_out(claims(&other)["sid"].as_str().unwrap())
+    );
 }
 
 async fn admin_tools_are_refused_to_other_roles_and_work_for_admins(backend: Backend) {

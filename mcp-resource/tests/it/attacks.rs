@@ -11,6 +11,7 @@ use crate::support::{
 };
 
 both_backends!(
+    forged_claims_signed_with_the_real_key_are_accepted,
     alg_none_is_rejected,
     hs256_signed_with_the_public_key_is_rejected,
     unknown_kid_is_rejected,
@@ -39,6 +40,23 @@ fn parts(token: &str) -> Vec<String> {
 
 fn good_claims(sys: &System) -> Value {
     forged_claims(&sys.authz_url, &sys.mcp_url)
+}
+
+/// The positive control of every forged-token test below: the same `forged_claims`, signed
+/// with the issuer's real key and a correct header, is accepted. So each rejection is caused
+/// by the one thing its test changes, not by the helper.
+async fn forged_claims_signed_with_the_real_key_are_accepted(backend: Backend) {
+    let sys = System::start(backend).await;
+    let key = sys.authz.keys.current().active.clone();
+    let t = key.sign_jwt("at+jwt", &good_claims(&sys)).unwrap();
+    let r = sys
+        .post(Some(&t), &call("get_user_profile", json!({})))
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let profile: Value =
+        serde_json::from_str(body["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(profile["username"], "forged");
 }
 
 /// RFC 8725 §2.1, §3.1: `alg: none` is never accepted.
@@ -379,24 +397,47 @@ async fn mcp_floods_get_429(backend: Backend) {
 
 /// Request size limit on the MCP endpoint.
 async fn oversized_mcp_body_is_refused(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sys = System::start(backend).await;
     let t = sys.user_token("testuser").await;
-    let big = call(
-        "create_secure_note",
-        json!({"title": "t", "content": "x".repeat(4 * 1024 * 1024)}),
-    );
-    let r = sys
-        .http
-        .post(&sys.mcp_url)
-        .bearer_auth(&t)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(big.to_string())
-        .send()
-        .await;
-    if let Ok(r) = r {
-        assert_eq!(r.status(), 413);
-    }
+    let addr = sys.mcp_base.strip_prefix("http://").unwrap().to_owned();
+    let max = mcp_resource::auth::MAX_BODY;
+    // A raw connection, so the outcome is exact: the request head (and, chunked, exactly the
+    // bytes up to one past the limit) is sent, then the answer is read.
+    let exchange = |head: String, body: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(&body).await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        }
+    };
+    let head = |extra: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {t}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             {extra}\r\n"
+        )
+    };
+    // Declared too large: refused before any of the body is read.
+    let declared = exchange(head(&format!("Content-Length: {}\r\n", 4 * max)), vec![]).await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    // Not declared (chunked): refused once one byte past the limit has arrived.
+    let mut chunk = format!("{:x}\r\n", max + 1).into_bytes();
+    chunk.extend(std::iter::repeat_n(b'x', max + 1));
+    let streamed = exchange(head("Transfer-Encoding: chunked\r\n"), chunk).await;
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+    // Positive control: a request within the limit is served.
+    let ok = call("get_user_profile", json!({ "pad": "x".repeat(max / 2) })).to_string();
+    let served = exchange(
+        head(&format!("Content-Length: {}\r\n", ok.len())),
+        ok.into_bytes(),
+    )
+    .await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
 }
 
 /// XSS / SQL injection in tool input: stored and returned as text.

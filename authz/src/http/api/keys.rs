@@ -41,6 +41,7 @@ async fn create(
     let created = apikeys::create(
         &state,
         &caller.user,
+        &caller.scope,
         &req.name,
         &req.scope,
         req.expires_in_days,

@@ -1,7 +1,8 @@
 //! The management API (`/api/v1`): JSON over HTTPS for first-party tools and resource servers
-//! acting for a user through token exchange. It accepts only access tokens whose `aud` is the
-//! management audience (a user's token for the MCP server is refused: no passthrough), from
-//! live sessions of enabled users; each route names the scope it needs (RFC 6750 §3.1).
+//! acting for a user through token exchange. It accepts only live access tokens
+//! (`oauth::live`) whose `aud` is the management audience (a user's token for the MCP server is
+//! refused: no passthrough), of users, never of API keys; each route names the scope it needs
+//! (RFC 6750 §3.1).
 
 mod keys;
 mod reports;
@@ -11,9 +12,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
+use shared::{AccessTokenClaims, ScopeSet};
 
+use super::bearer::BearerToken;
 use crate::error::Error;
+use crate::oauth::live::{self, Audience};
 use crate::state::AppState;
 use crate::store::User;
 
@@ -94,50 +97,29 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        let claims: AccessTokenClaims = state
-            .keys
-            .current()
-            .verify_own(
-                token,
-                ACCESS_TOKEN_TYP,
-                &state.config.issuer,
-                Some(state.now()),
-            )
-            .ok_or(ApiError::Unauthorized(
-                "the access token is invalid or expired",
-            ))?;
-        if claims.aud != state.config.management_audience() {
+        let token = BearerToken::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::Unauthorized("a bearer token is required"))?;
+        let audience = state.config.management_audience();
+        let live = live::access_token(state, token.expose(), Audience::Exactly(&audience))
+            .await?
+            .map_err(|dead| ApiError::Unauthorized(dead.description()))?;
+        // API keys never reach the management API (no key mints keys): only user grants,
+        // directly or through token exchange.
+        if live.client.owner_id.is_some() {
             return Err(ApiError::Unauthorized(
-                "the access token is not for this API (wrong audience)",
+                "API keys cannot call the management API",
             ));
         }
-        if let Some(sid) = &claims.sid {
-            let live = state
-                .store
-                .get_session_by_sid(sid)
-                .await?
-                .is_some_and(|s| s.ended_at.is_none());
-            if !live {
-                return Err(ApiError::Unauthorized("the session has ended"));
-            }
-        }
-        let user = match state.store.get_user(&claims.sub).await? {
-            Some(u) if u.disabled_at.is_none() => u,
-            _ => return Err(ApiError::Unauthorized("the account is disabled or gone")),
+        let Some(user) = live.user else {
+            return Err(ApiError::Unauthorized(
+                "the token does not speak for a user",
+            ));
         };
-        let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
         Ok(Caller {
-            claims,
+            claims: live.claims,
             user,
-            scope,
+            scope: live.scope,
         })
     }
 }

@@ -22,6 +22,7 @@ use crate::oauth::scope::describe;
 use crate::session;
 use crate::state::AppState;
 use crate::store::{AuditEvent, Outcome, Session, User};
+use shared::secret::Password;
 
 const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Go back to \
      the application and start signing in again.";
@@ -239,16 +240,16 @@ pub async fn login(
         Err(r) => return *r,
     };
     let username = form.get("username").unwrap_or_default().trim().to_owned();
-    let password = form.get("password").unwrap_or_default();
+    let password = Password::new(form.get("password").unwrap_or_default());
     let ctx = ctx(peer);
-    if username.is_empty() || password.is_empty() {
+    if username.is_empty() || password.expose().is_empty() {
         let msg = "Enter your username and password.".to_owned();
         return login_page(&state, &headers, &req, Some(msg), username);
     }
     let outcome = match login::authenticate(
         &state,
         &username,
-        password,
+        &password,
         &req.client.id,
         "login_form",
         &ctx,
@@ -321,7 +322,7 @@ pub async fn consent(
         Some("approve") => {
             let stored = state
                 .store
-                .get_consent(&user.id, &req.client.id)
+                .get_consent(&user.id, &req.client.id, &req.resource)
                 .await
                 .ok()
                 .flatten()
@@ -330,7 +331,7 @@ pub async fn consent(
             let remembered = stored.union(&scope).to_string();
             if let Err(e) = state
                 .store
-                .put_consent(&user.id, &req.client.id, &remembered, now)
+                .put_consent(&user.id, &req.client.id, &req.resource, &remembered, now)
                 .await
             {
                 return server_error_page(&e);

@@ -2,9 +2,11 @@
 //! revokes the refresh tokens issued through it, and returns to a registered
 //! `post_logout_redirect_uri` only.
 //!
-//! With a valid `id_token_hint` (signed by us; expiry not checked, §2) the RP's request is
-//! trusted and the session named by its `sid` ends at once. Without one, the user confirms on
-//! a page with a CSRF-protected form, so a cross-site link cannot sign anyone out.
+//! With a valid `id_token_hint` (signed by us; expiry not checked, §2) whose `sid` is the
+//! session this browser holds, the RP's request is trusted and that session ends at once.
+//! Otherwise — no hint, or a hint naming another session (someone else's ID token in a link) —
+//! the user confirms on a page with a CSRF-protected form, which ends only the browser's own
+//! session, so a cross-site link cannot sign anyone out.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -151,27 +153,21 @@ pub async fn logout_get(
         Ok(c) => c,
         Err(e) => return server_error_page(&e),
     };
-    if let Some(hint) = &req.hint {
-        // The RP vouches for the session it names; the browser's own session ends too when it
-        // is the same user's.
-        let named = match &hint.sid {
-            Some(sid) => state.store.get_session_by_sid(sid).await.ok().flatten(),
-            None => None,
-        };
-        for s in named
-            .iter()
-            .chain(current.iter().filter(|c| c.user_id == hint.sub))
+    match (&req.hint, &current) {
+        // Nothing to end in this browser.
+        (_, None) => return done(&state, &req),
+        // The RP names the very session this browser holds: trusted, ended at once (OIDC
+        // RP-Initiated Logout §2). A hint naming any other session — someone else's ID token
+        // in a link — ends nothing without the user's confirmation.
+        (Some(hint), Some(s))
+            if hint.sid.as_deref() == Some(s.sid.as_str()) && hint.sub == s.user_id =>
         {
-            if s.user_id == hint.sub
-                && let Err(e) = end(&state, s, peer).await
-            {
+            if let Err(e) = end(&state, s, peer).await {
                 return server_error_page(&e);
             }
+            return done(&state, &req);
         }
-        return done(&state, &req);
-    }
-    if current.is_none() {
-        return done(&state, &req);
+        _ => {}
     }
     let (csrf, cookie) = csrf_for_form(&state, &headers);
     let page = LogoutPage {

@@ -121,6 +121,18 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 /// The page for a request that failed on our side.
 pub fn server_error_page(e: &crate::error::Error) -> Response {
+    if let crate::error::Error::Overloaded { retry_after } = e {
+        // Shed under load (password hashing queue full): a page, 503, and when to retry.
+        let mut r = error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy right now",
+            "Many people are signing in at this moment. Wait a few seconds, then go back and \
+             submit the form again.",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        return r;
+    }
     tracing::error!(error = %e, "browser request failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,

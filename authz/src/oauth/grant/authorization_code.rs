@@ -5,10 +5,12 @@
 //!    it is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
 //! 3. Issued to this client, for this `redirect_uri` (§4.1.3), not expired (60 s).
 //! 4. PKCE: S256 of the verifier equals the stored challenge (RFC 7636 §4.6).
-//! 5. The user still exists and is enabled; the session is still live.
-//! 6. Access token for the code's resource and scope; refresh token when the client may
-//!    refresh and asked (`offline_access`) or is configured to always get one; ID token with
-//!    `openid` (nonce, at_hash, auth_time, sid).
+//! 5. The user still exists, is enabled and has not changed their password since signing in;
+//!    the session is still live (checked again, under the session's lock, when the refresh
+//!    token is stored).
+//! 6. Access token for the code's resource and scope; refresh token — bound to that resource
+//!    only (RFC 8707 §2.2) — when the client may refresh and asked (`offline_access`) or is
+//!    configured to always get one; ID token with `openid` (nonce, at_hash, auth_time, sid).
 
 use shared::ScopeSet;
 use shared::scope::OFFLINE_ACCESS;
@@ -18,6 +20,7 @@ use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::{IdTokenRequest, RefreshGrant, Subject, TokenResponse};
+use crate::oauth::live::{self, Dead};
 use crate::oauth::pkce;
 use crate::oauth::scope::OPENID;
 use crate::state::AppState;
@@ -63,19 +66,16 @@ pub async fn handle(
             "code_verifier does not match the code_challenge (RFC 7636 §4.6)",
         ));
     }
-    let user = match state.store.get_user(&record.user_id).await? {
-        Some(u) if u.disabled_at.is_none() => u,
-        _ => {
-            return Err(Error::invalid_grant(
-                "the account is disabled or no longer exists",
-            ));
-        }
+    let user = match live::live_user(state, &record.user_id).await? {
+        Ok(u) if u.credentials_current_at(record.auth_time) => u,
+        Ok(_) => return Err(Error::invalid_grant(Dead::CredentialsChanged.description())),
+        Err(dead) => return Err(Error::invalid_grant(dead.description())),
     };
     let session_live = state
         .store
         .get_session_by_sid(&record.sid)
         .await?
-        .is_some_and(|s| s.ended_at.is_none());
+        .is_some_and(|s| s.is_live());
     if !session_live {
         return Err(Error::invalid_grant("the sign-in session has ended"));
     }
@@ -94,27 +94,23 @@ pub async fn handle(
     )?;
     let wants_refresh = scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh;
     let refresh = if client.allows_grant(GrantType::RefreshToken) && wants_refresh {
-        let mut resources = vec![record.resource.clone()];
-        resources.extend(
-            client
-                .resources
-                .iter()
-                .filter(|r| **r != record.resource)
-                .cloned(),
-        );
+        // The grant covers the resource the user consented to, and only that (RFC 8707 §2.2).
         let rt = state.issuer.refresh_token(
             RefreshGrant {
                 client,
                 user: &user,
                 scope: &record.scope,
-                resources,
+                resources: vec![record.resource.clone()],
                 auth_time: record.auth_time,
                 sid: Some(&record.sid),
                 family: None,
             },
             now,
         );
-        state.store.create_refresh_token(&rt.record).await?;
+        if !state.store.create_refresh_token(&rt.record).await? {
+            // Logged out between the check above and now.
+            return Err(Error::invalid_grant("the sign-in session has ended"));
+        }
         state
             .store
             .set_code_family(&record.code_hash, &rt.record.family_id)

@@ -3,8 +3,9 @@
 //!
 //! 1. The client is confidential and authenticated (done by the caller; public → refused here;
 //!    revoked or expired API keys fail authentication).
-//! 2. Scope ⊆ the client's scopes — for an API key also ⊆ its owner's current role scopes, and
-//!    the owner must be enabled; `openid` and `offline_access` make no sense here.
+//! 2. Scope ⊆ the client's scopes — for an API key also ⊆ its owner's current role scopes,
+//!    never `keys:write`, and the owner must be enabled; `openid` and `offline_access` make no
+//!    sense here.
 //! 3. Audience from `resource` (RFC 8707) or the default, within the client's resources.
 //! 4. An access token whose `sub` is `client:<id>` (RFC 9068 §2.2, never a user's id), or for
 //!    an API key the owner's id, with the key as `client_id`.
@@ -14,6 +15,7 @@ use super::{Issued, RequestContext, audit_issued};
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::{Subject, TokenResponse};
+use crate::oauth::live;
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
 use crate::store::{Client, GrantType};
@@ -31,9 +33,9 @@ pub async fn handle(
     }
     let owner = match &client.owner_id {
         None => None,
-        Some(id) => match state.store.get_user(id).await? {
-            Some(u) if u.disabled_at.is_none() => Some(u),
-            _ => {
+        Some(id) => match live::live_user(state, id).await? {
+            Ok(u) => Some(u),
+            Err(_) => {
                 return Err(Error::invalid_client(
                     "the owner of this API key is disabled or no longer exists",
                 ));
@@ -41,10 +43,15 @@ pub async fn handle(
         },
     };
     let allowed = match &owner {
-        // An API key never carries more than its owner holds now.
-        Some(u) => client
-            .scopes
-            .intersection(&state.config.role_scopes(u.roles.iter().map(String::as_str))),
+        // An API key never carries more than its owner holds now, and never keys:write (keys
+        // made before that rule are held to it here).
+        Some(u) => {
+            let mut s = client
+                .scopes
+                .intersection(&state.config.role_scopes(u.roles.iter().map(String::as_str)));
+            s.remove(crate::apikeys::KEYS_WRITE);
+            s
+        }
         None => client.scopes.clone(),
     };
     let scope = state.scopes.resolve(

@@ -20,6 +20,7 @@ use crate::oauth::login::{self, LoginFailure};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
 use crate::store::{Client, GrantType};
+use shared::secret::Password;
 
 const INVALID_CREDENTIALS: &str = "invalid username or password";
 
@@ -31,18 +32,25 @@ pub async fn handle(
 ) -> Result<TokenResponse> {
     let username = form.require("username")?;
     let password = form.require("password")?;
-    let user =
-        match login::authenticate(state, username, password, &client.id, "password_grant", ctx)
-            .await?
-        {
-            Ok(user) => user,
-            Err(LoginFailure::Invalid) => return Err(Error::invalid_grant(INVALID_CREDENTIALS)),
-            Err(LoginFailure::Locked { retry_after }) => {
-                return Err(Error::invalid_grant(format!(
-                    "too many failed sign-in attempts; try again in {retry_after} s"
-                )));
-            }
-        };
+    let password = Password::new(password);
+    let user = match login::authenticate(
+        state,
+        username,
+        &password,
+        &client.id,
+        "password_grant",
+        ctx,
+    )
+    .await?
+    {
+        Ok(user) => user,
+        Err(LoginFailure::Invalid) => return Err(Error::invalid_grant(INVALID_CREDENTIALS)),
+        Err(LoginFailure::Locked { retry_after }) => {
+            return Err(Error::invalid_grant(format!(
+                "too many failed sign-in attempts; try again in {retry_after} s"
+            )));
+        }
+    };
     let now = state.now();
 
     let allowed = user_allowed_scopes(state, &user, client);
@@ -68,7 +76,7 @@ pub async fn handle(
     )?;
 
     // A grant session: logout and revocation end it (and the tokens carry its sid).
-    let session = crate::session::start_grant(state, &user, ctx).await?;
+    let session = crate::session::start_grant(state, &user, &client.id, ctx).await?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,
@@ -82,10 +90,9 @@ pub async fn handle(
     )?;
     let refresh = if can_refresh && (scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh)
     {
-        // The grant covers the chosen audience first, then the client's other resources, so a
-        // refresh may ask for another of them (RFC 8707 §2.2).
-        let mut resources = vec![aud.clone()];
-        resources.extend(client.resources.iter().filter(|r| **r != aud).cloned());
+        // The grant covers the audience it was made for, and only that (RFC 8707 §2.2): a
+        // token for another resource needs its own grant.
+        let resources = vec![aud.clone()];
         let scope_text = scope.to_string();
         let grant = RefreshGrant {
             client,
@@ -97,7 +104,9 @@ pub async fn handle(
             family: None,
         };
         let rt = state.issuer.refresh_token(grant, now);
-        state.store.create_refresh_token(&rt.record).await?;
+        if !state.store.create_refresh_token(&rt.record).await? {
+            return Err(Error::invalid_grant("the sign-in session has ended"));
+        }
         Some(rt.token)
     } else {
         None

@@ -1,22 +1,33 @@
 //! Refresh Token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
 //!
-//! 1. The token exists (looked up by SHA-256), belongs to this client, is not revoked or expired.
-//! 2. A token that was already used is a replay: the whole family is revoked and audited.
-//! 3. The user still exists and is enabled; scopes are re-checked against current roles.
-//! 4. Requested scope ⊆ the grant's scope (RFC 6749 §6); resource ∈ the grant's resources.
-//! 5. Rotate atomically: of two concurrent uses exactly one wins, the loser revokes the family.
-//! 6. New access token and new refresh token in the same family (absolute lifetime kept).
+//! 1. The token exists (looked up by SHA-256), is not revoked or expired, and belongs to this
+//!    client; a used token presented by another client is reuse (the family is revoked).
+//! 2. The grant is live (`oauth::live`): the user exists, is enabled and has not changed their
+//!    password since the grant; its session has not ended; the client's grant was not revoked.
+//! 3. Scopes are re-checked against current roles; requested scope ⊆ the grant's scope
+//!    (RFC 6749 §6); the audience is the grant's resource (RFC 8707 §2.2).
+//! 4. Rotate atomically, under the grant's lock (`RefreshTokenStore::rotate_refresh_token`):
+//!    of two concurrent first uses exactly one rotates. A token used moments ago by this same
+//!    client (within `refresh_retry_grace_secs`) whose successor is still unused is a retry — an
+//!    editor and its agent sharing a token, or a response lost in transit: the answer carries
+//!    the same successor, so the family stays linear. Any other reuse revokes the family.
+//! 5. New access token, and the successor refresh token in the same family (absolute lifetime
+//!    kept).
 
 use shared::ScopeSet;
+use shared::secret::RefreshToken;
 
 use super::{Issued, RequestContext, audit_issued, user_allowed_scopes};
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
+use crate::oauth::live::{self, Dead};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Client, GrantType, Outcome, RefreshTokenRecord, RotateOutcome};
+use crate::store::{
+    AuditEvent, Client, GrantType, Outcome, RefreshTokenRecord, RotateOutcome, Rotation,
+};
 
 const INVALID: &str = "the refresh token is invalid, expired or revoked";
 
@@ -29,34 +40,37 @@ pub async fn handle(
     let presented = form.require("refresh_token")?;
     let hash = sha256_hex(presented);
     let now = state.now();
+    // 1. The token, bound to its client.
     let Some(record) = state.store.get_refresh_token(&hash).await? else {
         return Err(Error::invalid_grant(INVALID));
     };
     if record.client_id != client.id {
+        if record.used_at.is_some() {
+            // A spent token in another client's hands: it leaked (RFC 9700 §4.14.2).
+            reuse_detected(state, ctx, &record, now).await?;
+        }
         return Err(Error::invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
-    if record.used_at.is_some() {
-        reuse_detected(state, ctx, &record, now).await?;
-        return Err(Error::invalid_grant(INVALID));
-    }
     if record.revoked_at.is_some() || record.expires_at <= now || record.family_expires_at <= now {
         return Err(Error::invalid_grant(INVALID));
     }
-    let user = match state.store.get_user(&record.user_id).await? {
-        Some(u) if u.disabled_at.is_none() => u,
-        _ => {
-            state
-                .store
-                .revoke_refresh_family(&record.family_id, now)
-                .await?;
-            return Err(Error::invalid_grant(
-                "the account is disabled or no longer exists",
-            ));
+    // 2. The grant is still live.
+    let user = match live::refresh_token(state, &record, client).await? {
+        Ok(u) => u,
+        Err(dead) => {
+            if matches!(dead, Dead::UserGone | Dead::CredentialsChanged) {
+                state
+                    .store
+                    .revoke_refresh_family(&record.family_id, now)
+                    .await?;
+            }
+            return Err(Error::invalid_grant(dead.description()));
         }
     };
 
+    // 3. Scope and audience.
     let grant_scope = ScopeSet::parse(&record.scope).map_err(Error::internal)?;
     let allowed = user_allowed_scopes(state, &user, client).intersection(&grant_scope);
     let scope = match form.get("scope") {
@@ -82,6 +96,7 @@ pub async fn handle(
     let default = record.resources.first().cloned().unwrap_or_default();
     let aud = select_audience(&form.all("resource"), &record.resources, client, &default)?;
 
+    // 4. Rotate (or answer a retry).
     let grant = RefreshGrant {
         client,
         user: &user,
@@ -92,18 +107,39 @@ pub async fn handle(
         family: Some((&record.family_id, record.family_expires_at)),
     };
     let next = state.issuer.refresh_token(grant, now);
-    match state
-        .store
-        .rotate_refresh_token(&hash, &next.record, now)
-        .await?
-    {
-        RotateOutcome::Rotated => {}
-        RotateOutcome::NotFound => return Err(Error::invalid_grant(INVALID)),
+    let grace = state.config.refresh_retry_grace_secs;
+    let sealed = (grace > 0).then(|| {
+        state
+            .master
+            .seal(record.token_hash.as_bytes(), next.token.expose().as_bytes())
+    });
+    let rotation = Rotation {
+        old: &record,
+        successor: &next.record,
+        sealed_successor: sealed.as_deref(),
+        retry_since: (grace > 0).then(|| now - grace),
+        now,
+    };
+    let refresh = match state.store.rotate_refresh_token(&rotation).await? {
+        RotateOutcome::Rotated => next.token,
+        RotateOutcome::Retry { sealed_successor } => {
+            let token = state
+                .master
+                .open(record.token_hash.as_bytes(), &sealed_successor)
+                .map_err(|e| Error::internal(format!("sealed refresh successor: {e}")))?;
+            let token = String::from_utf8(token).map_err(Error::internal)?;
+            audit_retry(state, ctx, &record, now).await;
+            RefreshToken::new(token)
+        }
+        RotateOutcome::NotFound | RotateOutcome::GrantEnded => {
+            return Err(Error::invalid_grant(INVALID));
+        }
         RotateOutcome::Reused(old) => {
             audit_reuse(state, ctx, &old, now).await;
             return Err(Error::invalid_grant(INVALID));
         }
-    }
+    };
+    // 5. The new access token.
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,
@@ -124,7 +160,7 @@ pub async fn handle(
         refresh: true,
     };
     audit_issued(state, ctx, issued).await;
-    Ok(state.issuer.response(access, &scope, Some(next.token)))
+    Ok(state.issuer.response(access, &scope, Some(refresh)))
 }
 
 async fn reuse_detected(
@@ -153,6 +189,23 @@ async fn audit_reuse(
         .subject(&record.user_id)
         .client(&record.client_id)
         .details(serde_json::json!({ "family_id": record.family_id, "family_revoked": true }));
+    ev.ip = ctx.ip.clone();
+    state.audit(ev).await;
+}
+
+async fn audit_retry(
+    state: &AppState,
+    ctx: &RequestContext,
+    record: &RefreshTokenRecord,
+    now: i64,
+) {
+    let mut ev = AuditEvent::new(now, "refresh.retried", Outcome::Success)
+        .subject(&record.user_id)
+        .client(&record.client_id)
+        .details(serde_json::json!({
+            "family_id": record.family_id,
+            "used_secs_ago": record.used_at.map(|u| now - u),
+        }));
     ev.ip = ctx.ip.clone();
     state.audit(ev).await;
 }

@@ -3,21 +3,23 @@
 //! passes the user's own token on (MCP authorization spec: no token passthrough).
 //!
 //! 1. The client is confidential, allowed this grant, and serves a resource (`serves_resource`).
-//! 2. `subject_token` is an access token (`subject_token_type` access_token) this server signed,
-//!    unexpired, whose `aud` is the client's own resource; its user is enabled and its session
-//!    (if any) live. No `actor_token` (the client authenticates as itself).
+//! 2. `subject_token` is a live access token (`oauth::live`: ours, unexpired, its client live,
+//!    its user enabled with unchanged credentials, its session and grant not ended) whose `aud`
+//!    is the client's own resource, of a user — never of an API key or a client acting for
+//!    itself — and not itself exchanged. No `actor_token` (the client authenticates as itself).
 //! 3. Target: `resource` or `audience`, one of the client's resources (`invalid_target`).
 //! 4. Scope ⊆ the subject token's scope ∩ the user's current role scopes ∩ the client's scopes.
 //! 5. The new token: `sub` = the user, `act.sub` = `client:<id>`, `client_id` = the exchanging
 //!    client, lifetime ≤ 5 min and ≤ the subject token's.
 
+use shared::ScopeSet;
 use shared::claims::TOKEN_TYPE_ACCESS_TOKEN;
-use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
 
 use super::{Issued, RequestContext, audit_issued};
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::TokenResponse;
+use crate::oauth::live::{self, Audience, Dead};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
 use crate::store::{Client, GrantType};
@@ -60,47 +62,39 @@ pub async fn handle(
         ));
     }
     let invalid = || Error::invalid_request("the subject_token is invalid, expired or revoked");
-    let claims: AccessTokenClaims = state
-        .keys
-        .current()
-        .verify_own(
-            subject,
-            ACCESS_TOKEN_TYP,
-            &state.config.issuer,
-            Some(state.now()),
-        )
-        .ok_or_else(invalid)?;
-    if claims.aud != own {
+    let subject = match live::access_token(state, subject, Audience::Exactly(own)).await? {
+        Ok(l) => l,
         // Only tokens issued for the exchanging resource server itself (RFC 8693 §2.1).
-        return Err(Error::invalid_request(
-            "the subject_token was not issued for this client's resource",
-        ));
-    }
-    if claims.act.is_some() {
+        Err(Dead::WrongAudience) => {
+            return Err(Error::invalid_request(
+                "the subject_token was not issued for this client's resource",
+            ));
+        }
+        Err(_) => return Err(invalid()),
+    };
+    if subject.claims.act.is_some() {
         return Err(Error::invalid_request(
             "an exchanged token cannot be exchanged again",
         ));
     }
-    let user = match state.store.get_user(&claims.sub).await? {
-        Some(u) if u.disabled_at.is_none() => u,
-        _ => return Err(invalid()),
-    };
-    if let Some(sid) = &claims.sid {
-        let live = state
-            .store
-            .get_session_by_sid(sid)
-            .await?
-            .is_some_and(|s| s.ended_at.is_none());
-        if !live {
-            return Err(invalid());
-        }
+    if subject.client.owner_id.is_some() {
+        // An API key's token never reaches the management API: no key mints keys.
+        return Err(Error::invalid_request(
+            "tokens of API keys cannot be exchanged",
+        ));
     }
+    let Some(user) = subject.user else {
+        return Err(Error::invalid_request(
+            "the subject_token does not speak for a user",
+        ));
+    };
+    let claims = subject.claims;
     let mut targets = form.all("resource");
     targets.extend(form.all("audience"));
     let management = state.config.management_audience();
     let aud = select_audience(&targets, &[], client, &management)?;
 
-    let subject_scope = ScopeSet::parse(&claims.scope).map_err(|_| invalid())?;
+    let subject_scope = subject.scope;
     let roles = state
         .config
         .role_scopes(user.roles.iter().map(String::as_str));

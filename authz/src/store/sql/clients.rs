@@ -5,7 +5,7 @@ use shared::ScopeSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, conflict, lines, parse_col, words};
+use super::{SqlStore, conflict, json_list, parse_col, uri_list, words};
 use crate::error::{Error, Result};
 use crate::store::{Client, ClientStore};
 
@@ -29,12 +29,12 @@ fn client(row: &AnyRow) -> Result<Client> {
             .iter()
             .map(|g| g.parse().map_err(Error::internal))
             .collect::<Result<_>>()?,
-        redirect_uris: lines(&row.try_get::<String, _>("redirect_uris")?),
+        redirect_uris: uri_list(row, "redirect_uris")?,
         scopes: ScopeSet::parse(&row.try_get::<String, _>("scopes")?)
             .map_err(|e| Error::internal(format!("corrupt client scopes: {e}")))?,
-        resources: lines(&row.try_get::<String, _>("resources")?),
+        resources: uri_list(row, "resources")?,
         always_issue_refresh: row.try_get::<i64, _>("always_issue_refresh")? != 0,
-        post_logout_redirect_uris: lines(&row.try_get::<String, _>("post_logout_redirect_uris")?),
+        post_logout_redirect_uris: uri_list(row, "post_logout_redirect_uris")?,
         skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
         registration: parse_col(row, "registration")?,
         owner_id: row.try_get("owner_id")?,
@@ -61,11 +61,11 @@ impl ClientStore for SqlStore {
         .bind(c.secret_hash.as_deref())
         .bind(c.auth_method.as_str())
         .bind(grants.join(" "))
-        .bind(c.redirect_uris.join("\n"))
+        .bind(json_list(&c.redirect_uris))
         .bind(c.scopes.to_string())
-        .bind(c.resources.join("\n"))
+        .bind(json_list(&c.resources))
         .bind(i64::from(c.always_issue_refresh))
-        .bind(c.post_logout_redirect_uris.join("\n"))
+        .bind(json_list(&c.post_logout_redirect_uris))
         .bind(i64::from(c.skip_consent))
         .bind(c.registration.as_str())
         .bind(c.owner_id.as_deref())

@@ -1,4 +1,5 @@
-//! `KeyStore` on SQL.
+//! `KeyStore` on SQL. A key is `next` (published, not signing) until its `activate_at`, then
+//! `active`, then `retired` (published until every token it signed has expired).
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -11,7 +12,7 @@ use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 macro_rules! columns {
     () => {
         "kid, alg, purpose, private_key_enc, public_jwk, status, created_at, retired_at, \
-         publish_until"
+         publish_until, activate_at"
     };
 }
 
@@ -24,6 +25,7 @@ fn key(row: &AnyRow) -> Result<StoredKey> {
         private_key_enc: row.try_get("private_key_enc")?,
         public_jwk: row.try_get("public_jwk")?,
         status: match status.as_str() {
+            "next" => KeyStatus::Next,
             "active" => KeyStatus::Active,
             "retired" => KeyStatus::Retired,
             other => return Err(Error::internal(format!("corrupt key status {other:?}"))),
@@ -31,6 +33,7 @@ fn key(row: &AnyRow) -> Result<StoredKey> {
         created_at: row.try_get("created_at")?,
         retired_at: row.try_get("retired_at")?,
         publish_until: row.try_get("publish_until")?,
+        activate_at: row.try_get("activate_at")?,
     })
 }
 
@@ -40,7 +43,7 @@ impl KeyStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO signing_keys (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&k.kid)
         .bind(&k.alg)
@@ -51,6 +54,7 @@ impl KeyStore for SqlStore {
         .bind(k.created_at)
         .bind(k.retired_at)
         .bind(k.publish_until)
+        .bind(k.activate_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -61,7 +65,8 @@ impl KeyStore for SqlStore {
             "SELECT ",
             columns!(),
             " FROM signing_keys \
-             WHERE status = 'active' OR publish_until > $1 ORDER BY created_at DESC, kid"
+             WHERE status IN ('active', 'next') OR publish_until > $1 \
+             ORDER BY created_at DESC, kid"
         ))
         .bind(now)
         .fetch_all(&self.pool)
@@ -91,10 +96,19 @@ impl KeyStore for SqlStore {
         .bind(new_key.purpose.as_str())
         .execute(&mut *tx)
         .await?;
+        // A key still waiting would take over later: it never signed (its time has not come;
+        // due ones are promoted before a rotation), so it goes.
+        sqlx::query(
+            "DELETE FROM signing_keys WHERE status = 'next' AND purpose = $1 AND activate_at > $2",
+        )
+        .bind(new_key.purpose.as_str())
+        .bind(new_key.created_at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(concat!(
             "INSERT INTO signing_keys (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, 'active', $6, NULL, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, 'active', $6, NULL, NULL, NULL)"
         ))
         .bind(&new_key.kid)
         .bind(&new_key.alg)
@@ -106,6 +120,30 @@ impl KeyStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn promote_due_keys(&self, now: i64, publish_until: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        // Retire the active key of each purpose that has a due successor, then promote it. A
+        // concurrent caller finds nothing due any more (the rows are locked, then changed).
+        sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', retired_at = $1, publish_until = $2 \
+             WHERE status = 'active' AND purpose IN (SELECT purpose FROM signing_keys \
+                 WHERE status = 'next' AND activate_at <= $1)",
+        )
+        .bind(now)
+        .bind(publish_until)
+        .execute(&mut *tx)
+        .await?;
+        let promoted = sqlx::query(
+            "UPDATE signing_keys SET status = 'active' WHERE status = 'next' AND activate_at <= $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(promoted)
     }
 
     async fn retire_keys(&self, purpose: KeyPurpose, now: i64, publish_until: i64) -> Result<u64> {

@@ -82,12 +82,15 @@ fn words(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Split a stored newline-separated list (URIs may not contain newlines).
-fn lines(s: &str) -> Vec<String> {
-    s.split('\n')
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// A stored URI list: a JSON array of strings.
+fn uri_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
+    let raw: String = row.try_get(col)?;
+    serde_json::from_str(&raw).map_err(|e| Error::internal(format!("corrupt column {col}: {e}")))
+}
+
+/// A URI list for storage (never a delimiter-joined string: a URI cannot smuggle in another).
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn parse_col<T: FromStr>(row: &AnyRow, col: &str) -> Result<T>

@@ -1,5 +1,8 @@
 //! `SessionStore`, `AuthCodeStore` and `ConsentStore` on SQL. Codes are spent with one
-//! conditional UPDATE, so of two concurrent redemptions at most one wins.
+//! conditional UPDATE, so of two concurrent redemptions at most one wins. Ending a session or
+//! revoking a grant updates the session row first and the refresh tokens after, in one
+//! transaction: a rotation of that grant (which locks the same row first) either finishes
+//! before, and its successor is revoked too, or starts after, and finds the grant ended.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -7,11 +10,15 @@ use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use crate::error::Result;
-use crate::store::{AuthCode, AuthCodeStore, ConsentStore, RedeemOutcome, Session, SessionStore};
+use crate::store::{
+    AuthCode, AuthCodeStore, ConsentStore, GrantStatus, RedeemOutcome, Session, SessionEnd,
+    SessionStore,
+};
 
 macro_rules! session_columns {
     () => {
-        "id_hash, sid, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at"
+        "id_hash, sid, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at, \
+         client_id"
     };
 }
 
@@ -32,6 +39,7 @@ fn session(row: &AnyRow) -> Result<Session> {
         last_seen_at: row.try_get("last_seen_at")?,
         expires_at: row.try_get("expires_at")?,
         ended_at: row.try_get("ended_at")?,
+        client_id: row.try_get("client_id")?,
     })
 }
 
@@ -60,7 +68,7 @@ impl SessionStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO sessions (",
             session_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&s.id_hash)
         .bind(&s.sid)
@@ -70,6 +78,7 @@ impl SessionStore for SqlStore {
         .bind(s.last_seen_at)
         .bind(s.expires_at)
         .bind(s.ended_at)
+        .bind(s.client_id.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -108,14 +117,85 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn end_session(&self, sid: &str, now: i64) -> Result<bool> {
-        let r =
+    async fn end_session(&self, sid: &str, now: i64) -> Result<SessionEnd> {
+        let mut tx = self.pool.begin().await?;
+        let ended =
             sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
                 .bind(now)
                 .bind(sid)
-                .execute(&self.pool)
-                .await?;
-        Ok(r.rows_affected() == 1)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        let revoked = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(sid)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(SessionEnd {
+            ended,
+            refresh_tokens_revoked: revoked,
+        })
+    }
+
+    async fn revoke_grant(
+        &self,
+        sid: &str,
+        client_id: &str,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        // The session row first: the lock a rotation of this grant takes.
+        sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at WHERE sid = $1")
+            .bind(sid)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 \
+             WHERE sid = $2 AND client_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(sid)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO revoked_grants (sid, client_id, revoked_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (sid, client_id) \
+             DO UPDATE SET revoked_at = $3, expires_at = $4",
+        )
+        .bind(sid)
+        .bind(client_id)
+        .bind(now)
+        .bind(keep_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn grant_status(&self, sid: &str, client_id: &str) -> Result<Option<GrantStatus>> {
+        let row = sqlx::query(
+            "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.created_at, s.last_seen_at, \
+             s.expires_at, s.ended_at, s.client_id, g.revoked_at AS grant_revoked_at \
+             FROM sessions s LEFT JOIN revoked_grants g ON g.sid = s.sid AND g.client_id = $2 \
+             WHERE s.sid = $1",
+        )
+        .bind(sid)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(GrantStatus {
+            session: session(&row)?,
+            grant_revoked_at: row.try_get("grant_revoked_at")?,
+        }))
     }
 
     async fn delete_sessions_before(&self, ts: i64) -> Result<u64> {
@@ -123,7 +203,11 @@ impl SessionStore for SqlStore {
             .bind(ts)
             .execute(&self.pool)
             .await?;
-        Ok(r.rows_affected())
+        let g = sqlx::query("DELETE FROM revoked_grants WHERE expires_at < $1")
+            .bind(ts)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() + g.rows_affected())
     }
 }
 
@@ -200,12 +284,20 @@ impl AuthCodeStore for SqlStore {
 
 #[async_trait]
 impl ConsentStore for SqlStore {
-    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn get_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(resource)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.try_get("scope")).transpose()?)
     }
 
@@ -213,15 +305,18 @@ impl ConsentStore for SqlStore {
         &self,
         user_id: &str,
         client_id: &str,
+        resource: &str,
         scope: &str,
         now: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
+            "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = $4, updated_at = $5",
         )
         .bind(user_id)
         .bind(client_id)
+        .bind(resource)
         .bind(scope)
         .bind(now)
         .execute(&self.pool)

@@ -1,4 +1,7 @@
-//! `UserStore` on SQL.
+//! `UserStore` on SQL. Disabling a user and resetting a password end the user's grants in the
+//! same transaction: sessions first (the row lock every rotation of a grant takes), then
+//! refresh tokens, then (reset) API keys — so no rotation running at the same moment can leave a
+//! successor behind.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -6,11 +9,12 @@ use sqlx::any::AnyRow;
 
 use super::{SqlStore, conflict, words};
 use crate::error::Result;
-use crate::store::{User, UserStore};
+use crate::store::{AccountRevocation, User, UserStore};
 
 macro_rules! columns {
     () => {
-        "id, username, password_hash, roles, email, disabled_at, created_at, updated_at"
+        "id, username, password_hash, roles, email, disabled_at, credentials_changed_at, \
+         created_at, updated_at"
     };
 }
 
@@ -22,6 +26,7 @@ fn user(row: &AnyRow) -> Result<User> {
         roles: words(&row.try_get::<String, _>("roles")?),
         email: row.try_get("email")?,
         disabled_at: row.try_get("disabled_at")?,
+        credentials_changed_at: row.try_get("credentials_changed_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -33,7 +38,7 @@ impl UserStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO users (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&u.id)
         .bind(&u.username)
@@ -41,6 +46,7 @@ impl UserStore for SqlStore {
         .bind(u.roles.join(" "))
         .bind(u.email.as_deref())
         .bind(u.disabled_at)
+        .bind(u.credentials_changed_at)
         .bind(u.created_at)
         .bind(u.updated_at)
         .execute(&self.pool)
@@ -90,14 +96,30 @@ impl UserStore for SqlStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn set_user_disabled(
-        &self,
-        id: &str,
-        disabled_at: Option<i64>,
-        now: i64,
-    ) -> Result<bool> {
-        let r = sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3")
-            .bind(disabled_at)
+    async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, $1), updated_at = $1 \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let (sessions_ended, refresh_tokens_revoked) = end_user_grants(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(AccountRevocation {
+            found,
+            sessions_ended,
+            refresh_tokens_revoked,
+            api_keys_revoked: Vec::new(),
+        })
+    }
+
+    async fn enable_user(&self, id: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE users SET disabled_at = NULL, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(&self.pool)
@@ -105,14 +127,44 @@ impl UserStore for SqlStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn set_user_password(&self, id: &str, password_hash: &str, now: i64) -> Result<bool> {
-        let r = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(password_hash)
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+    async fn reset_credentials(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<AccountRevocation> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query(
+            "UPDATE users SET password_hash = $1, credentials_changed_at = $2, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let (sessions_ended, refresh_tokens_revoked) = end_user_grants(&mut tx, id, now).await?;
+        let keys = sqlx::query(
+            "UPDATE clients SET revoked_at = $1, updated_at = $1 \
+             WHERE owner_id = $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let api_keys_revoked = keys
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<std::result::Result<_, _>>()?;
+        tx.commit().await?;
+        Ok(AccountRevocation {
+            found,
+            sessions_ended,
+            refresh_tokens_revoked,
+            api_keys_revoked,
+        })
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {
@@ -124,4 +176,29 @@ impl UserStore for SqlStore {
             .await?;
         Ok(r.rows_affected() == 1)
     }
+}
+
+/// End every session of a user, then revoke every refresh token (inside the caller's
+/// transaction). Sessions first: they are the rows a concurrent rotation locks.
+async fn end_user_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    now: i64,
+) -> Result<(u64, u64)> {
+    let sessions =
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    let tokens = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok((sessions, tokens))
 }

@@ -2,9 +2,12 @@
 //! failing if the defence is removed. `docs/security.md` lists them all with the threat model.
 //! The JWT and MCP attacks run against the resource server (`mcp-resource/tests/it/attacks.rs`).
 
+mod accounts;
 mod browser;
+mod grants;
 mod input;
 mod oauth;
+mod reach;
 
 use testkit::agent::FormAgent;
 
@@ -15,7 +18,15 @@ pub const PW: &str = "correct horse battery staple";
 
 /// A user "alice" and a public browser-flow client "rp" (redirect `CB`).
 pub async fn browser_app(backend: testkit::Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
+    browser_app_with(backend, |_| {}).await
+}
+
+/// `browser_app` with a configuration change.
+pub async fn browser_app_with(
+    backend: testkit::Backend,
+    tweak: impl FnOnce(&mut authz::config::Config),
+) -> TestApp {
+    let app = TestApp::spawn_with(backend, tweak).await;
     app.user("alice", PW, "user").await;
     app.code_client(
         "rp",

@@ -299,6 +299,8 @@ async fn refresh_token_replay_revokes_the_family(backend: Backend) {
     let t = password_login(&app).await;
     let old = t["refresh_token"].as_str().unwrap().to_owned();
     let next = expect_token(app.token(&refresh_form(&old), None).await).await;
+    // Past the idempotent retry window (`refresh_retry_grace_secs`, 10 s) a replay is reuse.
+    app.clock.advance(11);
     expect_error(
         app.token(&refresh_form(&old), None).await,
         400,
@@ -314,10 +316,11 @@ async fn refresh_token_replay_revokes_the_family(backend: Backend) {
     .await;
 }
 
-/// RFC 9700 §4.14.2 (race): two simultaneous uses of one refresh token → exactly one wins,
-/// and the family is then revoked.
+/// RFC 9700 §4.14.2 (race): with the retry window off (`refresh_retry_grace_secs = 0`), two
+/// simultaneous uses of one refresh token → exactly one wins, and the family is then revoked.
+/// (With the window, the default, both get the same successor: `refresh::concurrent_*`.)
 async fn concurrent_refresh_lets_exactly_one_win(backend: Backend) {
-    let app = browser_app(backend).await;
+    let app = super::browser_app_with(backend, |c| c.refresh_retry_grace_secs = 0).await;
     let t = password_login(&app).await;
     let rt = t["refresh_token"].as_str().unwrap();
     let form = refresh_form(rt);

@@ -1,0 +1,157 @@
+//! `Origin` validation on the MCP endpoint (MCP Streamable HTTP transport: servers MUST validate
+//! the `Origin` header to prevent DNS-rebinding attacks). It runs before anything else, token
+//! or no token:
+//!
+//! - no `Origin` header (non-browser clients): allowed;
+//! - an `Origin` equal to this server's own origin (the resource URL's), to a loopback origin on
+//!   any port (`http(s)://localhost`, `127.0.0.1`, `[::1]`: local tools such as MCP Inspector),
+//!   or to an entry of `MCP_ALLOWED_ORIGINS` (`scheme://host[:port]`, `:*` for any port):
+//!   allowed;
+//! - anything else, including `Origin: null` and malformed values: 403 with a JSON-RPC error.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::McpState;
+
+/// A `(scheme, host, port)` triple; `port: None` in an allow-list entry means any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tuple {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+/// Parse an origin (`scheme://host[:port]`, nothing else: RFC 6454 §7). `None` for `null`,
+/// paths, credentials or anything unparsable.
+fn parse(value: &str) -> Option<Tuple> {
+    let url = url::Url::parse(value.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.path() != "/"
+        || value.trim().ends_with('/')
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    Some(Tuple {
+        scheme: url.scheme().to_owned(),
+        host: url.host_str()?.to_ascii_lowercase(),
+        port: url.port_or_known_default(),
+    })
+}
+
+/// Which browser origins may call the MCP endpoint.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    allowed: Vec<Tuple>,
+}
+
+impl OriginPolicy {
+    /// The configured origins plus this server's own (from `resource_url`).
+    pub fn new(resource_url: &str, configured: &[String]) -> Result<Self, String> {
+        let mut allowed = Vec::new();
+        for raw in configured {
+            let (base, any_port) = match raw.trim().strip_suffix(":*") {
+                Some(b) => (b, true),
+                None => (raw.trim(), false),
+            };
+            let mut t = parse(base).ok_or_else(|| {
+                format!("MCP_ALLOWED_ORIGINS entry {raw:?} is not an origin (scheme://host[:port])")
+            })?;
+            if any_port {
+                t.port = None;
+            }
+            allowed.push(t);
+        }
+        let own = url::Url::parse(resource_url).map_err(|e| e.to_string())?;
+        if let Some(t) = parse(&own.origin().ascii_serialization()) {
+            allowed.push(t);
+        }
+        Ok(Self { allowed })
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        let Some(o) = parse(origin) else {
+            return false;
+        };
+        if matches!(o.host.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+            return true;
+        }
+        self.allowed.iter().any(|a| {
+            a.scheme == o.scheme && a.host == o.host && (a.port.is_none() || a.port == o.port)
+        })
+    }
+}
+
+/// The middleware (outermost on the MCP endpoint).
+pub async fn check_origin(
+    State(state): State<Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return next.run(req).await;
+    };
+    let allowed = origin.to_str().is_ok_and(|o| state.origins.allows(o));
+    if allowed {
+        return next.run(req).await;
+    }
+    tracing::warn!(origin = ?origin, "refused a request from a disallowed Origin");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32600, "message": "Forbidden: this Origin may not call the MCP server" },
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_loopback_and_configured_origins_only() {
+        let p = OriginPolicy::new(
+            "https://mcp.example.com/mcp",
+            &[
+                "https://app.example.org".into(),
+                "http://tools.internal:*".into(),
+            ],
+        )
+        .unwrap();
+        for ok in [
+            "https://mcp.example.com",
+            "https://mcp.example.com:443",
+            "https://app.example.org",
+            "http://tools.internal:8000",
+            "http://localhost:6274",
+            "http://127.0.0.1:5173",
+            "http://[::1]:3000",
+            "https://localhost",
+        ] {
+            assert!(p.allows(ok), "{ok} refused");
+        }
+        for bad in [
+            "http://evil.example",
+            "null",
+            "https://mcp.example.com.evil.example",
+            "http://mcp.example.com",
+            "https://mcp.example.com:8443",
+            "https://app.example.org:444",
+            "https://app.example.org/path",
+            "https://user@app.example.org",
+            "file://",
+            "",
+        ] {
+            assert!(!p.allows(bad), "{bad:?} allowed");
+        }
+        assert!(OriginPolicy::new("https://m/mcp", &["not an origin".into()]).is_err());
+    }
+}
