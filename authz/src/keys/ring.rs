@@ -277,22 +277,8 @@ pub async fn rotate(
     // first, so it is retired properly (published while its tokens live), never dropped.
     promote_due(store, master, now, publish_until).await?;
     let published = store.published_keys(now).await?;
-    match when {
-        Activation::Now => {
-            let kid = new_key(
-                store,
-                master,
-                alg,
-                KeyPurpose::Access,
-                now,
-                publish_until,
-                None,
-            )
-            .await?;
-            ensure_id_token_key(store, master, alg, now, publish_until).await?;
-            store.prune_keys(now).await?;
-            Ok(kid)
-        }
+    let activate_at = match when {
+        Activation::Now => None,
         Activation::At(at) => {
             if let Some(p) = published.iter().find(|k| k.status == KeyStatus::Next) {
                 return Err(Error::Conflict(format!(
@@ -302,35 +288,28 @@ pub async fn rotate(
                     p.activate_at.unwrap_or_default()
                 )));
             }
-            let kid = new_key(
-                store,
-                master,
-                alg,
-                KeyPurpose::Access,
-                now,
-                publish_until,
-                Some(at),
-            )
-            .await?;
-            let has_id_key = published
-                .iter()
-                .any(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::IdToken);
-            if alg != SigningAlg::Rs256 && !has_id_key {
-                // RS256 for ID tokens, published and activated together with the new key.
-                new_key(
-                    store,
-                    master,
-                    SigningAlg::Rs256,
-                    KeyPurpose::IdToken,
-                    now,
-                    publish_until,
-                    Some(at),
-                )
-                .await?;
-            }
-            Ok(kid)
+            Some(at)
         }
+    };
+    let kid = new_key(
+        store,
+        master,
+        alg,
+        KeyPurpose::Access,
+        now,
+        publish_until,
+        activate_at,
+    )
+    .await?;
+    match activate_at {
+        None => {
+            ensure_id_token_key(store, master, alg, now, publish_until, None).await?;
+            store.prune_keys(now).await?;
+        }
+        // RS256 for ID tokens, published and activated together with the new key.
+        Some(at) => ensure_id_token_key(store, master, alg, now, publish_until, Some(at)).await?,
     }
+    Ok(kid)
 }
 
 /// Promote pending keys whose time has come (every reload does this): the old key of their
@@ -345,23 +324,29 @@ pub async fn promote_due(
     let promoted = store.promote_due_keys(now, publish_until).await?;
     if promoted > 0 {
         let set = load_key_set(store, master, now).await?;
-        ensure_id_token_key(store, master, set.active.alg(), now, publish_until).await?;
+        ensure_id_token_key(store, master, set.active.alg(), now, publish_until, None).await?;
         store.prune_keys(now).await?;
     }
     Ok(promoted)
 }
 
+/// The RS256 ID-token key beside an access key of `access_alg`: made when missing (active
+/// now, or with the new access key at `activate_at`); retired when access tokens are RS256 (at
+/// once only — a pre-published RS256 key retires it when it is promoted, `promote_due`).
 async fn ensure_id_token_key(
     store: &dyn KeyStore,
     master: &MasterKey,
     access_alg: SigningAlg,
     now: i64,
     publish_until: i64,
+    activate_at: Option<i64>,
 ) -> Result<()> {
     if access_alg == SigningAlg::Rs256 {
-        store
-            .retire_keys(KeyPurpose::IdToken, now, publish_until)
-            .await?;
+        if activate_at.is_none() {
+            store
+                .retire_keys(KeyPurpose::IdToken, now, publish_until)
+                .await?;
+        }
         return Ok(());
     }
     let keys = store.published_keys(now).await?;
@@ -376,7 +361,7 @@ async fn ensure_id_token_key(
             KeyPurpose::IdToken,
             now,
             publish_until,
-            None,
+            activate_at,
         )
         .await?;
     }
@@ -398,7 +383,7 @@ pub async fn ensure_active_key(
         .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::Access);
     match current {
         Some(k) if k.alg == alg.as_str() => {
-            ensure_id_token_key(store, master, alg, now, publish_until).await?;
+            ensure_id_token_key(store, master, alg, now, publish_until, None).await?;
             Ok(None)
         }
         _ => rotate(store, master, alg, now, publish_until, Activation::Now)

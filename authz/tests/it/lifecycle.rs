@@ -5,7 +5,6 @@ use serde_json::Value;
 use testkit::both_backends;
 
 use crate::support::{Backend, MCP, TestApp, expect_error, expect_token};
-use authz::admin::NewClient;
 use authz::store::{AuthMethod, GrantType};
 
 both_backends!(
@@ -26,24 +25,8 @@ async fn setup(app: &TestApp) -> String {
         &[MCP],
     )
     .await;
-    let (_, secret) = authz::admin::add_client(
-        &app.state,
-        "test",
-        NewClient {
-            id: Some("rs".into()),
-            name: "resource server".into(),
-            auth_method: AuthMethod::ClientSecretBasic,
-            grant_types: vec![GrantType::TokenExchange],
-            scopes: "notes:read keys:write profile:read".into(),
-            resources: vec![app.state.config.management_audience()],
-            serves_resource: Some(MCP.into()),
-            may_introspect: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    secret.unwrap().expose().to_owned()
+    app.exchange_client("notes:read keys:write profile:read")
+        .await
 }
 
 async fn login(app: &TestApp, scope: &str) -> Value {
@@ -79,20 +62,8 @@ async fn revocation_ends_the_grant_and_never_reveals_other_clients_tokens(backen
         .unwrap();
     assert_eq!(r.status(), 200);
     let introspect = |tok: String| {
-        let app = &app;
-        let s = rs_secret.clone();
-        async move {
-            app.http
-                .post(app.url("/introspect"))
-                .basic_auth("rs", Some(&s))
-                .form(&[("token", tok.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        let (app, s) = (&app, rs_secret.clone());
+        async move { app.introspect(&s, &tok).await }
     };
     assert_eq!(introspect(refresh.to_owned()).await["active"], true);
     // Unknown tokens: 200 too.

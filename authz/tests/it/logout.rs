@@ -44,16 +44,7 @@ async fn logout_with_id_token_hint_ends_session_and_revokes(backend: Backend) {
     let access = tokens["access_token"].as_str().unwrap();
     let userinfo = |t: String| {
         let app = &app;
-        async move {
-            app.http
-                .get(app.url("/userinfo"))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { app.userinfo_status(&t).await }
     };
     assert_eq!(userinfo(access.to_owned()).await, 200);
     let url = app.url(&format!(

@@ -212,14 +212,7 @@ async fn lifetimes_scope_resource_and_client_binding(backend: Backend) {
     let rt = same["refresh_token"].as_str().unwrap().to_owned();
 
     // Another client cannot use it.
-    app.client(
-        "cli2",
-        AuthMethod::None,
-        &[GrantType::RefreshToken, GrantType::Password],
-        "notes:read offline_access",
-        &[MCP],
-    )
-    .await;
+    second_client(&app).await;
     let e = expect_error(
         app.token(
             &[
@@ -321,31 +314,8 @@ async fn concurrent_refreshes_with_one_token_get_the_same_successor(backend: Bac
     expect_token(refresh(&app, after["refresh_token"].as_str().unwrap(), &[]).await).await;
 }
 
-/// The retry window has edges: after it, or from another client, a spent token is reuse and
-/// the family is revoked; a spent token whose successor was itself used is reuse at once.
-async fn the_retry_window_ends_and_belongs_to_one_client(backend: Backend) {
-    // Within the window (positive control): the same successor.
-    let app = setup(backend).await;
-    let a = login(&app, "notes:read offline_access").await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"].clone();
-    app.clock.advance(9);
-    let retried = expect_token(refresh(&app, &a, &[]).await).await;
-    assert_eq!(retried["refresh_token"], b);
-    // After the window: reuse, the family is gone.
-    app.clock.advance(2);
-    expect_error(refresh(&app, &a, &[]).await, 400, "invalid_grant").await;
-    expect_error(
-        refresh(&app, b.as_str().unwrap(), &[]).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
-
-    // Another client presenting the spent token within the window: reuse.
-    let app = setup(backend).await;
+/// Another public client, "cli2".
+async fn second_client(app: &TestApp) {
     app.client(
         "cli2",
         AuthMethod::None,
@@ -354,54 +324,65 @@ async fn the_retry_window_ends_and_belongs_to_one_client(backend: Backend) {
         &[MCP],
     )
     .await;
-    let a = login(&app, "notes:read offline_access").await["refresh_token"]
+}
+
+/// `token` is refused (`invalid_grant`).
+async fn refused(app: &TestApp, token: &serde_json::Value) {
+    let t = token.as_str().unwrap();
+    expect_error(refresh(app, t, &[]).await, 400, "invalid_grant").await;
+}
+
+/// A fresh grant's refresh token `a`, rotated once: (`a`, its successor).
+async fn rotated_once(app: &TestApp) -> (String, serde_json::Value) {
+    let a = login(app, "notes:read offline_access").await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"].clone();
+    let b = expect_token(refresh(app, &a, &[]).await).await["refresh_token"].clone();
+    (a, b)
+}
+
+/// The retry window has edges: after it, or from another client, a spent token is reuse and
+/// the family is revoked; a spent token whose successor was itself used is reuse at once.
+async fn the_retry_window_ends_and_belongs_to_one_client(backend: Backend) {
+    // Within the window (positive control): the same successor.
+    let app = setup(backend).await;
+    let (a, b) = rotated_once(&app).await;
+    app.clock.advance(9);
+    let retried = expect_token(refresh(&app, &a, &[]).await).await;
+    assert_eq!(retried["refresh_token"], b);
+    // After the window: reuse, the family is gone.
+    app.clock.advance(2);
+    expect_error(refresh(&app, &a, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &b).await;
+
+    // Another client presenting the spent token within the window: reuse.
+    let app = setup(backend).await;
+    second_client(&app).await;
+    let (a, b) = rotated_once(&app).await;
     let form = [
         ("grant_type", "refresh_token"),
         ("client_id", "cli2"),
         ("refresh_token", a.as_str()),
     ];
     expect_error(app.token(&form, None).await, 400, "invalid_grant").await;
-    expect_error(
-        refresh(&app, b.as_str().unwrap(), &[]).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    refused(&app, &b).await;
 
     // A → B → C, then A: B is spent, so A is reuse even inside the window.
     let app = setup(backend).await;
-    let a = login(&app, "notes:read offline_access").await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"].clone();
+    let (a, b) = rotated_once(&app).await;
     let c =
         expect_token(refresh(&app, b.as_str().unwrap(), &[]).await).await["refresh_token"].clone();
     expect_error(refresh(&app, &a, &[]).await, 400, "invalid_grant").await;
-    expect_error(
-        refresh(&app, c.as_str().unwrap(), &[]).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    refused(&app, &c).await;
 }
 
 /// The successor kept for the window is sealed under the master key (never the token in the
 /// clear) and erased once the window has passed.
 async fn the_kept_successor_is_sealed_and_erased_after_the_window(backend: Backend) {
     let app = setup(backend).await;
-    let a = login(&app, "notes:read offline_access").await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = expect_token(refresh(&app, &a, &[]).await).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (a, b) = rotated_once(&app).await;
+    let b = b.as_str().unwrap().to_owned();
     let hash = authz::crypto::sha256_hex(&a);
     let kept = format!(
         "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = '{hash}' \

@@ -347,39 +347,71 @@ impl TestApp {
 
 impl TestApp {
     /// Run SQL straight against this app's database (to stage states the API cannot reach, such
-    /// as a successor that escaped a revocation, or to read raw columns).
-    pub async fn sql(&self, sql: &str) -> u64 {
+    /// as a successor that escaped a revocation, or to read raw columns): the rows it returns.
+    pub async fn sql_rows(&self, sql: &str) -> Vec<sqlx::any::AnyRow> {
         let (pool, _) = shared::db::connect(&self.database_url, 1).await.unwrap();
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&pool)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         pool.close().await;
-        r.rows_affected()
+        rows
+    }
+
+    /// Run a statement (see `sql_rows`).
+    pub async fn sql(&self, sql: &str) {
+        self.sql_rows(sql).await;
     }
 
     /// The first column of the first row of `sql`, as text (NULL → None).
     pub async fn sql_text(&self, sql: &str) -> Option<String> {
         use sqlx::Row;
-        let (pool, _) = shared::db::connect(&self.database_url, 1).await.unwrap();
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_optional(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        pool.close().await;
-        row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
+        let rows = self.sql_rows(sql).await;
+        rows.first()
+            .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
     }
 
     /// The count in the first column of `sql`.
     pub async fn sql_count(&self, sql: &str) -> i64 {
         use sqlx::Row;
-        let (pool, _) = shared::db::connect(&self.database_url, 1).await.unwrap();
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&pool)
+        self.sql_rows(sql).await[0].try_get::<i64, _>(0).unwrap()
+    }
+
+    /// The resource server "rs": confidential, token exchange for `MCP` tokens into
+    /// management-API tokens carrying at most `scopes`, and introspection. Its secret.
+    pub async fn exchange_client(&self, scopes: &str) -> String {
+        let (_, secret) = admin::add_client(
+            &self.state,
+            "test",
+            NewClient {
+                id: Some("rs".into()),
+                name: "resource server".into(),
+                auth_method: AuthMethod::ClientSecretBasic,
+                grant_types: vec![GrantType::TokenExchange],
+                scopes: scopes.into(),
+                resources: vec![self.state.config.management_audience()],
+                serves_resource: Some(MCP.into()),
+                may_introspect: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        secret.unwrap().expose().to_owned()
+    }
+
+    /// `POST /introspect` as "rs" (`exchange_client`): the RFC 7662 answer.
+    pub async fn introspect(&self, rs_secret: &str, token: &str) -> Value {
+        self.http
+            .post(self.url("/introspect"))
+            .basic_auth("rs", Some(rs_secret))
+            .form(&[("token", token)])
+            .send()
             .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        pool.close().await;
-        row.try_get::<i64, _>(0).unwrap()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// `POST /token` with `grant_type=refresh_token` for a public client.
@@ -398,15 +430,20 @@ impl TestApp {
         self.token(&form, None).await
     }
 
-    /// `GET /userinfo` with a bearer token: the status.
-    pub async fn userinfo_status(&self, access_token: &str) -> u16 {
+    /// `GET path` with a bearer token: the status.
+    pub async fn bearer_status(&self, path: &str, token: &str) -> u16 {
         self.http
-            .get(self.url("/userinfo"))
-            .bearer_auth(access_token)
+            .get(self.url(path))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// `GET /userinfo` with a bearer token: the status.
+    pub async fn userinfo_status(&self, access_token: &str) -> u16 {
+        self.bearer_status("/userinfo", access_token).await
     }
 }

@@ -60,49 +60,36 @@ DROP TABLE signing_keys;
 ALTER TABLE signing_keys_new RENAME TO signing_keys;
 
 -- URI lists become JSON arrays (a newline-joined string let a URI carrying a newline smuggle
--- in a second, unvalidated one).
+-- in a second, unvalidated one). Every list is split once, in order, then re-assembled.
+CREATE TEMP TABLE uri_items AS
+WITH RECURSIVE lists(tbl, id, col, rest) AS (
+    SELECT 'clients', id, 'redirect_uris', redirect_uris || char(10) FROM clients
+    UNION ALL
+    SELECT 'clients', id, 'post_logout_redirect_uris', post_logout_redirect_uris || char(10)
+    FROM clients
+    UNION ALL
+    SELECT 'clients', id, 'resources', resources || char(10) FROM clients
+    UNION ALL
+    SELECT 'refresh_tokens', token_hash, 'resources', resources || char(10) FROM refresh_tokens
+),
+split(tbl, id, col, rest, item, n) AS (
+    SELECT tbl, id, col, rest, NULL, 0 FROM lists
+    UNION ALL
+    SELECT tbl, id, col, substr(rest, instr(rest, char(10)) + 1),
+           substr(rest, 1, instr(rest, char(10)) - 1), n + 1
+    FROM split WHERE rest <> ''
+)
+SELECT tbl, id, col, item, n FROM split WHERE item IS NOT NULL AND item <> '';
+
 UPDATE clients SET
-    redirect_uris = (
-        WITH RECURSIVE split(rest, item, n) AS (
-            SELECT clients.redirect_uris || char(10), NULL, 0
-            UNION ALL
-            SELECT substr(rest, instr(rest, char(10)) + 1),
-                   substr(rest, 1, instr(rest, char(10)) - 1), n + 1
-            FROM split WHERE rest <> ''
-        )
-        SELECT COALESCE(json_group_array(item), '[]')
-        FROM (SELECT item FROM split WHERE item IS NOT NULL AND item <> '' ORDER BY n)
-    ),
-    post_logout_redirect_uris = (
-        WITH RECURSIVE split(rest, item, n) AS (
-            SELECT clients.post_logout_redirect_uris || char(10), NULL, 0
-            UNION ALL
-            SELECT substr(rest, instr(rest, char(10)) + 1),
-                   substr(rest, 1, instr(rest, char(10)) - 1), n + 1
-            FROM split WHERE rest <> ''
-        )
-        SELECT COALESCE(json_group_array(item), '[]')
-        FROM (SELECT item FROM split WHERE item IS NOT NULL AND item <> '' ORDER BY n)
-    ),
-    resources = (
-        WITH RECURSIVE split(rest, item, n) AS (
-            SELECT clients.resources || char(10), NULL, 0
-            UNION ALL
-            SELECT substr(rest, instr(rest, char(10)) + 1),
-                   substr(rest, 1, instr(rest, char(10)) - 1), n + 1
-            FROM split WHERE rest <> ''
-        )
-        SELECT COALESCE(json_group_array(item), '[]')
-        FROM (SELECT item FROM split WHERE item IS NOT NULL AND item <> '' ORDER BY n)
-    );
-UPDATE refresh_tokens SET resources = (
-    WITH RECURSIVE split(rest, item, n) AS (
-        SELECT refresh_tokens.resources || char(10), NULL, 0
-        UNION ALL
-        SELECT substr(rest, instr(rest, char(10)) + 1),
-               substr(rest, 1, instr(rest, char(10)) - 1), n + 1
-        FROM split WHERE rest <> ''
-    )
-    SELECT COALESCE(json_group_array(item), '[]')
-    FROM (SELECT item FROM split WHERE item IS NOT NULL AND item <> '' ORDER BY n)
-);
+    redirect_uris = (SELECT json_group_array(item) FROM (SELECT item FROM uri_items
+        WHERE tbl = 'clients' AND id = clients.id AND col = 'redirect_uris' ORDER BY n)),
+    post_logout_redirect_uris = (SELECT json_group_array(item) FROM (SELECT item FROM uri_items
+        WHERE tbl = 'clients' AND id = clients.id AND col = 'post_logout_redirect_uris'
+        ORDER BY n)),
+    resources = (SELECT json_group_array(item) FROM (SELECT item FROM uri_items
+        WHERE tbl = 'clients' AND id = clients.id AND col = 'resources' ORDER BY n));
+UPDATE refresh_tokens SET
+    resources = (SELECT json_group_array(item) FROM (SELECT item FROM uri_items
+        WHERE tbl = 'refresh_tokens' AND id = refresh_tokens.token_hash ORDER BY n));
+DROP TABLE uri_items;

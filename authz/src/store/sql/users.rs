@@ -98,24 +98,15 @@ impl UserStore for SqlStore {
 
     async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query(
+        let r = sqlx::query(
             "UPDATE users SET disabled_at = COALESCE(disabled_at, $1), updated_at = $1 \
              WHERE id = $2",
         )
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let (sessions_ended, refresh_tokens_revoked) = end_user_grants(&mut tx, id, now).await?;
-        tx.commit().await?;
-        Ok(AccountRevocation {
-            found,
-            sessions_ended,
-            refresh_tokens_revoked,
-            api_keys_revoked: Vec::new(),
-        })
+        .await?;
+        end_user_grants(tx, r.rows_affected() == 1, id, now, false).await
     }
 
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool> {
@@ -134,7 +125,7 @@ impl UserStore for SqlStore {
         now: i64,
     ) -> Result<AccountRevocation> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query(
+        let r = sqlx::query(
             "UPDATE users SET password_hash = $1, credentials_changed_at = $2, updated_at = $2 \
              WHERE id = $3",
         )
@@ -142,29 +133,8 @@ impl UserStore for SqlStore {
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let (sessions_ended, refresh_tokens_revoked) = end_user_grants(&mut tx, id, now).await?;
-        let keys = sqlx::query(
-            "UPDATE clients SET revoked_at = $1, updated_at = $1 \
-             WHERE owner_id = $2 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(id)
-        .fetch_all(&mut *tx)
         .await?;
-        let api_keys_revoked = keys
-            .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<std::result::Result<_, _>>()?;
-        tx.commit().await?;
-        Ok(AccountRevocation {
-            found,
-            sessions_ended,
-            refresh_tokens_revoked,
-            api_keys_revoked,
-        })
+        end_user_grants(tx, r.rows_affected() == 1, id, now, true).await
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {
@@ -178,27 +148,50 @@ impl UserStore for SqlStore {
     }
 }
 
-/// End every session of a user, then revoke every refresh token (inside the caller's
-/// transaction). Sessions first: they are the rows a concurrent rotation locks.
+/// After the user row changed in `tx`: end every session of the user, then revoke every
+/// refresh token (sessions first: they are the rows a concurrent rotation locks), with
+/// `with_keys` also every API key; then commit.
 async fn end_user_grants(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    found: bool,
     user_id: &str,
     now: i64,
-) -> Result<(u64, u64)> {
-    let sessions =
+    with_keys: bool,
+) -> Result<AccountRevocation> {
+    let sessions_ended =
         sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
             .bind(now)
             .bind(user_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-    let tokens = sqlx::query(
+    let refresh_tokens_revoked = sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(user_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
-    Ok((sessions, tokens))
+    let mut api_keys_revoked = Vec::new();
+    if with_keys {
+        let rows = sqlx::query(
+            "UPDATE clients SET revoked_at = $1, updated_at = $1 \
+             WHERE owner_id = $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in &rows {
+            api_keys_revoked.push(r.try_get::<String, _>("id")?);
+        }
+    }
+    tx.commit().await?;
+    Ok(AccountRevocation {
+        found,
+        sessions_ended,
+        refresh_tokens_revoked,
+        api_keys_revoked,
+    })
 }

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use testkit::both_backends;
 
 use crate::support::{Backend, MCP, OTHER_API, TestApp, expect_error, expect_token};
-use authz::admin::NewClient;
 use authz::store::{AuthMethod, GrantType};
 
 both_backends!(
@@ -34,24 +33,8 @@ pub async fn setup(app: &TestApp) -> String {
         &[MCP, OTHER_API],
     )
     .await;
-    let (_, secret) = authz::admin::add_client(
-        &app.state,
-        "test",
-        NewClient {
-            id: Some("rs".into()),
-            name: "resource server".into(),
-            auth_method: AuthMethod::ClientSecretBasic,
-            grant_types: vec![GrantType::TokenExchange],
-            scopes: "profile:read notes:read notes:write keys:write".into(),
-            resources: vec![app.state.config.management_audience()],
-            serves_resource: Some(MCP.into()),
-            may_introspect: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    secret.unwrap().expose().to_owned()
+    app.exchange_client("profile:read notes:read notes:write keys:write")
+        .await
 }
 
 pub async fn login_as(app: &TestApp, client: &str, user: &str, pw: &str, scope: &str) -> Value {
@@ -118,6 +101,26 @@ async fn create_key(app: &TestApp, token: &str, scope: &str) -> reqwest::Respons
         .send()
         .await
         .unwrap()
+}
+
+/// alice signs in with `keys:write notes:read` (+ `extra`), the grant is exchanged for a
+/// management token, and a `notes:read` key is made with it: (sign-in response, management
+/// token, key id, key secret).
+async fn key_through_the_api(
+    app: &TestApp,
+    rs: &str,
+    extra: &str,
+) -> (Value, String, String, String) {
+    let scope = format!("keys:write notes:read {extra}");
+    let user = login(app, scope.trim_end()).await;
+    let mgmt = management_token(app, rs, &s(&user, "access_token"), "keys:write notes:read").await;
+    let key: Value = create_key(app, &mgmt, "notes:read")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (s(&key, "client_id"), s(&key, "client_secret"));
+    (user, mgmt, id, secret)
 }
 
 async fn key_token(
@@ -196,24 +199,10 @@ async fn token_exchange_refuses_api_key_tokens_deleted_clients_and_ended_session
 ) {
     let app = TestApp::spawn_with(backend, |c| c.client_cache_secs = 0).await;
     let rs = setup(&app).await;
-    let user = login(&app, "keys:write notes:read").await;
-    // Positive control.
-    let mgmt = management_token(
-        &app,
-        &rs,
-        &s(&user, "access_token"),
-        "keys:write notes:read",
-    )
-    .await;
+    // Positive control: a user's token is exchanged (inside the helper).
+    let (_, _, id, secret) = key_through_the_api(&app, &rs, "").await;
     // An API key's token (aud = MCP, the owner as sub) is not exchangeable.
-    let key: Value = create_key(&app, &mgmt, "notes:read")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kt =
-        expect_token(key_token(&app, &s(&key, "client_id"), &s(&key, "client_secret"), None).await)
-            .await;
+    let kt = expect_token(key_token(&app, &id, &secret, None).await).await;
     let d = expect_error(
         exchange(&app, &rs, &s(&kt, "access_token"), "notes:read").await,
         400,
@@ -267,20 +256,7 @@ async fn token_exchange_refuses_api_key_tokens_deleted_clients_and_ended_session
 async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let rs = setup(&app).await;
-    let user = login(&app, "keys:write notes:read offline_access").await;
-    let mgmt = management_token(
-        &app,
-        &rs,
-        &s(&user, "access_token"),
-        "keys:write notes:read",
-    )
-    .await;
-    let key: Value = create_key(&app, &mgmt, "notes:read")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (s(&key, "client_id"), s(&key, "client_secret"));
+    let (_, mgmt, id, secret) = key_through_the_api(&app, &rs, "offline_access").await;
     expect_token(key_token(&app, &id, &secret, None).await).await;
 
     // A disabled owner's key stops at once; re-enabled, it works again.
@@ -324,14 +300,11 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
         "invalid_request",
     )
     .await;
-    let r = app
-        .http
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&mgmt)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "the exchanged token of the old grant");
+    assert_eq!(
+        app.bearer_status("/api/v1/api-keys", &mgmt).await,
+        401,
+        "the exchanged token of the old grant"
+    );
     let live_sessions = app
         .sql_count(&format!(
             "SELECT COUNT(*) FROM sessions WHERE user_id = '{}' AND ended_at IS NULL",
@@ -478,32 +451,11 @@ async fn every_endpoint_applies_the_same_liveness_rule(backend: Backend) {
         let (at, rt) = (s(&t, "access_token"), s(&t, "refresh_token"));
         let introspect = |tok: String| {
             let (app, rs) = (&app, rs.clone());
-            async move {
-                app.http
-                    .post(app.url("/introspect"))
-                    .basic_auth("rs", Some(&rs))
-                    .form(&[("token", tok.as_str())])
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap()["active"]
-                    .clone()
-            }
+            async move { app.introspect(&rs, &tok).await["active"].clone() }
         };
         let mgmt_status = |tok: String| {
             let app = &app;
-            async move {
-                app.http
-                    .get(app.url("/api/v1/api-keys"))
-                    .bearer_auth(tok)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            }
+            async move { app.bearer_status("/api/v1/api-keys", &tok).await }
         };
         // Alive everywhere.
         assert_eq!(app.userinfo_status(&at).await, 200, "{death:?}");
