@@ -133,7 +133,8 @@ pub enum ClientCmd {
         /// Where RP-initiated logout may return the browser.
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
-        /// A first-party client: users are not asked to consent.
+        /// A first-party confidential client: users are not asked to consent (refused for
+        /// public clients, whose identity nothing proves: RFC 8252 §8.6).
         #[arg(long)]
         skip_consent: bool,
         /// The resource server this client is (token exchange accepts user tokens for it).
@@ -262,7 +263,7 @@ fn print_demo(state: &AppState, r: &authz::seed::DemoReport) {
         "     client {} (public; password + refresh_token grants)",
         authz::seed::DEMO_CLI_CLIENT
     );
-    match &r.service_client_secret {
+    match r.service_client_secret.as_ref().map(|s| s.expose()) {
         Some(s) => eprintln!(
             "     client {} secret {s} (client_credentials)\n\n  try:\n     curl -s -u {}:{s} -d grant_type=client_credentials {}/token\n",
             authz::seed::DEMO_SERVICE_CLIENT,

@@ -35,7 +35,7 @@ pub struct DemoReport {
     pub users_created: Vec<String>,
     pub clients_created: Vec<String>,
     /// `demo-service`'s secret, when known (created now or read from the data dir).
-    pub service_client_secret: Option<String>,
+    pub service_client_secret: Option<shared::secret::ClientSecret>,
 }
 
 pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
@@ -81,11 +81,15 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
             &serde_json::json!({ "client_id": DEMO_SERVICE_CLIENT, "client_secret": secret.expose() }),
         )?;
         report.clients_created.push(DEMO_SERVICE_CLIENT.to_owned());
-        report.service_client_secret = Some(secret.expose().to_owned());
+        report.service_client_secret = Some(secret.clone());
     } else if let Ok(text) = std::fs::read_to_string(&secrets_path) {
         report.service_client_secret = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
-            .and_then(|v| v["client_secret"].as_str().map(str::to_owned));
+            .and_then(|v| {
+                v["client_secret"]
+                    .as_str()
+                    .map(shared::secret::ClientSecret::new)
+            });
     }
     if state.store.get_client(DEMO_CLI_CLIENT).await?.is_none() {
         let scopes = format!("{} openid", state.scopes.supported());

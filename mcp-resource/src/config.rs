@@ -292,3 +292,30 @@ impl Config {
             .unwrap_or_else(|_| "/mcp".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11, item 15): `Config` derived `Debug` with the notes key, the client
+    /// secret and the database password in the clear.
+    #[test]
+    fn debug_never_shows_keys_secrets_or_database_passwords() {
+        let env = |k: &str| match k {
+            "MCP_NOTES_KEY" => Some("bm90ZXMta2V5LW1hdGVyaWFsLXRoYXQtaXMtc2VjcmV0IQ==".to_owned()),
+            "MCP_CLIENT_SECRET" => Some("s3cret-client-value".to_owned()),
+            "MCP_DATABASE_URL" => Some("postgres://mcp:db-pa55@db/mcp".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(None, env).unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["bm90ZXMta2V5", "s3cret-client-value", "db-pa55"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(c.database_url(), "postgres://mcp:db-pa55@db/mcp");
+        assert_eq!(
+            c.load_client_secret().unwrap().expose(),
+            "s3cret-client-value"
+        );
+    }
+}
