@@ -16,6 +16,7 @@ both_backends!(
     concurrent_refreshes_with_one_token_get_the_same_successor,
     the_retry_window_ends_and_belongs_to_one_client,
     the_kept_successor_is_sealed_and_erased_after_the_window,
+    a_lost_answer_is_recovered_with_the_committed_successor,
     account_changes_reach_refresh
 );
 
@@ -408,4 +409,64 @@ async fn the_kept_successor_is_sealed_and_erased_after_the_window(backend: Backe
     app.clock.advance(11);
     authz::housekeeping(&app.state).await.unwrap();
     assert_eq!(app.sql_count(&kept).await, 0, "erased after the window");
+}
+
+/// Issue 11 (concurrent refresh): a refresh whose answer never reaches the client (it timed
+/// out; the rotation had committed) is recovered by presenting the same token again within the
+/// window: the committed successor comes back and the family lives on. Before the fix this was
+/// reuse — family revoked, user signed out (the crash test's "answer lost at kill -9" case).
+async fn a_lost_answer_is_recovered_with_the_committed_successor(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let app = setup(backend).await;
+    let a = login(&app, "notes:read offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Send the refresh and never read the answer.
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("client_id", "cli")
+        .append_pair("refresh_token", &a)
+        .finish();
+    let addr = app.base.strip_prefix("http://").unwrap();
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(request.as_bytes()).await.unwrap();
+    let hash = authz::crypto::sha256_hex(&a);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let old = loop {
+        let rec = app
+            .state
+            .store
+            .get_refresh_token(&hash)
+            .await
+            .unwrap()
+            .unwrap();
+        if rec.used_at.is_some() {
+            break rec;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotation never committed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    drop(sock); // the answer is lost
+    // The client retries with what it holds and gets the successor that was committed.
+    let t = expect_token(refresh(&app, &a, &[]).await).await;
+    let next = t["refresh_token"].as_str().unwrap();
+    let live = app
+        .sql_count(&format!(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = '{}' \
+             AND used_at IS NULL AND revoked_at IS NULL AND token_hash = '{}'",
+            old.family_id,
+            authz::crypto::sha256_hex(next)
+        ))
+        .await;
+    assert_eq!(live, 1, "the committed successor, not a second one");
+    expect_token(refresh(&app, next, &[]).await).await;
 }
