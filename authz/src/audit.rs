@@ -23,3 +23,20 @@ impl BatchSink<AuditEvent> for Sink {
 pub fn start(store: Arc<dyn AuditStore>) -> AuditLog {
     BatchWriter::start(Arc::new(Sink(store)))
 }
+
+/// What a request brings that audit events record and rules decide on, read once per request
+/// (the extractor is in `http::context`): the client's address, by the trusted-proxy rule, and
+/// the time, from the injected clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext {
+    pub ip: Option<std::net::IpAddr>,
+    pub now: i64,
+}
+
+impl crate::store::AuditEvent {
+    /// Record where the request came from.
+    pub fn ctx(mut self, ctx: &RequestContext) -> Self {
+        self.ip = ctx.ip.map(|ip| ip.to_string());
+        self
+    }
+}

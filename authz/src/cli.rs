@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use authz::admin::{self, NewClient, Policy};
+use authz::account::admin::{self, NewClient, Policy};
 use authz::clock::SystemClock;
 use authz::config::Config;
 use authz::error::{Error, Result};

@@ -398,7 +398,7 @@ impl Config {
                 "client_cache_secs must be within 0..=300".into(),
             ));
         }
-        let max_age = crate::http::metadata::JWKS_MAX_AGE_SECS;
+        let max_age = crate::keys::JWKS_MAX_AGE_SECS;
         if !(max_age..=30 * 86_400).contains(&self.key_prepublish_secs) {
             return Err(ConfigError(format!(
                 "key_prepublish_secs must be within {max_age}..=2592000 (at least the JWKS \

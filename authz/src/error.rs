@@ -1,5 +1,8 @@
-//! The crate's one error type, mapped once to RFC 6749 §5.2 JSON responses in `IntoResponse`.
-//! Each error has a client-visible description; causes of internal failures are logged only.
+//! The crate's one error type, mapped once to responses in `IntoResponse`: RFC 6749 §5.2 JSON
+//! for protocol and administrative errors, RFC 6750 §3 challenges for bearer tokens, 429/503
+//! with `Retry-After` for limits and shedding. Each error has a client-visible description;
+//! causes of internal failures are logged only. Browser pages have their own type
+//! (`http::browser::PageError`), built from this one.
 
 use std::borrow::Cow;
 
@@ -17,6 +20,23 @@ pub enum Error {
         code: ErrorCode,
         description: Cow<'static, str>,
     },
+    /// A bearer token that is missing (`presented: false`), malformed or not live: 401 with an
+    /// RFC 6750 §3 challenge, carrying `invalid_token` only when a token was presented (§3.1).
+    #[error("invalid_token: {description}")]
+    InvalidToken {
+        description: Cow<'static, str>,
+        presented: bool,
+    },
+    /// The token is live but lacks `scope`: 403 `insufficient_scope`, the challenge naming the
+    /// scope to ask for (RFC 6750 §3.1).
+    #[error("insufficient_scope: this needs the {scope} scope")]
+    InsufficientScope { scope: Cow<'static, str> },
+    /// Over a per-client rate limit: 429 (RFC 6585 §4) with `Retry-After`.
+    #[error("too many requests from this address; retry in {retry_after} s")]
+    TooMany { retry_after: u64 },
+    /// Too much work queued (password hashing): shed, answered 503 with `Retry-After`.
+    #[error("the server is busy; retry in {retry_after} s")]
+    Overloaded { retry_after: u64 },
     /// An administrative request that cannot be carried out (CLI, management API).
     #[error("{0}")]
     Invalid(String),
@@ -32,9 +52,6 @@ pub enum Error {
     /// Anything else that is the server's fault; the message is logged only.
     #[error("internal: {0}")]
     Internal(String),
-    /// Too much work queued (password hashing): shed, answered 503 with `Retry-After`.
-    #[error("the server is busy; retry in {retry_after} s")]
-    Overloaded { retry_after: u64 },
 }
 
 impl Error {
@@ -62,6 +79,20 @@ impl Error {
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::oauth(ErrorCode::UnauthorizedClient, d)
     }
+    /// A presented bearer token that is not usable.
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidToken {
+            description: d.into(),
+            presented: true,
+        }
+    }
+    /// No bearer token at all.
+    pub fn no_token() -> Self {
+        Self::InvalidToken {
+            description: "a bearer token is required".into(),
+            presented: false,
+        }
+    }
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
@@ -70,57 +101,90 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::OAuth { code, .. } => *code,
+            Self::InvalidToken { .. } => ErrorCode::InvalidToken,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
+            Self::TooMany { .. } | Self::Overloaded { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) => ErrorCode::InvalidRequest,
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => ErrorCode::ServerError,
-            Self::Overloaded { .. } => ErrorCode::TemporarilyUnavailable,
+        }
+    }
+
+    /// What the client is told (internal causes are logged, never sent).
+    pub fn description(&self) -> String {
+        match self {
+            Self::OAuth { description, .. } | Self::InvalidToken { description, .. } => {
+                description.to_string()
+            }
+            Self::InsufficientScope { scope } => format!("this needs the {scope} scope"),
+            Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
+                "the server could not complete the request".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            // RFC 6749 §5.2 has no code for this; temporarily_unavailable (§4.1.2.1) with 503
+            // and Retry-After (RFC 9110 §10.2.3) is what clients already retry on.
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            other => StatusCode::from_u16(other.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge this error carries, if any.
+    fn challenge(&self) -> Option<String> {
+        let quote = |s: &str| s.replace(['"', '\\'], "");
+        match self {
+            Self::InvalidToken {
+                presented: false, ..
+            } => Some("Bearer realm=\"authz\"".to_owned()),
+            Self::InvalidToken { description, .. } => Some(format!(
+                "Bearer realm=\"authz\", error=\"invalid_token\", error_description=\"{}\"",
+                quote(description)
+            )),
+            Self::InsufficientScope { scope } => Some(format!(
+                "Bearer realm=\"authz\", error=\"insufficient_scope\", scope=\"{}\"",
+                quote(scope)
+            )),
+            // RFC 6749 §5.2 (invalid_client) and RFC 7235 §3.1: a 401 carries a challenge.
+            _ if self.status() == StatusCode::UNAUTHORIZED => {
+                Some("Basic realm=\"authz\", charset=\"UTF-8\"".to_owned())
+            }
+            _ => None,
         }
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let code = self.code();
-        let description = match &self {
-            Self::OAuth { description, .. } => description.to_string(),
-            Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) | Self::Overloaded { .. } => {
-                self.to_string()
-            }
-            Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
-                tracing::error!(error = %self, "request failed");
-                "the server could not complete the request".to_owned()
-            }
-        };
-        let retry_after = match &self {
-            Self::Overloaded { retry_after } => Some(*retry_after),
-            _ => None,
-        };
-        let status = match &self {
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            // RFC 6749 §5.2 has no code for this; temporarily_unavailable (§4.1.2.1) with 503
-            // and Retry-After (RFC 9110 §10.2.3) is what clients already retry on.
-            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::from_u16(code.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        };
+        if matches!(
+            self,
+            Self::Database(_) | Self::Migrate(_) | Self::Internal(_)
+        ) {
+            tracing::error!(error = %self, "request failed");
+        }
         let body = ErrorResponse {
-            error: code,
-            error_description: Some(description),
+            error: self.code(),
+            error_description: Some(self.description()),
         };
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         // RFC 6749 §5.1/§5.2: token endpoint responses must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        if let Self::TooMany { retry_after } | Self::Overloaded { retry_after } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
-        if status == StatusCode::UNAUTHORIZED {
-            // RFC 6749 §5.2 (invalid_client) and RFC 7235 §3.1: a 401 carries a challenge.
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"authz\", charset=\"UTF-8\""),
-            );
+        if let Some(v) = self
+            .challenge()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, v);
         }
         response
     }

@@ -1,8 +1,7 @@
 //! `authz`: an OAuth 2.0 / OpenID Connect authorization server issuing RFC 9068 JWT access
 //! tokens. `App` wires configuration, storage, keys and HTTP together; `main.rs` is the CLI.
 
-pub mod admin;
-pub mod apikeys;
+pub mod account;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -11,9 +10,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
-pub mod password;
 pub mod seed;
-pub mod session;
 pub mod state;
 pub mod store;
 
@@ -25,13 +22,13 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use crate::account::password::PasswordHasher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
-use crate::password::PasswordHasher;
 use crate::state::AppState;
 use crate::store::{SqlStore, Store};
 

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use shared::secret::Password;
 
-use crate::admin::{self, NewClient, Policy};
+use crate::account::admin::{self, NewClient, Policy};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{AuthMethod, GrantType};

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::account::password::PasswordHasher;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -10,7 +11,6 @@ use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
-use crate::password::PasswordHasher;
 use crate::store::{AuditEvent, ClientCache, Store};
 use shared::ratelimit::IpRateLimiter;
 

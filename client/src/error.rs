@@ -15,17 +15,41 @@ pub enum ClientError {
     /// The tool ran and reported an error.
     #[error("tool error: {0}")]
     Tool(String),
-    /// Network or HTTP trouble.
-    #[error("transport: {0}")]
-    Transport(String),
+    /// Network or HTTP trouble; the underlying error is kept as the `source`.
+    #[error("transport: {message}")]
+    Transport {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The remembered-token file could not be written.
+    #[error("token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The server said something that does not follow the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
 }
 
+/// An underlying error kept as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl ClientError {
+    /// Transport trouble caused by `e`.
+    pub fn transport(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Transport {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
-        Self::Transport(e.to_string())
+        Self::transport(e)
     }
 }
 

@@ -324,7 +324,7 @@ impl AuthenticatedMcpClient {
                     )
                 }
                 Some(_) => ClientError::AuthRequired("the server wants a token".into()),
-                None => ClientError::Transport(e.to_string()),
+                None => ClientError::transport(e),
             })?;
         *guard = Some((token.to_owned(), session));
         Ok(())
@@ -334,9 +334,10 @@ impl AuthenticatedMcpClient {
         let token = self.access_token().await?;
         self.session_for(&token).await?;
         let guard = self.session.lock().await;
-        let (_, session) = guard
-            .as_ref()
-            .ok_or_else(|| ClientError::Transport("no session".into()))?;
+        let (_, session) = guard.as_ref().ok_or_else(|| ClientError::Transport {
+            message: "no MCP session".into(),
+            source: None,
+        })?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Value::Object(map) = args {
             params = params.with_arguments(map.clone());
@@ -370,7 +371,7 @@ impl AuthenticatedMcpClient {
                 Some(p) => ClientError::AuthRequired(
                     p.get("error_description").cloned().unwrap_or_default(),
                 ),
-                None => ClientError::Transport(e.to_string()),
+                None => ClientError::transport(e),
             }
         })
     }
@@ -422,13 +423,14 @@ impl AuthenticatedMcpClient {
         let token = self.access_token().await?;
         self.session_for(&token).await?;
         let guard = self.session.lock().await;
-        let (_, session) = guard
-            .as_ref()
-            .ok_or_else(|| ClientError::Transport("no session".into()))?;
+        let (_, session) = guard.as_ref().ok_or_else(|| ClientError::Transport {
+            message: "no MCP session".into(),
+            source: None,
+        })?;
         let tools = session
             .list_all_tools()
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(ClientError::transport)?;
         Ok(tools.into_iter().map(|t| t.name.to_string()).collect())
     }
 

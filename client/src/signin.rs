@@ -11,11 +11,10 @@ use crate::discovery::Endpoints;
 use crate::error::{ClientError, Result};
 use crate::tokens::{SignInMethod, Tokens};
 
+/// Unix seconds (the client's own clock: `shared::clock`).
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    use shared::clock::Clock;
+    shared::clock::SystemClock.now()
 }
 
 /// POST the token endpoint; a token set or the server's error.
@@ -83,10 +82,10 @@ impl BrowserSignIn {
         // RFC 8252 §7.3: loopback IP literal, any port.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(ClientError::transport)?;
         let port = listener
             .local_addr()
-            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .map_err(ClientError::transport)?
             .port();
         let redirect_uri = format!("http://127.0.0.1:{port}/callback");
         let (verifier, challenge) = pkce();
@@ -159,7 +158,7 @@ impl BrowserSignIn {
                 .listener
                 .accept()
                 .await
-                .map_err(|e| ClientError::Transport(e.to_string()))?;
+                .map_err(ClientError::transport)?;
             let mut buf = vec![0u8; 8192];
             let n = sock.read(&mut buf).await.unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).into_owned();

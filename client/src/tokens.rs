@@ -65,18 +65,22 @@ pub fn default_path() -> PathBuf {
 pub fn save(path: &Path, tokens: &Tokens) -> Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| ClientError::Transport(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|source| ClientError::TokenFile {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .map_err(|e| ClientError::Transport(format!("{}: {e}", path.display())))?;
+    let file_error = |source| ClientError::TokenFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = opts.open(path).map_err(file_error)?;
     let json = serde_json::to_vec(tokens).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    f.write_all(&json)
-        .map_err(|e| ClientError::Transport(e.to_string()))
+    f.write_all(&json).map_err(file_error)
 }
 
 pub fn load(path: &Path) -> Option<Tokens> {

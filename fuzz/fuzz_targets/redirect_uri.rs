@@ -31,7 +31,7 @@ fn strip_port(u: &str) -> Option<String> {
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Some((registered, requested)) = text.split_once('\n') else { return };
-    let _ = authz::admin::validate_redirect_uri(registered);
+    let _ = authz::account::admin::validate_redirect_uri(registered);
     let matched = redirect_uri_matches(&[registered.to_owned()], requested);
     if matched && registered != requested {
         let (a, b) = (strip_port(registered), strip_port(requested));

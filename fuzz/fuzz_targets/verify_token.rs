@@ -31,7 +31,7 @@ fn fixture() -> &'static Fixture {
         let verifier = Verifier::new(cfg, reqwest::Client::new());
         let set = jsonwebtoken::jwk::JwkSet { keys: vec![key.public_jwk().clone()] };
         verifier.install_keys(&set, Duration::from_secs(86_400));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let now = { use shared::clock::Clock; shared::clock::SystemClock.now() };
         let claims = serde_json::json!({"iss": ISS, "sub": "usr_1", "aud": AUD, "exp": now + 86_400,
             "iat": now, "jti": "j", "client_id": "c", "scope": "notes:read"});
         let token = key.sign_jwt("at+jwt", &claims).unwrap();

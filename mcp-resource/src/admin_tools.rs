@@ -16,7 +16,6 @@ use shared::ScopeSet;
 use crate::auth::Caller;
 use crate::authz_client::AuthzError;
 use crate::server::{McpServer, caller_of, json_result, tool_error};
-use crate::state::now;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NewApiKey {
@@ -117,7 +116,7 @@ impl McpServer {
         let denied = self
             .state
             .store
-            .count_denied(now() - window)
+            .count_denied(self.state.now() - window)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "counting denied calls failed");

@@ -36,34 +36,129 @@ pub struct Caller {
     pub token: shared::secret::AccessToken,
 }
 
-fn quote(s: &str) -> String {
-    s.replace(['"', '\\'], "")
+/// Why the MCP endpoint refuses a request, mapped once to its response: RFC 6749 §5.2 error
+/// codes in the body (`shared::ErrorCode`), and for token problems an RFC 6750 §3 challenge with
+/// the scopes to ask for and the RFC 9728 `resource_metadata` URL.
+#[derive(Debug)]
+pub struct AuthError {
+    kind: Refusal,
+    /// Where the protected-resource metadata is (every challenge names it).
+    resource_metadata: String,
+    /// The scopes a client should ask for.
+    scope: String,
 }
 
-/// Build a `WWW-Authenticate: Bearer …` value.
-pub fn challenge(state: &McpState, error: Option<(&str, &str)>, scope: &str) -> HeaderValue {
-    let mut v = String::from("Bearer ");
-    if let Some((code, description)) = error {
-        v.push_str(&format!(
-            "error=\"{code}\", error_description=\"{}\", ",
-            quote(description)
-        ));
+/// The refusals of the MCP endpoint.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No bearer token: 401, a challenge without an error code (RFC 6750 §3.1).
+    NoToken,
+    /// A token in the query string or body: 400 `invalid_request` (RFC 6750 §2).
+    TokenNotInHeader,
+    /// The token is not valid here: 401 `invalid_token`.
+    InvalidToken(String),
+    /// The token lacks the scope: 403 `insufficient_scope`, naming what to ask for.
+    InsufficientScope(String),
+    /// Over the per-IP limit: 429 `temporarily_unavailable` with `Retry-After`.
+    TooMany { retry_after: u64 },
+    /// The issuer's keys cannot be fetched: 503 `temporarily_unavailable`, retry soon.
+    KeysUnavailable,
+    /// Over `MAX_BODY`: 413 `invalid_request`, the connection closed (the rest is unread).
+    TooLarge,
+}
+
+impl McpState {
+    /// A refusal carrying this server's challenge details; `scope` defaults to the configured
+    /// challenge scope.
+    pub fn refuse(&self, kind: Refusal, scope: Option<String>) -> AuthError {
+        AuthError {
+            kind,
+            resource_metadata: self.config.metadata_url(),
+            scope: scope.unwrap_or_else(|| self.config.challenge_scope.clone()),
+        }
     }
-    v.push_str(&format!(
-        "scope=\"{}\", resource_metadata=\"{}\"",
-        quote(scope),
-        state.config.metadata_url()
-    ));
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-fn deny(status: StatusCode, www: HeaderValue, code: &str, description: &str) -> Response {
-    let body = serde_json::json!({ "error": code, "error_description": description });
-    let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, www);
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        use shared::ErrorCode as C;
+        let quote = |s: &str| s.replace(['"', '\\'], "");
+        let (status, code, description) = match &self.kind {
+            Refusal::NoToken => (
+                StatusCode::UNAUTHORIZED,
+                C::InvalidRequest,
+                "a bearer token is required".to_owned(),
+            ),
+            Refusal::TokenNotInHeader => (
+                StatusCode::BAD_REQUEST,
+                C::InvalidRequest,
+                "tokens are accepted only in the Authorization header".to_owned(),
+            ),
+            Refusal::InvalidToken(d) => (StatusCode::UNAUTHORIZED, C::InvalidToken, d.clone()),
+            Refusal::InsufficientScope(d) => {
+                (StatusCode::FORBIDDEN, C::InsufficientScope, d.clone())
+            }
+            Refusal::TooMany { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                C::TemporarilyUnavailable,
+                format!("too many requests from this address; retry in {retry_after} s"),
+            ),
+            Refusal::KeysUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                C::TemporarilyUnavailable,
+                "the authorization server's signing keys are unavailable; retry shortly".to_owned(),
+            ),
+            Refusal::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                C::InvalidRequest,
+                format!("the request body is larger than {MAX_BODY} bytes"),
+            ),
+        };
+        let body = shared::ErrorResponse {
+            error: code,
+            error_description: Some(description.clone()),
+        };
+        let mut r = (status, axum::Json(body)).into_response();
+        let h = r.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let challenge_error = match &self.kind {
+            Refusal::NoToken => Some(None),
+            Refusal::TokenNotInHeader
+            | Refusal::InvalidToken(_)
+            | Refusal::InsufficientScope(_) => Some(Some(code)),
+            _ => None,
+        };
+        if let Some(error) = challenge_error {
+            let mut v = String::from("Bearer ");
+            if let Some(code) = error {
+                v.push_str(&format!(
+                    "error=\"{code}\", error_description=\"{}\", ",
+                    quote(&description)
+                ));
+            }
+            v.push_str(&format!(
+                "scope=\"{}\", resource_metadata=\"{}\"",
+                quote(&self.scope),
+                self.resource_metadata
+            ));
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        match self.kind {
+            Refusal::TooMany { retry_after } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            Refusal::KeysUnavailable => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Refusal::TooLarge => {
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        r
+    }
 }
 
 /// The middleware.
@@ -71,27 +166,13 @@ pub async fn require_token(
     State(state): State<Arc<McpState>>,
     req: Request,
     next: Next,
-) -> Response {
-    let base_scope = state.config.challenge_scope.clone();
+) -> Result<Response, AuthError> {
     if req
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")))
     {
-        let www = challenge(
-            &state,
-            Some((
-                "invalid_request",
-                "tokens are accepted only in the Authorization header",
-            )),
-            &base_scope,
-        );
-        return deny(
-            StatusCode::BAD_REQUEST,
-            www,
-            "invalid_request",
-            "tokens are accepted only in the Authorization header",
-        );
+        return Err(state.refuse(Refusal::TokenNotInHeader, None));
     }
     let token = req
         .headers()
@@ -101,38 +182,19 @@ pub async fn require_token(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_owned());
     let Some(token) = token else {
-        // RFC 6750 §3.1: no error code when no credentials were presented.
-        return deny(
-            StatusCode::UNAUTHORIZED,
-            challenge(&state, None, &base_scope),
-            "unauthorized",
-            "a bearer token is required",
-        );
+        return Err(state.refuse(Refusal::NoToken, None));
     };
     let claims = match state.verifier.verify(&token).await {
         Ok(c) => c,
         Err(VerifyError::KeysUnavailable(cause)) => {
             tracing::error!(%cause, "cannot verify tokens: signing keys unavailable");
-            let mut r = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "authorization server keys unavailable",
-            )
-                .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return r;
+            return Err(state.refuse(Refusal::KeysUnavailable, None));
         }
         Err(e) => {
             state
                 .audit(None, "token", "denied", Some(e.to_string()))
                 .await;
-            let www = challenge(&state, Some(("invalid_token", &e.to_string())), &base_scope);
-            return deny(
-                StatusCode::UNAUTHORIZED,
-                www,
-                "invalid_token",
-                &e.to_string(),
-            );
+            return Err(state.refuse(Refusal::InvalidToken(e.to_string()), None));
         }
     };
     if claims
@@ -144,8 +206,7 @@ pub async fn require_token(
         state
             .audit(None, "token", "denied", Some(msg.to_owned()))
             .await;
-        let www = challenge(&state, Some(("invalid_token", msg)), &base_scope);
-        return deny(StatusCode::UNAUTHORIZED, www, "invalid_token", msg);
+        return Err(state.refuse(Refusal::InvalidToken(msg.to_owned()), None));
     }
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
     let caller = Caller {
@@ -161,13 +222,12 @@ pub async fn require_token(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         // Refused before a byte of it is read.
-        return too_large();
+        return Err(state.refuse(Refusal::TooLarge, None));
     }
     let (mut parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
-    };
+    let bytes = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| state.refuse(Refusal::TooLarge, None))?;
     if let Some((action, needed)) = required_scope(&bytes)
         && !rbac::allows(&caller.scopes, needed)
     {
@@ -177,7 +237,6 @@ pub async fn require_token(
         if let Ok(s) = shared::Scope::new(needed) {
             all.insert(s);
         }
-        let description = format!("{action} requires scope {needed}");
         state
             .audit(
                 Some(&caller),
@@ -186,42 +245,24 @@ pub async fn require_token(
                 Some(format!("missing scope {needed}")),
             )
             .await;
-        let www = challenge(
-            &state,
-            Some(("insufficient_scope", &description)),
-            &all.to_string(),
-        );
-        return deny(
-            StatusCode::FORBIDDEN,
-            www,
-            "insufficient_scope",
-            &description,
-        );
+        return Err(state.refuse(
+            Refusal::InsufficientScope(format!("{action} requires scope {needed}")),
+            Some(all.to_string()),
+        ));
     }
     parts.extensions.insert(caller);
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
-}
-
-/// 413 for a body over `MAX_BODY`; the connection is closed (the rest of the body is not read,
-/// so it cannot be reused).
-fn too_large() -> Response {
-    let mut r = (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        axum::Json(serde_json::json!({
-            "error": "invalid_request",
-            "error_description": format!("the request body is larger than {MAX_BODY} bytes"),
-        })),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
 }
 
 /// Per-client-IP request limit on the MCP endpoint, before any token work (so floods of bad
 /// tokens are limited too): 429 with `Retry-After`.
-pub async fn rate_limit(State(state): State<Arc<McpState>>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(
+    State(state): State<Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, AuthError> {
     if let Some(limiter) = &state.limiter {
         let peer = req
             .extensions()
@@ -233,23 +274,16 @@ pub async fn rate_limit(State(state): State<Arc<McpState>>, req: Request, next: 
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         let ip = shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies);
-        if let Err(retry) = limiter.check_ip(ip, crate::state::now()) {
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(serde_json::json!({
-                    "error": "too_many_requests",
-                    "error_description":
-                        format!("too many requests from this address; retry in {retry} s"),
-                })),
-            )
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
+        if let Err(retry) = limiter.check_ip(ip, state.now()) {
+            return Err(state.refuse(
+                Refusal::TooMany {
+                    retry_after: retry.unsigned_abs(),
+                },
+                None,
+            ));
         }
     }
-    next.run(req).await
+    Ok(next.run(req).await)
 }
 
 /// For a JSON-RPC `tools/call` or `resources/read`, the action name and the scope it needs.
@@ -294,7 +328,7 @@ impl McpState {
         reason: Option<String>,
     ) {
         let row = AuditRow {
-            ts: crate::state::now(),
+            ts: self.now(),
             subject: caller.map(|c| c.claims.sub.clone()),
             client_id: caller.map(|c| c.claims.client_id.clone()),
             action: action.to_owned(),
@@ -308,4 +342,26 @@ impl McpState {
             self.audit_log.record(row).await;
         }
     }
+}
+
+/// The middleware (outermost on the MCP endpoint).
+pub async fn check_origin(
+    State(state): State<Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return next.run(req).await;
+    };
+    let allowed = origin.to_str().is_ok_and(|o| state.origins.allows(o));
+    if allowed {
+        return next.run(req).await;
+    }
+    tracing::warn!(origin = ?origin, "refused a request from a disallowed Origin");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32600, "message": "Forbidden: this Origin may not call the MCP server" },
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }

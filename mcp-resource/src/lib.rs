@@ -42,8 +42,17 @@ pub enum Error {
     Serve(std::io::Error),
 }
 
-/// Open storage (migrated), load the notes key and prepare the token verifier.
+/// Open storage (migrated), load the notes key and prepare the token verifier, on the system
+/// clock.
 pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
+    build_state_with_clock(config, Arc::new(shared::clock::SystemClock)).await
+}
+
+/// `build_state` with an injected clock (tests share one with the authorization server).
+pub async fn build_state_with_clock(
+    config: Config,
+    clock: Arc<dyn shared::clock::Clock>,
+) -> Result<Arc<McpState>, Error> {
     let key = match &config.notes_key {
         Some(text) => MasterKey::from_base64(text.expose()),
         None => MasterKey::load_or_create_file(&config.data_dir.join("notes.key")),
@@ -57,7 +66,7 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         .map_err(|e| Error::Http(e.to_string()))?;
     let mut vcfg = VerifierConfig::new(&config.issuer, &config.resource_url);
     vcfg.min_refetch_interval = Duration::from_secs(config.jwks_min_refetch_secs);
-    let verifier = Verifier::new(vcfg, http.clone());
+    let verifier = Verifier::with_clock(vcfg, http.clone(), Arc::clone(&clock));
     let authz = authz_client::AuthzClient::new(&config, http);
     if let Err(e) = verifier.refresh(true).await {
         tracing::warn!(error = %e, "authorization server not reachable yet; will retry");
@@ -66,7 +75,7 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
     let sink: Arc<dyn shared::batch::BatchSink<store::AuditRow>> = store.clone();
     let audit_log = shared::batch::BatchWriter::start(sink);
     let logged_out = store
-        .revoked_sessions(state::now())
+        .revoked_sessions(clock.now())
         .await?
         .into_iter()
         .collect();
@@ -83,12 +92,13 @@ pub async fn build_state(config: Config) -> Result<Arc<McpState>, Error> {
         logged_out: std::sync::RwLock::new(logged_out),
         limiter,
         origins,
+        clock,
     }))
 }
 
 /// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
 pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
-    // Origin is validated by `origin::check_origin` (outermost, before the token check).
+    // Origin is validated by `auth::check_origin` (outermost, before the token check).
     let mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -115,7 +125,7 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     }
     let protected = protected.layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
-        origin::check_origin,
+        auth::check_origin,
     ));
     Router::new()
         .merge(metadata::router(&state))

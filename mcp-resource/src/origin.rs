@@ -7,16 +7,8 @@
 //!   any port (`http(s)://localhost`, `127.0.0.1`, `[::1]`: local tools such as MCP Inspector),
 //!   or to an entry of `MCP_ALLOWED_ORIGINS` (`scheme://host[:port]`, `:*` for any port):
 //!   allowed;
-//! - anything else, including `Origin: null` and malformed values: 403 with a JSON-RPC error.
-
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::state::McpState;
+//! - anything else, including `Origin: null` and malformed values: 403 with a JSON-RPC error
+//!   (`auth::check_origin`, the middleware).
 
 /// A `(scheme, host, port)` triple; `port: None` in an allow-list entry means any port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,28 +80,6 @@ impl OriginPolicy {
             a.scheme == o.scheme && a.host == o.host && (a.port.is_none() || a.port == o.port)
         })
     }
-}
-
-/// The middleware (outermost on the MCP endpoint).
-pub async fn check_origin(
-    State(state): State<Arc<McpState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
-        return next.run(req).await;
-    };
-    let allowed = origin.to_str().is_ok_and(|o| state.origins.allows(o));
-    if allowed {
-        return next.run(req).await;
-    }
-    tracing::warn!(origin = ?origin, "refused a request from a disallowed Origin");
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": -32600, "message": "Forbidden: this Origin may not call the MCP server" },
-    });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::rbac;
-use crate::state::{McpState, now};
+use crate::state::McpState;
 
 pub const PROFILE_URI: &str = "user://profile";
 pub const SUMMARY_URI: &str = "security://summary";
@@ -178,7 +178,7 @@ impl McpServer {
         match self
             .state
             .store
-            .create_note(&c.claims.sub, title.trim(), &content, now())
+            .create_note(&c.claims.sub, title.trim(), &content, self.state.now())
             .await
         {
             Ok(n) => Ok(json_result(

@@ -22,9 +22,16 @@ pub struct McpState {
     pub limiter: Option<shared::ratelimit::IpRateLimiter>,
     /// Browser origins allowed on the MCP endpoint.
     pub origins: crate::origin::OriginPolicy,
+    /// Injected time (`shared::clock`): token expiry, logouts, audit rows, rate windows.
+    pub clock: std::sync::Arc<dyn shared::clock::Clock>,
 }
 
 impl McpState {
+    /// Unix seconds, from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// Was this session logged out (through this server or loaded from its database)?
     pub fn is_logged_out(&self, sid: &str) -> bool {
         let map = match self.logged_out.read() {
@@ -39,23 +46,15 @@ impl McpState {
     /// lifetime from now (not just the lifetime of the token that asked: the session may have
     /// newer ones).
     pub async fn mark_logged_out(&self, sid: &str) -> Result<(), crate::store::StoreError> {
-        let until = now() + self.config.max_token_lifetime_secs + 60;
-        self.store.revoke_session(sid, now(), until).await?;
+        let now = self.now();
+        let until = now + self.config.max_token_lifetime_secs + 60;
+        self.store.revoke_session(sid, now, until).await?;
         let mut map = match self.logged_out.write() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        let t = now();
-        map.retain(|_, exp| *exp >= t);
+        map.retain(|_, exp| *exp >= now);
         map.insert(sid.to_owned(), until);
         Ok(())
     }
-}
-
-/// Unix seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -1,11 +1,13 @@
-//! Types shared by the authorization server (`authz`) and resource servers (`mcp-resource`):
-//! OAuth error codes and bodies, scopes, access-token claims and secret newtypes.
-//!
-//! Everything here is plain data plus validation; no I/O.
+//! What the authorization server (`authz`) and resource servers (`mcp-resource`) share: OAuth
+//! error codes and bodies, scopes, access-token claims, secret newtypes, the injected clock,
+//! crypto helpers and per-client rate limiting — plain data and rules, no I/O — and, behind
+//! features, the pieces that do I/O: the database opener (`db`), the group-commit writer
+//! (`batch`) and the offline JWT verifier that fetches the issuer's JWKS (`verifier`).
 
 #[cfg(feature = "batch")]
 pub mod batch;
 pub mod claims;
+pub mod clock;
 pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;

@@ -20,6 +20,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::clock::{Clock, SystemClock};
 
 /// Largest token accepted; ours are well under 2 KiB.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -96,6 +97,8 @@ struct FetchState {
 /// Verifies access tokens offline; share one per process (`Arc`).
 pub struct Verifier {
     cfg: VerifierConfig,
+    /// `exp` and `nbf` are checked against this (injected) clock.
+    clock: Arc<dyn Clock>,
     http: reqwest::Client,
     keys: RwLock<Keys>,
     fetch: tokio::sync::Mutex<FetchState>,
@@ -117,11 +120,21 @@ struct Metadata {
 }
 
 impl Verifier {
-    /// A verifier with no keys yet; call [`Verifier::refresh`] (or let the first token do it)
-    /// and [`Verifier::spawn_refresher`].
+    /// A verifier with no keys yet, on the system clock; call [`Verifier::refresh`] (or let the
+    /// first token do it) and [`Verifier::spawn_refresher`].
     pub fn new(cfg: VerifierConfig, http: reqwest::Client) -> Arc<Self> {
+        Self::with_clock(cfg, http, Arc::new(SystemClock))
+    }
+
+    /// A verifier whose `exp`/`nbf` checks read `clock`.
+    pub fn with_clock(
+        cfg: VerifierConfig,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             cfg,
+            clock,
             http,
             keys: RwLock::new(Keys {
                 by_kid: HashMap::new(),
@@ -300,24 +313,40 @@ impl Verifier {
         let mut v = Validation::new(alg);
         v.set_issuer(&[&self.cfg.issuer]);
         v.set_audience(&[&self.cfg.audience]);
-        v.leeway = self.cfg.leeway.as_secs();
-        v.validate_nbf = true;
+        // Time is checked below, against the injected clock.
+        v.validate_exp = false;
+        v.validate_nbf = false;
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &v)
+        let timed = jsonwebtoken::decode::<Timed>(token, &key, &v)
             .map(|d| d.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
                 match e.kind() {
                     K::InvalidSignature => VerifyError::BadSignature,
-                    K::ExpiredSignature => VerifyError::Expired,
-                    K::ImmatureSignature => VerifyError::NotYetValid,
                     K::InvalidIssuer => VerifyError::WrongIssuer,
                     K::InvalidAudience => VerifyError::WrongAudience,
                     K::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
                     _ => VerifyError::Malformed,
                 }
-            })
+            })?;
+        let (now, leeway) = (self.clock.now(), self.cfg.leeway.as_secs() as i64);
+        if timed.claims.exp + leeway <= now {
+            return Err(VerifyError::Expired);
+        }
+        if timed.nbf.is_some_and(|nbf| nbf - leeway > now) {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(timed.claims)
     }
+}
+
+/// The claims with the optional `nbf` (RFC 7519 §4.1.5) beside them.
+#[derive(serde::Deserialize)]
+struct Timed {
+    #[serde(flatten)]
+    claims: AccessTokenClaims,
+    #[serde(default)]
+    nbf: Option<i64>,
 }
 
 /// The algorithm a JWK is for: its `alg`, else implied by its key type.

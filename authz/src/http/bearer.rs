@@ -7,6 +7,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use shared::secret::AccessToken;
 
+use crate::error::Error;
+
 /// The presented bearer token (redacted in `Debug`).
 #[derive(Debug, Clone)]
 pub struct BearerToken(pub AccessToken);
@@ -52,28 +54,20 @@ impl BearerToken {
     }
 }
 
-impl axum::response::IntoResponse for NoBearer {
-    /// The plain RFC 6750 §3 challenge (handlers that know their realm map it themselves).
-    fn into_response(self) -> axum::response::Response {
-        use axum::http::{HeaderValue, StatusCode};
-        let challenge = match self {
-            Self::Missing => "Bearer",
-            Self::Malformed => "Bearer error=\"invalid_token\"",
-        };
-        let mut r = StatusCode::UNAUTHORIZED.into_response();
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
-        r
+impl From<NoBearer> for Error {
+    fn from(e: NoBearer) -> Self {
+        match e {
+            NoBearer::Missing => Error::no_token(),
+            NoBearer::Malformed => Error::invalid_token("the Authorization header is malformed"),
+        }
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
-    type Rejection = NoBearer;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, NoBearer> {
-        Self::parse(parts.headers.get(header::AUTHORIZATION))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        Ok(Self::parse(parts.headers.get(header::AUTHORIZATION))?)
     }
 }
 

@@ -14,9 +14,7 @@ use crate::state::AppState;
 use crate::store::{AuthMethod, GrantType};
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-/// How long verifiers may cache the JWKS (`Cache-Control: max-age`); the pre-publication delay
-/// of a rotated key is at least this long (`Config::validate`).
-pub const JWKS_MAX_AGE_SECS: i64 = 60;
+use crate::keys::JWKS_MAX_AGE_SECS;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -4,6 +4,7 @@
 mod api;
 pub mod bearer;
 mod browser;
+pub mod context;
 mod health;
 pub mod limits;
 pub mod metadata;
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -49,12 +49,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({
-            "error": "not_found",
-            "error_description": "no such endpoint; see /.well-known/oauth-authorization-server",
-        })),
+async fn not_found() -> crate::error::Error {
+    crate::error::Error::NotFound(
+        "this endpoint (see /.well-known/oauth-authorization-server)".into(),
     )
 }

@@ -9,8 +9,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use shared::ErrorCode;
 
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
-use crate::http::limits::ClientIp;
 use crate::oauth::registration::{self, ClientMetadata};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Outcome};
@@ -25,31 +25,23 @@ pub fn router() -> Router<AppState> {
 
 async fn register(
     State(state): State<AppState>,
-    ClientIp(peer): ClientIp,
+    ctx: RequestContext,
     headers: HeaderMap,
     body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response> {
     if !state.config.browser.registration_open {
-        return Ok((
-            StatusCode::FORBIDDEN,
-            Json(serde_json::json!({
-                "error": "access_denied",
-                "error_description": "dynamic client registration is turned off on this server",
-            })),
-        )
-            .into_response());
+        // Closed: the endpoint does not exist (nor is it in the metadata), as for any unknown
+        // path.
+        return Err(Error::NotFound(
+            "dynamic client registration (turned off on this server)".into(),
+        ));
     }
-    if let Err(retry) = state.registrations.check_ip(peer, state.now()) {
-        let mut r = Error::oauth(
-            ErrorCode::TemporarilyUnavailable,
-            format!("too many registrations from this address; retry in {retry} s"),
-        )
-        .into_response();
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(r);
+    if let Some(ip) = ctx.ip
+        && let Err(retry) = state.registrations.check_ip(ip, ctx.now)
+    {
+        return Err(Error::TooMany {
+            retry_after: retry.unsigned_abs(),
+        });
     }
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let json_ct = headers
@@ -69,7 +61,7 @@ async fn register(
         )
     })?;
     let registered = registration::register(&state, metadata).await;
-    let mut ev = match &registered {
+    let ev = match &registered {
         Ok(c) => AuditEvent::new(state.now(), "client.registered", Outcome::Success)
             .client(&c.client_id)
             .details(serde_json::json!({
@@ -80,8 +72,7 @@ async fn register(
         Err(e) => AuditEvent::new(state.now(), "client.registration_failed", Outcome::Failure)
             .details(serde_json::json!({ "error": e.code().as_str() })),
     };
-    ev.ip = Some(peer.to_string());
-    state.audit(ev).await;
+    state.audit(ev.ctx(&ctx)).await;
     let mut r = (StatusCode::CREATED, Json(registered?)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

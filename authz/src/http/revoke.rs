@@ -9,18 +9,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::limits::{ClientIp, Limit, limited};
+use super::limits::{Limit, limited, too_many_json};
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
 use crate::oauth::form::{Form, MAX_BODY_BYTES};
-use crate::oauth::grant::RequestContext;
-use crate::oauth::revocation;
+use crate::oauth::{introspection, revocation};
 use crate::state::AppState;
 use crate::store::Client;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let revoke_limit = Limit::new(state, state.config.rate_limits.revoke, false);
-    let introspect_limit = Limit::new(state, state.config.rate_limits.introspect, false);
+    let revoke_limit = Limit::new(state, state.config.rate_limits.revoke, too_many_json);
+    let introspect_limit = Limit::new(state, state.config.rate_limits.introspect, too_many_json);
     Router::new()
         .route("/revoke", limited(post(revoke), &revoke_limit))
         .route("/introspect", limited(post(introspect), &introspect_limit))
@@ -48,15 +48,12 @@ fn no_store(mut r: Response) -> Response {
 
 async fn revoke(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ctx: RequestContext,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let (form, client) = authenticated(&state, &headers, body).await?;
     let token = form.require("token")?;
-    let ctx = RequestContext {
-        ip: Some(ip.to_string()),
-    };
     revocation::revoke(&state, &client, token, form.get("token_type_hint"), &ctx).await?;
     // RFC 7009 §2.2: 200 whether or not the token was valid.
     Ok(no_store(axum::http::StatusCode::OK.into_response()))
@@ -75,6 +72,6 @@ async fn introspect(
         ));
     }
     let token = form.require("token")?;
-    let answer = revocation::introspect(&state, token, form.get("token_type_hint")).await?;
+    let answer = introspection::introspect(&state, token, form.get("token_type_hint")).await?;
     Ok(no_store(Json(answer).into_response()))
 }

@@ -8,14 +8,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::limits::{ClientIp, Limit, limited};
+use super::limits::{Limit, limited, too_many_json};
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::form::{Form, MAX_BODY_BYTES};
-use crate::oauth::grant::{self, RequestContext};
+use crate::oauth::grant;
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let limit = Limit::new(state, state.config.rate_limits.token, false);
+    let limit = Limit::new(state, state.config.rate_limits.token, too_many_json);
     Router::new()
         .route("/token", limited(post(token), &limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -23,15 +24,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 async fn token(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ctx: RequestContext,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let form = Form::from_request(&headers, &body)?;
-    let ctx = RequestContext {
-        ip: Some(ip.to_string()),
-    };
     let issued = grant::exchange(&state, &headers, &form, &ctx).await?;
     let mut response = Json(issued).into_response();
     // RFC 6749 §5.1.

@@ -10,13 +10,14 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
 
-use super::bearer::{BearerToken, NoBearer};
+use super::bearer::BearerToken;
+use crate::error::{Error, Result};
 use crate::oauth::live::{self, Audience};
 use crate::state::AppState;
 
@@ -31,67 +32,18 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// An RFC 6750 §3 error response.
-fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
-    let value = match error {
-        Some((code, desc)) => {
-            format!("Bearer realm=\"userinfo\", error=\"{code}\", error_description=\"{desc}\"")
-        }
-        None => "Bearer realm=\"userinfo\"".to_owned(),
-    };
-    let mut r = match error {
-        Some((code, desc)) => (
-            status,
-            axum::Json(json!({ "error": code, "error_description": desc })),
-        )
-            .into_response(),
-        None => status.into_response(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    r
-}
-
-async fn userinfo(
-    State(state): State<AppState>,
-    bearer: Result<BearerToken, NoBearer>,
-) -> Response {
-    let token = match bearer {
-        Ok(t) => t,
-        Err(NoBearer::Missing) => return challenge(StatusCode::UNAUTHORIZED, None),
-        Err(NoBearer::Malformed) => {
-            return challenge(
-                StatusCode::UNAUTHORIZED,
-                Some(("invalid_token", "the Authorization header is malformed")),
-            );
-        }
-    };
-    let live = match live::access_token(&state, token.expose(), Audience::Any).await {
-        Ok(Ok(l)) => l,
-        Ok(Err(dead)) => {
-            return challenge(
-                StatusCode::UNAUTHORIZED,
-                Some(("invalid_token", dead.description())),
-            );
-        }
-        Err(e) => return e.into_response(),
-    };
+async fn userinfo(State(state): State<AppState>, token: BearerToken) -> Result<Response> {
+    let live = live::access_token(&state, token.expose(), Audience::Any)
+        .await?
+        .map_err(|dead| Error::invalid_token(dead.description()))?;
     let Some(user) = live.user else {
-        return challenge(
-            StatusCode::UNAUTHORIZED,
-            Some(("invalid_token", "the token does not speak for a user")),
-        );
+        return Err(Error::invalid_token("the token does not speak for a user"));
     };
     let scope = live.scope;
     if !scope.contains("openid") {
-        return challenge(
-            StatusCode::FORBIDDEN,
-            Some((
-                "insufficient_scope",
-                "the token was not issued with the openid scope",
-            )),
-        );
+        return Err(Error::InsufficientScope {
+            scope: "openid".into(),
+        });
     }
     let mut body = json!({ "sub": user.id });
     if scope.contains("profile") {
@@ -107,5 +59,5 @@ async fn userinfo(
     let mut r = axum::Json(body).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    Ok(r)
 }

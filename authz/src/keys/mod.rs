@@ -12,3 +12,7 @@ pub use ring::{
     Activation, KeyRing, KeySet, NextKeys, ensure_active_key, load_key_set, promote_due, rotate,
 };
 pub use signer::{SigningAlg, SigningKey};
+
+/// How long verifiers may cache the JWKS (`Cache-Control: max-age`); the pre-publication delay
+/// of a rotated key is at least this long (`Config::validate`).
+pub const JWKS_MAX_AGE_SECS: i64 = 60;

@@ -25,6 +25,8 @@ const MAX_NONCE_BYTES: usize = 512;
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthorizeRequest {
+    /// Our issuer (RFC 9207 `iss` in every response).
+    pub issuer: String,
     pub client: Client,
     pub redirect_uri: String,
     pub state: Option<String>,
@@ -60,6 +62,8 @@ pub enum Reject {
 /// An error response for the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207 §2).
 #[derive(Debug)]
 pub struct ErrorRedirect {
+    /// Our issuer, sent as `iss` (RFC 9207).
+    pub issuer: String,
     pub redirect_uri: String,
     pub state: Option<String>,
     pub error: ErrorCode,
@@ -166,6 +170,7 @@ pub async fn validate(
     let req_state = form.get("state").map(str::to_owned);
     let fail = |error: ErrorCode, description: &str| {
         Reject::Redirect(ErrorRedirect {
+            issuer: state.config.issuer.clone(),
             redirect_uri: redirect_uri.clone(),
             state: req_state.clone(),
             error,
@@ -292,6 +297,7 @@ pub async fn validate(
         })?),
     };
     Ok(AuthorizeRequest {
+        issuer: state.config.issuer.clone(),
         client,
         redirect_uri,
         state: req_state,
@@ -442,6 +448,7 @@ impl AuthorizeRequest {
     /// An error redirect for this request.
     pub fn error(&self, error: ErrorCode, description: &str) -> ErrorRedirect {
         ErrorRedirect {
+            issuer: self.issuer.clone(),
             redirect_uri: self.redirect_uri.clone(),
             state: self.state.clone(),
             error,
@@ -452,7 +459,8 @@ impl AuthorizeRequest {
 
 impl ErrorRedirect {
     /// The URL to send the browser to.
-    pub fn location(&self, issuer: &str) -> String {
+    pub fn location(&self) -> String {
+        let issuer = self.issuer.as_str();
         redirect_with(
             &self.redirect_uri,
             &[

@@ -11,7 +11,7 @@ use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 use shared::{ErrorCode, ScopeSet};
 
-use crate::admin::{self, NewClient};
+use crate::account::admin::{self, NewClient};
 use crate::error::{Error, Result};
 use crate::oauth::redirect_uri::{self, Registrant};
 use crate::state::AppState;

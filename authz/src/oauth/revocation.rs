@@ -1,5 +1,4 @@
-//! Revocation (RFC 7009) and introspection (RFC 7662): what a presented token is, and ending
-//! the grant behind it.
+//! Revocation (RFC 7009): ending the grant behind a presented token, and logout.
 //!
 //! Revocation reaches the presenting client's own grant and nothing else (RFC 7009 §2.1:
 //! "SHOULD also invalidate … tokens based on the same authorization grant"): a refresh token's
@@ -10,47 +9,11 @@
 //! and unknown tokens are answered like success and left alone (RFC 7009 §2.2: the client
 //! cannot tell, so it cannot probe). Logout (`end_grant`) is what ends a whole session.
 
-use serde::Serialize;
-use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims};
-
-use crate::crypto::sha256_hex;
+use crate::audit::RequestContext;
 use crate::error::Result;
-use crate::oauth::grant::RequestContext;
-use crate::oauth::live::{self, Audience};
+use crate::oauth::introspection::{Found, find};
 use crate::state::AppState;
-use crate::store::{AuditEvent, Client, Outcome, RefreshTokenRecord};
-
-/// What a token string turned out to be.
-enum Found {
-    Access(Box<AccessTokenClaims>),
-    Refresh(Box<RefreshTokenRecord>),
-    Nothing,
-}
-
-async fn find(state: &AppState, token: &str, hint: Option<&str>) -> Result<Found> {
-    let as_access = |state: &AppState| {
-        state
-            .keys
-            .current()
-            .verify_own::<AccessTokenClaims>(
-                token,
-                ACCESS_TOKEN_TYP,
-                &state.config.issuer,
-                Some(state.now()),
-            )
-            .map(|c| Found::Access(Box::new(c)))
-    };
-    // The hint only orders the lookups (RFC 7009 §2.1).
-    if hint != Some("refresh_token")
-        && let Some(f) = as_access(state)
-    {
-        return Ok(f);
-    }
-    if let Some(r) = state.store.get_refresh_token(&sha256_hex(token)).await? {
-        return Ok(Found::Refresh(Box::new(r)));
-    }
-    Ok(as_access(state).unwrap_or(Found::Nothing))
-}
+use crate::store::{AuditEvent, Client, Outcome};
 
 /// Log a grant out: its whole session (if any) and every refresh token of it.
 pub async fn end_grant(
@@ -61,7 +24,7 @@ pub async fn end_grant(
     actor: &str,
     ctx: &RequestContext,
 ) -> Result<bool> {
-    let now = state.now();
+    let now = ctx.now;
     let mut revoked = 0;
     let mut ended = false;
     if let Some(f) = family {
@@ -73,13 +36,13 @@ pub async fn end_grant(
         revoked += end.refresh_tokens_revoked;
     }
     if ended || revoked > 0 {
-        let mut ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
+        let ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
             .actor(actor)
             .details(serde_json::json!({
                 "sid": sid, "family_id": family, "reason": reason,
                 "session_ended": ended, "refresh_tokens_revoked": revoked,
-            }));
-        ev.ip = ctx.ip.clone();
+            }))
+            .ctx(ctx);
         state.audit(ev).await;
     }
     Ok(ended || revoked > 0)
@@ -100,11 +63,11 @@ pub async fn revoke(
         Found::Access(c) if c.client_id == client.id => (c.sub, c.sid, None, "access_token"),
         _ => return Ok(()),
     };
-    let mut ev = AuditEvent::new(state.now(), "token.revoked", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, "token.revoked", Outcome::Success)
         .subject(&subject)
         .client(&client.id)
-        .details(serde_json::json!({ "token_type": token_type, "sid": sid }));
-    ev.ip = ctx.ip.clone();
+        .details(serde_json::json!({ "token_type": token_type, "sid": sid }))
+        .ctx(ctx);
     state.audit(ev).await;
     end_client_grant(state, &client.id, sid.as_deref(), family.as_deref(), ctx).await?;
     Ok(())
@@ -118,7 +81,7 @@ async fn end_client_grant(
     family: Option<&str>,
     ctx: &RequestContext,
 ) -> Result<()> {
-    let now = state.now();
+    let now = ctx.now;
     let mut revoked = 0;
     let mut session_ended = false;
     let mut grant_revoked = false;
@@ -144,99 +107,15 @@ async fn end_client_grant(
             None => {}
         }
     }
-    let mut ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
+    let ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
         .actor(format!("client:{client_id}"))
         .client(client_id)
         .details(serde_json::json!({
             "sid": sid, "family_id": family, "reason": "revoked",
             "session_ended": session_ended, "client_grant_revoked": grant_revoked,
             "refresh_tokens_revoked": revoked,
-        }));
-    ev.ip = ctx.ip.clone();
+        }))
+        .ctx(ctx);
     state.audit(ev).await;
     Ok(())
-}
-
-/// The RFC 7662 §2.2 response.
-#[derive(Debug, Default, Serialize)]
-pub struct Introspection {
-    pub active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-}
-
-/// `POST /introspect` (RFC 7662 §2.1): is the token active, and what does it say? Active means
-/// live (`oauth::live`), for access and refresh tokens alike.
-pub async fn introspect(
-    state: &AppState,
-    token: &str,
-    hint: Option<&str>,
-) -> Result<Introspection> {
-    let now = state.now();
-    Ok(match find(state, token, hint).await? {
-        Found::Access(_) => {
-            let Ok(live) = live::access_token(state, token, Audience::Any).await? else {
-                return Ok(Introspection::default());
-            };
-            let c = live.claims;
-            Introspection {
-                active: true,
-                scope: Some(c.scope),
-                client_id: Some(c.client_id),
-                username: c.preferred_username,
-                token_type: Some("Bearer"),
-                exp: Some(c.exp),
-                iat: Some(c.iat),
-                sub: Some(c.sub),
-                aud: Some(c.aud),
-                iss: Some(c.iss),
-                jti: Some(c.jti),
-                sid: c.sid,
-            }
-        }
-        Found::Refresh(r) => {
-            let unspent = r.used_at.is_none() && r.revoked_at.is_none() && r.expires_at > now;
-            let client = state.clients.get(&*state.store, &r.client_id, now).await?;
-            let live = match (&client, unspent) {
-                (Some((c, _)), true) => live::refresh_token(state, &r, c).await?.is_ok(),
-                _ => false,
-            };
-            if !live {
-                return Ok(Introspection::default());
-            }
-            Introspection {
-                active: true,
-                scope: Some(r.scope),
-                client_id: Some(r.client_id),
-                token_type: Some("refresh_token"),
-                exp: Some(r.expires_at),
-                iat: Some(r.created_at),
-                sub: Some(r.user_id),
-                iss: Some(state.config.issuer.clone()),
-                sid: r.sid,
-                ..Default::default()
-            }
-        }
-        Found::Nothing => Introspection::default(),
-    })
 }

@@ -98,10 +98,14 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
 
     // Other algorithms (RFC 8725 §3.1 allow-list): ES256 and EdDSA.
     for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
-        let (kid, _) =
-            authz::admin::rotate_keys(&app.state, "test", alg, authz::admin::KeySwitch::Now)
-                .await
-                .unwrap();
+        let (kid, _) = authz::account::admin::rotate_keys(
+            &app.state,
+            "test",
+            alg,
+            authz::account::admin::KeySwitch::Now,
+        )
+        .await
+        .unwrap();
         let t = cc_token(&app, &secret).await;
         let h = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(h.kid.as_deref(), Some(kid.as_str()));

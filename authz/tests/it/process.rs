@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use authz::admin::{NewClient, Policy};
+use authz::account::admin::{NewClient, Policy};
 use authz::store::{AuthMethod, GrantType};
 use serde_json::Value;
 use shared::secret::Password;
@@ -82,7 +82,7 @@ impl Proc {
         // alice, and u0…u11 for concurrent sign-ins (one user's concurrent attempts share
         // the lockout budget).
         for name in std::iter::once("alice".to_owned()).chain((0..12).map(|i| format!("u{i}"))) {
-            authz::admin::add_user(
+            authz::account::admin::add_user(
                 &state,
                 "test",
                 &name,
@@ -93,7 +93,7 @@ impl Proc {
             .await
             .unwrap();
         }
-        authz::admin::add_client(
+        authz::account::admin::add_client(
             &state,
             "test",
             NewClient {

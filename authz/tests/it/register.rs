@@ -151,12 +151,13 @@ async fn bad_metadata_gets_rfc7591_errors(backend: Backend) {
 
 async fn registration_can_be_closed_and_is_rate_limited(backend: Backend) {
     let closed = TestApp::spawn_with(backend, |c| c.browser.registration_open = false).await;
-    let (status, _) = register(
+    let (status, body) = register(
         &closed,
         json!({ "redirect_uris": ["https://a.example/cb"] }),
     )
     .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "invalid_request", "an RFC 6749 code: {body}");
     let meta: Value = closed
         .http
         .get(closed.url("/.well-known/oauth-authorization-server"))

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use authz::admin::{self, NewClient, Policy};
+use authz::account::admin::{self, NewClient, Policy};
 use authz::clock::{Clock, ManualClock, SystemClock};
 use authz::config::Config;
 use authz::state::AppState;

@@ -20,10 +20,10 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
     let base = format!("http://127.0.0.1:{port}");
     let resource = format!("{base}/mcp");
     // A client allowed tokens for the binary's resource URL.
-    let (_, secret) = authz::admin::add_client(
+    let (_, secret) = authz::account::admin::add_client(
         &sys.authz,
         "test",
-        authz::admin::NewClient {
+        authz::account::admin::NewClient {
             id: Some("logcheck".into()),
             name: "log check".into(),
             auth_method: authz::store::AuthMethod::None,

@@ -78,7 +78,9 @@ impl System {
             ..Default::default()
         };
         tweak(&mut mcfg);
-        let mcp = mcp_resource::build_state(mcfg).await.unwrap();
+        let mcp = mcp_resource::build_state_with_clock(mcfg, clock.clone())
+            .await
+            .unwrap();
         let m_state = Arc::clone(&mcp);
         tasks.push(tokio::spawn(async move {
             mcp_resource::serve(m_state, m_listener, std::future::pending())

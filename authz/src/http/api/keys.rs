@@ -8,11 +8,10 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, Caller};
-use crate::apikeys;
+use super::Caller;
+use crate::account::apikeys;
+use crate::audit::RequestContext;
 use crate::error::Error;
-use crate::http::limits::ClientIp;
-use crate::oauth::grant::RequestContext;
 use crate::oauth::revocation;
 use crate::state::AppState;
 
@@ -35,7 +34,7 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     caller.require("keys:write")?;
     let Json(req) = body.map_err(|e| Error::invalid_request(format!("bad JSON body: {e}")))?;
     let created = apikeys::create(
@@ -50,7 +49,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, Error> {
     caller.require("keys:write")?;
     let keys = apikeys::list(&state, &caller.user).await?;
     Ok(Json(serde_json::json!({ "keys": keys })).into_response())
@@ -60,7 +59,7 @@ async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     caller.require("keys:write")?;
     let key = apikeys::revoke(&state, &caller.user, &id).await?;
     Ok(Json(key).into_response())
@@ -70,12 +69,9 @@ async fn revoke(
 /// refuse its access tokens (they carry the `sid`).
 async fn logout(
     State(state): State<AppState>,
-    ClientIp(peer): ClientIp,
+    ctx: RequestContext,
     caller: Caller,
-) -> Result<Response, ApiError> {
-    let ctx = RequestContext {
-        ip: Some(peer.to_string()),
-    };
+) -> Result<Response, Error> {
     let ended = match caller.claims.sid.as_deref() {
         Some(sid) => {
             revocation::end_grant(

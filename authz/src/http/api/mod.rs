@@ -10,8 +10,6 @@ mod reports;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use shared::{AccessTokenClaims, ScopeSet};
 
 use super::bearer::BearerToken;
@@ -27,54 +25,6 @@ pub fn router() -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
 }
 
-/// Errors of the management API: RFC 6750 challenges for token problems, RFC 6749 shapes for
-/// the rest.
-#[derive(Debug)]
-pub enum ApiError {
-    /// No, or an unusable, token → 401 `invalid_token`.
-    Unauthorized(&'static str),
-    /// The token lacks `scope` → 403 `insufficient_scope`.
-    Forbidden(&'static str),
-    Other(Error),
-}
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        Self::Other(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, challenge, body) = match self {
-            Self::Unauthorized(desc) => (
-                StatusCode::UNAUTHORIZED,
-                format!(
-                    "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{desc}\""
-                ),
-                serde_json::json!({ "error": "invalid_token", "error_description": desc }),
-            ),
-            Self::Forbidden(scope) => (
-                StatusCode::FORBIDDEN,
-                format!("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"{scope}\""),
-                serde_json::json!({
-                    "error": "insufficient_scope",
-                    "error_description": format!("this needs the {scope} scope"),
-                    "scope": scope,
-                }),
-            ),
-            Self::Other(e) => return e.into_response(),
-        };
-        let mut r = (status, axum::Json(body)).into_response();
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        r
-    }
-}
-
 /// The verified caller of a management request.
 #[derive(Debug)]
 pub struct Caller {
@@ -84,37 +34,35 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
+    pub fn require(&self, scope: &'static str) -> Result<(), Error> {
         if self.scope.contains(scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(scope))
+            Err(Error::InsufficientScope {
+                scope: scope.into(),
+            })
         }
     }
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = BearerToken::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::Unauthorized("a bearer token is required"))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let token = BearerToken::from_request_parts(parts, state).await?;
         let audience = state.config.management_audience();
         let live = live::access_token(state, token.expose(), Audience::Exactly(&audience))
             .await?
-            .map_err(|dead| ApiError::Unauthorized(dead.description()))?;
+            .map_err(|dead| Error::invalid_token(dead.description()))?;
         // API keys never reach the management API (no key mints keys): only user grants,
         // directly or through token exchange.
         if live.client.owner_id.is_some() {
-            return Err(ApiError::Unauthorized(
+            return Err(Error::invalid_token(
                 "API keys cannot call the management API",
             ));
         }
         let Some(user) = live.user else {
-            return Err(ApiError::Unauthorized(
-                "the token does not speak for a user",
-            ));
+            return Err(Error::invalid_token("the token does not speak for a user"));
         };
         Ok(Caller {
             claims: live.claims,

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, Caller};
+use super::Caller;
 use crate::error::Error;
 use crate::state::AppState;
 use crate::store::AuditQuery;
@@ -37,18 +37,20 @@ async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     caller.require("audit:read")?;
     let Query(p) = params.map_err(|e| Error::invalid_request(format!("bad query: {e}")))?;
     if let Some(o) = &p.outcome
         && o != "success"
         && o != "failure"
     {
-        return Err(Error::invalid_request("outcome is success or failure").into());
+        return Err(Error::invalid_request("outcome is success or failure"));
     }
     let limit = p.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::invalid_request(format!("limit must be within 1..={MAX_PAGE}")).into());
+        return Err(Error::invalid_request(format!(
+            "limit must be within 1..={MAX_PAGE}"
+        )));
     }
     let q = AuditQuery {
         from: p.from,
@@ -78,12 +80,14 @@ async fn summary(
     State(state): State<AppState>,
     caller: Caller,
     params: Result<Query<SummaryParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     caller.require("security:read")?;
     let Query(p) = params.map_err(|e| Error::invalid_request(format!("bad query: {e}")))?;
     let window = p.window_secs.unwrap_or(86_400);
     if !(60..=MAX_WINDOW).contains(&window) {
-        return Err(Error::invalid_request("window_secs must be within 60..=31622400").into());
+        return Err(Error::invalid_request(
+            "window_secs must be within 60..=31622400",
+        ));
     }
     state.audit_log.flush().await;
     let now = state.now();

@@ -16,15 +16,16 @@ use serde::Deserialize;
 
 use super::pages::{LoggedOutPage, LogoutPage};
 use super::web::{
-    clear_session_cookie, csrf_for_form, csrf_ok, error_page, render, see_other, server_error_page,
-    session_cookie, with_cookies,
+    PageError, clear_session_cookie, csrf_for_form, csrf_ok, render, see_other, session_cookie,
+    with_cookies,
 };
-use crate::http::limits::ClientIp;
+use crate::account::session;
+use crate::audit::RequestContext;
 use crate::oauth::form::Form;
-use crate::oauth::grant::RequestContext;
-use crate::session;
 use crate::state::AppState;
-use crate::store::{Client, Session};
+use crate::store::Client;
+
+type PageResult = Result<Response, PageError>;
 
 #[derive(Debug, Deserialize)]
 struct HintClaims {
@@ -42,8 +43,9 @@ struct LogoutRequest {
     raw_hint: String,
 }
 
-async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, Response> {
-    let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Sign-out request not valid", msg);
+async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, PageError> {
+    let bad =
+        |msg: &str| PageError::page(StatusCode::BAD_REQUEST, "Sign-out request not valid", msg);
     let raw_hint = form.get("id_token_hint").unwrap_or_default().to_owned();
     let hint = if raw_hint.is_empty() {
         None
@@ -68,8 +70,7 @@ async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, Response>
             state
                 .clients
                 .get(&*state.store, &id, state.now())
-                .await
-                .map_err(|e| server_error_page(&e))?
+                .await?
                 .map(|(c, _)| Client::clone(&c))
                 .ok_or_else(|| bad("The application is not registered with this server."))?,
         ),
@@ -118,54 +119,32 @@ fn done(state: &AppState, req: &LogoutRequest) -> Response {
     with_cookies(page, [clear_session_cookie(state)])
 }
 
-async fn end(
-    state: &AppState,
-    session: &Session,
-    peer: std::net::IpAddr,
-) -> crate::error::Result<()> {
-    let ctx = RequestContext {
-        ip: Some(peer.to_string()),
-    };
-    session::end(state, session, "logout", &ctx).await
-}
-
 pub async fn logout_get(
     State(state): State<AppState>,
-    ClientIp(peer): ClientIp,
+    ctx: RequestContext,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Response {
-    let form = match Form::parse(query.unwrap_or_default().as_bytes()) {
-        Ok(f) => f,
-        Err(_) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Sign-out request not valid",
-                "The request is malformed.",
-            );
-        }
-    };
-    let req = match parse(&state, &form).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let current = match session::current(&state, session_cookie(&state, &headers)).await {
-        Ok(c) => c,
-        Err(e) => return server_error_page(&e),
-    };
+) -> PageResult {
+    let form = Form::parse(query.unwrap_or_default().as_bytes()).map_err(|_| {
+        PageError::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-out request not valid",
+            "The request is malformed.",
+        )
+    })?;
+    let req = parse(&state, &form).await?;
+    let current = session::current(&state, session_cookie(&state, &headers)).await?;
     match (&req.hint, &current) {
         // Nothing to end in this browser.
-        (_, None) => return done(&state, &req),
+        (_, None) => return Ok(done(&state, &req)),
         // The RP names the very session this browser holds: trusted, ended at once (OIDC
         // RP-Initiated Logout §2). A hint naming any other session — someone else's ID token
         // in a link — ends nothing without the user's confirmation.
         (Some(hint), Some(s))
             if hint.sid.as_deref() == Some(s.sid.as_str()) && hint.sub == s.user_id =>
         {
-            if let Err(e) = end(&state, s, peer).await {
-                return server_error_page(&e);
-            }
-            return done(&state, &req);
+            session::end(&state, s, "logout", &ctx).await?;
+            return Ok(done(&state, &req));
         }
         _ => {}
     }
@@ -182,52 +161,41 @@ pub async fn logout_get(
             .map(|c| c.id.clone())
             .unwrap_or_default(),
     };
-    with_cookies(render(StatusCode::OK, &page), cookie)
+    Ok(with_cookies(render(StatusCode::OK, &page), cookie))
 }
 
 /// The confirmation form's answer (or an RP's POST, OIDC RP-Initiated Logout §2 allows both).
 pub async fn logout_post(
     State(state): State<AppState>,
-    ClientIp(peer): ClientIp,
+    ctx: RequestContext,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let form = match Form::from_request(&headers, &body) {
-        Ok(f) => f,
-        Err(_) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Sign-out request not valid",
-                "The form could not be read.",
-            );
-        }
-    };
+) -> PageResult {
+    let form = Form::from_request(&headers, &body).map_err(|_| {
+        PageError::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-out request not valid",
+            "The form could not be read.",
+        )
+    })?;
     if !csrf_ok(&state, &headers, form.get("csrf")) {
-        return error_page(
+        return Err(PageError::page(
             StatusCode::FORBIDDEN,
             "Form expired",
-            "This sign-out form has expired or was not sent from this site. You are still signed in.",
-        );
+            "This sign-out form has expired or was not sent from this site. You are still \
+             signed in.",
+        ));
     }
-    let req = match parse(&state, &form).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    let req = parse(&state, &form).await?;
     if form.get("decision") != Some("logout") {
-        return error_page(
+        return Err(PageError::page(
             StatusCode::OK,
             "You are still signed in",
             "You chose to stay signed in. You can close this page.",
-        );
+        ));
     }
-    match session::current(&state, session_cookie(&state, &headers)).await {
-        Ok(Some(s)) => {
-            if let Err(e) = end(&state, &s, peer).await {
-                return server_error_page(&e);
-            }
-        }
-        Ok(None) => {}
-        Err(e) => return server_error_page(&e),
+    if let Some(s) = session::current(&state, session_cookie(&state, &headers)).await? {
+        session::end(&state, &s, "logout", &ctx).await?;
     }
-    done(&state, &req)
+    Ok(done(&state, &req))
 }

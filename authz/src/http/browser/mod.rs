@@ -21,7 +21,7 @@ const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
 pub fn router(state: &AppState) -> Router<AppState> {
     // One budget per client IP for every form submission (login, consent, POST /authorize).
-    let forms = Limit::new(state, state.config.rate_limits.login, true);
+    let forms = Limit::new(state, state.config.rate_limits.login, web::too_many_page);
     let html = Router::new()
         .route(
             "/authorize",
@@ -48,18 +48,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
             HeaderValue::from_static("no-referrer"),
         ));
     html.route("/static/style.css", get(style))
-}
-
-/// The page for a browser that submitted too many forms (status and `Retry-After` are set by
-/// the limiter).
-pub fn too_many_page(retry_after: i64) -> axum::response::Response {
-    web::error_page(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "Too many attempts",
-        &format!(
-            "Too many sign-in requests came from your network. Wait {retry_after} seconds and try again."
-        ),
-    )
 }
 
 async fn style() -> impl axum::response::IntoResponse {

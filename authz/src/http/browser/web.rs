@@ -119,26 +119,85 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
-/// The page for a request that failed on our side.
-pub fn server_error_page(e: &crate::error::Error) -> Response {
-    if let crate::error::Error::Overloaded { retry_after } = e {
-        // Shed under load (password hashing queue full): a page, 503, and when to retry.
-        let mut r = error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy right now",
-            "Many people are signing in at this moment. Wait a few seconds, then go back and \
-             submit the form again.",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-        return r;
+/// What a browser-facing handler fails with: always a page, never JSON. Handlers return
+/// `Result<Response, PageError>` and use `?` on anything that can fail on the server's side.
+#[derive(Debug)]
+pub enum PageError {
+    /// A page to show: the user's request cannot go on (status, title, what to do).
+    Page {
+        status: StatusCode,
+        title: String,
+        message: String,
+    },
+    /// An error for the client, sent to its redirect URI (RFC 6749 §4.1.2.1).
+    Redirect(crate::oauth::authorize::ErrorRedirect),
+    /// The server's side failed (logged, a generic page), or shed the request (a busy page).
+    Server(crate::error::Error),
+}
+
+impl PageError {
+    pub fn page(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Page {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
     }
-    tracing::error!(error = %e, "browser request failed");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The server could not complete your request. Please try again in a moment.",
-    )
+}
+
+impl From<crate::error::Error> for PageError {
+    fn from(e: crate::error::Error) -> Self {
+        Self::Server(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Page {
+                status,
+                title,
+                message,
+            } => error_page(status, &title, &message),
+            Self::Redirect(e) => see_other(&e.location()),
+            // Shed under load (password hashing queue full): a page, 503, and when to retry.
+            Self::Server(crate::error::Error::Overloaded { retry_after }) => {
+                let mut r = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Busy right now",
+                    "Many people are signing in at this moment. Wait a few seconds, then go \
+                     back and submit the form again.",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                r
+            }
+            Self::Server(e) => {
+                tracing::error!(error = %e, "browser request failed");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server could not complete your request. Please try again in a moment.",
+                )
+            }
+        }
+    }
+}
+
+/// The page for a browser that submitted too many forms (429 with `Retry-After`): the refusal
+/// the form limiter is given.
+pub fn too_many_page(retry_after: u64) -> Response {
+    let mut r = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!(
+            "Too many sign-in requests came from your network. Wait {retry_after} seconds and \
+             try again."
+        ),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
 }
 
 /// 303 See Other (RFC 9700 §4.12: never 307 after a POST carrying credentials).

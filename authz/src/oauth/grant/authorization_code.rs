@@ -15,7 +15,8 @@
 use shared::ScopeSet;
 use shared::scope::OFFLINE_ACCESS;
 
-use super::{Issued, RequestContext, audit_issued};
+use super::{Issued, audit_issued};
+use crate::audit::RequestContext;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
@@ -39,7 +40,7 @@ pub async fn handle(
     let verifier = form.get("code_verifier").ok_or_else(|| {
         Error::invalid_request("code_verifier is missing: PKCE is required (RFC 7636 §4.5)")
     })?;
-    let now = state.now();
+    let now = ctx.now;
     let record = match state.store.redeem_code(&sha256_hex(code), now).await? {
         RedeemOutcome::Redeemed(r) => r,
         RedeemOutcome::NotFound => return Err(Error::invalid_grant(INVALID)),
@@ -156,11 +157,11 @@ async fn replayed(state: &AppState, ctx: &RequestContext, code: &AuthCode, now: 
         None => 0,
     };
     tracing::warn!(client = %code.client_id, "authorization code replayed; its grant revoked");
-    let mut ev = AuditEvent::new(now, "code.replayed", Outcome::Failure)
+    let ev = AuditEvent::new(now, "code.replayed", Outcome::Failure)
         .subject(&code.user_id)
         .client(&code.client_id)
-        .details(serde_json::json!({ "refresh_tokens_revoked": revoked }));
-    ev.ip = ctx.ip.clone();
+        .details(serde_json::json!({ "refresh_tokens_revoked": revoked }))
+        .ctx(ctx);
     state.audit(ev).await;
     Ok(())
 }

@@ -11,7 +11,8 @@
 //!    an API key the owner's id, with the key as `client_id`.
 //! 5. No refresh token (RFC 6749 §4.4.3).
 
-use super::{Issued, RequestContext, audit_issued};
+use super::{Issued, audit_issued};
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::{Subject, TokenResponse};
@@ -49,7 +50,7 @@ pub async fn handle(
             let mut s = client
                 .scopes
                 .intersection(&state.config.role_scopes(u.roles.iter().map(String::as_str)));
-            s.remove(crate::apikeys::KEYS_WRITE);
+            s.remove(crate::account::apikeys::KEYS_WRITE);
             s
         }
         None => client.scopes.clone(),
@@ -74,7 +75,7 @@ pub async fn handle(
         client,
         &state.config.default_resource,
     )?;
-    let now = state.now();
+    let now = ctx.now;
     let (access, subject) = match &owner {
         Some(user) => (
             state.issuer.access_token(

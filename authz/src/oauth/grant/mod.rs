@@ -15,15 +15,10 @@ use shared::scope::OIDC_SCOPES;
 use super::client_auth;
 use super::form::Form;
 use super::issuer::TokenResponse;
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, GrantType, Outcome, User};
-
-/// Facts about the HTTP request that grants record in the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct RequestContext {
-    pub ip: Option<String>,
-}
 
 /// Handle one token request.
 pub async fn exchange(
@@ -40,15 +35,13 @@ pub async fn exchange(
     })?;
     let presented = client_auth::presented(headers, form)?;
     let client =
-        match client_auth::authenticate(&state.clients, &*state.store, &presented, state.now())
-            .await
-        {
+        match client_auth::authenticate(&state.clients, &*state.store, &presented, ctx.now).await {
             Ok(c) => c,
             Err(e) => {
-                let mut ev = AuditEvent::new(state.now(), "client.auth_failed", Outcome::Failure)
+                let ev = AuditEvent::new(ctx.now, "client.auth_failed", Outcome::Failure)
                     .client(presented.client_id.chars().take(256).collect::<String>())
-                    .details(serde_json::json!({ "grant_type": grant.as_str() }));
-                ev.ip = ctx.ip.clone();
+                    .details(serde_json::json!({ "grant_type": grant.as_str() }))
+                    .ctx(ctx);
                 state.audit(ev).await;
                 return Err(e);
             }
@@ -88,7 +81,7 @@ struct Issued<'a> {
 }
 
 async fn audit_issued(state: &AppState, ctx: &RequestContext, i: Issued<'_>) {
-    let mut ev = AuditEvent::new(state.now(), "token.issued", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, "token.issued", Outcome::Success)
         .client(&i.client.id)
         .subject(i.subject)
         .details(serde_json::json!({
@@ -96,7 +89,7 @@ async fn audit_issued(state: &AppState, ctx: &RequestContext, i: Issued<'_>) {
             "aud": i.aud,
             "scope": i.scope.to_string(),
             "refresh_token": i.refresh,
-        }));
-    ev.ip = ctx.ip.clone();
+        }))
+        .ctx(ctx);
     state.audit_async(ev).await;
 }

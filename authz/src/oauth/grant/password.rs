@@ -12,11 +12,12 @@
 
 use shared::scope::OFFLINE_ACCESS;
 
-use super::{Issued, RequestContext, audit_issued, user_allowed_scopes};
+use super::{Issued, audit_issued, user_allowed_scopes};
+use crate::account::signin::{self, LoginFailure};
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
-use crate::oauth::login::{self, LoginFailure};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
 use crate::store::{Client, GrantType};
@@ -33,7 +34,7 @@ pub async fn handle(
     let username = form.require("username")?;
     let password = form.require("password")?;
     let password = Password::new(password);
-    let user = match login::authenticate(
+    let user = match signin::authenticate(
         state,
         username,
         &password,
@@ -51,7 +52,7 @@ pub async fn handle(
             )));
         }
     };
-    let now = state.now();
+    let now = ctx.now;
 
     let allowed = user_allowed_scopes(state, &user, client);
     let scope = state.scopes.resolve(
@@ -76,7 +77,7 @@ pub async fn handle(
     )?;
 
     // A grant session: logout and revocation end it (and the tokens carry its sid).
-    let session = crate::session::start_grant(state, &user, &client.id, ctx).await?;
+    let session = crate::account::session::start_grant(state, &user, &client.id, ctx).await?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,
@@ -112,7 +113,7 @@ pub async fn handle(
         None
     };
 
-    login::audit_success(state, &user, &client.id, "password_grant", ctx).await;
+    signin::audit_success(state, &user, &client.id, "password_grant", ctx).await;
     let issued = Issued {
         grant: GrantType::Password,
         client,

@@ -17,7 +17,8 @@
 use shared::ScopeSet;
 use shared::secret::RefreshToken;
 
-use super::{Issued, RequestContext, audit_issued, user_allowed_scopes};
+use super::{Issued, audit_issued, user_allowed_scopes};
+use crate::audit::RequestContext;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
@@ -39,7 +40,7 @@ pub async fn handle(
 ) -> Result<TokenResponse> {
     let presented = form.require("refresh_token")?;
     let hash = sha256_hex(presented);
-    let now = state.now();
+    let now = ctx.now;
     // 1. The token, bound to its client.
     let Some(record) = state.store.get_refresh_token(&hash).await? else {
         return Err(Error::invalid_grant(INVALID));
@@ -185,11 +186,11 @@ async fn audit_reuse(
 ) {
     tracing::warn!(family = %record.family_id, client = %record.client_id,
         "refresh token reuse detected; family revoked");
-    let mut ev = AuditEvent::new(now, "refresh.reuse_detected", Outcome::Failure)
+    let ev = AuditEvent::new(now, "refresh.reuse_detected", Outcome::Failure)
         .subject(&record.user_id)
         .client(&record.client_id)
-        .details(serde_json::json!({ "family_id": record.family_id, "family_revoked": true }));
-    ev.ip = ctx.ip.clone();
+        .details(serde_json::json!({ "family_id": record.family_id, "family_revoked": true }))
+        .ctx(ctx);
     state.audit(ev).await;
 }
 
@@ -199,13 +200,13 @@ async fn audit_retry(
     record: &RefreshTokenRecord,
     now: i64,
 ) {
-    let mut ev = AuditEvent::new(now, "refresh.retried", Outcome::Success)
+    let ev = AuditEvent::new(now, "refresh.retried", Outcome::Success)
         .subject(&record.user_id)
         .client(&record.client_id)
         .details(serde_json::json!({
             "family_id": record.family_id,
             "used_secs_ago": record.used_at.map(|u| now - u),
-        }));
-    ev.ip = ctx.ip.clone();
+        }))
+        .ctx(ctx);
     state.audit(ev).await;
 }

@@ -15,7 +15,8 @@
 use shared::ScopeSet;
 use shared::claims::TOKEN_TYPE_ACCESS_TOKEN;
 
-use super::{Issued, RequestContext, audit_issued};
+use super::{Issued, audit_issued};
+use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
 use crate::oauth::issuer::TokenResponse;
@@ -118,7 +119,7 @@ pub async fn handle(
     if scope.is_empty() {
         return Err(Error::invalid_scope("no scope can be granted"));
     }
-    let now = state.now();
+    let now = ctx.now;
     let (token, ttl) = state
         .issuer
         .exchanged_token(&claims, &user, client, &aud, &scope, now)?;

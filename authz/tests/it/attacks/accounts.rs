@@ -348,10 +348,10 @@ async fn public_native_clients_never_get_a_code_without_the_user(backend: Backen
         "{loc}"
     );
     // And a public client cannot be registered to skip consent at all.
-    let e = authz::admin::add_client(
+    let e = authz::account::admin::add_client(
         &app.state,
         "test",
-        authz::admin::NewClient {
+        authz::account::admin::NewClient {
             id: Some("native2".into()),
             name: "native 2".into(),
             auth_method: AuthMethod::None,
@@ -387,8 +387,9 @@ async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let id = app.user("bob", PW, "user").await;
     let owner = app.state.store.get_user(&id).await.unwrap().unwrap();
     let asking = shared::ScopeSet::parse("keys:write notes:read").unwrap();
-    let key = authz::apikeys::create(&app.state, &owner, &asking, "bot", "notes:read", None)
-        .await
-        .unwrap();
+    let key =
+        authz::account::apikeys::create(&app.state, &owner, &asking, "bot", "notes:read", None)
+            .await
+            .unwrap();
     assert!(!format!("{key:?}").contains(key.client_secret.expose()));
 }

@@ -19,9 +19,9 @@
 
 use shared::secret::Password;
 
+use crate::audit::RequestContext;
 use crate::crypto::sha256_hex;
 use crate::error::Result;
-use crate::oauth::grant::RequestContext;
 use crate::state::AppState;
 use crate::store::{AuditEvent, LoginThrottle, Outcome, User};
 
@@ -47,7 +47,7 @@ pub async fn authenticate(
     via: &str,
     ctx: &RequestContext,
 ) -> Result<std::result::Result<User, LoginFailure>> {
-    let now = state.now();
+    let now = ctx.now;
     let cfg = &state.config.browser;
     let key = sha256_hex(&username.to_lowercase());
     // Shed before counting: an attempt the server cannot check is not one.
@@ -120,7 +120,7 @@ async fn lock(
     client_id: &str,
     ctx: &RequestContext,
 ) -> Result<LoginFailure> {
-    let now = state.now();
+    let now = ctx.now;
     let cfg = &state.config.browser;
     let factor = 1_i64 << counted.lockouts.clamp(0, 16);
     let until = now + (cfg.login_lockout_secs * factor).min(MAX_LOCK_SECS);
@@ -135,7 +135,7 @@ async fn lock(
             if let Some(s) = subject {
                 ev = ev.subject(s);
             }
-            ev.ip = ctx.ip.clone();
+            ev = ev.ctx(ctx);
             state.audit(ev).await;
             Ok(LoginFailure::Locked {
                 retry_after: until - now,
@@ -166,14 +166,14 @@ async fn audit_failure(
     reason: &str,
     ctx: &RequestContext,
 ) {
-    let mut ev = AuditEvent::new(state.now(), "login.failed", Outcome::Failure)
+    let mut ev = AuditEvent::new(ctx.now, "login.failed", Outcome::Failure)
         .actor(truncate(username))
         .client(client_id)
         .details(serde_json::json!({ "via": via, "reason": reason }));
     if let Some(s) = subject {
         ev = ev.subject(s);
     }
-    ev.ip = ctx.ip.clone();
+    ev = ev.ctx(ctx);
     state.audit(ev).await;
 }
 
@@ -185,11 +185,11 @@ pub async fn audit_success(
     via: &str,
     ctx: &RequestContext,
 ) {
-    let mut ev = AuditEvent::new(state.now(), "login.succeeded", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, "login.succeeded", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .client(client_id)
-        .details(serde_json::json!({ "via": via }));
-    ev.ip = ctx.ip.clone();
+        .details(serde_json::json!({ "via": via }))
+        .ctx(ctx);
     state.audit(ev).await;
 }

@@ -2,9 +2,9 @@
 //! absolute timeouts (OWASP Session Management). Ending a session revokes the refresh tokens
 //! issued through it (OIDC RP-Initiated Logout §2).
 
+use crate::audit::RequestContext;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::Result;
-use crate::oauth::grant::RequestContext;
 use crate::state::AppState;
 use crate::store::{AuditEvent, Outcome, Session, User};
 
@@ -64,7 +64,7 @@ async fn create(
         "browser"
     };
     let value = random_secret();
-    let now = state.now();
+    let now = ctx.now;
     let session = Session {
         id_hash: sha256_hex(&value),
         sid: random_id("sid_"),
@@ -82,11 +82,11 @@ async fn create(
         client_id: grant_of.map(str::to_owned),
     };
     state.store.create_session(&session).await?;
-    let mut ev = AuditEvent::new(now, "session.started", Outcome::Success)
+    let ev = AuditEvent::new(now, "session.started", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
-        .details(serde_json::json!({ "sid": session.sid, "kind": kind }));
-    ev.ip = ctx.ip.clone();
+        .details(serde_json::json!({ "sid": session.sid, "kind": kind }))
+        .ctx(ctx);
     state.audit(ev).await;
     Ok((session, value))
 }
@@ -98,16 +98,16 @@ pub async fn end(
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<()> {
-    let now = state.now();
+    let now = ctx.now;
     let end = state.store.end_session(&session.sid, now).await?;
     let (ended, revoked) = (end.ended, end.refresh_tokens_revoked);
     if ended {
-        let mut ev = AuditEvent::new(now, "session.ended", Outcome::Success)
+        let ev = AuditEvent::new(now, "session.ended", Outcome::Success)
             .subject(&session.user_id)
             .details(serde_json::json!({
                 "sid": session.sid, "reason": reason, "refresh_tokens_revoked": revoked,
-            }));
-        ev.ip = ctx.ip.clone();
+            }))
+            .ctx(ctx);
         state.audit(ev).await;
     }
     Ok(())

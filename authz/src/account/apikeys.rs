@@ -19,7 +19,7 @@ use shared::ScopeSet;
 use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 
-use crate::admin::{self, NewClient};
+use crate::account::admin::{self, NewClient};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuthMethod, Client, GrantType, Outcome, User};

@@ -4,12 +4,12 @@
 use shared::ScopeSet;
 use shared::secret::{ClientSecret, Password};
 
+use crate::account::password::check_policy;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
 use crate::keys::{Activation, SigningAlg};
 use crate::oauth::redirect_uri::{self, Registrant};
 use crate::oauth::resource::validate_resource_uri;
-use crate::password::check_policy;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuthMethod, Client, GrantType, Outcome, Registration, User};
 
