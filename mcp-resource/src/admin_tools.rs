@@ -4,7 +4,6 @@
 //! never passed on. Scopes are enforced here too (the RBAC table), and the management API
 //! checks them again against the exchanged token.
 
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{ErrorData as McpError, tool, tool_router};
@@ -15,7 +14,8 @@ use shared::ScopeSet;
 
 use crate::auth::Caller;
 use crate::authz_client::AuthzError;
-use crate::server::{McpServer, caller_of, json_result, tool_error};
+use crate::rbac;
+use crate::server::{McpServer, failed, json_result, tool_error};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NewApiKey {
@@ -73,24 +73,33 @@ fn refused(e: AuthzError) -> CallToolResult {
     }
 }
 
+/// One management-API request (`GET` with no query or body unless said otherwise).
+#[derive(Debug, Default)]
+pub(crate) struct ApiCall<'a> {
+    pub method: reqwest::Method,
+    pub path: &'a str,
+    pub query: &'a [(&'a str, String)],
+    pub body: Option<&'a Value>,
+}
+
 impl McpServer {
-    /// Exchange the caller's token, then call the management API.
+    /// Exchange the caller's token for one carrying the scope `tool` declares (`rbac`), plus
+    /// `extra`, then call the management API with it.
     pub(crate) async fn admin(
         &self,
         caller: &Caller,
-        scope: Option<&str>,
-        method: reqwest::Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
+        tool: &str,
+        extra: &ScopeSet,
+        call: ApiCall<'_>,
     ) -> Result<Value, CallToolResult> {
+        let scope = rbac::exchange_scope(tool, extra);
         let authz = &self.state.authz;
         let token = authz
-            .exchange(caller.token.expose(), scope)
+            .exchange(caller.token.expose(), scope.as_deref())
             .await
             .map_err(refused)?;
         authz
-            .api(method, path, &token, query, body)
+            .api(call.method, call.path, &token, call.query, call.body)
             .await
             .map_err(refused)
     }
@@ -106,11 +115,13 @@ impl McpServer {
         let mut summary = self
             .admin(
                 caller,
-                Some("security:read"),
-                reqwest::Method::GET,
-                "/security/summary",
-                &query,
-                None,
+                "get_security_summary",
+                &ScopeSet::default(),
+                ApiCall {
+                    path: "/security/summary",
+                    query: &query,
+                    ..ApiCall::default()
+                },
             )
             .await?;
         let denied = self
@@ -118,10 +129,7 @@ impl McpServer {
             .store
             .count_denied(self.state.now() - window)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "counting denied calls failed");
-                tool_error("this server's audit log could not be read")
-            })?;
+            .map_err(|e| failed("reading this server's audit log", e))?;
         summary["counts"]["denied_tool_calls"] = json!(denied);
         summary["reported_by"] = json!(["authz", "mcp-resource"]);
         Ok(summary)
@@ -131,15 +139,14 @@ impl McpServer {
 #[tool_router(router = admin_router, vis = "pub(crate)")]
 impl McpServer {
     #[tool(
-        description = "Create an API key for your bots: a client_id and client_secret (shown once) for the client_credentials grant, carrying only the scopes you give it (needs keys:write)"
+        description = "Create an API key for your bots: a client_id and client_secret (shown once) for the client_credentials grant, carrying only the scopes you give it"
     )]
     async fn create_api_key(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(k): Parameters<NewApiKey>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
-        // The exchanged token carries keys:write plus the scopes the key asks for: the
+        // The exchanged token carries the tool's scope plus the scopes the key asks for: the
         // authorization server grants those only if the caller's own token holds them, and
         // a key never gets more than the token that created it.
         let key_scope = match ScopeSet::parse(&k.scope) {
@@ -147,53 +154,46 @@ impl McpServer {
             Ok(_) => return Ok(tool_error("give the key at least one scope")),
             Err(e) => return Ok(tool_error(format!("malformed scope: {e}"))),
         };
-        let mut exchange_scope = key_scope.clone();
-        if let Ok(w) = shared::Scope::new("keys:write") {
-            exchange_scope.insert(w);
-        }
         let body = json!({ "name": k.name, "scope": key_scope.to_string(),
                            "expires_in_days": k.expires_in_days });
         Ok(answer(
             self.admin(
                 &c,
-                Some(&exchange_scope.to_string()),
-                reqwest::Method::POST,
-                "/api-keys",
-                &[],
-                Some(&body),
+                "create_api_key",
+                &key_scope,
+                ApiCall {
+                    method: reqwest::Method::POST,
+                    path: "/api-keys",
+                    body: Some(&body),
+                    ..ApiCall::default()
+                },
             )
             .await,
         ))
     }
 
-    #[tool(description = "List your API keys (never their secrets) (needs keys:write)")]
-    async fn list_api_keys(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
+    #[tool(description = "List your API keys (never their secrets)")]
+    async fn list_api_keys(&self, c: Caller) -> Result<CallToolResult, McpError> {
         Ok(answer(
             self.admin(
                 &c,
-                Some("keys:write"),
-                reqwest::Method::GET,
-                "/api-keys",
-                &[],
-                None,
+                "list_api_keys",
+                &ScopeSet::default(),
+                ApiCall {
+                    path: "/api-keys",
+                    ..ApiCall::default()
+                },
             )
             .await,
         ))
     }
 
-    #[tool(
-        description = "Revoke one of your API keys: it can get no new tokens (needs keys:write)"
-    )]
+    #[tool(description = "Revoke one of your API keys: it can get no new tokens")]
     async fn revoke_api_key(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(KeyId { key_id }): Parameters<KeyId>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
         if key_id.is_empty()
             || key_id.len() > 64
             || !key_id
@@ -206,11 +206,13 @@ impl McpServer {
         Ok(answer(
             self.admin(
                 &c,
-                Some("keys:write"),
-                reqwest::Method::DELETE,
-                &path,
-                &[],
-                None,
+                "revoke_api_key",
+                &ScopeSet::default(),
+                ApiCall {
+                    method: reqwest::Method::DELETE,
+                    path: &path,
+                    ..ApiCall::default()
+                },
             )
             .await,
         ))
@@ -219,11 +221,7 @@ impl McpServer {
     #[tool(
         description = "Sign out: ends this sign-in at the authorization server (refresh tokens stop working) and this server refuses its access tokens from now on"
     )]
-    async fn logout(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
+    async fn logout(&self, c: Caller) -> Result<CallToolResult, McpError> {
         let Some(sid) = c.claims.sid.clone() else {
             return Ok(tool_error(
                 "this token is not tied to a sign-in session (API keys and service tokens are revoked instead)",
@@ -232,11 +230,13 @@ impl McpServer {
         let v = match self
             .admin(
                 &c,
-                None,
-                reqwest::Method::DELETE,
-                "/sessions/current",
-                &[],
-                None,
+                "logout",
+                &ScopeSet::default(),
+                ApiCall {
+                    method: reqwest::Method::DELETE,
+                    path: "/sessions/current",
+                    ..ApiCall::default()
+                },
             )
             .await
         {
@@ -255,14 +255,13 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Read the audit log: the authorization server's events and this server's tool calls, newest first, with filters and paging (needs audit:read)"
+        description = "Read the audit log: the authorization server's events and this server's tool calls, newest first, with filters and paging"
     )]
     async fn list_audit_events(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(f): Parameters<AuditFilter>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
         let limit = f.limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
             return Ok(tool_error("limit must be between 1 and 200"));
@@ -293,11 +292,13 @@ impl McpServer {
             let remote = match self
                 .admin(
                     &c,
-                    Some("audit:read"),
-                    reqwest::Method::GET,
-                    "/audit",
-                    &query,
-                    None,
+                    "list_audit_events",
+                    &ScopeSet::default(),
+                    ApiCall {
+                        path: "/audit",
+                        query: &query,
+                        ..ApiCall::default()
+                    },
                 )
                 .await
             {
@@ -318,10 +319,7 @@ impl McpServer {
                 .await
             {
                 Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the audit log failed");
-                    return Ok(tool_error("this server's audit log could not be read"));
-                }
+                Err(e) => return Ok(failed("reading this server's audit log", e)),
             };
             for r in rows {
                 let outcome = if r.outcome == "allowed" {
@@ -350,14 +348,13 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Security summary over a window: sign-ins, failures, lockouts, tokens by grant, refresh-token reuse, active sessions and keys, denied tool calls (needs security:read)"
+        description = "Security summary over a window: sign-ins, failures, lockouts, tokens by grant, refresh-token reuse, active sessions and keys, denied tool calls"
     )]
     async fn get_security_summary(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(w): Parameters<Window>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
         Ok(answer(self.security_summary(&c, w.window_secs).await))
     }
 }

@@ -16,6 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use shared::verifier::VerifyError;
 use shared::{AccessTokenClaims, ScopeSet};
 
@@ -34,6 +35,25 @@ pub struct Caller {
     /// The presented token, kept only to be the `subject_token` of a token exchange; it is
     /// never forwarded (redacted in Debug).
     pub token: shared::secret::AccessToken,
+}
+
+impl Caller {
+    /// The caller the token middleware put on the HTTP request rmcp hands to its handlers.
+    pub fn of(extensions: &rmcp::model::Extensions) -> Option<Caller> {
+        extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+            .cloned()
+    }
+}
+
+/// Tools take the verified caller as an argument. The middleware always sets it, so its
+/// absence is a server fault, never a client error.
+impl<C: AsRequestContext> FromContextPart<C> for Caller {
+    fn from_context_part(context: &mut C) -> Result<Self, rmcp::ErrorData> {
+        Caller::of(&context.as_request_context().extensions)
+            .ok_or_else(|| rmcp::ErrorData::internal_error("unauthenticated request", None))
+    }
 }
 
 /// Why the MCP endpoint refuses a request, mapped once to its response: RFC 6749 §5.2 error

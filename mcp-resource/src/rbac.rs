@@ -1,5 +1,8 @@
-//! Which scope each tool and resource needs (the RBAC table of `README.md`). An empty scope
-//! means any valid token (`logout`).
+//! The one declaration of what each tool and resource needs (the RBAC table of `README.md`).
+//! Everything else is derived from it: the HTTP layer's pre-check, the handlers' re-check,
+//! `tools/list` and `resources/list` filtering, the "(needs …)" in every description, the
+//! scopes of the token exchanged for an administrative tool, and RFC 9728 `scopes_supported`.
+//! An empty scope means any valid token (`logout`).
 
 use shared::ScopeSet;
 
@@ -17,18 +20,55 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("get_security_summary", "security:read"),
 ];
 
-/// Resource URI → required scope.
-pub const RESOURCES: &[(&str, &str)] = &[
-    ("user://profile", "profile:read"),
-    ("security://summary", "security:read"),
+/// A resource this server serves.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceDecl {
+    pub uri: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub scope: &'static str,
+}
+
+pub const PROFILE_URI: &str = "user://profile";
+pub const SUMMARY_URI: &str = "security://summary";
+
+/// Every resource, with its scope.
+pub const RESOURCES: &[ResourceDecl] = &[
+    ResourceDecl {
+        uri: PROFILE_URI,
+        name: "profile",
+        description: "The calling user's profile",
+        scope: "profile:read",
+    },
+    ResourceDecl {
+        uri: SUMMARY_URI,
+        name: "security summary",
+        description: "Security counts over the last day",
+        scope: "security:read",
+    },
 ];
 
 pub fn tool_scope(name: &str) -> Option<&'static str> {
     TOOLS.iter().find(|(t, _)| *t == name).map(|(_, s)| *s)
 }
 
+pub fn resource(uri: &str) -> Option<&'static ResourceDecl> {
+    RESOURCES.iter().find(|r| r.uri == uri)
+}
+
 pub fn resource_scope(uri: &str) -> Option<&'static str> {
-    RESOURCES.iter().find(|(r, _)| *r == uri).map(|(_, s)| *s)
+    resource(uri).map(|r| r.scope)
+}
+
+/// The scope to ask for when exchanging the caller's token for `tool`: the tool's own scope
+/// plus `extra` (none for a tool any valid token may call: the exchange then keeps the
+/// subject token's scopes, RFC 8693 §2.1).
+pub fn exchange_scope(tool: &str, extra: &ScopeSet) -> Option<String> {
+    let mut scope = extra.clone();
+    if let Some(s) = tool_scope(tool).and_then(|s| shared::Scope::new(s).ok()) {
+        scope.insert(s);
+    }
+    (!scope.is_empty()).then(|| scope.to_string())
 }
 
 /// Does a token with `scopes` satisfy `needed` (empty: any valid token)?
@@ -36,14 +76,62 @@ pub fn allows(scopes: &ScopeSet, needed: &str) -> bool {
     needed.is_empty() || scopes.contains(needed)
 }
 
+/// What a description says about its scope.
+pub fn needs(scope: &str) -> String {
+    if scope.is_empty() {
+        "(any valid token)".to_owned()
+    } else {
+        format!("(needs {scope})")
+    }
+}
+
 /// Every scope this server understands (for RFC 9728 `scopes_supported`).
 pub fn scopes_supported() -> ScopeSet {
     ScopeSet::from_tokens(
         TOOLS
             .iter()
-            .chain(RESOURCES)
             .map(|(_, s)| *s)
+            .chain(RESOURCES.iter().map(|r| r.scope))
             .filter(|s| !s.is_empty()),
     )
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exchange_asks_for_the_tools_own_scope() {
+        let none = ScopeSet::default();
+        assert_eq!(
+            exchange_scope("list_api_keys", &none).as_deref(),
+            Some("keys:write")
+        );
+        assert_eq!(
+            exchange_scope("list_audit_events", &none).as_deref(),
+            Some("audit:read")
+        );
+        // Any-token tools keep the subject token's scopes; unknown tools ask for nothing extra.
+        assert_eq!(exchange_scope("logout", &none), None);
+        assert_eq!(exchange_scope("no_such_tool", &none), None);
+        let key = ScopeSet::parse("notes:read").unwrap();
+        assert_eq!(
+            exchange_scope("create_api_key", &key).as_deref(),
+            Some("keys:write notes:read")
+        );
+    }
+
+    #[test]
+    fn every_declared_scope_is_supported_and_every_resource_is_found() {
+        let supported = scopes_supported();
+        for (tool, scope) in TOOLS {
+            assert!(scope.is_empty() || supported.contains(scope), "{tool}");
+            assert_eq!(tool_scope(tool), Some(*scope));
+        }
+        for r in RESOURCES {
+            assert_eq!(resource(r.uri).map(|d| d.scope), Some(r.scope));
+        }
+        assert!(resource("user://other").is_none());
+    }
 }

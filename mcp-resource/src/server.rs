@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::{Extension, ToolCallContext};
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
@@ -20,11 +20,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::rbac;
+use crate::rbac::{self, PROFILE_URI, SUMMARY_URI};
 use crate::state::McpState;
 
-pub const PROFILE_URI: &str = "user://profile";
-pub const SUMMARY_URI: &str = "security://summary";
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_CONTENT_CHARS: usize = 20_000;
 
@@ -60,19 +58,8 @@ pub struct ListNotes {
     pub limit: Option<i64>,
 }
 
-pub(crate) fn caller_of(parts: &http::request::Parts) -> Result<Caller, McpError> {
-    parts
-        .extensions
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| McpError::internal_error("unauthenticated request", None))
-}
-
 fn caller_ctx(ctx: &RequestContext<RoleServer>) -> Option<Caller> {
-    ctx.extensions
-        .get::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<Caller>())
-        .cloned()
+    Caller::of(&ctx.extensions)
 }
 
 /// The caller, which the token middleware always sets; its absence is a server fault.
@@ -95,6 +82,12 @@ pub(crate) fn clip(name: &str) -> String {
 /// The audit action for a call: `kind:name`, the name clipped.
 pub(crate) fn audit_action(kind: &str, name: &str) -> String {
     format!("{kind}:{}", clip(name))
+}
+
+/// A failed operation as the tool's answer: the cause logged, the caller told what failed.
+pub(crate) fn failed(what: &str, cause: impl std::fmt::Display) -> CallToolResult {
+    tracing::error!(error = %cause, "{what} failed");
+    tool_error(format!("{what} failed; try again later"))
 }
 
 pub(crate) fn json_result(value: serde_json::Value) -> CallToolResult {
@@ -155,23 +148,18 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Who is calling: subject, username, roles, scopes, client and token expiry (needs profile:read)"
+        description = "Who is calling: subject, username, roles, scopes, client and token expiry"
     )]
-    async fn get_user_profile(
-        &self,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
+    async fn get_user_profile(&self, c: Caller) -> Result<CallToolResult, McpError> {
         Ok(json_result(profile(&c)))
     }
 
-    #[tool(description = "Store a note only you can read, encrypted at rest (needs notes:write)")]
+    #[tool(description = "Store a note only you can read, encrypted at rest")]
     async fn create_secure_note(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(CreateNote { title, content }): Parameters<CreateNote>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
         if let Err(msg) = validate_note(&title, &content) {
             return Ok(tool_error(format!("invalid note: {msg}")));
         }
@@ -184,42 +172,32 @@ impl McpServer {
             Ok(n) => Ok(json_result(
                 serde_json::json!({ "id": n.id, "title": n.title, "created_at": n.created_at }),
             )),
-            Err(e) => {
-                tracing::error!(error = %e, "create_secure_note failed");
-                Ok(tool_error("the note could not be stored; try again later"))
-            }
+            Err(e) => Ok(failed("storing the note", e)),
         }
     }
 
-    #[tool(
-        description = "List your notes, newest first: id, title, creation time (needs notes:read)"
-    )]
+    #[tool(description = "List your notes, newest first: id, title, creation time")]
     async fn list_secure_notes(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(ListNotes { limit }): Parameters<ListNotes>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
         let limit = limit.unwrap_or(50);
         if !(1..=100).contains(&limit) {
             return Ok(tool_error("limit must be between 1 and 100"));
         }
         match self.state.store.list_notes(&c.claims.sub, limit).await {
             Ok(notes) => Ok(json_result(serde_json::json!({ "notes": notes }))),
-            Err(e) => {
-                tracing::error!(error = %e, "list_secure_notes failed");
-                Ok(tool_error("notes could not be read; try again later"))
-            }
+            Err(e) => Ok(failed("reading the notes", e)),
         }
     }
 
-    #[tool(description = "Read one of your notes by id (needs notes:read)")]
+    #[tool(description = "Read one of your notes by id")]
     async fn get_secure_note(
         &self,
-        Extension(parts): Extension<http::request::Parts>,
+        c: Caller,
         Parameters(NoteId { id }): Parameters<NoteId>,
     ) -> Result<CallToolResult, McpError> {
-        let c = caller_of(&parts)?;
         if id.len() > 64 {
             return Ok(tool_error("no such note"));
         }
@@ -229,10 +207,7 @@ impl McpServer {
                 "no note with id {id:?} among your notes"
             ))),
             Ok(Some(n)) => Ok(json_result(serde_json::to_value(n).unwrap_or_default())),
-            Err(e) => {
-                tracing::error!(error = %e, "get_secure_note failed");
-                Ok(tool_error("the note could not be read; try again later"))
-            }
+            Err(e) => Ok(failed("reading the note", e)),
         }
     }
 }
@@ -255,11 +230,19 @@ impl ServerHandler for McpServer {
             .tool_router
             .list_all()
             .into_iter()
-            .filter(|t| {
-                let needed = rbac::tool_scope(&t.name);
-                caller
+            .filter_map(|mut t| {
+                let needed = rbac::tool_scope(&t.name)?;
+                let allowed = caller
                     .as_ref()
-                    .is_some_and(|c| needed.is_some_and(|s| rbac::allows(&c.scopes, s)))
+                    .is_some_and(|c| rbac::allows(&c.scopes, needed));
+                // The scope is declared once (`rbac`); the description says it from there.
+                let described = format!(
+                    "{} {}",
+                    t.description.as_deref().unwrap_or_default(),
+                    rbac::needs(needed)
+                );
+                t.description = Some(described.into());
+                allowed.then_some(t)
             })
             .collect();
         let mut result = ListToolsResult::with_all_items(tools);
@@ -328,22 +311,19 @@ impl ServerHandler for McpServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let caller = caller_ctx(&ctx);
-        let has = |s: &str| caller.as_ref().is_some_and(|c| c.scopes.contains(s));
-        let mut resources = Vec::new();
-        if has("profile:read") {
-            resources.push(
-                Resource::new(PROFILE_URI, "profile")
-                    .with_description("The calling user's profile (needs profile:read)")
-                    .with_mime_type("application/json"),
-            );
-        }
-        if has("security:read") {
-            resources.push(
-                Resource::new(SUMMARY_URI, "security summary")
-                    .with_description("Security counts over the last day (needs security:read)")
-                    .with_mime_type("application/json"),
-            );
-        }
+        let resources = rbac::RESOURCES
+            .iter()
+            .filter(|r| {
+                caller
+                    .as_ref()
+                    .is_some_and(|c| rbac::allows(&c.scopes, r.scope))
+            })
+            .map(|r| {
+                Resource::new(r.uri, r.name)
+                    .with_description(format!("{} {}", r.description, rbac::needs(r.scope)))
+                    .with_mime_type("application/json")
+            })
+            .collect();
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -354,13 +334,14 @@ impl ServerHandler for McpServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let caller = require_caller(&ctx)?;
         let action = audit_action("resource", &request.uri);
-        let Some(scope) = rbac::resource_scope(&request.uri) else {
+        let Some(decl) = rbac::resource(&request.uri) else {
             return Err(McpError::resource_not_found(
                 format!("unknown resource {}", clip(&request.uri)),
                 None,
             ));
         };
-        if !caller.scopes.contains(scope) {
+        let scope = decl.scope;
+        if !rbac::allows(&caller.scopes, scope) {
             self.state
                 .audit(
                     Some(&caller),
@@ -374,8 +355,9 @@ impl ServerHandler for McpServer {
                 None,
             ));
         }
-        let body = if request.uri == SUMMARY_URI {
-            match self.security_summary(&caller, None).await {
+        let body = match decl.uri {
+            PROFILE_URI => profile(&caller),
+            SUMMARY_URI => match self.security_summary(&caller, None).await {
                 Ok(v) => v,
                 Err(e) => {
                     self.state
@@ -393,9 +375,14 @@ impl ServerHandler for McpServer {
                         .collect::<String>();
                     return Err(McpError::internal_error(msg, None));
                 }
+            },
+            other => {
+                // Declared in `rbac::RESOURCES` but not served here: a server fault.
+                return Err(McpError::internal_error(
+                    format!("resource {other} has no handler"),
+                    None,
+                ));
             }
-        } else {
-            profile(&caller)
         };
         self.state
             .audit(Some(&caller), &action, "allowed", None)

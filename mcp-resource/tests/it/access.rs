@@ -15,6 +15,7 @@ both_backends!(
     stateless_requests_and_host_check,
     foreign_origins_are_refused,
     unknown_tool_names_are_clipped_in_the_audit_log,
+    descriptions_and_resources_follow_the_one_declaration,
 );
 
 async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
@@ -384,4 +385,69 @@ async fn unknown_tool_names_are_clipped_in_the_audit_log(backend: Backend) {
     sys.mcp.audit_log.flush().await;
     let rows = sys.mcp.store.recent_audit(20).await.unwrap();
     assert!(rows.iter().any(|r| r.action == "tool:get_user_profile"));
+}
+
+/// Each tool's and resource's scope is declared once (`rbac`): the descriptions say it, the
+/// resource list is filtered by it, and a URI that is not declared is an MCP error (never
+/// served as some other resource).
+async fn descriptions_and_resources_follow_the_one_declaration(backend: Backend) {
+    let sys = System::start(backend).await;
+    let admin = sys.client(&sys.user_token("admin").await).await;
+    let tools = admin.list_tools(None).await.unwrap().tools;
+    let described = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.description.clone())
+            .unwrap_or_else(|| panic!("{name} listed with a description"))
+    };
+    for (tool, says) in [
+        ("create_secure_note", "(needs notes:write)"),
+        ("get_user_profile", "(needs profile:read)"),
+        ("create_api_key", "(needs keys:write)"),
+        ("list_audit_events", "(needs audit:read)"),
+        ("get_security_summary", "(needs security:read)"),
+        ("logout", "(any valid token)"),
+    ] {
+        let d = described(tool);
+        assert!(d.ends_with(says), "{tool}: {d}");
+        assert_eq!(
+            d.matches("(needs").count(),
+            usize::from(says.starts_with("(needs")),
+            "{tool}: {d}"
+        );
+    }
+    let listed = |resources: Vec<rmcp::model::Resource>| -> Vec<(String, String)> {
+        resources
+            .into_iter()
+            .map(|r| (r.uri.clone(), r.description.clone().unwrap_or_default()))
+            .collect()
+    };
+    let all = listed(admin.list_resources(None).await.unwrap().resources);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all.iter()
+            .any(|(u, d)| u == "user://profile" && d.ends_with("(needs profile:read)"))
+    );
+    assert!(
+        all.iter()
+            .any(|(u, d)| u == "security://summary" && d.ends_with("(needs security:read)"))
+    );
+    // Positive control: a declared URI reads; an undeclared one is an error, not the profile.
+    let read =
+        |uri: &'static str| admin.read_resource(rmcp::model::ReadResourceRequestParams::new(uri));
+    assert_eq!(read("user://profile").await.unwrap().contents.len(), 1);
+    for uri in ["user://profil", "user://profile/../x", "file:///etc/passwd"] {
+        let e = read(uri).await.expect_err(uri);
+        assert!(e.to_string().contains("unknown resource"), "{uri}: {e}");
+    }
+    admin.cancel().await.unwrap();
+    // readonly holds profile:read but not security:read: the list shows only what it may read.
+    let readonly = sys.client(&sys.user_token("readonly").await).await;
+    let mine = listed(readonly.list_resources(None).await.unwrap().resources);
+    assert_eq!(
+        mine.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(),
+        ["user://profile"]
+    );
+    readonly.cancel().await.unwrap();
 }
