@@ -18,6 +18,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{RoleClient, ServiceExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::secret::{AccessToken, ClientSecret};
 use tokio::sync::Mutex;
 
 pub use discovery::Endpoints;
@@ -45,23 +46,14 @@ pub struct Profile {
     pub token_expires_at: i64,
 }
 
-/// A created API key: the credentials are shown once.
-#[derive(Clone, Deserialize, serde::Serialize)]
+/// A created API key: the credentials are shown once (the secret redacts itself in `Debug`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct ApiKey {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: ClientSecret,
     pub name: String,
     pub scope: String,
     pub expires_at: Option<i64>,
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey")
-            .field("client_id", &self.client_id)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Filters for `list_audit_events`.
@@ -92,7 +84,7 @@ pub struct AuthenticatedMcpClient {
     client_id: String,
     tokens: Mutex<Option<Tokens>>,
     remember: Option<PathBuf>,
-    session: Mutex<Option<(String, Session)>>,
+    session: Mutex<Option<(AccessToken, Session)>>,
 }
 
 impl std::fmt::Debug for AuthenticatedMcpClient {
@@ -232,14 +224,19 @@ impl AuthenticatedMcpClient {
     pub async fn login_with_api_key(
         &self,
         key_id: &str,
-        key_secret: &str,
+        key_secret: &ClientSecret,
         scope: &str,
     ) -> Result<()> {
         let t = self.api_key_tokens(key_id, key_secret, scope).await?;
         self.set_tokens(Some(t)).await
     }
 
-    async fn api_key_tokens(&self, key_id: &str, key_secret: &str, scope: &str) -> Result<Tokens> {
+    async fn api_key_tokens(
+        &self,
+        key_id: &str,
+        key_secret: &ClientSecret,
+        scope: &str,
+    ) -> Result<Tokens> {
         let mut form = vec![
             ("grant_type", "client_credentials"),
             ("resource", self.endpoints.resource.as_str()),
@@ -249,13 +246,13 @@ impl AuthenticatedMcpClient {
         }
         let method = SignInMethod::ApiKey {
             key_id: key_id.to_owned(),
-            key_secret: key_secret.to_owned(),
+            key_secret: key_secret.clone(),
         };
         token_request(
             &self.http,
             &self.endpoints,
             &form,
-            Some((key_id, key_secret)),
+            Some((key_id, key_secret.expose())),
             key_id,
             method,
         )
@@ -263,7 +260,7 @@ impl AuthenticatedMcpClient {
     }
 
     /// A fresh access token: refreshed (rotation) or re-obtained (API key) near expiry.
-    async fn access_token(&self) -> Result<String> {
+    async fn access_token(&self) -> Result<AccessToken> {
         let current = self.tokens.lock().await.clone();
         let Some(t) = current else {
             return Err(ClientError::AuthRequired("not signed in".into()));
@@ -279,7 +276,7 @@ impl AuthenticatedMcpClient {
                 let form = [
                     ("grant_type", "refresh_token"),
                     ("client_id", t.client_id.as_str()),
-                    ("refresh_token", rt.as_str()),
+                    ("refresh_token", rt.expose()),
                 ];
                 token_request(
                     &self.http,
@@ -307,13 +304,13 @@ impl AuthenticatedMcpClient {
         Ok(token)
     }
 
-    async fn session_for(&self, token: &str) -> Result<()> {
+    async fn session_for(&self, token: &AccessToken) -> Result<()> {
         let mut guard = self.session.lock().await;
         if guard.as_ref().is_some_and(|(t, _)| t == token) {
             return Ok(());
         }
         let cfg = StreamableHttpClientTransportConfig::with_uri(self.endpoints.mcp_url.clone())
-            .auth_header(token.to_owned());
+            .auth_header(token.expose().to_owned());
         let session = ()
             .serve(StreamableHttpClientTransport::from_config(cfg))
             .await
@@ -326,7 +323,7 @@ impl AuthenticatedMcpClient {
                 Some(_) => ClientError::AuthRequired("the server wants a token".into()),
                 None => ClientError::transport(e),
             })?;
-        *guard = Some((token.to_owned(), session));
+        *guard = Some((token.clone(), session));
         Ok(())
     }
 
@@ -507,7 +504,7 @@ impl AuthenticatedMcpClient {
             signin::revoke(
                 &self.http,
                 &self.endpoints,
-                rt,
+                rt.expose(),
                 "refresh_token",
                 &t.client_id,
             )

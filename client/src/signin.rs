@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use shared::secret::{AccessToken, RefreshToken};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::discovery::Endpoints;
@@ -48,8 +49,8 @@ pub async fn token_request(
         .ok_or_else(|| ClientError::Protocol("no access_token".into()))?
         .to_owned();
     Ok(Tokens {
-        access_token,
-        refresh_token: body["refresh_token"].as_str().map(str::to_owned),
+        access_token: AccessToken::new(access_token),
+        refresh_token: body["refresh_token"].as_str().map(RefreshToken::new),
         expires_at: now() + body["expires_in"].as_i64().unwrap_or(300),
         scope: body["scope"].as_str().unwrap_or_default().to_owned(),
         client_id: client_id.to_owned(),

@@ -3,49 +3,32 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use shared::secret::{AccessToken, ClientSecret, RefreshToken};
 
 use crate::error::{ClientError, Result};
 
 /// How the current tokens were obtained (decides how to refresh and step up).
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum SignInMethod {
     Password,
     Browser,
-    ApiKey { key_id: String, key_secret: String },
+    ApiKey {
+        key_id: String,
+        key_secret: ClientSecret,
+    },
 }
 
-impl std::fmt::Debug for SignInMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Password => f.write_str("Password"),
-            Self::Browser => f.write_str("Browser"),
-            Self::ApiKey { key_id, .. } => write!(f, "ApiKey({key_id}, [redacted])"),
-        }
-    }
-}
-
-/// A token set (never printed: Debug redacts).
-#[derive(Clone, Serialize, Deserialize)]
+/// A token set; the tokens redact themselves in `Debug` and serialize as plain strings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
     /// Unix seconds.
     pub expires_at: i64,
     pub scope: String,
     pub client_id: String,
     pub method: SignInMethod,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("scope", &self.scope)
-            .field("expires_at", &self.expires_at)
-            .field("client_id", &self.client_id)
-            .field("method", &self.method)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Where remembered tokens live: `$MCP_AUTH_CLIENT_TOKENS`, else

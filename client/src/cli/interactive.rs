@@ -192,7 +192,9 @@ pub async fn run(ui: &Ui, mcp_url: &str, client_id: &str, remember: bool) -> boo
                         .map(|k| {
                             println!(
                                 "key {}\nsecret {} (shown once: store it now)\nscope {}",
-                                k.client_id, k.client_secret, k.scope
+                                k.client_id,
+                                k.client_secret.expose(),
+                                k.scope
                             )
                         }),
                     ["list"] => client

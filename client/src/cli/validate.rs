@@ -180,7 +180,11 @@ async fn checks(name: &str, mcp_url: &str, client_id: &str) -> Check {
         "refresh tokens rotate and reuse is detected" => {
             let c = signed_in(mcp_url, client_id, "testuser").await?;
             let t: Tokens = c.tokens().await.ok_or("no tokens")?;
-            let rt = t.refresh_token.ok_or("no refresh token")?;
+            let rt = t
+                .refresh_token
+                .ok_or("no refresh token")?
+                .expose()
+                .to_owned();
             let http = reqwest::Client::new();
             let token_url = c.endpoints().token_endpoint.clone();
             let refresh = |rt: String| {
@@ -237,7 +241,7 @@ async fn checks(name: &str, mcp_url: &str, client_id: &str) -> Check {
             let c = signed_in(mcp_url, client_id, "testuser").await?;
             let token = c.tokens().await.ok_or("no tokens")?.access_token;
             c.logout().await.map_err(|e| e.to_string())?;
-            let status = raw_call(mcp_url, &token).await;
+            let status = raw_call(mcp_url, token.expose()).await;
             expect(
                 status == 401,
                 "the old access token is refused",

@@ -115,7 +115,7 @@ async fn tokens_refresh_before_expiry_with_rotation(backend: Backend) {
         .form(&[
             ("grant_type", "refresh_token"),
             ("client_id", "mcp-cli"),
-            ("refresh_token", first.refresh_token.unwrap().as_str()),
+            ("refresh_token", first.refresh_token.unwrap().expose()),
         ])
         .send()
         .await
@@ -138,7 +138,20 @@ async fn api_key_steps_up_on_insufficient_scope(backend: Backend) {
     bot.login_with_api_key(&key.client_id, &key.client_secret, "notes:read")
         .await
         .unwrap();
-    assert_eq!(bot.tokens().await.unwrap().scope, "notes:read");
+    let tokens = bot.tokens().await.unwrap();
+    assert_eq!(tokens.scope, "notes:read");
+    // Secrets are typed: Debug never shows them, serialization keeps the plain value.
+    let shown = format!("{key:?} {tokens:?}");
+    assert!(
+        shown.contains(&key.client_id) && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    for secret in [key.client_secret.expose(), tokens.access_token.expose()] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let stored = serde_json::to_value(&tokens).unwrap();
+    assert_eq!(stored["access_token"], tokens.access_token.expose());
+    assert_eq!(stored["method"]["key_secret"], key.client_secret.expose());
     // 403 insufficient_scope → the key asks for notes:write too → the call succeeds.
     bot.create_secure_note("stepped up", "ok").await.unwrap();
     assert!(bot.tokens().await.unwrap().scope.contains("notes:write"));
@@ -199,7 +212,7 @@ async fn remembered_tokens_are_private_and_logout_revokes(backend: Backend) {
         .form(&[
             ("grant_type", "refresh_token"),
             ("client_id", "mcp-cli"),
-            ("refresh_token", rt.as_str()),
+            ("refresh_token", rt.expose()),
         ])
         .send()
         .await

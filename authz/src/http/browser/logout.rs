@@ -13,6 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use shared::secret::IdToken;
 
 use super::pages::{LoggedOutPage, LogoutPage};
 use super::web::{
@@ -40,7 +41,7 @@ struct LogoutRequest {
     client: Option<Client>,
     redirect: Option<String>,
     state: Option<String>,
-    raw_hint: String,
+    raw_hint: IdToken,
 }
 
 async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, PageError> {
@@ -97,7 +98,7 @@ async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, PageError
         client,
         redirect,
         state: form.get("state").map(str::to_owned),
-        raw_hint,
+        raw_hint: IdToken::new(raw_hint),
     })
 }
 

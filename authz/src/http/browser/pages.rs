@@ -2,6 +2,7 @@
 //! by askama, so user- and client-supplied names cannot inject markup.
 
 use askama::Template;
+use shared::secret::IdToken;
 
 #[derive(Debug, Template)]
 #[template(path = "login.html")]
@@ -44,7 +45,7 @@ pub struct ErrorPage {
 pub struct LogoutPage {
     pub csrf: String,
     pub client_name: Option<String>,
-    pub id_token_hint: String,
+    pub id_token_hint: IdToken,
     pub post_logout_redirect_uri: String,
     pub state: String,
     pub client_id: String,
