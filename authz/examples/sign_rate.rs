@@ -16,7 +16,7 @@ use rate::rate;
 use authz::clock::{Clock, SystemClock};
 use authz::config::Config;
 use authz::oauth::issuer::Subject;
-use authz::store::{AuthMethod, Client, GrantType};
+use authz::store::{AuthMethod, Client, ClientSettings, GrantType};
 use shared::ScopeSet;
 
 #[tokio::main]
@@ -33,22 +33,16 @@ async fn main() {
     let key = state.keys.current().active.clone();
     let client = Client {
         id: "bench".into(),
-        name: "bench".into(),
         secret_hash: None,
-        auth_method: AuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::ClientCredentials],
-        redirect_uris: vec![],
-        scopes: ScopeSet::parse("notes:read").unwrap(),
-        resources: vec![aud.clone()],
-        always_issue_refresh: false,
-        post_logout_redirect_uris: vec![],
-        skip_consent: false,
-        registration: Default::default(),
-        owner_id: None,
-        expires_at: None,
+        settings: ClientSettings {
+            name: "bench".into(),
+            auth_method: AuthMethod::ClientSecretBasic,
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: ScopeSet::parse("notes:read").unwrap(),
+            resources: vec![aud.clone()],
+            ..ClientSettings::default()
+        },
         revoked_at: None,
-        may_introspect: false,
-        serves_resource: None,
         created_at: 0,
         updated_at: 0,
     };

@@ -5,13 +5,13 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use authz::account::admin::{self, NewClient, Policy};
+use authz::account::admin::{self, Policy};
 use authz::clock::SystemClock;
 use authz::config::Config;
 use authz::error::{Error, Result};
 use authz::keys::SigningAlg;
 use authz::state::AppState;
-use authz::store::{AuthMethod, Client, GrantType, KeyStatus, User};
+use authz::store::{AuthMethod, Client, ClientSettings, GrantType, KeyStatus, User};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use shared::secret::Password;
@@ -414,13 +414,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             introspect,
             json,
         } => {
-            let scopes = scope
-                .replace(',', " ")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let new = NewClient {
-                id,
+            let scopes = admin::parse_scopes(&scope)?;
+            let new = ClientSettings {
                 name,
                 auth_method,
                 grant_types: grants,
@@ -434,7 +429,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 may_introspect: introspect,
                 ..Default::default()
             };
-            let (c, secret) = admin::add_client(state, ACTOR, new).await?;
+            let (c, secret) = admin::add_client(state, ACTOR, id, new).await?;
             if json {
                 let mut v = client_json(&c);
                 if let Some(s) = &secret {

@@ -5,10 +5,10 @@
 use serde::Serialize;
 use shared::secret::Password;
 
-use crate::account::admin::{self, NewClient, Policy};
+use crate::account::admin::{self, Policy};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{AuthMethod, GrantType};
+use crate::store::{AuthMethod, ClientSettings, GrantType};
 
 /// (username, password, role)
 pub const DEMO_USERS: [(&str, &str, &str); 4] = [
@@ -62,13 +62,13 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
         let (_, secret) = admin::add_client(
             state,
             "seed-demo",
-            NewClient {
-                id: Some(DEMO_SERVICE_CLIENT.to_owned()),
+            Some(DEMO_SERVICE_CLIENT.to_owned()),
+            ClientSettings {
                 name: "Demo service bot".to_owned(),
                 auth_method: AuthMethod::ClientSecretBasic,
                 grant_types: vec![GrantType::ClientCredentials],
                 redirect_uris: vec![],
-                scopes: "profile:read notes:read notes:write".to_owned(),
+                scopes: admin::parse_scopes("profile:read notes:read notes:write")?,
                 resources: vec![],
                 always_issue_refresh: false,
                 ..Default::default()
@@ -92,12 +92,12 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
             });
     }
     if state.store.get_client(DEMO_CLI_CLIENT).await?.is_none() {
-        let scopes = format!("{} openid", state.scopes.supported());
+        let scopes = admin::parse_scopes(&format!("{} openid", state.scopes.supported()))?;
         admin::add_client(
             state,
             "seed-demo",
-            NewClient {
-                id: Some(DEMO_CLI_CLIENT.to_owned()),
+            Some(DEMO_CLI_CLIENT.to_owned()),
+            ClientSettings {
                 name: "MCP command-line client".to_owned(),
                 auth_method: AuthMethod::None,
                 grant_types: vec![
@@ -129,12 +129,12 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
         let (_, secret) = admin::add_client(
             state,
             "seed-demo",
-            NewClient {
-                id: Some(DEMO_MCP_CLIENT.to_owned()),
+            Some(DEMO_MCP_CLIENT.to_owned()),
+            ClientSettings {
                 name: "MCP resource server".to_owned(),
                 auth_method: AuthMethod::ClientSecretBasic,
                 grant_types: vec![GrantType::TokenExchange],
-                scopes: state.scopes.supported().to_string(),
+                scopes: state.scopes.supported(),
                 resources: vec![state.config.management_audience()],
                 serves_resource: Some(state.config.default_resource.clone()),
                 may_introspect: true,

@@ -11,7 +11,7 @@ use crate::keys::{Activation, SigningAlg};
 use crate::oauth::redirect_uri::{self, Registrant};
 use crate::oauth::resource::validate_resource_uri;
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuthMethod, Client, GrantType, Outcome, Registration, User};
+use crate::store::{AuditEvent, AuthMethod, Client, ClientSettings, GrantType, Outcome, User};
 
 /// Whether the password policy applies (it always does, except for `seed-demo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,24 +185,12 @@ pub async fn set_password(
     Ok(())
 }
 
-/// A client to register.
-#[derive(Debug, Clone, Default)]
-pub struct NewClient {
-    pub id: Option<String>,
-    pub name: String,
-    pub auth_method: AuthMethod,
-    pub grant_types: Vec<GrantType>,
-    pub redirect_uris: Vec<String>,
-    pub scopes: String,
-    pub resources: Vec<String>,
-    pub always_issue_refresh: bool,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub skip_consent: bool,
-    pub registration: Registration,
-    pub owner_id: Option<String>,
-    pub expires_at: Option<i64>,
-    pub may_introspect: bool,
-    pub serves_resource: Option<String>,
+/// A client's scopes as an administrator writes them (separated by spaces or commas).
+pub fn parse_scopes(text: &str) -> Result<ScopeSet> {
+    let tokens = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty());
+    ScopeSet::from_tokens(tokens).map_err(|e| Error::Invalid(format!("scopes: {e}")))
 }
 
 /// A redirect URI an administrator registers (`oauth::redirect_uri`, the one rule for all).
@@ -236,12 +224,15 @@ pub async fn set_email(
     Ok(())
 }
 
+/// Register a client with `settings` under `id` (generated when `None`), checking every rule a
+/// registration must meet; a confidential client's secret is returned once and stored hashed.
 pub async fn add_client(
     state: &AppState,
     actor: &str,
-    new: NewClient,
+    id: Option<String>,
+    mut new: ClientSettings,
 ) -> Result<(Client, Option<ClientSecret>)> {
-    let id = new.id.unwrap_or_else(|| random_id("cl_"));
+    let id = id.unwrap_or_else(|| random_id("cl_"));
     let id_ok = id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
@@ -250,7 +241,8 @@ pub async fn add_client(
             "client id must be 1-64 characters of A-Z a-z 0-9 . _ -".into(),
         ));
     }
-    let name = new.name.trim().to_owned();
+    new.name = new.name.trim().to_owned();
+    let name = &new.name;
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Error::Invalid(
             "client name must be 1-100 printable characters".into(),
@@ -274,9 +266,7 @@ pub async fn add_client(
                 .into(),
         ));
     }
-    let scopes =
-        ScopeSet::parse(&new.scopes).map_err(|e| Error::Invalid(format!("scopes: {e}")))?;
-    let unknown = scopes.difference(
+    let unknown = new.scopes.difference(
         &state
             .scopes
             .supported()
@@ -285,12 +275,10 @@ pub async fn add_client(
     if !unknown.is_empty() {
         return Err(Error::Invalid(format!("unknown scopes: {unknown}")));
     }
-    let resources = if new.resources.is_empty() {
-        vec![state.config.default_resource.clone()]
-    } else {
-        new.resources
-    };
-    for r in resources.iter().chain(&new.serves_resource) {
+    if new.resources.is_empty() {
+        new.resources = vec![state.config.default_resource.clone()];
+    }
+    for r in new.resources.iter().chain(&new.serves_resource) {
         validate_resource_uri(r).map_err(Error::Invalid)?;
     }
     if new.grant_types.contains(&GrantType::TokenExchange) && new.serves_resource.is_none() {
@@ -314,22 +302,9 @@ pub async fn add_client(
     let now = state.now();
     let client = Client {
         id,
-        name,
         secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
-        auth_method: new.auth_method,
-        grant_types: new.grant_types,
-        redirect_uris: new.redirect_uris,
-        scopes,
-        resources,
-        always_issue_refresh: new.always_issue_refresh,
-        post_logout_redirect_uris: new.post_logout_redirect_uris,
-        skip_consent: new.skip_consent,
-        registration: new.registration,
-        owner_id: new.owner_id,
-        expires_at: new.expires_at,
+        settings: new,
         revoked_at: None,
-        may_introspect: new.may_introspect,
-        serves_resource: new.serves_resource,
         created_at: now,
         updated_at: now,
     };

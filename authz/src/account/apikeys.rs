@@ -19,10 +19,10 @@ use shared::ScopeSet;
 use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 
-use crate::account::admin::{self, NewClient};
+use crate::account::admin;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuthMethod, Client, GrantType, Outcome, User};
+use crate::store::{AuditEvent, AuthMethod, Client, ClientSettings, GrantType, Outcome, User};
 
 /// Live keys a user may hold at once.
 pub const MAX_KEYS_PER_USER: usize = 20;
@@ -129,12 +129,12 @@ pub async fn create(
     let (client, secret) = admin::add_client(
         state,
         &owner.username,
-        NewClient {
-            id: Some(crate::crypto::random_id("ak_")),
+        Some(crate::crypto::random_id("ak_")),
+        ClientSettings {
             name: name.trim().to_owned(),
             auth_method: AuthMethod::ClientSecretBasic,
             grant_types: vec![GrantType::ClientCredentials],
-            scopes: requested.to_string(),
+            scopes: requested.clone(),
             owner_id: Some(owner.id.clone()),
             expires_at: Some(now + days * 86_400),
             ..Default::default()

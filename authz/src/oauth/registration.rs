@@ -11,11 +11,11 @@ use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 use shared::{ErrorCode, ScopeSet};
 
-use crate::account::admin::{self, NewClient};
+use crate::account::admin;
 use crate::error::{Error, Result};
 use crate::oauth::redirect_uri::{self, Registrant};
 use crate::state::AppState;
-use crate::store::{AuthMethod, GrantType, Registration};
+use crate::store::{AuthMethod, ClientSettings, GrantType, Registration};
 
 /// The registration request (RFC 7591 §2); fields we do not use are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -127,13 +127,12 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         }
         Some(n) => n.to_owned(),
     };
-    let new = NewClient {
-        id: None,
+    let new = ClientSettings {
         name,
         auth_method,
         grant_types,
         redirect_uris,
-        scopes: scopes.to_string(),
+        scopes,
         resources: vec![],
         // MCP clients rarely ask for offline_access but need to stay signed in.
         always_issue_refresh: true,
@@ -142,23 +141,24 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         registration: Registration::Dynamic,
         ..Default::default()
     };
-    let (client, secret) = admin::add_client(state, "registration", new)
+    let (client, secret) = admin::add_client(state, "registration", None, new)
         .await
         .map_err(|e| match e {
             Error::Invalid(msg) => meta(msg),
             other => other,
         })?;
+    let settings = client.settings;
     Ok(RegisteredClient {
         client_secret_expires_at: secret.as_ref().map(|_| 0),
         client_secret: secret,
         client_id: client.id,
         client_id_issued_at: client.created_at,
-        client_name: client.name,
-        redirect_uris: client.redirect_uris,
-        grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
+        grant_types: settings.grant_types.iter().map(|g| g.as_str()).collect(),
         response_types: vec!["code"],
-        token_endpoint_auth_method: client.auth_method.as_str(),
-        scope: client.scopes.to_string(),
-        post_logout_redirect_uris: client.post_logout_redirect_uris,
+        token_endpoint_auth_method: settings.auth_method.as_str(),
+        scope: settings.scopes.to_string(),
+        client_name: settings.name,
+        redirect_uris: settings.redirect_uris,
+        post_logout_redirect_uris: settings.post_logout_redirect_uris,
     })
 }

@@ -79,6 +79,43 @@ impl ScopePolicy {
 }
 
 /// What a scope lets a client do, in words for the consent page.
+/// The scope of a grant that narrows an earlier one (refresh, RFC 6749 §6; token exchange,
+/// RFC 8693 §2.1): what is requested must lie within `earlier` (else `invalid_scope` naming
+/// the excess, `beyond` saying what the earlier grant was) and within `allowed`, the part of
+/// it that current policy still permits. Absent, the scope is all of `allowed`. Nothing left
+/// is `invalid_scope`: a narrowed grant never widens, and never silently becomes empty.
+pub fn narrow(
+    requested: Option<&str>,
+    earlier: &ScopeSet,
+    allowed: &ScopeSet,
+    beyond: &str,
+) -> Result<ScopeSet> {
+    let scope = match requested {
+        Some(raw) => {
+            let req = ScopeSet::parse(raw)
+                .map_err(|e| Error::invalid_scope(format!("malformed scope: {e}")))?;
+            let excess = req.difference(earlier);
+            if !excess.is_empty() {
+                return Err(Error::invalid_scope(format!("{beyond}: {excess}")));
+            }
+            let forbidden = req.difference(allowed);
+            if !forbidden.is_empty() {
+                return Err(Error::invalid_scope(format!(
+                    "scope no longer permitted: {forbidden}"
+                )));
+            }
+            req
+        }
+        None => allowed.clone(),
+    };
+    if scope.is_empty() {
+        return Err(Error::invalid_scope(
+            "no scope can be granted: none of the earlier grant's scopes is still permitted",
+        ));
+    }
+    Ok(scope)
+}
+
 pub fn describe(scope: &str) -> &'static str {
     match scope {
         "openid" => "Confirm who you are (sign you in)",
@@ -132,5 +169,29 @@ mod tests {
         assert!(e.is_err());
         assert!(p.resolve(None, &ScopeSet::new(), &[]).is_err());
         assert!(p.resolve(Some("a\"b"), &allowed, &[]).is_err());
+    }
+
+    #[test]
+    fn narrowing_never_widens_and_never_empties() {
+        let earlier = ScopeSet::parse("notes:read notes:write profile:read").unwrap();
+        // The user lost notes:write since the earlier grant.
+        let allowed = ScopeSet::parse("notes:read profile:read").unwrap();
+        let n = |req| narrow(req, &earlier, &allowed, "beyond the grant");
+        assert_eq!(n(None).unwrap().to_string(), "notes:read profile:read");
+        assert_eq!(n(Some("notes:read")).unwrap().to_string(), "notes:read");
+        let e = n(Some("notes:read audit:read")).unwrap_err();
+        assert_eq!(e.code(), shared::ErrorCode::InvalidScope);
+        assert!(
+            e.to_string().contains("beyond the grant: audit:read"),
+            "{e}"
+        );
+        let e = n(Some("notes:write")).unwrap_err();
+        assert!(
+            e.to_string().contains("no longer permitted: notes:write"),
+            "{e}"
+        );
+        assert!(n(Some("a\"b")).is_err());
+        let e = narrow(None, &earlier, &ScopeSet::new(), "x").unwrap_err();
+        assert_eq!(e.code(), shared::ErrorCode::InvalidScope);
     }
 }

@@ -98,13 +98,12 @@ impl FromStr for AuthMethod {
     }
 }
 
-/// An OAuth client registration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Client {
-    pub id: String,
+/// What a client is registered with: everything the one who registers it decides (an
+/// administrator, the seed, dynamic registration, API-key creation). `Client` is this plus
+/// what the server keeps about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
     pub name: String,
-    /// SHA-256 hex of the secret; `None` for public clients.
-    pub secret_hash: Option<String>,
     pub auth_method: AuthMethod,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
@@ -124,15 +123,32 @@ pub struct Client {
     pub owner_id: Option<String>,
     /// API keys expire; other clients do not.
     pub expires_at: Option<i64>,
-    /// A revoked client (API key) authenticates no more.
-    pub revoked_at: Option<i64>,
     /// May call the introspection endpoint (RFC 7662).
     pub may_introspect: bool,
     /// The resource URI this client serves: token exchange accepts subject tokens with this
     /// audience from it (RFC 8693 §2.1).
     pub serves_resource: Option<String>,
+}
+
+/// An OAuth client registration: its settings (read through `Deref`: `client.scopes`) and
+/// what the server keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    /// SHA-256 hex of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub settings: ClientSettings,
+    /// A revoked client (API key) authenticates no more.
+    pub revoked_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl std::ops::Deref for Client {
+    type Target = ClientSettings;
+    fn deref(&self) -> &ClientSettings {
+        &self.settings
+    }
 }
 
 /// Who registered a client.

@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use authz::account::admin::{NewClient, Policy};
+use authz::account::admin::Policy;
+use authz::store::ClientSettings;
 use authz::store::{AuthMethod, GrantType};
 use serde_json::Value;
 use shared::secret::Password;
@@ -96,8 +97,8 @@ impl Proc {
         authz::account::admin::add_client(
             &state,
             "test",
-            NewClient {
-                id: Some("cli".into()),
+            Some("cli".into()),
+            ClientSettings {
                 name: "cli".into(),
                 auth_method: AuthMethod::None,
                 grant_types: vec![
@@ -106,7 +107,7 @@ impl Proc {
                     GrantType::AuthorizationCode,
                 ],
                 redirect_uris: vec![crate::support::CB.into()],
-                scopes: "notes:read offline_access openid".into(),
+                scopes: shared::ScopeSet::parse("notes:read offline_access openid").unwrap(),
                 ..Default::default()
             },
         )

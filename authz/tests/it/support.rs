@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use authz::account::admin::{self, NewClient, Policy};
+use authz::account::admin::{self, Policy};
 use authz::clock::{Clock, ManualClock, SystemClock};
 use authz::config::Config;
 use authz::state::AppState;
+use authz::store::ClientSettings;
 use authz::store::{AuthMethod, GrantType};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
@@ -102,13 +103,13 @@ impl TestApp {
         let (_, secret) = admin::add_client(
             &self.state,
             "test",
-            NewClient {
-                id: Some(id.to_owned()),
+            Some(id.to_owned()),
+            ClientSettings {
                 name: format!("{id} (test)"),
                 auth_method: method,
                 grant_types: grants.to_vec(),
                 redirect_uris: vec![],
-                scopes: scope.to_owned(),
+                scopes: shared::ScopeSet::parse(scope).unwrap(),
                 resources: resources.iter().map(|s| s.to_string()).collect(),
                 always_issue_refresh: false,
                 ..Default::default()
@@ -276,14 +277,14 @@ impl TestApp {
         let (_, secret) = admin::add_client(
             &self.state,
             "test",
-            NewClient {
-                id: Some(id.to_owned()),
+            Some(id.to_owned()),
+            ClientSettings {
                 name: format!("{id} app"),
                 auth_method: method,
                 grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
                 redirect_uris: vec![CB.to_owned()],
                 post_logout_redirect_uris: vec![AFTER_LOGOUT.to_owned()],
-                scopes: scope.to_owned(),
+                scopes: shared::ScopeSet::parse(scope).unwrap(),
                 resources: vec![MCP.to_owned()],
                 ..Default::default()
             },
@@ -383,12 +384,12 @@ impl TestApp {
         let (_, secret) = admin::add_client(
             &self.state,
             "test",
-            NewClient {
-                id: Some("rs".into()),
+            Some("rs".into()),
+            ClientSettings {
                 name: "resource server".into(),
                 auth_method: AuthMethod::ClientSecretBasic,
                 grant_types: vec![GrantType::TokenExchange],
-                scopes: scopes.into(),
+                scopes: shared::ScopeSet::parse(scopes).unwrap(),
                 resources: vec![self.state.config.management_audience()],
                 serves_resource: Some(MCP.into()),
                 may_introspect: true,

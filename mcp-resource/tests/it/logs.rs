@@ -23,12 +23,13 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
     let (_, secret) = authz::account::admin::add_client(
         &sys.authz,
         "test",
-        authz::account::admin::NewClient {
-            id: Some("logcheck".into()),
+        Some("logcheck".into()),
+        authz::store::ClientSettings {
             name: "log check".into(),
             auth_method: authz::store::AuthMethod::None,
             grant_types: vec![authz::store::GrantType::Password],
-            scopes: "profile:read notes:read notes:write keys:write".into(),
+            scopes: shared::ScopeSet::parse("profile:read notes:read notes:write keys:write")
+                .unwrap(),
             resources: vec![resource.clone()],
             ..Default::default()
         },

@@ -13,14 +13,13 @@
 //!    configured to always get one; ID token with `openid` (nonce, at_hash, auth_time, sid).
 
 use shared::ScopeSet;
-use shared::scope::OFFLINE_ACCESS;
 
-use super::{Issued, audit_issued};
+use super::{Issued, UserGrant, audit_issued, first_refresh_token};
 use crate::audit::RequestContext;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
-use crate::oauth::issuer::{IdTokenRequest, RefreshGrant, Subject, TokenResponse};
+use crate::oauth::issuer::{IdTokenRequest, Subject, TokenResponse};
 use crate::oauth::live::{self, Dead};
 use crate::oauth::pkce;
 use crate::oauth::scope::OPENID;
@@ -93,32 +92,25 @@ pub async fn handle(
         &scope,
         now,
     )?;
-    let wants_refresh = scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh;
-    let refresh = if client.allows_grant(GrantType::RefreshToken) && wants_refresh {
-        // The grant covers the resource the user consented to, and only that (RFC 8707 §2.2).
-        let rt = state.issuer.refresh_token(
-            RefreshGrant {
-                client,
-                user: &user,
-                scope: &record.scope,
-                resources: vec![record.resource.clone()],
-                auth_time: record.auth_time,
-                sid: Some(&record.sid),
-                family: None,
-            },
-            now,
-        );
-        if !state.store.create_refresh_token(&rt.record).await? {
-            // Logged out between the check above and now.
-            return Err(Error::invalid_grant("the sign-in session has ended"));
+    // The grant covers the resource the user consented to, and only that (RFC 8707 §2.2).
+    let grant = UserGrant {
+        client,
+        user: &user,
+        auth_time: record.auth_time,
+        sid: &record.sid,
+        resource: &record.resource,
+        scope: &scope,
+    };
+    let refresh = match first_refresh_token(state, grant, now).await? {
+        Some(rt) => {
+            // A replayed code revokes this family (RFC 6749 §4.1.2).
+            state
+                .store
+                .set_code_family(&record.code_hash, &rt.record.family_id)
+                .await?;
+            Some(rt.token)
         }
-        state
-            .store
-            .set_code_family(&record.code_hash, &rt.record.family_id)
-            .await?;
-        Some(rt.token)
-    } else {
-        None
+        None => None,
     };
     let id_token = if scope.contains(OPENID) {
         Some(state.issuer.id_token(

@@ -10,11 +10,11 @@ mod token_exchange;
 use axum::http::HeaderMap;
 use shared::ErrorCode;
 use shared::ScopeSet;
-use shared::scope::OIDC_SCOPES;
+use shared::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 
 use super::client_auth;
 use super::form::Form;
-use super::issuer::TokenResponse;
+use super::issuer::{NewRefreshToken, RefreshGrant, TokenResponse};
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -68,6 +68,47 @@ fn user_allowed_scopes(state: &AppState, user: &User, client: &Client) -> ScopeS
         .role_scopes(user.roles.iter().map(String::as_str));
     let oidc = ScopeSet::from_tokens(OIDC_SCOPES).unwrap_or_default();
     roles.union(&oidc).intersection(&client.scopes)
+}
+
+/// A user's grant through a client, as the code and password grants make it.
+struct UserGrant<'a> {
+    client: &'a Client,
+    user: &'a User,
+    auth_time: i64,
+    sid: &'a str,
+    /// The one resource the grant was made for.
+    resource: &'a str,
+    scope: &'a ScopeSet,
+}
+
+/// The first refresh token of a user grant, or none: issued when the client may refresh and
+/// asked for it (`offline_access`) or always gets one (RFC 6749 §1.5). It covers the grant's
+/// resource and only that (RFC 8707 §2.2). The store refuses it when the sign-in session
+/// ended in the meantime (logout between the checks and now): `invalid_grant`.
+async fn first_refresh_token(
+    state: &AppState,
+    g: UserGrant<'_>,
+    now: i64,
+) -> Result<Option<NewRefreshToken>> {
+    let wanted = g.scope.contains(OFFLINE_ACCESS) || g.client.always_issue_refresh;
+    if !wanted || !g.client.allows_grant(GrantType::RefreshToken) {
+        return Ok(None);
+    }
+    let scope = g.scope.to_string();
+    let grant = RefreshGrant {
+        client: g.client,
+        user: g.user,
+        scope: &scope,
+        resources: vec![g.resource.to_owned()],
+        auth_time: g.auth_time,
+        sid: Some(g.sid),
+        family: None,
+    };
+    let rt = state.issuer.refresh_token(grant, now);
+    if !state.store.create_refresh_token(&rt.record).await? {
+        return Err(Error::invalid_grant("the sign-in session has ended"));
+    }
+    Ok(Some(rt))
 }
 
 /// What was issued, for the audit log (never a token value).

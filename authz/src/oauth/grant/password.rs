@@ -12,12 +12,12 @@
 
 use shared::scope::OFFLINE_ACCESS;
 
-use super::{Issued, audit_issued, user_allowed_scopes};
+use super::{Issued, UserGrant, audit_issued, first_refresh_token, user_allowed_scopes};
 use crate::account::signin::{self, LoginFailure};
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::form::Form;
-use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
+use crate::oauth::issuer::{Subject, TokenResponse};
 use crate::oauth::resource::select_audience;
 use crate::state::AppState;
 use crate::store::{Client, GrantType};
@@ -89,29 +89,19 @@ pub async fn handle(
         &scope,
         now,
     )?;
-    let refresh = if can_refresh && (scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh)
-    {
-        // The grant covers the audience it was made for, and only that (RFC 8707 §2.2): a
-        // token for another resource needs its own grant.
-        let resources = vec![aud.clone()];
-        let scope_text = scope.to_string();
-        let grant = RefreshGrant {
-            client,
-            user: &user,
-            scope: &scope_text,
-            resources,
-            auth_time: now,
-            sid: Some(&session.sid),
-            family: None,
-        };
-        let rt = state.issuer.refresh_token(grant, now);
-        if !state.store.create_refresh_token(&rt.record).await? {
-            return Err(Error::invalid_grant("the sign-in session has ended"));
-        }
-        Some(rt.token)
-    } else {
-        None
+    // The grant covers the audience it was made for, and only that (RFC 8707 §2.2): a token
+    // for another resource needs its own grant.
+    let grant = UserGrant {
+        client,
+        user: &user,
+        auth_time: now,
+        sid: &session.sid,
+        resource: &aud,
+        scope: &scope,
     };
+    let refresh = first_refresh_token(state, grant, now)
+        .await?
+        .map(|rt| rt.token);
 
     signin::audit_success(state, &user, &client.id, "password_grant", ctx).await;
     let issued = Issued {

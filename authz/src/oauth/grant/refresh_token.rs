@@ -25,6 +25,7 @@ use crate::oauth::form::Form;
 use crate::oauth::issuer::{RefreshGrant, Subject, TokenResponse};
 use crate::oauth::live::{self, Dead};
 use crate::oauth::resource::select_audience;
+use crate::oauth::scope;
 use crate::state::AppState;
 use crate::store::{
     AuditEvent, Client, GrantType, Outcome, RefreshTokenRecord, RotateOutcome, Rotation,
@@ -74,26 +75,13 @@ pub async fn handle(
     // 3. Scope and audience.
     let grant_scope = ScopeSet::parse(&record.scope).map_err(Error::internal)?;
     let allowed = user_allowed_scopes(state, &user, client).intersection(&grant_scope);
-    let scope = match form.get("scope") {
-        Some(raw) => {
-            let req = ScopeSet::parse(raw)
-                .map_err(|e| Error::invalid_scope(format!("malformed scope: {e}")))?;
-            let beyond = req.difference(&grant_scope);
-            if !beyond.is_empty() {
-                return Err(Error::invalid_scope(format!(
-                    "scope exceeds the original grant (RFC 6749 §6): {beyond}"
-                )));
-            }
-            state.scopes.resolve(Some(raw), &allowed, &[])?
-        }
-        // The grant's scope, less whatever the user's roles no longer allow.
-        None if allowed.is_empty() => {
-            return Err(Error::invalid_scope(
-                "none of the grant's scopes is still permitted",
-            ));
-        }
-        None => allowed,
-    };
+    // Absent: the grant's scope, less whatever the user's roles no longer allow.
+    let scope = scope::narrow(
+        form.get("scope"),
+        &grant_scope,
+        &allowed,
+        "scope exceeds the original grant (RFC 6749 §6)",
+    )?;
     let default = record.resources.first().cloned().unwrap_or_default();
     let aud = select_audience(&form.all("resource"), &record.resources, client, &default)?;
 

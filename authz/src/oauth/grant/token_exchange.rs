@@ -12,7 +12,6 @@
 //! 5. The new token: `sub` = the user, `act.sub` = `client:<id>`, `client_id` = the exchanging
 //!    client, lifetime ≤ 5 min and ≤ the subject token's.
 
-use shared::ScopeSet;
 use shared::claims::TOKEN_TYPE_ACCESS_TOKEN;
 
 use super::{Issued, audit_issued};
@@ -22,6 +21,7 @@ use crate::oauth::form::Form;
 use crate::oauth::issuer::TokenResponse;
 use crate::oauth::live::{self, Audience, Dead};
 use crate::oauth::resource::select_audience;
+use crate::oauth::scope;
 use crate::state::AppState;
 use crate::store::{Client, GrantType};
 
@@ -102,23 +102,12 @@ pub async fn handle(
     let allowed = subject_scope
         .intersection(&roles)
         .intersection(&client.scopes);
-    let scope = match form.get("scope") {
-        Some(raw) => {
-            let req = ScopeSet::parse(raw)
-                .map_err(|e| Error::invalid_scope(format!("malformed scope: {e}")))?;
-            let beyond = req.difference(&allowed);
-            if !beyond.is_empty() {
-                return Err(Error::invalid_scope(format!(
-                    "scope beyond the subject token or the user's roles: {beyond}"
-                )));
-            }
-            req
-        }
-        None => allowed,
-    };
-    if scope.is_empty() {
-        return Err(Error::invalid_scope("no scope can be granted"));
-    }
+    let scope = scope::narrow(
+        form.get("scope"),
+        &allowed,
+        &allowed,
+        "scope beyond the subject token or the user's roles",
+    )?;
     let now = ctx.now;
     let (token, ttl) = state
         .issuer

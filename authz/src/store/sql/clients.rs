@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{SqlStore, conflict, json_list, parse_col, uri_list, words};
 use crate::error::{Error, Result};
-use crate::store::{Client, ClientStore};
+use crate::store::{Client, ClientSettings, ClientStore};
 
 macro_rules! columns {
     () => {
@@ -22,26 +22,28 @@ fn client(row: &AnyRow) -> Result<Client> {
     let grants: String = row.try_get("grant_types")?;
     Ok(Client {
         id: row.try_get("id")?,
-        name: row.try_get("name")?,
         secret_hash: row.try_get("secret_hash")?,
-        auth_method: parse_col(row, "auth_method")?,
-        grant_types: words(&grants)
-            .iter()
-            .map(|g| g.parse().map_err(Error::internal))
-            .collect::<Result<_>>()?,
-        redirect_uris: uri_list(row, "redirect_uris")?,
-        scopes: ScopeSet::parse(&row.try_get::<String, _>("scopes")?)
-            .map_err(|e| Error::internal(format!("corrupt client scopes: {e}")))?,
-        resources: uri_list(row, "resources")?,
-        always_issue_refresh: row.try_get::<i64, _>("always_issue_refresh")? != 0,
-        post_logout_redirect_uris: uri_list(row, "post_logout_redirect_uris")?,
-        skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
-        registration: parse_col(row, "registration")?,
-        owner_id: row.try_get("owner_id")?,
-        expires_at: row.try_get("expires_at")?,
+        settings: ClientSettings {
+            name: row.try_get("name")?,
+            auth_method: parse_col(row, "auth_method")?,
+            grant_types: words(&grants)
+                .iter()
+                .map(|g| g.parse().map_err(Error::internal))
+                .collect::<Result<_>>()?,
+            redirect_uris: uri_list(row, "redirect_uris")?,
+            scopes: ScopeSet::parse(&row.try_get::<String, _>("scopes")?)
+                .map_err(|e| Error::internal(format!("corrupt client scopes: {e}")))?,
+            resources: uri_list(row, "resources")?,
+            always_issue_refresh: row.try_get::<i64, _>("always_issue_refresh")? != 0,
+            post_logout_redirect_uris: uri_list(row, "post_logout_redirect_uris")?,
+            skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
+            registration: parse_col(row, "registration")?,
+            owner_id: row.try_get("owner_id")?,
+            expires_at: row.try_get("expires_at")?,
+            may_introspect: row.try_get::<i64, _>("may_introspect")? != 0,
+            serves_resource: row.try_get("serves_resource")?,
+        },
         revoked_at: row.try_get("revoked_at")?,
-        may_introspect: row.try_get::<i64, _>("may_introspect")? != 0,
-        serves_resource: row.try_get("serves_resource")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -351,13 +351,13 @@ async fn public_native_clients_never_get_a_code_without_the_user(backend: Backen
     let e = authz::account::admin::add_client(
         &app.state,
         "test",
-        authz::account::admin::NewClient {
-            id: Some("native2".into()),
+        Some("native2".into()),
+        authz::store::ClientSettings {
             name: "native 2".into(),
             auth_method: AuthMethod::None,
             grant_types: vec![authz::store::GrantType::AuthorizationCode],
             redirect_uris: vec![CB.into()],
-            scopes: "notes:read".into(),
+            scopes: shared::ScopeSet::parse("notes:read").unwrap(),
             skip_consent: true,
             ..Default::default()
         },

@@ -11,7 +11,7 @@ use super::grants::{PW, s};
 use crate::support::{
     Backend, CB, MCP, OTHER_API, TestApp, expect_error, expect_token, pkce, query,
 };
-use authz::account::admin::NewClient;
+use authz::store::ClientSettings;
 use authz::store::{AuthMethod, GrantType};
 
 both_backends!(
@@ -166,13 +166,13 @@ async fn refresh_and_consent_are_bound_to_the_consented_resource(backend: Backen
     let (_, secret) = authz::account::admin::add_client(
         &app.state,
         "test",
-        NewClient {
-            id: Some("conf".into()),
+        Some("conf".into()),
+        ClientSettings {
             name: "two-resource app".into(),
             auth_method: AuthMethod::ClientSecretBasic,
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             redirect_uris: vec![CB.into()],
-            scopes: SCOPE.into(),
+            scopes: shared::ScopeSet::parse(SCOPE).unwrap(),
             resources: vec![MCP.into(), OTHER_API.into()],
             ..Default::default()
         },
