@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use shared::ScopeSet;
+pub use shared::config::ConfigError;
+use shared::config::{self, Env};
 use shared::secret::{DatabaseUrl, KeyText};
 
 use crate::keys::SigningAlg;
@@ -235,112 +237,94 @@ impl Default for Config {
     }
 }
 
-/// A configuration problem, reported before anything starts.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
     /// Read `file` (if given) and apply environment overrides from `env`, then validate.
     pub fn load(
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
-            }
-            None => Config::default(),
-        };
-        config.apply_env(env)?;
+        let mut config: Config = config::read_file(file)?;
+        config.apply_env(&Env::new(env))?;
         config.validate()?;
         Ok(config)
     }
 
     /// Load from the process environment.
     pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load(file, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        Self::load(file, config::process_env)
     }
 
-    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(key: &str, v: String) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
+    fn apply_env(&mut self, env: &Env<impl Fn(&str) -> Option<String>>) -> Result<(), ConfigError> {
+        env.set("AUTHZ_BIND", &mut self.bind)?;
+        env.set("AUTHZ_ISSUER", &mut self.issuer)?;
+        env.set("AUTHZ_DATA_DIR", &mut self.data_dir)?;
+        if let Some(v) = env
+            .get("AUTHZ_DATABASE_URL")
+            .or_else(|| env.get("DATABASE_URL"))
         {
-            v.parse()
-                .map_err(|e| ConfigError(format!("{key}={v:?}: {e}")))
-        }
-        macro_rules! set {
-            ($key:literal => $field:expr) => {
-                if let Some(v) = env($key) {
-                    $field = parse($key, v)?;
-                }
-            };
-        }
-        set!("AUTHZ_BIND" => self.bind);
-        if let Some(v) = env("AUTHZ_ISSUER") {
-            self.issuer = v;
-        }
-        if let Some(v) = env("AUTHZ_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("AUTHZ_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
             self.database_url = Some(DatabaseUrl::new(v));
         }
-        set!("AUTHZ_DB_MAX_CONNECTIONS" => self.db_max_connections);
-        if let Some(v) = env("AUTHZ_MASTER_KEY") {
-            self.master_key = Some(KeyText::new(v));
-        }
-        set!("AUTHZ_SIGNING_ALG" => self.signing_alg);
-        set!("AUTHZ_KEY_RELOAD_SECS" => self.key_reload_secs);
-        set!("AUTHZ_KEY_PREPUBLISH_SECS" => self.key_prepublish_secs);
-        set!("AUTHZ_REFRESH_RETRY_GRACE_SECS" => self.refresh_retry_grace_secs);
-        set!("AUTHZ_CLIENT_CACHE_SECS" => self.client_cache_secs);
-        set!("AUTHZ_ACCESS_TOKEN_TTL_SECS" => self.access_token_ttl_secs);
-        set!("AUTHZ_REFRESH_TOKEN_TTL_SECS" => self.refresh_token_ttl_secs);
-        set!("AUTHZ_REFRESH_TOKEN_ABSOLUTE_TTL_SECS" => self.refresh_token_absolute_ttl_secs);
-        if let Some(v) = env("AUTHZ_DEFAULT_RESOURCE") {
-            self.default_resource = v;
-        }
-        if let Some(v) = env("AUTHZ_MANAGEMENT_AUDIENCE") {
-            self.management_audience = Some(v);
-        }
-        set!("AUTHZ_ARGON2_M_COST" => self.argon2.m_cost);
-        set!("AUTHZ_ARGON2_T_COST" => self.argon2.t_cost);
-        set!("AUTHZ_ARGON2_P_COST" => self.argon2.p_cost);
-        set!("AUTHZ_ARGON2_WORKERS" => self.argon2.workers);
-        set!("AUTHZ_ARGON2_QUEUE" => self.argon2.queue);
-        set!("AUTHZ_PASSWORD_MIN_LENGTH" => self.password_policy.min_length);
-        set!("AUTHZ_PASSWORD_MAX_LENGTH" => self.password_policy.max_length);
-        set!("AUTHZ_AUDIT_RETENTION_DAYS" => self.audit_retention_days);
-        if let Some(v) = env("AUTHZ_LOG") {
-            self.log = v;
-        }
+        env.set("AUTHZ_DB_MAX_CONNECTIONS", &mut self.db_max_connections)?;
+        env.set_secret("AUTHZ_MASTER_KEY", &mut self.master_key, KeyText::new);
+        env.set("AUTHZ_SIGNING_ALG", &mut self.signing_alg)?;
+        env.set("AUTHZ_KEY_RELOAD_SECS", &mut self.key_reload_secs)?;
+        env.set("AUTHZ_KEY_PREPUBLISH_SECS", &mut self.key_prepublish_secs)?;
+        env.set(
+            "AUTHZ_REFRESH_RETRY_GRACE_SECS",
+            &mut self.refresh_retry_grace_secs,
+        )?;
+        env.set("AUTHZ_CLIENT_CACHE_SECS", &mut self.client_cache_secs)?;
+        env.set(
+            "AUTHZ_ACCESS_TOKEN_TTL_SECS",
+            &mut self.access_token_ttl_secs,
+        )?;
+        env.set(
+            "AUTHZ_REFRESH_TOKEN_TTL_SECS",
+            &mut self.refresh_token_ttl_secs,
+        )?;
+        env.set(
+            "AUTHZ_REFRESH_TOKEN_ABSOLUTE_TTL_SECS",
+            &mut self.refresh_token_absolute_ttl_secs,
+        )?;
+        env.set("AUTHZ_DEFAULT_RESOURCE", &mut self.default_resource)?;
+        env.set_some("AUTHZ_MANAGEMENT_AUDIENCE", &mut self.management_audience)?;
+        let a = &mut self.argon2;
+        env.set("AUTHZ_ARGON2_M_COST", &mut a.m_cost)?;
+        env.set("AUTHZ_ARGON2_T_COST", &mut a.t_cost)?;
+        env.set("AUTHZ_ARGON2_P_COST", &mut a.p_cost)?;
+        env.set("AUTHZ_ARGON2_WORKERS", &mut a.workers)?;
+        env.set("AUTHZ_ARGON2_QUEUE", &mut a.queue)?;
+        env.set(
+            "AUTHZ_PASSWORD_MIN_LENGTH",
+            &mut self.password_policy.min_length,
+        )?;
+        env.set(
+            "AUTHZ_PASSWORD_MAX_LENGTH",
+            &mut self.password_policy.max_length,
+        )?;
+        env.set("AUTHZ_AUDIT_RETENTION_DAYS", &mut self.audit_retention_days)?;
+        env.set("AUTHZ_LOG", &mut self.log)?;
         let b = &mut self.browser;
-        set!("AUTHZ_SESSION_IDLE_SECS" => b.session_idle_secs);
-        set!("AUTHZ_SESSION_ABSOLUTE_SECS" => b.session_absolute_secs);
-        set!("AUTHZ_CODE_TTL_SECS" => b.code_ttl_secs);
-        set!("AUTHZ_LOGIN_MAX_FAILURES" => b.login_max_failures);
-        set!("AUTHZ_LOGIN_FAILURE_WINDOW_SECS" => b.login_failure_window_secs);
-        set!("AUTHZ_LOGIN_LOCKOUT_SECS" => b.login_lockout_secs);
-        set!("AUTHZ_REGISTRATION_OPEN" => b.registration_open);
-        set!("AUTHZ_REGISTRATION_PER_MINUTE" => b.registration_per_minute);
+        env.set("AUTHZ_SESSION_IDLE_SECS", &mut b.session_idle_secs)?;
+        env.set("AUTHZ_SESSION_ABSOLUTE_SECS", &mut b.session_absolute_secs)?;
+        env.set("AUTHZ_CODE_TTL_SECS", &mut b.code_ttl_secs)?;
+        env.set("AUTHZ_LOGIN_MAX_FAILURES", &mut b.login_max_failures)?;
+        env.set(
+            "AUTHZ_LOGIN_FAILURE_WINDOW_SECS",
+            &mut b.login_failure_window_secs,
+        )?;
+        env.set("AUTHZ_LOGIN_LOCKOUT_SECS", &mut b.login_lockout_secs)?;
+        env.set("AUTHZ_REGISTRATION_OPEN", &mut b.registration_open)?;
+        env.set(
+            "AUTHZ_REGISTRATION_PER_MINUTE",
+            &mut b.registration_per_minute,
+        )?;
         let r = &mut self.rate_limits;
-        set!("AUTHZ_RATE_TOKEN" => r.token);
-        set!("AUTHZ_RATE_LOGIN" => r.login);
-        set!("AUTHZ_RATE_REVOKE" => r.revoke);
-        set!("AUTHZ_RATE_INTROSPECT" => r.introspect);
-        if let Some(v) = env("AUTHZ_TRUSTED_PROXIES") {
-            self.trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| parse("AUTHZ_TRUSTED_PROXIES", p.to_owned()))
-                .collect::<Result<_, _>>()?;
-        }
+        env.set("AUTHZ_RATE_TOKEN", &mut r.token)?;
+        env.set("AUTHZ_RATE_LOGIN", &mut r.login)?;
+        env.set("AUTHZ_RATE_REVOKE", &mut r.revoke)?;
+        env.set("AUTHZ_RATE_INTROSPECT", &mut r.introspect)?;
+        env.set_list("AUTHZ_TRUSTED_PROXIES", &mut self.trusted_proxies)?;
         Ok(())
     }
 

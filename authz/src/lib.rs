@@ -1,5 +1,6 @@
 //! `authz`: an OAuth 2.0 / OpenID Connect authorization server issuing RFC 9068 JWT access
-//! tokens. `App` wires configuration, storage, keys and HTTP together; `main.rs` is the CLI.
+//! tokens. `build_state` wires configuration, storage and keys into an `AppState`; `serve` puts
+//! HTTP in front of it; `main.rs` is the CLI.
 
 pub mod account;
 pub mod audit;

@@ -1,5 +1,6 @@
 //! Shared application state: configuration, storage, clock, keys and the services built from
-//! them. Constructed once by `App::build`, cloned cheaply into every handler.
+//! them. Constructed once by `build_state` (or `build_state_with_store`), cloned cheaply into
+//! every handler.
 
 use std::sync::Arc;
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use shared::ScopeSet;
+pub use shared::config::ConfigError;
+use shared::config::{self, Env};
 use shared::secret::{ClientSecret, DatabaseUrl, KeyText};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,107 +89,43 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
-
 impl Config {
+    /// Read `file` (if given) and apply environment overrides from `env`, then validate.
     pub fn load(
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut c: Config = match file {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", p.display())))?;
-                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?
-            }
-            None => Config::default(),
-        };
-        let list = |v: String| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        if let Some(v) = env("MCP_BIND") {
-            c.bind = v
-                .parse()
-                .map_err(|e| ConfigError(format!("MCP_BIND={v:?}: {e}")))?;
-        }
-        if let Some(v) = env("MCP_ISSUER") {
-            c.issuer = v;
-        }
-        if let Some(v) = env("MCP_RESOURCE_URL") {
-            c.resource_url = v;
-        }
-        if let Some(v) = env("MCP_DATA_DIR") {
-            c.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("MCP_DATABASE_URL") {
-            c.database_url = Some(DatabaseUrl::new(v));
-        }
-        if let Some(v) = env("MCP_NOTES_KEY") {
-            c.notes_key = Some(KeyText::new(v));
-        }
-        if let Some(v) = env("MCP_ALLOWED_HOSTS") {
-            c.allowed_hosts = list(v);
-        }
-        if let Some(v) = env("MCP_ALLOWED_ORIGINS") {
-            c.allowed_origins = list(v);
-        }
-        if let Some(v) = env("MCP_CHALLENGE_SCOPE") {
-            c.challenge_scope = v;
-        }
-        if let Some(v) = env("MCP_JWKS_MIN_REFETCH_SECS") {
-            c.jwks_min_refetch_secs = v
-                .parse()
-                .map_err(|e| ConfigError(format!("MCP_JWKS_MIN_REFETCH_SECS={v:?}: {e}")))?;
-        }
-        if let Some(v) = env("MCP_LOG") {
-            c.log = v;
-        }
-        if let Some(v) = env("MCP_AUTHZ_URL") {
-            c.authz_url = Some(v);
-        }
-        if let Some(v) = env("MCP_CLIENT_ID") {
-            c.client_id = v;
-        }
-        if let Some(v) = env("MCP_CLIENT_SECRET") {
-            c.client_secret = Some(ClientSecret::new(v));
-        }
-        if let Some(v) = env("MCP_CLIENT_SECRET_FILE") {
-            c.client_secret_file = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("MCP_MANAGEMENT_AUDIENCE") {
-            c.management_audience = Some(v);
-        }
-        if let Some(v) = env("MCP_RATE_PER_MINUTE") {
-            c.rate_per_minute = v
-                .parse()
-                .map_err(|e| ConfigError(format!("MCP_RATE_PER_MINUTE={v:?}: {e}")))?;
-        }
-        if let Some(v) = env("MCP_MAX_TOKEN_LIFETIME_SECS") {
-            c.max_token_lifetime_secs = v
-                .parse()
-                .map_err(|e| ConfigError(format!("MCP_MAX_TOKEN_LIFETIME_SECS={v:?}: {e}")))?;
-        }
-        if let Some(v) = env("MCP_TRUSTED_PROXIES") {
-            c.trusted_proxies = list(v)
-                .iter()
-                .map(|p: &String| {
-                    p.parse()
-                        .map_err(|e| ConfigError(format!("MCP_TRUSTED_PROXIES {p:?}: {e}")))
-                })
-                .collect::<Result<_, _>>()?;
-        }
+        let mut c: Config = config::read_file(file)?;
+        let env = Env::new(env);
+        env.set("MCP_BIND", &mut c.bind)?;
+        env.set("MCP_ISSUER", &mut c.issuer)?;
+        env.set("MCP_RESOURCE_URL", &mut c.resource_url)?;
+        env.set("MCP_DATA_DIR", &mut c.data_dir)?;
+        env.set_secret("MCP_DATABASE_URL", &mut c.database_url, DatabaseUrl::new);
+        env.set_secret("MCP_NOTES_KEY", &mut c.notes_key, KeyText::new);
+        env.set_list("MCP_ALLOWED_HOSTS", &mut c.allowed_hosts)?;
+        env.set_list("MCP_ALLOWED_ORIGINS", &mut c.allowed_origins)?;
+        env.set("MCP_CHALLENGE_SCOPE", &mut c.challenge_scope)?;
+        env.set("MCP_JWKS_MIN_REFETCH_SECS", &mut c.jwks_min_refetch_secs)?;
+        env.set("MCP_LOG", &mut c.log)?;
+        env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
+        env.set("MCP_CLIENT_ID", &mut c.client_id)?;
+        env.set_secret("MCP_CLIENT_SECRET", &mut c.client_secret, ClientSecret::new);
+        env.set_some("MCP_CLIENT_SECRET_FILE", &mut c.client_secret_file)?;
+        env.set_some("MCP_MANAGEMENT_AUDIENCE", &mut c.management_audience)?;
+        env.set("MCP_RATE_PER_MINUTE", &mut c.rate_per_minute)?;
+        env.set(
+            "MCP_MAX_TOKEN_LIFETIME_SECS",
+            &mut c.max_token_lifetime_secs,
+        )?;
+        env.set_list("MCP_TRUSTED_PROXIES", &mut c.trusted_proxies)?;
         c.validate()?;
         Ok(c)
     }
 
+    /// Load from the process environment.
     pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load(file, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        Self::load(file, config::process_env)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -1,13 +1,16 @@
 //! What the authorization server (`authz`) and resource servers (`mcp-resource`) share: OAuth
 //! error codes and bodies, scopes, access-token claims, secret newtypes, the injected clock,
-//! crypto helpers and per-client rate limiting — plain data and rules, no I/O — and, behind
-//! features, the pieces that do I/O: the database opener (`db`), the group-commit writer
-//! (`batch`) and the offline JWT verifier that fetches the issuer's JWKS (`verifier`).
+//! crypto helpers and per-client rate limiting (plain data and rules, no I/O); and, behind
+//! features, the pieces that touch the outside: configuration reading from files and the
+//! environment (`config`), the database opener (`db`), the group-commit writer (`batch`) and the
+//! offline JWT verifier that fetches the issuer's JWKS (`verifier`).
 
 #[cfg(feature = "batch")]
 pub mod batch;
 pub mod claims;
 pub mod clock;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;

@@ -1,10 +1,14 @@
 //! Test support for the integration tests of both servers: a fresh database per test, on SQLite
 //! (a file in the test's temp dir) or PostgreSQL (a new schema, selected with `search_path` and
-//! dropped afterwards), and `both_backends!` to run one test body on each.
+//! dropped afterwards), and `both_backends!` to run one test body on each; with the `system`
+//! feature, `system::System` starts both servers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// A cookie-keeping HTTP agent that fills in the login and consent forms like a browser.
 pub mod agent;
+/// Both servers started for one test.
+#[cfg(feature = "system")]
+pub mod system;
 /// A W3C WebDriver client for end-to-end tests in headless Chromium.
 pub mod webdriver;
 

@@ -2,7 +2,7 @@
 
 use testkit::both_backends;
 
-use crate::support::{Backend, Servers};
+use crate::support::{Backend, System};
 
 both_backends!(
     demo_runs_every_step_cleanly,
@@ -23,7 +23,7 @@ async fn run(args: &[&str]) -> (bool, String) {
 }
 
 async fn demo_runs_every_step_cleanly(backend: Backend) {
-    let s = Servers::start(backend, |_| {}).await;
+    let s = System::start(backend).await;
     let (ok, out) = run(&["--mcp-url", &s.mcp_url, "demo"]).await;
     assert!(ok, "{out}");
     for expected in [
@@ -41,7 +41,7 @@ async fn demo_runs_every_step_cleanly(backend: Backend) {
 }
 
 async fn validate_passes_on_a_healthy_system(backend: Backend) {
-    let s = Servers::start(backend, |_| {}).await;
+    let s = System::start(backend).await;
     let (ok, out) = run(&["--mcp-url", &s.mcp_url, "validate"]).await;
     assert!(ok, "{out}");
     assert!(out.contains("11 passed, 0 failed"), "{out}");
@@ -54,7 +54,7 @@ async fn validate_passes_on_a_healthy_system(backend: Backend) {
 
 async fn validate_fails_loudly_when_access_control_is_wrong(backend: Backend) {
     // A misconfigured system: read-only users may write.
-    let s = Servers::start(backend, |c| {
+    let s = System::start_with_authz(backend, |c| {
         c.roles.insert(
             "readonly".into(),
             vec![

@@ -5,7 +5,7 @@ use mcp_auth_client::{AuthenticatedMcpClient, ClientError, SignInMethod};
 use testkit::agent::FormAgent;
 use testkit::both_backends;
 
-use crate::support::{Backend, Servers};
+use crate::support::{Backend, System};
 
 both_backends!(
     browser_sign_in_through_the_loopback_redirect,
@@ -16,7 +16,7 @@ both_backends!(
 );
 
 async fn browser_sign_in_through_the_loopback_redirect(backend: Backend) {
-    let s = Servers::start(backend, |_| {}).await;
+    let s = System::start(backend).await;
     let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
     assert_eq!(
         c.endpoints().issuer,
@@ -58,7 +58,7 @@ async fn browser_sign_in_through_the_loopback_redirect(backend: Backend) {
 /// a mix-up attacker's response could pass by leaving it out. The positive control is
 /// `browser_sign_in_through_the_loopback_redirect` (the real server's response, with `iss`).
 async fn authorization_response_without_iss_is_refused(backend: Backend) {
-    let s = Servers::start(backend, |_| {}).await;
+    let s = System::start(backend).await;
     let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
     assert!(
         c.endpoints().authorization_response_iss_parameter_supported,
@@ -97,7 +97,7 @@ async fn authorization_response_without_iss_is_refused(backend: Backend) {
 
 async fn tokens_refresh_before_expiry_with_rotation(backend: Backend) {
     // 30 s tokens are always inside the refresh margin: every call refreshes first.
-    let s = Servers::start(backend, |c| c.access_token_ttl_secs = 30).await;
+    let s = System::start_with_authz(backend, |c| c.access_token_ttl_secs = 30).await;
     let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
     c.login_with_password("testuser", "TestPass123!", "")
         .await
@@ -124,7 +124,7 @@ async fn tokens_refresh_before_expiry_with_rotation(backend: Backend) {
 }
 
 async fn api_key_steps_up_on_insufficient_scope(backend: Backend) {
-    let s = Servers::start(backend, |_| {}).await;
+    let s = System::start(backend).await;
     let owner = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
     owner
         .login_with_password("testuser", "TestPass123!", "")
@@ -171,7 +171,7 @@ async fn api_key_steps_up_on_insufficient_scope(backend: Backend) {
 }
 
 async fn remembered_tokens_are_private_and_logout_revokes(backend: Backend) {
-    let s = Servers::start(backend, |_| {}).await;
+    let s = System::start(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     let c = AuthenticatedMcpClient::connect(&s.mcp_url)

@@ -3,7 +3,7 @@
 //! allowed it (first-party command-line tools).
 //!
 //! 1. `username` and `password` present and bounded.
-//! 2. Verify through `oauth::login` (argon2id off the runtime, dummy hash for unknown users,
+//! 2. Verify through `account::signin` (argon2id off the runtime, dummy hash for unknown users,
 //!    one generic error, per-username lockout).
 //! 3. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; `openid` refused (ID
 //!    tokens come from the authorization-code flow).

@@ -1,0 +1,215 @@
+//! `System`: the whole product for one test — a real `authz` (demo accounts and clients
+//! seeded, argon2 made cheap, a manual clock) and a real `mcp-resource` whose canonical URL is
+//! the `aud` of the tokens, each on a fresh database, sharing a temp data dir (where the MCP
+//! server finds its client secret). Used by the MCP server's and the client's tests alike.
+
+use std::sync::Arc;
+
+use authz::clock::{Clock, ManualClock, SystemClock};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use shared::secret::DatabaseUrl;
+
+use crate::{Backend, TestDb};
+
+/// Both servers, running until dropped.
+pub struct System {
+    pub authz: authz::state::AppState,
+    /// The clock of both servers: advance it to expire tokens, sessions and keys.
+    pub clock: Arc<ManualClock>,
+    pub authz_url: String,
+    pub mcp: Arc<mcp_resource::McpState>,
+    /// The MCP endpoint, the `aud` of its tokens.
+    pub mcp_url: String,
+    pub mcp_base: String,
+    /// An HTTP client that does not follow redirects.
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    _dbs: (TestDb, TestDb),
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl System {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_tweaked(backend, |_| {}, |_| {}).await
+    }
+
+    /// With the MCP server's configuration adjusted.
+    pub async fn start_with(backend: Backend, mcp: impl FnOnce(&mut mcp_resource::Config)) -> Self {
+        Self::start_tweaked(backend, |_| {}, mcp).await
+    }
+
+    /// With the authorization server's configuration adjusted.
+    pub async fn start_with_authz(
+        backend: Backend,
+        authz: impl FnOnce(&mut authz::config::Config),
+    ) -> Self {
+        Self::start_tweaked(backend, authz, |_| {}).await
+    }
+
+    pub async fn start_tweaked(
+        backend: Backend,
+        authz_tweak: impl FnOnce(&mut authz::config::Config),
+        mcp_tweak: impl FnOnce(&mut mcp_resource::Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let a_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let m_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authz_url = format!("http://{}", a_listener.local_addr().unwrap());
+        let mcp_base = format!("http://{}", m_listener.local_addr().unwrap());
+        let mcp_url = format!("{mcp_base}/mcp");
+        let a_db = TestDb::new(backend, dir.path(), "authz").await;
+        let m_db = TestDb::new(backend, dir.path(), "mcp").await;
+
+        let mut config = authz::config::Config {
+            issuer: authz_url.clone(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(DatabaseUrl::new(a_db.url.clone())),
+            db_max_connections: 5,
+            default_resource: mcp_url.clone(),
+            argon2: authz::config::Argon2Config {
+                m_cost: 256,
+                t_cost: 1,
+                p_cost: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        authz_tweak(&mut config);
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let authz = authz::build_state(config, clock.clone()).await.unwrap();
+        authz::seed::seed_demo(&authz).await.unwrap();
+        let a_state = authz.clone();
+        let mut tasks = vec![tokio::spawn(async move {
+            authz::serve(a_state, a_listener, std::future::pending())
+                .await
+                .unwrap();
+        })];
+
+        let mut mcfg = mcp_resource::Config {
+            issuer: authz_url.clone(),
+            resource_url: mcp_url.clone(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(DatabaseUrl::new(m_db.url.clone())),
+            ..Default::default()
+        };
+        mcp_tweak(&mut mcfg);
+        let mcp = mcp_resource::build_state_with_clock(mcfg, clock.clone())
+            .await
+            .unwrap();
+        let m_state = Arc::clone(&mcp);
+        tasks.push(tokio::spawn(async move {
+            mcp_resource::serve(m_state, m_listener, std::future::pending())
+                .await
+                .unwrap();
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            authz,
+            clock,
+            authz_url,
+            mcp,
+            mcp_url,
+            mcp_base,
+            http,
+            dir,
+            _dbs: (a_db, m_db),
+            tasks,
+        }
+    }
+
+    /// A demo user's token for the MCP server (password grant through the demo CLI client).
+    pub async fn user_token(&self, username: &str) -> String {
+        let password = authz::seed::DEMO_USERS
+            .iter()
+            .find(|(u, _, _)| *u == username)
+            .unwrap()
+            .1;
+        self.token(
+            &[
+                ("grant_type", "password"),
+                ("client_id", "mcp-cli"),
+                ("username", username),
+                ("password", password),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// The demo service client's token (client_credentials).
+    pub async fn service_token(&self) -> String {
+        let secret: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join(authz::seed::DEMO_SECRETS_FILE)).unwrap(),
+        )
+        .unwrap();
+        let secret = secret["client_secret"].as_str().unwrap().to_owned();
+        self.token(
+            &[("grant_type", "client_credentials")],
+            Some((authz::seed::DEMO_SERVICE_CLIENT, &secret)),
+        )
+        .await
+    }
+
+    /// The access token of a token request (panics with the response when there is none).
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> String {
+        let mut req = self
+            .http
+            .post(format!("{}/token", self.authz_url))
+            .form(form);
+        if let Some((id, s)) = basic {
+            req = req.basic_auth(id, Some(s));
+        }
+        let body: Value = req.send().await.unwrap().json().await.unwrap();
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_owned()
+    }
+
+    /// rmcp's client, connected with a bearer token.
+    pub async fn client(&self, token: &str) -> RunningService<RoleClient, ()> {
+        let cfg = StreamableHttpClientTransportConfig::with_uri(self.mcp_url.clone())
+            .auth_header(token.to_owned());
+        ().serve(StreamableHttpClientTransport::from_config(cfg))
+            .await
+            .unwrap()
+    }
+
+    /// A raw JSON-RPC POST to the MCP endpoint.
+    pub async fn post(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(&self.mcp_url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+impl std::fmt::Debug for System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("System")
+            .field("authz_url", &self.authz_url)
+            .field("mcp_url", &self.mcp_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
