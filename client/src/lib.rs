@@ -327,14 +327,18 @@ impl AuthenticatedMcpClient {
         Ok(())
     }
 
-    async fn call_once(&self, tool: &str, args: &Value) -> Result<CallToolResult> {
+    /// The MCP session for a fresh access token, locked for one request.
+    async fn connected(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<(AccessToken, Session)>>> {
         let token = self.access_token().await?;
         self.session_for(&token).await?;
-        let guard = self.session.lock().await;
-        let (_, session) = guard.as_ref().ok_or_else(|| ClientError::Transport {
-            message: "no MCP session".into(),
-            source: None,
-        })?;
+        Ok(self.session.lock().await)
+    }
+
+    async fn call_once(&self, tool: &str, args: &Value) -> Result<CallToolResult> {
+        let guard = self.connected().await?;
+        let session = live(&guard)?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Value::Object(map) = args {
             params = params.with_arguments(map.clone());
@@ -417,13 +421,8 @@ impl AuthenticatedMcpClient {
 
     /// The tools this token may call.
     pub async fn list_tools(&self) -> Result<Vec<String>> {
-        let token = self.access_token().await?;
-        self.session_for(&token).await?;
-        let guard = self.session.lock().await;
-        let (_, session) = guard.as_ref().ok_or_else(|| ClientError::Transport {
-            message: "no MCP session".into(),
-            source: None,
-        })?;
+        let guard = self.connected().await?;
+        let session = live(&guard)?;
         let tools = session
             .list_all_tools()
             .await
@@ -516,4 +515,14 @@ impl AuthenticatedMcpClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The session in a locked slot that `connected` has just filled.
+fn live(slot: &Option<(AccessToken, Session)>) -> Result<&Session> {
+    slot.as_ref()
+        .map(|(_, s)| s)
+        .ok_or_else(|| ClientError::Transport {
+            message: "no MCP session".into(),
+            source: None,
+        })
 }
