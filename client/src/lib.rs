@@ -327,6 +327,12 @@ impl AuthenticatedMcpClient {
         Ok(())
     }
 
+    /// The scopes the current tokens hold (empty when signed out).
+    async fn held_scope(&self) -> String {
+        let tokens = self.tokens.lock().await;
+        tokens.as_ref().map(|t| t.scope.clone()).unwrap_or_default()
+    }
+
     /// The MCP session for a fresh access token, locked for one request.
     async fn connected(
         &self,
@@ -343,13 +349,7 @@ impl AuthenticatedMcpClient {
         if let Value::Object(map) = args {
             params = params.with_arguments(map.clone());
         }
-        let held = self
-            .tokens
-            .lock()
-            .await
-            .as_ref()
-            .map(|t| t.scope.clone())
-            .unwrap_or_default();
+        let held = self.held_scope().await;
         session.call_tool(params).await.map_err(|e| {
             match e.auth_challenge().map(challenge_params) {
                 Some(p) if p.get("error").map(String::as_str) == Some("insufficient_scope") => {
@@ -385,13 +385,7 @@ impl AuthenticatedMcpClient {
                 let current = self.tokens.lock().await.clone();
                 match current.map(|t| t.method) {
                     Some(SignInMethod::ApiKey { key_id, key_secret }) => {
-                        let held = self
-                            .tokens
-                            .lock()
-                            .await
-                            .as_ref()
-                            .map(|t| t.scope.clone())
-                            .unwrap_or_default();
+                        let held = self.held_scope().await;
                         let wanted = format!("{held} {scope}");
                         let t = self
                             .api_key_tokens(&key_id, &key_secret, wanted.trim())
