@@ -75,6 +75,14 @@ pub struct Config {
     /// `AUTHZ_TRUSTED_PROXIES` (comma-separated IPs): reverse proxies whose `X-Forwarded-For`
     /// is believed. Empty: the TCP peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `AUTHZ_CORS_ORIGINS` (comma-separated origins, or `*`, the default): browser origins
+    /// granted CORS on the cookie-less endpoints (metadata, JWKS, `/register`, `/token`,
+    /// `/revoke`, `/userinfo`). Never on the login, consent and logout pages or the
+    /// management API.
+    pub cors_origins: Vec<String>,
+    /// `AUTHZ_CORS_INTROSPECT`: also grant CORS on `/introspect` (off: introspection is for
+    /// resource servers, not browsers).
+    pub cors_introspect: bool,
 }
 
 /// Requests per client IP per minute; 0 turns a limit off. Over the limit: 429 with
@@ -233,6 +241,8 @@ impl Default for Config {
             browser: BrowserConfig::default(),
             rate_limits: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
+            cors_origins: vec!["*".to_owned()],
+            cors_introspect: false,
         }
     }
 }
@@ -325,6 +335,8 @@ impl Config {
         env.set("AUTHZ_RATE_REVOKE", &mut r.revoke)?;
         env.set("AUTHZ_RATE_INTROSPECT", &mut r.introspect)?;
         env.set_list("AUTHZ_TRUSTED_PROXIES", &mut self.trusted_proxies)?;
+        env.set_list("AUTHZ_CORS_ORIGINS", &mut self.cors_origins)?;
+        env.set("AUTHZ_CORS_INTROSPECT", &mut self.cors_introspect)?;
         Ok(())
     }
 
@@ -376,6 +388,17 @@ impl Config {
             return Err(ConfigError(
                 "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
             ));
+        }
+        for o in &self.cors_origins {
+            let parsed = url::Url::parse(o).ok();
+            let is_origin = parsed
+                .as_ref()
+                .is_some_and(|u| u.origin().ascii_serialization() == *o);
+            if o != "*" && !is_origin {
+                return Err(ConfigError(format!(
+                    "cors_origins entry {o:?} is not * or an origin (scheme://host[:port])"
+                )));
+            }
         }
         if !(0..=300).contains(&self.client_cache_secs) {
             return Err(ConfigError(

@@ -109,8 +109,13 @@ impl Error {
         }
     }
 
-    /// What the client is told (internal causes are logged, never sent).
+    /// What the client is told (internal causes are logged, never sent), in the RFC 6749
+    /// §5.2 character set.
     pub fn description(&self) -> String {
+        shared::error_description(&self.raw_description())
+    }
+
+    fn raw_description(&self) -> String {
         match self {
             Self::OAuth { description, .. } | Self::InvalidToken { description, .. } => {
                 description.to_string()
@@ -143,9 +148,9 @@ impl Error {
             Self::InvalidToken {
                 presented: false, ..
             } => Some("Bearer realm=\"authz\"".to_owned()),
-            Self::InvalidToken { description, .. } => Some(format!(
+            Self::InvalidToken { .. } => Some(format!(
                 "Bearer realm=\"authz\", error=\"invalid_token\", error_description=\"{}\"",
-                quote(description)
+                self.description()
             )),
             Self::InsufficientScope { scope } => Some(format!(
                 "Bearer realm=\"authz\", error=\"insufficient_scope\", scope=\"{}\"",
@@ -168,10 +173,7 @@ impl IntoResponse for Error {
         ) {
             tracing::error!(error = %self, "request failed");
         }
-        let body = ErrorResponse {
-            error: self.code(),
-            error_description: Some(self.description()),
-        };
+        let body = ErrorResponse::new(self.code(), &self.description());
         let mut response = (self.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
         // RFC 6749 §5.1/§5.2: token endpoint responses must not be cached.

@@ -134,10 +134,8 @@ impl IntoResponse for AuthError {
                 format!("the request body is larger than {MAX_BODY} bytes"),
             ),
         };
-        let body = shared::ErrorResponse {
-            error: code,
-            error_description: Some(description.clone()),
-        };
+        let description = shared::error_description(&description);
+        let body = shared::ErrorResponse::new(code, &description);
         let mut r = (status, axum::Json(body)).into_response();
         let h = r.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

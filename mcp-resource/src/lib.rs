@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Method;
 use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -127,6 +128,10 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         Arc::clone(&state),
         auth::check_origin,
     ));
+    // Outermost: preflights are answered before the Origin and token checks, and every
+    // answer (401/403 challenges too) carries the grant for an allowed origin.
+    let methods = [Method::GET, Method::POST, Method::DELETE];
+    let protected = origin::cors(state.origins.cors_origins(), &methods).apply(protected);
     Router::new()
         .merge(metadata::router(&state))
         .with_state(Arc::clone(&state))

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::cors::{Any, CorsLayer};
+use shared::cors::Origins;
 
 use crate::rbac;
 use crate::state::McpState;
@@ -18,14 +18,11 @@ pub fn router(state: &McpState) -> Router<Arc<McpState>> {
         "/.well-known/oauth-protected-resource{}",
         state.config.mcp_path()
     );
-    Router::new()
+    let routes = Router::new()
         .route("/.well-known/oauth-protected-resource", get(metadata))
-        .route(&suffixed, get(metadata))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET]),
-        )
+        .route(&suffixed, get(metadata));
+    // Public metadata: any origin may read it.
+    crate::origin::cors(Origins::Any, &[Method::GET]).apply(routes)
 }
 
 async fn metadata(State(state): State<Arc<McpState>>) -> Response {

@@ -9,6 +9,13 @@
 //!   allowed;
 //! - anything else, including `Origin: null` and malformed values: 403 with a JSON-RPC error
 //!   (`auth::check_origin`, the middleware).
+//!
+//! The same policy decides who gets a CORS grant (`cors`, outermost on the MCP endpoint), so a
+//! browser client that the Origin check admits can also read the answers, 401 challenges
+//! included, and one it refuses gets none.
+
+use axum::http::{HeaderName, Method};
+use shared::cors::{Cors, Origins};
 
 /// A `(scheme, host, port)` triple; `port: None` in an allow-list entry means any port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +46,33 @@ fn parse(value: &str) -> Option<Tuple> {
     })
 }
 
+/// The MCP transport's request headers a browser client sends beyond the safelisted ones.
+const MCP_REQUEST_HEADERS: [&str; 7] = [
+    "authorization",
+    "content-type",
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+];
+
+/// The response headers a browser client must be able to read: the 401/403 challenge (or it
+/// can never start discovery) and the session and protocol headers.
+const MCP_EXPOSED_HEADERS: [&str; 3] =
+    ["www-authenticate", "mcp-session-id", "mcp-protocol-version"];
+
+/// CORS for browser-based MCP clients (MCP Inspector): `origins` may call `methods` with the
+/// MCP headers and read the challenge (`shared::cors`: preflights get 204 before any auth).
+pub fn cors(origins: Origins, methods: &[Method]) -> Cors {
+    let names = |list: &[&'static str]| -> Vec<HeaderName> {
+        list.iter().map(|h| HeaderName::from_static(h)).collect()
+    };
+    Cors::new(origins, methods)
+        .allow_headers(&names(&MCP_REQUEST_HEADERS))
+        .expose_headers(&names(&MCP_EXPOSED_HEADERS))
+}
+
 /// Which browser origins may call the MCP endpoint.
 #[derive(Debug, Clone)]
 pub struct OriginPolicy {
@@ -67,6 +101,13 @@ impl OriginPolicy {
             allowed.push(t);
         }
         Ok(Self { allowed })
+    }
+
+    /// This policy as the origins that get a CORS grant: exactly those the Origin check lets
+    /// through.
+    pub fn cors_origins(&self) -> Origins {
+        let policy = self.clone();
+        Origins::Predicate(std::sync::Arc::new(move |o| policy.allows(o)))
     }
 
     pub fn allows(&self, origin: &str) -> bool {

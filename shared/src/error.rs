@@ -37,8 +37,13 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6: `prompt=none` but the user must consent.
     ConsentRequired,
-    /// OIDC Core §3.1.2.6: `request` / `request_uri` are not supported.
+    /// OIDC Core §3.1.2.6: the `request` parameter is not supported.
     RequestNotSupported,
+    /// OIDC Core §3.1.2.6, §6.2: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
+    /// OIDC Core §3.1.2.6: `prompt=select_account` (or `none`) but no account can be chosen
+    /// without asking the user.
+    AccountSelectionRequired,
     /// RFC 7591 §3.2.2: a redirect URI is invalid.
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2: some client metadata is invalid.
@@ -65,6 +70,8 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::AccountSelectionRequired => "account_selection_required",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
         }
@@ -96,6 +103,43 @@ pub struct ErrorResponse {
     pub error_description: Option<String>,
 }
 
+impl ErrorResponse {
+    /// The body for `error`, its description made wire-safe by [`error_description`].
+    pub fn new(error: ErrorCode, description: &str) -> Self {
+        Self {
+            error,
+            error_description: Some(error_description(description)),
+        }
+    }
+}
+
+/// Is `c` allowed in `error_description`? RFC 6749 §4.1.2.1 / §5.2 (and RFC 6750 §3): only
+/// %x20-21 / %x23-5B / %x5D-7E, i.e. printable ASCII without `"` and `\`.
+pub const fn description_char_ok(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}')
+}
+
+/// The one constructor of every `error_description` either server sends (JSON bodies, error
+/// redirects, `WWW-Authenticate` challenges): the text mapped into the RFC 6749 §5.2 character
+/// set. `§` reads `section`, a double quote becomes a single one, a backslash a slash, a line
+/// break a space, and anything else outside the set `?`, so the client always gets a legal,
+/// readable description however the text was written or whatever a client sent that it quotes.
+pub fn error_description(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if description_char_ok(c) => out.push(c),
+            '§' => out.push_str("section "),
+            '"' | '“' | '”' => out.push('\''),
+            '\\' => out.push('/'),
+            '\n' | '\r' | '\t' => out.push(' '),
+            '—' | '–' => out.push('-'),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,11 +163,41 @@ mod tests {
             ErrorCode::LoginRequired,
             ErrorCode::ConsentRequired,
             ErrorCode::RequestNotSupported,
+            ErrorCode::RequestUriNotSupported,
+            ErrorCode::AccountSelectionRequired,
             ErrorCode::InvalidRedirectUri,
             ErrorCode::InvalidClientMetadata,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set() {
+        let cases = [
+            (
+                "code_verifier does not match the code_challenge (RFC 7636 §4.6)",
+                "code_verifier does not match the code_challenge (RFC 7636 section 4.6)",
+            ),
+            (
+                "unsupported prompt value \"bogus\"",
+                "unsupported prompt value 'bogus'",
+            ),
+            ("a\\b\nc — d é", "a/b c - d ?"),
+            ("plain text stays", "plain text stays"),
+        ];
+        for (input, want) in cases {
+            let got = error_description(input);
+            assert_eq!(got, want);
+            assert!(got.chars().all(description_char_ok), "{got}");
+        }
+        // The boundaries of the allowed set.
+        for c in [' ', '!', '#', '[', ']', '~'] {
+            assert!(description_char_ok(c), "{c:?}");
+        }
+        for c in ['"', '\\', '\u{7f}', '\u{1f}', '§'] {
+            assert!(!description_char_ok(c), "{c:?}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! error codes and bodies, scopes, access-token claims, secret newtypes, the injected clock,
 //! crypto helpers and per-client rate limiting (plain data and rules, no I/O); and, behind
 //! features, the pieces that touch the outside: configuration reading from files and the
-//! environment (`config`), the database opener (`db`), the group-commit writer (`batch`) and the
+//! environment (`config`), CORS for browser clients (`cors`), the database opener (`db`), the group-commit writer (`batch`) and the
 //! offline JWT verifier that fetches the issuer's JWKS (`verifier`).
 
 #[cfg(feature = "batch")]
@@ -11,6 +11,8 @@ pub mod claims;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "cors")]
+pub mod cors;
 pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;
@@ -22,5 +24,5 @@ pub mod secret;
 pub mod verifier;
 
 pub use claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
-pub use error::{ErrorCode, ErrorResponse};
+pub use error::{ErrorCode, ErrorResponse, error_description};
 pub use scope::{Scope, ScopeError, ScopeSet};

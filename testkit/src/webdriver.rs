@@ -239,6 +239,16 @@ impl Browser {
         as_string(value, "GET /title")
     }
 
+    /// Run `script` in the page as an async function body (W3C WebDriver §13.2.2 Execute Async
+    /// Script): `arguments[0..n]` are `args`, and the script calls `arguments[n]` (the last
+    /// argument) with its result, which is returned as JSON. Script errors are `Err`.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Result<Value, String> {
+        let body = json!({ "script": script, "args": args });
+        self.session_command(reqwest::Method::POST, "/execute/async", Some(body))
+            .await
+            .map_err(|e| format!("execute_async: {e}"))
+    }
+
     /// Poll the current URL every 50 ms until `pred` accepts it, and return it; an error names the
     /// last URL seen once `timeout` has passed.
     pub async fn wait_for_url(

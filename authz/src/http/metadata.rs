@@ -8,7 +8,6 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 use crate::store::{AuthMethod, GrantType};
@@ -16,16 +15,12 @@ use crate::store::{AuthMethod, GrantType};
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 use crate::keys::JWKS_MAX_AGE_SECS;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router(state: &AppState) -> Router<AppState> {
+    let routes = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
-        .route(JWKS_PATH, get(jwks))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET]),
-        )
+        .route(JWKS_PATH, get(jwks));
+    super::cors(state, &[Method::GET]).apply(routes)
 }
 
 /// The metadata document (RFC 8414 §2, OIDC Discovery §3). Lists only what the server

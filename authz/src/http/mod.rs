@@ -16,7 +16,8 @@ mod userinfo;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use shared::cors::{Cors, Origins};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -27,11 +28,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(token::router(&state))
         .merge(browser::router(&state))
-        .merge(userinfo::router())
-        .merge(register::router())
+        .merge(userinfo::router(&state))
+        .merge(register::router(&state))
         .merge(revoke::router(&state))
         .merge(api::router())
-        .merge(metadata::router())
+        .merge(metadata::router(&state))
         .merge(health::router())
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
@@ -47,6 +48,19 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .with_state(state)
+}
+
+/// CORS for the cookie-less endpoints browser-based clients call with `fetch()` (origins from
+/// `AUTHZ_CORS_ORIGINS`). The pages and the management API never get it.
+fn cors(state: &AppState, methods: &[Method]) -> Cors {
+    Cors::new(Origins::from_config(&state.config.cors_origins), methods)
+        .allow_headers(&[
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            // MCP SDKs send it on discovery requests too.
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers(&[header::WWW_AUTHENTICATE, header::RETRY_AFTER])
 }
 
 async fn not_found() -> crate::error::Error {

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -21,9 +21,16 @@ use crate::store::Client;
 pub fn router(state: &AppState) -> Router<AppState> {
     let revoke_limit = Limit::new(state, state.config.rate_limits.revoke, too_many_json);
     let introspect_limit = Limit::new(state, state.config.rate_limits.introspect, too_many_json);
-    Router::new()
-        .route("/revoke", limited(post(revoke), &revoke_limit))
-        .route("/introspect", limited(post(introspect), &introspect_limit))
+    let cors = super::cors(state, &[Method::POST]);
+    let revoke = Router::new().route("/revoke", limited(post(revoke), &revoke_limit));
+    let mut introspect =
+        Router::new().route("/introspect", limited(post(introspect), &introspect_limit));
+    // Introspection is for resource servers; browsers get CORS there only when configured.
+    if state.config.cors_introspect {
+        introspect = cors.apply(introspect);
+    }
+    cors.apply(revoke)
+        .merge(introspect)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 

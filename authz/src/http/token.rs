@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -17,9 +17,10 @@ use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let limit = Limit::new(state, state.config.rate_limits.token, too_many_json);
-    Router::new()
+    let routes = Router::new()
         .route("/token", limited(post(token), &limit))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    super::cors(state, &[Method::POST]).apply(routes)
 }
 
 async fn token(

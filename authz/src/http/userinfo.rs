@@ -14,22 +14,15 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use tower_http::cors::{Any, CorsLayer};
 
 use super::bearer::BearerToken;
 use crate::error::{Error, Result};
 use crate::oauth::live::{self, Audience};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/userinfo", get(userinfo).post(userinfo))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION]),
-        )
+pub fn router(state: &AppState) -> Router<AppState> {
+    let routes = Router::new().route("/userinfo", get(userinfo).post(userinfo));
+    super::cors(state, &[Method::GET, Method::POST]).apply(routes)
 }
 
 async fn userinfo(State(state): State<AppState>, token: BearerToken) -> Result<Response> {

@@ -12,8 +12,10 @@ use shared::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use shared::{ErrorCode, ScopeSet};
 
 use super::form::Form;
+use super::id_token_hint;
 use super::pkce;
 use super::resource::select_audience;
+use super::scope::OPENID;
 use crate::crypto::{random_bytes, sha256_hex};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -37,6 +39,9 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    /// The user named by a verified `id_token_hint` (OIDC Core §3.1.2.1); only that user may
+    /// be signed in for this request.
+    pub hint_sub: Option<String>,
     /// The parameters exactly as received; the login and consent forms carry them along and
     /// they are validated again on every step.
     pub raw: String,
@@ -48,6 +53,7 @@ pub struct Prompt {
     pub none: bool,
     pub login: bool,
     pub consent: bool,
+    pub select_account: bool,
 }
 
 /// Why a request cannot proceed.
@@ -149,7 +155,12 @@ pub async fn validate(
                 "The application that sent you here is not registered with this server.",
             )
         })?;
-    // 2. The redirect URI: registered, exactly (RFC 9700 §2.1; OIDC Core §3.1.2.1 requires it).
+    // 2. The redirect URI: registered, exactly (RFC 9700 §2.1). OIDC Core §3.1.2.1 makes it
+    // REQUIRED and §3.1.2.2 says the server MUST verify it is present; a plain OAuth request
+    // may omit it when the client registered exactly one (RFC 6749 §3.1.2.3).
+    let oidc = form
+        .get("scope")
+        .is_some_and(|s| s.split(' ').any(|t| t == OPENID));
     let redirect_uri = match form.get("redirect_uri") {
         Some(uri) if redirect_uri_matches(&client.redirect_uris, uri) => uri.to_owned(),
         Some(_) => {
@@ -157,6 +168,13 @@ pub async fn validate(
                 "Invalid redirect address",
                 "The address this application asked to return to is not registered for it, so \
                  you were not sent there.",
+            ));
+        }
+        None if oidc => {
+            return Err(page(
+                "Invalid sign-in request",
+                "The request does not say where to return (redirect_uri), which OpenID Connect \
+                 requires.",
             ));
         }
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
@@ -184,10 +202,17 @@ pub async fn validate(
         return Err(fail(ErrorCode::InvalidRequest, "state is too long"));
     }
     // 3. What is asked for.
-    if form.get("request").is_some() || form.get("request_uri").is_some() {
+    // OIDC Core §6 request objects: not supported, each answered with its own code (§3.1.2.6).
+    if form.get("request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "the request_uri parameter is not supported",
+        ));
+    }
+    if form.get("request").is_some() {
         return Err(fail(
             ErrorCode::RequestNotSupported,
-            "request objects are not supported",
+            "the request parameter (request objects) is not supported",
         ));
     }
     match form.get("response_type") {
@@ -272,7 +297,7 @@ pub async fn validate(
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            "select_account" => {}
+            "select_account" => prompt.select_account = true,
             other => {
                 return Err(fail(
                     ErrorCode::InvalidRequest,
@@ -280,6 +305,14 @@ pub async fn validate(
                 ));
             }
         }
+    }
+    // OIDC Core §3.1.2.6: an account cannot be chosen without showing the user a page.
+    if prompt.none && prompt.select_account {
+        return Err(fail(
+            ErrorCode::AccountSelectionRequired,
+            "prompt=none cannot be combined with select_account: choosing an account needs the \
+             user",
+        ));
     }
     if prompt.none && (prompt.login || prompt.consent) {
         return Err(fail(
@@ -296,6 +329,20 @@ pub async fn validate(
             )
         })?),
     };
+    // OIDC Core §3.1.2.1: id_token_hint names the user the client expects; ours, for this
+    // client (an expired hint is fine).
+    let hint_sub = match form.get("id_token_hint").filter(|h| !h.is_empty()) {
+        None => None,
+        Some(raw) => match id_token_hint::verify(state, raw) {
+            Some(h) if h.aud == client.id => Some(h.sub),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "id_token_hint is not an ID token this server issued to this client",
+                ));
+            }
+        },
+    };
     Ok(AuthorizeRequest {
         issuer: state.config.issuer.clone(),
         client,
@@ -307,6 +354,7 @@ pub async fn validate(
         nonce,
         prompt,
         max_age,
+        hint_sub,
         raw: raw.to_owned(),
     })
 }
@@ -319,31 +367,53 @@ fn description(e: &Error) -> String {
 }
 
 impl AuthorizeRequest {
-    /// Must the user (re-)authenticate, given their current session?
+    /// Must the user (re-)authenticate, given their current session? Also when the session
+    /// is someone else's than the `id_token_hint` names (OIDC Core §3.1.2.1).
     pub fn needs_login(&self, session: Option<&Session>, now: i64) -> bool {
         let Some(s) = session else { return true };
-        if self.prompt.login {
+        if self.prompt.login || !self.is_hinted_user(&s.user_id) {
             return true;
         }
         // OIDC Core §3.1.2.1: max_age — re-authenticate when the last sign-in is older.
         self.max_age.is_some_and(|max| now - s.auth_time > max)
     }
 
-    /// The request to continue with after a fresh sign-in: `prompt=login` has been satisfied,
-    /// and so has `max_age` (auth_time is now).
+    /// May `user_id` be the one signed in for this request? Anyone, unless an `id_token_hint`
+    /// names a user.
+    pub fn is_hinted_user(&self, user_id: &str) -> bool {
+        self.hint_sub.as_deref().is_none_or(|h| h == user_id)
+    }
+
+    /// The request to continue with after a fresh sign-in: `prompt=login` and
+    /// `select_account` have been satisfied, and so has `max_age` (auth_time is now).
     pub fn raw_after_login(&self) -> String {
-        form_urlencoded::parse(self.raw.as_bytes())
+        self.raw_with_prompt(&["login", "select_account"], None)
+    }
+
+    /// The request with the `prompt` values in `remove` taken out and `add` put in: the two
+    /// choices of the account-selection page (continue as this user; sign in as another).
+    pub fn raw_with_prompt(&self, remove: &[&str], add: Option<&str>) -> String {
+        let mut prompt_seen = false;
+        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(self.raw.as_bytes())
             .filter_map(|(k, v)| {
                 if k == "prompt" {
+                    prompt_seen = true;
                     let rest: Vec<&str> = v
                         .split(' ')
-                        .filter(|p| *p != "login" && !p.is_empty())
+                        .filter(|p| !p.is_empty() && !remove.contains(p) && Some(*p) != add)
+                        .chain(add)
                         .collect();
                     (!rest.is_empty()).then(|| (k.into_owned(), rest.join(" ")))
                 } else {
                     Some((k.into_owned(), v.into_owned()))
                 }
             })
+            .collect();
+        if let (false, Some(a)) = (prompt_seen, add) {
+            pairs.push(("prompt".to_owned(), a.to_owned()));
+        }
+        pairs
+            .into_iter()
             .fold(
                 form_urlencoded::Serializer::new(String::new()),
                 |mut s, (k, v)| {
@@ -465,7 +535,10 @@ impl ErrorRedirect {
             &self.redirect_uri,
             &[
                 ("error", Some(self.error.as_str())),
-                ("error_description", Some(&self.description)),
+                (
+                    "error_description",
+                    Some(&shared::error_description(&self.description)),
+                ),
                 ("state", self.state.as_deref()),
                 ("iss", Some(issuer)),
             ],

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod form;
 pub mod grant;
+pub mod id_token_hint;
 pub mod introspection;
 pub mod issuer;
 pub mod live;

@@ -69,18 +69,29 @@ pub async fn revoke(
         .details(serde_json::json!({ "token_type": token_type, "sid": sid }))
         .ctx(ctx);
     state.audit(ev).await;
-    end_client_grant(state, &client.id, sid.as_deref(), family.as_deref(), ctx).await?;
+    end_client_grant(
+        state,
+        &client.id,
+        sid.as_deref(),
+        family.as_deref(),
+        "revoked",
+        ctx,
+    )
+    .await?;
     Ok(())
 }
 
-/// End `client_id`'s grant (see the module docs).
-async fn end_client_grant(
+/// End `client_id`'s grant (see the module docs): on revocation, and when an authorization
+/// code is replayed (RFC 6749 §4.1.2: revoke the tokens issued from it). Returns how many
+/// refresh tokens went with it.
+pub async fn end_client_grant(
     state: &AppState,
     client_id: &str,
     sid: Option<&str>,
     family: Option<&str>,
+    reason: &str,
     ctx: &RequestContext,
-) -> Result<()> {
+) -> Result<u64> {
     let now = ctx.now;
     let mut revoked = 0;
     let mut session_ended = false;
@@ -111,11 +122,11 @@ async fn end_client_grant(
         .actor(format!("client:{client_id}"))
         .client(client_id)
         .details(serde_json::json!({
-            "sid": sid, "family_id": family, "reason": "revoked",
+            "sid": sid, "family_id": family, "reason": reason,
             "session_ended": session_ended, "client_grant_revoked": grant_revoked,
             "refresh_tokens_revoked": revoked,
         }))
         .ctx(ctx);
     state.audit(ev).await;
-    Ok(())
+    Ok(revoked)
 }

@@ -461,15 +461,7 @@ async fn id_tokens_are_rs256_even_when_access_tokens_are_not(backend: Backend) {
         .claims;
     assert_eq!(claims["nonce"], "n");
     app.verify(at, MCP).await;
-    let meta: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(
         meta["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])

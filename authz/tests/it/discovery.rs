@@ -38,15 +38,7 @@ struct Discovered {
 async fn openidconnect_discovers_and_uses_the_server(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app.bot("notes:read").await;
-    let d: Discovered = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Discovered = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(d.issuer.as_str(), app.base);
     assert!(
         d.grant_types_supported

@@ -9,6 +9,8 @@ mod chromium;
 mod cli;
 mod client_credentials;
 mod code_flow;
+mod conformance;
+mod cors;
 mod discovery;
 mod keys;
 mod lifecycle;

@@ -157,14 +157,7 @@ impl TestApp {
     }
 
     pub async fn jwks(&self) -> JwkSet {
-        self.http
-            .get(self.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get_json("/.well-known/jwks.json").await
     }
 
     /// Verify an access token the way a resource server would: against the served JWKS,
@@ -249,15 +242,7 @@ pub async fn expect_token(resp: reqwest::Response) -> Value {
     body
 }
 
-/// A PKCE pair (RFC 7636): a random verifier and its S256 challenge.
-pub fn pkce() -> (String, String) {
-    use base64::Engine;
-    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(authz::crypto::random_bytes::<32>());
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
-    (verifier, challenge)
-}
+pub use testkit::pkce;
 
 /// The query parameters of a URL.
 pub fn query(url: &str) -> std::collections::HashMap<String, String> {
@@ -441,6 +426,18 @@ impl TestApp {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// `GET path` as JSON (metadata documents, JWKS).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// `GET /userinfo` with a bearer token: the status.

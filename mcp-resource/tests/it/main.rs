@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod admin;
 mod attacks;
+mod browser_client;
 mod logs;
 mod notes;
 mod oauth;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use shared::ErrorCode;
 use shared::secret::Password;
 
-use super::pages::{ConsentPage, LoginPage, ScopeView};
+use super::pages::{ConsentPage, LoginPage, ScopeView, SelectAccountPage};
 use super::web::{
     PageError, clear_session_cookie, csrf_for_form, csrf_ok, render, see_other, session_cookie,
     set_session_cookie, with_cookies,
@@ -88,8 +88,32 @@ async fn authorize(
 ) -> PageResult {
     let req = authorize::validate(state, raw).await?;
     match signed_in(state, headers).await? {
+        // OIDC Core §3.1.2.1 select_account: the signed-in user chooses to continue or to
+        // sign in as someone else (not signed in, signing in is the choice).
+        // With prompt=login as well, signing in again is the choice.
+        Some((_, user)) if req.prompt.select_account && !req.prompt.login => Ok(render(
+            StatusCode::OK,
+            &SelectAccountPage {
+                client_name: req.client.name.clone(),
+                username: user.username.clone(),
+                continue_url: format!(
+                    "/authorize?{}",
+                    req.raw_with_prompt(&["select_account"], None)
+                ),
+                switch_url: format!(
+                    "/authorize?{}",
+                    req.raw_with_prompt(&["select_account"], Some("login"))
+                ),
+            },
+        )),
         Some((s, user)) if !req.needs_login(Some(&s), ctx.now) => {
             proceed(state, headers, &req, &s, &user, ctx).await
+        }
+        Some(_) if req.prompt.none && req.hint_sub.is_some() => {
+            Err(PageError::Redirect(req.error(
+                ErrorCode::LoginRequired,
+                "the signed-in user is not the one id_token_hint names",
+            )))
         }
         _ if req.prompt.none => Err(PageError::Redirect(
             req.error(ErrorCode::LoginRequired, "the user is not signed in"),
@@ -225,6 +249,13 @@ pub async fn login(
     )
     .await?;
     let user = match outcome {
+        // The application asked for one user (id_token_hint): nobody else signs in here.
+        Ok(u) if !req.is_hinted_user(&u.id) => {
+            let msg = "This application asked you to sign in with a different account. Sign in \
+                       with that account, or go back to the application."
+                .to_owned();
+            return Ok(login_page(&state, &headers, &req, Some(msg), username));
+        }
         Ok(u) => u,
         Err(LoginFailure::Invalid) => {
             let msg = "The username or password is incorrect.".to_owned();

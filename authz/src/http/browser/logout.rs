@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Deserialize;
 use shared::secret::IdToken;
 
 use super::pages::{LoggedOutPage, LogoutPage};
@@ -23,21 +22,15 @@ use super::web::{
 use crate::account::session;
 use crate::audit::RequestContext;
 use crate::oauth::form::Form;
+use crate::oauth::id_token_hint::{self, IdTokenHint};
 use crate::state::AppState;
 use crate::store::Client;
 
 type PageResult = Result<Response, PageError>;
 
-#[derive(Debug, Deserialize)]
-struct HintClaims {
-    sub: String,
-    aud: String,
-    sid: Option<String>,
-}
-
 /// The checked parameters of a logout request.
 struct LogoutRequest {
-    hint: Option<HintClaims>,
+    hint: Option<IdTokenHint>,
     client: Option<Client>,
     redirect: Option<String>,
     state: Option<String>,
@@ -51,11 +44,7 @@ async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, PageError
     let hint = if raw_hint.is_empty() {
         None
     } else {
-        let claims: Option<HintClaims> =
-            state
-                .keys
-                .current()
-                .verify_own(&raw_hint, "JWT", &state.config.issuer, None);
+        let claims = id_token_hint::verify(state, &raw_hint);
         Some(claims.ok_or_else(|| bad("The ID token hint was not issued by this server."))?)
     };
     let client_id = match (form.get("client_id").filter(|c| !c.is_empty()), &hint) {
@@ -102,6 +91,26 @@ async fn parse(state: &AppState, form: &Form) -> Result<LogoutRequest, PageError
     })
 }
 
+impl LogoutRequest {
+    /// The request's parameters as a query string, to continue it as a GET.
+    fn query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.raw_hint.expose().is_empty() {
+            q.append_pair("id_token_hint", self.raw_hint.expose());
+        }
+        if let Some(c) = &self.client {
+            q.append_pair("client_id", &c.id);
+        }
+        if let Some(r) = &self.redirect {
+            q.append_pair("post_logout_redirect_uri", r);
+        }
+        if let Some(s) = &self.state {
+            q.append_pair("state", s);
+        }
+        q.finish()
+    }
+}
+
 fn done(state: &AppState, req: &LogoutRequest) -> Response {
     let page = match &req.redirect {
         Some(uri) => {
@@ -134,22 +143,33 @@ pub async fn logout_get(
         )
     })?;
     let req = parse(&state, &form).await?;
-    let current = session::current(&state, session_cookie(&state, &headers)).await?;
+    rp_request(&state, &ctx, &headers, &req).await
+}
+
+/// An RP's logout request (GET, or the RP's own form POST): end the session at once when the
+/// hint names the very session this browser holds, otherwise ask.
+async fn rp_request(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    req: &LogoutRequest,
+) -> PageResult {
+    let current = session::current(state, session_cookie(state, headers)).await?;
     match (&req.hint, &current) {
         // Nothing to end in this browser.
-        (_, None) => return Ok(done(&state, &req)),
+        (_, None) => return Ok(done(state, req)),
         // The RP names the very session this browser holds: trusted, ended at once (OIDC
         // RP-Initiated Logout §2). A hint naming any other session — someone else's ID token
         // in a link — ends nothing without the user's confirmation.
         (Some(hint), Some(s))
             if hint.sid.as_deref() == Some(s.sid.as_str()) && hint.sub == s.user_id =>
         {
-            session::end(&state, s, "logout", &ctx).await?;
-            return Ok(done(&state, &req));
+            session::end(state, s, "logout", ctx).await?;
+            return Ok(done(state, req));
         }
         _ => {}
     }
-    let (csrf, cookie) = csrf_for_form(&state, &headers);
+    let (csrf, cookie) = csrf_for_form(state, headers);
     let page = LogoutPage {
         csrf,
         client_name: req.client.as_ref().map(|c| c.name.clone()),
@@ -165,7 +185,9 @@ pub async fn logout_get(
     Ok(with_cookies(render(StatusCode::OK, &page), cookie))
 }
 
-/// The confirmation form's answer (or an RP's POST, OIDC RP-Initiated Logout §2 allows both).
+/// `POST /logout`: either an RP's form POST (OIDC RP-Initiated Logout §2: the endpoint MUST
+/// support GET and POST), handled like the GET, or the answer to our own confirmation form
+/// (it carries `decision`), which must carry this browser's CSRF token.
 pub async fn logout_post(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -179,6 +201,15 @@ pub async fn logout_post(
             "The form could not be read.",
         )
     })?;
+    let Some(decision) = form.get("decision") else {
+        let req = parse(&state, &form).await?;
+        if session_cookie(&state, &headers).is_some() {
+            return rp_request(&state, &ctx, &headers, &req).await;
+        }
+        // A cross-site POST carries no SameSite=Lax session cookie, so this browser's session
+        // cannot be seen here: continue as the GET, a top-level navigation that carries it.
+        return Ok(see_other(&format!("/logout?{}", req.query())));
+    };
     if !csrf_ok(&state, &headers, form.get("csrf")) {
         return Err(PageError::page(
             StatusCode::FORBIDDEN,
@@ -188,7 +219,7 @@ pub async fn logout_post(
         ));
     }
     let req = parse(&state, &form).await?;
-    if form.get("decision") != Some("logout") {
+    if decision != "logout" {
         return Err(PageError::page(
             StatusCode::OK,
             "You are still signed in",

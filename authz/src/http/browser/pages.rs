@@ -54,3 +54,15 @@ pub struct LogoutPage {
 #[derive(Debug, Template)]
 #[template(path = "logged_out.html")]
 pub struct LoggedOutPage;
+
+/// `prompt=select_account` (OIDC Core §3.1.2.1): continue as the signed-in user, or sign in
+/// as someone else. Both choices are plain authorization requests (links), so the page needs
+/// no form and no CSRF token.
+#[derive(Debug, Template)]
+#[template(path = "select_account.html")]
+pub struct SelectAccountPage {
+    pub client_name: String,
+    pub username: String,
+    pub continue_url: String,
+    pub switch_url: String,
+}

@@ -22,6 +22,7 @@ use crate::oauth::form::Form;
 use crate::oauth::issuer::{IdTokenRequest, Subject, TokenResponse};
 use crate::oauth::live::{self, Dead};
 use crate::oauth::pkce;
+use crate::oauth::revocation;
 use crate::oauth::scope::OPENID;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuthCode, Client, GrantType, Outcome, RedeemOutcome};
@@ -143,11 +144,19 @@ pub async fn handle(
 }
 
 /// A spent code came back: revoke the refresh family issued from it and audit.
+/// A replayed code (RFC 6749 §4.1.2): the grant made from it ends, so the refresh tokens
+/// and the access tokens it issued stop working wherever this server checks them (userinfo,
+/// introspection, token exchange: `oauth::live`). Whoever replays it, it fails closed.
 async fn replayed(state: &AppState, ctx: &RequestContext, code: &AuthCode, now: i64) -> Result<()> {
-    let revoked = match &code.family_id {
-        Some(family) => state.store.revoke_refresh_family(family, now).await?,
-        None => 0,
-    };
+    let revoked = revocation::end_client_grant(
+        state,
+        &code.client_id,
+        Some(&code.sid),
+        code.family_id.as_deref(),
+        "code_replayed",
+        ctx,
+    )
+    .await?;
     tracing::warn!(client = %code.client_id, "authorization code replayed; its grant revoked");
     let ev = AuditEvent::new(now, "code.replayed", Outcome::Failure)
         .subject(&code.user_id)

@@ -246,14 +246,8 @@ async fn mix_up_defence_iss_in_every_authorization_response(backend: Backend) {
         .unwrap();
     assert_eq!(q(&denied)["iss"], app.base);
     let meta: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
 }
 
