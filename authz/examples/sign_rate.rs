@@ -45,6 +45,8 @@ async fn main() {
         revoked_at: None,
         created_at: 0,
         updated_at: 0,
+        metadata_fetched_at: None,
+        metadata_expires_at: None,
     };
     let scope = client.scopes.clone();
     let sample = state

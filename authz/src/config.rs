@@ -83,6 +83,8 @@ pub struct Config {
     /// `AUTHZ_CORS_INTROSPECT`: also grant CORS on `/introspect` (off: introspection is for
     /// resource servers, not browsers).
     pub cors_introspect: bool,
+    /// Client ID Metadata Documents (`AUTHZ_CIMD_*`).
+    pub cimd: crate::cimd::config::CimdConfig,
 }
 
 /// Requests per client IP per minute; 0 turns a limit off. Over the limit: 429 with
@@ -243,6 +245,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             cors_origins: vec!["*".to_owned()],
             cors_introspect: false,
+            cimd: crate::cimd::config::CimdConfig::default(),
         }
     }
 }
@@ -337,6 +340,7 @@ impl Config {
         env.set_list("AUTHZ_TRUSTED_PROXIES", &mut self.trusted_proxies)?;
         env.set_list("AUTHZ_CORS_ORIGINS", &mut self.cors_origins)?;
         env.set("AUTHZ_CORS_INTROSPECT", &mut self.cors_introspect)?;
+        self.cimd.apply_env(env)?;
         Ok(())
     }
 
@@ -389,6 +393,7 @@ impl Config {
                 "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
             ));
         }
+        self.cimd.validate()?;
         for o in &self.cors_origins {
             let parsed = url::Url::parse(o).ok();
             let is_origin = parsed

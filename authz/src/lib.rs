@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod cimd;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -87,6 +88,11 @@ pub async fn build_state_with_store(
     let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
     let audit_store: Arc<dyn store::AuditStore> = store.clone();
     let audit_log = audit::start(audit_store);
+    let roots = config
+        .cimd
+        .load_roots()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let cimd = Arc::new(cimd::resolver::Cimd::new(&config.cimd, roots));
     let registrations = Arc::new(shared::ratelimit::IpRateLimiter::new(
         config.browser.registration_per_minute,
         60,
@@ -103,6 +109,7 @@ pub async fn build_state_with_store(
         clients,
         audit_log,
         registrations,
+        cimd,
     })
 }
 

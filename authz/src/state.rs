@@ -29,6 +29,8 @@ pub struct AppState {
     pub audit_log: AuditLog,
     /// `/register` calls per client IP.
     pub registrations: Arc<IpRateLimiter>,
+    /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
+    pub cimd: Arc<crate::cimd::resolver::Cimd>,
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -6,6 +6,8 @@
 
 /// A cookie-keeping HTTP agent that fills in the login and consent forms like a browser.
 pub mod agent;
+/// A local https host with a certificate made for the test (metadata documents, JWKS).
+pub mod https;
 /// Both servers started for one test.
 #[cfg(feature = "system")]
 pub mod system;

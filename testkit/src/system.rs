@@ -173,6 +173,55 @@ impl System {
             .to_owned()
     }
 
+    /// `GET url` as JSON (metadata documents).
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A demo user signs in and consents through the real pages for `client_id` (a public
+    /// client, PKCE `challenge`, the MCP server as resource): the authorization code.
+    pub async fn authorization_code(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+        challenge: &str,
+        username: &str,
+    ) -> String {
+        let password = authz::seed::DEMO_USERS
+            .iter()
+            .find(|(u, _, _)| *u == username)
+            .unwrap()
+            .1;
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", scope)
+            .append_pair("resource", &self.mcp_url)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "s1");
+        let url = format!("{}/authorize?{}", self.authz_url, q.finish());
+        let back = crate::agent::FormAgent::new()
+            .sign_in(&self.authz_url, &url, username, password, "approve")
+            .await
+            .unwrap_or_else(|p| panic!("sign-in stopped: {} {}", p.status, p.body));
+        url::Url::parse(&back)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {back}"))
+    }
+
     /// rmcp's client, connected with a bearer token.
     pub async fn client(&self, token: &str) -> RunningService<RoleClient, ()> {
         let cfg = StreamableHttpClientTransportConfig::with_uri(self.mcp_url.clone())

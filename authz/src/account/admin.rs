@@ -307,6 +307,8 @@ pub async fn add_client(
         revoked_at: None,
         created_at: now,
         updated_at: now,
+        metadata_fetched_at: None,
+        metadata_expires_at: None,
     };
     state.store.create_client(&client).await?;
     audit(state, "client.created", actor, |e| {

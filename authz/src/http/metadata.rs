@@ -40,6 +40,8 @@ pub struct Metadata {
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5: `client_id` may be a metadata URL.
+    pub client_id_metadata_document_supported: bool,
     pub grant_types_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
@@ -90,6 +92,7 @@ pub fn build(state: &AppState) -> Metadata {
             .browser
             .registration_open
             .then(|| format!("{issuer}/register")),
+        client_id_metadata_document_supported: state.config.cimd.enabled,
         grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],

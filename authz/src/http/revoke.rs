@@ -42,8 +42,7 @@ async fn authenticated(
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let form = Form::from_request(headers, &body)?;
     let presented = client_auth::presented(headers, &form)?;
-    let client =
-        client_auth::authenticate(&state.clients, &*state.store, &presented, state.now()).await?;
+    let client = client_auth::authenticate_request(state, &presented, state.now()).await?;
     Ok((form, client))
 }
 

@@ -143,12 +143,21 @@ pub async fn validate(
             "The request does not name a client (client_id).",
         )
     })?;
-    let client = state
-        .clients
-        .get(&*state.store, client_id, state.now())
+    // A metadata-document client is resolved (fetched) here; a refused document is a page,
+    // never a redirect to a URI nothing vouches for.
+    let client = crate::cimd::resolve(state, client_id)
         .await
         .map_err(|_| page("Temporarily unavailable", "Please try again in a moment."))?
-        .map(|(c, _)| Client::clone(&c))
+        .map_err(|r| {
+            page(
+                "Application not accepted",
+                format!(
+                    "The application's metadata document could not be used: {}.",
+                    r.0
+                ),
+            )
+        })?
+        .map(|c| Client::clone(&c))
         .ok_or_else(|| {
             page(
                 "Unknown application",

@@ -10,6 +10,7 @@ use shared::secret::ClientSecret;
 use super::form::{Form, decode_component};
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::{Error, Result};
+use crate::state::AppState;
 use std::sync::Arc;
 
 use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness};
@@ -75,6 +76,23 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
     }
 }
 
+/// The longest client id looked up (metadata-document URLs included).
+const MAX_CLIENT_ID_BYTES: usize = 2048;
+
+/// Authenticate the client of a request to this server (`/token`, `/revoke`, `/introspect`):
+/// a metadata-document client is resolved first (`cimd::resolve`: cache, else fetch), then the
+/// credentials are checked like any client's.
+pub async fn authenticate_request(
+    state: &AppState,
+    p: &Presented,
+    now: i64,
+) -> Result<Arc<Client>> {
+    if p.client_id.len() <= MAX_CLIENT_ID_BYTES && crate::cimd::is_document_url(&p.client_id) {
+        crate::cimd::resolve(state, &p.client_id).await??;
+    }
+    authenticate(&state.clients, &*state.store, p, now).await
+}
+
 /// Check presented credentials against the registration (through the client cache).
 pub async fn authenticate(
     cache: &ClientCache,
@@ -83,7 +101,7 @@ pub async fn authenticate(
     now: i64,
 ) -> Result<Arc<Client>> {
     const GENERIC: &str = "client authentication failed";
-    if p.client_id.len() > 256 {
+    if p.client_id.len() > MAX_CLIENT_ID_BYTES {
         return Err(Error::invalid_client(GENERIC));
     }
     let presented_hash = p.secret.as_ref().map(|s| sha256_hex(s.expose()));

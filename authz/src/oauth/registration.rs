@@ -58,8 +58,21 @@ fn bad_redirect(d: impl Into<String>) -> Error {
     Error::oauth(ErrorCode::InvalidRedirectUri, d.into())
 }
 
-/// Register a client from its metadata.
-pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
+/// Where client metadata comes from: the two ways a client describes itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// RFC 7591 registration: the default method is `client_secret_basic`; an unsupported
+    /// grant type is an error (the client can correct its request).
+    Registration,
+    /// A Client ID Metadata Document: public (`none`, the default) only, since a document is
+    /// public; grant types we do not offer such clients are ignored, since the document serves
+    /// every authorization server at once (Claude Desktop's lists `jwt-bearer`).
+    MetadataDocument,
+}
+
+/// The settings a client may have from metadata it wrote itself: the rules above, the same for
+/// registration and metadata documents.
+pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<ClientSettings> {
     let redirect_uris = m.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
         return Err(bad_redirect("redirect_uris is required"));
@@ -74,10 +87,17 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
     for u in redirect_uris.iter().chain(&post_logout) {
         redirect_uri::validate(u, Registrant::SelfRegistered).map_err(bad_redirect)?;
     }
-    let auth_method: AuthMethod = match m.token_endpoint_auth_method.as_deref() {
+    let auth_method: AuthMethod = match (m.token_endpoint_auth_method.as_deref(), source) {
         // RFC 7591 §2: the default is client_secret_basic.
-        None => AuthMethod::ClientSecretBasic,
-        Some(s) => s.parse().map_err(meta)?,
+        (None, Source::Registration) => AuthMethod::ClientSecretBasic,
+        (None | Some("none"), Source::MetadataDocument) => AuthMethod::None,
+        (Some(other), Source::MetadataDocument) => {
+            return Err(meta(format!(
+                "token_endpoint_auth_method {other:?} is not supported for metadata-document \
+                 clients; use \"none\" (public client with PKCE)"
+            )));
+        }
+        (Some(s), Source::Registration) => s.parse().map_err(meta)?,
     };
     let mut grant_types = Vec::new();
     for g in m
@@ -90,6 +110,7 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
                     grant_types.push(g);
                 }
             }
+            _ if source == Source::MetadataDocument => {}
             _ => {
                 return Err(meta(format!(
                     "grant type {g:?} cannot be registered; use authorization_code and refresh_token"
@@ -127,20 +148,29 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         }
         Some(n) => n.to_owned(),
     };
-    let new = ClientSettings {
+    Ok(ClientSettings {
         name,
         auth_method,
         grant_types,
         redirect_uris,
         scopes,
-        resources: vec![],
+        // Self-described clients get tokens for the default resource (the MCP server).
+        resources: vec![state.config.default_resource.clone()],
         // MCP clients rarely ask for offline_access but need to stay signed in.
         always_issue_refresh: true,
         post_logout_redirect_uris: post_logout,
         skip_consent: false,
-        registration: Registration::Dynamic,
+        registration: match source {
+            Source::Registration => Registration::Dynamic,
+            Source::MetadataDocument => Registration::MetadataDocument,
+        },
         ..Default::default()
-    };
+    })
+}
+
+/// Register a client from its metadata.
+pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
+    let new = settings(state, m, Source::Registration)?;
     let (client, secret) = admin::add_client(state, "registration", None, new)
         .await
         .map_err(|e| match e {

@@ -21,6 +21,9 @@ use crate::error::Result;
 pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> Result<()>;
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;
+    /// Store what a metadata document says (insert, or replace a metadata-document row's
+    /// settings and freshness); `false` when a row of another kind holds the id.
+    async fn put_metadata_client(&self, client: &Client) -> Result<bool>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
     /// Replace the secret hash; `false` when the client does not exist.
     async fn set_client_secret(&self, id: &str, secret_hash: &str, now: i64) -> Result<bool>;

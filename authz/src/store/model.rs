@@ -142,6 +142,10 @@ pub struct Client {
     pub revoked_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A metadata-document client: when its document was last fetched, and until when that
+    /// fetch is fresh (its caching headers, clamped).
+    pub metadata_fetched_at: Option<i64>,
+    pub metadata_expires_at: Option<i64>,
 }
 
 impl std::ops::Deref for Client {
@@ -160,6 +164,10 @@ pub enum Registration {
     Admin,
     /// The client itself, through RFC 7591 dynamic registration.
     Dynamic,
+    /// A Client ID Metadata Document: the `client_id` is the document's https URL, and the
+    /// settings are what the document said when last fetched.
+    #[serde(rename = "metadata_document")]
+    MetadataDocument,
 }
 
 impl Registration {
@@ -167,6 +175,7 @@ impl Registration {
         match self {
             Self::Admin => "admin",
             Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
         }
     }
 }
@@ -177,6 +186,7 @@ impl FromStr for Registration {
         match s {
             "admin" => Ok(Self::Admin),
             "dynamic" => Ok(Self::Dynamic),
+            "metadata_document" => Ok(Self::MetadataDocument),
             o => Err(format!("unknown registration kind {o:?}")),
         }
     }

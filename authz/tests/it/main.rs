@@ -6,6 +6,7 @@ mod support;
 
 mod attacks;
 mod chromium;
+mod cimd;
 mod cli;
 mod client_credentials;
 mod code_flow;

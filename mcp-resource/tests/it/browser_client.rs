@@ -4,7 +4,6 @@
 //! registration, the PKCE code exchange, and a tool call. Hostile origins get no CORS grant.
 
 use serde_json::{Value, json};
-use testkit::agent::FormAgent;
 use testkit::webdriver::Browser;
 use testkit::{both_backends, pkce};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -205,26 +204,15 @@ async fn a_browser_client_discovers_registers_exchanges_and_calls_a_tool(backend
 
     // The code, obtained by the test: the user signs in and consents in the pages.
     let (verifier, challenge) = pkce();
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("response_type", "code")
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", "profile:read")
-        .append_pair("resource", &sys.mcp_url)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("state", "s1");
-    let url = format!("{}/authorize?{}", sys.authz_url, q.finish());
-    let back = FormAgent::new()
-        .sign_in(&sys.authz_url, &url, "testuser", "TestPass123!", "approve")
-        .await
-        .unwrap_or_else(|p| panic!("sign-in stopped: {} {}", p.status, p.body));
-    let code = url::Url::parse(&back)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let code = sys
+        .authorization_code(
+            &client_id,
+            redirect_uri,
+            "profile:read",
+            &challenge,
+            "testuser",
+        )
+        .await;
 
     let form = json!({
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod attacks;
 mod browser_client;
+mod cimd;
 mod logs;
 mod notes;
 mod oauth;

@@ -22,7 +22,7 @@ use crate::oauth::authorize::{self, AuthorizeRequest, Reject};
 use crate::oauth::form::Form;
 use crate::oauth::scope::describe;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Outcome, Session, User};
+use crate::store::{AuditEvent, Outcome, Registration, Session, User};
 
 type PageResult = Result<Response, PageError>;
 
@@ -164,8 +164,18 @@ async fn proceed(
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| req.redirect_uri.clone());
+    let client = &req.client;
+    let local_only = client.redirect_uris.iter().all(|u| {
+        url::Url::parse(u)
+            .is_ok_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")))
+    });
     let page = ConsentPage {
-        client_name: req.client.name.clone(),
+        client_name: client.name.clone(),
+        client_host: (client.registration == Registration::MetadataDocument)
+            .then(|| crate::cimd::host_of(&client.id))
+            .flatten(),
+        unverified: client.registration != Registration::Admin,
+        local_only,
         redirect_host,
         username: user.username.clone(),
         resource: Some(req.resource.clone()),

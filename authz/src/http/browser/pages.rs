@@ -24,6 +24,12 @@ pub struct ScopeView {
 #[template(path = "consent.html")]
 pub struct ConsentPage {
     pub client_name: String,
+    /// The host of a metadata-document client's URL: who vouches for the name above.
+    pub client_host: Option<String>,
+    /// Neither first-party nor vouched for: self-registered and metadata-document clients.
+    pub unverified: bool,
+    /// Every redirect URI is loopback: the application runs on the user's own machine.
+    pub local_only: bool,
     pub redirect_host: String,
     pub username: String,
     pub resource: Option<String>,

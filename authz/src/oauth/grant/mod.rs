@@ -34,18 +34,17 @@ pub async fn exchange(
         )
     })?;
     let presented = client_auth::presented(headers, form)?;
-    let client =
-        match client_auth::authenticate(&state.clients, &*state.store, &presented, ctx.now).await {
-            Ok(c) => c,
-            Err(e) => {
-                let ev = AuditEvent::new(ctx.now, "client.auth_failed", Outcome::Failure)
-                    .client(presented.client_id.chars().take(256).collect::<String>())
-                    .details(serde_json::json!({ "grant_type": grant.as_str() }))
-                    .ctx(ctx);
-                state.audit(ev).await;
-                return Err(e);
-            }
-        };
+    let client = match client_auth::authenticate_request(state, &presented, ctx.now).await {
+        Ok(c) => c,
+        Err(e) => {
+            let ev = AuditEvent::new(ctx.now, "client.auth_failed", Outcome::Failure)
+                .client(presented.client_id.chars().take(256).collect::<String>())
+                .details(serde_json::json!({ "grant_type": grant.as_str() }))
+                .ctx(ctx);
+            state.audit(ev).await;
+            return Err(e);
+        }
+    };
     if !client.allows_grant(grant) {
         return Err(Error::unauthorized_client(format!(
             "this client may not use the {grant} grant"

@@ -14,7 +14,8 @@ macro_rules! columns {
         "id, name, secret_hash, auth_method, grant_types, redirect_uris, scopes, \
                        resources, always_issue_refresh, post_logout_redirect_uris, skip_consent, \
                        registration, owner_id, expires_at, revoked_at, may_introspect, \
-                       serves_resource, created_at, updated_at"
+                       serves_resource, created_at, updated_at, metadata_fetched_at, \
+                       metadata_expires_at"
     };
 }
 
@@ -46,6 +47,8 @@ fn client(row: &AnyRow) -> Result<Client> {
         revoked_at: row.try_get("revoked_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        metadata_fetched_at: row.try_get("metadata_fetched_at")?,
+        metadata_expires_at: row.try_get("metadata_expires_at")?,
     })
 }
 
@@ -56,7 +59,7 @@ impl ClientStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -77,10 +80,45 @@ impl ClientStore for SqlStore {
         .bind(c.serves_resource.as_deref())
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.metadata_fetched_at)
+        .bind(c.metadata_expires_at)
         .execute(&self.pool)
         .await
         .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
         Ok(())
+    }
+
+    async fn put_metadata_client(&self, c: &Client) -> Result<bool> {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        // A first fetch inserts; a refetch replaces what the document says, and only on a
+        // metadata-document row (an administrator's client of the same id is never touched).
+        let updated = sqlx::query(
+            "UPDATE clients SET name = $1, auth_method = $2, grant_types = $3, \
+             redirect_uris = $4, scopes = $5, post_logout_redirect_uris = $6, \
+             metadata_fetched_at = $7, metadata_expires_at = $8, updated_at = $9 \
+             WHERE id = $10 AND registration = 'metadata_document'",
+        )
+        .bind(&c.name)
+        .bind(c.auth_method.as_str())
+        .bind(grants.join(" "))
+        .bind(json_list(&c.redirect_uris))
+        .bind(c.scopes.to_string())
+        .bind(json_list(&c.post_logout_redirect_uris))
+        .bind(c.metadata_fetched_at)
+        .bind(c.metadata_expires_at)
+        .bind(c.updated_at)
+        .bind(&c.id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 1 {
+            return Ok(true);
+        }
+        match self.create_client(c).await {
+            Ok(()) => Ok(true),
+            // Created meanwhile (by another request or replica), or an administrator's client.
+            Err(Error::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn get_client(&self, id: &str) -> Result<Option<Client>> {

@@ -1,0 +1,137 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; the MCP
+//! authorization spec 2026-07-28 prefers them to RFC 7591 registration): a `client_id` that is
+//! an https URL with a path names a document that describes the client, fetched by this server.
+//!
+//! `resolve` is the one entry point, called wherever a client id arrives (`/authorize`,
+//! `/token`, `/revoke`): a stored row whose fetch is still fresh is used as it is; otherwise the
+//! document is fetched (`fetch.rs`, the guarded fetcher), validated (`document.rs`) and stored
+//! as a client of kind `metadata_document`, so consents, codes and refresh tokens work as for
+//! any client. Freshness follows the document's caching headers, clamped to
+//! [`min_cache_secs`, `max_cache_secs`]; when a refetch fails, the stored document is used
+//! until `max_cache_secs` after its last successful fetch. A failure is remembered for
+//! `negative_cache_secs` (per process), so a bad URL cannot be used to hammer its host.
+
+pub mod config;
+mod document;
+pub mod fetch;
+pub mod guard;
+pub mod resolver;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{AuditEvent, Client, Outcome, Registration};
+pub use config::CimdConfig;
+pub use resolver::{Cimd, Rejected};
+
+/// Is `client_id` meant as a metadata-document URL (a URL with a host and a path beyond `/`)?
+/// Only https ones are fetched; an http one is refused with that reason rather than being
+/// reported as an unknown client.
+pub fn is_document_url(client_id: &str) -> bool {
+    (client_id.starts_with("https://") || client_id.starts_with("http://"))
+        && url::Url::parse(client_id).is_ok_and(|u| u.path() != "/" && u.host().is_some())
+}
+
+/// The client `client_id` names, resolved through its metadata document when it is one (see
+/// the module docs); other ids pass through to storage. `Ok(Err(_))`: a document URL whose
+/// document was refused.
+pub async fn resolve(
+    state: &AppState,
+    client_id: &str,
+) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
+    let now = state.now();
+    let stored = state.clients.get(&*state.store, client_id, now).await?;
+    let cfg = &state.config.cimd;
+    if !cfg.enabled || !is_document_url(client_id) {
+        return Ok(Ok(stored.map(|(c, _)| c)));
+    }
+    let stored = stored.map(|(c, _)| c);
+    match &stored {
+        // An administrator's (or registration's) client of that id: not ours to refetch.
+        Some(c) if c.registration != Registration::MetadataDocument => return Ok(Ok(stored)),
+        Some(c) if c.metadata_expires_at.is_some_and(|t| now < t) => return Ok(Ok(stored)),
+        _ => {}
+    }
+    // A stored document outlives a failed refetch until its clamp runs out.
+    let stale = stored
+        .as_ref()
+        .filter(|c| {
+            c.metadata_fetched_at
+                .is_some_and(|t| now < t + cfg.max_cache_secs)
+        })
+        .map(Arc::clone);
+    if let Some(reason) = state.cimd.remembered_failure(client_id, now) {
+        return Ok(stale.map(Some).ok_or(Rejected(reason)));
+    }
+    let (settings, max_age) = match fetch_and_validate(state, client_id, now).await {
+        Ok(ok) => ok,
+        Err(reason) => {
+            let until = now + cfg.negative_cache_secs;
+            state.cimd.remember_failure(client_id, &reason, until, now);
+            if let Some(c) = stale {
+                tracing::warn!(client = %client_id, %reason, "metadata refetch failed; using the stored document");
+                return Ok(Ok(Some(c)));
+            }
+            let ev = AuditEvent::new(now, "client.metadata_rejected", Outcome::Failure)
+                .client(client_id)
+                .details(serde_json::json!({ "reason": reason, "host": host_of(client_id) }));
+            state.audit(ev).await;
+            return Ok(Err(Rejected(reason)));
+        }
+    };
+    let fresh_for = max_age
+        .unwrap_or(cfg.min_cache_secs)
+        .clamp(cfg.min_cache_secs, cfg.max_cache_secs);
+    let client = Client {
+        id: client_id.to_owned(),
+        secret_hash: None,
+        settings,
+        revoked_at: None,
+        created_at: stored.as_ref().map_or(now, |c| c.created_at),
+        updated_at: now,
+        metadata_fetched_at: Some(now),
+        metadata_expires_at: Some(now + fresh_for),
+    };
+    if !state.store.put_metadata_client(&client).await? {
+        // Another kind of client holds the id (created meanwhile): use what is stored.
+        return Ok(Ok(state
+            .clients
+            .load(&*state.store, client_id, now)
+            .await?));
+    }
+    state.clients.invalidate(client_id);
+    Ok(Ok(state
+        .clients
+        .load(&*state.store, client_id, now)
+        .await?))
+}
+
+async fn fetch_and_validate(
+    state: &AppState,
+    client_id: &str,
+    now: i64,
+) -> std::result::Result<(crate::store::ClientSettings, Option<i64>), String> {
+    let url = url::Url::parse(client_id).map_err(|e| format!("the client_id is not a URL: {e}"))?;
+    let fetched = state
+        .cimd
+        .fetcher()
+        .fetch(&url, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let settings = document::validate(state, client_id, &fetched.body)?;
+    Ok((settings, fetched.max_age))
+}
+
+/// The host a metadata-document client's id names (shown on the consent page).
+pub fn host_of(client_id: &str) -> Option<String> {
+    url::Url::parse(client_id)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+impl From<Rejected> for Error {
+    fn from(r: Rejected) -> Self {
+        Error::invalid_client(format!("the client metadata document was refused: {}", r.0))
+    }
+}

@@ -1,0 +1,55 @@
+//! What the metadata-document resolver keeps between requests: the guarded fetcher (with its
+//! budgets) and, per process, the failures remembered for `negative_cache_secs`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::config::CimdConfig;
+use super::fetch::Fetcher;
+
+/// The resolver: the guarded fetcher and the per-process memory of failures.
+#[derive(Debug)]
+pub struct Cimd {
+    fetcher: Fetcher,
+    /// URL → (reason, until).
+    failures: Mutex<HashMap<String, (String, i64)>>,
+}
+
+const MAX_REMEMBERED_FAILURES: usize = 10_000;
+
+impl Cimd {
+    pub fn new(cfg: &CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
+        Self {
+            fetcher: Fetcher::new(cfg.clone(), roots),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(super) fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    pub(super) fn remembered_failure(&self, url: &str, now: i64) -> Option<String> {
+        let map = self.failures.lock().ok()?;
+        map.get(url)
+            .filter(|(_, until)| now < *until)
+            .map(|(r, _)| r.clone())
+    }
+
+    pub(super) fn remember_failure(&self, url: &str, reason: &str, until: i64, now: i64) {
+        if let Ok(mut map) = self.failures.lock() {
+            if map.len() >= MAX_REMEMBERED_FAILURES {
+                map.retain(|_, (_, u)| now < *u);
+                if map.len() >= MAX_REMEMBERED_FAILURES {
+                    map.clear();
+                }
+            }
+            map.insert(url.to_owned(), (reason.to_owned(), until));
+        }
+    }
+}
+
+/// Why a metadata document was not accepted (shown to the user on `/authorize`, to the
+/// client as `invalid_client` elsewhere, and audited as `client.metadata_rejected`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected(pub String);
