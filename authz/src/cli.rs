@@ -11,7 +11,7 @@ use authz::config::Config;
 use authz::error::{Error, Result};
 use authz::keys::SigningAlg;
 use authz::state::AppState;
-use authz::store::{AuthMethod, Client, ClientSettings, GrantType, KeyStatus, User};
+use authz::store::{AuthMethod, Client, ClientSettings, GrantType, KeyStatus, Registration, User};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use shared::secret::Password;
@@ -147,6 +147,12 @@ pub enum ClientCmd {
         json: bool,
     },
     List(JsonFlag),
+    /// Fetch a metadata-document client's document again now (its URL is its client id).
+    Refresh {
+        url: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace a confidential client's secret; prints the new one once.
     RotateSecret {
         id: String,
@@ -393,6 +399,9 @@ fn client_json(c: &Client) -> serde_json::Value {
         "always_issue_refresh": c.always_issue_refresh, "created_at": c.created_at,
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "skip_consent": c.skip_consent,
         "registration": c.registration.as_str(),
+        "metadata_host": (c.registration == Registration::MetadataDocument)
+            .then(|| authz::cimd::host_of(&c.id)).flatten(),
+        "metadata_fetched_at": c.metadata_fetched_at,
     })
 }
 
@@ -451,17 +460,43 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                     serde_json::Value::Array(clients.iter().map(client_json).collect())
                 );
             } else {
-                println!("{:<20} {:<22} {:<40} scopes", "client_id", "auth", "grants");
+                println!(
+                    "{:<20} {:<18} {:<22} {:<40} scopes",
+                    "client_id", "kind", "auth", "grants"
+                );
                 for c in clients {
                     let g: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
                     println!(
-                        "{:<20} {:<22} {:<40} {}",
+                        "{:<20} {:<18} {:<22} {:<40} {}",
                         c.id,
+                        c.registration.as_str(),
                         c.auth_method.as_str(),
                         g.join(","),
                         c.scopes
                     );
+                    if let (Some(host), Some(at)) =
+                        (authz::cimd::host_of(&c.id), c.metadata_fetched_at)
+                    {
+                        println!(
+                            "{:<20} metadata document at {host}, last fetched at {at}",
+                            ""
+                        );
+                    }
                 }
+            }
+        }
+        ClientCmd::Refresh { url, json } => {
+            let c = authz::cimd::refresh(state, &url)
+                .await?
+                .map_err(|r| Error::Invalid(format!("the document was refused: {}", r.0)))?
+                .ok_or_else(|| Error::NotFound(format!("client {url}")))?;
+            if json {
+                println!("{}", client_json(&c));
+            } else {
+                println!(
+                    "refreshed {} ({}), fetched at {:?}",
+                    c.id, c.name, c.metadata_fetched_at
+                );
             }
         }
         ClientCmd::RotateSecret { id, json } => {

@@ -11,6 +11,14 @@ use shared::config::{ConfigError, Env};
 pub struct CimdConfig {
     /// `AUTHZ_CIMD_ENABLED`: accept metadata-document clients (advertised in metadata).
     pub enabled: bool,
+    /// `AUTHZ_CIMD_TRUST`: `open` (any https host; unverified unless allow-listed) or
+    /// `allow-list` (only hosts in `allowed_hosts`).
+    pub trust: Trust,
+    /// `AUTHZ_CIMD_ALLOWED_HOSTS`: hosts (or `*.example.com` for its subdomains) whose
+    /// documents are trusted: shown as verified, and the only ones accepted under `allow-list`.
+    pub allowed_hosts: Vec<String>,
+    /// `AUTHZ_CIMD_DENIED_HOSTS`: hosts (or `*.` patterns) whose documents are always refused.
+    pub denied_hosts: Vec<String>,
     /// `AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS`: `host[:port]` entries fetched even though they
     /// resolve to loopback or private addresses (tests, private deployments).
     pub allowed_private_hosts: Vec<String>,
@@ -35,6 +43,9 @@ impl Default for CimdConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            trust: Trust::Open,
+            allowed_hosts: Vec::new(),
+            denied_hosts: Vec::new(),
             allowed_private_hosts: Vec::new(),
             extra_roots: None,
             timeout_secs: 5,
@@ -54,6 +65,9 @@ impl CimdConfig {
         env: &Env<F>,
     ) -> std::result::Result<(), ConfigError> {
         env.set("AUTHZ_CIMD_ENABLED", &mut self.enabled)?;
+        env.set("AUTHZ_CIMD_TRUST", &mut self.trust)?;
+        env.set_list("AUTHZ_CIMD_ALLOWED_HOSTS", &mut self.allowed_hosts)?;
+        env.set_list("AUTHZ_CIMD_DENIED_HOSTS", &mut self.denied_hosts)?;
         env.set_list(
             "AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS",
             &mut self.allowed_private_hosts,
@@ -92,6 +106,15 @@ impl CimdConfig {
         if self.negative_cache_secs < 0 || self.max_concurrent_fetches == 0 {
             return bad("negative_cache_secs >= 0 and max_concurrent_fetches >= 1");
         }
+        for p in self.allowed_hosts.iter().chain(&self.denied_hosts) {
+            let bare = p.strip_prefix("*.").unwrap_or(p);
+            if bare.is_empty() || bare.contains(['*', '/', ':', '@', ' ']) {
+                return bad(&format!("host pattern {p:?} is not a host or *.domain"));
+            }
+        }
+        if self.trust == Trust::AllowList && self.allowed_hosts.is_empty() {
+            return bad("trust = allow-list needs allowed_hosts");
+        }
         for h in &self.allowed_private_hosts {
             if h.is_empty() || h.contains(['/', '@', ' ']) {
                 return bad(&format!(
@@ -118,5 +141,88 @@ impl CimdConfig {
             )));
         }
         Ok(roots)
+    }
+
+    /// What this server thinks of documents published at `host`.
+    pub fn verdict(&self, host: &str) -> HostVerdict {
+        let host = host.to_ascii_lowercase();
+        if self.denied_hosts.iter().any(|p| host_matches(p, &host)) {
+            HostVerdict::Denied
+        } else if self.allowed_hosts.iter().any(|p| host_matches(p, &host)) {
+            HostVerdict::Verified
+        } else if self.trust == Trust::AllowList {
+            HostVerdict::Denied
+        } else {
+            HostVerdict::Unverified
+        }
+    }
+}
+
+/// The trust policy for metadata-document hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trust {
+    Open,
+    AllowList,
+}
+
+impl std::str::FromStr for Trust {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Self::Open),
+            "allow-list" => Ok(Self::AllowList),
+            other => Err(format!("{other:?}: use open or allow-list")),
+        }
+    }
+}
+
+/// A host's standing under the trust policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostVerdict {
+    /// On the deny-list, or not on the allow-list under `allow-list`.
+    Denied,
+    /// On the allow-list: shown without the "unverified" badge.
+    Verified,
+    Unverified,
+}
+
+/// `example.com` matches itself only; `*.example.com` matches its subdomains (not itself).
+fn host_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(domain) => host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+        None => pattern == host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns_and_verdicts() {
+        assert!(host_matches("app.example.com", "app.example.com"));
+        assert!(!host_matches("app.example.com", "evil-app.example.com"));
+        assert!(host_matches("*.example.com", "a.example.com"));
+        assert!(host_matches("*.example.com", "a.b.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "badexample.com"));
+        assert!(!host_matches("*.example.com", "example.com.evil.net"));
+        let mut c = CimdConfig {
+            allowed_hosts: vec!["*.trusted.example".into()],
+            denied_hosts: vec!["bad.trusted.example".into()],
+            ..CimdConfig::default()
+        };
+        assert_eq!(c.verdict("app.trusted.example"), HostVerdict::Verified);
+        assert_eq!(c.verdict("BAD.trusted.example"), HostVerdict::Denied);
+        assert_eq!(c.verdict("other.example"), HostVerdict::Unverified);
+        c.trust = Trust::AllowList;
+        assert_eq!(c.verdict("other.example"), HostVerdict::Denied);
+        assert!(c.validate().is_ok());
+        c.allowed_hosts.clear();
+        assert!(c.validate().is_err(), "allow-list without hosts");
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome, Registration};
-pub use config::CimdConfig;
+pub use config::{CimdConfig, HostVerdict};
 pub use resolver::{Cimd, Rejected};
 
 /// Is `client_id` meant as a metadata-document URL (a URL with a host and a path beyond `/`)?
@@ -40,6 +40,29 @@ pub async fn resolve(
     state: &AppState,
     client_id: &str,
 ) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
+    resolve_with(state, client_id, false).await
+}
+
+/// Fetch a metadata-document client's document again now, whatever its freshness and any
+/// remembered failure (`authz client refresh <url>`).
+pub async fn refresh(
+    state: &AppState,
+    client_id: &str,
+) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
+    if !is_document_url(client_id) {
+        return Err(Error::Invalid(format!(
+            "{client_id:?} is not a metadata-document URL"
+        )));
+    }
+    state.cimd.forget_failure(client_id);
+    resolve_with(state, client_id, true).await
+}
+
+async fn resolve_with(
+    state: &AppState,
+    client_id: &str,
+    force: bool,
+) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
     let now = state.now();
     let stored = state.clients.get(&*state.store, client_id, now).await?;
     let cfg = &state.config.cimd;
@@ -47,15 +70,29 @@ pub async fn resolve(
         return Ok(Ok(stored.map(|(c, _)| c)));
     }
     let stored = stored.map(|(c, _)| c);
+    // The trust policy first: a denied host names no client, stored or not.
+    let host = host_of(client_id).unwrap_or_default();
+    if cfg.verdict(&host) == HostVerdict::Denied
+        && stored
+            .as_ref()
+            .is_none_or(|c| c.registration == Registration::MetadataDocument)
+    {
+        let reason = format!("documents published at {host} are not accepted by this server");
+        return Ok(Err(rejected(state, client_id, reason, now).await));
+    }
     match &stored {
         // An administrator's (or registration's) client of that id: not ours to refetch.
         Some(c) if c.registration != Registration::MetadataDocument => return Ok(Ok(stored)),
-        Some(c) if c.metadata_expires_at.is_some_and(|t| now < t) => return Ok(Ok(stored)),
+        Some(c) if !force && c.metadata_expires_at.is_some_and(|t| now < t) => {
+            return Ok(Ok(stored));
+        }
         _ => {}
     }
-    // A stored document outlives a failed refetch until its clamp runs out.
+    // A stored document outlives a failed refetch until its clamp runs out (not for an
+    // operator's explicit refresh, who must learn that it failed).
     let stale = stored
         .as_ref()
+        .filter(|_| !force)
         .filter(|c| {
             c.metadata_fetched_at
                 .is_some_and(|t| now < t + cfg.max_cache_secs)
@@ -73,11 +110,7 @@ pub async fn resolve(
                 tracing::warn!(client = %client_id, %reason, "metadata refetch failed; using the stored document");
                 return Ok(Ok(Some(c)));
             }
-            let ev = AuditEvent::new(now, "client.metadata_rejected", Outcome::Failure)
-                .client(client_id)
-                .details(serde_json::json!({ "reason": reason, "host": host_of(client_id) }));
-            state.audit(ev).await;
-            return Ok(Err(Rejected(reason)));
+            return Ok(Err(rejected(state, client_id, reason, now).await));
         }
     };
     let fresh_for = max_age
@@ -107,6 +140,15 @@ pub async fn resolve(
         .await?))
 }
 
+/// Audit a refusal (`client.metadata_rejected`, with the reason and host) and return it.
+async fn rejected(state: &AppState, client_id: &str, reason: String, now: i64) -> Rejected {
+    let ev = AuditEvent::new(now, "client.metadata_rejected", Outcome::Failure)
+        .client(client_id)
+        .details(serde_json::json!({ "reason": reason, "host": host_of(client_id) }));
+    state.audit(ev).await;
+    Rejected(reason)
+}
+
 async fn fetch_and_validate(
     state: &AppState,
     client_id: &str,
@@ -133,5 +175,16 @@ pub fn host_of(client_id: &str) -> Option<String> {
 impl From<Rejected> for Error {
     fn from(r: Rejected) -> Self {
         Error::invalid_client(format!("the client metadata document was refused: {}", r.0))
+    }
+}
+
+/// Is `client` vouched for (shown without the "unverified application" badge)? Clients an
+/// administrator created, and metadata-document clients whose host is allow-listed.
+pub fn is_verified(state: &AppState, client: &Client) -> bool {
+    match client.registration {
+        Registration::Admin => true,
+        Registration::MetadataDocument => host_of(&client.id)
+            .is_some_and(|h| state.config.cimd.verdict(&h) == HostVerdict::Verified),
+        Registration::Dynamic => false,
     }
 }

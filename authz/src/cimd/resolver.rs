@@ -36,6 +36,12 @@ impl Cimd {
             .map(|(r, _)| r.clone())
     }
 
+    pub(super) fn forget_failure(&self, url: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(url);
+        }
+    }
+
     pub(super) fn remember_failure(&self, url: &str, reason: &str, until: i64, now: i64) {
         if let Ok(mut map) = self.failures.lock() {
             if map.len() >= MAX_REMEMBERED_FAILURES {

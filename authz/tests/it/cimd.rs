@@ -27,6 +27,8 @@ both_backends!(
     caching_follows_max_age_within_the_clamp,
     failures_are_remembered_briefly,
     a_flood_of_urls_on_one_host_makes_bounded_fetches,
+    the_trust_policy_denies_allows_and_verifies_hosts,
+    the_cli_lists_and_refreshes_document_clients,
 );
 
 const ALICE: (&str, &str) = ("alice", "correct horse battery staple");
@@ -73,6 +75,29 @@ async fn authorize(app: &TestApp, agent: &FormAgent, url: &str) -> testkit::agen
             &[("scope", "notes:read"), ("resource", MCP)],
         ))
         .await
+}
+
+/// Alice signs in at `auth` through the pages: the consent page.
+async fn consent_page(app: &TestApp, agent: &FormAgent, auth: &str) -> testkit::agent::Page {
+    let login = agent.get(auth).await;
+    assert!(
+        login.body.contains("action=\"/login\""),
+        "{} {:?} {}",
+        login.status,
+        login.location,
+        login.body
+    );
+    let mut fields = testkit::agent::hidden_inputs(&login.body);
+    fields.push(("username".into(), ALICE.0.into()));
+    fields.push(("password".into(), ALICE.1.into()));
+    let next = agent.post_form(&app.url("/login"), &fields).await;
+    let consent = agent.get(&app.url(next.location.as_deref().unwrap())).await;
+    assert!(
+        consent.body.contains("action=\"/consent\""),
+        "{}",
+        consent.body
+    );
+    consent
 }
 
 /// The document at `path` is refused: an error page (never a redirect) naming `reason`, and
@@ -122,25 +147,7 @@ async fn a_metadata_document_client_signs_in_end_to_end(backend: Backend) {
         &challenge,
         &[("scope", "openid notes:read"), ("resource", MCP)],
     );
-    let login = agent.get(&auth).await;
-    assert!(
-        login.body.contains("action=\"/login\""),
-        "{} {:?} {}",
-        login.status,
-        login.location,
-        login.body
-    );
-    // Sign in; the consent page names the document's host and says it is unverified.
-    let mut fields = testkit::agent::hidden_inputs(&login.body);
-    fields.push(("username".into(), ALICE.0.into()));
-    fields.push(("password".into(), ALICE.1.into()));
-    let next = agent.post_form(&app.url("/login"), &fields).await;
-    let consent = agent.get(&app.url(next.location.as_deref().unwrap())).await;
-    assert!(
-        consent.body.contains("action=\"/consent\""),
-        "{}",
-        consent.body
-    );
+    let consent = consent_page(&app, &agent, &auth).await;
     assert!(consent.body.contains("Metadata App"));
     assert!(
         consent
@@ -417,4 +424,103 @@ async fn a_flood_of_urls_on_one_host_makes_bounded_fetches(backend: Backend) {
     host.put("/fine.json", Route::json(&document(&url)));
     let page = authorize(&app, &FormAgent::new(), &url).await;
     assert!(page.body.contains("action=\"/login\""), "{}", page.body);
+}
+
+async fn the_trust_policy_denies_allows_and_verifies_hosts(backend: Backend) {
+    // A denied host names no client.
+    let (app, host) = setup(backend, |c| c.cimd.denied_hosts = vec!["127.0.0.1".into()]).await;
+    let url = host.url("/client.json");
+    host.put("/client.json", Route::json(&document(&url)));
+    refused(&app, &url, "not accepted by this server").await;
+    assert_eq!(host.hits("/client.json"), 0);
+    // Under allow-list, only listed hosts are accepted.
+    let (app, host) = setup(backend, |c| {
+        c.cimd.trust = authz::cimd::config::Trust::AllowList;
+        c.cimd.allowed_hosts = vec!["*.trusted.example".into()];
+    })
+    .await;
+    let url = host.url("/client.json");
+    host.put("/client.json", Route::json(&document(&url)));
+    refused(&app, &url, "not accepted by this server").await;
+    // An allow-listed host is accepted and shown without the "unverified" badge.
+    let (app, host) = setup(backend, |c| {
+        c.cimd.trust = authz::cimd::config::Trust::AllowList;
+        c.cimd.allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let url = host.url("/client.json");
+    host.put("/client.json", Route::json(&document(&url)));
+    let (_, challenge) = pkce();
+    let auth = app.authorize_url(
+        &url,
+        &challenge,
+        &[("scope", "notes:read"), ("resource", MCP)],
+    );
+    let page = consent_page(&app, &FormAgent::new(), &auth).await;
+    assert!(
+        page.body
+            .contains("published at <strong>127.0.0.1</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Unverified application"),
+        "{}",
+        page.body
+    );
+}
+
+async fn the_cli_lists_and_refreshes_document_clients(backend: Backend) {
+    let (app, host) = setup(backend, |_| {}).await;
+    let url = host.url("/cli.json");
+    host.put("/cli.json", Route::json(&document(&url)));
+    let roots = host.ca_pem.to_str().unwrap().to_owned();
+    let allowed = host.host_port();
+    let env = [
+        ("AUTHZ_CIMD_EXTRA_ROOTS", roots.as_str()),
+        ("AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS", allowed.as_str()),
+    ];
+    let run = |args: &[&str]| crate::cli::authz_with_env(&app, &env, args, None);
+    let (ok, out, err) = run(&["client", "refresh", &url, "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["registration"], "metadata_document");
+    assert_eq!(v["name"], "Metadata App");
+    assert_eq!(host.hits("/cli.json"), 1);
+    // The document changes; a refresh fetches it now, whatever its freshness.
+    let mut doc = document(&url);
+    doc["client_name"] = json!("Renamed App");
+    host.put("/cli.json", Route::json(&doc));
+    let (ok, _, err) = run(&["client", "refresh", &url]);
+    assert!(ok, "{err}");
+    assert_eq!(host.hits("/cli.json"), 2);
+    let (ok, out, _) = run(&["client", "list", "--json"]);
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == url.as_str())
+        .unwrap();
+    assert_eq!(row["name"], "Renamed App");
+    assert_eq!(row["metadata_host"], "127.0.0.1");
+    assert!(row["metadata_fetched_at"].is_i64());
+    let (ok, out, _) = run(&["client", "list"]);
+    assert!(
+        ok && out.contains("metadata_document") && out.contains("metadata document at 127.0.0.1"),
+        "{out}"
+    );
+    // A refused document, and a client id that is not a URL, are clear errors.
+    host.put(
+        "/cli.json",
+        Route::json(&document("https://elsewhere.example/cli.json")),
+    );
+    let (ok, _, err) = run(&["client", "refresh", &url]);
+    assert!(
+        !ok && err.contains("not the URL it was fetched from"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["client", "refresh", "mcp-cli"]);
+    assert!(!ok && err.contains("not a metadata-document URL"), "{err}");
 }

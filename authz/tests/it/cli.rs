@@ -9,8 +9,19 @@ use testkit::both_backends;
 both_backends!(cli_manages_users_and_clients);
 
 pub fn authz(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    authz_with_env(app, &[], args, stdin)
+}
+
+/// `authz` with extra environment variables.
+pub fn authz_with_env(
+    app: &TestApp,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authz"))
         .args(args)
+        .envs(env.iter().copied())
         .env("AUTHZ_DATA_DIR", app.dir.path())
         .env("DATABASE_URL", &app.database_url)
         .env("AUTHZ_ISSUER", &app.base)

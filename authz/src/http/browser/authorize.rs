@@ -174,7 +174,7 @@ async fn proceed(
         client_host: (client.registration == Registration::MetadataDocument)
             .then(|| crate::cimd::host_of(&client.id))
             .flatten(),
-        unverified: client.registration != Registration::Admin,
+        unverified: !crate::cimd::is_verified(state, client),
         local_only,
         redirect_host,
         username: user.username.clone(),
