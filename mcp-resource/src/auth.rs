@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
+use serde_json::Value;
 use shared::verifier::VerifyError;
 use shared::{AccessTokenClaims, ScopeSet};
 
@@ -246,7 +247,17 @@ pub async fn require_token(
     let bytes = to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| state.refuse(Refusal::TooLarge, None))?;
-    if let Some((action, needed)) = required_scope(&bytes)
+    let peek: Option<Peek<'_>> = serde_json::from_slice(&bytes).ok();
+    if let Some(msg) = &peek
+        && let Some(mismatch) = header_mismatch(&parts.headers, msg)
+    {
+        return Ok(json_rpc_error(
+            StatusCode::BAD_REQUEST,
+            msg.id.clone(),
+            &mismatch,
+        ));
+    }
+    if let Some((action, needed)) = peek.as_ref().and_then(required_scope)
         && !rbac::allows(&caller.scopes, needed)
     {
         // The scopes this server knows that the token holds, plus the missing one: what a
@@ -306,34 +317,75 @@ pub async fn rate_limit(
 
 /// For a JSON-RPC `tools/call` or `resources/read`, the action name and the scope it needs.
 /// Reads only `method` and `params.name`/`params.uri`, borrowing from the body.
-fn required_scope(body: &[u8]) -> Option<(String, &'static str)> {
-    #[derive(serde::Deserialize)]
-    struct Params<'a> {
-        #[serde(borrow)]
-        name: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        uri: Option<std::borrow::Cow<'a, str>>,
+/// What the HTTP layer reads of a JSON-RPC request: its method, id and the name it targets.
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow)]
+    method: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    id: Value,
+    #[serde(borrow)]
+    params: Option<Params<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Params<'a> {
+    #[serde(borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    uri: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Peek<'_> {
+    /// The name `Mcp-Name` stands for: a tool's or prompt's name, a resource's URI.
+    fn target(&self) -> Option<&str> {
+        let p = self.params.as_ref()?;
+        match self.method.as_ref() {
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => p.uri.as_deref(),
+            _ => p.name.as_deref(),
+        }
     }
-    #[derive(serde::Deserialize)]
-    struct Peek<'a> {
-        #[serde(borrow)]
-        method: std::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        params: Option<Params<'a>>,
-    }
-    let msg: Peek<'_> = serde_json::from_slice(body).ok()?;
-    let params = msg.params?;
+}
+
+/// The scope the request needs (tools and resources), decided from the body only.
+fn required_scope(msg: &Peek<'_>) -> Option<(String, &'static str)> {
+    let target = msg.target()?;
     match msg.method.as_ref() {
-        "tools/call" => {
-            let name = params.name?;
-            rbac::tool_scope(&name).map(|s| (format!("tool:{name}"), s))
-        }
-        "resources/read" => {
-            let uri = params.uri?;
-            rbac::resource_scope(&uri).map(|s| (format!("resource:{uri}"), s))
-        }
+        "tools/call" => rbac::tool_scope(target).map(|s| (format!("tool:{target}"), s)),
+        "resources/read" => rbac::resource_scope(target).map(|s| (format!("resource:{target}"), s)),
         _ => None,
     }
+}
+
+/// Streamable HTTP (MCP 2026-07-28): `Mcp-Method` and `Mcp-Name`, when sent, must say what the
+/// body says; a mismatch is 400 with a JSON-RPC error (intermediaries route on the headers, so
+/// a disagreement is a request that means two things).
+fn header_mismatch(headers: &axum::http::HeaderMap, msg: &Peek<'_>) -> Option<String> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if let Some(m) = header("mcp-method")
+        && m != msg.method
+    {
+        return Some(format!(
+            "the Mcp-Method header ({m:?}) does not match the body's method"
+        ));
+    }
+    if let Some(n) = header("mcp-name")
+        && Some(n) != msg.target()
+    {
+        return Some(format!(
+            "the Mcp-Name header ({n:?}) does not match the body"
+        ));
+    }
+    None
+}
+
+fn json_rpc_error(status: StatusCode, id: Value, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": -32600, "message": message },
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 impl McpState {
@@ -376,10 +428,9 @@ pub async fn check_origin(
         return next.run(req).await;
     }
     tracing::warn!(origin = ?origin, "refused a request from a disallowed Origin");
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": -32600, "message": "Forbidden: this Origin may not call the MCP server" },
-    });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+    json_rpc_error(
+        StatusCode::FORBIDDEN,
+        Value::Null,
+        "Forbidden: this Origin may not call the MCP server",
+    )
 }

@@ -233,6 +233,16 @@ impl System {
 
     /// A raw JSON-RPC POST to the MCP endpoint.
     pub async fn post(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        self.post_with(token, body, &[]).await
+    }
+
+    /// A raw JSON-RPC POST with extra headers (`Mcp-Method`, `Mcp-Name`, …).
+    pub async fn post_with(
+        &self,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = self
             .http
             .post(&self.mcp_url)
@@ -241,6 +251,9 @@ impl System {
             .body(body.to_string());
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         req.send().await.unwrap()
     }

@@ -17,6 +17,7 @@ mod keys;
 mod lifecycle;
 mod login_pages;
 mod logout;
+mod mcp_spec;
 mod migration;
 mod password;
 mod process;

@@ -16,6 +16,7 @@ both_backends!(
     foreign_origins_are_refused,
     unknown_tool_names_are_clipped_in_the_audit_log,
     descriptions_and_resources_follow_the_one_declaration,
+    mcp_method_and_name_headers_must_match_the_body,
 );
 
 async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
@@ -450,4 +451,77 @@ async fn descriptions_and_resources_follow_the_one_declaration(backend: Backend)
         ["user://profile"]
     );
     readonly.cancel().await.unwrap();
+}
+
+/// Streamable HTTP (2026-07-28): `Mcp-Method` / `Mcp-Name`, when present, must match the
+/// JSON-RPC body (else 400 with a JSON-RPC error); the scope decision comes from the body.
+async fn mcp_method_and_name_headers_must_match_the_body(backend: Backend) {
+    let sys = System::start(backend).await;
+    let reader = sys.user_token("readonly").await;
+    let profile = call("get_user_profile", json!({}));
+    // Control: matching headers (and none at all) are served.
+    for headers in [
+        vec![],
+        vec![
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "get_user_profile"),
+        ],
+    ] {
+        let r = sys.post_with(Some(&reader), &profile, &headers).await;
+        assert_eq!(r.status(), 200, "{headers:?}");
+    }
+    for headers in [
+        vec![("mcp-method", "tools/list")],
+        vec![
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "list_secure_notes"),
+        ],
+        vec![
+            ("mcp-name", "Get_User_Profile"),
+            ("mcp-method", "tools/call"),
+        ],
+    ] {
+        let r = sys.post_with(Some(&reader), &profile, &headers).await;
+        assert_eq!(r.status(), 400, "{headers:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["jsonrpc"], "2.0");
+        assert_eq!(body["id"], 2);
+        assert_eq!(body["error"]["code"], -32600, "{body}");
+    }
+    // Headers cannot launder a call: the body asks for a tool readonly may not call, the
+    // headers name one it may; refused either way, never run.
+    let write = call("create_secure_note", json!({"title": "t", "content": "c"}));
+    let r = sys
+        .post_with(
+            Some(&reader),
+            &write,
+            &[
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "get_user_profile"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = sys
+        .post_with(
+            Some(&reader),
+            &write,
+            &[
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "create_secure_note"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403, "the body decides the scope");
+    // resources/read: Mcp-Name is the URI.
+    let read = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read",
+                      "params": {"uri": "user://profile"}});
+    let ok = sys
+        .post_with(Some(&reader), &read, &[("mcp-name", "user://profile")])
+        .await;
+    assert_eq!(ok.status(), 200);
+    let bad = sys
+        .post_with(Some(&reader), &read, &[("mcp-name", "security://summary")])
+        .await;
+    assert_eq!(bad.status(), 400);
 }
