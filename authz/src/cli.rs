@@ -112,9 +112,13 @@ pub enum ClientCmd {
         id: Option<String>,
         #[arg(long)]
         name: String,
-        /// client_secret_basic (default), client_secret_post, or none (public client).
+        /// client_secret_basic (default), client_secret_post, none (public client), or
+        /// private_key_jwt (with --jwks-uri).
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: AuthMethod,
+        /// private_key_jwt: the https URL of the client's public keys (a JWK Set).
+        #[arg(long)]
+        jwks_uri: Option<String>,
         /// Allowed grant(s): authorization_code, refresh_token, client_credentials, password.
         /// The password grant is legacy (RFC 9700 §2.4) and only for first-party clients.
         #[arg(long = "grant", value_delimiter = ',', required = true)]
@@ -421,6 +425,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             skip_consent,
             serves_resource,
             introspect,
+            jwks_uri,
             json,
         } => {
             let scopes = admin::parse_scopes(&scope)?;
@@ -436,6 +441,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 skip_consent,
                 serves_resource,
                 may_introspect: introspect,
+                jwks_uri,
                 ..Default::default()
             };
             let (c, secret) = admin::add_client(state, ACTOR, id, new).await?;

@@ -110,6 +110,7 @@ pub async fn build_state_with_store(
         audit_log,
         registrations,
         cimd,
+        assertion_keys: Arc::default(),
     })
 }
 

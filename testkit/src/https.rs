@@ -174,3 +174,18 @@ impl HttpsHost {
             .unwrap_or(0)
     }
 }
+
+/// A fresh ES256 (P-256) key pair for signing client assertions: its PKCS#8 DER (for
+/// `jsonwebtoken::EncodingKey::from_ec_der`) and its public JWK with `kid`.
+pub fn es256_key(kid: &str) -> (Vec<u8>, serde_json::Value) {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point = key.public_key_raw();
+    assert_eq!(point.len(), 65, "an uncompressed P-256 point");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwk = serde_json::json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+        "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..65]),
+    });
+    (key.serialize_der(), jwk)
+}

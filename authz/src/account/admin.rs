@@ -251,6 +251,9 @@ pub async fn add_client(
     if new.grant_types.is_empty() {
         return Err(Error::Invalid("give at least one grant type".into()));
     }
+    if new.auth_method == AuthMethod::PrivateKeyJwt {
+        crate::oauth::client_assertion::validate_key_source(&new)?;
+    }
     let public = new.auth_method == AuthMethod::None;
     if public && new.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(Error::Invalid(
@@ -298,7 +301,12 @@ pub async fn add_client(
             "the authorization_code grant needs at least one redirect URI".into(),
         ));
     }
-    let secret = (!public).then(|| ClientSecret::new(random_secret()));
+    // Secrets only for the methods that use one.
+    let uses_secret = matches!(
+        new.auth_method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+    );
+    let secret = uses_secret.then(|| ClientSecret::new(random_secret()));
     let now = state.now();
     let client = Client {
         id,
@@ -328,9 +336,10 @@ pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Re
         .get_client(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("client {id:?}")))?;
-    if client.is_public() {
+    if client.is_public() || client.auth_method == AuthMethod::PrivateKeyJwt {
         return Err(Error::Invalid(format!(
-            "client {id:?} is public and has no secret"
+            "client {id:?} authenticates with {} and has no secret",
+            client.auth_method.as_str()
         )));
     }
     let secret = ClientSecret::new(random_secret());

@@ -25,7 +25,7 @@ impl Cimd {
         }
     }
 
-    pub(super) fn fetcher(&self) -> &Fetcher {
+    pub fn fetcher(&self) -> &Fetcher {
         &self.fetcher
     }
 

@@ -47,6 +47,8 @@ pub struct Metadata {
     pub response_modes_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// RFC 8414 §2: the algorithms a `private_key_jwt` assertion may use.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -101,10 +103,16 @@ pub fn build(state: &AppState) -> Metadata {
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,
             AuthMethod::None,
+            AuthMethod::PrivateKeyJwt,
         ]
         .iter()
         .map(|m| m.as_str())
         .collect(),
+        token_endpoint_auth_signing_alg_values_supported:
+            crate::oauth::client_assertion::ALGORITHMS
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect(),
         scopes_supported: scopes,
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec![

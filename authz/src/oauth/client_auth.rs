@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use shared::secret::ClientSecret;
 
+use super::client_assertion;
 use super::form::{Form, decode_component};
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct Presented {
     pub client_id: String,
     pub secret: Option<ClientSecret>,
     pub method: AuthMethod,
+    /// `private_key_jwt`: the client assertion (RFC 7523 §2.2).
+    pub assertion: Option<String>,
 }
 
 /// Extract the client's credentials from the request.
@@ -50,6 +53,34 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
     };
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
+    // RFC 7523 §2.2: a client assertion, alone (no Basic, no secret).
+    if form.get("client_assertion_type").is_some() || form.get("client_assertion").is_some() {
+        if form.get("client_assertion_type") != Some(client_assertion::ASSERTION_TYPE) {
+            return Err(Error::invalid_client(format!(
+                "client_assertion_type must be {}",
+                client_assertion::ASSERTION_TYPE
+            )));
+        }
+        let assertion = form
+            .get("client_assertion")
+            .ok_or_else(|| Error::invalid_client("client_assertion is missing"))?;
+        if basic.is_some() || body_secret.is_some() {
+            return Err(Error::invalid_request(
+                "use one client authentication method, not a client assertion and a secret",
+            ));
+        }
+        let client_id = match (body_id, client_assertion::claimed_client(assertion)) {
+            (Some(id), _) => id.to_owned(),
+            (None, Some(sub)) => sub,
+            (None, None) => return Err(Error::invalid_client("the client assertion has no sub")),
+        };
+        return Ok(Presented {
+            client_id,
+            secret: None,
+            method: AuthMethod::PrivateKeyJwt,
+            assertion: Some(assertion.to_owned()),
+        });
+    }
     match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => Err(Error::invalid_request(
             "use one client authentication method, not Basic and client_secret (RFC 6749 §2.3)",
@@ -61,16 +92,19 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
             client_id: id,
             secret: Some(ClientSecret::new(secret)),
             method: AuthMethod::ClientSecretBasic,
+            assertion: None,
         }),
         (None, Some(id), Some(secret)) => Ok(Presented {
             client_id: id.to_owned(),
             secret: Some(ClientSecret::new(secret)),
             method: AuthMethod::ClientSecretPost,
+            assertion: None,
         }),
         (None, Some(id), None) => Ok(Presented {
             client_id: id.to_owned(),
             secret: None,
             method: AuthMethod::None,
+            assertion: None,
         }),
         (None, None, _) => Err(Error::invalid_client("client authentication is required")),
     }
@@ -90,11 +124,16 @@ pub async fn authenticate_request(
     if p.client_id.len() <= MAX_CLIENT_ID_BYTES && crate::cimd::is_document_url(&p.client_id) {
         crate::cimd::resolve(state, &p.client_id).await??;
     }
-    authenticate(&state.clients, &*state.store, p, now).await
+    let client = authenticate(&state.clients, &*state.store, p, now).await?;
+    if client.auth_method == AuthMethod::PrivateKeyJwt {
+        let assertion = p.assertion.as_deref().unwrap_or_default();
+        client_assertion::verify(state, &client, assertion, now).await?;
+    }
+    Ok(client)
 }
 
 /// Check presented credentials against the registration (through the client cache).
-pub async fn authenticate(
+async fn authenticate(
     cache: &ClientCache,
     store: &dyn ClientStore,
     p: &Presented,
@@ -140,7 +179,8 @@ pub async fn authenticate(
 /// Public clients present no secret; confidential ones the one whose hash is stored.
 fn secret_matches(client: &Client, presented_hash: Option<&str>) -> bool {
     match (&client.secret_hash, presented_hash) {
-        (None, None) => client.is_public(),
+        // Public clients, and private_key_jwt clients (their assertion is checked next).
+        (None, None) => client.is_public() || client.auth_method == AuthMethod::PrivateKeyJwt,
         (Some(stored), Some(given)) => ct_eq(stored.as_bytes(), given.as_bytes()),
         _ => false,
     }

@@ -2,6 +2,7 @@
 //! authentication, scope and resource policy, the token issuer and one module per grant.
 
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod form;
 pub mod grant;

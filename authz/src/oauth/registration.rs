@@ -28,6 +28,9 @@ pub struct ClientMetadata {
     pub client_name: Option<String>,
     pub scope: Option<String>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `private_key_jwt` (RFC 7591 §2): where the client's public keys are, or the keys.
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// The registration response (RFC 7591 §3.2.1).
@@ -91,10 +94,11 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
         // RFC 7591 §2: the default is client_secret_basic.
         (None, Source::Registration) => AuthMethod::ClientSecretBasic,
         (None | Some("none"), Source::MetadataDocument) => AuthMethod::None,
+        (Some("private_key_jwt"), Source::MetadataDocument) => AuthMethod::PrivateKeyJwt,
         (Some(other), Source::MetadataDocument) => {
             return Err(meta(format!(
                 "token_endpoint_auth_method {other:?} is not supported for metadata-document \
-                 clients; use \"none\" (public client with PKCE)"
+                 clients; use \"none\" (public client with PKCE) or \"private_key_jwt\""
             )));
         }
         (Some(s), Source::Registration) => s.parse().map_err(meta)?,
@@ -148,7 +152,13 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
         }
         Some(n) => n.to_owned(),
     };
+    let (jwks_uri, jwks) = match auth_method {
+        AuthMethod::PrivateKeyJwt => (m.jwks_uri, m.jwks.map(|v| v.to_string())),
+        _ => (None, None),
+    };
     Ok(ClientSettings {
+        jwks_uri,
+        jwks,
         name,
         auth_method,
         grant_types,
@@ -165,6 +175,17 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
             Source::MetadataDocument => Registration::MetadataDocument,
         },
         ..Default::default()
+    })
+    .and_then(|settings| {
+        if settings.auth_method == AuthMethod::PrivateKeyJwt {
+            crate::oauth::client_assertion::validate_key_source(&settings).map_err(
+                |e| match e {
+                    Error::Invalid(msg) => meta(msg),
+                    other => other,
+                },
+            )?;
+        }
+        Ok(settings)
     })
 }
 

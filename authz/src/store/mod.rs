@@ -24,6 +24,15 @@ pub trait ClientStore: Send + Sync {
     /// Store what a metadata document says (insert, or replace a metadata-document row's
     /// settings and freshness); `false` when a row of another kind holds the id.
     async fn put_metadata_client(&self, client: &Client) -> Result<bool>;
+    /// Spend a `private_key_jwt` assertion's `jti` (hashed, per client, until `expires_at`),
+    /// atomically; `false` when it was already used (a replay).
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
     /// Replace the secret hash; `false` when the client does not exist.
     async fn set_client_secret(&self, id: &str, secret_hash: &str, now: i64) -> Result<bool>;

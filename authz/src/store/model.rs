@@ -72,6 +72,10 @@ pub enum AuthMethod {
     /// A public client: no secret (RFC 6749 §2.1).
     #[serde(rename = "none")]
     None,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OIDC Core §9); its public
+    /// keys are the client's `jwks` or `jwks_uri`.
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -80,6 +84,7 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -91,8 +96,10 @@ impl FromStr for AuthMethod {
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
             "client_secret_post" => Ok(Self::ClientSecretPost),
             "none" => Ok(Self::None),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
             o => Err(format!(
-                "unknown auth method {o:?} (client_secret_basic, client_secret_post, none)"
+                "unknown auth method {o:?} (client_secret_basic, client_secret_post, none, \
+                 private_key_jwt)"
             )),
         }
     }
@@ -128,6 +135,10 @@ pub struct ClientSettings {
     /// The resource URI this client serves: token exchange accepts subject tokens with this
     /// audience from it (RFC 8693 §2.1).
     pub serves_resource: Option<String>,
+    /// `private_key_jwt`: where the client's public keys are published (fetched through the
+    /// guarded fetcher), or the keys themselves (a JWK Set, as JSON).
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<String>,
 }
 
 /// An OAuth client registration: its settings (read through `Deref`: `client.scopes`) and

@@ -265,14 +265,21 @@ async fn client_credentials_errors(backend: Backend) {
         "invalid_target",
     )
     .await;
-    // Near-miss of the allowed resource: exact match only.
-    expect_error(
-        app.token(&[CC, ("resource", "http://127.0.0.1:8081/mcp/")], basic)
-            .await,
-        400,
-        "invalid_target",
-    )
-    .await;
+    // Near-misses of the allowed resource (another path, port, scheme): the canonical form
+    // (issue 14: case, default port and a trailing `/` do not matter) must match exactly.
+    for near in [
+        "http://127.0.0.1:8081/mcp/x",
+        "http://127.0.0.1:8081/mcpx",
+        "http://127.0.0.1:8082/mcp",
+        "https://127.0.0.1:8081/mcp",
+    ] {
+        expect_error(
+            app.token(&[CC, ("resource", near)], basic).await,
+            400,
+            "invalid_target",
+        )
+        .await;
+    }
     // Public client or a client without the grant.
     expect_error(
         app.token(&[CC, ("client_id", "cli")], None).await,

@@ -2,3 +2,13 @@
 -- document was last fetched and until when that fetch is fresh (caching headers, clamped).
 ALTER TABLE clients ADD COLUMN metadata_fetched_at BIGINT;
 ALTER TABLE clients ADD COLUMN metadata_expires_at BIGINT;
+-- private_key_jwt (RFC 7523): a client's public keys, by URL or inline (a JWK Set as JSON),
+-- and the assertions already used (single use: `jti` per client until the assertion expires).
+ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
+ALTER TABLE clients ADD COLUMN jwks TEXT;
+CREATE TABLE client_assertions (
+    jti_hash   TEXT PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);

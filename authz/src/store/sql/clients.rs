@@ -15,7 +15,7 @@ macro_rules! columns {
                        resources, always_issue_refresh, post_logout_redirect_uris, skip_consent, \
                        registration, owner_id, expires_at, revoked_at, may_introspect, \
                        serves_resource, created_at, updated_at, metadata_fetched_at, \
-                       metadata_expires_at"
+                       metadata_expires_at, jwks_uri, jwks"
     };
 }
 
@@ -43,6 +43,8 @@ fn client(row: &AnyRow) -> Result<Client> {
             expires_at: row.try_get("expires_at")?,
             may_introspect: row.try_get::<i64, _>("may_introspect")? != 0,
             serves_resource: row.try_get("serves_resource")?,
+            jwks_uri: row.try_get("jwks_uri")?,
+            jwks: row.try_get("jwks")?,
         },
         revoked_at: row.try_get("revoked_at")?,
         created_at: row.try_get("created_at")?,
@@ -59,7 +61,7 @@ impl ClientStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         ))
         .bind(&c.id)
         .bind(&c.name)
@@ -82,6 +84,8 @@ impl ClientStore for SqlStore {
         .bind(c.updated_at)
         .bind(c.metadata_fetched_at)
         .bind(c.metadata_expires_at)
+        .bind(c.jwks_uri.as_deref())
+        .bind(c.jwks.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
@@ -95,8 +99,9 @@ impl ClientStore for SqlStore {
         let updated = sqlx::query(
             "UPDATE clients SET name = $1, auth_method = $2, grant_types = $3, \
              redirect_uris = $4, scopes = $5, post_logout_redirect_uris = $6, \
-             metadata_fetched_at = $7, metadata_expires_at = $8, updated_at = $9 \
-             WHERE id = $10 AND registration = 'metadata_document'",
+             metadata_fetched_at = $7, metadata_expires_at = $8, updated_at = $9, \
+             jwks_uri = $10, jwks = $11 \
+             WHERE id = $12 AND registration = 'metadata_document'",
         )
         .bind(&c.name)
         .bind(c.auth_method.as_str())
@@ -107,6 +112,8 @@ impl ClientStore for SqlStore {
         .bind(c.metadata_fetched_at)
         .bind(c.metadata_expires_at)
         .bind(c.updated_at)
+        .bind(c.jwks_uri.as_deref())
+        .bind(c.jwks.as_deref())
         .bind(&c.id)
         .execute(&self.pool)
         .await?;
@@ -119,6 +126,30 @@ impl ClientStore for SqlStore {
             Err(Error::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        // Expired ones can never be replayed (their `exp` has passed): keep the table small.
+        sqlx::query("DELETE FROM client_assertions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let r = sqlx::query(
+            "INSERT INTO client_assertions (jti_hash, client_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti_hash) DO NOTHING",
+        )
+        .bind(jti_hash)
+        .bind(client_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn get_client(&self, id: &str) -> Result<Option<Client>> {

@@ -1,0 +1,238 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OIDC Core §9): the client
+//! signs a short-lived JWT with its private key; the server checks it against the client's
+//! public keys (its `jwks`, or `jwks_uri` fetched through the SSRF-guarded fetcher of
+//! `cimd::fetch`).
+//!
+//! The checklist (RFC 7523 §3):
+//! 1. an asymmetric algorithm (never `none` or HMAC: the keys are public);
+//! 2. the signature, by a key of the client's set (by `kid`, or any key of the set);
+//! 3. `iss` = `sub` = the client id;
+//! 4. `aud` names this server: the issuer or the token endpoint;
+//! 5. `exp` in the future, against the injected clock, and at most `MAX_LIFETIME_SECS` away
+//!    (a long-lived assertion is a bearer credential); `nbf`/`iat` not in the future;
+//! 6. `jti` present, and single use: spent atomically in storage until `exp`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::crypto::sha256_hex;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{Client, ClientSettings};
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The longest an assertion may live (from now to its `exp`).
+pub const MAX_LIFETIME_SECS: i64 = 300;
+
+/// Clock skew allowed for `iat` and `nbf`.
+const SKEW_SECS: i64 = 30;
+
+/// The algorithms accepted (asymmetric only).
+pub const ALGORITHMS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// A client set up for `private_key_jwt` names where its keys are: exactly one of `jwks_uri`
+/// (https) or `jwks` (a JWK Set with at least one key).
+pub fn validate_key_source(settings: &ClientSettings) -> Result<()> {
+    match (&settings.jwks_uri, &settings.jwks) {
+        (Some(uri), None) => {
+            let ok =
+                url::Url::parse(uri).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+            if !ok {
+                return Err(Error::Invalid(format!(
+                    "jwks_uri {uri:?} must be an https URL"
+                )));
+            }
+            Ok(())
+        }
+        (None, Some(jwks)) => match serde_json::from_str::<JwkSet>(jwks) {
+            Ok(set) if !set.keys.is_empty() => Ok(()),
+            Ok(_) => Err(Error::Invalid("jwks has no keys".into())),
+            Err(e) => Err(Error::Invalid(format!("jwks is not a JWK Set: {e}"))),
+        },
+        (None, None) => Err(Error::Invalid(
+            "private_key_jwt needs the client's public keys: jwks_uri or jwks".into(),
+        )),
+        (Some(_), Some(_)) => Err(Error::Invalid("give jwks_uri or jwks, not both".into())),
+    }
+}
+
+/// Fetched key sets, by URL, until when they may be used.
+#[derive(Debug, Default)]
+pub struct KeySetCache(Mutex<HashMap<String, (JwkSet, i64)>>);
+
+const KEY_SET_CACHE_SECS: i64 = 300;
+const MAX_CACHED_SETS: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    #[serde(default)]
+    aud: Audience,
+    exp: i64,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+    #[default]
+    None,
+}
+
+impl Audience {
+    fn contains(&self, wanted: &[&str]) -> bool {
+        match self {
+            Self::One(a) => wanted.contains(&a.as_str()),
+            Self::Many(list) => list.iter().any(|a| wanted.contains(&a.as_str())),
+            Self::None => false,
+        }
+    }
+}
+
+fn refuse(why: &str) -> Error {
+    Error::invalid_client(format!("the client assertion is not valid: {why}"))
+}
+
+/// The `sub` of an assertion, unverified: which client it claims to be (when the request
+/// carries no `client_id`). Verification follows, against that client's keys.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// Check `assertion` for `client` (the module's checklist) and spend its `jti`.
+pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64) -> Result<()> {
+    // 1. An asymmetric algorithm.
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refuse("malformed JWT"))?;
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(refuse(
+            "the algorithm must be an asymmetric one (RS256, PS256, ES256, EdDSA…)",
+        ));
+    }
+    // 2. The signature, by one of the client's keys.
+    let keys = key_set(state, client, now).await?;
+    let candidates: Vec<_> = keys
+        .keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        .collect();
+    if candidates.is_empty() {
+        return Err(refuse("no key of the client's key set matches its kid"));
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["iss", "sub", "aud", "exp"]);
+    let claims = candidates
+        .iter()
+        .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
+        .find_map(|key| jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).ok())
+        .ok_or_else(|| refuse("the signature does not verify with the client's keys"))?
+        .claims;
+    // 3. Issued by the client, about itself.
+    if claims.iss != client.id || claims.sub != client.id {
+        return Err(refuse("iss and sub must both be the client_id"));
+    }
+    // 4. For this server.
+    let issuer = state.config.issuer.as_str();
+    let token_endpoint = format!("{issuer}/token");
+    if !claims.aud.contains(&[issuer, &token_endpoint]) {
+        return Err(refuse("aud must be the issuer or the token endpoint"));
+    }
+    // 5. Short-lived, against our clock.
+    if claims.exp <= now {
+        return Err(refuse("it has expired"));
+    }
+    if claims.exp > now + MAX_LIFETIME_SECS {
+        return Err(refuse(
+            "exp is more than 5 minutes away; assertions must be short-lived",
+        ));
+    }
+    if claims.nbf.is_some_and(|t| t > now + SKEW_SECS)
+        || claims.iat.is_some_and(|t| t > now + SKEW_SECS)
+    {
+        return Err(refuse("it is not valid yet (nbf/iat in the future)"));
+    }
+    // 6. Single use.
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| refuse("jti is required (at most 256 characters)"))?;
+    let fresh = state
+        .store
+        .use_client_assertion(
+            &client.id,
+            &sha256_hex(&format!("{}\n{jti}", client.id)),
+            claims.exp,
+            now,
+        )
+        .await?;
+    if !fresh {
+        tracing::warn!(client = %client.id, "client assertion replayed");
+        return Err(refuse("this assertion was already used (jti replayed)"));
+    }
+    Ok(())
+}
+
+/// The client's public keys: inline, or fetched (cached for `KEY_SET_CACHE_SECS`).
+async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> {
+    if let Some(jwks) = &client.jwks {
+        return serde_json::from_str(jwks)
+            .map_err(|_| refuse("the client's jwks is not a JWK Set"));
+    }
+    let Some(uri) = &client.jwks_uri else {
+        return Err(refuse("the client has no public keys"));
+    };
+    let cache = &state.assertion_keys;
+    if let Some(set) = cache.0.lock().ok().and_then(|m| {
+        m.get(uri)
+            .filter(|(_, until)| now < *until)
+            .map(|(s, _)| s.clone())
+    }) {
+        return Ok(set);
+    }
+    let url = url::Url::parse(uri).map_err(|_| refuse("the client's jwks_uri is not a URL"))?;
+    let fetched = state
+        .cimd
+        .fetcher()
+        .fetch(&url, now)
+        .await
+        .map_err(|e| refuse(&format!("its jwks_uri could not be fetched: {e}")))?;
+    let set: JwkSet = serde_json::from_slice(&fetched.body)
+        .map_err(|_| refuse("its jwks_uri did not return a JWK Set"))?;
+    if let Ok(mut m) = cache.0.lock() {
+        if m.len() >= MAX_CACHED_SETS {
+            m.clear();
+        }
+        let ttl = fetched
+            .max_age
+            .unwrap_or(KEY_SET_CACHE_SECS)
+            .clamp(0, KEY_SET_CACHE_SECS);
+        m.insert(uri.clone(), (set.clone(), now + ttl));
+    }
+    Ok(set)
+}
