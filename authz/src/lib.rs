@@ -110,7 +110,6 @@ pub async fn build_state_with_store(
         audit_log,
         registrations,
         cimd,
-        assertion_keys: Arc::default(),
     })
 }
 

@@ -31,8 +31,6 @@ pub struct AppState {
     pub registrations: Arc<IpRateLimiter>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
     pub cimd: Arc<crate::cimd::resolver::Cimd>,
-    /// Fetched `private_key_jwt` key sets (`jwks_uri`), briefly.
-    pub assertion_keys: Arc<crate::oauth::client_assertion::KeySetCache>,
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -1,8 +1,11 @@
 //! What the metadata-document resolver keeps between requests: the guarded fetcher (with its
-//! budgets) and, per process, the failures remembered for `negative_cache_secs`.
+//! budgets), per process the failures remembered for `negative_cache_secs`, and the
+//! `private_key_jwt` key sets fetched from `jwks_uri`s (briefly).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+use jsonwebtoken::jwk::JwkSet;
 
 use super::config::CimdConfig;
 use super::fetch::Fetcher;
@@ -11,6 +14,8 @@ use super::fetch::Fetcher;
 #[derive(Debug)]
 pub struct Cimd {
     fetcher: Fetcher,
+    /// `private_key_jwt` key sets fetched from a `jwks_uri`: URL → (set, until).
+    key_sets: Mutex<HashMap<String, (JwkSet, i64)>>,
     /// URL → (reason, until).
     failures: Mutex<HashMap<String, (String, i64)>>,
 }
@@ -22,6 +27,7 @@ impl Cimd {
         Self {
             fetcher: Fetcher::new(cfg.clone(), roots),
             failures: Mutex::new(HashMap::new()),
+            key_sets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -34,6 +40,23 @@ impl Cimd {
         map.get(url)
             .filter(|(_, until)| now < *until)
             .map(|(r, _)| r.clone())
+    }
+
+    /// A key set fetched from `uri` that may still be used at `now`.
+    pub fn cached_key_set(&self, uri: &str, now: i64) -> Option<JwkSet> {
+        let map = self.key_sets.lock().ok()?;
+        map.get(uri)
+            .filter(|(_, until)| now < *until)
+            .map(|(s, _)| s.clone())
+    }
+
+    pub fn remember_key_set(&self, uri: &str, set: &JwkSet, until: i64) {
+        if let Ok(mut map) = self.key_sets.lock() {
+            if map.len() >= MAX_REMEMBERED_FAILURES {
+                map.clear();
+            }
+            map.insert(uri.to_owned(), (set.clone(), until));
+        }
     }
 
     pub(super) fn forget_failure(&self, url: &str) {

@@ -12,9 +12,6 @@
 //!    (a long-lived assertion is a bearer credential); `nbf`/`iat` not in the future;
 //! 6. `jti` present, and single use: spent atomically in storage until `exp`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -70,12 +67,7 @@ pub fn validate_key_source(settings: &ClientSettings) -> Result<()> {
     }
 }
 
-/// Fetched key sets, by URL, until when they may be used.
-#[derive(Debug, Default)]
-pub struct KeySetCache(Mutex<HashMap<String, (JwkSet, i64)>>);
-
 const KEY_SET_CACHE_SECS: i64 = 300;
-const MAX_CACHED_SETS: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
@@ -207,12 +199,7 @@ async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> 
     let Some(uri) = &client.jwks_uri else {
         return Err(refuse("the client has no public keys"));
     };
-    let cache = &state.assertion_keys;
-    if let Some(set) = cache.0.lock().ok().and_then(|m| {
-        m.get(uri)
-            .filter(|(_, until)| now < *until)
-            .map(|(s, _)| s.clone())
-    }) {
+    if let Some(set) = state.cimd.cached_key_set(uri, now) {
         return Ok(set);
     }
     let url = url::Url::parse(uri).map_err(|_| refuse("the client's jwks_uri is not a URL"))?;
@@ -224,15 +211,10 @@ async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> 
         .map_err(|e| refuse(&format!("its jwks_uri could not be fetched: {e}")))?;
     let set: JwkSet = serde_json::from_slice(&fetched.body)
         .map_err(|_| refuse("its jwks_uri did not return a JWK Set"))?;
-    if let Ok(mut m) = cache.0.lock() {
-        if m.len() >= MAX_CACHED_SETS {
-            m.clear();
-        }
-        let ttl = fetched
-            .max_age
-            .unwrap_or(KEY_SET_CACHE_SECS)
-            .clamp(0, KEY_SET_CACHE_SECS);
-        m.insert(uri.clone(), (set.clone(), now + ttl));
-    }
+    let ttl = fetched
+        .max_age
+        .unwrap_or(KEY_SET_CACHE_SECS)
+        .clamp(0, KEY_SET_CACHE_SECS);
+    state.cimd.remember_key_set(uri, &set, now + ttl);
     Ok(set)
 }
