@@ -134,6 +134,9 @@ pub struct BrowserConfig {
     pub registration_open: bool,
     /// `AUTHZ_REGISTRATION_PER_MINUTE`: registrations allowed per client IP per minute.
     pub registration_per_minute: u32,
+    /// `AUTHZ_REGISTRATION_MAX_CLIENTS`: the most self-registered clients kept at once
+    /// (counted atomically with them); registration beyond it is refused.
+    pub registration_max_clients: i64,
 }
 
 impl Default for BrowserConfig {
@@ -147,6 +150,7 @@ impl Default for BrowserConfig {
             login_lockout_secs: 60,
             registration_open: true,
             registration_per_minute: 10,
+            registration_max_clients: 10_000,
         }
     }
 }
@@ -328,6 +332,10 @@ impl Config {
         )?;
         env.set("AUTHZ_LOGIN_LOCKOUT_SECS", &mut b.login_lockout_secs)?;
         env.set("AUTHZ_REGISTRATION_OPEN", &mut b.registration_open)?;
+        env.set(
+            "AUTHZ_REGISTRATION_MAX_CLIENTS",
+            &mut b.registration_max_clients,
+        )?;
         env.set(
             "AUTHZ_REGISTRATION_PER_MINUTE",
             &mut b.registration_per_minute,

@@ -1,8 +1,8 @@
 //! Administrative operations on users, clients and keys: validation, hashing and audit in one
 //! place, shared by the CLI (and later the management API). Each returns what it changed.
 
-use shared::ScopeSet;
 use shared::secret::{ClientSecret, Password};
+use shared::{ErrorCode, ScopeSet};
 
 use crate::account::password::check_policy;
 use crate::crypto::{random_id, random_secret, sha256_hex};
@@ -11,7 +11,10 @@ use crate::keys::{Activation, SigningAlg};
 use crate::oauth::redirect_uri::{self, Registrant};
 use crate::oauth::resource::validate_resource_uri;
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuthMethod, Client, ClientSettings, GrantType, Outcome, User};
+use crate::store::{
+    AuditEvent, AuthMethod, Client, ClientSettings, DYNAMIC_CLIENTS, GrantType, Outcome,
+    Registration, User,
+};
 
 /// Whether the password policy applies (it always does, except for `seed-demo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +321,24 @@ pub async fn add_client(
         metadata_fetched_at: None,
         metadata_expires_at: None,
     };
-    state.store.create_client(&client).await?;
+    if client.registration == Registration::Dynamic {
+        let cap = state.config.browser.registration_max_clients;
+        if !state
+            .store
+            .create_client_within(&client, DYNAMIC_CLIENTS, cap)
+            .await?
+        {
+            return Err(Error::oauth(
+                ErrorCode::InvalidClientMetadata,
+                format!(
+                    "this server already holds the most self-registered clients it allows \
+                     ({cap}); try again later, or ask its operator"
+                ),
+            ));
+        }
+    } else {
+        state.store.create_client(&client).await?;
+    }
     audit(state, "client.created", actor, |e| {
         e.client(&client.id).details(serde_json::json!({
             "auth_method": client.auth_method.as_str(),

@@ -31,6 +31,8 @@ pub struct ClientMetadata {
     /// `private_key_jwt` (RFC 7591 §2): where the client's public keys are, or the keys.
     pub jwks_uri: Option<String>,
     pub jwks: Option<serde_json::Value>,
+    /// OIDC Registration §2: `web` or `native`.
+    pub application_type: Option<String>,
 }
 
 /// The registration response (RFC 7591 §3.2.1).
@@ -44,6 +46,7 @@ pub struct RegisteredClient {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
     pub client_name: String,
+    pub application_type: &'static str,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<&'static str>,
     pub response_types: Vec<&'static str>,
@@ -76,6 +79,7 @@ pub enum Source {
 /// The settings a client may have from metadata it wrote itself: the rules above, the same for
 /// registration and metadata documents.
 pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<ClientSettings> {
+    application_type(&m)?;
     let redirect_uris = m.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
         return Err(bad_redirect("redirect_uris is required"));
@@ -189,8 +193,50 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
     })
 }
 
+/// Is `uri` a loopback http redirect (RFC 8252 §7.3)?
+fn is_loopback(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+    })
+}
+
+/// OIDC Registration §2 `application_type`, checked against the redirect URIs: `web` clients
+/// redirect to https only; `native` ones to loopback (or, for administrators' clients, a
+/// private-use scheme). Absent, it is `native` when every redirect URI is loopback, and `web`
+/// otherwise: OIDC's default is `web`, but MCP clients (which run on the user's machine)
+/// register loopback redirects without saying so, and refusing them would break every one.
+pub fn application_type(m: &ClientMetadata) -> Result<&'static str> {
+    let uris = m.redirect_uris.as_deref().unwrap_or_default();
+    let all_loopback = !uris.is_empty() && uris.iter().all(|u| is_loopback(u));
+    match m.application_type.as_deref() {
+        None if all_loopback => Ok("native"),
+        None | Some("web") => {
+            if let Some(u) = uris.iter().find(|u| !u.starts_with("https://")) {
+                return Err(bad_redirect(format!(
+                    "a web application redirects to https only, not {u:?}; register it with \
+                     application_type \"native\" if it runs on the user's device"
+                )));
+            }
+            Ok("web")
+        }
+        Some("native") => {
+            if let Some(u) = uris.iter().find(|u| u.starts_with("https://")) {
+                return Err(bad_redirect(format!(
+                    "a native application redirects to a loopback address, not {u:?}; \
+                     register it as application_type \"web\""
+                )));
+            }
+            Ok("native")
+        }
+        Some(other) => Err(meta(format!(
+            "application_type {other:?} is not supported; use \"web\" or \"native\""
+        ))),
+    }
+}
+
 /// Register a client from its metadata.
 pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
+    let application_type = application_type(&m)?;
     let new = settings(state, m, Source::Registration)?;
     let (client, secret) = admin::add_client(state, "registration", None, new)
         .await
@@ -209,6 +255,7 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         token_endpoint_auth_method: settings.auth_method.as_str(),
         scope: settings.scopes.to_string(),
         client_name: settings.name,
+        application_type,
         redirect_uris: settings.redirect_uris,
         post_logout_redirect_uris: settings.post_logout_redirect_uris,
     })

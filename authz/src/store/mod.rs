@@ -17,9 +17,15 @@ pub use sql::{Backend, SqlStore};
 use crate::error::Result;
 
 /// OAuth clients.
+/// The counter of live self-registered clients (RFC 7591), kept with them.
+pub const DYNAMIC_CLIENTS: &str = "dynamic_clients";
+
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> Result<()>;
+    /// Create a client only while the counter `counter` is below `cap`, raising it in the same
+    /// transaction; `false` at the cap (nothing created).
+    async fn create_client_within(&self, client: &Client, counter: &str, cap: i64) -> Result<bool>;
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;
     /// Store what a metadata document says (insert, or replace a metadata-document row's
     /// settings and freshness); `false` when a row of another kind holds the id.

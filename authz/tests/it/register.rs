@@ -9,6 +9,8 @@ both_backends!(
     public_and_confidential_clients_register,
     bad_metadata_gets_rfc7591_errors,
     registration_can_be_closed_and_is_rate_limited,
+    application_type_is_checked_against_redirect_uris,
+    the_cap_on_self_registered_clients_holds_under_concurrency,
 );
 
 async fn register(app: &TestApp, body: Value) -> (u16, Value) {
@@ -201,4 +203,108 @@ async fn registration_can_be_closed_and_is_rate_limited(backend: Backend) {
             .0,
         201
     );
+}
+
+/// OIDC Registration §2 `application_type`: `web` redirects to https, `native` to loopback;
+/// absent, loopback-only clients are native (MCP clients) and others web; echoed back.
+async fn application_type_is_checked_against_redirect_uris(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let reg = |app_type: Option<&str>, uris: &[&str]| {
+        let mut body = json!({ "client_name": "App", "redirect_uris": uris,
+                               "token_endpoint_auth_method": "none" });
+        if let Some(t) = app_type {
+            body["application_type"] = json!(t);
+        }
+        let app = &app;
+        async move { register(app, body).await }
+    };
+    for (t, uris, want) in [
+        (None, vec!["http://127.0.0.1:3000/cb"], "native"),
+        (None, vec!["https://app.example/cb"], "web"),
+        (Some("native"), vec!["http://[::1]/cb"], "native"),
+        (Some("web"), vec!["https://app.example/cb"], "web"),
+    ] {
+        let (status, c) = reg(t, &uris).await;
+        assert_eq!(status, 201, "{t:?} {uris:?}: {c}");
+        assert_eq!(c["application_type"], want, "{t:?} {uris:?}");
+    }
+    for (t, uris, code) in [
+        (
+            Some("web"),
+            vec!["http://127.0.0.1:3000/cb"],
+            "invalid_redirect_uri",
+        ),
+        (
+            Some("native"),
+            vec!["https://app.example/cb"],
+            "invalid_redirect_uri",
+        ),
+        (
+            None,
+            vec!["https://app.example/cb", "http://127.0.0.1/cb"],
+            "invalid_redirect_uri",
+        ),
+        (
+            Some("desktop"),
+            vec!["http://127.0.0.1/cb"],
+            "invalid_client_metadata",
+        ),
+    ] {
+        let (status, c) = reg(t, &uris).await;
+        assert_eq!(status, 400, "{t:?} {uris:?}: {c}");
+        assert_eq!(c["error"], code, "{t:?} {uris:?}");
+    }
+}
+
+/// `registration_max_clients`: concurrent registrations cannot pass the cap (the counter moves
+/// atomically with the insert), and deleting a client frees its place.
+async fn the_cap_on_self_registered_clients_holds_under_concurrency(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.browser.registration_max_clients = 3;
+        c.browser.registration_per_minute = 1000;
+    })
+    .await;
+    let body = json!({ "client_name": "Flood", "redirect_uris": ["http://127.0.0.1/cb"],
+                       "token_endpoint_auth_method": "none" });
+    // Twelve at once, each on its own task.
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (http, url, body) = (app.http.clone(), app.url("/register"), body.clone());
+            tokio::spawn(async move {
+                let r = http.post(url).json(&body).send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let created: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(created.len(), 3, "{results:?}");
+    for (status, c) in results.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 400);
+        assert_eq!(c["error"], "invalid_client_metadata");
+        assert!(
+            c["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("most self-registered")
+        );
+    }
+    // Administrators' clients do not count; deleting a self-registered one frees a place.
+    app.code_client("admin-made", authz::store::AuthMethod::None, "notes:read")
+        .await;
+    let id = created[0]["client_id"].as_str().unwrap();
+    authz::account::admin::delete_client(&app.state, "test", id)
+        .await
+        .unwrap();
+    let (status, _) = register(&app, body.clone()).await;
+    assert_eq!(status, 201);
+    let (status, _) = register(&app, body).await;
+    assert_eq!(status, 400);
 }

@@ -12,3 +12,11 @@ CREATE TABLE client_assertions (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX client_assertions_expiry ON client_assertions (expires_at);
+-- Counters that protect something, updated atomically with what they count: the live
+-- self-registered clients (RFC 7591), capped by configuration.
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value)
+    SELECT 'dynamic_clients', COUNT(*) FROM clients WHERE registration = 'dynamic';

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{SqlStore, conflict, json_list, parse_col, uri_list, words};
 use crate::error::{Error, Result};
-use crate::store::{Client, ClientSettings, ClientStore};
+use crate::store::{Client, ClientSettings, ClientStore, DYNAMIC_CLIENTS, Registration};
 
 macro_rules! columns {
     () => {
@@ -54,42 +54,66 @@ fn client(row: &AnyRow) -> Result<Client> {
     })
 }
 
+async fn insert_client(conn: &mut sqlx::AnyConnection, c: &Client) -> Result<()> {
+    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    sqlx::query(concat!(
+        "INSERT INTO clients (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+    ))
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(c.secret_hash.as_deref())
+    .bind(c.auth_method.as_str())
+    .bind(grants.join(" "))
+    .bind(json_list(&c.redirect_uris))
+    .bind(c.scopes.to_string())
+    .bind(json_list(&c.resources))
+    .bind(i64::from(c.always_issue_refresh))
+    .bind(json_list(&c.post_logout_redirect_uris))
+    .bind(i64::from(c.skip_consent))
+    .bind(c.registration.as_str())
+    .bind(c.owner_id.as_deref())
+    .bind(c.expires_at)
+    .bind(c.revoked_at)
+    .bind(i64::from(c.may_introspect))
+    .bind(c.serves_resource.as_deref())
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.metadata_fetched_at)
+    .bind(c.metadata_expires_at)
+    .bind(c.jwks_uri.as_deref())
+    .bind(c.jwks.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
+    Ok(())
+}
+
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn create_client(&self, c: &Client) -> Result<()> {
-        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-        sqlx::query(concat!(
-            "INSERT INTO clients (",
-            columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
-        ))
-        .bind(&c.id)
-        .bind(&c.name)
-        .bind(c.secret_hash.as_deref())
-        .bind(c.auth_method.as_str())
-        .bind(grants.join(" "))
-        .bind(json_list(&c.redirect_uris))
-        .bind(c.scopes.to_string())
-        .bind(json_list(&c.resources))
-        .bind(i64::from(c.always_issue_refresh))
-        .bind(json_list(&c.post_logout_redirect_uris))
-        .bind(i64::from(c.skip_consent))
-        .bind(c.registration.as_str())
-        .bind(c.owner_id.as_deref())
-        .bind(c.expires_at)
-        .bind(c.revoked_at)
-        .bind(i64::from(c.may_introspect))
-        .bind(c.serves_resource.as_deref())
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.metadata_fetched_at)
-        .bind(c.metadata_expires_at)
-        .bind(c.jwks_uri.as_deref())
-        .bind(c.jwks.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_client(&mut conn, c).await
+    }
+
+    async fn create_client_within(&self, c: &Client, counter: &str, cap: i64) -> Result<bool> {
+        // One transaction: the counter moves only with the insert, and the conditional UPDATE
+        // takes the row lock, so concurrent registrations cannot both pass the cap.
+        let mut tx = self.pool.begin().await?;
+        let counted =
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 AND value < $2")
+                .bind(counter)
+                .bind(cap)
+                .execute(&mut *tx)
+                .await?;
+        if counted.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_client(&mut tx, c).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn put_metadata_client(&self, c: &Client) -> Result<bool> {
@@ -182,11 +206,26 @@ impl ClientStore for SqlStore {
     }
 
     async fn delete_client(&self, id: &str) -> Result<bool> {
-        // refresh_tokens go with it (ON DELETE CASCADE).
+        // refresh_tokens go with it (ON DELETE CASCADE); a self-registered client leaves the
+        // count of live registrations in the same transaction.
+        let mut tx = self.pool.begin().await?;
+        let kind: Option<String> = sqlx::query("SELECT registration FROM clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("registration"))
+            .transpose()?;
         let r = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if kind.as_deref() == Some(Registration::Dynamic.as_str()) {
+            sqlx::query("UPDATE counters SET value = value - 1 WHERE name = $1 AND value > 0")
+                .bind(DYNAMIC_CLIENTS)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
