@@ -46,7 +46,9 @@ pub struct RegisteredClient {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_expires_at: Option<i64>,
     pub client_name: String,
-    pub application_type: &'static str,
+    /// `None`: not stated, and the redirect URIs (a mix) do not decide it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<&'static str>,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<&'static str>,
     pub response_types: Vec<&'static str>,
@@ -200,24 +202,28 @@ fn is_loopback(uri: &str) -> bool {
     })
 }
 
-/// OIDC Registration §2 `application_type`, checked against the redirect URIs: `web` clients
-/// redirect to https only; `native` ones to loopback (or, for administrators' clients, a
-/// private-use scheme). Absent, it is `native` when every redirect URI is loopback, and `web`
-/// otherwise: OIDC's default is `web`, but MCP clients (which run on the user's machine)
-/// register loopback redirects without saying so, and refusing them would break every one.
-pub fn application_type(m: &ClientMetadata) -> Result<&'static str> {
+/// OIDC Registration §2 `application_type`, checked against the redirect URIs when stated:
+/// `web` clients redirect to https only, `native` ones to loopback. Absent, it is `native` when
+/// every redirect URI is loopback and `web` when every one is https; a mix decides nothing
+/// (`None`) and is accepted as before. OIDC's default is `web`, but MCP clients (which run on
+/// the user's machine) register loopback redirects without saying so, and refusing them would
+/// break every one.
+pub fn application_type(m: &ClientMetadata) -> Result<Option<&'static str>> {
     let uris = m.redirect_uris.as_deref().unwrap_or_default();
     let all_loopback = !uris.is_empty() && uris.iter().all(|u| is_loopback(u));
+    let all_https = !uris.is_empty() && uris.iter().all(|u| u.starts_with("https://"));
     match m.application_type.as_deref() {
-        None if all_loopback => Ok("native"),
-        None | Some("web") => {
+        None if all_loopback => Ok(Some("native")),
+        None if all_https => Ok(Some("web")),
+        None => Ok(None),
+        Some("web") => {
             if let Some(u) = uris.iter().find(|u| !u.starts_with("https://")) {
                 return Err(bad_redirect(format!(
                     "a web application redirects to https only, not {u:?}; register it with \
                      application_type \"native\" if it runs on the user's device"
                 )));
             }
-            Ok("web")
+            Ok(Some("web"))
         }
         Some("native") => {
             if let Some(u) = uris.iter().find(|u| u.starts_with("https://")) {
@@ -226,7 +232,7 @@ pub fn application_type(m: &ClientMetadata) -> Result<&'static str> {
                      register it as application_type \"web\""
                 )));
             }
-            Ok("native")
+            Ok(Some("native"))
         }
         Some(other) => Err(meta(format!(
             "application_type {other:?} is not supported; use \"web\" or \"native\""

@@ -228,6 +228,10 @@ async fn application_type_is_checked_against_redirect_uris(backend: Backend) {
         assert_eq!(status, 201, "{t:?} {uris:?}: {c}");
         assert_eq!(c["application_type"], want, "{t:?} {uris:?}");
     }
+    // Not stated, and a mix of https and loopback: accepted, no type claimed.
+    let (status, c) = reg(None, &["https://app.example/cb", "http://127.0.0.1/cb"]).await;
+    assert_eq!(status, 201, "{c}");
+    assert!(c.get("application_type").is_none(), "{c}");
     for (t, uris, code) in [
         (
             Some("web"),
@@ -237,11 +241,6 @@ async fn application_type_is_checked_against_redirect_uris(backend: Backend) {
         (
             Some("native"),
             vec!["https://app.example/cb"],
-            "invalid_redirect_uri",
-        ),
-        (
-            None,
-            vec!["https://app.example/cb", "http://127.0.0.1/cb"],
             "invalid_redirect_uri",
         ),
         (
