@@ -47,6 +47,7 @@ async fn main() {
         updated_at: 0,
         metadata_fetched_at: None,
         metadata_expires_at: None,
+        last_used_at: None,
     };
     let scope = client.scopes.clone();
     let sample = state

@@ -151,6 +151,14 @@ pub enum ClientCmd {
         json: bool,
     },
     List(JsonFlag),
+    /// Delete self-registered clients never used within a day of registering, or idle for
+    /// 90 days with no live grant (the configured limits); `--dry-run` only lists them.
+    Prune {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch a metadata-document client's document again now (its URL is its client id).
     Refresh {
         url: String,
@@ -489,6 +497,18 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                         );
                     }
                 }
+            }
+        }
+        ClientCmd::Prune { dry_run, json } => {
+            let pruned = admin::prune_clients(state, ACTOR, dry_run).await?;
+            if json {
+                println!("{}", json!(pruned));
+            } else {
+                let verb = if dry_run { "would delete" } else { "deleted" };
+                for p in &pruned {
+                    println!("{verb} {} ({}): {}", p.client_id, p.name, p.reason);
+                }
+                println!("{} client(s) {verb}", pruned.len());
             }
         }
         ClientCmd::Refresh { url, json } => {

@@ -137,6 +137,12 @@ pub struct BrowserConfig {
     /// `AUTHZ_REGISTRATION_MAX_CLIENTS`: the most self-registered clients kept at once
     /// (counted atomically with them); registration beyond it is refused.
     pub registration_max_clients: i64,
+    /// `AUTHZ_REGISTRATION_UNUSED_TTL_SECS`: a self-registered client that never got a token
+    /// this long after registering is deleted by housekeeping.
+    pub registration_unused_ttl_secs: i64,
+    /// `AUTHZ_REGISTRATION_IDLE_TTL_DAYS`: one unused this many days, with no live grant
+    /// left, is deleted too.
+    pub registration_idle_ttl_days: i64,
 }
 
 impl Default for BrowserConfig {
@@ -151,6 +157,8 @@ impl Default for BrowserConfig {
             registration_open: true,
             registration_per_minute: 10,
             registration_max_clients: 10_000,
+            registration_unused_ttl_secs: 86_400,
+            registration_idle_ttl_days: 90,
         }
     }
 }
@@ -335,6 +343,14 @@ impl Config {
         env.set(
             "AUTHZ_REGISTRATION_MAX_CLIENTS",
             &mut b.registration_max_clients,
+        )?;
+        env.set(
+            "AUTHZ_REGISTRATION_UNUSED_TTL_SECS",
+            &mut b.registration_unused_ttl_secs,
+        )?;
+        env.set(
+            "AUTHZ_REGISTRATION_IDLE_TTL_DAYS",
+            &mut b.registration_idle_ttl_days,
         )?;
         env.set(
             "AUTHZ_REGISTRATION_PER_MINUTE",

@@ -212,17 +212,21 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     let keys = state.store.prune_keys(now).await?;
     let codes = state.store.delete_codes_expired_before(now - 3600).await?;
     let sessions = state.store.delete_sessions_before(now - 86_400).await?;
+    let clients = account::admin::prune_clients(state, "housekeeping", false)
+        .await?
+        .len() as u64;
     state
         .store
         .erase_retry_successors(now - state.config.refresh_retry_grace_secs)
         .await?;
-    if audit + refresh + keys + codes + sessions > 0 {
+    if audit + refresh + keys + codes + sessions + clients > 0 {
         tracing::info!(
             audit,
             refresh,
             keys,
             codes,
             sessions,
+            clients,
             "housekeeping removed expired records"
         );
     }

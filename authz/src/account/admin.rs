@@ -320,6 +320,7 @@ pub async fn add_client(
         updated_at: now,
         metadata_fetched_at: None,
         metadata_expires_at: None,
+        last_used_at: None,
     };
     if client.registration == Registration::Dynamic {
         let cap = state.config.browser.registration_max_clients;
@@ -348,6 +349,58 @@ pub async fn add_client(
     })
     .await;
     Ok((client, secret))
+}
+
+/// A self-registered client pruned, or that would be (`dry_run`), and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pruned {
+    pub client_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// `never_used` or `idle`.
+    pub reason: &'static str,
+}
+
+/// Delete the self-registered clients nobody uses (RFC 7591 registrations are free, so they
+/// pile up): never used `registration_unused_ttl_secs` after registering, or idle for
+/// `registration_idle_ttl_days` with no live grant left. Each deletion is audited.
+pub async fn prune_clients(state: &AppState, actor: &str, dry_run: bool) -> Result<Vec<Pruned>> {
+    let now = state.now();
+    let b = &state.config.browser;
+    let found = state
+        .store
+        .prunable_clients(
+            now - b.registration_unused_ttl_secs,
+            now - b.registration_idle_ttl_days * 86_400,
+            now,
+        )
+        .await?;
+    let mut pruned = Vec::with_capacity(found.len());
+    for c in found {
+        let p = Pruned {
+            reason: if c.last_used_at.is_none() {
+                "never_used"
+            } else {
+                "idle"
+            },
+            client_id: c.id.clone(),
+            name: c.name.clone(),
+            created_at: c.created_at,
+            last_used_at: c.last_used_at,
+        };
+        if !dry_run && state.store.delete_client(&c.id).await? {
+            state.clients.invalidate(&c.id);
+            audit(state, "client.pruned", actor, |e| {
+                e.client(&c.id).details(
+                    serde_json::json!({ "reason": p.reason, "last_used_at": p.last_used_at }),
+                )
+            })
+            .await;
+        }
+        pruned.push(p);
+    }
+    Ok(pruned)
 }
 
 pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Result<ClientSecret> {

@@ -125,6 +125,7 @@ async fn resolve_with(
         updated_at: now,
         metadata_fetched_at: Some(now),
         metadata_expires_at: Some(now + fresh_for),
+        last_used_at: stored.as_ref().and_then(|c| c.last_used_at),
     };
     if !state.store.put_metadata_client(&client).await? {
         // Another kind of client holds the id (created meanwhile): use what is stored.

@@ -30,6 +30,17 @@ pub trait ClientStore: Send + Sync {
     /// Store what a metadata document says (insert, or replace a metadata-document row's
     /// settings and freshness); `false` when a row of another kind holds the id.
     async fn put_metadata_client(&self, client: &Client) -> Result<bool>;
+    /// Record that `id` got tokens at `now` (self-registered and metadata-document clients;
+    /// at most hourly).
+    async fn touch_client(&self, id: &str, now: i64) -> Result<()>;
+    /// Self-registered clients never used and created before `unused_before`, or last used
+    /// before `idle_before` with no live refresh token left at `now`.
+    async fn prunable_clients(
+        &self,
+        unused_before: i64,
+        idle_before: i64,
+        now: i64,
+    ) -> Result<Vec<Client>>;
     /// Spend a `private_key_jwt` assertion's `jti` (hashed, per client, until `expires_at`),
     /// atomically; `false` when it was already used (a replay).
     async fn use_client_assertion(

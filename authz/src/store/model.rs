@@ -157,6 +157,9 @@ pub struct Client {
     /// fetch is fresh (its caching headers, clamped).
     pub metadata_fetched_at: Option<i64>,
     pub metadata_expires_at: Option<i64>,
+    /// When the client last got tokens (kept for self-registered and metadata-document
+    /// clients, at most hourly): what pruning unused registrations goes by.
+    pub last_used_at: Option<i64>,
 }
 
 impl std::ops::Deref for Client {

@@ -11,6 +11,7 @@ both_backends!(
     registration_can_be_closed_and_is_rate_limited,
     application_type_is_checked_against_redirect_uris,
     the_cap_on_self_registered_clients_holds_under_concurrency,
+    unused_and_idle_self_registered_clients_are_pruned,
 );
 
 async fn register(app: &TestApp, body: Value) -> (u16, Value) {
@@ -306,4 +307,114 @@ async fn the_cap_on_self_registered_clients_holds_under_concurrency(backend: Bac
     assert_eq!(status, 201);
     let (status, _) = register(&app, body).await;
     assert_eq!(status, 400);
+}
+
+/// Housekeeping deletes self-registered clients never used within a day, and ones idle for 90
+/// days with no live grant; used ones, and administrators' clients, stay. Dry runs list only.
+async fn unused_and_idle_self_registered_clients_are_pruned(backend: Backend) {
+    use authz::account::admin::prune_clients;
+    // Idle after 2 days (refresh families live 30): a live grant must keep an idle client.
+    let app = TestApp::spawn_with(backend, |c| c.browser.registration_idle_ttl_days = 2).await;
+    app.user("alice", "correct horse battery staple", "user")
+        .await;
+    app.code_client("admin-made", authz::store::AuthMethod::None, "notes:read")
+        .await;
+    let body = json!({ "client_name": "App", "redirect_uris": [crate::support::CB],
+                       "token_endpoint_auth_method": "none",
+                       "grant_types": ["authorization_code", "refresh_token"] });
+    let (_, unused) = register(&app, body.clone()).await;
+    let (_, used) = register(&app, body).await;
+    let (unused, used) = (
+        unused["client_id"].as_str().unwrap().to_owned(),
+        used["client_id"].as_str().unwrap().to_owned(),
+    );
+    // `used` completes an authorization.
+    let (verifier, challenge) = crate::support::pkce();
+    let url = app.authorize_url(&used, &challenge, &[("scope", "notes:read")]);
+    let back = app
+        .browser_sign_in(
+            &testkit::agent::FormAgent::new(),
+            &url,
+            "alice",
+            "correct horse battery staple",
+        )
+        .await;
+    let tokens =
+        crate::support::expect_token(app.redeem(&used, &back["code"], &verifier).await).await;
+    assert!(
+        prune_clients(&app.state, "test", false)
+            .await
+            .unwrap()
+            .is_empty(),
+        "too early"
+    );
+
+    app.clock.advance(86_401);
+    let listed = prune_clients(&app.state, "test", true).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|p| p.client_id.as_str())
+            .collect::<Vec<_>>(),
+        [unused.as_str()]
+    );
+    assert_eq!(listed[0].reason, "never_used");
+    assert!(
+        app.state.store.get_client(&unused).await.unwrap().is_some(),
+        "a dry run deletes nothing"
+    );
+    authz::housekeeping(&app.state).await.unwrap();
+    assert!(app.state.store.get_client(&unused).await.unwrap().is_none());
+    assert!(app.state.store.get_client(&used).await.unwrap().is_some());
+    assert!(app.audit_kinds().await.iter().any(|k| k == "client.pruned"));
+
+    // Idle for 3 days, but its refresh token is still live: kept.
+    assert!(tokens["refresh_token"].is_string());
+    app.clock.advance(2 * 86_400);
+    authz::housekeeping(&app.state).await.unwrap();
+    assert!(
+        app.state.store.get_client(&used).await.unwrap().is_some(),
+        "a live grant was pruned"
+    );
+    // Once its refresh family has ended (30 days), nothing is live: pruned.
+    app.clock.advance(30 * 86_400);
+    authz::housekeeping(&app.state).await.unwrap();
+    assert!(
+        app.state.store.get_client(&used).await.unwrap().is_none(),
+        "idle client kept"
+    );
+    assert!(
+        app.state
+            .store
+            .get_client("admin-made")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Its place under the registration cap is free again.
+    assert_eq!(
+        app.sql_count("SELECT value FROM counters WHERE name = 'dynamic_clients'")
+            .await,
+        0
+    );
+    // The command does the same: `authz client prune [--dry-run]`.
+    let (_, old) = register(
+        &app,
+        json!({ "client_name": "Old", "redirect_uris": [crate::support::CB],
+                "token_endpoint_auth_method": "none" }),
+    )
+    .await;
+    let old = old["client_id"].as_str().unwrap().to_owned();
+    app.sql(&format!(
+        "UPDATE clients SET created_at = 0 WHERE id = '{old}'"
+    ))
+    .await;
+    let (ok, out, err) = crate::cli::authz(&app, &["client", "prune", "--dry-run", "--json"], None);
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["client_id"], old.as_str(), "{out}");
+    assert!(app.state.store.get_client(&old).await.unwrap().is_some());
+    let (ok, out, err) = crate::cli::authz(&app, &["client", "prune"], None);
+    assert!(ok && out.contains("1 client(s) deleted"), "{out} {err}");
+    assert!(app.state.store.get_client(&old).await.unwrap().is_none());
 }

@@ -20,3 +20,5 @@ CREATE TABLE counters (
 );
 INSERT INTO counters (name, value)
     SELECT 'dynamic_clients', COUNT(*) FROM clients WHERE registration = 'dynamic';
+-- When a self-registered or metadata-document client last got tokens (pruning unused ones).
+ALTER TABLE clients ADD COLUMN last_used_at BIGINT;

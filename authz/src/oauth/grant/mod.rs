@@ -18,7 +18,7 @@ use super::issuer::{NewRefreshToken, RefreshGrant, TokenResponse};
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{AuditEvent, Client, GrantType, Outcome, User};
+use crate::store::{AuditEvent, Client, GrantType, Outcome, Registration, User};
 
 /// Handle one token request.
 pub async fn exchange(
@@ -132,4 +132,10 @@ async fn audit_issued(state: &AppState, ctx: &RequestContext, i: Issued<'_>) {
         }))
         .ctx(ctx);
     state.audit_async(ev).await;
+    // A self-described client that gets tokens is in use (pruning reads this).
+    if i.client.registration != Registration::Admin
+        && let Err(e) = state.store.touch_client(&i.client.id, ctx.now).await
+    {
+        tracing::warn!(error = %e, client = %i.client.id, "recording client use failed");
+    }
 }

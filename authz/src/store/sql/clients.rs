@@ -15,7 +15,7 @@ macro_rules! columns {
                        resources, always_issue_refresh, post_logout_redirect_uris, skip_consent, \
                        registration, owner_id, expires_at, revoked_at, may_introspect, \
                        serves_resource, created_at, updated_at, metadata_fetched_at, \
-                       metadata_expires_at, jwks_uri, jwks"
+                       metadata_expires_at, jwks_uri, jwks, last_used_at"
     };
 }
 
@@ -51,6 +51,7 @@ fn client(row: &AnyRow) -> Result<Client> {
         updated_at: row.try_get("updated_at")?,
         metadata_fetched_at: row.try_get("metadata_fetched_at")?,
         metadata_expires_at: row.try_get("metadata_expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
     })
 }
 
@@ -59,7 +60,7 @@ async fn insert_client(conn: &mut sqlx::AnyConnection, c: &Client) -> Result<()>
     sqlx::query(concat!(
         "INSERT INTO clients (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     ))
     .bind(&c.id)
     .bind(&c.name)
@@ -84,6 +85,7 @@ async fn insert_client(conn: &mut sqlx::AnyConnection, c: &Client) -> Result<()>
     .bind(c.metadata_expires_at)
     .bind(c.jwks_uri.as_deref())
     .bind(c.jwks.as_deref())
+    .bind(c.last_used_at)
     .execute(&mut *conn)
     .await
     .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
@@ -150,6 +152,43 @@ impl ClientStore for SqlStore {
             Err(Error::Conflict(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    async fn touch_client(&self, id: &str, now: i64) -> Result<()> {
+        // At most hourly per client, and only where pruning reads it.
+        sqlx::query(
+            "UPDATE clients SET last_used_at = $1 WHERE id = $2 AND registration <> 'admin' \
+             AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now - 3600)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn prunable_clients(
+        &self,
+        unused_before: i64,
+        idle_before: i64,
+        now: i64,
+    ) -> Result<Vec<Client>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM clients c WHERE registration = 'dynamic' AND (\
+             (last_used_at IS NULL AND created_at < $1) \
+             OR (last_used_at < $2 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+                 WHERE r.client_id = c.id AND r.revoked_at IS NULL AND r.used_at IS NULL \
+                 AND r.expires_at > $3))) ORDER BY id"
+        ))
+        .bind(unused_before)
+        .bind(idle_before)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(client).collect()
     }
 
     async fn use_client_assertion(
