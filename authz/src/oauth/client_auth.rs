@@ -125,7 +125,8 @@ pub async fn authenticate_request(
         crate::cimd::resolve(state, &p.client_id).await??;
     }
     let client = authenticate(&state.clients, &*state.store, p, now).await?;
-    if client.auth_method == AuthMethod::PrivateKeyJwt {
+    if p.method == AuthMethod::PrivateKeyJwt {
+        // Presented, so checked: never a fallback to `none` when an assertion fails.
         let assertion = p.assertion.as_deref().unwrap_or_default();
         client_assertion::verify(state, &client, assertion, now).await?;
     }
@@ -158,7 +159,10 @@ async fn authenticate(
             None => return Err(Error::invalid_client(GENERIC)),
         }
     }
-    if client.auth_method != p.method {
+    // A client listing `none` beside `private_key_jwt` may present either.
+    let allowed =
+        client.auth_method == p.method || (client.also_public && p.method == AuthMethod::None);
+    if !allowed {
         return Err(Error::invalid_client(format!(
             "this client must authenticate with {}",
             client.auth_method.as_str()

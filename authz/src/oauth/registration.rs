@@ -22,7 +22,8 @@ use crate::store::{AuthMethod, ClientSettings, GrantType, Registration};
 #[serde(default)]
 pub struct ClientMetadata {
     pub redirect_uris: Option<Vec<String>>,
-    pub token_endpoint_auth_method: Option<String>,
+    /// One method (RFC 7591 §2); a metadata document may list several.
+    pub token_endpoint_auth_method: Option<AuthMethods>,
     pub grant_types: Option<Vec<String>>,
     pub response_types: Option<Vec<String>>,
     pub client_name: Option<String>,
@@ -33,6 +34,23 @@ pub struct ClientMetadata {
     pub jwks: Option<serde_json::Value>,
     /// OIDC Registration §2: `web` or `native`.
     pub application_type: Option<String>,
+}
+
+/// `token_endpoint_auth_method`: a string, or (in metadata documents) a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AuthMethods {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl AuthMethods {
+    fn list(&self) -> Vec<&str> {
+        match self {
+            Self::One(m) => vec![m.as_str()],
+            Self::Many(list) => list.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// The registration response (RFC 7591 §3.2.1).
@@ -96,18 +114,42 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
     for u in redirect_uris.iter().chain(&post_logout) {
         redirect_uri::validate(u, Registrant::SelfRegistered).map_err(bad_redirect)?;
     }
-    let auth_method: AuthMethod = match (m.token_endpoint_auth_method.as_deref(), source) {
-        // RFC 7591 §2: the default is client_secret_basic.
-        (None, Source::Registration) => AuthMethod::ClientSecretBasic,
-        (None | Some("none"), Source::MetadataDocument) => AuthMethod::None,
-        (Some("private_key_jwt"), Source::MetadataDocument) => AuthMethod::PrivateKeyJwt,
-        (Some(other), Source::MetadataDocument) => {
-            return Err(meta(format!(
-                "token_endpoint_auth_method {other:?} is not supported for metadata-document \
-                 clients; use \"none\" (public client with PKCE) or \"private_key_jwt\""
-            )));
+    let methods = m
+        .token_endpoint_auth_method
+        .as_ref()
+        .map(AuthMethods::list)
+        .unwrap_or_default();
+    let has_keys = m.jwks_uri.is_some() || m.jwks.is_some();
+    let (auth_method, also_public) = match source {
+        // RFC 7591 §2: one method; the default is client_secret_basic.
+        Source::Registration => match methods.as_slice() {
+            [] => (AuthMethod::ClientSecretBasic, false),
+            [one] => (one.parse().map_err(meta)?, false),
+            _ => return Err(meta("token_endpoint_auth_method must be one method")),
+        },
+        // A document is public: no secret methods. Of those it names, the strongest we
+        // support: private_key_jwt (with keys), and `none` kept beside it when listed, so the
+        // client may present either; an assertion it presents is always checked.
+        Source::MetadataDocument => {
+            if methods.iter().any(|m| m.starts_with("client_secret")) {
+                return Err(meta(
+                    "a metadata document cannot use client_secret methods: it is public",
+                ));
+            }
+            let none = methods.is_empty() || methods.contains(&"none");
+            let pkj = methods.contains(&"private_key_jwt");
+            match (pkj, none) {
+                (true, _) if has_keys || !none => (AuthMethod::PrivateKeyJwt, none),
+                (_, true) => (AuthMethod::None, false),
+                _ => {
+                    return Err(meta(format!(
+                        "token_endpoint_auth_method {methods:?} is not supported for \
+                         metadata-document clients; use \"none\" (public client with PKCE) \
+                         or \"private_key_jwt\""
+                    )));
+                }
+            }
         }
-        (Some(s), Source::Registration) => s.parse().map_err(meta)?,
     };
     let mut grant_types = Vec::new();
     for g in m
@@ -165,6 +207,7 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
     Ok(ClientSettings {
         jwks_uri,
         jwks,
+        also_public,
         name,
         auth_method,
         grant_types,

@@ -139,6 +139,9 @@ pub struct ClientSettings {
     /// guarded fetcher), or the keys themselves (a JWK Set, as JSON).
     pub jwks_uri: Option<String>,
     pub jwks: Option<String>,
+    /// A `private_key_jwt` metadata-document client whose document also lists `none`: it may
+    /// present either (an assertion it presents is always checked). Treated as public.
+    pub also_public: bool,
 }
 
 /// An OAuth client registration: its settings (read through `Deref`: `client.scopes`) and
@@ -210,8 +213,10 @@ impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+    /// A public client (RFC 6749 §2.1): nothing proves its identity. Also one that may
+    /// authenticate with `none` beside `private_key_jwt`.
     pub fn is_public(&self) -> bool {
-        self.auth_method == AuthMethod::None
+        self.auth_method == AuthMethod::None || self.also_public
     }
     /// Neither revoked nor expired.
     pub fn is_live(&self, now: i64) -> bool {

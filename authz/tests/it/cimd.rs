@@ -29,12 +29,11 @@ both_backends!(
     a_flood_of_urls_on_one_host_makes_bounded_fetches,
     the_trust_policy_denies_allows_and_verifies_hosts,
     the_cli_lists_and_refreshes_document_clients,
-    a_private_key_jwt_document_client_authenticates_with_single_use_assertions,
 );
 
-const ALICE: (&str, &str) = ("alice", "correct horse battery staple");
+pub(crate) const ALICE: (&str, &str) = ("alice", "correct horse battery staple");
 
-async fn setup(
+pub(crate) async fn setup(
     backend: Backend,
     tweak: impl FnOnce(&mut authz::config::Config),
 ) -> (TestApp, HttpsHost) {
@@ -52,7 +51,7 @@ async fn setup(
 }
 
 /// A valid document for `url` (with members we ignore, as real documents have).
-fn document(url: &str) -> Value {
+pub(crate) fn document(url: &str) -> Value {
     json!({
         "client_id": url,
         "client_name": "Metadata App",
@@ -79,7 +78,11 @@ async fn authorize(app: &TestApp, agent: &FormAgent, url: &str) -> testkit::agen
 }
 
 /// Alice signs in at `auth` through the pages: the consent page.
-async fn consent_page(app: &TestApp, agent: &FormAgent, auth: &str) -> testkit::agent::Page {
+pub(crate) async fn consent_page(
+    app: &TestApp,
+    agent: &FormAgent,
+    auth: &str,
+) -> testkit::agent::Page {
     let login = agent.get(auth).await;
     assert!(
         login.body.contains("action=\"/login\""),
@@ -103,7 +106,7 @@ async fn consent_page(app: &TestApp, agent: &FormAgent, auth: &str) -> testkit::
 
 /// The document at `path` is refused: an error page (never a redirect) naming `reason`, and
 /// the refusal audited with its host.
-async fn refused(app: &TestApp, url: &str, reason: &str) {
+pub(crate) async fn refused(app: &TestApp, url: &str, reason: &str) {
     let page = authorize(app, &FormAgent::new(), url).await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(page.location.is_none(), "redirected to {:?}", page.location);
@@ -315,12 +318,7 @@ async fn secrets_in_documents_are_refused(backend: Backend) {
     let mut doc = document(&basic);
     doc["token_endpoint_auth_method"] = json!("client_secret_basic");
     host.put("/basic.json", Route::json(&doc));
-    refused(
-        &app,
-        &basic,
-        "is not supported for metadata-document clients",
-    )
-    .await;
+    refused(&app, &basic, "cannot use client_secret methods").await;
 }
 
 async fn caching_follows_max_age_within_the_clamp(backend: Backend) {
@@ -524,199 +522,4 @@ async fn the_cli_lists_and_refreshes_document_clients(backend: Backend) {
     );
     let (ok, _, err) = run(&["client", "refresh", "mcp-cli"]);
     assert!(!ok && err.contains("not a metadata-document URL"), "{err}");
-}
-
-/// A client assertion (RFC 7523) for `client_id`, signed with `pem`.
-fn assertion(pem: &[u8], client_id: &str, aud: &str, exp: i64, jti: &str) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("k1".into());
-    let claims = json!({ "iss": client_id, "sub": client_id, "aud": aud, "exp": exp,
-                         "iat": exp - 60, "jti": jti });
-    let key = jsonwebtoken::EncodingKey::from_ec_der(pem);
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
-}
-
-async fn a_private_key_jwt_document_client_authenticates_with_single_use_assertions(
-    backend: Backend,
-) {
-    use authz::clock::Clock;
-    let (app, host) = setup(backend, |_| {}).await;
-    let (pem, jwk) = testkit::https::es256_key("k1");
-    let (other_pem, _) = testkit::https::es256_key("k1");
-    host.put("/jwks.json", Route::json(&json!({ "keys": [jwk] })));
-    let url = host.url("/pkj.json");
-    let mut doc = document(&url);
-    doc["token_endpoint_auth_method"] = json!("private_key_jwt");
-    doc["jwks_uri"] = json!(host.url("/jwks.json"));
-    host.put("/pkj.json", Route::json(&doc));
-    let meta: Value = app
-        .get_json("/.well-known/oauth-authorization-server")
-        .await;
-    assert!(
-        meta["token_endpoint_auth_methods_supported"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("private_key_jwt"))
-    );
-
-    let agent = FormAgent::new();
-    let (verifier, challenge) = pkce();
-    let auth = app.authorize_url(
-        &url,
-        &challenge,
-        &[("scope", "notes:read"), ("resource", MCP)],
-    );
-    let consent = consent_page(&app, &agent, &auth).await;
-    let mut fields = testkit::agent::hidden_inputs(&consent.body);
-    fields.push(("decision".into(), "approve".into()));
-    let back = agent.post_form(&app.url("/consent"), &fields).await;
-    let code = query(back.location.as_deref().unwrap())["code"].clone();
-    let token_endpoint = app.url("/token");
-    let now = app.clock.now();
-    let redeem = |assertion: Option<String>| {
-        let (app, code, verifier) = (&app, code.clone(), verifier.clone());
-        async move {
-            let mut form = vec![
-                ("grant_type".to_owned(), "authorization_code".to_owned()),
-                ("code".to_owned(), code),
-                ("redirect_uri".to_owned(), CB.to_owned()),
-                ("code_verifier".to_owned(), verifier),
-            ];
-            if let Some(a) = assertion {
-                form.push((
-                    "client_assertion_type".into(),
-                    authz::oauth::client_assertion::ASSERTION_TYPE.into(),
-                ));
-                form.push(("client_assertion".into(), a));
-            }
-            let form: Vec<(&str, &str)> =
-                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            app.token(&form, None).await
-        }
-    };
-    // Refusals first (none of them spends the code): no assertion, a foreign key, the wrong
-    // audience, a long-lived assertion.
-    expect_error(redeem(None).await, 401, "invalid_client").await;
-    for bad in [
-        assertion(&other_pem, &url, &token_endpoint, now + 60, "j-other-key"),
-        assertion(
-            &pem,
-            &url,
-            "https://elsewhere.example/token",
-            now + 60,
-            "j-aud",
-        ),
-        assertion(&pem, &url, &token_endpoint, now + 3600, "j-long"),
-        assertion(&pem, &url, &token_endpoint, now - 1, "j-expired"),
-    ] {
-        let msg = expect_error(redeem(Some(bad)).await, 401, "invalid_client").await;
-        assert!(msg.contains("client assertion"), "{msg}");
-    }
-    // The real one: tokens.
-    let good = assertion(&pem, &url, &token_endpoint, now + 60, "j-1");
-    let tokens = expect_token(redeem(Some(good.clone())).await).await;
-    assert_eq!(
-        app.verify(tokens["access_token"].as_str().unwrap(), MCP)
-            .await
-            .client_id,
-        url
-    );
-    // Replayed: refused, even for another request.
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    let replay = app
-        .token(
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                (
-                    "client_assertion_type",
-                    authz::oauth::client_assertion::ASSERTION_TYPE,
-                ),
-                ("client_assertion", &good),
-            ],
-            None,
-        )
-        .await;
-    let msg = expect_error(replay, 401, "invalid_client").await;
-    assert!(msg.contains("already used"), "{msg}");
-    // A fresh assertion (aud = the issuer also works) refreshes.
-    let fresh = assertion(&pem, &url, &app.base, now + 60, "j-2");
-    let refreshed = app
-        .token(
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                (
-                    "client_assertion_type",
-                    authz::oauth::client_assertion::ASSERTION_TYPE,
-                ),
-                ("client_assertion", &fresh),
-            ],
-            None,
-        )
-        .await;
-    expect_token(refreshed).await;
-    assert_eq!(host.hits("/jwks.json"), 1, "the key set is cached");
-    // A document naming private_key_jwt without keys is refused.
-    let nokeys = host.url("/nokeys.json");
-    let mut doc = document(&nokeys);
-    doc["token_endpoint_auth_method"] = json!("private_key_jwt");
-    host.put("/nokeys.json", Route::json(&doc));
-    refused(&app, &nokeys, "needs the client").await;
-
-    // A registered client uses private_key_jwt too (`authz client add … --jwks-uri`).
-    let roots = host.ca_pem.to_str().unwrap().to_owned();
-    let allowed = host.host_port();
-    let env = [
-        ("AUTHZ_CIMD_EXTRA_ROOTS", roots.as_str()),
-        ("AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS", allowed.as_str()),
-    ];
-    let jwks_uri = host.url("/jwks.json");
-    let add = |extra: &[&str]| {
-        let mut args = vec![
-            "client",
-            "add",
-            "--id",
-            "svc",
-            "--name",
-            "Signed service",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "notes:read",
-            "--auth-method",
-            "private_key_jwt",
-        ];
-        args.extend_from_slice(extra);
-        crate::cli::authz_with_env(&app, &env, &args, None)
-    };
-    let (ok, _, err) = add(&[]);
-    assert!(!ok && err.contains("jwks_uri or jwks"), "{err}");
-    let (ok, out, err) = add(&["--jwks-uri", &jwks_uri]);
-    assert!(ok, "{err}");
-    assert!(
-        !out.contains("client_secret"),
-        "no secret for private_key_jwt: {out}"
-    );
-    let signed = assertion(&pem, "svc", &token_endpoint, now + 60, "svc-1");
-    let resp = app
-        .token(
-            &[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    authz::oauth::client_assertion::ASSERTION_TYPE,
-                ),
-                ("client_assertion", &signed),
-            ],
-            None,
-        )
-        .await;
-    let t = expect_token(resp).await;
-    assert_eq!(
-        app.verify(t["access_token"].as_str().unwrap(), MCP)
-            .await
-            .client_id,
-        "svc"
-    );
 }

@@ -8,6 +8,7 @@ mod attacks;
 mod chromium;
 mod cimd;
 mod cli;
+mod client_assertion;
 mod client_credentials;
 mod code_flow;
 mod conformance;

@@ -22,3 +22,5 @@ INSERT INTO counters (name, value)
     SELECT 'dynamic_clients', COUNT(*) FROM clients WHERE registration = 'dynamic';
 -- When a self-registered or metadata-document client last got tokens (pruning unused ones).
 ALTER TABLE clients ADD COLUMN last_used_at BIGINT;
+-- A private_key_jwt metadata-document client whose document also lists `none`.
+ALTER TABLE clients ADD COLUMN also_public BIGINT NOT NULL DEFAULT 0;
