@@ -5,6 +5,7 @@ pub mod admin_tools;
 pub mod auth;
 pub mod authz_client;
 pub mod config;
+pub mod health;
 pub mod metadata;
 pub mod origin;
 pub mod rbac;
@@ -134,6 +135,7 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     let protected = origin::cors(state.origins.cors_origins(), &methods).apply(protected);
     Router::new()
         .merge(metadata::router(&state))
+        .merge(health::router())
         .with_state(Arc::clone(&state))
         .merge(protected)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

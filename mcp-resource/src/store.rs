@@ -68,6 +68,17 @@ impl Store {
         Ok(Self { pool, key })
     }
 
+    /// Close the connection pool: every later query fails (shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn create_note(
         &self,
         owner: &str,

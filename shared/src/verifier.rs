@@ -153,6 +153,11 @@ impl Verifier {
         self.fetches.load(Ordering::Relaxed)
     }
 
+    /// Does the verifier hold any of the issuer's keys (readiness)?
+    pub fn has_keys(&self) -> bool {
+        self.keys.read().is_ok_and(|k| !k.by_kid.is_empty())
+    }
+
     pub fn config(&self) -> &VerifierConfig {
         &self.cfg
     }

@@ -332,6 +332,8 @@ pub trait Store:
     + AuditStore
     + ReportStore
 {
-    /// Cheap liveness probe for `/healthz`.
+    /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;
+    /// Close the connection pool: every later query fails (shutdown).
+    async fn close(&self);
 }

@@ -16,6 +16,7 @@ use crate::support::{Backend, TestApp};
 use testkit::both_backends;
 
 both_backends!(
+    probes_say_live_and_ready_and_when_the_database_is_gone,
     metadata_documents_are_identical_and_accurate,
     jwks_is_public_and_parsable,
     openidconnect_discovers_and_uses_the_server
@@ -239,4 +240,23 @@ async fn jwks_is_public_and_parsable(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(cors.headers()["access-control-allow-origin"], "*");
+}
+
+/// `/healthz`: the process is up; `/readyz`: the database answers and keys are loaded. With the
+/// database gone, the server is live but not ready (503), so a balancer stops routing to it.
+async fn probes_say_live_and_ready_and_when_the_database_is_gone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ready: serde_json::Value = app.get_json("/readyz").await;
+    assert_eq!(
+        ready,
+        serde_json::json!({ "status": "ready", "database": "up", "keys": "loaded" })
+    );
+    app.state.store.close().await;
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["database"], "down");
+    assert_eq!(body["status"], "unavailable");
+    let live = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200, "the process is still up");
 }

@@ -17,6 +17,7 @@ both_backends!(
     unknown_tool_names_are_clipped_in_the_audit_log,
     descriptions_and_resources_follow_the_one_declaration,
     mcp_method_and_name_headers_must_match_the_body,
+    probes_say_live_and_ready_without_a_token,
 );
 
 async fn protected_resource_metadata_points_at_the_issuer(backend: Backend) {
@@ -524,4 +525,31 @@ async fn mcp_method_and_name_headers_must_match_the_body(backend: Backend) {
         .post_with(Some(&reader), &read, &[("mcp-name", "security://summary")])
         .await;
     assert_eq!(bad.status(), 400);
+}
+
+/// `/healthz` and `/readyz` need no token; ready means the database answers and the issuer's
+/// keys are held (fetched by the probe if not yet); with the database gone, 503.
+async fn probes_say_live_and_ready_without_a_token(backend: Backend) {
+    let sys = System::start(backend).await;
+    let ready: Value = sys.get_json(&format!("{}/readyz", sys.mcp_base)).await;
+    assert_eq!(
+        ready,
+        json!({ "status": "ready", "database": "up", "issuer_keys": "loaded" })
+    );
+    sys.mcp.store.close().await;
+    let r = sys
+        .http
+        .get(format!("{}/readyz", sys.mcp_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["database"], "down");
+    let live = sys
+        .http
+        .get(format!("{}/healthz", sys.mcp_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
 }

@@ -72,6 +72,10 @@ impl crate::store::Store for SqlStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 /// Split a stored space-separated list.

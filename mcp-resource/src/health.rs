@@ -1,0 +1,55 @@
+//! Probes for load balancers and orchestrators: `GET /healthz` (the process is up) and
+//! `GET /readyz` (it can verify tokens and serve: its database answers and it holds the
+//! authorization server's keys, fetched now if it has none yet). Neither needs a token.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::state::McpState;
+
+pub fn router() -> Router<Arc<McpState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn readyz(State(state): State<Arc<McpState>>) -> impl IntoResponse {
+    let database = match state.store.ping().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "readiness: database unavailable");
+            false
+        }
+    };
+    if !state.verifier.has_keys() {
+        // The verifier's own floor bounds how often probes can make it fetch.
+        if let Err(e) = state.verifier.refresh(false).await {
+            tracing::warn!(error = %e, "readiness: the issuer's keys are not available");
+        }
+    }
+    let keys = state.verifier.has_keys();
+    let ready = database && keys;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let up = |ok: bool| if ok { "up" } else { "down" };
+    (
+        status,
+        Json(serde_json::json!({
+            "status": if ready { "ready" } else { "unavailable" },
+            "database": up(database),
+            "issuer_keys": if keys { "loaded" } else { "missing" },
+        })),
+    )
+}
