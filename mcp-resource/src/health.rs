@@ -10,6 +10,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use shared::probe::{Check, readiness};
+
 use crate::state::McpState;
 
 pub fn router() -> Router<Arc<McpState>> {
@@ -37,19 +39,14 @@ async fn readyz(State(state): State<Arc<McpState>>) -> impl IntoResponse {
         }
     }
     let keys = state.verifier.has_keys();
-    let ready = database && keys;
+    let (ready, body) = readiness(&[
+        Check::reachable("database", database),
+        Check::loaded("issuer_keys", keys),
+    ]);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let up = |ok: bool| if ok { "up" } else { "down" };
-    (
-        status,
-        Json(serde_json::json!({
-            "status": if ready { "ready" } else { "unavailable" },
-            "database": up(database),
-            "issuer_keys": if keys { "loaded" } else { "missing" },
-        })),
-    )
+    (status, Json(body))
 }

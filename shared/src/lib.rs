@@ -1,9 +1,10 @@
 //! What the authorization server (`authz`) and resource servers (`mcp-resource`) share: OAuth
 //! error codes and bodies, scopes, access-token claims, secret newtypes, the injected clock,
-//! crypto helpers and per-client rate limiting (plain data and rules, no I/O); and, behind
-//! features, the pieces that touch the outside: configuration reading from files and the
-//! environment (`config`), CORS for browser clients (`cors`), the database opener (`db`), the group-commit writer (`batch`) and the
-//! offline JWT verifier that fetches the issuer's JWKS (`verifier`).
+//! crypto helpers, per-client rate limiting and the readiness answer (plain data and rules, no
+//! I/O); and, behind features, the pieces that touch the outside: configuration reading from
+//! files and the environment (`config`), CORS for browser clients (`cors`), the database
+//! opener (`db`), the group-commit writer (`batch`) and the offline JWT verifier that fetches
+//! the issuer's JWKS (`verifier`).
 
 #[cfg(feature = "batch")]
 pub mod batch;
@@ -17,6 +18,7 @@ pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod error;
+pub mod probe;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;

@@ -8,6 +8,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use shared::probe::{Check, readiness};
+
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -29,19 +31,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
     };
     let keys = !state.keys.current().kids.is_empty();
-    let ready = database && keys;
+    let (ready, body) = readiness(&[
+        Check::reachable("database", database),
+        Check::loaded("keys", keys),
+    ]);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let up = |ok: bool| if ok { "up" } else { "down" };
-    (
-        status,
-        Json(serde_json::json!({
-            "status": if ready { "ready" } else { "unavailable" },
-            "database": up(database),
-            "keys": if keys { "loaded" } else { "missing" },
-        })),
-    )
+    (status, Json(body))
 }
