@@ -8,7 +8,8 @@ use testkit::both_backends;
 
 both_backends!(
     rotation_keeps_old_tokens_verifiable,
-    private_keys_are_encrypted_at_rest
+    private_keys_are_encrypted_at_rest,
+    concurrent_rotations_on_two_replicas_leave_one_active_key,
 );
 
 async fn cc_token(app: &TestApp, secret: &str) -> String {
@@ -146,5 +147,44 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+/// Two replicas (two server states on one database) rotating at the same moment: the database
+/// keeps exactly one active key per purpose (a partial unique index); the loser is told, and
+/// changes nothing.
+async fn concurrent_rotations_on_two_replicas_leave_one_active_key(backend: Backend) {
+    use authz::account::admin::{KeySwitch, rotate_keys};
+    use authz::keys::SigningAlg;
+    let app = TestApp::spawn(backend).await;
+    let other = authz::build_state((*app.state.config).clone(), app.clock.clone())
+        .await
+        .unwrap();
+    for round in 0..20 {
+        // Each replica on its own task, so the two transactions overlap.
+        let (s1, s2) = (app.state.clone(), other.clone());
+        let t1 = tokio::spawn(async move {
+            rotate_keys(&s1, "replica-1", SigningAlg::Es256, KeySwitch::Now).await
+        });
+        let t2 = tokio::spawn(async move {
+            rotate_keys(&s2, "replica-2", SigningAlg::Es256, KeySwitch::Now).await
+        });
+        let (a, b) = (t1.await.unwrap(), t2.await.unwrap());
+        assert!(
+            a.is_ok() || b.is_ok(),
+            "round {round}: both failed: {a:?} {b:?}"
+        );
+        for loser in [&a, &b].into_iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(loser, authz::error::Error::Conflict(_)),
+                "{loser:?}"
+            );
+        }
+        let active = app
+            .sql_count(
+                "SELECT COUNT(*) FROM signing_keys WHERE status = 'active' AND purpose = 'access'",
+            )
+            .await;
+        assert_eq!(active, 1, "round {round}");
     }
 }

@@ -24,3 +24,14 @@ INSERT INTO counters (name, value)
 ALTER TABLE clients ADD COLUMN last_used_at BIGINT;
 -- A private_key_jwt metadata-document client whose document also lists `none`.
 ALTER TABLE clients ADD COLUMN also_public BIGINT NOT NULL DEFAULT 0;
+-- One active signing key per purpose, enforced by the database (issue 15: replicas rotating at
+-- once). A race before this index could have left two: keep the newest, retire the others
+-- (still published for a day, so their tokens verify until they expire).
+UPDATE signing_keys SET status = 'retired', retired_at = created_at,
+    publish_until = created_at + 86400
+    WHERE status = 'active' AND EXISTS (
+        SELECT 1 FROM signing_keys n WHERE n.purpose = signing_keys.purpose
+            AND n.status = 'active'
+            AND (n.created_at > signing_keys.created_at
+                 OR (n.created_at = signing_keys.created_at AND n.kid > signing_keys.kid)));
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (purpose) WHERE status = 'active';

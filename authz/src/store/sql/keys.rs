@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
+use super::{SqlStore, conflict};
 use crate::error::{Error, Result};
 use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 
@@ -117,7 +117,10 @@ impl KeyStore for SqlStore {
         .bind(&new_key.public_jwk)
         .bind(new_key.created_at)
         .execute(&mut *tx)
-        .await?;
+        .await
+        // The partial unique index keeps one active key per purpose: a rotation racing
+        // another (on another replica) loses here, and changes nothing.
+        .map_err(|e| conflict(e, "a concurrent key rotation's active key"))?;
         tx.commit().await?;
         Ok(())
     }
