@@ -212,6 +212,7 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     let keys = state.store.prune_keys(now).await?;
     let codes = state.store.delete_codes_expired_before(now - 3600).await?;
     let sessions = state.store.delete_sessions_before(now - 86_400).await?;
+    state.store.delete_client_assertions_before(now).await?;
     let clients = account::admin::prune_clients(state, "housekeeping", false)
         .await?
         .len() as u64;

@@ -362,18 +362,22 @@ fn required_scope(msg: &Peek<'_>) -> Option<(String, &'static str)> {
 /// a disagreement is a request that means two things).
 fn header_mismatch(headers: &axum::http::HeaderMap, msg: &Peek<'_>) -> Option<String> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    // Echoed in the error: clipped, like tool names in the audit log.
+    let shown = |v: &str| v.chars().take(64).collect::<String>();
     if let Some(m) = header("mcp-method")
         && m != msg.method
     {
         return Some(format!(
-            "the Mcp-Method header ({m:?}) does not match the body's method"
+            "the Mcp-Method header ({:?}) does not match the body's method",
+            shown(m)
         ));
     }
     if let Some(n) = header("mcp-name")
         && Some(n) != msg.target()
     {
         return Some(format!(
-            "the Mcp-Name header ({n:?}) does not match the body"
+            "the Mcp-Name header ({:?}) does not match the body",
+            shown(n)
         ));
     }
     None

@@ -180,7 +180,6 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
             &client.id,
             &sha256_hex(&format!("{}\n{jti}", client.id)),
             claims.exp,
-            now,
         )
         .await?;
     if !fresh {

@@ -48,8 +48,10 @@ pub trait ClientStore: Send + Sync {
         client_id: &str,
         jti_hash: &str,
         expires_at: i64,
-        now: i64,
     ) -> Result<bool>;
+    /// Forget spent assertions that expired before `ts` (housekeeping: they cannot be
+    /// replayed any more).
+    async fn delete_client_assertions_before(&self, ts: i64) -> Result<u64>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
     /// Replace the secret hash; `false` when the client does not exist.
     async fn set_client_secret(&self, id: &str, secret_hash: &str, now: i64) -> Result<bool>;

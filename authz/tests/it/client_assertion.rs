@@ -195,6 +195,21 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
             .client_id,
         "svc"
     );
+    // Spent assertions are forgotten by housekeeping once expired (a replay then fails on
+    // exp, which is checked before jti).
+    assert!(
+        app.sql_count("SELECT COUNT(*) FROM client_assertions")
+            .await
+            > 0
+    );
+    app.clock
+        .advance(authz::oauth::client_assertion::MAX_LIFETIME_SECS + 1);
+    authz::housekeeping(&app.state).await.unwrap();
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM client_assertions")
+            .await,
+        0
+    );
 }
 
 /// A document listing `none` and `private_key_jwt` (as ChatGPT's does), with inline `jwks`:

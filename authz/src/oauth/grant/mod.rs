@@ -133,7 +133,10 @@ async fn audit_issued(state: &AppState, ctx: &RequestContext, i: Issued<'_>) {
         .ctx(ctx);
     state.audit_async(ev).await;
     // A self-described client that gets tokens is in use (pruning reads this).
+    // The (cached) record decides first, so a busy client costs no write per token.
+    let stale = i.client.last_used_at.is_none_or(|t| t < ctx.now - 3600);
     if i.client.registration != Registration::Admin
+        && stale
         && let Err(e) = state.store.touch_client(&i.client.id, ctx.now).await
     {
         tracing::warn!(error = %e, client = %i.client.id, "recording client use failed");

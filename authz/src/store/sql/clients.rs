@@ -194,18 +194,21 @@ impl ClientStore for SqlStore {
         rows.iter().map(client).collect()
     }
 
+    async fn delete_client_assertions_before(&self, ts: i64) -> Result<u64> {
+        // Expired ones can never be replayed (their `exp` has passed).
+        let r = sqlx::query("DELETE FROM client_assertions WHERE expires_at < $1")
+            .bind(ts)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn use_client_assertion(
         &self,
         client_id: &str,
         jti_hash: &str,
         expires_at: i64,
-        now: i64,
     ) -> Result<bool> {
-        // Expired ones can never be replayed (their `exp` has passed): keep the table small.
-        sqlx::query("DELETE FROM client_assertions WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
         let r = sqlx::query(
             "INSERT INTO client_assertions (jti_hash, client_id, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (jti_hash) DO NOTHING",
