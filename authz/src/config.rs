@@ -40,6 +40,16 @@ pub struct Config {
     /// before it signs (≥ the JWKS `max-age`, 60 s; with replicas or a CLI rotation also add
     /// `key_reload_secs`, after which running servers have loaded it).
     pub key_prepublish_secs: i64,
+    /// `AUTHZ_KEY_ROTATION_DAYS`: signing keys rotate on this schedule (the next key is
+    /// published `key_prepublish_secs` before it signs, the old one stays published until its
+    /// tokens have expired); 0 = only by `authz keys rotate`.
+    pub key_rotation_days: i64,
+    /// `AUTHZ_REDIS_URL`: keep rate-limit counters in Redis, shared by every replica
+    /// (`redis://[:password@]host:6379[/db]`). Unset: in-process counters.
+    pub redis_url: Option<DatabaseUrl>,
+    /// `AUTHZ_REDIS_PREFIX`: the start of every Redis key (default `authz`), so deployments
+    /// can share one Redis.
+    pub redis_prefix: String,
     /// `AUTHZ_REFRESH_RETRY_GRACE_SECS`: a refresh token presented again by the same client this
     /// soon after it was rotated gets the same successor instead of revoking the family (two
     /// processes sharing a token, a lost response); 0 = off, every reuse revokes.
@@ -92,8 +102,11 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// `AUTHZ_RATE_TOKEN`: `POST /token`.
+    /// `AUTHZ_RATE_TOKEN`: `POST /token`, per client IP.
     pub token: u32,
+    /// `AUTHZ_RATE_TOKEN_PER_CLIENT`: `POST /token`, per authenticated client (counted after
+    /// client authentication, so nobody can spend another client's budget).
+    pub token_per_client: u32,
     /// `AUTHZ_RATE_LOGIN`: the login and consent forms and `POST /authorize`.
     pub login: u32,
     /// `AUTHZ_RATE_REVOKE`: `POST /revoke`.
@@ -106,6 +119,7 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
             token: 600,
+            token_per_client: 1200,
             login: 60,
             revoke: 300,
             introspect: 6000,
@@ -240,6 +254,9 @@ impl Default for Config {
             signing_alg: SigningAlg::Rs256,
             key_reload_secs: 30,
             key_prepublish_secs: 120,
+            key_rotation_days: 30,
+            redis_url: None,
+            redis_prefix: "authz".to_owned(),
             refresh_retry_grace_secs: 10,
             client_cache_secs: 5,
             access_token_ttl_secs: 600,
@@ -294,6 +311,11 @@ impl Config {
         env.set("AUTHZ_SIGNING_ALG", &mut self.signing_alg)?;
         env.set("AUTHZ_KEY_RELOAD_SECS", &mut self.key_reload_secs)?;
         env.set("AUTHZ_KEY_PREPUBLISH_SECS", &mut self.key_prepublish_secs)?;
+        env.set("AUTHZ_KEY_ROTATION_DAYS", &mut self.key_rotation_days)?;
+        if let Some(v) = env.get("AUTHZ_REDIS_URL") {
+            self.redis_url = (!v.is_empty()).then(|| DatabaseUrl::new(v));
+        }
+        env.set("AUTHZ_REDIS_PREFIX", &mut self.redis_prefix)?;
         env.set(
             "AUTHZ_REFRESH_RETRY_GRACE_SECS",
             &mut self.refresh_retry_grace_secs,
@@ -358,6 +380,7 @@ impl Config {
         )?;
         let r = &mut self.rate_limits;
         env.set("AUTHZ_RATE_TOKEN", &mut r.token)?;
+        env.set("AUTHZ_RATE_TOKEN_PER_CLIENT", &mut r.token_per_client)?;
         env.set("AUTHZ_RATE_LOGIN", &mut r.login)?;
         env.set("AUTHZ_RATE_REVOKE", &mut r.revoke)?;
         env.set("AUTHZ_RATE_INTROSPECT", &mut r.introspect)?;
@@ -416,6 +439,15 @@ impl Config {
             return Err(ConfigError(
                 "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
             ));
+        }
+        if !(0..=3650).contains(&self.key_rotation_days) {
+            return Err(ConfigError(
+                "key_rotation_days must be within 0..=3650 (0 = manual rotation only)".into(),
+            ));
+        }
+        if let Some(url) = &self.redis_url {
+            shared::limits::check_url(url.expose())
+                .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
         }
         self.cimd.validate()?;
         for o in &self.cors_origins {

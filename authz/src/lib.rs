@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod replicas;
 pub mod seed;
 pub mod state;
 pub mod store;
@@ -93,10 +94,17 @@ pub async fn build_state_with_store(
         .load_roots()
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let cimd = Arc::new(cimd::resolver::Cimd::new(&config.cimd, roots));
-    let registrations = Arc::new(shared::ratelimit::IpRateLimiter::new(
-        config.browser.registration_per_minute,
-        60,
-    ));
+    let counters = shared::limits::Counters::new(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        &config.redis_prefix,
+    )
+    .map_err(|e| Error::Invalid(e.to_string()))?;
+    let registrations = counters
+        .limiter("register", config.browser.registration_per_minute)
+        .map(Arc::new);
+    let token_per_client = counters
+        .limiter("token-client", config.rate_limits.token_per_client)
+        .map(Arc::new);
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -108,13 +116,17 @@ pub async fn build_state_with_store(
         scopes,
         clients,
         audit_log,
+        counters,
         registrations,
+        token_per_client,
         cimd,
     })
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests. Also re-reads signing keys
-/// every `key_reload_secs` (and on SIGHUP) so rotations by `authz keys rotate` are picked up.
+/// every `key_reload_secs` (and on SIGHUP) so rotations by `authz keys rotate` are picked up
+/// (and the rotation schedule is kept), and on PostgreSQL follows other replicas' changes at
+/// once (`replicas`).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -123,6 +135,13 @@ pub async fn serve(
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
+    // PostgreSQL: hear other replicas' client and key changes at once.
+    let database_url = state.config.database_url();
+    let listener_task = matches!(
+        shared::db::Backend::of_url(&database_url),
+        Ok(shared::db::Backend::Postgres)
+    )
+    .then(|| tokio::spawn(replicas::listen_forever(state.clone(), database_url)));
     let audit_log = state.audit_log.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let listener = listener.tap_io(|tcp| {
@@ -136,6 +155,9 @@ pub async fn serve(
     reloader.abort();
     housekeeper.abort();
     sweeper.abort();
+    if let Some(task) = listener_task {
+        task.abort();
+    }
     result.map_err(|e| Error::internal(format!("server: {e}")))
 }
 

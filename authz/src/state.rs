@@ -13,7 +13,7 @@ use crate::keys::KeyRing;
 use crate::oauth::issuer::TokenIssuer;
 use crate::oauth::scope::ScopePolicy;
 use crate::store::{AuditEvent, ClientCache, Store};
-use shared::ratelimit::IpRateLimiter;
+use shared::limits::{Counters, Limiter};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -27,8 +27,12 @@ pub struct AppState {
     pub scopes: Arc<ScopePolicy>,
     pub clients: Arc<ClientCache>,
     pub audit_log: AuditLog,
+    /// Where rate-limit counters live: this process, or Redis (shared by every replica).
+    pub counters: Counters,
     /// `/register` calls per client IP.
-    pub registrations: Arc<IpRateLimiter>,
+    pub registrations: Option<Arc<Limiter>>,
+    /// `/token` requests per authenticated client.
+    pub token_per_client: Option<Arc<Limiter>>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
     pub cimd: Arc<crate::cimd::resolver::Cimd>,
 }
@@ -54,11 +58,36 @@ impl AppState {
         self.audit_log.record_async(event).await;
     }
 
-    /// Promote pending keys that are due, then re-read keys from storage (after a rotation by
+    /// Schedule the next key when the rotation period says so, promote pending keys that are
+    /// due, then re-read keys from storage (after a rotation by
     /// another process, or when a pre-published key's time has come).
     pub async fn reload_keys(&self) -> crate::error::Result<()> {
         let now = self.now();
         let publish_until = now + self.config.max_signed_token_ttl() + 60;
+        if self.config.key_rotation_days > 0
+            && let Some((kid, activate_at)) = crate::keys::rotate_on_schedule(
+                &*self.store,
+                &self.master,
+                self.config.signing_alg,
+                now,
+                publish_until,
+                self.config.key_rotation_days * 86_400,
+                self.config.key_prepublish_secs,
+            )
+            .await?
+        {
+            tracing::info!(%kid, activate_at, "scheduled key rotation: next key published");
+            let alg = self.config.signing_alg.as_str();
+            self.audit(
+                AuditEvent::new(now, "key.rotated", crate::store::Outcome::Success)
+                    .actor("system")
+                    .details(serde_json::json!({
+                        "kid": kid, "alg": alg, "activate_at": activate_at,
+                        "immediate": false, "scheduled": true,
+                    })),
+            )
+            .await;
+        }
         crate::keys::promote_due(&*self.store, &self.master, now, publish_until).await?;
         let set = crate::keys::load_key_set(&*self.store, &self.master, now).await?;
         let changed = set.kids != self.keys.current().kids;

@@ -227,6 +227,14 @@ pub async fn require_token(
             .await;
         return Err(state.refuse(Refusal::InvalidToken(msg.to_owned()), None));
     }
+    // Per authenticated caller (a user through one client, or a service client), after the
+    // token is verified: nobody can spend another caller's budget.
+    if let Some(limit) = &state.caller_limiter {
+        let key = format!("{} {}", claims.sub, claims.client_id);
+        if let Err(retry_after) = limit.check(&key, state.now()).await {
+            return Err(state.refuse(Refusal::TooMany { retry_after }, None));
+        }
+    }
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
     let caller = Caller {
         claims,
@@ -303,13 +311,8 @@ pub async fn rate_limit(
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         let ip = shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies);
-        if let Err(retry) = limiter.check_ip(ip, state.now()) {
-            return Err(state.refuse(
-                Refusal::TooMany {
-                    retry_after: retry.unsigned_abs(),
-                },
-                None,
-            ));
+        if let Err(retry_after) = limiter.check_ip(ip, state.now()).await {
+            return Err(state.refuse(Refusal::TooMany { retry_after }, None));
         }
     }
     Ok(next.run(req).await)

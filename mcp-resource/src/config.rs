@@ -55,6 +55,14 @@ pub struct Config {
     pub management_audience: Option<String>,
     /// `MCP_RATE_PER_MINUTE`: requests per client IP per minute on the MCP endpoint (0: off).
     pub rate_per_minute: u32,
+    /// `MCP_RATE_PER_CALLER_PER_MINUTE`: requests per authenticated caller (token `sub` +
+    /// `client_id`) per minute (0: off).
+    pub rate_per_caller_per_minute: u32,
+    /// `MCP_REDIS_URL`: keep rate-limit counters in Redis, shared by every replica. Unset:
+    /// in-process counters.
+    pub redis_url: Option<DatabaseUrl>,
+    /// `MCP_REDIS_PREFIX`: the start of every Redis key (default `mcp`).
+    pub redis_prefix: String,
     /// `MCP_TRUSTED_PROXIES` (comma-separated IPs): proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `MCP_MAX_TOKEN_LIFETIME_SECS`: the longest an access token of the issuer can live
@@ -83,6 +91,9 @@ impl Default for Config {
             client_secret_file: None,
             management_audience: None,
             rate_per_minute: 1200,
+            rate_per_caller_per_minute: 600,
+            redis_url: None,
+            redis_prefix: "mcp".to_owned(),
             trusted_proxies: Vec::new(),
             max_token_lifetime_secs: 86_400,
         }
@@ -115,6 +126,14 @@ impl Config {
         env.set_some("MCP_MANAGEMENT_AUDIENCE", &mut c.management_audience)?;
         env.set("MCP_RATE_PER_MINUTE", &mut c.rate_per_minute)?;
         env.set(
+            "MCP_RATE_PER_CALLER_PER_MINUTE",
+            &mut c.rate_per_caller_per_minute,
+        )?;
+        if let Some(v) = env.get("MCP_REDIS_URL") {
+            c.redis_url = (!v.is_empty()).then(|| DatabaseUrl::new(v));
+        }
+        env.set("MCP_REDIS_PREFIX", &mut c.redis_prefix)?;
+        env.set(
             "MCP_MAX_TOKEN_LIFETIME_SECS",
             &mut c.max_token_lifetime_secs,
         )?;
@@ -129,6 +148,10 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.redis_url {
+            shared::limits::check_url(url.expose())
+                .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
+        }
         for (name, value) in [
             ("issuer", &self.issuer),
             ("resource_url", &self.resource_url),

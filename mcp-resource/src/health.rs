@@ -39,10 +39,12 @@ async fn readyz(State(state): State<Arc<McpState>>) -> impl IntoResponse {
         }
     }
     let keys = state.verifier.has_keys();
-    let (ready, body) = readiness(&[
+    let mut checks = vec![
         Check::reachable("database", database),
         Check::loaded("issuer_keys", keys),
-    ]);
+    ];
+    checks.extend(state.counters.readiness().await);
+    let (ready, body) = readiness(&checks);
     let status = if ready {
         StatusCode::OK
     } else {

@@ -83,8 +83,13 @@ pub async fn build_state_with_clock(
         .collect();
     let origins = origin::OriginPolicy::new(&config.resource_url, &config.allowed_origins)
         .map_err(Error::Config)?;
-    let limiter = (config.rate_per_minute > 0)
-        .then(|| shared::ratelimit::IpRateLimiter::new(config.rate_per_minute, 60));
+    let counters = shared::limits::Counters::new(
+        config.redis_url.as_ref().map(|u| u.expose()),
+        &config.redis_prefix,
+    )
+    .map_err(|e| Error::Config(e.to_string()))?;
+    let limiter = counters.limiter("ip", config.rate_per_minute);
+    let caller_limiter = counters.limiter("caller", config.rate_per_caller_per_minute);
     Ok(Arc::new(McpState {
         config,
         store,
@@ -92,7 +97,9 @@ pub async fn build_state_with_clock(
         audit_log,
         authz,
         logged_out: std::sync::RwLock::new(logged_out),
+        counters,
         limiter,
+        caller_limiter,
         origins,
         clock,
     }))

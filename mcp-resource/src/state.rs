@@ -18,8 +18,12 @@ pub struct McpState {
     pub authz: crate::authz_client::AuthzClient,
     /// Sessions logged out through this server → until when their tokens could live.
     pub logged_out: std::sync::RwLock<std::collections::HashMap<String, i64>>,
+    /// Where rate-limit counters live: this process, or Redis (shared by every replica).
+    pub counters: shared::limits::Counters,
     /// Requests per client IP (`None`: unlimited).
-    pub limiter: Option<shared::ratelimit::IpRateLimiter>,
+    pub limiter: Option<shared::limits::Limiter>,
+    /// Requests per authenticated caller, `sub` + `client_id` (`None`: unlimited).
+    pub caller_limiter: Option<shared::limits::Limiter>,
     /// Browser origins allowed on the MCP endpoint.
     pub origins: crate::origin::OriginPolicy,
     /// Injected time (`shared::clock`): token expiry, logouts, audit rows, rate windows.

@@ -18,6 +18,8 @@ pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod error;
+#[cfg(feature = "limits")]
+pub mod limits;
 pub mod probe;
 pub mod ratelimit;
 pub mod scope;

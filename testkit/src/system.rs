@@ -124,6 +124,39 @@ impl System {
         }
     }
 
+    /// Start one more `authz` replica on the same database, data dir (master key), issuer and
+    /// clock, with its own caches, key ring and listener: its base URL and state. It runs until
+    /// the system is dropped. `tweak` adjusts its copy of the first replica's configuration.
+    pub async fn replica(
+        &mut self,
+        tweak: impl FnOnce(&mut authz::config::Config),
+    ) -> (String, authz::state::AppState) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = (*self.authz.config).clone();
+        tweak(&mut config);
+        let state = authz::build_state(config, self.clock.clone())
+            .await
+            .unwrap();
+        let s = state.clone();
+        self.tasks.push(tokio::spawn(async move {
+            authz::serve(s, listener, std::future::pending())
+                .await
+                .unwrap();
+        }));
+        (url, state)
+    }
+
+    /// The demo service client's id and secret (client_credentials).
+    pub fn service_secret(&self) -> (String, String) {
+        let secret: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join(authz::seed::DEMO_SECRETS_FILE)).unwrap(),
+        )
+        .unwrap();
+        let secret = secret["client_secret"].as_str().unwrap().to_owned();
+        (authz::seed::DEMO_SERVICE_CLIENT.to_owned(), secret)
+    }
+
     /// A demo user's token for the MCP server (password grant through the demo CLI client).
     pub async fn user_token(&self, username: &str) -> String {
         let password = authz::seed::DEMO_USERS
@@ -145,14 +178,10 @@ impl System {
 
     /// The demo service client's token (client_credentials).
     pub async fn service_token(&self) -> String {
-        let secret: Value = serde_json::from_str(
-            &std::fs::read_to_string(self.dir.path().join(authz::seed::DEMO_SECRETS_FILE)).unwrap(),
-        )
-        .unwrap();
-        let secret = secret["client_secret"].as_str().unwrap().to_owned();
+        let (id, secret) = self.service_secret();
         self.token(
             &[("grant_type", "client_credentials")],
-            Some((authz::seed::DEMO_SERVICE_CLIENT, &secret)),
+            Some((&id, &secret)),
         )
         .await
     }

@@ -1,6 +1,6 @@
 //! Probes for load balancers and orchestrators: `GET /healthz` (the process is up and
 //! serving) and `GET /readyz` (it can do its work: the database answers and signing keys are
-//! loaded). A balancer routes by `/readyz`; a supervisor restarts by `/healthz`.
+//! loaded; Redis answers, when rate limits are kept there). A balancer routes by `/readyz`; a supervisor restarts by `/healthz`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,10 +31,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
     };
     let keys = !state.keys.current().kids.is_empty();
-    let (ready, body) = readiness(&[
+    let mut checks = vec![
         Check::reachable("database", database),
         Check::loaded("keys", keys),
-    ]);
+    ];
+    checks.extend(state.counters.readiness().await);
+    let (ready, body) = readiness(&checks);
     let status = if ready {
         StatusCode::OK
     } else {

@@ -1,12 +1,13 @@
 //! Per-client-IP rate limits: 429 with `Retry-After`, answered by the renderer the caller hands
-//! over (JSON for the OAuth endpoints, a page for the browser forms).
+//! over (JSON for the OAuth endpoints, a page for the browser forms). The counters live where
+//! `AppState::counters` says (this process, or Redis shared by every replica).
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use shared::ratelimit::IpRateLimiter;
+use shared::limits::Limiter;
 
 use super::context::client_ip;
 use crate::error::Error;
@@ -19,7 +20,7 @@ pub type Refusal = fn(u64) -> Response;
 #[derive(Debug, Clone)]
 pub struct Limit {
     pub state: AppState,
-    pub limiter: Arc<IpRateLimiter>,
+    pub limiter: Arc<Limiter>,
     refuse: Refusal,
 }
 
@@ -29,11 +30,17 @@ pub fn too_many_json(retry_after: u64) -> Response {
 }
 
 impl Limit {
-    /// `per_minute == 0`: no limit (the layer is not installed).
-    pub fn new(state: &AppState, per_minute: u32, refuse: Refusal) -> Option<Self> {
-        (per_minute > 0).then(|| Self {
+    /// The limit `name` of `per_minute` requests per client IP; `0`: no limit (the layer is
+    /// not installed).
+    pub fn new(
+        state: &AppState,
+        name: &'static str,
+        per_minute: u32,
+        refuse: Refusal,
+    ) -> Option<Self> {
+        state.counters.limiter(name, per_minute).map(|l| Self {
             state: state.clone(),
-            limiter: Arc::new(IpRateLimiter::new(per_minute, 60)),
+            limiter: Arc::new(l),
             refuse,
         })
     }
@@ -42,9 +49,9 @@ impl Limit {
 /// Middleware: count the request against its client IP; over the limit → the refusal.
 pub async fn enforce(State(limit): State<Limit>, req: Request, next: Next) -> Response {
     let ip = client_ip(&limit.state, req.extensions(), req.headers());
-    match limit.limiter.check_ip(ip, limit.state.now()) {
+    match limit.limiter.check_ip(ip, limit.state.now()).await {
         Ok(()) => next.run(req).await,
-        Err(retry) => (limit.refuse)(retry.unsigned_abs()),
+        Err(retry) => (limit.refuse)(retry),
     }
 }
 

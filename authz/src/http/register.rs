@@ -37,12 +37,10 @@ async fn register(
             "dynamic client registration (turned off on this server)".into(),
         ));
     }
-    if let Some(ip) = ctx.ip
-        && let Err(retry) = state.registrations.check_ip(ip, ctx.now)
+    if let (Some(ip), Some(limit)) = (ctx.ip, &state.registrations)
+        && let Err(retry_after) = limit.check_ip(ip, ctx.now).await
     {
-        return Err(Error::TooMany {
-            retry_after: retry.unsigned_abs(),
-        });
+        return Err(Error::TooMany { retry_after });
     }
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let json_ct = headers

@@ -19,8 +19,18 @@ use crate::state::AppState;
 use crate::store::Client;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let revoke_limit = Limit::new(state, state.config.rate_limits.revoke, too_many_json);
-    let introspect_limit = Limit::new(state, state.config.rate_limits.introspect, too_many_json);
+    let revoke_limit = Limit::new(
+        state,
+        "revoke",
+        state.config.rate_limits.revoke,
+        too_many_json,
+    );
+    let introspect_limit = Limit::new(
+        state,
+        "introspect",
+        state.config.rate_limits.introspect,
+        too_many_json,
+    );
     let cors = super::cors(state, &[Method::POST]);
     let revoke = Router::new().route("/revoke", limited(post(revoke), &revoke_limit));
     let mut introspect =

@@ -16,7 +16,12 @@ use crate::oauth::grant;
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let limit = Limit::new(state, state.config.rate_limits.token, too_many_json);
+    let limit = Limit::new(
+        state,
+        "token",
+        state.config.rate_limits.token,
+        too_many_json,
+    );
     let routes = Router::new()
         .route("/token", limited(post(token), &limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

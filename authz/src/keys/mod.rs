@@ -10,6 +10,7 @@ mod signer;
 
 pub use ring::{
     Activation, KeyRing, KeySet, NextKeys, ensure_active_key, load_key_set, promote_due, rotate,
+    rotate_on_schedule,
 };
 pub use signer::{SigningAlg, SigningKey};
 

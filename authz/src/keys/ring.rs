@@ -312,6 +312,49 @@ pub async fn rotate(
     Ok(kid)
 }
 
+/// The scheduled rotation (`AUTHZ_KEY_ROTATION_DAYS`): once the active access key has signed
+/// for `period` less `prepublish` seconds, publish its successor to sign from
+/// `max(since + period, now + prepublish)`, so it is in every JWKS for at least `prepublish`
+/// seconds (≥ the resource servers' JWKS cache time) before its first token. Its promotion
+/// (`promote_due`) retires the old key, published until its tokens have expired.
+///
+/// Every replica runs this; the database keeps one pending key per purpose (a partial unique
+/// index), so when two replicas race the loser changes nothing. Returns the new kid and when
+/// it starts signing, if this call made one.
+pub async fn rotate_on_schedule(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    alg: SigningAlg,
+    now: i64,
+    publish_until: i64,
+    period: i64,
+    prepublish: i64,
+) -> Result<Option<(String, i64)>> {
+    let keys = store.published_keys(now).await?;
+    if keys.iter().any(|k| k.status == KeyStatus::Next) {
+        return Ok(None);
+    }
+    let Some(active) = keys
+        .iter()
+        .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::Access)
+    else {
+        return Ok(None);
+    };
+    // Signing since its promotion (pre-published keys) or its creation (immediate ones).
+    let since = active.activate_at.unwrap_or(active.created_at);
+    let switch_at = since.saturating_add(period);
+    if now < switch_at.saturating_sub(prepublish) {
+        return Ok(None);
+    }
+    let at = switch_at.max(now + prepublish);
+    match rotate(store, master, alg, now, publish_until, Activation::At(at)).await {
+        Ok(kid) => Ok(Some((kid, at))),
+        // Another replica scheduled it first.
+        Err(Error::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Promote pending keys whose time has come (every reload does this): the old key of their
 /// purpose is retired, published until `publish_until`; a dedicated ID-token key is retired
 /// once access tokens are RS256 again. Returns how many keys were promoted.

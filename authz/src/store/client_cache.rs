@@ -3,7 +3,8 @@
 //!
 //! Entries live `ttl` seconds (injected clock). Changes made in this process (rotate-secret,
 //! delete) invalidate at once; changes made by another process (the CLI, another replica) are
-//! seen within `ttl`. A presented secret that does not match a cached entry is checked again
+//! announced on PostgreSQL (`crate::replicas`) and dropped at once, and otherwise seen within
+//! `ttl`. A presented secret that does not match a cached entry is checked again
 //! against a fresh read, so a newly rotated secret works immediately. Unknown ids are not cached.
 
 use std::collections::HashMap;
@@ -79,6 +80,14 @@ impl ClientCache {
             }
         }
         Ok(client)
+    }
+
+    /// Forget every entry (after a gap in change notifications, when anything may have
+    /// changed).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.entries.write() {
+            m.clear();
+        }
     }
 
     pub fn invalidate(&self, id: &str) {

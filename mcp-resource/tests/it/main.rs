@@ -9,6 +9,7 @@ mod admin;
 mod attacks;
 mod browser_client;
 mod cimd;
+mod cluster;
 mod logs;
 mod notes;
 mod oauth;

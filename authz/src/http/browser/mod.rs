@@ -21,7 +21,12 @@ const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
 pub fn router(state: &AppState) -> Router<AppState> {
     // One budget per client IP for every form submission (login, consent, POST /authorize).
-    let forms = Limit::new(state, state.config.rate_limits.login, web::too_many_page);
+    let forms = Limit::new(
+        state,
+        "login",
+        state.config.rate_limits.login,
+        web::too_many_page,
+    );
     let html = Router::new()
         .route(
             "/authorize",

@@ -45,6 +45,13 @@ pub async fn exchange(
             return Err(e);
         }
     };
+    // Per authenticated client, after authentication: an unauthenticated caller cannot spend
+    // another client's budget.
+    if let Some(limit) = &state.token_per_client
+        && let Err(retry_after) = limit.check(&client.id, ctx.now).await
+    {
+        return Err(Error::TooMany { retry_after });
+    }
     if !client.allows_grant(grant) {
         return Err(Error::unauthorized_client(format!(
             "this client may not use the {grant} grant"

@@ -56,7 +56,10 @@ impl KeyStore for SqlStore {
         .bind(k.publish_until)
         .bind(k.activate_at)
         .execute(&self.pool)
-        .await?;
+        .await
+        // One pending key per purpose (partial unique index): a scheduled rotation racing
+        // another replica's loses here.
+        .map_err(|e| conflict(e, "a concurrent rotation's pending key"))?;
         Ok(())
     }
 
