@@ -44,7 +44,8 @@ async fn readyz(State(state): State<Arc<McpState>>) -> impl IntoResponse {
         Check::loaded("issuer_keys", keys),
     ];
     checks.extend(state.counters.readiness().await);
-    let (ready, body) = readiness(&checks);
+    let (ready, mut body) = readiness(&checks);
+    state.counters.annotate(&mut body);
     let status = if ready {
         StatusCode::OK
     } else {

@@ -9,6 +9,8 @@
 //!   answer within [`REDIS_TIMEOUT`] the request is let through (sign-in never fails because
 //!   Redis is down), an error line is logged (at most every [`LOUD_EVERY_SECS`] seconds, with
 //!   the count) and [`Counters::fail_open_count`] goes up; `/readyz` reports Redis as down.
+//!   After a failure Redis is left alone for [`BACKOFF_SECS`] (checks fail open at once), so a
+//!   Redis that hangs instead of refusing costs each request nothing, not a timeout.
 //!   Lockouts, which do protect identity, live in the database, not here.
 //! - **Keys.** Callers key limits by client address ([`Limiter::check_ip`], IPv6 by /64) and
 //!   by authenticated caller ([`Limiter::check`]), each limit with its own rate.
@@ -27,6 +29,8 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// The fail-open error line is logged at most this often (the count says how many were let
 /// through in between).
 pub const LOUD_EVERY_SECS: i64 = 10;
+/// After Redis failed, checks skip it (and fail open) for this long before trying again.
+pub const BACKOFF_SECS: i64 = 1;
 /// Every limit here counts per minute.
 pub const WINDOW_SECS: i64 = 60;
 
@@ -63,6 +67,8 @@ pub struct RedisCounters {
     prefix: String,
     fail_open: AtomicU64,
     last_loud: AtomicI64,
+    /// Until when (unix seconds) checks skip Redis after a failure.
+    down_until: AtomicI64,
 }
 
 impl std::fmt::Debug for RedisCounters {
@@ -96,6 +102,7 @@ impl Counters {
             prefix: prefix.to_owned(),
             fail_open: AtomicU64::new(0),
             last_loud: AtomicI64::new(i64::MIN),
+            down_until: AtomicI64::new(i64::MIN),
         })))
     }
 
@@ -139,6 +146,16 @@ impl Counters {
         Some(crate::probe::Check::reachable("redis", up.is_ok()))
     }
 
+    /// Add the fail-open metric to a `/readyz` body (when counters are in Redis).
+    pub fn annotate(&self, body: &mut serde_json::Value) {
+        if let (Self::Redis(_), Some(map)) = (self, body.as_object_mut()) {
+            map.insert(
+                "rate_limit_checks_failed_open".into(),
+                self.fail_open_count().into(),
+            );
+        }
+    }
+
     /// Checks let through because Redis did not answer (the fail-open metric).
     pub fn fail_open_count(&self) -> u64 {
         match self {
@@ -162,22 +179,42 @@ pub struct Limiter {
 
 #[derive(Debug)]
 enum Inner {
-    Local(RateLimiter<String>),
+    Local(RateLimiter<LocalKey>),
     Redis(Arc<RedisCounters>),
 }
 
+/// An in-process counter's key: addresses without an allocation (the per-request path of the
+/// single-node default).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LocalKey {
+    Ip(IpBucket),
+    Caller(String),
+}
+
 impl Limiter {
-    /// Count one event for `key` at `now`: `Err(retry_after_secs)` when over the limit.
+    /// Count one event for `key` (an authenticated caller) at `now`: `Err(retry_after_secs)`
+    /// when over the limit.
     pub async fn check(&self, key: &str, now: i64) -> Result<(), u64> {
         match &self.inner {
-            Inner::Local(l) => l.check(&key.to_owned(), now).map_err(i64::unsigned_abs),
+            Inner::Local(l) => l
+                .check(&LocalKey::Caller(key.to_owned()), now)
+                .map_err(i64::unsigned_abs),
             Inner::Redis(r) => r.check(self.name, self.limit, key, now).await,
         }
     }
 
     /// Count one request from `ip` (IPv6 by its /64).
     pub async fn check_ip(&self, ip: IpAddr, now: i64) -> Result<(), u64> {
-        self.check(&IpBucket::of(ip).to_string(), now).await
+        let bucket = IpBucket::of(ip);
+        match &self.inner {
+            Inner::Local(l) => l
+                .check(&LocalKey::Ip(bucket), now)
+                .map_err(i64::unsigned_abs),
+            Inner::Redis(r) => {
+                r.check(self.name, self.limit, &bucket.to_string(), now)
+                    .await
+            }
+        }
     }
 
     pub fn per_minute(&self) -> u32 {
@@ -187,6 +224,10 @@ impl Limiter {
 
 impl RedisCounters {
     async fn check(&self, name: &str, limit: u32, key: &str, now: i64) -> Result<(), u64> {
+        if now < self.down_until.load(Ordering::Relaxed) {
+            self.fail_open.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let window = now.div_euclid(WINDOW_SECS);
         let redis_key = format!("{}:rl:{name}:{window}:{key}", self.prefix);
         let mut conn = self.conn.clone();
@@ -216,6 +257,7 @@ impl RedisCounters {
     }
 
     fn failed_open(&self, now: i64, cause: &str) {
+        self.down_until.store(now + BACKOFF_SECS, Ordering::Relaxed);
         let n = self.fail_open.fetch_add(1, Ordering::Relaxed) + 1;
         let last = self.last_loud.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= LOUD_EVERY_SECS
@@ -246,6 +288,16 @@ mod tests {
         assert!(l.check("a", 0).await.is_ok());
         assert_eq!(l.check("a", 1).await, Err(59));
         assert!(l.check("b", 1).await.is_ok());
+        // Addresses are counted by IPv6 /64, apart from callers' keys.
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::2".parse().unwrap();
+        assert!(l.check_ip(a, 1).await.is_ok());
+        assert!(l.check_ip(b, 1).await.is_ok());
+        assert!(l.check_ip(a, 1).await.is_err(), "one /64, one budget");
+        assert!(
+            l.check("2001:db8::/64", 1).await.is_ok(),
+            "a caller key is not an address"
+        );
         assert!(c.ping().await.is_none());
     }
 
@@ -256,8 +308,12 @@ mod tests {
         let l = c.limiter("x", 1).unwrap();
         for now in 0..3 {
             assert!(l.check("a", now).await.is_ok(), "fails open");
+            assert!(l.check_ip(IpAddr::from([192, 0, 2, 1]), now).await.is_ok());
         }
-        assert_eq!(c.fail_open_count(), 3);
+        assert_eq!(c.fail_open_count(), 6);
+        let mut body = serde_json::json!({});
+        c.annotate(&mut body);
+        assert_eq!(body["rate_limit_checks_failed_open"], 6);
         assert!(matches!(c.ping().await, Some(Err(_))));
     }
 

@@ -36,7 +36,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Check::loaded("keys", keys),
     ];
     checks.extend(state.counters.readiness().await);
-    let (ready, body) = readiness(&checks);
+    let (ready, mut body) = readiness(&checks);
+    state.counters.annotate(&mut body);
     let status = if ready {
         StatusCode::OK
     } else {
