@@ -306,10 +306,7 @@ pub async fn rate_limit(
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-        let xff = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+        let xff = shared::ratelimit::forwarded_for(req.headers());
         let ip = shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies);
         if let Err(retry_after) = limiter.check_ip(ip, state.now()).await {
             return Err(state.refuse(Refusal::TooMany { retry_after }, None));

@@ -307,19 +307,27 @@ mod tests {
 /// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Entries a
 /// client adds on the left are never believed, so the header cannot be used to spoof an
 /// address (and so dodge rate limits or forge audit records).
-pub fn client_ip(
+///
+/// `forwarded_for` is every `X-Forwarded-For` line of the request, in order: several lines are
+/// one comma-separated list (RFC 9110 §5.3), and a proxy may append its own line after one the
+/// client sent (HAProxy's `option forwardfor` does), so reading only the first line would
+/// believe the client. A line that is not text counts as malformed.
+pub fn client_ip<'a>(
     peer: std::net::IpAddr,
-    forwarded_for: Option<&str>,
+    forwarded_for: impl IntoIterator<Item = &'a str>,
     trusted: &[std::net::IpAddr],
 ) -> std::net::IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
-    let Some(xff) = forwarded_for else {
-        return peer;
-    };
+    let lines: Vec<&str> = forwarded_for.into_iter().collect();
     let mut last = peer;
-    for hop in xff.rsplit(',').map(str::trim) {
+    for hop in lines
+        .iter()
+        .rev()
+        .flat_map(|l| l.rsplit(','))
+        .map(str::trim)
+    {
         let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
             // A malformed hop: stop at the last address we could trust.
             return last;
@@ -330,6 +338,15 @@ pub fn client_ip(
         last = ip;
     }
     last
+}
+
+/// The `X-Forwarded-For` lines of a request as [`client_ip`] takes them.
+#[cfg(feature = "http")]
+pub fn forwarded_for(headers: &axum::http::HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?"))
 }
 
 #[cfg(test)]
@@ -353,5 +370,11 @@ mod client_ip_tests {
         );
         assert_eq!(client_ip(proxy, Some("garbage"), &[proxy]), proxy);
         assert_eq!(client_ip(proxy, None, &[proxy]), proxy);
+        // Several lines are one list: the proxy's own line (appended last) decides.
+        let lines = ["1.2.3.4", "203.0.113.7"];
+        assert_eq!(client_ip(proxy, lines, &[proxy]), client);
+        let lines = ["1.2.3.4", "203.0.113.7, 10.0.0.1"];
+        assert_eq!(client_ip(proxy, lines, &[proxy]), client);
+        assert_eq!(client_ip(proxy, ["1.2.3.4", "?"], &[proxy]), proxy);
     }
 }

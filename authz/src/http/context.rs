@@ -18,7 +18,7 @@ pub fn client_ip(state: &AppState, extensions: &Extensions, headers: &HeaderMap)
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let xff = shared::ratelimit::forwarded_for(headers);
     shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies)
 }
 

@@ -20,6 +20,7 @@ both_backends!(
     html_in_client_names_is_rendered_escaped,
     form_floods_get_429_with_retry_after,
     spoofed_forwarded_for_does_not_dodge_limits,
+    a_forged_forwarded_for_line_before_the_proxys_is_not_believed,
 );
 
 async fn login_page(app: &TestApp, agent: &FormAgent) -> Vec<(String, String)> {
@@ -328,4 +329,58 @@ async fn spoofed_forwarded_for_does_not_dodge_limits(backend: Backend) {
             .unwrap();
         assert_ne!(r.status(), 429, "request {i}");
     }
+}
+
+/// Regression (issue 15, found through HAProxy): a proxy that appends its own
+/// `X-Forwarded-For` *line* after one the client sent (HAProxy's `option forwardfor`, RFC 7230
+/// §3.2.2 allows several lines) left the client's forged line first — and only the first line
+/// was read, so the forged address was believed for rate limits and audit records. All lines
+/// are one list, read from the right.
+async fn a_forged_forwarded_for_line_before_the_proxys_is_not_believed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.rate_limits.token = 2;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    // The client forges a new address each time; the proxy appends the real one (always the
+    // same) on its own line.
+    let send = |i: u8| {
+        app.http
+            .post(app.url("/token"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .header("x-forwarded-for", "198.51.100.7")
+            .basic_auth("nobody", Some("wrong"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    for i in 0..3u8 {
+        let r = send(i).await.unwrap();
+        assert_eq!(
+            r.status() == 429,
+            i == 2,
+            "request {i}: one budget for the real client"
+        );
+    }
+    let ips: Vec<Option<String>> = app
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "client.auth_failed")
+        .map(|e| e.ip)
+        .collect();
+    assert_eq!(ips.len(), 2);
+    assert!(
+        ips.iter().all(|ip| ip.as_deref() == Some("198.51.100.7")),
+        "audited as the real address: {ips:?}"
+    );
+    // Positive control: another real client behind the proxy has its own budget.
+    let r = app
+        .http
+        .post(app.url("/token"))
+        .header("x-forwarded-for", "198.51.100.8")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 429);
 }
