@@ -105,7 +105,8 @@ pub struct RateLimitConfig {
     /// `AUTHZ_RATE_TOKEN`: `POST /token`, per client IP.
     pub token: u32,
     /// `AUTHZ_RATE_TOKEN_PER_CLIENT`: `POST /token`, per authenticated client (counted after
-    /// client authentication, so nobody can spend another client's budget).
+    /// client authentication, so nobody can spend another client's budget; public clients,
+    /// which authenticate nothing, are limited per address only).
     pub token_per_client: u32,
     /// `AUTHZ_RATE_LOGIN`: the login and consent forms and `POST /authorize`.
     pub login: u32,

@@ -14,6 +14,7 @@ mod code_flow;
 mod conformance;
 mod cors;
 mod discovery;
+mod haproxy;
 mod keys;
 mod lifecycle;
 mod login_pages;

@@ -30,6 +30,7 @@ both_backends!(
     session_id_of_another_user_grants_nothing,
     logged_out_grant_is_refused,
     mcp_floods_get_429,
+    one_callers_flood_does_not_spend_anothers_budget,
     oversized_mcp_body_is_refused,
     markup_and_sql_in_notes_are_stored_as_text,
 );
@@ -393,6 +394,27 @@ async fn mcp_floods_get_429(backend: Backend) {
         }
     }
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+}
+
+/// Rate limits per authenticated caller (`sub` + `client_id`), counted after the token is
+/// verified: one caller over its budget gets 429, another caller from the same address does not.
+async fn one_callers_flood_does_not_spend_anothers_budget(backend: Backend) {
+    let sys = System::start_with(backend, |c| {
+        c.rate_per_minute = 0;
+        c.rate_per_caller_per_minute = 2;
+    })
+    .await;
+    let flooder = sys.user_token("readonly").await;
+    let other = sys.user_token("testuser").await;
+    let profile = call("get_user_profile", json!({}));
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(sys.post(Some(&flooder), &profile).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(sys.post(Some(&other), &profile).await.status(), 200);
+    // A bad token is refused before it is counted: it cannot spend anyone's budget.
+    assert_eq!(sys.post(Some("not-a-token"), &profile).await.status(), 401);
 }
 
 /// Request size limit on the MCP endpoint.

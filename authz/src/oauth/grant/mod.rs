@@ -46,8 +46,10 @@ pub async fn exchange(
         }
     };
     // Per authenticated client, after authentication: an unauthenticated caller cannot spend
-    // another client's budget.
+    // another client's budget. A public client proves nothing (anyone may send its id), so it
+    // has no budget of its own to exhaust for all its users: the per-address limit covers it.
     if let Some(limit) = &state.token_per_client
+        && !client.is_public()
         && let Err(retry_after) = limit.check(&client.id, ctx.now).await
     {
         return Err(Error::TooMany { retry_after });

@@ -1,0 +1,627 @@
+//! Three real `authz` replicas behind a real HAProxy, sharing one PostgreSQL database, one
+//! Redis and one master key (the `scripts/cluster` topology, docs/deployment.md): `kill -9`
+//! one replica under client_credentials and refresh-rotation load, then restart it. Only
+//! requests that could reach the dying process may fail: those in flight at the kill, and
+//! those sent in the few milliseconds the kernel takes to tear it down (it still accepts
+//! connections until then). Everything sent after it is gone succeeds (refused connections
+//! are retried on another replica before the `/readyz` check notices), HAProxy routes to it
+//! again once it is back, and no acknowledged token is lost.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use authz::account::admin::{self, Policy};
+use authz::store::{AuthMethod, ClientSettings, GrantType};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+use shared::AccessTokenClaims;
+use shared::secret::Password;
+use tokio::process::{Child, Command};
+
+use crate::support::{Backend, MCP};
+
+const PW: &str = "correct horse battery staple";
+const REPLICAS: usize = 3;
+/// The replica killed and restarted (index into the ports).
+const VICTIM: usize = 1;
+const CC_WORKERS: usize = 3;
+const REFRESH_WORKERS: usize = 3;
+const KILL_AT: Duration = Duration::from_secs(2);
+const RESTART_AT: Duration = Duration::from_secs(4);
+const LOAD_FOR: Duration = Duration::from_secs(6);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One request of the load: when it started and ended (since the load began), and how it went.
+#[derive(Debug, Clone)]
+struct Outcome {
+    start: Duration,
+    end: Duration,
+    ok: bool,
+    what: String,
+}
+
+/// What the load shares: the in-flight counter (incremented before a request is sent,
+/// decremented once its answer is read) and the count of requests started.
+#[derive(Debug, Default)]
+struct Gauges {
+    in_flight: AtomicUsize,
+    started: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Cluster {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    ports: Vec<u16>,
+    lb: String,
+    stats: String,
+}
+
+impl Cluster {
+    fn replica(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    /// Start replica `i` and wait until it is ready (directly, not through HAProxy).
+    async fn start(&self, i: usize, generation: usize) -> Child {
+        let log = self.dir.path().join(format!("authz-{i}.{generation}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_authz"))
+            .arg("serve")
+            .envs(self.env.iter().cloned())
+            .env("AUTHZ_BIND", format!("127.0.0.1:{}", self.ports[i]))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            let ready = http
+                .get(format!("{}/readyz", self.replica(i)))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return child;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("replica {i} did not become ready:\n{}", tail(&log, 30));
+    }
+
+    /// HAProxy's view of replica `i`: (status, total sessions sent to it), from the stats CSV.
+    async fn server_state(&self, http: &reqwest::Client, i: usize) -> (String, u64) {
+        let csv = http
+            .get(format!("{}/stats;csv", self.stats))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap()
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (status, stot) = (col("status"), col("stot"));
+        let name = format!("r{i}");
+        for line in lines {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() > stot && f[0] == "authz" && f[1] == name {
+                return (f[status].to_owned(), f[stot].parse().unwrap_or(0));
+            }
+        }
+        panic!("server {name} not in the HAProxy stats:\n{csv}");
+    }
+
+    /// Poll HAProxy until replica `i`'s status starts with `want` ("UP", "DOWN").
+    async fn wait_status(&self, http: &reqwest::Client, i: usize, want: &str) -> Duration {
+        let since = Instant::now();
+        while since.elapsed() < Duration::from_secs(10) {
+            if self.server_state(http, i).await.0.starts_with(want) {
+                return since.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "HAProxy never reported replica {i} {want}:\n{}",
+            tail(&self.dir.path().join("haproxy.log"), 30)
+        );
+    }
+}
+
+fn haproxy_config(lb_port: u16, stats_port: u16, ports: &[u16]) -> String {
+    let servers: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("    server r{i} 127.0.0.1:{p} check\n"))
+        .collect();
+    // As scripts/cluster writes it, with faster checks (200 ms, down after one failure) and
+    // only conn-failure retried: every POST here may have been processed when it fails.
+    format!(
+        "global
+    log stderr format raw local0 info
+    maxconn 1024
+defaults
+    mode http
+    log global
+    option httplog
+    option forwardfor
+    timeout connect 500ms
+    timeout client 20s
+    timeout server 20s
+    timeout check 500ms
+    retries 2
+    option redispatch 1
+    retry-on conn-failure
+frontend fe
+    bind 127.0.0.1:{lb_port}
+    default_backend authz
+frontend stats
+    bind 127.0.0.1:{stats_port}
+    stats enable
+    stats uri /stats
+backend authz
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 200ms fall 1 rise 1
+{servers}"
+    )
+}
+
+async fn token(
+    g: &Gauges,
+    t0: Instant,
+    what: &str,
+    req: reqwest::RequestBuilder,
+) -> (Outcome, Option<Value>) {
+    g.started.fetch_add(1, Ordering::SeqCst);
+    g.in_flight.fetch_add(1, Ordering::SeqCst);
+    let start = t0.elapsed();
+    let result = match req.send().await {
+        Ok(r) if r.status() == 200 => r.json::<Value>().await.map_err(|e| format!("body: {e}")),
+        Ok(r) => {
+            let status = r.status();
+            Err(format!("{status} {}", r.text().await.unwrap_or_default()))
+        }
+        Err(e) => {
+            let mut text = format!("transport: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            Err(text)
+        }
+    };
+    g.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let end = t0.elapsed();
+    let (ok, what, body) = match result {
+        Ok(v) => (true, what.to_owned(), Some(v)),
+        Err(e) => (false, format!("{what}: {e}"), None),
+    };
+    (
+        Outcome {
+            start,
+            end,
+            ok,
+            what,
+        },
+        body,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
+    let have_haproxy = std::process::Command::new("haproxy")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_haproxy {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "haproxy is not installed (scripts/setup installs it); in CI this test must run"
+        );
+        eprintln!("skipped: haproxy is not installed (scripts/setup installs it)");
+        return;
+    }
+    let redis_url = std::env::var("AUTHZ_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let parsed = url::Url::parse(&redis_url).unwrap();
+    let redis_addr = format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or("127.0.0.1"),
+        parsed.port().unwrap_or(6379)
+    );
+    assert!(
+        tokio::net::TcpStream::connect(&redis_addr).await.is_ok(),
+        "Redis is not reachable at {redis_url} (scripts/test starts it; AUTHZ_TEST_REDIS_URL)"
+    );
+    let began = Instant::now();
+
+    // One database, one data dir (one master.key), one Redis; the issuer is the balancer.
+    let dir = tempfile::tempdir().unwrap();
+    let db = testkit::TestDb::new(Backend::Postgres, dir.path(), "authz").await;
+    let (lb_port, stats_port) = (free_port(), free_port());
+    let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
+    let lb = format!("http://127.0.0.1:{lb_port}");
+    let env: Vec<(String, String)> = [
+        ("AUTHZ_ISSUER", lb.clone()),
+        ("AUTHZ_DATA_DIR", dir.path().display().to_string()),
+        ("AUTHZ_DATABASE_URL", db.url.clone()),
+        ("AUTHZ_DB_MAX_CONNECTIONS", "4".into()),
+        ("AUTHZ_REDIS_URL", redis_url.clone()),
+        // Keys of this test only (other tests share the Redis).
+        (
+            "AUTHZ_REDIS_PREFIX",
+            shared::crypto::random_id("it-haproxy-"),
+        ),
+        ("AUTHZ_RATE_TOKEN", "0".into()),
+        ("AUTHZ_RATE_TOKEN_PER_CLIENT", "0".into()),
+        ("AUTHZ_RATE_LOGIN", "0".into()),
+        ("AUTHZ_ARGON2_M_COST", "256".into()),
+        ("AUTHZ_ARGON2_T_COST", "1".into()),
+        ("AUTHZ_ARGON2_P_COST", "1".into()),
+        // A refresh whose answer was lost is presented again later; inside this window it
+        // gets the successor that was committed.
+        ("AUTHZ_REFRESH_RETRY_GRACE_SECS", "30".into()),
+        ("AUTHZ_TRUSTED_PROXIES", "127.0.0.1".into()),
+        ("AUTHZ_DEFAULT_RESOURCE", MCP.into()),
+        ("AUTHZ_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+
+    // The database through the library: migrations, the master key and the signing key, a
+    // client_credentials client, a public client with the password and refresh grants, and
+    // one user per refresh worker.
+    let mut config = authz::config::Config::load(None, |k| {
+        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    config.db_max_connections = 2;
+    let state = authz::build_state(config, Arc::new(authz::clock::SystemClock))
+        .await
+        .unwrap();
+    let (_, secret) = admin::add_client(
+        &state,
+        "test",
+        Some("svc".into()),
+        ClientSettings {
+            name: "svc".into(),
+            auth_method: AuthMethod::ClientSecretBasic,
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: shared::ScopeSet::parse("notes:read").unwrap(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let secret = secret.unwrap().expose().to_owned();
+    admin::add_client(
+        &state,
+        "test",
+        Some("cli".into()),
+        ClientSettings {
+            name: "cli".into(),
+            auth_method: AuthMethod::None,
+            grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+            scopes: shared::ScopeSet::parse("notes:read offline_access").unwrap(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for w in 0..REFRESH_WORKERS {
+        admin::add_user(
+            &state,
+            "test",
+            &format!("w{w}"),
+            &Password::new(PW),
+            vec!["user".into()],
+            Policy::Enforce,
+        )
+        .await
+        .unwrap();
+    }
+    state.audit_log.flush().await;
+    drop(state);
+
+    let cluster = Cluster {
+        dir,
+        env,
+        ports,
+        lb: lb.clone(),
+        stats: format!("http://127.0.0.1:{stats_port}"),
+    };
+    let mut replicas = Vec::new();
+    for i in 0..REPLICAS {
+        replicas.push(Some(cluster.start(i, 0).await));
+    }
+    let cfg = cluster.dir.path().join("haproxy.cfg");
+    std::fs::write(&cfg, haproxy_config(lb_port, stats_port, &cluster.ports)).unwrap();
+    let haproxy_log = cluster.dir.path().join("haproxy.log");
+    let _haproxy = Command::new("haproxy")
+        .arg("-f")
+        .arg(&cfg)
+        .arg("-db")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&haproxy_log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Generous: a slow answer under a loaded machine is not what this test is about.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let mut lb_ready = false;
+    for _ in 0..200 {
+        if http
+            .get(format!("{lb}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            lb_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        lb_ready,
+        "HAProxy did not answer:\n{}",
+        tail(&haproxy_log, 30)
+    );
+    for i in 0..REPLICAS {
+        cluster.wait_status(&http, i, "UP").await;
+    }
+
+    // Each refresh worker's own family, started through the balancer.
+    let mut families = Vec::new();
+    for w in 0..REFRESH_WORKERS {
+        let user = format!("w{w}");
+        let t: Value = http
+            .post(format!("{lb}/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "cli"),
+                ("username", user.as_str()),
+                ("password", PW),
+                ("scope", "notes:read offline_access"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        families.push(t["refresh_token"].as_str().unwrap().to_owned());
+    }
+
+    // The load.
+    let gauges = Arc::new(Gauges::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..CC_WORKERS {
+        let (http, lb, g, stop, secret) = (
+            http.clone(),
+            lb.clone(),
+            gauges.clone(),
+            stop.clone(),
+            secret.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut outcomes, mut access) = (Vec::new(), Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                let req = http
+                    .post(format!("{lb}/token"))
+                    .basic_auth("svc", Some(&secret))
+                    .form(&[("grant_type", "client_credentials")]);
+                let (o, body) = token(&g, t0, &format!("cc{w}"), req).await;
+                if let Some(v) = body {
+                    access.push(v["access_token"].as_str().unwrap().to_owned());
+                }
+                outcomes.push(o);
+            }
+            (outcomes, access, None::<String>)
+        }));
+    }
+    for (w, first) in families.into_iter().enumerate() {
+        let (http, lb, g, stop) = (http.clone(), lb.clone(), gauges.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut outcomes, mut access) = (Vec::new(), Vec::new());
+            // The newest refresh token whose answer arrived; a failed request leaves it as
+            // it was (if the server had rotated it, presenting it again inside the retry
+            // window answers the same successor).
+            let mut held = first;
+            while !stop.load(Ordering::SeqCst) {
+                let req = http.post(format!("{lb}/token")).form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "cli"),
+                    ("refresh_token", held.as_str()),
+                ]);
+                let (o, body) = token(&g, t0, &format!("refresh{w}"), req).await;
+                if let Some(v) = body {
+                    held = v["refresh_token"].as_str().unwrap().to_owned();
+                    access.push(v["access_token"].as_str().unwrap().to_owned());
+                }
+                outcomes.push(o);
+            }
+            (outcomes, access, Some(held))
+        }));
+    }
+
+    // kill -9 one replica at KILL_AT; count what is in flight at that moment.
+    tokio::time::sleep(KILL_AT.saturating_sub(t0.elapsed())).await;
+    let started_before = gauges.started.load(Ordering::SeqCst);
+    let in_flight = gauges.in_flight.load(Ordering::SeqCst);
+    let mut victim = replicas[VICTIM].take().unwrap();
+    victim.start_kill().unwrap(); // SIGKILL
+    let killed_at = t0.elapsed();
+    // The process is gone (its sockets closed) once it is reaped. Until then the kernel still
+    // accepts connections for it, so requests sent between the count and that moment were
+    // exposed too (the in-flight count is read just before the signal).
+    victim.wait().await.unwrap();
+    let dead_at = t0.elapsed();
+    let dying = gauges.started.load(Ordering::SeqCst) - started_before;
+    let exposed = in_flight + dying;
+    cluster.wait_status(&http, VICTIM, "DOWN").await;
+    let down_at = t0.elapsed();
+
+    // Restart it on the same port at RESTART_AT.
+    tokio::time::sleep(RESTART_AT.saturating_sub(t0.elapsed())).await;
+    let restart_at = t0.elapsed();
+    replicas[VICTIM] = Some(cluster.start(VICTIM, 1).await);
+    cluster.wait_status(&http, VICTIM, "UP").await;
+    let up_at = t0.elapsed();
+    let (_, sessions_at_up) = cluster.server_state(&http, VICTIM).await;
+
+    tokio::time::sleep(LOAD_FOR.saturating_sub(t0.elapsed())).await;
+    stop.store(true, Ordering::SeqCst);
+    let (mut outcomes, mut access, mut finals) = (Vec::new(), Vec::new(), Vec::new());
+    for t in tasks {
+        let (o, a, f) = t.await.unwrap();
+        outcomes.extend(o);
+        access.extend(a);
+        finals.extend(f);
+    }
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok).collect();
+    let timeline = format!(
+        "killed at {killed_at:?}, gone at {dead_at:?}, marked down at {down_at:?}, restarted \
+         at {restart_at:?}, up at {up_at:?}"
+    );
+    assert!(
+        outcomes.len() > 100,
+        "the load ran: {} requests",
+        outcomes.len()
+    );
+    assert!(
+        failed.len() <= exposed,
+        "{} requests failed but only {exposed} could have reached the dying replica \
+         ({in_flight} in flight at the kill, {dying} sent until it was gone; {timeline}):\n\
+         {failed:#?}\nHAProxy log:\n{}",
+        failed.len(),
+        tail(&haproxy_log, 40)
+    );
+    // Once the process was gone — before HAProxy's check noticed (connection refused: retried
+    // on another server), while it was down, and after it came back — nothing failed.
+    let late: Vec<&&Outcome> = failed.iter().filter(|o| o.start >= dead_at).collect();
+    assert!(
+        late.is_empty(),
+        "requests sent after the replica was gone failed ({timeline}): {late:#?}"
+    );
+    let served_between = outcomes
+        .iter()
+        .filter(|o| o.start >= down_at && o.end <= restart_at)
+        .count();
+    assert!(
+        served_between > 10,
+        "load went on while the replica was down: {served_between} requests"
+    );
+
+    // The restarted replica serves again: directly, and HAProxy sends it traffic.
+    let direct = http
+        .post(format!("{}/token", cluster.replica(VICTIM)))
+        .basic_auth("svc", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 200, "the restarted replica issues tokens");
+    for _ in 0..REPLICAS * 2 {
+        let r = http.get(format!("{lb}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let (status, sessions_now) = cluster.server_state(&http, VICTIM).await;
+    assert!(
+        status.starts_with("UP") && sessions_now > sessions_at_up,
+        "HAProxy routes to the restarted replica again: {status}, {sessions_at_up} → \
+         {sessions_now} sessions"
+    );
+
+    // Every acknowledged refresh token not yet used (each worker's last) still works…
+    for (w, held) in finals.iter().enumerate() {
+        let r = http
+            .post(format!("{lb}/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "cli"),
+                ("refresh_token", held.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_eq!(
+            status,
+            200,
+            "refresh worker {w}'s last acknowledged token works: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    // … and every acknowledged access token verifies against the published keys.
+    let jwks: JwkSet = http
+        .get(format!("{lb}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for t in &access {
+        let header = jsonwebtoken::decode_header(t).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let kid = header.kid.as_deref().expect("kid");
+        let jwk = jwks
+            .find(kid)
+            .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[&cluster.lb]);
+        v.set_audience(&[MCP]);
+        jsonwebtoken::decode::<AccessTokenClaims>(t, &DecodingKey::from_jwk(jwk).unwrap(), &v)
+            .unwrap();
+    }
+    for o in &failed {
+        eprintln!(
+            "  failed: sent at {:?}, ended at {:?}: {}",
+            o.start, o.end, o.what
+        );
+    }
+    eprintln!(
+        "haproxy robustness: {} requests, {} failed, {in_flight} in flight at the kill (+{dying} \
+         sent while it died); {} access tokens verified; {timeline}; {:.1} s in all",
+        outcomes.len(),
+        failed.len(),
+        access.len(),
+        began.elapsed().as_secs_f64()
+    );
+    drop(replicas);
+    drop(db);
+}
