@@ -22,7 +22,7 @@ use shared::AccessTokenClaims;
 use shared::secret::Password;
 use tokio::process::{Child, Command};
 
-use crate::support::{Backend, MCP};
+use crate::support::{Backend, MCP, password_tokens};
 
 const PW: &str = "correct horse battery staple";
 const REPLICAS: usize = 3;
@@ -405,22 +405,7 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
     // Each refresh worker's own family, started through the balancer.
     let mut families = Vec::new();
     for w in 0..REFRESH_WORKERS {
-        let user = format!("w{w}");
-        let t: Value = http
-            .post(format!("{lb}/token"))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", "cli"),
-                ("username", user.as_str()),
-                ("password", PW),
-                ("scope", "notes:read offline_access"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t = password_tokens(&http, &lb, &format!("w{w}"), PW).await;
         families.push(t["refresh_token"].as_str().unwrap().to_owned());
     }
 

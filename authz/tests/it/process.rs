@@ -16,7 +16,7 @@ use testkit::agent::FormAgent;
 use testkit::both_backends;
 use tokio::process::{Child, Command};
 
-use crate::support::{Backend, pkce, query};
+use crate::support::{Backend, password_tokens, pkce, query};
 
 both_backends!(
     kill_dash_nine_under_refresh_load_loses_no_acknowledged_token,
@@ -183,22 +183,7 @@ async fn kill_dash_nine_under_refresh_load_loses_no_acknowledged_token(backend: 
     for i in 0..6 {
         let (http, base, stop) = (http.clone(), p.base.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let user = format!("u{i}");
-            let t: Value = http
-                .post(format!("{base}/token"))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("client_id", "cli"),
-                    ("username", user.as_str()),
-                    ("password", PW),
-                    ("scope", "notes:read offline_access"),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let t = password_tokens(&http, &base, &format!("u{i}"), PW).await;
             let mut held = t["refresh_token"].as_str().unwrap().to_owned();
             let mut acknowledged = vec![held.clone()];
             let mut in_flight = false;
@@ -318,21 +303,7 @@ async fn logs_never_contain_passwords_secrets_codes_or_tokens(backend: Backend) 
         .unwrap();
     let mut secrets: Vec<String> = vec![PW.to_owned(), "wrong password 123".to_owned()];
     // Password grant (good and bad), refresh, registration with a secret, code flow, userinfo.
-    let t: Value = http
-        .post(format!("{}/token", p.base))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", "cli"),
-            ("username", "alice"),
-            ("password", PW),
-            ("scope", "notes:read offline_access"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = password_tokens(&http, &p.base, "alice", PW).await;
     let _ = http
         .post(format!("{}/token", p.base))
         .form(&[

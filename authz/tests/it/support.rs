@@ -445,3 +445,28 @@ impl TestApp {
         self.bearer_status("/userinfo", access_token).await
     }
 }
+
+/// The public test client "cli" signs `username` in with the password grant (scope
+/// `notes:read offline_access`) at `base`: the token response. For tests that drive a server
+/// process (no `TestApp`).
+pub async fn password_tokens(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> Value {
+    http.post(format!("{base}/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "cli"),
+            ("username", username),
+            ("password", password),
+            ("scope", "notes:read offline_access"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
