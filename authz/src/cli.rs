@@ -245,13 +245,17 @@ async fn serve(state: AppState, args: ServeArgs) -> Result<()> {
         .await
         .map_err(|e| Error::Invalid(format!("cannot listen on {bind}: {e}")))?;
     let c = &state.config;
-    eprintln!(
-        "authz listening on http://{}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {}",
-        listener.local_addr().map_err(Error::internal)?,
-        c.issuer,
-        c.issuer,
-        redact_url(&c.database_url())
-    );
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    let database = redact_url(&c.database_url());
+    if c.log_format == shared::observe::LogFormat::Json {
+        // Machine-read logs: the banner is one event like every other line.
+        tracing::info!(%addr, issuer = %c.issuer, %database, "authz listening");
+    } else {
+        eprintln!(
+            "authz listening on http://{addr}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {database}",
+            c.issuer, c.issuer,
+        );
+    }
     authz::serve(state, listener, shutdown_signal()).await
 }
 

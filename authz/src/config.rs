@@ -76,8 +76,12 @@ pub struct Config {
     pub roles: BTreeMap<String, Vec<String>>,
     /// `AUTHZ_AUDIT_RETENTION_DAYS`: audit events older than this are deleted on start.
     pub audit_retention_days: i64,
-    /// `AUTHZ_LOG`: tracing filter, e.g. `info,authz=debug`.
+    /// `AUTHZ_LOG`: tracing filter, e.g. `info,authz=debug` (`access=warn` silences the
+    /// per-request lines).
     pub log: String,
+    /// `AUTHZ_LOG_FORMAT`: `text` (default) or `json` (one object per line, with the request
+    /// id).
+    pub log_format: shared::observe::LogFormat,
     /// Browser sessions, authorization codes, login throttling, dynamic registration.
     pub browser: BrowserConfig,
     /// Per-client-IP request limits.
@@ -270,6 +274,7 @@ impl Default for Config {
             roles: default_roles(),
             audit_retention_days: 90,
             log: "info".to_owned(),
+            log_format: shared::observe::LogFormat::Text,
             browser: BrowserConfig::default(),
             rate_limits: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
@@ -352,6 +357,7 @@ impl Config {
         )?;
         env.set("AUTHZ_AUDIT_RETENTION_DAYS", &mut self.audit_retention_days)?;
         env.set("AUTHZ_LOG", &mut self.log)?;
+        env.set("AUTHZ_LOG_FORMAT", &mut self.log_format)?;
         let b = &mut self.browser;
         env.set("AUTHZ_SESSION_IDLE_SECS", &mut b.session_idle_secs)?;
         env.set("AUTHZ_SESSION_ABSOLUTE_SECS", &mut b.session_absolute_secs)?;

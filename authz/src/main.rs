@@ -21,12 +21,7 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    shared::observe::init_logging(default_level, &[], config.log_format);
     match cli::run(args.command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

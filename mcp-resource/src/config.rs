@@ -41,6 +41,8 @@ pub struct Config {
     pub jwks_min_refetch_secs: u64,
     /// `MCP_LOG`.
     pub log: String,
+    /// `MCP_LOG_FORMAT`: `text` (default) or `json` (one object per line, with the request id).
+    pub log_format: shared::observe::LogFormat,
     /// `MCP_AUTHZ_URL`: where this server calls the authorization server (token exchange,
     /// management API); default the issuer.
     pub authz_url: Option<String>,
@@ -85,6 +87,7 @@ impl Default for Config {
             challenge_scope: "profile:read notes:read".to_owned(),
             jwks_min_refetch_secs: 1,
             log: "info,rmcp=warn".to_owned(),
+            log_format: shared::observe::LogFormat::Text,
             authz_url: None,
             client_id: "mcp-resource".to_owned(),
             client_secret: None,
@@ -119,6 +122,7 @@ impl Config {
         env.set("MCP_CHALLENGE_SCOPE", &mut c.challenge_scope)?;
         env.set("MCP_JWKS_MIN_REFETCH_SECS", &mut c.jwks_min_refetch_secs)?;
         env.set("MCP_LOG", &mut c.log)?;
+        env.set("MCP_LOG_FORMAT", &mut c.log_format)?;
         env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
         env.set("MCP_CLIENT_ID", &mut c.client_id)?;
         env.set_secret("MCP_CLIENT_SECRET", &mut c.client_secret, ClientSecret::new);

@@ -145,6 +145,8 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         .merge(health::router())
         .with_state(Arc::clone(&state))
         .merge(protected)
+        // A request id on every request, its span around all of it and one access line.
+        .layer(axum::middleware::from_fn(shared::observe::request_id))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -42,20 +42,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
     // rmcp logs whole JSON-RPC messages at debug level (tool arguments and results: note
     // contents, API key secrets) and a line per request at info. Cap it at warn whatever the
     // filter says (a more specific directive wins in EnvFilter).
-    for directive in ["rmcp::service=warn", "rmcp::transport=warn"] {
-        if let Ok(d) = directive.parse() {
-            filter = filter.add_directive(d);
-        }
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    shared::observe::init_logging(
+        &config.log,
+        &["rmcp::service=warn", "rmcp::transport=warn"],
+        config.log_format,
+    );
     match run(cli.command.unwrap_or(Command::Serve), config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -75,13 +69,19 @@ async fn run(command: Command, config: mcp_resource::Config) -> Result<(), mcp_r
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(mcp_resource::Error::Serve)?;
-    eprintln!(
-        "mcp-resource listening on http://{}\n  resource:  {}\n  metadata:  {}\n  issuer:    {}",
-        listener.local_addr().map_err(mcp_resource::Error::Serve)?,
-        state.config.resource_url,
-        state.config.metadata_url(),
-        state.config.issuer
-    );
+    let addr = listener.local_addr().map_err(mcp_resource::Error::Serve)?;
+    let c = &state.config;
+    if c.log_format == shared::observe::LogFormat::Json {
+        // Machine-read logs: the banner is one event like every other line.
+        tracing::info!(%addr, resource = %c.resource_url, issuer = %c.issuer, "mcp-resource listening");
+    } else {
+        eprintln!(
+            "mcp-resource listening on http://{addr}\n  resource:  {}\n  metadata:  {}\n  issuer:    {}",
+            c.resource_url,
+            c.metadata_url(),
+            c.issuer
+        );
+    }
     mcp_resource::serve(state, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })

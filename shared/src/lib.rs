@@ -20,6 +20,8 @@ pub mod db;
 pub mod error;
 #[cfg(feature = "limits")]
 pub mod limits;
+#[cfg(feature = "observe")]
+pub mod observe;
 pub mod probe;
 pub mod ratelimit;
 pub mod scope;

@@ -35,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::router(&state))
         .merge(health::router())
         .fallback(not_found)
+        // A request id on every request, its span around all of it and one access line.
+        .layer(axum::middleware::from_fn(shared::observe::request_id))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

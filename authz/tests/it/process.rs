@@ -22,6 +22,7 @@ both_backends!(
     kill_dash_nine_under_refresh_load_loses_no_acknowledged_token,
     logs_never_contain_passwords_secrets_codes_or_tokens,
     sigint_lets_in_flight_requests_finish,
+    json_logs_and_every_response_carry_the_request_id,
 );
 
 const PW: &str = "correct horse battery staple";
@@ -453,4 +454,73 @@ async fn sigint_lets_in_flight_requests_finish(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(status.success(), "clean exit: {status}");
+}
+
+/// `AUTHZ_LOG_FORMAT=json`: every line is one JSON object; each request's lines carry its
+/// request id, which is also returned as `X-Request-Id` (the caller's own when it is plain and
+/// short, else a fresh one).
+async fn json_logs_and_every_response_carry_the_request_id(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = testkit::TestDb::new(backend, dir.path(), "authz").await;
+    let mut p = Proc::prepare(backend, dir.path(), &db).await;
+    p.env.push(("AUTHZ_LOG_FORMAT".into(), "json".into()));
+    let log = dir.path().join("authz.log");
+    let child = p.start("info", Some(&log)).await;
+    let http = reqwest::Client::new();
+    let discovery = format!("{}/.well-known/openid-configuration", p.base);
+    let r = http
+        .get(&discovery)
+        .header("x-request-id", "trace-abc.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "trace-abc.1",
+        "a plain id is kept"
+    );
+    // Not plain: replaced by a fresh id; none: one is made.
+    let r = http
+        .get(&discovery)
+        .header("x-request-id", "evil\"}{ id")
+        .send()
+        .await
+        .unwrap();
+    let fresh = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(fresh.len() >= 16 && !fresh.contains(' '), "{fresh}");
+    let r = http
+        .post(format!("{}/token", p.base))
+        .form(&[("grant_type", "password"), ("client_id", "cli")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let other = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(other, fresh, "each request its own id");
+    drop(child);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["target"] == "access" && l["span"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id}:\n{text}"))
+            .clone()
+    };
+    let first = access("trace-abc.1");
+    assert_eq!(
+        first["fields"]["route"],
+        "/.well-known/openid-configuration"
+    );
+    assert_eq!(first["fields"]["status"], 200);
+    assert_eq!(first["fields"]["method"], "GET");
+    assert_eq!(access(&other)["fields"]["status"], 400);
+    access(&fresh);
+    assert!(!text.contains("evil"), "a refused id is never logged");
 }

@@ -1,5 +1,7 @@
-//! The real `mcp-resource` binary at debug log level: a session of tool calls (including a
-//! token exchange and a refused token) never writes a token, secret or note content to the log.
+//! The real `mcp-resource` binary at debug log level, in JSON: a session of tool calls
+//! (including a token exchange and a refused token) never writes a token, secret or note
+//! content to the log, every line is one JSON object, and each request's access line carries
+//! the request id returned as `X-Request-Id`.
 
 use std::process::Stdio;
 
@@ -45,6 +47,7 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
         .env("MCP_RESOURCE_URL", &resource)
         .env("MCP_DATA_DIR", dir.path())
         .env("MCP_LOG", "debug")
+        .env("MCP_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)
@@ -74,9 +77,11 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
             None,
         )
         .await;
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let post = |body: Value, t: Option<String>| {
         let http = http.clone();
         let resource = resource.clone();
+        let ids = ids.clone();
         async move {
             let mut r = http
                 .post(&resource)
@@ -86,7 +91,10 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
             if let Some(t) = t {
                 r = r.bearer_auth(t);
             }
-            r.send().await.unwrap().status().as_u16()
+            let resp = r.send().await.unwrap();
+            let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+            ids.lock().unwrap().push((id, resp.status().as_u16()));
+            resp.status().as_u16()
         }
     };
     let note = "a very private note body 7f3a";
@@ -128,5 +136,20 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
             "the log contains a secret ({}…)",
             &s[..s.len().min(8)]
         );
+    }
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 4);
+    for (id, status) in ids {
+        let access = lines
+            .iter()
+            .find(|l| l["target"] == "access" && l["span"]["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no access line for request {id}"));
+        assert_eq!(access["fields"]["status"], status);
+        assert_eq!(access["fields"]["method"], "POST");
     }
 }
