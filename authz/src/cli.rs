@@ -256,7 +256,21 @@ async fn serve(state: AppState, args: ServeArgs) -> Result<()> {
             c.issuer, c.issuer,
         );
     }
-    authz::serve(state, listener, shutdown_signal()).await
+    let metrics = match c.metrics_bind {
+        Some(bind) => {
+            let l = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| Error::Invalid(format!("cannot listen on {bind} for metrics: {e}")))?;
+            tracing::info!(%bind, "metrics on http://{bind}/metrics");
+            Some(tokio::spawn(authz::serve_metrics(state.clone(), l)))
+        }
+        None => None,
+    };
+    let served = authz::serve(state, listener, shutdown_signal()).await;
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -79,6 +79,9 @@ pub struct Config {
     /// `AUTHZ_LOG`: tracing filter, e.g. `info,authz=debug` (`access=warn` silences the
     /// per-request lines).
     pub log: String,
+    /// `AUTHZ_METRICS_BIND`: serve `/metrics` (Prometheus) on this address, apart from the
+    /// public one (e.g. `127.0.0.1:9464`). Unset: no metrics endpoint.
+    pub metrics_bind: Option<SocketAddr>,
     /// `AUTHZ_LOG_FORMAT`: `text` (default) or `json` (one object per line, with the request
     /// id).
     pub log_format: shared::observe::LogFormat,
@@ -275,6 +278,7 @@ impl Default for Config {
             audit_retention_days: 90,
             log: "info".to_owned(),
             log_format: shared::observe::LogFormat::Text,
+            metrics_bind: None,
             browser: BrowserConfig::default(),
             rate_limits: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
@@ -358,6 +362,7 @@ impl Config {
         env.set("AUTHZ_AUDIT_RETENTION_DAYS", &mut self.audit_retention_days)?;
         env.set("AUTHZ_LOG", &mut self.log)?;
         env.set("AUTHZ_LOG_FORMAT", &mut self.log_format)?;
+        env.set_some("AUTHZ_METRICS_BIND", &mut self.metrics_bind)?;
         let b = &mut self.browser;
         env.set("AUTHZ_SESSION_IDLE_SECS", &mut b.session_idle_secs)?;
         env.set("AUTHZ_SESSION_ABSOLUTE_SECS", &mut b.session_absolute_secs)?;

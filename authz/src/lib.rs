@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod replicas;
 pub mod seed;
@@ -119,6 +120,7 @@ pub async fn build_state_with_store(
         counters,
         registrations,
         token_per_client,
+        metrics: Arc::new(metrics::Metrics::new()),
         cimd,
     })
 }
@@ -159,6 +161,13 @@ pub async fn serve(
         task.abort();
     }
     result.map_err(|e| Error::internal(format!("server: {e}")))
+}
+
+/// Serve `/metrics` on its own listener (`AUTHZ_METRICS_BIND`) until the task is dropped.
+pub async fn serve_metrics(state: AppState, listener: TcpListener) -> Result<()> {
+    axum::serve(listener, http::metrics::router(state))
+        .await
+        .map_err(|e| Error::internal(format!("metrics server: {e}")))
 }
 
 async fn reload_keys_forever(state: AppState) {

@@ -33,6 +33,8 @@ pub struct AppState {
     pub registrations: Option<Arc<Limiter>>,
     /// `/token` requests per authenticated client.
     pub token_per_client: Option<Arc<Limiter>>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
     pub cimd: Arc<crate::cimd::resolver::Cimd>,
 }
@@ -50,12 +52,25 @@ impl AppState {
 
     /// Append an audit event and wait until it is committed.
     pub async fn audit(&self, event: AuditEvent) {
+        self.metrics.audited(&event.kind, event.outcome.as_str());
         self.audit_log.record(event).await;
     }
 
     /// Append a high-volume audit event without waiting for the commit.
     pub async fn audit_async(&self, event: AuditEvent) {
+        self.metrics.audited(&event.kind, event.outcome.as_str());
         self.audit_log.record_async(event).await;
+    }
+
+    /// The values `/metrics` samples at scrape time.
+    pub fn metric_samples(&self) -> crate::metrics::Samples {
+        let (db_connections, db_idle) = self.store.pool_usage();
+        crate::metrics::Samples {
+            hash_waiting: self.passwords.waiting(),
+            db_connections,
+            db_idle,
+            failed_open: self.counters.fail_open_count(),
+        }
     }
 
     /// Schedule the next key when the rotation period says so, promote pending keys that are

@@ -88,10 +88,26 @@ pub enum Refusal {
     TooLarge,
 }
 
+impl Refusal {
+    /// Its name in metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::NoToken => "no_token",
+            Self::TokenNotInHeader => "token_not_in_header",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::TooMany { .. } => "too_many",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::TooLarge => "too_large",
+        }
+    }
+}
+
 impl McpState {
     /// A refusal carrying this server's challenge details; `scope` defaults to the configured
     /// challenge scope.
     pub fn refuse(&self, kind: Refusal, scope: Option<String>) -> AuthError {
+        self.metrics.refused(kind.name());
         AuthError {
             kind,
             resource_metadata: self.config.metadata_url(),
@@ -210,6 +226,7 @@ pub async fn require_token(
             return Err(state.refuse(Refusal::KeysUnavailable, None));
         }
         Err(e) => {
+            state.metrics.verification_failed(e.reason());
             state
                 .audit(None, "token", "denied", Some(e.to_string()))
                 .await;
@@ -221,6 +238,7 @@ pub async fn require_token(
         .as_deref()
         .is_some_and(|sid| state.is_logged_out(sid))
     {
+        state.metrics.verification_failed("session_revoked");
         let msg = "the session this token belongs to was logged out";
         state
             .audit(None, "token", "denied", Some(msg.to_owned()))
@@ -232,6 +250,7 @@ pub async fn require_token(
     if let Some(limit) = &state.caller_limiter {
         let key = format!("{} {}", claims.sub, claims.client_id);
         if let Err(retry_after) = limit.check(&key, state.now()).await {
+            state.metrics.rate_limited(limit.name());
             return Err(state.refuse(Refusal::TooMany { retry_after }, None));
         }
     }
@@ -309,6 +328,7 @@ pub async fn rate_limit(
         let xff = shared::ratelimit::forwarded_for(req.headers());
         let ip = shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies);
         if let Err(retry_after) = limiter.check_ip(ip, state.now()).await {
+            state.metrics.rate_limited(limiter.name());
             return Err(state.refuse(Refusal::TooMany { retry_after }, None));
         }
     }

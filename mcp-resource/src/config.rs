@@ -41,6 +41,9 @@ pub struct Config {
     pub jwks_min_refetch_secs: u64,
     /// `MCP_LOG`.
     pub log: String,
+    /// `MCP_METRICS_BIND`: serve `/metrics` (Prometheus) on this address, apart from the
+    /// public one (e.g. `127.0.0.1:9465`). Unset: no metrics endpoint.
+    pub metrics_bind: Option<SocketAddr>,
     /// `MCP_LOG_FORMAT`: `text` (default) or `json` (one object per line, with the request id).
     pub log_format: shared::observe::LogFormat,
     /// `MCP_AUTHZ_URL`: where this server calls the authorization server (token exchange,
@@ -88,6 +91,7 @@ impl Default for Config {
             jwks_min_refetch_secs: 1,
             log: "info,rmcp=warn".to_owned(),
             log_format: shared::observe::LogFormat::Text,
+            metrics_bind: None,
             authz_url: None,
             client_id: "mcp-resource".to_owned(),
             client_secret: None,
@@ -123,6 +127,7 @@ impl Config {
         env.set("MCP_JWKS_MIN_REFETCH_SECS", &mut c.jwks_min_refetch_secs)?;
         env.set("MCP_LOG", &mut c.log)?;
         env.set("MCP_LOG_FORMAT", &mut c.log_format)?;
+        env.set_some("MCP_METRICS_BIND", &mut c.metrics_bind)?;
         env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
         env.set("MCP_CLIENT_ID", &mut c.client_id)?;
         env.set_secret("MCP_CLIENT_SECRET", &mut c.client_secret, ClientSecret::new);

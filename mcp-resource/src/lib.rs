@@ -7,6 +7,7 @@ pub mod authz_client;
 pub mod config;
 pub mod health;
 pub mod metadata;
+pub mod metrics;
 pub mod origin;
 pub mod rbac;
 pub mod server;
@@ -100,6 +101,7 @@ pub async fn build_state_with_clock(
         counters,
         limiter,
         caller_limiter,
+        metrics: metrics::Metrics::new(),
         origins,
         clock,
     }))
@@ -146,11 +148,38 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         .with_state(Arc::clone(&state))
         .merge(protected)
         // A request id on every request, its span around all of it and one access line.
-        .layer(axum::middleware::from_fn(shared::observe::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.http.clone(),
+            shared::observe::request_id,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+}
+
+/// Serve `GET /metrics` (Prometheus text format) on its own listener (`MCP_METRICS_BIND`),
+/// apart from the public one, until the task is dropped.
+pub async fn serve_metrics(state: Arc<McpState>, listener: TcpListener) -> Result<(), Error> {
+    async fn metrics(
+        axum::extract::State(state): axum::extract::State<Arc<McpState>>,
+    ) -> impl axum::response::IntoResponse {
+        let body = state.metrics.render(
+            state.verifier.jwks_fetches(),
+            state.counters.fail_open_count(),
+        );
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+    }
+    let app = Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(state);
+    axum::serve(listener, app).await.map_err(Error::Serve)
 }
 
 /// Serve until `shutdown` resolves; keeps the JWKS fresh in the background.

@@ -82,8 +82,25 @@ async fn run(command: Command, config: mcp_resource::Config) -> Result<(), mcp_r
             c.issuer
         );
     }
-    mcp_resource::serve(state, listener, async {
+    let metrics = match c.metrics_bind {
+        Some(bind) => {
+            let l = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(mcp_resource::Error::Serve)?;
+            tracing::info!(%bind, "metrics on http://{bind}/metrics");
+            Some(tokio::spawn(mcp_resource::serve_metrics(
+                std::sync::Arc::clone(&state),
+                l,
+            )))
+        }
+        None => None,
+    };
+    let served = mcp_resource::serve(state, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
-    .await
+    .await;
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    served
 }

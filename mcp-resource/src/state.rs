@@ -26,6 +26,8 @@ pub struct McpState {
     pub caller_limiter: Option<shared::limits::Limiter>,
     /// Browser origins allowed on the MCP endpoint.
     pub origins: crate::origin::OriginPolicy,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
     /// Injected time (`shared::clock`): token expiry, logouts, audit rows, rate windows.
     pub clock: std::sync::Arc<dyn shared::clock::Clock>,
 }

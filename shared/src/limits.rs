@@ -217,6 +217,11 @@ impl Limiter {
         }
     }
 
+    /// The limit's name (`token`, `login`, `caller`, …), for metrics.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     pub fn per_minute(&self) -> u32 {
         self.limit
     }

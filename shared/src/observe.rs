@@ -8,16 +8,93 @@
 //!   logged while serving the request names it. One access line per request (target `access`:
 //!   method, route, status, milliseconds) closes it; `AUTHZ_LOG=info,access=warn` silences
 //!   those.
+//! - **Request metrics.** The same middleware counts each request by method, matched route and
+//!   status, and observes its latency per route, in the server's [`HttpMetrics`] (a
+//!   `prometheus-client` registry owned by the server's state: no global recorder).
 //! - **Nothing secret.** The access line names the matched route (`/api/v1/users/{id}`), never
 //!   the query string (authorization requests, callbacks) or header values.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 use tracing::Instrument;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms … 4 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+/// Requests and their latency, registered in a server's registry.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> Arc<Self> {
+        let m = Self {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, matched route and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by matched route",
+            m.latency.clone(),
+        );
+        Arc::new(m)
+    }
+
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+}
+
+/// The registry in Prometheus text format (`/metrics`).
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}
 
 /// The header, both ways.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -84,8 +161,13 @@ pub fn id_of(req: &Request) -> String {
     }
 }
 
-/// Middleware: the request id, its span, the access line and the response header.
-pub async fn request_id(req: Request, next: Next) -> Response {
+/// Middleware: the request id, its span, the access line, the request metrics and the
+/// response header.
+pub async fn request_id(
+    State(metrics): State<Arc<HttpMetrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let id = id_of(&req);
     let route = req
         .extensions()
@@ -95,13 +177,16 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    metrics.observe(method.as_str(), &route, status, seconds);
     span.in_scope(|| {
         tracing::info!(
             target: "access",
             %method,
             route,
-            status = response.status().as_u16(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
+            status,
+            ms = seconds * 1000.0,
             "request"
         );
     });

@@ -83,6 +83,25 @@ pub enum VerifyError {
     KeysUnavailable(String),
 }
 
+impl VerifyError {
+    /// A short, fixed name for metrics and logs (`expired`, `bad_signature`, …).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::WrongType => "wrong_type",
+            Self::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::KeysUnavailable(_) => "keys_unavailable",
+        }
+    }
+}
+
 struct Keys {
     by_kid: HashMap<String, (Arc<DecodingKey>, Algorithm)>,
     /// When the background refresher should fetch again.

@@ -51,7 +51,10 @@ pub async fn enforce(State(limit): State<Limit>, req: Request, next: Next) -> Re
     let ip = client_ip(&limit.state, req.extensions(), req.headers());
     match limit.limiter.check_ip(ip, limit.state.now()).await {
         Ok(()) => next.run(req).await,
-        Err(retry) => (limit.refuse)(retry),
+        Err(retry) => {
+            limit.state.metrics.rate_limited(limit.limiter.name());
+            (limit.refuse)(retry)
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod context;
 mod health;
 pub mod limits;
 pub mod metadata;
+pub mod metrics;
 mod register;
 mod revoke;
 mod token;
@@ -36,7 +37,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .fallback(not_found)
         // A request id on every request, its span around all of it and one access line.
-        .layer(axum::middleware::from_fn(shared::observe::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.http.clone(),
+            shared::observe::request_id,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

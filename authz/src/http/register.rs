@@ -40,6 +40,7 @@ async fn register(
     if let (Some(ip), Some(limit)) = (ctx.ip, &state.registrations)
         && let Err(retry_after) = limit.check_ip(ip, ctx.now).await
     {
+        state.metrics.rate_limited(limit.name());
         return Err(Error::TooMany { retry_after });
     }
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;

@@ -338,4 +338,8 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Close the connection pool: every later query fails (shutdown).
     async fn close(&self);
+    /// Connections open in the pool, and how many of them are idle (metrics).
+    fn pool_usage(&self) -> (u32, usize) {
+        (0, 0)
+    }
 }

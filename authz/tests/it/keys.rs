@@ -1,6 +1,7 @@
 //! Signing keys: encrypted at rest, rotation by the real CLI picked up by the running server,
 //! old tokens verifying until they expire, and other algorithms.
 
+use authz::clock::Clock;
 use authz::keys::SigningAlg;
 
 use crate::support::{Backend, MCP, TestApp, expect_token};
@@ -71,8 +72,24 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
         old_kid,
         "a pre-published key must not sign yet"
     );
-    // … until the pre-publication delay has passed (default 120 s), then from the new one.
-    app.clock.advance(121);
+    // … until the pre-publication delay has passed (default 120 s from when the CLI ran, on
+    // the real clock: the test's clock started earlier, by however long the CLI took to start
+    // on a busy machine), then from the new one.
+    let activate_at = app
+        .state
+        .store
+        .all_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid == new_kid)
+        .and_then(|k| k.activate_at)
+        .expect("a pre-published key has its time");
+    assert!(
+        activate_at - app.clock.now() >= 119,
+        "published before it signs"
+    );
+    app.clock.advance(activate_at - app.clock.now());
     let after = cc_token(&app, &secret).await;
     assert_eq!(
         jsonwebtoken::decode_header(&after).unwrap().kid.unwrap(),

@@ -11,6 +11,7 @@ mod browser_client;
 mod cimd;
 mod cluster;
 mod logs;
+mod metrics;
 mod notes;
 mod oauth;
 mod tokens;

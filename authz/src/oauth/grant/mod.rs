@@ -52,6 +52,7 @@ pub async fn exchange(
         && !client.is_public()
         && let Err(retry_after) = limit.check(&client.id, ctx.now).await
     {
+        state.metrics.rate_limited(limit.name());
         return Err(Error::TooMany { retry_after });
     }
     if !client.allows_grant(grant) {
@@ -59,13 +60,17 @@ pub async fn exchange(
             "this client may not use the {grant} grant"
         )));
     }
-    match grant {
+    let issued = match grant {
         GrantType::ClientCredentials => client_credentials::handle(state, &client, form, ctx).await,
         GrantType::Password => password::handle(state, &client, form, ctx).await,
         GrantType::RefreshToken => refresh_token::handle(state, &client, form, ctx).await,
         GrantType::AuthorizationCode => authorization_code::handle(state, &client, form, ctx).await,
         GrantType::TokenExchange => token_exchange::handle(state, &client, form, ctx).await,
+    };
+    if issued.is_ok() {
+        state.metrics.token_issued(grant.as_str());
     }
+    issued
 }
 
 /// The scopes a user may hold through a client: their roles' scopes plus the OIDC scopes,

@@ -76,6 +76,10 @@ impl crate::store::Store for SqlStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
 }
 
 /// Split a stored space-separated list.
