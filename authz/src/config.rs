@@ -102,6 +102,30 @@ pub struct Config {
     pub cors_introspect: bool,
     /// Client ID Metadata Documents (`AUTHZ_CIMD_*`).
     pub cimd: crate::cimd::config::CimdConfig,
+    /// Shared Signals transmitter (`AUTHZ_SSF_*`).
+    pub ssf: SsfConfig,
+}
+
+/// Who receives security events (`crate::ssf`), and how long a poll may wait.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsfConfig {
+    /// `AUTHZ_SSF_RECEIVERS` (comma-separated client ids): confidential clients that poll for
+    /// security events, one stream each (default: the demo MCP server's client,
+    /// `mcp-resource`). Empty: no events are queued.
+    pub receivers: Vec<String>,
+    /// `AUTHZ_SSF_LONG_POLL_SECS`: the longest a poll without `returnImmediately` waits for an
+    /// event (at most 30).
+    pub long_poll_secs: u64,
+}
+
+impl Default for SsfConfig {
+    fn default() -> Self {
+        Self {
+            receivers: vec![crate::seed::DEMO_MCP_CLIENT.to_owned()],
+            long_poll_secs: 10,
+        }
+    }
 }
 
 /// Requests per client IP per minute; 0 turns a limit off. Over the limit: 429 with
@@ -285,6 +309,7 @@ impl Default for Config {
             cors_origins: vec!["*".to_owned()],
             cors_introspect: false,
             cimd: crate::cimd::config::CimdConfig::default(),
+            ssf: SsfConfig::default(),
         }
     }
 }
@@ -400,6 +425,8 @@ impl Config {
         env.set_list("AUTHZ_CORS_ORIGINS", &mut self.cors_origins)?;
         env.set("AUTHZ_CORS_INTROSPECT", &mut self.cors_introspect)?;
         self.cimd.apply_env(env)?;
+        env.set_list("AUTHZ_SSF_RECEIVERS", &mut self.ssf.receivers)?;
+        env.set("AUTHZ_SSF_LONG_POLL_SECS", &mut self.ssf.long_poll_secs)?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod replicas;
 pub mod seed;
+pub mod ssf;
 pub mod state;
 pub mod store;
 
@@ -244,6 +245,11 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     let codes = state.store.delete_codes_expired_before(now - 3600).await?;
     let sessions = state.store.delete_sessions_before(now - 86_400).await?;
     state.store.delete_client_assertions_before(now).await?;
+    // Security events: acknowledged ones kept a day, unacknowledged ones a week.
+    state
+        .store
+        .delete_sets_before(now - 86_400, now - 7 * 86_400)
+        .await?;
     let clients = account::admin::prune_clients(state, "housekeeping", false)
         .await?
         .len() as u64;

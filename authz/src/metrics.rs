@@ -10,6 +10,7 @@
 //!   code replays (`code.replayed`), key and admin changes are all counted by the one rule
 //!   that records them;
 //! - `authz_rate_limited_total{limit}`: requests refused by a rate limit;
+//! - `authz_security_events_queued_total{event}`: Shared Signals events queued;
 //! - sampled when scraped: `authz_password_hash_waiting` (the hashing queue),
 //!   `authz_db_connections` / `authz_db_connections_idle` (the pool) and
 //!   `authz_rate_limit_checks_failed_open` (Redis unreachable).
@@ -36,6 +37,11 @@ struct AuditLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: String,
 }
@@ -56,6 +62,7 @@ pub struct Metrics {
     tokens: Family<GrantLabels, Counter>,
     audit: Family<AuditLabels, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
+    security_events: Family<EventLabels, Counter>,
     hash_waiting: Gauge,
     db_connections: Gauge,
     db_idle: Gauge,
@@ -75,6 +82,7 @@ impl Metrics {
         let tokens = Family::default();
         let audit = Family::default();
         let rate_limited = Family::default();
+        let security_events = Family::default();
         let (hash_waiting, db_connections, db_idle) =
             (Gauge::default(), Gauge::default(), Gauge::default());
         let failed_open = Gauge::<u64, AtomicU64>::default();
@@ -89,6 +97,11 @@ impl Metrics {
             "rate_limited",
             "Requests refused by a rate limit",
             rate_limited.clone(),
+        );
+        r.register(
+            "security_events_queued",
+            "Security events queued for receivers (one per receiver), by event type",
+            security_events.clone(),
         );
         r.register(
             "password_hash_waiting",
@@ -116,6 +129,7 @@ impl Metrics {
             tokens,
             audit,
             rate_limited,
+            security_events,
             hash_waiting,
             db_connections,
             db_idle,
@@ -138,6 +152,14 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    pub fn security_events(&self, event: &str, receivers: u64) {
+        self.security_events
+            .get_or_create(&EventLabels {
+                event: event.rsplit('/').next().unwrap_or(event).to_owned(),
+            })
+            .inc_by(receivers);
     }
 
     pub fn rate_limited(&self, limit: &str) {

@@ -233,13 +233,8 @@ pub async fn require_token(
             return Err(state.refuse(Refusal::InvalidToken(e.to_string()), None));
         }
     };
-    if claims
-        .sid
-        .as_deref()
-        .is_some_and(|sid| state.is_logged_out(sid))
-    {
-        state.metrics.verification_failed("session_revoked");
-        let msg = "the session this token belongs to was logged out";
+    if let Some(msg) = state.revocations.refuses(&claims) {
+        state.metrics.verification_failed("revoked");
         state
             .audit(None, "token", "denied", Some(msg.to_owned()))
             .await;

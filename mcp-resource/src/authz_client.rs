@@ -100,6 +100,74 @@ impl AuthzClient {
             .ok_or_else(|| AuthzError::Transport("token response without access_token".into()))
     }
 
+    /// The Shared Signals poll endpoint of this server's stream: from the transmitter's
+    /// metadata (`/.well-known/ssf-configuration`), then the stream configuration
+    /// (authenticated as this server's client). It must be on the authorization server's own
+    /// origin: this server's credentials go nowhere else.
+    pub async fn ssf_poll_endpoint(&self) -> Result<String, AuthzError> {
+        let secret = self.secret.as_ref().ok_or(AuthzError::NotConfigured)?;
+        let get = |url: String, auth: bool| {
+            let mut req = self.http.get(url);
+            if auth {
+                req = req.basic_auth(&self.client_id, Some(secret.expose()));
+            }
+            async move {
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| AuthzError::Transport(e.to_string()))?;
+                Self::read(resp).await
+            }
+        };
+        let meta = get(
+            format!("{}/.well-known/ssf-configuration", self.base),
+            false,
+        )
+        .await?;
+        let config_endpoint = self.same_origin(meta["configuration_endpoint"].as_str())?;
+        let stream = get(config_endpoint, true).await?;
+        self.same_origin(stream["delivery"]["endpoint_url"].as_str())
+    }
+
+    fn same_origin(&self, url: Option<&str>) -> Result<String, AuthzError> {
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        match url {
+            Some(u) if origin(u).is_some() && origin(u) == origin(&self.base) => Ok(u.to_owned()),
+            other => Err(AuthzError::Transport(format!(
+                "Shared Signals endpoint {other:?} is not on the authorization server's origin"
+            ))),
+        }
+    }
+
+    /// One RFC 8936 poll: acknowledge `ack`, report `errors`, get what is pending.
+    pub async fn ssf_poll(
+        &self,
+        endpoint: &str,
+        ack: &[String],
+        errors: &serde_json::Map<String, Value>,
+    ) -> Result<Value, AuthzError> {
+        let secret = self.secret.as_ref().ok_or(AuthzError::NotConfigured)?;
+        let body = serde_json::json!({
+            "ack": ack,
+            "setErrs": errors,
+            "returnImmediately": true,
+            "maxEvents": 100,
+        });
+        let resp = self
+            .http
+            .post(endpoint)
+            .basic_auth(&self.client_id, Some(secret.expose()))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| AuthzError::Transport(e.to_string()))?;
+        Self::read(resp).await
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// Call the management API with an exchanged token.
     pub async fn api(
         &self,

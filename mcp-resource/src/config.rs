@@ -41,6 +41,9 @@ pub struct Config {
     pub jwks_min_refetch_secs: u64,
     /// `MCP_LOG`.
     pub log: String,
+    /// `MCP_SSF_POLL_SECS`: how often to poll the authorization server's Shared Signals stream
+    /// for this server's client (needs the client secret); 0 = never.
+    pub ssf_poll_secs: u64,
     /// `MCP_METRICS_BIND`: serve `/metrics` (Prometheus) on this address, apart from the
     /// public one (e.g. `127.0.0.1:9465`). Unset: no metrics endpoint.
     pub metrics_bind: Option<SocketAddr>,
@@ -92,6 +95,7 @@ impl Default for Config {
             log: "info,rmcp=warn".to_owned(),
             log_format: shared::observe::LogFormat::Text,
             metrics_bind: None,
+            ssf_poll_secs: 2,
             authz_url: None,
             client_id: "mcp-resource".to_owned(),
             client_secret: None,
@@ -128,6 +132,7 @@ impl Config {
         env.set("MCP_LOG", &mut c.log)?;
         env.set("MCP_LOG_FORMAT", &mut c.log_format)?;
         env.set_some("MCP_METRICS_BIND", &mut c.metrics_bind)?;
+        env.set("MCP_SSF_POLL_SECS", &mut c.ssf_poll_secs)?;
         env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
         env.set("MCP_CLIENT_ID", &mut c.client_id)?;
         env.set_secret("MCP_CLIENT_SECRET", &mut c.client_secret, ClientSecret::new);

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod origin;
 pub mod rbac;
 pub mod server;
+pub mod signals;
 pub mod state;
 pub mod store;
 
@@ -77,11 +78,7 @@ pub async fn build_state_with_clock(
     let store = Arc::new(store);
     let sink: Arc<dyn shared::batch::BatchSink<store::AuditRow>> = store.clone();
     let audit_log = shared::batch::BatchWriter::start(sink);
-    let logged_out = store
-        .revoked_sessions(clock.now())
-        .await?
-        .into_iter()
-        .collect();
+    let revocations = signals::Revocations::new(store.revocations(clock.now()).await?);
     let origins = origin::OriginPolicy::new(&config.resource_url, &config.allowed_origins)
         .map_err(Error::Config)?;
     let counters = shared::limits::Counters::new(
@@ -97,7 +94,7 @@ pub async fn build_state_with_clock(
         verifier,
         audit_log,
         authz,
-        logged_out: std::sync::RwLock::new(logged_out),
+        revocations,
         counters,
         limiter,
         caller_limiter,
@@ -189,6 +186,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let refresher = state.verifier.spawn_refresher();
+    // Shared Signals: only with this server's client credentials (its stream is its client's).
+    let receiver = (state.config.ssf_poll_secs > 0 && state.config.load_client_secret().is_some())
+        .then(|| tokio::spawn(signals::poll_forever(Arc::clone(&state))));
     let audit_log = state.audit_log.clone();
     let cancel = CancellationToken::new();
     let app = router(state, cancel.clone());
@@ -205,6 +205,9 @@ pub async fn serve(
         })
         .await;
     refresher.abort();
+    if let Some(r) = receiver {
+        r.abort();
+    }
     audit_log.flush().await;
     result.map_err(Error::Serve)
 }

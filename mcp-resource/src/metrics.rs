@@ -7,7 +7,7 @@
 //!   `token_not_in_header`, `invalid_token`, `insufficient_scope`, `too_many`,
 //!   `keys_unavailable`, `too_large`);
 //! - `mcp_token_verification_failures_total{reason}`: why tokens failed verification
-//!   (`expired`, `bad_signature`, `unknown_key`, `wrong_audience`, …, `session_revoked`);
+//!   (`expired`, `bad_signature`, `unknown_key`, `wrong_audience`, …, and `revoked`: refused by a revocation rule, `signals`);
 //! - `mcp_rate_limited_total{limit}` (`ip`, `caller`);
 //! - sampled when scraped: `mcp_jwks_fetches` (fetches of the issuer's keys since start) and
 //!   `mcp_rate_limit_checks_failed_open`.

@@ -16,8 +16,9 @@ pub struct McpState {
     pub verifier: Arc<Verifier>,
     /// Back-channel to the authorization server (token exchange, management API).
     pub authz: crate::authz_client::AuthzClient,
-    /// Sessions logged out through this server → until when their tokens could live.
-    pub logged_out: std::sync::RwLock<std::collections::HashMap<String, i64>>,
+    /// What must be refused although it verifies: ended sessions, revoked grants, accounts
+    /// (from Shared Signals events and the logout tool; persisted).
+    pub revocations: crate::signals::Revocations,
     /// Where rate-limit counters live: this process, or Redis (shared by every replica).
     pub counters: shared::limits::Counters,
     /// Requests per client IP (`None`: unlimited).
@@ -38,29 +39,29 @@ impl McpState {
         self.clock.now()
     }
 
-    /// Was this session logged out (through this server or loaded from its database)?
-    pub fn is_logged_out(&self, sid: &str) -> bool {
-        let map = match self.logged_out.read() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.contains_key(sid)
+    /// Refuse what `rule` covers from now on, until `until` (persisted first, so a restart
+    /// keeps refusing it): the one way both the logout tool and Shared Signals events revoke.
+    pub async fn revoke(
+        &self,
+        rule: crate::signals::Rule,
+        now: i64,
+        until: i64,
+    ) -> Result<(), crate::store::StoreError> {
+        let stored = crate::signals::Stored::new(rule, until);
+        self.store.save_revocation(&stored).await?;
+        self.revocations.insert(stored, now);
+        Ok(())
     }
 
-    /// Refuse the session's tokens from now on (persisted, so a restart keeps refusing them),
-    /// for as long as any token of it could still be valid: the issuer's longest access-token
-    /// lifetime from now (not just the lifetime of the token that asked: the session may have
-    /// newer ones).
+    /// Refuse the session's tokens from now on, for as long as any token of it could still be
+    /// valid: the issuer's longest access-token lifetime from now (not just the lifetime of the
+    /// token that asked: the session may have newer ones).
     pub async fn mark_logged_out(&self, sid: &str) -> Result<(), crate::store::StoreError> {
         let now = self.now();
         let until = now + self.config.max_token_lifetime_secs + 60;
-        self.store.revoke_session(sid, now, until).await?;
-        let mut map = match self.logged_out.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
+        let rule = crate::signals::Rule::Session {
+            sid: sid.to_owned(),
         };
-        map.retain(|_, exp| *exp >= now);
-        map.insert(sid.to_owned(), until);
-        Ok(())
+        self.revoke(rule, now, until).await
     }
 }

@@ -242,37 +242,48 @@ impl Store {
         Ok(n)
     }
 
-    /// Remember a logged-out session until `expires_at`.
-    pub async fn revoke_session(
-        &self,
-        sid: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
+    /// Remember a revocation rule until `expires_at` (a later one for the same rule keeps the
+    /// latest `before_iat` and expiry).
+    pub async fn save_revocation(&self, r: &crate::signals::Stored) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO revoked_sessions (sid, revoked_at, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (sid) DO UPDATE SET expires_at = $3",
+            "INSERT INTO revocations (rule, sid, client_id, sub, before_iat, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (rule) DO UPDATE SET before_iat = $5, expires_at = $6",
         )
-        .bind(sid)
-        .bind(now)
-        .bind(expires_at)
+        .bind(&r.key)
+        .bind(r.rule.sid())
+        .bind(r.rule.client_id())
+        .bind(r.rule.sub())
+        .bind(r.rule.before_iat())
+        .bind(r.expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Logged-out sessions whose tokens may still be presented; older rows are deleted.
-    pub async fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query("DELETE FROM revoked_sessions WHERE expires_at < $1")
+    /// Revocations that may still matter; expired rows are deleted.
+    pub async fn revocations(&self, now: i64) -> Result<Vec<crate::signals::Stored>, StoreError> {
+        sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
             .bind(now)
             .execute(&self.pool)
             .await?;
-        let rows = sqlx::query("SELECT sid, expires_at FROM revoked_sessions")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("sid")?, r.try_get("expires_at")?)))
-            .collect()
+        let rows =
+            sqlx::query("SELECT sid, client_id, sub, before_iat, expires_at FROM revocations")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let rule = crate::signals::Rule::from_columns(
+                r.try_get("sid")?,
+                r.try_get("client_id")?,
+                r.try_get("sub")?,
+                r.try_get("before_iat")?,
+            );
+            if let Some(rule) = rule {
+                out.push(crate::signals::Stored::new(rule, r.try_get("expires_at")?));
+            }
+        }
+        Ok(out)
     }
 
     pub fn pool(&self) -> &AnyPool {

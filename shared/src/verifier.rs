@@ -308,15 +308,21 @@ impl Verifier {
         self.keys.read().ok()?.by_kid.get(kid).cloned()
     }
 
-    /// Verify a bearer token and return its claims.
-    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
+    /// The key and validation for a JWT of type `typ` (or its `application/` media type form)
+    /// from our issuer for `audience`: allowed algorithm, known `kid` (refetching the JWKS
+    /// once per interval for an unknown one, a rotation), the key's own algorithm.
+    async fn prepare(
+        &self,
+        token: &str,
+        typ: &str,
+        audience: &str,
+    ) -> Result<(Arc<DecodingKey>, Validation), VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::TooLarge);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        // RFC 9068 §4: typ must be at+jwt (the media type form is equivalent).
-        let typ = header.typ.as_deref().unwrap_or("").to_ascii_lowercase();
-        if typ != ACCESS_TOKEN_TYP && typ != "application/at+jwt" {
+        let got = header.typ.as_deref().unwrap_or("").to_ascii_lowercase();
+        if got != typ && got.strip_prefix("application/") != Some(typ) {
             return Err(VerifyError::WrongType);
         }
         if !self.cfg.algorithms.contains(&header.alg) {
@@ -336,23 +342,21 @@ impl Verifier {
         }
         let mut v = Validation::new(alg);
         v.set_issuer(&[&self.cfg.issuer]);
-        v.set_audience(&[&self.cfg.audience]);
-        // Time is checked below, against the injected clock.
+        v.set_audience(&[audience]);
+        // Time is checked by the caller, against the injected clock.
         v.validate_exp = false;
         v.validate_nbf = false;
+        Ok((key, v))
+    }
+
+    /// Verify a bearer token and return its claims.
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
+        // RFC 9068 §4: typ must be at+jwt (the media type form is equivalent).
+        let (key, mut v) = self
+            .prepare(token, ACCESS_TOKEN_TYP, &self.cfg.audience)
+            .await?;
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let timed = jsonwebtoken::decode::<Timed>(token, &key, &v)
-            .map(|d| d.claims)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                match e.kind() {
-                    K::InvalidSignature => VerifyError::BadSignature,
-                    K::InvalidIssuer => VerifyError::WrongIssuer,
-                    K::InvalidAudience => VerifyError::WrongAudience,
-                    K::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
-                    _ => VerifyError::Malformed,
-                }
-            })?;
+        let timed = decode::<Timed>(token, &key, &v)?;
         let (now, leeway) = (self.clock.now(), self.cfg.leeway.as_secs() as i64);
         if timed.claims.exp + leeway <= now {
             return Err(VerifyError::Expired);
@@ -362,6 +366,49 @@ impl Verifier {
         }
         Ok(timed.claims)
     }
+
+    /// Verify a Security Event Token (RFC 8417) from our issuer for `audience` (a Shared
+    /// Signals receiver's stream audience): `typ: secevent+jwt` (§2.3), signature by a
+    /// published key, `iss`, `aud`, and a `jti`, an `iat` not in the future and an `events`
+    /// object. SETs have no `exp` (§2.2). Returns the claims.
+    pub async fn verify_set(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<serde_json::Value, VerifyError> {
+        let (key, mut v) = self.prepare(token, "secevent+jwt", audience).await?;
+        v.set_required_spec_claims(&["iss", "aud"]);
+        let claims: serde_json::Value = decode(token, &key, &v)?;
+        let leeway = self.cfg.leeway.as_secs() as i64;
+        let iat = claims["iat"].as_i64().ok_or(VerifyError::Malformed)?;
+        if iat - leeway > self.clock.now() {
+            return Err(VerifyError::NotYetValid);
+        }
+        if !claims["jti"].is_string() || !claims["events"].is_object() {
+            return Err(VerifyError::Malformed);
+        }
+        Ok(claims)
+    }
+}
+
+/// Decode and check signature, issuer and audience, naming the failure.
+fn decode<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    v: &Validation,
+) -> Result<T, VerifyError> {
+    jsonwebtoken::decode::<T>(token, key, v)
+        .map(|d| d.claims)
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::InvalidSignature => VerifyError::BadSignature,
+                K::InvalidIssuer => VerifyError::WrongIssuer,
+                K::InvalidAudience => VerifyError::WrongAudience,
+                K::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
+                _ => VerifyError::Malformed,
+            }
+        })
 }
 
 /// The claims with the optional `nbf` (RFC 7519 §4.1.5) beside them.

@@ -156,6 +156,13 @@ pub async fn set_disabled(
         "user.enabled"
     };
     audit(state, kind, actor, |e| e.subject(&user.id).details(details)).await;
+    if disabled {
+        crate::ssf::emit(
+            state,
+            crate::ssf::Signal::AccountDisabled { user: &user.id },
+        )
+        .await;
+    }
     user_by_name(state, username).await
 }
 
@@ -185,6 +192,12 @@ pub async fn set_password(
         }))
     })
     .await;
+    let changed = crate::ssf::Signal::CredentialChange {
+        user: &user.id,
+        credential: "password",
+        client_id: None,
+    };
+    crate::ssf::emit(state, changed).await;
     Ok(())
 }
 

@@ -165,8 +165,8 @@ pub async fn list(state: &AppState, owner: &User) -> Result<Vec<KeyView>> {
         .collect())
 }
 
-/// Revoke one of `owner`'s keys: it stops authenticating at once on this replica (others
-/// within the client cache time).
+/// Revoke one of `owner`'s keys: it stops authenticating at once (on every replica, on
+/// PostgreSQL), and resource servers hear of it (`crate::ssf`).
 pub async fn revoke(state: &AppState, owner: &User, key_id: &str) -> Result<KeyView> {
     let key = state
         .store
@@ -178,6 +178,12 @@ pub async fn revoke(state: &AppState, owner: &User, key_id: &str) -> Result<KeyV
     state.store.revoke_client(&key.id, now).await?;
     state.clients.invalidate(&key.id);
     audit(state, "api_key.revoked", owner, &key).await;
+    let revoked = crate::ssf::Signal::CredentialChange {
+        user: &owner.id,
+        credential: "api-key",
+        client_id: Some(&key.id),
+    };
+    crate::ssf::emit(state, revoked).await;
     let mut key = key;
     key.revoked_at.get_or_insert(now);
     Ok(view(&key, now))

@@ -102,6 +102,11 @@ pub async fn end(
     let end = state.store.end_session(&session.sid, now).await?;
     let (ended, revoked) = (end.ended, end.refresh_tokens_revoked);
     if ended {
+        let signal = crate::ssf::Signal::SessionRevoked {
+            user: Some(&session.user_id),
+            sid: &session.sid,
+        };
+        crate::ssf::emit(state, signal).await;
         let ev = AuditEvent::new(now, "session.ended", Outcome::Success)
             .subject(&session.user_id)
             .details(serde_json::json!({

@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod metrics;
 mod register;
 mod revoke;
+mod ssf;
 mod token;
 mod userinfo;
 
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(metadata::router(&state))
         .merge(health::router())
+        .merge(ssf::router())
         .fallback(not_found)
         // A request id on every request, its span around all of it and one access line.
         .layer(axum::middleware::from_fn_with_state(

@@ -203,6 +203,16 @@ impl TokenIssuer {
         self.sign_access(&claims)
     }
 
+    /// A Security Event Token (RFC 8417 §2.3: `typ: secevent+jwt`), signed with the current
+    /// access-token key so receivers verify it with the JWKS they already hold.
+    pub fn security_event(&self, claims: &serde_json::Value, now: i64) -> Result<String> {
+        self.keys
+            .current()
+            .signers(now)
+            .0
+            .sign_jwt("secevent+jwt", claims)
+    }
+
     fn sign_access(&self, claims: &AccessTokenClaims) -> Result<AccessToken> {
         let keys = self.keys.current();
         keys.signers(claims.iat)

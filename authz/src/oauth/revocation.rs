@@ -34,6 +34,10 @@ pub async fn end_grant(
         let end = state.store.end_session(sid, now).await?;
         ended = end.ended;
         revoked += end.refresh_tokens_revoked;
+        if ended {
+            let signal = crate::ssf::Signal::SessionRevoked { user: None, sid };
+            crate::ssf::emit(state, signal).await;
+        }
     }
     if ended || revoked > 0 {
         let ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
@@ -105,8 +109,13 @@ pub async fn end_client_grant(
                 let end = state.store.end_session(sid, now).await?;
                 session_ended = end.ended;
                 revoked += end.refresh_tokens_revoked;
+                let signal = crate::ssf::Signal::SessionRevoked {
+                    user: Some(&s.user_id),
+                    sid,
+                };
+                crate::ssf::emit(state, signal).await;
             }
-            Some(_) => {
+            Some(s) => {
                 // Access tokens of this grant could live this long; refuse them until then.
                 let keep_until = now + state.config.max_signed_token_ttl() + 60;
                 revoked += state
@@ -114,6 +123,12 @@ pub async fn end_client_grant(
                     .revoke_grant(sid, client_id, now, keep_until)
                     .await?;
                 grant_revoked = true;
+                let signal = crate::ssf::Signal::GrantRevoked {
+                    user: Some(&s.user_id),
+                    sid,
+                    client_id,
+                };
+                crate::ssf::emit(state, signal).await;
             }
             None => {}
         }

@@ -253,6 +253,28 @@ pub trait ThrottleStore: Send + Sync {
     async fn clear_throttle(&self, username_key: &str) -> Result<()>;
 }
 
+/// A signed security event waiting for one receiver (`crate::ssf`).
+#[derive(Debug, Clone)]
+pub struct QueuedSet {
+    pub receiver: String,
+    pub jti: String,
+    pub jwt: String,
+    pub created_at: i64,
+}
+
+/// Security events queued per receiver until acknowledged (RFC 8936).
+#[async_trait]
+pub trait SignalStore: Send + Sync {
+    /// Queue the SETs, all or none.
+    async fn queue_sets(&self, sets: &[QueuedSet]) -> Result<()>;
+    /// Acknowledge `jtis` for `receiver` (unknown or already acknowledged ones are ignored).
+    async fn ack_sets(&self, receiver: &str, jtis: &[String], now: i64) -> Result<u64>;
+    /// The oldest unacknowledged SETs of `receiver`, at most `limit`: (jti, SET).
+    async fn pending_sets(&self, receiver: &str, limit: u32) -> Result<Vec<(String, String)>>;
+    /// Forget SETs acknowledged before `acked_before` and any queued before `queued_before`.
+    async fn delete_sets_before(&self, acked_before: i64, queued_before: i64) -> Result<u64>;
+}
+
 /// Signing keys (private halves encrypted).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
@@ -333,6 +355,7 @@ pub trait Store:
     + KeyStore
     + AuditStore
     + ReportStore
+    + SignalStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

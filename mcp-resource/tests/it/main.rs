@@ -14,4 +14,5 @@ mod logs;
 mod metrics;
 mod notes;
 mod oauth;
+mod signals;
 mod tokens;

@@ -8,6 +8,7 @@ mod keys;
 mod refresh;
 mod reports;
 mod sessions;
+mod signals;
 mod throttle;
 mod users;
 

@@ -1,0 +1,147 @@
+//! The Shared Signals endpoints (`crate::ssf`): the transmitter's metadata
+//! (`GET /.well-known/ssf-configuration`), a receiver's stream configuration (`GET
+//! /ssf/stream`) and poll delivery (`POST /ssf/poll`, RFC 8936). The last two authenticate the
+//! receiver as its client (HTTP Basic or `private_key_jwt`, as at the token endpoint) and
+//! answer only clients named in `AUTHZ_SSF_RECEIVERS`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::oauth::client_auth;
+use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::state::AppState;
+
+/// The most SETs one poll answer carries.
+pub const MAX_EVENTS: u32 = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/ssf-configuration", get(configuration))
+        .route("/ssf/stream", get(stream))
+        .route("/ssf/poll", post(poll))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn configuration(State(state): State<AppState>) -> Response {
+    Json(crate::ssf::configuration(&state)).into_response()
+}
+
+/// The authenticated receiver's client id.
+async fn receiver(state: &AppState, headers: &HeaderMap) -> Result<String> {
+    let presented = client_auth::presented(headers, &Form::default())?;
+    let client = client_auth::authenticate_request(state, &presented, state.now()).await?;
+    if client.is_public() {
+        return Err(Error::invalid_client(
+            "a Shared Signals receiver must authenticate as a confidential client",
+        ));
+    }
+    if !state.config.ssf.receivers.iter().any(|r| *r == client.id) {
+        return Err(Error::unauthorized_client(
+            "this client is not a Shared Signals receiver (AUTHZ_SSF_RECEIVERS)",
+        ));
+    }
+    Ok(client.id.clone())
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    let receiver = receiver(&state, &headers).await?;
+    Ok(no_store(
+        Json(crate::ssf::stream(&state, &receiver)).into_response(),
+    ))
+}
+
+/// An RFC 8936 §2.4 poll request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PollRequest {
+    #[serde(default)]
+    max_events: Option<u32>,
+    #[serde(default)]
+    return_immediately: bool,
+    #[serde(default)]
+    ack: Vec<String>,
+    /// SETs the receiver could not accept (RFC 8936 §2.4.3): acknowledged too (delivering
+    /// them again would not help), and logged.
+    #[serde(default)]
+    set_errs: BTreeMap<String, SetError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SetError {
+    err: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn poll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let receiver = receiver(&state, &headers).await?;
+    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
+    let json_ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json_ct {
+        return Err(Error::invalid_request(
+            "the poll request must be application/json (RFC 8936 §2.4)",
+        ));
+    }
+    let req: PollRequest = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid_request(format!("malformed poll request: {e}")))?;
+    if req.ack.len() + req.set_errs.len() > 10 * MAX_EVENTS as usize {
+        return Err(Error::invalid_request("too many acknowledgements at once"));
+    }
+    for (jti, e) in &req.set_errs {
+        tracing::warn!(%receiver, %jti, err = %e.err, description = %e.description,
+            "a receiver refused a security event");
+    }
+    let done: Vec<String> = req.ack.iter().chain(req.set_errs.keys()).cloned().collect();
+    if !done.is_empty() {
+        state.store.ack_sets(&receiver, &done, state.now()).await?;
+    }
+    let max = req.max_events.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
+    // maxEvents 0: only acknowledging (RFC 8936 §2.4.1).
+    if max == 0 {
+        return Ok(no_store(
+            Json(serde_json::json!({ "sets": {}, "moreAvailable": false })).into_response(),
+        ));
+    }
+    // Long poll (RFC 8936 §2.4.1): wait a bounded time for an event, checking storage (where
+    // every replica queues) four times a second.
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(state.config.ssf.long_poll_secs.min(30));
+    let mut pending = state.store.pending_sets(&receiver, max + 1).await?;
+    while pending.is_empty() && !req.return_immediately && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        pending = state.store.pending_sets(&receiver, max + 1).await?;
+    }
+    let more = pending.len() > max as usize;
+    let sets: serde_json::Map<String, serde_json::Value> = pending
+        .into_iter()
+        .take(max as usize)
+        .map(|(jti, jwt)| (jti, jwt.into()))
+        .collect();
+    Ok(no_store(
+        Json(serde_json::json!({ "sets": sets, "moreAvailable": more })).into_response(),
+    ))
+}

@@ -1,0 +1,190 @@
+//! Shared Signals transmitter (OpenID Shared Signals Framework 1.0): security events about
+//! sessions and accounts as Security Event Tokens (RFC 8417), queued per receiver and delivered
+//! by polling (RFC 8936), so resource servers that verify tokens offline learn of a logout or
+//! revocation within a poll interval instead of at the token's expiry.
+//!
+//! - **Events.** CAEP `session-revoked` (a logout; an RFC 7009 revocation, of a grant session
+//!   or of one client's grant in a browser session), RISC `account-disabled`, CAEP
+//!   `credential-change` (a password reset; an API key revoked). The subject is a complex
+//!   subject (SSF §3, RFC 9493): `user` (`iss_sub`), and `session` / `application` (`opaque`)
+//!   when the event is about one session or one client's grant.
+//! - **Signing.** By the token issuer, with the access-token key (`typ: secevent+jwt`,
+//!   RFC 8417 §2.3), so receivers verify SETs with the JWKS they already hold.
+//! - **Receivers** are the clients named in `AUTHZ_SSF_RECEIVERS`; each has one stream, whose
+//!   audience (`aud`) is its client id. Every event is queued for every receiver in storage
+//!   (so replicas agree and nothing is lost by a restart) until the receiver acknowledges it.
+//! - A failure to queue an event never undoes what caused it (the logout stands); it is logged
+//!   as an error, and the receiver then refuses the tokens only at their expiry, as before.
+
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+use crate::store::QueuedSet;
+
+pub const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub const CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+pub const ACCOUNT_DISABLED: &str =
+    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+/// Poll-based delivery (RFC 8936), the one delivery method offered.
+pub const POLL_DELIVERY: &str = "urn:ietf:rfc:8936";
+/// Every event type this transmitter emits.
+pub const EVENTS: [&str; 3] = [SESSION_REVOKED, CREDENTIAL_CHANGE, ACCOUNT_DISABLED];
+
+/// Something resource servers must hear of.
+#[derive(Debug, Clone, Copy)]
+pub enum Signal<'a> {
+    /// One session ended: every token of it is dead (logout, a grant session revoked).
+    SessionRevoked { user: Option<&'a str>, sid: &'a str },
+    /// One client's grant within a session revoked (RFC 7009): that client's tokens of it.
+    GrantRevoked {
+        user: Option<&'a str>,
+        sid: &'a str,
+        client_id: &'a str,
+    },
+    /// The account was disabled: its tokens issued until now.
+    AccountDisabled { user: &'a str },
+    /// A credential changed: the user's tokens issued until now (a password reset), or those
+    /// of one client (an API key revoked).
+    CredentialChange {
+        user: &'a str,
+        credential: &'a str,
+        client_id: Option<&'a str>,
+    },
+}
+
+impl Signal<'_> {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::SessionRevoked { .. } | Self::GrantRevoked { .. } => SESSION_REVOKED,
+            Self::AccountDisabled { .. } => ACCOUNT_DISABLED,
+            Self::CredentialChange { .. } => CREDENTIAL_CHANGE,
+        }
+    }
+
+    /// The complex subject (SSF 1.0 §3.2, RFC 9493 §3).
+    fn subject(&self, issuer: &str) -> Value {
+        let user = |sub: &str| json!({ "format": "iss_sub", "iss": issuer, "sub": sub });
+        let opaque = |id: &str| json!({ "format": "opaque", "id": id });
+        let mut s = serde_json::Map::new();
+        s.insert("format".into(), "complex".into());
+        let (u, sid, app) = match *self {
+            Self::SessionRevoked { user, sid } => (user, Some(sid), None),
+            Self::GrantRevoked {
+                user,
+                sid,
+                client_id,
+            } => (user, Some(sid), Some(client_id)),
+            Self::AccountDisabled { user } => (Some(user), None, None),
+            Self::CredentialChange {
+                user, client_id, ..
+            } => (Some(user), None, client_id),
+        };
+        if let Some(u) = u {
+            s.insert("user".into(), user(u));
+        }
+        if let Some(sid) = sid {
+            s.insert("session".into(), opaque(sid));
+        }
+        if let Some(app) = app {
+            s.insert("application".into(), opaque(app));
+        }
+        Value::Object(s)
+    }
+
+    fn event(&self, now: i64) -> Value {
+        let mut e = json!({ "event_timestamp": now });
+        match *self {
+            Self::SessionRevoked { .. } | Self::GrantRevoked { .. } => {
+                e["initiating_entity"] = "user".into();
+            }
+            Self::AccountDisabled { .. } => {
+                e["reason"] = "administrator disabled the account".into();
+            }
+            Self::CredentialChange { credential, .. } => {
+                e["credential_type"] = credential.into();
+                e["change_type"] = (if credential == "api-key" {
+                    "revoke"
+                } else {
+                    "update"
+                })
+                .into();
+            }
+        }
+        e
+    }
+}
+
+/// Queue `signal` for every receiver, as one signed SET each.
+pub async fn emit(state: &AppState, signal: Signal<'_>) {
+    let receivers = &state.config.ssf.receivers;
+    if receivers.is_empty() {
+        return;
+    }
+    let now = state.now();
+    let issuer = &state.config.issuer;
+    let mut sets = Vec::with_capacity(receivers.len());
+    for receiver in receivers {
+        let jti = shared::crypto::random_id("");
+        let claims = json!({
+            "iss": issuer,
+            "jti": jti,
+            "iat": now,
+            "aud": receiver,
+            "sub_id": signal.subject(issuer),
+            "events": { signal.event_type(): signal.event(now) },
+        });
+        match state.issuer.security_event(&claims, now) {
+            Ok(jwt) => sets.push(QueuedSet {
+                receiver: receiver.clone(),
+                jti,
+                jwt,
+                created_at: now,
+            }),
+            Err(e) => tracing::error!(error = %e, "signing a security event failed"),
+        }
+    }
+    match state.store.queue_sets(&sets).await {
+        Ok(()) => state
+            .metrics
+            .security_events(signal.event_type(), sets.len() as u64),
+        Err(e) => tracing::error!(
+            error = %e,
+            event = signal.event_type(),
+            "queueing a security event failed: receivers learn of it only when its tokens expire"
+        ),
+    }
+}
+
+/// The transmitter's metadata (SSF 1.0 §7.1), at `/.well-known/ssf-configuration`.
+pub fn configuration(state: &AppState) -> Value {
+    let issuer = &state.config.issuer;
+    json!({
+        "spec_version": "1_0",
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "delivery_methods_supported": [POLL_DELIVERY],
+        "configuration_endpoint": format!("{issuer}/ssf/stream"),
+        "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
+        "default_subjects": "ALL",
+    })
+}
+
+/// A receiver's stream (SSF 1.0 §8.1.1): what it gets and where it polls.
+pub fn stream(state: &AppState, receiver: &str) -> Value {
+    let issuer = &state.config.issuer;
+    json!({
+        "stream_id": receiver,
+        "iss": issuer,
+        "aud": [receiver],
+        "events_supported": EVENTS,
+        "events_requested": EVENTS,
+        "events_delivered": EVENTS,
+        "delivery": {
+            "method": POLL_DELIVERY,
+            "endpoint_url": format!("{issuer}/ssf/poll"),
+        },
+        "description": "session and account events for offline token verifiers",
+    })
+}
