@@ -44,16 +44,7 @@ async fn register(
         return Err(Error::TooMany { retry_after });
     }
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    let json_ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !json_ct {
-        return Err(Error::invalid_request(
-            "the body must be application/json (RFC 7591 §3.1)",
-        ));
-    }
+    crate::oauth::form::require_json(&headers, "RFC 7591 §3.1")?;
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         Error::oauth(
             ErrorCode::InvalidClientMetadata,

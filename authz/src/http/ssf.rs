@@ -96,16 +96,7 @@ async fn poll(
 ) -> Result<Response> {
     let receiver = receiver(&state, &headers).await?;
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    let json_ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !json_ct {
-        return Err(Error::invalid_request(
-            "the poll request must be application/json (RFC 8936 §2.4)",
-        ));
-    }
+    crate::oauth::form::require_json(&headers, "RFC 8936 §2.4")?;
     let req: PollRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid_request(format!("malformed poll request: {e}")))?;
     if req.ack.len() + req.set_errs.len() > 10 * MAX_EVENTS as usize {

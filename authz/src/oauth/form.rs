@@ -115,6 +115,23 @@ pub fn decode_component(raw: &str) -> Result<String> {
     decode(raw.as_bytes())
 }
 
+/// Refuse a body that is not `application/json` (parameters allowed), naming the `rule` that
+/// requires it (e.g. "RFC 7591 §3.1").
+pub fn require_json(headers: &HeaderMap, rule: &str) -> Result<()> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(Error::invalid_request(format!(
+            "the body must be application/json ({rule})"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
