@@ -54,6 +54,12 @@ pub struct ServeArgs {
     /// Also create the demo accounts and clients on start (DEMO ONLY).
     #[arg(long)]
     seed_demo: bool,
+    /// Serve https with this PEM certificate chain (with --tls-key; AUTHZ_TLS_CERT).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key (AUTHZ_TLS_KEY).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -197,7 +203,13 @@ pub enum KeysCmd {
     },
 }
 
-pub async fn run(command: Command, config: Config) -> Result<()> {
+pub async fn run(command: Command, mut config: Config) -> Result<()> {
+    if let Command::Serve(args) = &command
+        && args.tls_cert.is_some()
+    {
+        config.tls_cert.clone_from(&args.tls_cert);
+        config.tls_key.clone_from(&args.tls_key);
+    }
     if let Command::Migrate = command {
         authz::open_store(&config).await?;
         println!(
@@ -251,8 +263,13 @@ async fn serve(state: AppState, args: ServeArgs) -> Result<()> {
         // Machine-read logs: the banner is one event like every other line.
         tracing::info!(%addr, issuer = %c.issuer, %database, "authz listening");
     } else {
+        let scheme = if c.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         eprintln!(
-            "authz listening on http://{addr}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {database}",
+            "authz listening on {scheme}://{addr}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {database}",
             c.issuer, c.issuer,
         );
     }
@@ -266,7 +283,19 @@ async fn serve(state: AppState, args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    let served = authz::serve(state, listener, shutdown_signal()).await;
+    let tls_files = (c.tls_cert.clone(), c.tls_key.clone());
+    let served = match tls_files {
+        (Some(cert), Some(key)) => {
+            let files = shared::tls::TlsFiles::load(&cert, &key)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let reload = tokio::spawn(shared::tls::reload_on_hangup(files.clone()));
+            let tls = shared::tls::TlsListener::new(listener, files).map_err(Error::internal)?;
+            let served = authz::serve_on(state, tls, shutdown_signal()).await;
+            reload.abort();
+            served
+        }
+        _ => authz::serve(state, listener, shutdown_signal()).await,
+    };
     if let Some(m) = metrics {
         m.abort();
     }

@@ -79,6 +79,11 @@ pub struct Config {
     /// `AUTHZ_LOG`: tracing filter, e.g. `info,authz=debug` (`access=warn` silences the
     /// per-request lines).
     pub log: String,
+    /// `AUTHZ_TLS_CERT` / `AUTHZ_TLS_KEY` (or `serve --tls-cert/--tls-key`): serve https
+    /// natively with this PEM certificate chain and key (reloaded on SIGHUP). Unset: plain
+    /// http (behind a TLS-terminating proxy, or on loopback).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// `AUTHZ_METRICS_BIND`: serve `/metrics` (Prometheus) on this address, apart from the
     /// public one (e.g. `127.0.0.1:9464`). Unset: no metrics endpoint.
     pub metrics_bind: Option<SocketAddr>,
@@ -303,6 +308,8 @@ impl Default for Config {
             log: "info".to_owned(),
             log_format: shared::observe::LogFormat::Text,
             metrics_bind: None,
+            tls_cert: None,
+            tls_key: None,
             browser: BrowserConfig::default(),
             rate_limits: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
@@ -388,6 +395,8 @@ impl Config {
         env.set("AUTHZ_LOG", &mut self.log)?;
         env.set("AUTHZ_LOG_FORMAT", &mut self.log_format)?;
         env.set_some("AUTHZ_METRICS_BIND", &mut self.metrics_bind)?;
+        env.set_some("AUTHZ_TLS_CERT", &mut self.tls_cert)?;
+        env.set_some("AUTHZ_TLS_KEY", &mut self.tls_key)?;
         let b = &mut self.browser;
         env.set("AUTHZ_SESSION_IDLE_SECS", &mut b.session_idle_secs)?;
         env.set("AUTHZ_SESSION_ABSOLUTE_SECS", &mut b.session_absolute_secs)?;
@@ -477,6 +486,11 @@ impl Config {
         if p.min_length < 8 || p.max_length < 64 || p.min_length > p.max_length {
             return Err(ConfigError(
                 "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError(
+                "tls_cert and tls_key go together (AUTHZ_TLS_CERT, AUTHZ_TLS_KEY)".into(),
             ));
         }
         if !(0..=3650).contains(&self.key_rotation_days) {

@@ -135,6 +135,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Responses are small and latency-bound: never wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
+    serve_on(state, listener, shutdown).await
+}
+
+/// `serve` on any listener of TCP addresses (`shared::tls::TlsListener` for native TLS).
+pub async fn serve_on<L>(
+    state: AppState,
+    listener: L,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
@@ -147,10 +163,9 @@ pub async fn serve(
     .then(|| tokio::spawn(replicas::listen_forever(state.clone(), database_url)));
     let audit_log = state.audit_log.clone();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let listener = listener.tap_io(|tcp| {
-        // Responses are small and latency-bound: never wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
+    // axum knows the peer address of a `TcpListener` and of any tapped listener: tap this one
+    // (doing nothing) so every listener of TCP addresses, TLS included, has it.
+    let listener = listener.tap_io(|_| {});
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -44,6 +44,13 @@ pub struct Config {
     /// `MCP_SSF_POLL_SECS`: how often to poll the authorization server's Shared Signals stream
     /// for this server's client (needs the client secret); 0 = never.
     pub ssf_poll_secs: u64,
+    /// `MCP_TLS_CERT` / `MCP_TLS_KEY` (or `--tls-cert/--tls-key`): serve https natively with
+    /// this PEM certificate chain and key (reloaded on SIGHUP).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// `MCP_EXTRA_ROOTS`: a PEM file of extra trust anchors for calls to the authorization
+    /// server (JWKS, token exchange, Shared Signals), e.g. a private CA.
+    pub extra_roots: Option<PathBuf>,
     /// `MCP_METRICS_BIND`: serve `/metrics` (Prometheus) on this address, apart from the
     /// public one (e.g. `127.0.0.1:9465`). Unset: no metrics endpoint.
     pub metrics_bind: Option<SocketAddr>,
@@ -95,6 +102,9 @@ impl Default for Config {
             log: "info,rmcp=warn".to_owned(),
             log_format: shared::observe::LogFormat::Text,
             metrics_bind: None,
+            tls_cert: None,
+            tls_key: None,
+            extra_roots: None,
             ssf_poll_secs: 2,
             authz_url: None,
             client_id: "mcp-resource".to_owned(),
@@ -132,6 +142,9 @@ impl Config {
         env.set("MCP_LOG", &mut c.log)?;
         env.set("MCP_LOG_FORMAT", &mut c.log_format)?;
         env.set_some("MCP_METRICS_BIND", &mut c.metrics_bind)?;
+        env.set_some("MCP_TLS_CERT", &mut c.tls_cert)?;
+        env.set_some("MCP_TLS_KEY", &mut c.tls_key)?;
+        env.set_some("MCP_EXTRA_ROOTS", &mut c.extra_roots)?;
         env.set("MCP_SSF_POLL_SECS", &mut c.ssf_poll_secs)?;
         env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
         env.set("MCP_CLIENT_ID", &mut c.client_id)?;
@@ -162,6 +175,11 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError(
+                "tls_cert and tls_key go together (MCP_TLS_CERT, MCP_TLS_KEY)".into(),
+            ));
+        }
         if let Some(url) = &self.redis_url {
             shared::limits::check_url(url.expose())
                 .map_err(|e| ConfigError(format!("redis_url: {e}")))?;

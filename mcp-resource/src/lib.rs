@@ -63,11 +63,20 @@ pub async fn build_state_with_clock(
     }
     .map_err(|e| Error::Key(e.to_string()))?;
     let store = store::Store::open(&config.database_url(), key).await?;
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::Http(e.to_string()))?;
+        .redirect(reqwest::redirect::Policy::none());
+    // Extra trust anchors for the authorization server (a private CA, a test certificate).
+    if let Some(path) = &config.extra_roots {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("extra_roots {}: {e}", path.display())))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Error::Config(format!("extra_roots {}: {e}", path.display())))?;
+        for root in roots {
+            http = http.add_root_certificate(root);
+        }
+    }
+    let http = http.build().map_err(|e| Error::Http(e.to_string()))?;
     let mut vcfg = VerifierConfig::new(&config.issuer, &config.resource_url);
     vcfg.min_refetch_interval = Duration::from_secs(config.jwks_min_refetch_secs);
     let verifier = Verifier::with_clock(vcfg, http.clone(), Arc::clone(&clock));
@@ -185,6 +194,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    // SSE responses go out as several small writes: without TCP_NODELAY, Nagle and delayed
+    // ACKs add ~40 ms to every call.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    serve_on(state, listener, shutdown).await
+}
+
+/// `serve` on any listener of TCP addresses (`shared::tls::TlsListener` for native TLS).
+pub async fn serve_on<L>(
+    state: Arc<McpState>,
+    listener: L,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
     let refresher = state.verifier.spawn_refresher();
     // Shared Signals: only with this server's client credentials (its stream is its client's).
     let receiver = (state.config.ssf_poll_secs > 0 && state.config.load_client_secret().is_some())
@@ -192,11 +218,8 @@ pub async fn serve(
     let audit_log = state.audit_log.clone();
     let cancel = CancellationToken::new();
     let app = router(state, cancel.clone());
-    // SSE responses go out as several small writes: without TCP_NODELAY, Nagle and delayed
-    // ACKs add ~40 ms to every call.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // axum knows the peer address of tapped listeners: tap this one (doing nothing).
+    let listener = listener.tap_io(|_| {});
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -20,6 +20,12 @@ struct Cli {
     /// TOML configuration file; MCP_* environment variables override it.
     #[arg(long, global = true, env = "MCP_CONFIG")]
     config: Option<PathBuf>,
+    /// Serve https with this PEM certificate chain (with --tls-key; MCP_TLS_CERT).
+    #[arg(long, global = true, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key (MCP_TLS_KEY).
+    #[arg(long, global = true, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -36,7 +42,13 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match mcp_resource::Config::from_process_env(cli.config.as_deref()) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if cli.tls_cert.is_some() {
+                c.tls_cert.clone_from(&cli.tls_cert);
+                c.tls_key.clone_from(&cli.tls_key);
+            }
+            c
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -75,8 +87,13 @@ async fn run(command: Command, config: mcp_resource::Config) -> Result<(), mcp_r
         // Machine-read logs: the banner is one event like every other line.
         tracing::info!(%addr, resource = %c.resource_url, issuer = %c.issuer, "mcp-resource listening");
     } else {
+        let scheme = if c.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         eprintln!(
-            "mcp-resource listening on http://{addr}\n  resource:  {}\n  metadata:  {}\n  issuer:    {}",
+            "mcp-resource listening on {scheme}://{addr}\n  resource:  {}\n  metadata:  {}\n  issuer:    {}",
             c.resource_url,
             c.metadata_url(),
             c.issuer
@@ -95,10 +112,22 @@ async fn run(command: Command, config: mcp_resource::Config) -> Result<(), mcp_r
         }
         None => None,
     };
-    let served = mcp_resource::serve(state, listener, async {
+    let stop = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    };
+    let served = match (c.tls_cert.clone(), c.tls_key.clone()) {
+        (Some(cert), Some(key)) => {
+            let files = shared::tls::TlsFiles::load(&cert, &key)
+                .map_err(|e| mcp_resource::Error::Config(e.to_string()))?;
+            let reload = tokio::spawn(shared::tls::reload_on_hangup(files.clone()));
+            let tls = shared::tls::TlsListener::new(listener, files)
+                .map_err(mcp_resource::Error::Serve)?;
+            let served = mcp_resource::serve_on(state, tls, stop).await;
+            reload.abort();
+            served
+        }
+        _ => mcp_resource::serve(state, listener, stop).await,
+    };
     if let Some(m) = metrics {
         m.abort();
     }

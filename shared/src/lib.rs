@@ -26,6 +26,8 @@ pub mod probe;
 pub mod ratelimit;
 pub mod scope;
 pub mod secret;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "verifier")]
 pub mod verifier;
 

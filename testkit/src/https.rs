@@ -189,3 +189,21 @@ pub fn es256_key(kid: &str) -> (Vec<u8>, serde_json::Value) {
     });
     (key.serialize_der(), jwk)
 }
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, written as `<name>.pem` (which
+/// is also its own trust anchor) and `<name>.key` (PKCS#8) in `dir`: the two paths.
+pub fn self_signed_files(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (pem, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+    (pem, key)
+}

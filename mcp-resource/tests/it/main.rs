@@ -15,4 +15,5 @@ mod metrics;
 mod notes;
 mod oauth;
 mod signals;
+mod tls;
 mod tokens;
