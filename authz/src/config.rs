@@ -109,6 +109,41 @@ pub struct Config {
     pub cimd: crate::cimd::config::CimdConfig,
     /// Shared Signals transmitter (`AUTHZ_SSF_*`).
     pub ssf: SsfConfig,
+    /// Security alerts to webhooks (`[[alerts.webhooks]]`, or one from `AUTHZ_ALERT_*`).
+    pub alerts: AlertsConfig,
+}
+
+/// Webhooks that receive chosen audit event kinds (`crate::alerts`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One webhook: where, the HMAC key, and which event kinds (`key.*` matches a prefix).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: shared::secret::SigningSecret,
+    #[serde(default = "default_alert_kinds")]
+    pub kinds: Vec<String>,
+}
+
+/// Lockouts, refresh reuse, code replays, signing-key and administrative changes.
+pub fn default_alert_kinds() -> Vec<String> {
+    [
+        "login.locked",
+        "refresh.reuse_detected",
+        "code.replayed",
+        "key.*",
+        "user.*",
+        "client.*",
+        "api_key.*",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
 }
 
 /// Who receives security events (`crate::ssf`), and how long a poll may wait.
@@ -317,6 +352,7 @@ impl Default for Config {
             cors_introspect: false,
             cimd: crate::cimd::config::CimdConfig::default(),
             ssf: SsfConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -436,6 +472,19 @@ impl Config {
         self.cimd.apply_env(env)?;
         env.set_list("AUTHZ_SSF_RECEIVERS", &mut self.ssf.receivers)?;
         env.set("AUTHZ_SSF_LONG_POLL_SECS", &mut self.ssf.long_poll_secs)?;
+        // One webhook from the environment (more in the TOML file's [[alerts.webhooks]]).
+        if let Some(url) = env.get("AUTHZ_ALERT_WEBHOOK_URL") {
+            let secret = env.get("AUTHZ_ALERT_WEBHOOK_SECRET").ok_or_else(|| {
+                ConfigError("AUTHZ_ALERT_WEBHOOK_URL needs AUTHZ_ALERT_WEBHOOK_SECRET".into())
+            })?;
+            let mut kinds = default_alert_kinds();
+            env.set_list("AUTHZ_ALERT_KINDS", &mut kinds)?;
+            self.alerts.webhooks.push(Webhook {
+                url,
+                secret: shared::secret::SigningSecret::new(secret),
+                kinds,
+            });
+        }
         Ok(())
     }
 
@@ -487,6 +536,22 @@ impl Config {
             return Err(ConfigError(
                 "password_policy: min_length ≥ 8, max_length ≥ 64 (NIST SP 800-63B)".into(),
             ));
+        }
+        for hook in &self.alerts.webhooks {
+            let url = url::Url::parse(&hook.url)
+                .map_err(|e| ConfigError(format!("alert webhook {:?}: {e}", hook.url)))?;
+            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                return Err(ConfigError(format!(
+                    "alert webhook {:?} must be https (http only on loopback)",
+                    hook.url
+                )));
+            }
+            if hook.secret.expose().len() < 16 {
+                return Err(ConfigError(
+                    "an alert webhook's secret must be at least 16 characters".into(),
+                ));
+            }
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(

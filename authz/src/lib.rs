@@ -3,6 +3,7 @@
 //! HTTP in front of it; `main.rs` is the CLI.
 
 pub mod account;
+pub mod alerts;
 pub mod audit;
 pub mod cimd;
 pub mod clock;
@@ -154,6 +155,8 @@ where
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
+    let alerts = (!state.config.alerts.webhooks.is_empty())
+        .then(|| tokio::spawn(alerts::deliver_forever(state.clone())));
     // PostgreSQL: hear other replicas' client and key changes at once.
     let database_url = state.config.database_url();
     let listener_task = matches!(
@@ -173,6 +176,9 @@ where
     reloader.abort();
     housekeeper.abort();
     sweeper.abort();
+    if let Some(task) = alerts {
+        task.abort();
+    }
     if let Some(task) = listener_task {
         task.abort();
     }

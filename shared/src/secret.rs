@@ -53,6 +53,10 @@ secret_type!(
     /// Key material given as text (base64 of a master or notes key).
     KeyText
 );
+secret_type!(
+    /// A shared secret for signing outgoing messages (webhook HMAC keys).
+    SigningSecret
+);
 
 /// A database URL whose password (if any) is redacted in `Debug`, e.g.
 /// `postgres://app:[redacted]@db:5432/authz`.

@@ -253,6 +253,38 @@ pub trait ThrottleStore: Send + Sync {
     async fn clear_throttle(&self, username_key: &str) -> Result<()>;
 }
 
+/// A security alert to queue for one webhook (`crate::alerts`).
+#[derive(Debug, Clone)]
+pub struct QueuedAlert {
+    pub id: String,
+    /// Index of the webhook in the configuration.
+    pub webhook: i64,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A queued alert due for delivery.
+#[derive(Debug, Clone)]
+pub struct WaitingAlert {
+    pub id: String,
+    pub webhook: i64,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// The persisted, bounded queue of security alerts.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Queue an alert; beyond `max_queued` waiting alerts the oldest are dropped.
+    async fn queue_alert(&self, alert: &QueuedAlert, max_queued: i64) -> Result<()>;
+    /// Alerts whose next attempt is due at `now`, oldest first.
+    async fn due_alerts(&self, now: i64, limit: u32) -> Result<Vec<WaitingAlert>>;
+    /// Take an alert for delivery until `lease_until`; `false` when another took it first.
+    async fn claim_alert(&self, id: &str, now: i64, lease_until: i64) -> Result<bool>;
+    async fn retry_alert(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
+    async fn delete_alert(&self, id: &str) -> Result<()>;
+}
+
 /// A signed security event waiting for one receiver (`crate::ssf`).
 #[derive(Debug, Clone)]
 pub struct QueuedSet {
@@ -356,6 +388,7 @@ pub trait Store:
     + AuditStore
     + ReportStore
     + SignalStore
+    + AlertStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alerts;
 mod attacks;
 mod chromium;
 mod cimd;

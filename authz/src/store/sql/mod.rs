@@ -2,6 +2,7 @@
 //! (`$n` placeholders, which both SQLite and PostgreSQL accept) serves both backends.
 //! Each backend has its own migration directory, embedded in the binary.
 
+mod alerts;
 mod audit;
 mod clients;
 mod keys;
