@@ -13,12 +13,14 @@
 //!   with `X-Authz-Timestamp` (unix seconds) and `X-Authz-Alert-Id`, so a receiver checks the
 //!   sender and refuses replays (compare in constant time; reject old timestamps).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::state::AppState;
-use crate::store::{AuditEvent, QueuedAlert};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{AlertStore, AuditEvent, QueuedAlert};
 
 /// Delivery attempts before an alert is given up (and logged).
 pub const MAX_ATTEMPTS: i64 = 20;
@@ -36,14 +38,16 @@ pub fn wants(kinds: &[String], kind: &str) -> bool {
 }
 
 /// Queue `event` for every webhook that wants its kind.
-pub async fn enqueue(state: &AppState, event: &AuditEvent) {
-    let hooks = &state.config.alerts.webhooks;
-    if hooks.is_empty() {
+pub async fn enqueue(config: &Config, store: &dyn AlertStore, event: &AuditEvent) {
+    let hooks = &config.alerts.webhooks;
+    // Every audited event passes here (token issuance too): nothing is built unless a webhook
+    // wants this kind.
+    if !hooks.iter().any(|h| wants(&h.kinds, &event.kind)) {
         return;
     }
     let body = json!({
         "id": shared::crypto::random_id("alert_"),
-        "issuer": state.config.issuer,
+        "issuer": config.issuer,
         "kind": event.kind,
         "outcome": event.outcome.as_str(),
         "ts": event.ts,
@@ -63,7 +67,7 @@ pub async fn enqueue(state: &AppState, event: &AuditEvent) {
             body: body.to_string(),
             created_at: event.ts,
         };
-        if let Err(e) = state.store.queue_alert(&alert, MAX_QUEUED).await {
+        if let Err(e) = store.queue_alert(&alert, MAX_QUEUED).await {
             tracing::error!(error = %e, kind = %event.kind, "queueing a security alert failed");
         }
     }
@@ -82,7 +86,11 @@ pub fn signature(secret: &str, ts: i64, body: &str) -> String {
 }
 
 /// Deliver due alerts until the task is aborted: every second, or at once after a delivery.
-pub async fn deliver_forever(state: AppState) {
+pub async fn deliver_forever(
+    config: Arc<Config>,
+    store: Arc<dyn AlertStore>,
+    clock: Arc<dyn Clock>,
+) {
     let http = match reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -95,7 +103,7 @@ pub async fn deliver_forever(state: AppState) {
         }
     };
     loop {
-        let delivered = deliver_due(&state, &http).await;
+        let delivered = deliver_due(&config, &*store, &*clock, &http).await;
         if delivered == 0 {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -103,9 +111,14 @@ pub async fn deliver_forever(state: AppState) {
 }
 
 /// One pass over the due alerts: how many were delivered.
-pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
-    let now = state.now();
-    let due = match state.store.due_alerts(now, 20).await {
+pub async fn deliver_due(
+    config: &Config,
+    store: &dyn AlertStore,
+    clock: &dyn Clock,
+    http: &reqwest::Client,
+) -> usize {
+    let now = clock.now();
+    let due = match store.due_alerts(now, 20).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "reading the alert queue failed");
@@ -116,7 +129,7 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
     for alert in due {
         // Claim it first (another replica may be delivering the same queue): whoever moves its
         // next attempt on delivers it.
-        match state.store.claim_alert(&alert.id, now, now + 30).await {
+        match store.claim_alert(&alert.id, now, now + 30).await {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
@@ -126,13 +139,13 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
         }
         let Some(hook) = usize::try_from(alert.webhook)
             .ok()
-            .and_then(|i| state.config.alerts.webhooks.get(i))
+            .and_then(|i| config.alerts.webhooks.get(i))
         else {
             // The configuration changed: nobody to send it to.
-            let _ = state.store.delete_alert(&alert.id).await;
+            let _ = store.delete_alert(&alert.id).await;
             continue;
         };
-        let ts = state.now();
+        let ts = clock.now();
         let sent = http
             .post(&hook.url)
             .header("content-type", "application/json")
@@ -148,17 +161,16 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> usize {
         let ok = matches!(&sent, Ok(r) if r.status().is_success());
         let result = if ok {
             delivered += 1;
-            state.store.delete_alert(&alert.id).await
+            store.delete_alert(&alert.id).await
         } else if alert.attempts + 1 >= MAX_ATTEMPTS {
             tracing::error!(id = %alert.id, url = %hook.url, "security alert given up after {MAX_ATTEMPTS} attempts");
-            state.store.delete_alert(&alert.id).await
+            store.delete_alert(&alert.id).await
         } else {
             let wait = (1_i64 << alert.attempts.clamp(0, 8)).min(300);
             tracing::warn!(id = %alert.id, url = %hook.url, retry_in = wait,
                 status = sent.as_ref().ok().map(|r| r.status().as_u16()),
                 "security alert not delivered; retrying");
-            state
-                .store
+            store
                 .retry_alert(&alert.id, alert.attempts + 1, ts + wait)
                 .await
         };

@@ -162,7 +162,8 @@ pub struct SsfConfig {
 impl Default for SsfConfig {
     fn default() -> Self {
         Self {
-            receivers: vec![crate::seed::DEMO_MCP_CLIENT.to_owned()],
+            // The demo MCP server's client (`seed::DEMO_MCP_CLIENT`).
+            receivers: vec!["mcp-resource".to_owned()],
             long_poll_secs: 10,
         }
     }
@@ -493,8 +494,7 @@ impl Config {
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| ConfigError(format!("issuer {:?} is not a URL: {e}", self.issuer)))?;
         // RFC 8414 §2: https, no query or fragment. http is allowed for loopback development.
-        let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && loopback) {
+        if !config::https_or_loopback(issuer.scheme(), issuer.host_str()) {
             return Err(ConfigError(
                 "issuer must be https (http only on loopback)".into(),
             ));
@@ -540,8 +540,7 @@ impl Config {
         for hook in &self.alerts.webhooks {
             let url = url::Url::parse(&hook.url)
                 .map_err(|e| ConfigError(format!("alert webhook {:?}: {e}", hook.url)))?;
-            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            if !config::https_or_loopback(url.scheme(), url.host_str()) {
                 return Err(ConfigError(format!(
                     "alert webhook {:?} must be https (http only on loopback)",
                     hook.url

@@ -155,8 +155,14 @@ where
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
-    let alerts = (!state.config.alerts.webhooks.is_empty())
-        .then(|| tokio::spawn(alerts::deliver_forever(state.clone())));
+    let alerts = (!state.config.alerts.webhooks.is_empty()).then(|| {
+        let store: Arc<dyn store::AlertStore> = state.store.clone();
+        tokio::spawn(alerts::deliver_forever(
+            state.config.clone(),
+            store,
+            state.clock.clone(),
+        ))
+    });
     // PostgreSQL: hear other replicas' client and key changes at once.
     let database_url = state.config.database_url();
     let listener_task = matches!(

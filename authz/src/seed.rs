@@ -171,3 +171,15 @@ fn write_private_json(path: &std::path::Path, value: &serde_json::Value) -> Resu
     f.write_all(value.to_string().as_bytes())
         .map_err(Error::internal)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_mcp_server_is_the_default_shared_signals_receiver() {
+        let config = crate::config::Config::default();
+        assert_eq!(
+            config.ssf.receivers,
+            vec![super::DEMO_MCP_CLIENT.to_owned()]
+        );
+    }
+}

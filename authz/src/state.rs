@@ -53,14 +53,14 @@ impl AppState {
     /// Append an audit event and wait until it is committed.
     pub async fn audit(&self, event: AuditEvent) {
         self.metrics.audited(&event.kind, event.outcome.as_str());
-        crate::alerts::enqueue(self, &event).await;
+        crate::alerts::enqueue(&self.config, &*self.store, &event).await;
         self.audit_log.record(event).await;
     }
 
     /// Append a high-volume audit event without waiting for the commit.
     pub async fn audit_async(&self, event: AuditEvent) {
         self.metrics.audited(&event.kind, event.outcome.as_str());
-        crate::alerts::enqueue(self, &event).await;
+        crate::alerts::enqueue(&self.config, &*self.store, &event).await;
         self.audit_log.record_async(event).await;
     }
 

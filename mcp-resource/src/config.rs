@@ -190,8 +190,7 @@ impl Config {
         ] {
             let u = url::Url::parse(value)
                 .map_err(|e| ConfigError(format!("{name} {value:?}: {e}")))?;
-            let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+            if !config::https_or_loopback(u.scheme(), u.host_str()) {
                 return Err(ConfigError(format!(
                     "{name} must be https (http only on loopback)"
                 )));

@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod origin;
 pub mod rbac;
+pub mod revocations;
 pub mod server;
 pub mod signals;
 pub mod state;
@@ -87,7 +88,7 @@ pub async fn build_state_with_clock(
     let store = Arc::new(store);
     let sink: Arc<dyn shared::batch::BatchSink<store::AuditRow>> = store.clone();
     let audit_log = shared::batch::BatchWriter::start(sink);
-    let revocations = signals::Revocations::new(store.revocations(clock.now()).await?);
+    let revocations = revocations::Revocations::new(store.revocations(clock.now()).await?);
     let origins = origin::OriginPolicy::new(&config.resource_url, &config.allowed_origins)
         .map_err(Error::Config)?;
     let counters = shared::limits::Counters::new(

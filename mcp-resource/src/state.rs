@@ -18,7 +18,7 @@ pub struct McpState {
     pub authz: crate::authz_client::AuthzClient,
     /// What must be refused although it verifies: ended sessions, revoked grants, accounts
     /// (from Shared Signals events and the logout tool; persisted).
-    pub revocations: crate::signals::Revocations,
+    pub revocations: crate::revocations::Revocations,
     /// Where rate-limit counters live: this process, or Redis (shared by every replica).
     pub counters: shared::limits::Counters,
     /// Requests per client IP (`None`: unlimited).
@@ -43,11 +43,11 @@ impl McpState {
     /// keeps refusing it): the one way both the logout tool and Shared Signals events revoke.
     pub async fn revoke(
         &self,
-        rule: crate::signals::Rule,
+        rule: crate::revocations::Rule,
         now: i64,
         until: i64,
     ) -> Result<(), crate::store::StoreError> {
-        let stored = crate::signals::Stored::new(rule, until);
+        let stored = crate::revocations::Stored::new(rule, until);
         self.store.save_revocation(&stored).await?;
         self.revocations.insert(stored, now);
         Ok(())
@@ -59,7 +59,7 @@ impl McpState {
     pub async fn mark_logged_out(&self, sid: &str) -> Result<(), crate::store::StoreError> {
         let now = self.now();
         let until = now + self.config.max_token_lifetime_secs + 60;
-        let rule = crate::signals::Rule::Session {
+        let rule = crate::revocations::Rule::Session {
             sid: sid.to_owned(),
         };
         self.revoke(rule, now, until).await

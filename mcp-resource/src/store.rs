@@ -244,7 +244,7 @@ impl Store {
 
     /// Remember a revocation rule until `expires_at` (a later one for the same rule keeps the
     /// latest `before_iat` and expiry).
-    pub async fn save_revocation(&self, r: &crate::signals::Stored) -> Result<(), StoreError> {
+    pub async fn save_revocation(&self, r: &crate::revocations::Stored) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO revocations (rule, sid, client_id, sub, before_iat, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -262,7 +262,10 @@ impl Store {
     }
 
     /// Revocations that may still matter; expired rows are deleted.
-    pub async fn revocations(&self, now: i64) -> Result<Vec<crate::signals::Stored>, StoreError> {
+    pub async fn revocations(
+        &self,
+        now: i64,
+    ) -> Result<Vec<crate::revocations::Stored>, StoreError> {
         sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
             .bind(now)
             .execute(&self.pool)
@@ -273,14 +276,17 @@ impl Store {
                 .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let rule = crate::signals::Rule::from_columns(
+            let rule = crate::revocations::Rule::from_columns(
                 r.try_get("sid")?,
                 r.try_get("client_id")?,
                 r.try_get("sub")?,
                 r.try_get("before_iat")?,
             );
             if let Some(rule) = rule {
-                out.push(crate::signals::Stored::new(rule, r.try_get("expires_at")?));
+                out.push(crate::revocations::Stored::new(
+                    rule,
+                    r.try_get("expires_at")?,
+                ));
             }
         }
         Ok(out)

@@ -106,6 +106,13 @@ where
         .map_err(|e| ConfigError(format!("{key}={value:?}: {e}")))
 }
 
+/// Whether a URL with `scheme` and `host` may be used: https, or http on loopback only (local
+/// development and tests).
+pub fn https_or_loopback(scheme: &str, host: Option<&str>) -> bool {
+    scheme == "https"
+        || (scheme == "http" && matches!(host, Some("127.0.0.1" | "localhost" | "[::1]")))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

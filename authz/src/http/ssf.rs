@@ -1,8 +1,8 @@
 //! The Shared Signals endpoints (`crate::ssf`): the transmitter's metadata
 //! (`GET /.well-known/ssf-configuration`), a receiver's stream configuration (`GET
 //! /ssf/stream`) and poll delivery (`POST /ssf/poll`, RFC 8936). The last two authenticate the
-//! receiver as its client (HTTP Basic or `private_key_jwt`, as at the token endpoint) and
-//! answer only clients named in `AUTHZ_SSF_RECEIVERS`.
+//! receiver as its confidential client with HTTP Basic (`client_secret_basic`, checked as at
+//! the token endpoint) and answer only clients named in `AUTHZ_SSF_RECEIVERS`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
