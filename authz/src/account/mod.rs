@@ -1,10 +1,11 @@
 //! Accounts and their credentials, beside the protocol (`oauth`): browser and grant sessions,
 //! password hashing and policy, checking a sign-in (with per-username throttling), users' API
-//! keys, and the administration of users, clients and keys shared by the CLI, the seed and the
-//! management API.
+//! keys, the TOTP second factor, and the administration of users, clients and keys shared by
+//! the CLI, the seed and the management API.
 
 pub mod admin;
 pub mod apikeys;
 pub mod password;
 pub mod session;
 pub mod signin;
+pub mod totp;
