@@ -9,3 +9,4 @@ pub mod password;
 pub mod session;
 pub mod signin;
 pub mod totp;
+pub mod two_factor;

@@ -253,6 +253,33 @@ pub trait ThrottleStore: Send + Sync {
     async fn clear_throttle(&self, username_key: &str) -> Result<()>;
 }
 
+/// A user's TOTP enrolment as stored (the secret still sealed).
+#[derive(Debug, Clone)]
+pub struct StoredTotp {
+    pub secret_enc: Vec<u8>,
+    pub confirmed_at: Option<i64>,
+    pub last_step: Option<i64>,
+}
+
+/// The TOTP second factor and recovery codes, keyed by user.
+#[async_trait]
+pub trait TwoFactorStore: Send + Sync {
+    /// Start (or restart) an enrolment: a new sealed secret, not active until confirmed; any
+    /// earlier enrolment and recovery codes of the user go.
+    async fn begin_totp(&self, user_id: &str, secret_enc: &[u8], now: i64) -> Result<()>;
+    async fn get_totp(&self, user_id: &str) -> Result<Option<StoredTotp>>;
+    /// Spend `step` for the user, atomically: `false` when a step at or after it was already
+    /// used (a replayed or older code). Confirms a pending enrolment.
+    async fn spend_totp_step(&self, user_id: &str, step: i64, now: i64) -> Result<bool>;
+    /// Replace the user's recovery codes with these hashes.
+    async fn set_recovery_codes(&self, user_id: &str, hashes: &[String]) -> Result<()>;
+    /// Spend one recovery code, atomically: `false` when unknown or already used.
+    async fn spend_recovery_code(&self, user_id: &str, hash: &str, now: i64) -> Result<bool>;
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<i64>;
+    /// Turn the second factor off: the enrolment and the recovery codes go.
+    async fn remove_totp(&self, user_id: &str) -> Result<bool>;
+}
+
 /// A security alert to queue for one webhook (`crate::alerts`).
 #[derive(Debug, Clone)]
 pub struct QueuedAlert {
@@ -389,6 +416,7 @@ pub trait Store:
     + ReportStore
     + SignalStore
     + AlertStore
+    + TwoFactorStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

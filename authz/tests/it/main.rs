@@ -27,3 +27,4 @@ mod process;
 mod refresh;
 mod register;
 mod token_errors;
+mod two_factor;

@@ -11,6 +11,7 @@ mod reports;
 mod sessions;
 mod signals;
 mod throttle;
+mod two_factor;
 mod users;
 
 use std::str::FromStr;

@@ -1,0 +1,150 @@
+//! The TOTP second factor's account logic on both backends: enrolment is inactive until a code
+//! confirms it; a code counts once (also when two sign-ins race with it); recovery codes work
+//! once each; the secret is sealed at rest and bound to its user.
+
+use authz::account::{totp, two_factor};
+use authz::clock::Clock;
+use testkit::both_backends;
+
+use crate::support::{Backend, TestApp};
+
+both_backends!(totp_enrolment_codes_and_recovery_codes);
+
+/// RFC 4648 base32 (no padding) back to bytes: what an authenticator app does with the secret.
+fn unbase32(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app
+        .user("alice", "correct horse battery staple", "user")
+        .await;
+    let user = app.state.store.get_user(&id).await.unwrap().unwrap();
+    let other_id = app
+        .user("bob", "correct horse battery staple", "user")
+        .await;
+
+    // Nothing before enrolment.
+    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
+    assert!(
+        !two_factor::check(&app.state, &user, "000000")
+            .await
+            .unwrap()
+    );
+
+    let enrolment = two_factor::begin(&app.state, &user).await.unwrap();
+    assert!(enrolment.uri.starts_with("otpauth://totp/"));
+    assert!(enrolment.uri.contains(&enrolment.secret_base32));
+    let secret = unbase32(&enrolment.secret_base32);
+    assert_eq!(secret.len(), totp::SECRET_BYTES);
+    let code_now = || totp::code_at(&secret, totp::step_at(app.clock.now()));
+
+    // Pending: a valid code does not sign in until the enrolment is confirmed.
+    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
+    assert!(
+        !two_factor::check(&app.state, &user, &code_now())
+            .await
+            .unwrap()
+    );
+    // A wrong code does not confirm; the right one does and yields ten recovery codes.
+    let wrong = if code_now() == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    assert!(two_factor::confirm(&app.state, &user, wrong).await.is_err());
+    let recovery = two_factor::confirm(&app.state, &user, &code_now())
+        .await
+        .unwrap();
+    assert_eq!(recovery.len(), 10);
+    assert!(two_factor::is_enabled(&app.state, &user).await.unwrap());
+
+    // The confirming code is spent: the same code fails at sign-in (replay).
+    assert!(
+        !two_factor::check(&app.state, &user, &code_now())
+            .await
+            .unwrap()
+    );
+    // The next step's code works once; two sign-ins racing with one code: exactly one wins.
+    app.clock.advance(totp::STEP_SECS);
+    let code = code_now();
+    let (a, b) = tokio::join!(
+        two_factor::check(&app.state, &user, &code),
+        two_factor::check(&app.state, &user, &code)
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|ok| **ok).count(),
+        1,
+        "one code, one sign-in"
+    );
+
+    // Recovery codes: each works once, typed in any case, with or without the dash.
+    let typed = recovery[0].to_uppercase().replace('-', " ");
+    assert!(two_factor::check(&app.state, &user, &typed).await.unwrap());
+    assert!(
+        !two_factor::check(&app.state, &user, &recovery[0])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        two_factor::recovery_codes_left(&app.state, &user)
+            .await
+            .unwrap(),
+        9
+    );
+    // Another user's codes mean nothing here, and vice versa.
+    let bob = app.state.store.get_user(&other_id).await.unwrap().unwrap();
+    assert!(
+        !two_factor::check(&app.state, &bob, &recovery[1])
+            .await
+            .unwrap()
+    );
+
+    // At rest: sealed (neither the secret nor its base32 is in the row), bound to alice.
+    let stored = app.state.store.get_totp(&id).await.unwrap().unwrap();
+    assert!(
+        !stored
+            .secret_enc
+            .windows(secret.len())
+            .any(|w| w == secret.as_slice())
+    );
+    assert!(
+        app.state
+            .master
+            .open(format!("totp:{other_id}").as_bytes(), &stored.secret_enc)
+            .is_err(),
+        "a sealed secret cannot be moved onto another account"
+    );
+    let kinds = app.audit_kinds().await;
+    for kind in ["mfa.enabled", "mfa.code_replayed", "mfa.recovery_code_used"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} audited: {kinds:?}");
+    }
+
+    // Off: codes stop counting, the recovery codes are gone.
+    assert!(two_factor::disable(&app.state, &user).await.unwrap());
+    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
+    app.clock.advance(totp::STEP_SECS);
+    assert!(
+        !two_factor::check(&app.state, &user, &code_now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        two_factor::recovery_codes_left(&app.state, &user)
+            .await
+            .unwrap(),
+        0
+    );
+}
