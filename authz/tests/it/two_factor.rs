@@ -8,7 +8,10 @@ use testkit::both_backends;
 
 use crate::support::{Backend, TestApp};
 
-both_backends!(totp_enrolment_codes_and_recovery_codes);
+both_backends!(
+    totp_enrolment_codes_and_recovery_codes,
+    the_password_grant_refuses_two_factor_accounts,
+);
 
 /// RFC 4648 base32 (no padding) back to bytes: what an authenticator app does with the secret.
 fn unbase32(s: &str) -> Vec<u8> {
@@ -147,4 +150,53 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
             .unwrap(),
         0
     );
+}
+
+/// A user with two-factor sign-in on cannot use the password grant (a clear `invalid_grant`,
+/// given only for the right password); without it, and before confirmation, they can.
+async fn the_password_grant_refuses_two_factor_accounts(backend: Backend) {
+    use authz::store::{AuthMethod, GrantType};
+    let app = TestApp::spawn(backend).await;
+    let pw = "correct horse battery staple";
+    let id = app.user("alice", pw, "user").await;
+    app.client(
+        "cli",
+        AuthMethod::None,
+        &[GrantType::Password],
+        "notes:read",
+        &[crate::support::MCP],
+    )
+    .await;
+    let app = &app;
+    let grant = |password: &'static str| async move {
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", "cli"),
+            ("username", "alice"),
+            ("password", password),
+        ];
+        app.token(&form, None).await
+    };
+    let user = app.state.store.get_user(&id).await.unwrap().unwrap();
+    let enrolment = two_factor::begin(&app.state, &user).await.unwrap();
+    // Pending enrolment: still the password grant (positive control).
+    assert_eq!(grant(pw).await.status(), 200);
+    let secret = unbase32(&enrolment.secret_base32);
+    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
+    two_factor::confirm(&app.state, &user, &code).await.unwrap();
+    let r = grant(pw).await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("signs in interactively"),
+        "{body}"
+    );
+    // A wrong password gets the generic answer: nothing is revealed without the password.
+    let r = grant("not the password at all").await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error_description"], "invalid username or password");
 }

@@ -5,10 +5,13 @@
 //! 1. `username` and `password` present and bounded.
 //! 2. Verify through `account::signin` (argon2id off the runtime, dummy hash for unknown users,
 //!    one generic error, per-username lockout).
-//! 3. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; `openid` refused (ID
+//! 3. A user with two-factor sign-in on is refused (a password alone is not their sign-in):
+//!    `invalid_grant` saying so, only after the right password (so it reveals nothing to
+//!    someone without it). API keys (`client_credentials`) are not affected.
+//! 4. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; `openid` refused (ID
 //!    tokens come from the authorization-code flow).
-//! 4. Audience from `resource` or the default.
-//! 5. Access token; a refresh token with `offline_access` or by client policy.
+//! 5. Audience from `resource` or the default.
+//! 6. Access token; a refresh token with `offline_access` or by client policy.
 
 use shared::scope::OFFLINE_ACCESS;
 
@@ -52,6 +55,12 @@ pub async fn handle(
             )));
         }
     };
+    if crate::account::two_factor::is_enabled(state, &user).await? {
+        return Err(Error::invalid_grant(
+            "this account signs in interactively: two-factor sign-in is on, so the password \
+             grant cannot be used (sign in through the browser, or use an API key)",
+        ));
+    }
     let now = ctx.now;
 
     let allowed = user_allowed_scopes(state, &user, client);
