@@ -73,6 +73,15 @@ pub async fn enqueue(config: &Config, store: &dyn AlertStore, event: &AuditEvent
     }
 }
 
+/// A webhook's host for logs: webhook URLs often carry a secret in their path or query
+/// (Slack-style), so the URL itself is never logged.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 /// The signature header value for `body` sent at `ts` with `secret`.
 pub fn signature(secret: &str, ts: i64, body: &str) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
@@ -163,11 +172,11 @@ pub async fn deliver_due(
             delivered += 1;
             store.delete_alert(&alert.id).await
         } else if alert.attempts + 1 >= MAX_ATTEMPTS {
-            tracing::error!(id = %alert.id, url = %hook.url, "security alert given up after {MAX_ATTEMPTS} attempts");
+            tracing::error!(id = %alert.id, host = %host_of(&hook.url), "security alert given up after {MAX_ATTEMPTS} attempts");
             store.delete_alert(&alert.id).await
         } else {
             let wait = (1_i64 << alert.attempts.clamp(0, 8)).min(300);
-            tracing::warn!(id = %alert.id, url = %hook.url, retry_in = wait,
+            tracing::warn!(id = %alert.id, host = %host_of(&hook.url), retry_in = wait,
                 status = sent.as_ref().ok().map(|r| r.status().as_u16()),
                 "security alert not delivered; retrying");
             store

@@ -18,33 +18,9 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use shared::observe::HttpMetrics;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GrantLabels {
-    grant: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AuditLabels {
-    kind: String,
-    outcome: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EventLabels {
-    event: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LimitLabels {
-    limit: String,
-}
+use shared::observe::{CounterBy, HttpMetrics};
 
 /// Values read from the running server at scrape time.
 #[derive(Debug, Clone, Copy)]
@@ -59,10 +35,10 @@ pub struct Samples {
 pub struct Metrics {
     registry: Registry,
     pub http: Arc<HttpMetrics>,
-    tokens: Family<GrantLabels, Counter>,
-    audit: Family<AuditLabels, Counter>,
-    rate_limited: Family<LimitLabels, Counter>,
-    security_events: Family<EventLabels, Counter>,
+    tokens: CounterBy,
+    audit: CounterBy,
+    rate_limited: CounterBy,
+    security_events: CounterBy,
     hash_waiting: Gauge,
     db_connections: Gauge,
     db_idle: Gauge,
@@ -79,30 +55,29 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("authz");
         let http = HttpMetrics::register(&mut registry);
-        let tokens = Family::default();
-        let audit = Family::default();
-        let rate_limited = Family::default();
-        let security_events = Family::default();
+        let r = &mut registry;
+        let tokens = CounterBy::register(r, "tokens_issued", "Tokens issued by grant", &["grant"]);
+        let audit = CounterBy::register(
+            r,
+            "audit_events",
+            "Audited events by kind and outcome (sign-in failures, lockouts, refresh reuse, …)",
+            &["kind", "outcome"],
+        );
+        let rate_limited = CounterBy::register(
+            r,
+            "rate_limited",
+            "Requests refused by a rate limit",
+            &["limit"],
+        );
+        let security_events = CounterBy::register(
+            r,
+            "security_events_queued",
+            "Security events queued for receivers (one per receiver), by event type",
+            &["event"],
+        );
         let (hash_waiting, db_connections, db_idle) =
             (Gauge::default(), Gauge::default(), Gauge::default());
         let failed_open = Gauge::<u64, AtomicU64>::default();
-        let r = &mut registry;
-        r.register("tokens_issued", "Tokens issued by grant", tokens.clone());
-        r.register(
-            "audit_events",
-            "Audited events by kind and outcome (sign-in failures, lockouts, refresh reuse, …)",
-            audit.clone(),
-        );
-        r.register(
-            "rate_limited",
-            "Requests refused by a rate limit",
-            rate_limited.clone(),
-        );
-        r.register(
-            "security_events_queued",
-            "Security events queued for receivers (one per receiver), by event type",
-            security_events.clone(),
-        );
         r.register(
             "password_hash_waiting",
             "Password hashes being computed or queued",
@@ -138,36 +113,20 @@ impl Metrics {
     }
 
     pub fn token_issued(&self, grant: &str) {
-        self.tokens
-            .get_or_create(&GrantLabels {
-                grant: grant.to_owned(),
-            })
-            .inc();
+        self.tokens.inc(&[grant]);
     }
 
     pub fn audited(&self, kind: &str, outcome: &str) {
-        self.audit
-            .get_or_create(&AuditLabels {
-                kind: kind.to_owned(),
-                outcome: outcome.to_owned(),
-            })
-            .inc();
+        self.audit.inc(&[kind, outcome]);
     }
 
     pub fn security_events(&self, event: &str, receivers: u64) {
         self.security_events
-            .get_or_create(&EventLabels {
-                event: event.rsplit('/').next().unwrap_or(event).to_owned(),
-            })
-            .inc_by(receivers);
+            .inc_by(&[event.rsplit('/').next().unwrap_or(event)], receivers);
     }
 
     pub fn rate_limited(&self, limit: &str) {
-        self.rate_limited
-            .get_or_create(&LimitLabels {
-                limit: limit.to_owned(),
-            })
-            .inc();
+        self.rate_limited.inc(&[limit]);
     }
 
     /// The text exposition, with the sampled values as they are now.

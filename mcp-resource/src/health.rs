@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use shared::probe::{Check, readiness};
+use shared::probe::{Check, answer};
 
 use crate::state::McpState;
 
@@ -25,31 +25,16 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<Arc<McpState>>) -> impl IntoResponse {
-    let database = match state.store.ping().await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "readiness: database unavailable");
-            false
-        }
-    };
     if !state.verifier.has_keys() {
         // The verifier's own floor bounds how often probes can make it fetch.
         if let Err(e) = state.verifier.refresh(false).await {
             tracing::warn!(error = %e, "readiness: the issuer's keys are not available");
         }
     }
-    let keys = state.verifier.has_keys();
-    let mut checks = vec![
-        Check::reachable("database", database),
-        Check::loaded("issuer_keys", keys),
-    ];
-    checks.extend(state.counters.readiness().await);
-    let (ready, mut body) = readiness(&checks);
-    state.counters.annotate(&mut body);
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+    let keys = Check::loaded("issuer_keys", state.verifier.has_keys());
+    let (status, body) = answer(state.store.ping().await, keys, &state.counters).await;
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        Json(body),
+    )
 }

@@ -15,35 +15,17 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use shared::observe::HttpMetrics;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabels {
-    kind: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LimitLabels {
-    limit: String,
-}
+use shared::observe::{CounterBy, HttpMetrics};
 
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub http: Arc<HttpMetrics>,
-    refusals: Family<KindLabels, Counter>,
-    failures: Family<ReasonLabels, Counter>,
-    rate_limited: Family<LimitLabels, Counter>,
+    refusals: CounterBy,
+    failures: CounterBy,
+    rate_limited: CounterBy,
     jwks_fetches: Gauge<u64, AtomicU64>,
     failed_open: Gauge<u64, AtomicU64>,
 }
@@ -58,27 +40,27 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp");
         let http = HttpMetrics::register(&mut registry);
-        let refusals = Family::default();
-        let failures = Family::default();
-        let rate_limited = Family::default();
-        let jwks_fetches = Gauge::<u64, AtomicU64>::default();
-        let failed_open = Gauge::<u64, AtomicU64>::default();
         let r = &mut registry;
-        r.register(
+        let refusals = CounterBy::register(
+            r,
             "refusals",
             "Requests refused before the MCP handler, by kind",
-            refusals.clone(),
+            &["kind"],
         );
-        r.register(
+        let failures = CounterBy::register(
+            r,
             "token_verification_failures",
             "Tokens that failed verification, by reason",
-            failures.clone(),
+            &["reason"],
         );
-        r.register(
+        let rate_limited = CounterBy::register(
+            r,
             "rate_limited",
             "Requests refused by a rate limit",
-            rate_limited.clone(),
+            &["limit"],
         );
+        let jwks_fetches = Gauge::<u64, AtomicU64>::default();
+        let failed_open = Gauge::<u64, AtomicU64>::default();
         r.register(
             "jwks_fetches",
             "Fetches of the issuer's JWKS since start",
@@ -101,27 +83,15 @@ impl Metrics {
     }
 
     pub fn refused(&self, kind: &str) {
-        self.refusals
-            .get_or_create(&KindLabels {
-                kind: kind.to_owned(),
-            })
-            .inc();
+        self.refusals.inc(&[kind]);
     }
 
     pub fn verification_failed(&self, reason: &str) {
-        self.failures
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
+        self.failures.inc(&[reason]);
     }
 
     pub fn rate_limited(&self, limit: &str) {
-        self.rate_limited
-            .get_or_create(&LimitLabels {
-                limit: limit.to_owned(),
-            })
-            .inc();
+        self.rate_limited.inc(&[limit]);
     }
 
     /// The text exposition, with the sampled values as they are now.

@@ -87,6 +87,43 @@ impl HttpMetrics {
     }
 }
 
+/// A counter family with fixed label names (`tokens_issued_total{grant}`), the one shape of
+/// every event counter of both servers.
+#[derive(Debug)]
+pub struct CounterBy {
+    labels: &'static [&'static str],
+    family: Family<Vec<(&'static str, String)>, Counter>,
+}
+
+impl CounterBy {
+    /// Register `name` (the `_total` suffix is added) with `help` and these label names.
+    pub fn register(
+        registry: &mut Registry,
+        name: &str,
+        help: &str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        let family = Family::default();
+        registry.register(name, help, family.clone());
+        Self { labels, family }
+    }
+
+    /// Add `n` for these label values (in the order of the names).
+    pub fn inc_by(&self, values: &[&str], n: u64) {
+        let set: Vec<(&'static str, String)> = self
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect();
+        self.family.get_or_create(&set).inc_by(n);
+    }
+
+    pub fn inc(&self, values: &[&str]) {
+        self.inc_by(values, 1);
+    }
+}
+
 /// The registry in Prometheus text format (`/metrics`).
 pub fn render(registry: &Registry) -> String {
     let mut out = String::new();

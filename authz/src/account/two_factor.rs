@@ -126,8 +126,10 @@ pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
         return Ok(false);
     }
     let now = state.now();
-    if let Some(step) = totp::verify(&secret, typed, now, stored.last_step) {
-        if state.store.spend_totp_step(&user.id, step, now).await? {
+    // A code of the window: spent now, or already spent (a replay, audited as one).
+    if let Some(step) = totp::verify(&secret, typed, now, None) {
+        let fresh = stored.last_step.is_none_or(|last| step > last);
+        if fresh && state.store.spend_totp_step(&user.id, step, now).await? {
             return Ok(true);
         }
         audit(state, user, "mfa.code_replayed", Outcome::Failure).await;

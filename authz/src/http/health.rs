@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use shared::probe::{Check, readiness};
+use shared::probe::{Check, answer};
 
 use crate::state::AppState;
 
@@ -23,25 +23,10 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = match state.store.ping().await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "readiness: database unavailable");
-            false
-        }
-    };
-    let keys = !state.keys.current().kids.is_empty();
-    let mut checks = vec![
-        Check::reachable("database", database),
-        Check::loaded("keys", keys),
-    ];
-    checks.extend(state.counters.readiness().await);
-    let (ready, mut body) = readiness(&checks);
-    state.counters.annotate(&mut body);
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+    let keys = Check::loaded("keys", !state.keys.current().kids.is_empty());
+    let (status, body) = answer(state.store.ping().await, keys, &state.counters).await;
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        Json(body),
+    )
 }
