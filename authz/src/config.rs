@@ -111,6 +111,10 @@ pub struct Config {
     pub ssf: SsfConfig,
     /// Security alerts to webhooks (`[[alerts.webhooks]]`, or one from `AUTHZ_ALERT_*`).
     pub alerts: AlertsConfig,
+    /// Two-factor sign-in (`[mfa]`, `AUTHZ_MFA_*`).
+    pub mfa: crate::console::config::MfaConfig,
+    /// The account page and admin console (`[console]`, `AUTHZ_CONSOLE_*`).
+    pub console: crate::console::config::ConsoleConfig,
 }
 
 /// Webhooks that receive chosen audit event kinds (`crate::alerts`).
@@ -354,6 +358,8 @@ impl Default for Config {
             cimd: crate::cimd::config::CimdConfig::default(),
             ssf: SsfConfig::default(),
             alerts: AlertsConfig::default(),
+            mfa: Default::default(),
+            console: Default::default(),
         }
     }
 }
@@ -471,6 +477,8 @@ impl Config {
         env.set_list("AUTHZ_CORS_ORIGINS", &mut self.cors_origins)?;
         env.set("AUTHZ_CORS_INTROSPECT", &mut self.cors_introspect)?;
         self.cimd.apply_env(env)?;
+        self.mfa.apply_env(env)?;
+        self.console.apply_env(env)?;
         env.set_list("AUTHZ_SSF_RECEIVERS", &mut self.ssf.receivers)?;
         env.set("AUTHZ_SSF_LONG_POLL_SECS", &mut self.ssf.long_poll_secs)?;
         // One webhook from the environment (more in the TOML file's [[alerts.webhooks]]).
@@ -509,6 +517,8 @@ impl Config {
         }
         crate::oauth::resource::validate_resource_uri(&self.default_resource)
             .map_err(|e| ConfigError(format!("default_resource: {e}")))?;
+        self.mfa.validate(&self.roles)?;
+        self.console.validate()?;
         if self.access_token_ttl_secs < 30 || self.access_token_ttl_secs > 24 * 3600 {
             return Err(ConfigError(
                 "access_token_ttl_secs must be within 30..=86400".into(),

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cimd;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod error;
 pub mod http;

@@ -146,18 +146,33 @@ impl AuthzClient {
         ack: &[String],
         errors: &serde_json::Map<String, Value>,
     ) -> Result<Value, AuthzError> {
-        let secret = self.secret.as_ref().ok_or(AuthzError::NotConfigured)?;
         let body = serde_json::json!({
             "ack": ack,
             "setErrs": errors,
             "returnImmediately": true,
             "maxEvents": 100,
         });
+        self.post_as_client(endpoint, body.to_string()).await
+    }
+
+    /// Report denied tool calls (`POST /resource-events`, a JSON body `{"events": […]}`
+    /// already serialized): the answer (`{"accepted": n}`) once the authorization server has
+    /// recorded them.
+    pub async fn report_denials(&self, body: String) -> Result<Value, AuthzError> {
+        let url = format!("{}/resource-events", self.base);
+        self.post_as_client(&url, body).await
+    }
+
+    /// POST a JSON body authenticated as this server's client (`client_secret_basic`): the
+    /// Shared Signals poll and the denial reports. Only ever to the authorization server.
+    async fn post_as_client(&self, url: &str, json: String) -> Result<Value, AuthzError> {
+        let secret = self.secret.as_ref().ok_or(AuthzError::NotConfigured)?;
         let resp = self
             .http
-            .post(endpoint)
+            .post(url)
             .basic_auth(&self.client_id, Some(secret.expose()))
-            .json(&body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json)
             .send()
             .await
             .map_err(|e| AuthzError::Transport(e.to_string()))?;

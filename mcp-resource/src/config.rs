@@ -44,6 +44,10 @@ pub struct Config {
     /// `MCP_SSF_POLL_SECS`: how often to poll the authorization server's Shared Signals stream
     /// for this server's client (needs the client secret); 0 = never.
     pub ssf_poll_secs: u64,
+    /// `MCP_DENIAL_REPORT_SECS`: how often to report denied tool calls to the authorization
+    /// server (`POST /resource-events`, as this server's client; needs the client secret), so
+    /// its audit log counts them as `mcp.tool_denied` (`crate::denials`); 0 = never.
+    pub denial_report_secs: u64,
     /// `MCP_TLS_CERT` / `MCP_TLS_KEY` (or `--tls-cert/--tls-key`): serve https natively with
     /// this PEM certificate chain and key (reloaded on SIGHUP).
     pub tls_cert: Option<PathBuf>,
@@ -106,6 +110,7 @@ impl Default for Config {
             tls_key: None,
             extra_roots: None,
             ssf_poll_secs: 2,
+            denial_report_secs: 10,
             authz_url: None,
             client_id: "mcp-resource".to_owned(),
             client_secret: None,
@@ -146,6 +151,7 @@ impl Config {
         env.set_some("MCP_TLS_KEY", &mut c.tls_key)?;
         env.set_some("MCP_EXTRA_ROOTS", &mut c.extra_roots)?;
         env.set("MCP_SSF_POLL_SECS", &mut c.ssf_poll_secs)?;
+        env.set("MCP_DENIAL_REPORT_SECS", &mut c.denial_report_secs)?;
         env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
         env.set("MCP_CLIENT_ID", &mut c.client_id)?;
         env.set_secret("MCP_CLIENT_SECRET", &mut c.client_secret, ClientSecret::new);

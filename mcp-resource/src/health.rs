@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use shared::probe::{Check, answer};
+use shared::probe::Check;
 
 use crate::state::McpState;
 
@@ -32,7 +32,7 @@ async fn readyz(State(state): State<Arc<McpState>>) -> impl IntoResponse {
         }
     }
     let keys = Check::loaded("issuer_keys", state.verifier.has_keys());
-    let (status, body) = answer(state.store.ping().await, keys, &state.counters).await;
+    let (status, body) = state.counters.readyz(state.store.ping().await, keys).await;
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
         Json(body),

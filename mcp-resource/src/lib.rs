@@ -5,6 +5,7 @@ pub mod admin_tools;
 pub mod auth;
 pub mod authz_client;
 pub mod config;
+pub mod denials;
 pub mod health;
 pub mod metadata;
 pub mod metrics;
@@ -216,6 +217,10 @@ where
     // Shared Signals: only with this server's client credentials (its stream is its client's).
     let receiver = (state.config.ssf_poll_secs > 0 && state.config.load_client_secret().is_some())
         .then(|| tokio::spawn(signals::poll_forever(Arc::clone(&state))));
+    // Denied tool calls to the authorization server's audit log: also as this server's client.
+    let reporter = (state.config.denial_report_secs > 0
+        && state.config.load_client_secret().is_some())
+    .then(|| tokio::spawn(denials::report_forever(Arc::clone(&state))));
     let audit_log = state.audit_log.clone();
     let cancel = CancellationToken::new();
     let app = router(state, cancel.clone());
@@ -230,6 +235,9 @@ where
         .await;
     refresher.abort();
     if let Some(r) = receiver {
+        r.abort();
+    }
+    if let Some(r) = reporter {
         r.abort();
     }
     audit_log.flush().await;

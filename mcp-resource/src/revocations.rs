@@ -308,6 +308,8 @@ mod tests {
             sid: sid.map(str::to_owned),
             act: None,
             roles: Vec::new(),
+            amr: Vec::new(),
+            acr: None,
         };
         let r = Revocations::default();
         assert!(r.refuses(&token(Some("s1"), "c1", "u1", 50)).is_none());

@@ -242,6 +242,98 @@ impl Store {
         Ok(n)
     }
 
+    /// The newest audit row's id (0 when there is none).
+    pub async fn last_audit_id(&self) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM audit_events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("id")?;
+        Ok(id)
+    }
+
+    /// Denied tool calls after audit row `last_id`, oldest first, at most `limit`: what
+    /// `crate::denials` reports to the authorization server, with each row's id.
+    pub async fn denied_after(
+        &self,
+        last_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, AuditRow)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, ts, subject, client_id, action, reason FROM audit_events \
+             WHERE id > $1 AND outcome = 'denied' AND action LIKE 'tool:%' \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(last_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    AuditRow {
+                        ts: r.try_get("ts")?,
+                        subject: r.try_get("subject")?,
+                        client_id: r.try_get("client_id")?,
+                        action: r.try_get("action")?,
+                        outcome: "denied",
+                        reason: r.try_get("reason")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The id of the last audit row reported to the authorization server.
+    pub async fn denial_cursor(&self) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query("SELECT last_id FROM denial_report_cursor WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("last_id")?;
+        Ok(id)
+    }
+
+    /// Move the reporting cursor forward to `id` (never back).
+    pub async fn set_denial_cursor(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE denial_report_cursor SET last_id = $1 WHERE id = 1 AND last_id < $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Take or renew the reporting lease for `holder` until `until`: true when `holder` holds
+    /// it (it was free, expired, or already its own), so one replica reports at a time.
+    pub async fn claim_denial_lease(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE denial_report_cursor SET leased_by = $1, leased_until = $3 \
+             WHERE id = 1 AND (leased_by = $1 OR leased_by IS NULL OR leased_until < $2)",
+        )
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Let the reporting lease go, if `holder` has it.
+    pub async fn release_denial_lease(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE denial_report_cursor SET leased_by = NULL, leased_until = 0 \
+             WHERE id = 1 AND leased_by = $1",
+        )
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Remember a revocation rule until `expires_at` (a later one for the same rule keeps the
     /// latest `before_iat` and expiry).
     pub async fn save_revocation(&self, r: &crate::revocations::Stored) -> Result<(), StoreError> {

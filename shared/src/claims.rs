@@ -33,6 +33,12 @@ pub struct AccessTokenClaims {
     /// RFC 9068 §2.2.3.1 / RFC 7643 `roles`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// How the user authenticated (RFC 8176 values, e.g. `pwd`, `otp`; OIDC Core §2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The authentication context class the sign-in satisfied (OIDC Core §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// Subject prefix for tokens a client obtains for itself (client_credentials).

@@ -136,6 +136,25 @@ impl Counters {
         })
     }
 
+    /// The whole `/readyz` answer of a server: its database (the error logged), the keys it
+    /// holds, and, when these counters are in Redis, Redis (with the fail-open count): 200
+    /// when all are ready, else 503, with the JSON body that says which.
+    pub async fn readyz(
+        &self,
+        database: Result<(), impl std::fmt::Display>,
+        keys: crate::probe::Check,
+    ) -> (u16, serde_json::Value) {
+        use crate::probe::{Check, readiness};
+        if let Err(e) = &database {
+            tracing::error!(error = %e, "readiness: database unavailable");
+        }
+        let mut checks = vec![Check::reachable("database", database.is_ok()), keys];
+        checks.extend(self.readiness().await);
+        let (ready, mut body) = readiness(&checks);
+        self.annotate(&mut body);
+        (if ready { 200 } else { 503 }, body)
+    }
+
     /// The `/readyz` check of the counters' store: `None` when in-process (nothing to reach);
     /// an unreachable Redis is logged.
     pub async fn readiness(&self) -> Option<crate::probe::Check> {

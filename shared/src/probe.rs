@@ -47,25 +47,6 @@ pub fn readiness(checks: &[Check]) -> (bool, serde_json::Value) {
     (ready, serde_json::Value::Object(body))
 }
 
-/// The whole `/readyz` answer of a server: its database (the error logged), the keys it holds,
-/// and, when its rate-limit counters are in Redis, Redis (with the fail-open count): 200 when
-/// all are ready, else 503, with the JSON body that says which.
-#[cfg(feature = "limits")]
-pub async fn answer(
-    database: Result<(), impl std::fmt::Display>,
-    keys: Check,
-    counters: &crate::limits::Counters,
-) -> (u16, serde_json::Value) {
-    if let Err(e) = &database {
-        tracing::error!(error = %e, "readiness: database unavailable");
-    }
-    let mut checks = vec![Check::reachable("database", database.is_ok()), keys];
-    checks.extend(counters.readiness().await);
-    let (ready, mut body) = readiness(&checks);
-    counters.annotate(&mut body);
-    (if ready { 200 } else { 503 }, body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //!
 //! [`Browser::start`] runs a private `chromedriver` on a free loopback port and opens one session;
 //! the methods cover what a login-page test needs (navigate, find by CSS selector, type, click,
-//! read the URL, title and source, wait for a redirect). Every error is a `String` that names the
+//! read the URL, title, text and source, run scripts, wait for a redirect) and screenshots for
+//! looking at pages afterwards. Every error is a `String` that names the
 //! command and carries WebDriver's own error JSON.
 //!
 //! Environment: `CHROMEDRIVER` overrides the driver (else `chromedriver` on `PATH`, else
@@ -207,6 +208,36 @@ impl Browser {
         Ok(Element { id: id.to_owned() })
     }
 
+    /// All elements matching the CSS selector `css`, in document order (empty if none match).
+    pub async fn find_all(&self, css: &str) -> Result<Vec<Element>, String> {
+        let body = json!({ "using": "css selector", "value": css });
+        let value = self
+            .session_command(reqwest::Method::POST, "/elements", Some(body))
+            .await
+            .map_err(|e| format!("find_all {css:?}: {e}"))?;
+        let Value::Array(items) = value else {
+            return Err(format!("find_all {css:?}: expected an array, got {value}"));
+        };
+        items
+            .iter()
+            .map(|item| {
+                item[ELEMENT_KEY]
+                    .as_str()
+                    .map(|id| Element { id: id.to_owned() })
+                    .ok_or_else(|| format!("find_all {css:?}: no element reference in {item}"))
+            })
+            .collect()
+    }
+
+    /// The rendered text of `el` (as `innerText`: visible text only).
+    pub async fn text(&self, el: &Element) -> Result<String, String> {
+        let path = format!("/element/{}/text", el.id);
+        let value = self
+            .session_command(reqwest::Method::GET, &path, None)
+            .await?;
+        as_string(value, &format!("GET {path}"))
+    }
+
     /// Type `text` into `el`.
     pub async fn send_keys(&self, el: &Element, text: &str) -> Result<(), String> {
         let path = format!("/element/{}/value", el.id);
@@ -247,6 +278,84 @@ impl Browser {
         self.session_command(reqwest::Method::POST, "/execute/async", Some(body))
             .await
             .map_err(|e| format!("execute_async: {e}"))
+    }
+
+    /// Run `script` in the page as a function body (W3C WebDriver §13.2.1 Execute Script):
+    /// `arguments[0..n]` are `args`, and what the script `return`s comes back as JSON. Script
+    /// errors are `Err`.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value, String> {
+        let body = json!({ "script": script, "args": args });
+        self.session_command(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+            .map_err(|e| format!("execute: {e}"))
+    }
+
+    /// Resize the browser window to `width` × `height` CSS pixels (the outer size, including
+    /// what little frame headless Chromium has).
+    pub async fn set_window_size(&self, width: u32, height: u32) -> Result<(), String> {
+        let body = json!({ "width": width, "height": height });
+        self.session_command(reqwest::Method::POST, "/window/rect", Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// A PNG of the viewport.
+    pub async fn screenshot(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        let value = self
+            .session_command(reqwest::Method::GET, "/screenshot", None)
+            .await?;
+        let encoded = as_string(value, "GET /screenshot")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|e| format!("GET /screenshot: not base64: {e}"))
+    }
+
+    /// A PNG of the whole page: the window is made as tall as the document for the screenshot,
+    /// then given its size back (also when the screenshot fails).
+    pub async fn full_page_screenshot(&self) -> Result<Vec<u8>, String> {
+        let rect = self
+            .session_command(reqwest::Method::GET, "/window/rect", None)
+            .await?;
+        let size = |key: &str| {
+            rect[key]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| format!("GET /window/rect: no {key} in {rect}"))
+        };
+        let (width, height) = (size("width")?, size("height")?);
+        let dims = self
+            .execute(
+                "return [document.documentElement.scrollWidth, \
+                 document.documentElement.scrollHeight, window.innerHeight];",
+                vec![],
+            )
+            .await?;
+        let dim = |i: usize| {
+            dims[i]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| format!("full_page_screenshot: bad page size {dims}"))
+        };
+        let (page_height, viewport_height) = (dim(1)?, dim(2)?);
+        // The window's frame: what the outer height has beyond the viewport.
+        let frame = height.saturating_sub(viewport_height);
+        let full = page_height.saturating_add(frame).max(height);
+        if full == height {
+            return self.screenshot().await;
+        }
+        self.set_window_size(width, full).await?;
+        let shot = self.screenshot().await;
+        let restored = self.set_window_size(width, height).await;
+        let shot = shot?;
+        restored?;
+        Ok(shot)
+    }
+
+    /// [`Browser::screenshot`] into the file `path`, creating its parent directories.
+    pub async fn save_screenshot(&self, path: &Path) -> Result<(), String> {
+        let png = self.screenshot().await?;
+        write_file(path, &png)
     }
 
     /// Poll the current URL every 50 ms until `pred` accepts it, and return it; an error names the
@@ -389,6 +498,15 @@ fn as_string(value: Value, what: &str) -> Result<String, String> {
         Value::String(s) => Ok(s),
         other => Err(format!("{what}: expected a string, got {other}")),
     }
+}
+
+/// Write `bytes` to `path`, creating its parent directories.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// `CHROMEDRIVER`, else `chromedriver` on `PATH`, else `/usr/bin/chromedriver`.

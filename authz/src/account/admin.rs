@@ -98,6 +98,7 @@ pub async fn add_user(
         email: None,
         disabled_at: None,
         credentials_changed_at: None,
+        password_change_required: false,
         created_at: now,
         updated_at: now,
     };
@@ -177,10 +178,44 @@ pub async fn set_password(
     password: &Password,
 ) -> Result<()> {
     let user = user_by_name(state, username).await?;
-    check_policy(&state.config.password_policy, username, password.expose())?;
+    let reset = PasswordChange::AdminReset { temporary: false };
+    change_password(state, actor, &user, password, reset).await?;
+    Ok(())
+}
+
+/// Who changes a password, which decides what else goes with the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// An administrator's reset: the user's API keys are revoked too; `temporary`: the user
+    /// must choose another password at the next sign-in.
+    AdminReset { temporary: bool },
+    /// The user's own change (the caller checked the current password): sessions and refresh
+    /// tokens end, the user's API keys stay.
+    ByUser,
+}
+
+/// Set `user`'s password (policy enforced) and end what the old one granted, in one
+/// transaction; audited and signalled (SSF credential change).
+pub async fn change_password(
+    state: &AppState,
+    actor: &str,
+    user: &User,
+    password: &Password,
+    kind: PasswordChange,
+) -> Result<crate::store::AccountRevocation> {
+    check_policy(
+        &state.config.password_policy,
+        &user.username,
+        password.expose(),
+    )?;
     let hash = state.passwords.hash(password).await?;
     let now = state.now();
-    let r = state.store.reset_credentials(&user.id, &hash, now).await?;
+    let new = crate::store::NewCredentials {
+        password_hash: &hash,
+        revoke_api_keys: kind != PasswordChange::ByUser,
+        change_required: kind == PasswordChange::AdminReset { temporary: true },
+    };
+    let r = state.store.reset_credentials(&user.id, &new, now).await?;
     for key in &r.api_keys_revoked {
         state.clients.invalidate(key);
     }
@@ -189,6 +224,8 @@ pub async fn set_password(
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
             "api_keys_revoked": r.api_keys_revoked.len(),
+            "by": if kind == PasswordChange::ByUser { "user" } else { "admin" },
+            "temporary": new.change_required,
         }))
     })
     .await;
@@ -198,7 +235,7 @@ pub async fn set_password(
         client_id: None,
     };
     crate::ssf::emit(state, changed).await;
-    Ok(())
+    Ok(r)
 }
 
 /// A client's scopes as an administrator writes them (separated by spaces or commas).

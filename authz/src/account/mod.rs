@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod apikeys;
+pub mod data;
 pub mod password;
 pub mod session;
 pub mod signin;

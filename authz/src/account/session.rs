@@ -31,13 +31,21 @@ pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Opt
     Ok(Some(session))
 }
 
+/// How a browser signed in: the methods used (RFC 8176 `amr`) and its user agent.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedIn<'a> {
+    pub amr: &'a [&'a str],
+    pub user_agent: Option<&'a str>,
+}
+
 /// Start a session for `user` who just signed in; returns it and the cookie value.
 pub async fn start(
     state: &AppState,
     user: &User,
+    how: SignedIn<'_>,
     ctx: &RequestContext,
 ) -> Result<(Session, String)> {
-    create(state, user, None, ctx).await
+    create(state, user, None, how, ctx).await
 }
 
 /// A session for a grant made without a browser (the password grant) by `client_id`: no
@@ -49,13 +57,18 @@ pub async fn start_grant(
     client_id: &str,
     ctx: &RequestContext,
 ) -> Result<Session> {
-    Ok(create(state, user, Some(client_id), ctx).await?.0)
+    let how = SignedIn {
+        amr: &["pwd"],
+        user_agent: None,
+    };
+    Ok(create(state, user, Some(client_id), how, ctx).await?.0)
 }
 
 async fn create(
     state: &AppState,
     user: &User,
     grant_of: Option<&str>,
+    how: SignedIn<'_>,
     ctx: &RequestContext,
 ) -> Result<(Session, String)> {
     let kind = if grant_of.is_some() {
@@ -80,12 +93,15 @@ async fn create(
             },
         ended_at: None,
         client_id: grant_of.map(str::to_owned),
+        amr: how.amr.iter().map(|m| (*m).to_owned()).collect(),
+        user_agent: how.user_agent.map(|ua| ua.chars().take(200).collect()),
+        ip: ctx.ip.map(|ip| ip.to_string()),
     };
     state.store.create_session(&session).await?;
     let ev = AuditEvent::new(now, "session.started", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
-        .details(serde_json::json!({ "sid": session.sid, "kind": kind }))
+        .details(serde_json::json!({ "sid": session.sid, "kind": kind, "amr": session.amr }))
         .ctx(ctx);
     state.audit(ev).await;
     Ok((session, value))

@@ -1,5 +1,7 @@
-//! Checking a user's password, for the login form and the password grant alike, with
-//! per-username throttling (stored, so every replica sees it).
+//! Checking a user's password, for the login form and the password grant alike, and the TOTP
+//! second factor after it (`second_factor`), with per-username throttling (stored, so every
+//! replica sees it): a code attempt counts exactly like a password attempt, and while a code
+//! is owed a right password does not clear the count.
 //!
 //! - One generic failure for unknown user, wrong password and disabled account; unknown users
 //!   cost the same argon2 verification (dummy hash), so neither words nor timing enumerate
@@ -47,31 +49,12 @@ pub async fn authenticate(
     via: &str,
     ctx: &RequestContext,
 ) -> Result<std::result::Result<User, LoginFailure>> {
-    let now = ctx.now;
-    let cfg = &state.config.browser;
     let key = sha256_hex(&username.to_lowercase());
-    // Shed before counting: an attempt the server cannot check is not one.
-    if state.passwords.saturated() {
-        return Err(crate::error::Error::Overloaded { retry_after: 1 });
-    }
     // 1. Count this attempt first; decide on the count that includes it.
-    let counted = state
-        .store
-        .count_attempt(&key, now, cfg.login_failure_window_secs)
-        .await?;
-    if let Some(until) = counted.locked_until.filter(|u| *u > now) {
-        audit_failure(state, username, None, client_id, via, "locked", ctx).await;
-        return Ok(Err(LoginFailure::Locked {
-            retry_after: until - now,
-        }));
-    }
-    if counted.failures > cfg.login_max_failures {
-        // More attempts in flight than the budget has left (a burst): this one is not
-        // checked. The earlier ones decide — they lock the name if they fail, clear the count
-        // if one succeeds — so the caller is told to retry in a moment, not that it is locked.
-        audit_failure(state, username, None, client_id, via, "over_budget", ctx).await;
-        return Err(crate::error::Error::Overloaded { retry_after: 1 });
-    }
+    let counted = match admit(state, username, &key, client_id, via, ctx).await? {
+        Ok(counted) => counted,
+        Err(locked) => return Ok(Err(locked)),
+    };
     // 2. Check the password (argon2id on the worker pool; the dummy hash for unknown users).
     let too_long = username.len() > MAX_USERNAME_BYTES
         || password.expose().chars().count() > state.config.password_policy.max_length;
@@ -87,7 +70,11 @@ pub async fn authenticate(
         && !too_long;
     match user {
         Some(u) if ok && u.is_enabled() => {
-            state.store.clear_throttle(&key).await?;
+            // With a second factor the sign-in is not done: the count stands until the code
+            // is right too, so a known password does not reset the code-guessing budget.
+            if !crate::account::two_factor::is_enabled(state, &u).await? {
+                state.store.clear_throttle(&key).await?;
+            }
             Ok(Ok(u))
         }
         other => {
@@ -98,16 +85,109 @@ pub async fn authenticate(
             };
             let subject = other.as_ref().map(|u| u.id.as_str());
             audit_failure(state, username, subject, client_id, via, reason, ctx).await;
-            if counted.failures >= cfg.login_max_failures {
-                // This failure spent the budget.
-                return Ok(Err(lock(
-                    state, username, subject, &key, &counted, client_id, ctx,
-                )
-                .await?));
-            }
-            Ok(Err(LoginFailure::Invalid))
+            failed(state, username, subject, &key, &counted, client_id, ctx).await
         }
     }
+}
+
+/// Count one attempt for `username` (its throttle key `key`) before anything is checked:
+/// the count that includes it, or why it is not checked at all (locked; or a burst beyond the
+/// budget, told to retry in a moment).
+async fn admit(
+    state: &AppState,
+    username: &str,
+    key: &str,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<LoginThrottle, LoginFailure>> {
+    let now = ctx.now;
+    let cfg = &state.config.browser;
+    // Shed before counting: an attempt the server cannot check is not one.
+    if state.passwords.saturated() {
+        return Err(crate::error::Error::Overloaded { retry_after: 1 });
+    }
+    let counted = state
+        .store
+        .count_attempt(key, now, cfg.login_failure_window_secs)
+        .await?;
+    if let Some(until) = counted.locked_until.filter(|u| *u > now) {
+        audit_failure(state, username, None, client_id, via, "locked", ctx).await;
+        return Ok(Err(LoginFailure::Locked {
+            retry_after: until - now,
+        }));
+    }
+    if counted.failures > cfg.login_max_failures {
+        // More attempts in flight than the budget has left (a burst): this one is not
+        // checked. The earlier ones decide — they lock the name if they fail, clear the count
+        // if one succeeds — so the caller is told to retry in a moment, not that it is locked.
+        audit_failure(state, username, None, client_id, via, "over_budget", ctx).await;
+        return Err(crate::error::Error::Overloaded { retry_after: 1 });
+    }
+    Ok(Ok(counted))
+}
+
+/// A failed attempt: locks the name when it spent the budget.
+async fn failed(
+    state: &AppState,
+    username: &str,
+    subject: Option<&str>,
+    key: &str,
+    counted: &LoginThrottle,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    if counted.failures >= state.config.browser.login_max_failures {
+        return Ok(Err(lock(
+            state, username, subject, key, counted, client_id, ctx,
+        )
+        .await?));
+    }
+    Ok(Err(LoginFailure::Invalid))
+}
+
+/// The second step of a sign-in (issue 17): a TOTP code or a recovery code from `user`, whose
+/// password was just checked. It counts toward the same per-username lockout as passwords:
+/// counted before it is checked, a success clears the count, the budget's last failure locks.
+/// A replayed code fails like a wrong one.
+pub async fn second_factor(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    let via = "second_factor";
+    let key = sha256_hex(&user.username.to_lowercase());
+    let counted = match admit(state, &user.username, &key, client_id, via, ctx).await? {
+        Ok(counted) => counted,
+        Err(locked) => return Ok(Err(locked)),
+    };
+    if crate::account::two_factor::check(state, user, code).await? {
+        state.store.clear_throttle(&key).await?;
+        return Ok(Ok(user.clone()));
+    }
+    let subject = Some(user.id.as_str());
+    audit_failure(
+        state,
+        &user.username,
+        subject,
+        client_id,
+        via,
+        "bad_code",
+        ctx,
+    )
+    .await;
+    failed(
+        state,
+        &user.username,
+        subject,
+        &key,
+        &counted,
+        client_id,
+        ctx,
+    )
+    .await
 }
 
 /// Lock the username (one of concurrent callers wins; the others see the lock it set).

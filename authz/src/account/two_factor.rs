@@ -68,6 +68,17 @@ async fn secret_of(
     Ok(Some((secret, stored)))
 }
 
+/// The enrolment started and not yet confirmed, to show again (after a mistyped code).
+pub async fn pending(state: &AppState, user: &User) -> Result<Option<Enrolment>> {
+    Ok(match secret_of(state, user).await? {
+        Some((secret, stored)) if stored.confirmed_at.is_none() => Some(Enrolment {
+            secret_base32: totp::base32(&secret),
+            uri: totp::otpauth_uri(&state.config.issuer, &user.username, &secret),
+        }),
+        _ => None,
+    })
+}
+
 /// Confirm a pending enrolment with a code from the app: it becomes active, and the recovery
 /// codes (to show once) are returned.
 pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<String>> {

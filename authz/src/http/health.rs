@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use shared::probe::{Check, answer};
+use shared::probe::Check;
 
 use crate::state::AppState;
 
@@ -24,7 +24,7 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let keys = Check::loaded("keys", !state.keys.current().kids.is_empty());
-    let (status, body) = answer(state.store.ping().await, keys, &state.counters).await;
+    let (status, body) = state.counters.readyz(state.store.ping().await, keys).await;
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
         Json(body),

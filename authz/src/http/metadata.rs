@@ -53,6 +53,7 @@ pub struct Metadata {
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
+    pub acr_values_supported: Vec<String>,
     pub prompt_values_supported: Vec<&'static str>,
     /// RFC 9207 §3: responses from the authorization endpoint carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
@@ -133,6 +134,14 @@ pub fn build(state: &AppState) -> Metadata {
             "name",
             "email",
             "email_verified",
+            "amr",
+            "acr",
+        ],
+        // OIDC Discovery §3: the classes a sign-in here satisfies (password alone; with the
+        // TOTP second factor), the latter asked for with `acr_values`.
+        acr_values_supported: vec![
+            crate::oauth::issuer::ACR_PASSWORD.to_owned(),
+            state.config.mfa.acr_value.clone(),
         ],
         prompt_values_supported: vec!["none", "login", "consent", "select_account"],
         authorization_response_iss_parameter_supported: true,

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod metadata;
 pub mod metrics;
 mod register;
+mod resource_events;
 mod revoke;
 mod ssf;
 mod token;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::router(&state))
         .merge(health::router())
         .merge(ssf::router())
+        .merge(resource_events::router())
         .fallback(not_found)
         // A request id on every request, its span around all of it and one access line.
         .layer(axum::middleware::from_fn_with_state(

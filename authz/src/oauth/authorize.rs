@@ -39,6 +39,9 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    /// `acr_values` asked for the multi-factor class (`[mfa] acr_value`): the user must have
+    /// signed in with a second factor (OIDC Core §3.1.2.1 `acr_values`).
+    pub require_mfa: bool,
     /// The user named by a verified `id_token_hint` (OIDC Core §3.1.2.1); only that user may
     /// be signed in for this request.
     pub hint_sub: Option<String>,
@@ -338,6 +341,12 @@ pub async fn validate(
             )
         })?),
     };
+    // OIDC Core §3.1.2.1 acr_values: voluntary classes in order of preference; ours are
+    // `pwd` and the multi-factor one. Asking for the multi-factor class forces the second
+    // factor (a client that wants it depends on it; `acr` in the ID token says what was done).
+    let require_mfa = form
+        .get("acr_values")
+        .is_some_and(|v| v.split(' ').any(|a| a == state.config.mfa.acr_value));
     // OIDC Core §3.1.2.1: id_token_hint names the user the client expects; ours, for this
     // client (an expired hint is fine).
     let hint_sub = match form.get("id_token_hint").filter(|h| !h.is_empty()) {
@@ -363,6 +372,7 @@ pub async fn validate(
         nonce,
         prompt,
         max_age,
+        require_mfa,
         hint_sub,
         raw: raw.to_owned(),
     })
@@ -383,8 +393,18 @@ impl AuthorizeRequest {
         if self.prompt.login || !self.is_hinted_user(&s.user_id) {
             return true;
         }
+        // A multi-factor class was asked for and this session has none: step up.
+        if self.require_mfa && !s.is_multi_factor() {
+            return true;
+        }
         // OIDC Core §3.1.2.1: max_age — re-authenticate when the last sign-in is older.
         self.max_age.is_some_and(|max| now - s.auth_time > max)
+    }
+
+    /// Must `user` have signed in with a second factor for this request: the client asked for
+    /// it (`acr_values`), or one of the user's roles requires it (`[mfa] required_roles`)?
+    pub fn wants_mfa(&self, state: &AppState, user: &User) -> bool {
+        self.require_mfa || state.config.mfa.required_for(&user.roles)
     }
 
     /// May `user_id` be the one signed in for this request? Anyone, unless an `id_token_hint`

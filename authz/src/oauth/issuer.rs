@@ -21,10 +21,15 @@ pub enum Subject<'a> {
         user: &'a User,
         auth_time: i64,
         sid: Option<&'a str>,
+        /// How the user authenticated (RFC 8176); empty for a grant without a sign-in (an API
+        /// key).
+        amr: &'a [String],
     },
     /// A client acting for itself (client_credentials).
     Client,
 }
+
+pub use crate::console::config::ACR_PASSWORD;
 
 /// Longest life of a token obtained by token exchange.
 pub const EXCHANGED_TTL: i64 = 300;
@@ -37,6 +42,8 @@ pub struct TokenIssuer {
     access_ttl: i64,
     refresh_ttl: i64,
     refresh_absolute_ttl: i64,
+    /// The `acr` of a multi-factor sign-in (`[mfa] acr_value`).
+    mfa_acr: String,
 }
 
 /// The successful token response (RFC 6749 §5.1). The tokens are secret types: serialized as
@@ -105,6 +112,8 @@ pub struct IdTokenRequest<'a> {
     pub auth_time: i64,
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
+    /// How the user authenticated (RFC 8176).
+    pub amr: &'a [String],
     /// The access token issued alongside (for `at_hash`).
     pub access_token: &'a str,
 }
@@ -124,6 +133,10 @@ struct IdTokenClaims<'a> {
     at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     preferred_username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +162,20 @@ impl TokenIssuer {
             access_ttl: config.access_token_ttl_secs,
             refresh_ttl: config.refresh_token_ttl_secs,
             refresh_absolute_ttl: config.refresh_token_absolute_ttl_secs,
+            mfa_acr: config.mfa.acr_value.clone(),
+        }
+    }
+
+    /// The `acr` a sign-in with these methods satisfies (OIDC Core §2): the configured
+    /// multi-factor value with a second factor, [`ACR_PASSWORD`] with a password alone, none
+    /// without a sign-in.
+    pub fn acr_for(&self, amr: &[String]) -> Option<String> {
+        if amr.iter().any(|m| m == "otp") {
+            Some(self.mfa_acr.clone())
+        } else if amr.is_empty() {
+            None
+        } else {
+            Some(ACR_PASSWORD.to_owned())
         }
     }
 
@@ -165,17 +192,19 @@ impl TokenIssuer {
         scope: &ScopeSet,
         now: i64,
     ) -> Result<AccessToken> {
-        let (sub, auth_time, username, roles, sid) = match subject {
+        let (sub, auth_time, username, roles, sid, amr) = match subject {
             Subject::User {
                 user,
                 auth_time,
                 sid,
+                amr,
             } => (
                 user.id.clone(),
                 Some(auth_time),
                 Some(user.username.clone()),
                 user.roles.clone(),
                 sid.map(str::to_owned),
+                amr.to_vec(),
             ),
             Subject::Client => (
                 format!("{CLIENT_SUBJECT_PREFIX}{}", client.id),
@@ -183,6 +212,7 @@ impl TokenIssuer {
                 None,
                 Vec::new(),
                 None,
+                Vec::new(),
             ),
         };
         let claims = AccessTokenClaims {
@@ -199,6 +229,8 @@ impl TokenIssuer {
             sid,
             act: None,
             roles,
+            acr: self.acr_for(&amr),
+            amr,
         };
         self.sign_access(&claims)
     }
@@ -250,6 +282,8 @@ impl TokenIssuer {
                 sub: format!("{CLIENT_SUBJECT_PREFIX}{}", actor.id),
             }),
             roles: user.roles.clone(),
+            amr: subject.amr.clone(),
+            acr: subject.acr.clone(),
         };
         Ok((self.sign_access(&claims)?, exp - now))
     }
@@ -314,6 +348,8 @@ impl TokenIssuer {
             nonce: id.nonce,
             at_hash,
             sid: id.sid,
+            amr: id.amr,
+            acr: self.acr_for(id.amr),
             preferred_username: profile.then_some(id.user.username.as_str()),
             name: profile.then_some(id.user.username.as_str()),
             email: if email {

@@ -146,7 +146,7 @@ pub async fn refresh_token(
     state: &AppState,
     record: &RefreshTokenRecord,
     client: &Client,
-) -> Result<std::result::Result<User, Dead>> {
+) -> Result<std::result::Result<(User, Vec<String>), Dead>> {
     let now = state.now();
     if record.client_id != client.id || !client.is_live(now) {
         return Ok(Err(Dead::ClientGone));
@@ -158,12 +158,15 @@ pub async fn refresh_token(
     if !user.credentials_current_at(record.auth_time) {
         return Ok(Err(Dead::CredentialsChanged));
     }
-    if let Some(sid) = &record.sid
-        && let Err(dead) = grant_live(state, sid, &record.client_id, record.created_at).await?
-    {
-        return Ok(Err(dead));
-    }
-    Ok(Ok(user))
+    // The grant's sign-in says how the user authenticated (RFC 8176 `amr`).
+    let amr = match &record.sid {
+        Some(sid) => match grant_live(state, sid, &record.client_id, record.created_at).await? {
+            Ok(session) => session.amr,
+            Err(dead) => return Ok(Err(dead)),
+        },
+        None => Vec::new(),
+    };
+    Ok(Ok((user, amr)))
 }
 
 /// The user `id`, if it exists and is enabled.
@@ -183,11 +186,11 @@ async fn grant_live(
     sid: &str,
     client_id: &str,
     issued_at: i64,
-) -> Result<std::result::Result<(), Dead>> {
+) -> Result<std::result::Result<crate::store::Session, Dead>> {
     Ok(match state.store.grant_status(sid, client_id).await? {
         Some(g) if !g.session.is_live() => Err(Dead::SessionEnded),
         Some(g) if g.grant_revoked_at.is_some_and(|r| issued_at < r) => Err(Dead::GrantRevoked),
-        Some(_) => Ok(()),
+        Some(g) => Ok(g.session),
         None => Err(Dead::SessionEnded),
     })
 }

@@ -4,13 +4,17 @@
 //! Secrets never reach storage in the clear: client secrets and refresh tokens are stored as
 //! SHA-256 hashes, passwords as argon2id PHC strings, private keys AES-256-GCM encrypted.
 
+mod account;
 mod client_cache;
+mod dashboard;
 mod model;
 mod sql;
 
 use async_trait::async_trait;
 
+pub use account::{AccountStore, ConsentRecord};
 pub use client_cache::{ClientCache, Freshness};
+pub use dashboard::*;
 pub use model::*;
 pub use sql::{Backend, SqlStore};
 
@@ -76,14 +80,24 @@ pub trait UserStore: Send + Sync {
     async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation>;
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool>;
     /// Set a new password hash and mark the credentials changed at `now`; in the same
-    /// transaction end every session, revoke every refresh token and every API key of the user.
+    /// transaction end every session, revoke every refresh token and (`revoke_api_keys`) every
+    /// API key of the user.
     async fn reset_credentials(
         &self,
         id: &str,
-        password_hash: &str,
+        new: &NewCredentials<'_>,
         now: i64,
     ) -> Result<AccountRevocation>;
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool>;
+}
+
+/// A password change: the new hash, whether the user's API keys go too (an administrator's
+/// reset), and whether the user must choose another at the next sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCredentials<'a> {
+    pub password_hash: &'a str,
+    pub revoke_api_keys: bool,
+    pub change_required: bool,
 }
 
 /// What ending a user's grants took with it.
@@ -373,6 +387,9 @@ pub struct AuditQuery {
     pub kind: Option<String>,
     pub actor: Option<String>,
     pub outcome: Option<String>,
+    pub client: Option<String>,
+    /// The user an event is about (`subject`).
+    pub subject: Option<String>,
     /// Paging: only events with a smaller id.
     pub before_id: Option<i64>,
     pub limit: i64,
@@ -417,6 +434,8 @@ pub trait Store:
     + SignalStore
     + AlertStore
     + TwoFactorStore
+    + AccountStore
+    + DashboardStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

@@ -237,11 +237,16 @@ pub struct User {
     pub disabled_at: Option<i64>,
     /// When the password was last reset or changed: grants authenticated before are void.
     pub credentials_changed_at: Option<i64>,
+    /// An admin reset the password: the user chooses a new one at the next sign-in.
+    pub password_change_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl User {
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
     pub fn is_enabled(&self) -> bool {
         self.disabled_at.is_none()
     }
@@ -429,11 +434,20 @@ pub struct Session {
     pub ended_at: Option<i64>,
     /// For a cookie-less grant session (password grant): the client whose grant it is.
     pub client_id: Option<String>,
+    /// How the user signed in (RFC 8176 values: `pwd`, `otp`).
+    pub amr: Vec<String>,
+    /// The browser that signed in (for the account's "Sessions" page; truncated).
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
 }
 
 impl Session {
     pub fn is_live(&self) -> bool {
         self.ended_at.is_none()
+    }
+    /// Signed in with a second factor (RFC 8176 `otp`).
+    pub fn is_multi_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == "otp")
     }
 }
 

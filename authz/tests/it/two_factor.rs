@@ -14,7 +14,7 @@ both_backends!(
 );
 
 /// RFC 4648 base32 (no padding) back to bytes: what an authenticator app does with the secret.
-fn unbase32(s: &str) -> Vec<u8> {
+pub fn unbase32(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in s.bytes() {

@@ -10,6 +10,7 @@ mod attacks;
 mod browser_client;
 mod cimd;
 mod cluster;
+mod denials;
 mod logs;
 mod metrics;
 mod notes;

@@ -60,6 +60,7 @@ async fn audit(
         outcome: p.outcome,
         before_id: p.cursor,
         limit,
+        ..AuditQuery::default()
     };
     state.audit_log.flush().await;
     let events = state.store.query_audit(&q).await?;

@@ -8,15 +8,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use shared::ErrorCode;
-use shared::secret::Password;
 
-use super::pages::{ConsentPage, LoginPage, ScopeView, SelectAccountPage};
+use super::pages::{ConsentPage, ScopeView, SelectAccountPage};
+use super::signin::{self, Target};
 use super::web::{
-    PageError, clear_session_cookie, csrf_for_form, csrf_ok, render, see_other, session_cookie,
-    set_session_cookie, with_cookies,
+    PageError, checked_form, clear_session_cookie, csrf_for_form, render, see_other,
+    session_cookie, with_cookies,
 };
 use crate::account::session;
-use crate::account::signin::{self, LoginFailure};
 use crate::audit::RequestContext;
 use crate::oauth::authorize::{self, AuthorizeRequest, Reject};
 use crate::oauth::form::Form;
@@ -129,15 +128,8 @@ fn login_page(
     error: Option<String>,
     username: String,
 ) -> Response {
-    let (csrf, cookie) = csrf_for_form(state, headers);
-    let page = LoginPage {
-        client_name: req.client.name.clone(),
-        error,
-        username,
-        csrf,
-        request: req.raw.clone(),
-    };
-    with_cookies(render(StatusCode::OK, &page), cookie)
+    let target = Target::Authorize(Box::new(req.clone()));
+    signin::login_page(state, headers, &target, error, username)
 }
 
 /// Signed in: ask for consent if needed, otherwise issue the code.
@@ -149,6 +141,29 @@ async fn proceed(
     user: &User,
     ctx: &RequestContext,
 ) -> PageResult {
+    // A second factor this request needs (a role requires it) and the session lacks: sign in
+    // again with the code, or set one up first.
+    if req.wants_mfa(state, user) && !session.is_multi_factor() {
+        if req.prompt.none {
+            return Err(PageError::Redirect(req.error(
+                ErrorCode::LoginRequired,
+                "the user must sign in with a second factor",
+            )));
+        }
+        if crate::account::two_factor::is_enabled(state, user).await? {
+            let msg = "Sign in again with your password and authenticator app.".to_owned();
+            return Ok(login_page(
+                state,
+                headers,
+                req,
+                Some(msg),
+                user.username.clone(),
+            ));
+        }
+        return Ok(signin::mfa_setup_page(&Target::Authorize(Box::new(
+            req.clone(),
+        ))));
+    }
     let scope = req.granted_scope(state, user);
     if !req.needs_consent(state, user, &scope).await? {
         return issue(state, req, session, user, &scope, ctx).await;
@@ -210,88 +225,16 @@ async fn issue(
     Ok(see_other(&location))
 }
 
-/// A submitted login or consent form: readable, carrying this browser's CSRF token, and its
+/// A submitted consent form: readable, carrying this browser's CSRF token, and its
 /// authorization request still valid.
 async fn submitted(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Form, AuthorizeRequest), PageError> {
-    let form = Form::from_request(headers, body).map_err(|_| {
-        PageError::page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "The form could not be read. Go back and try again.",
-        )
-    })?;
-    if !csrf_ok(state, headers, form.get("csrf")) {
-        return Err(PageError::page(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            EXPIRED_FORM,
-        ));
-    }
+    let form = checked_form(state, headers, body, EXPIRED_FORM)?;
     let req = authorize::validate(state, form.get("request").unwrap_or_default()).await?;
     Ok((form, req))
-}
-
-/// `POST /login`: check CSRF, the request, then the credentials.
-pub async fn login(
-    State(state): State<AppState>,
-    ctx: RequestContext,
-    headers: HeaderMap,
-    body: Bytes,
-) -> PageResult {
-    let (form, req) = submitted(&state, &headers, &body).await?;
-    let username = form.get("username").unwrap_or_default().trim().to_owned();
-    let password = Password::new(form.get("password").unwrap_or_default());
-    if username.is_empty() || password.expose().is_empty() {
-        let msg = "Enter your username and password.".to_owned();
-        return Ok(login_page(&state, &headers, &req, Some(msg), username));
-    }
-    let outcome = signin::authenticate(
-        &state,
-        &username,
-        &password,
-        &req.client.id,
-        "login_form",
-        &ctx,
-    )
-    .await?;
-    let user = match outcome {
-        // The application asked for one user (id_token_hint): nobody else signs in here.
-        Ok(u) if !req.is_hinted_user(&u.id) => {
-            let msg = "This application asked you to sign in with a different account. Sign in \
-                       with that account, or go back to the application."
-                .to_owned();
-            return Ok(login_page(&state, &headers, &req, Some(msg), username));
-        }
-        Ok(u) => u,
-        Err(LoginFailure::Invalid) => {
-            let msg = "The username or password is incorrect.".to_owned();
-            return Ok(login_page(&state, &headers, &req, Some(msg), username));
-        }
-        Err(LoginFailure::Locked { retry_after }) => {
-            let minutes = (retry_after + 59) / 60;
-            let msg = format!(
-                "Too many failed sign-in attempts. For your security, sign-in is paused for this \
-                 account; try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            );
-            return Ok(login_page(&state, &headers, &req, Some(msg), username));
-        }
-    };
-    // A new session on every sign-in (no session fixation); a previous one ends.
-    if let Some(old) = session::current(&state, session_cookie(&state, &headers)).await? {
-        session::end(&state, &old, "replaced", &ctx).await?;
-    }
-    let (_, cookie_value) = session::start(&state, &user, &ctx).await?;
-    signin::audit_success(&state, &user, &req.client.id, "login_form", &ctx).await;
-    let next = format!("/authorize?{}", req.raw_after_login());
-    Ok(with_cookies(
-        see_other(&next),
-        [set_session_cookie(&state, &cookie_value)],
-    ))
 }
 
 /// `POST /consent`: approve or deny.

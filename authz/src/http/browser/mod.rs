@@ -2,9 +2,13 @@
 //! stylesheet. Every response carries the HTML security headers (CSP, frame denial, no-store);
 //! every POST answers with a page or a 303 (RFC 9700 §4.12).
 
+mod account;
+mod admin;
 mod authorize;
+mod console;
 mod logout;
 mod pages;
+mod signin;
 mod web;
 
 use axum::Router;
@@ -32,9 +36,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/authorize",
             get(authorize::authorize_get).merge(limited(post(authorize::authorize_post), &forms)),
         )
-        .route("/login", limited(post(authorize::login), &forms))
+        .route("/login", limited(post(signin::login), &forms))
+        .route("/login/code", limited(post(signin::login_code), &forms))
+        .route(
+            "/login/password",
+            limited(post(signin::login_new_password), &forms),
+        )
+        .route("/account/login", get(signin::console_login))
         .route("/consent", limited(post(authorize::consent), &forms))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .merge(account::router())
+        .merge(admin::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

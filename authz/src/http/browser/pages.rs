@@ -8,10 +8,44 @@ use shared::secret::IdToken;
 #[template(path = "login.html")]
 pub struct LoginPage {
     pub client_name: String,
+    /// Why a sign-in is asked for, instead of the usual line (step-up, re-authentication).
+    pub reason: Option<String>,
     pub error: Option<String>,
     pub username: String,
     pub csrf: String,
-    pub request: String,
+    /// The hidden field carrying where the sign-in continues: (`request`|`next`, value).
+    pub target: (String, String),
+}
+
+/// The second step of a sign-in: the code from the authenticator app.
+#[derive(Debug, Template)]
+#[template(path = "signin_code.html")]
+pub struct SignInCodePage {
+    pub client_name: String,
+    pub username: String,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub target: (String, String),
+}
+
+/// A new password after an administrator's reset.
+#[derive(Debug, Template)]
+#[template(path = "new_password.html")]
+pub struct NewPasswordPage {
+    pub username: String,
+    pub min_length: usize,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub target: (String, String),
+}
+
+/// A page that tells the user something, with an optional link onwards (href, label).
+#[derive(Debug, Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub message: String,
+    pub link: Option<(String, String)>,
 }
 
 #[derive(Debug)]

@@ -55,6 +55,21 @@ fn set_cookie(config: &Config, base: &str, value: &str, max_age: Option<i64>) ->
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// `Set-Cookie` for cookie `base` (prefixed and `Secure` on https), e.g. a step's state.
+pub fn cookie_header(
+    config: &Config,
+    base: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    set_cookie(config, base, value, max_age)
+}
+
+/// The value of cookie `base` (by its prefixed name) in the request.
+pub fn cookie_value<'a>(state: &AppState, headers: &'a HeaderMap, base: &str) -> Option<&'a str> {
+    cookie(headers, &name(&state.config, base))
+}
+
 pub fn session_cookie<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     cookie(headers, &name(&state.config, SESSION))
 }
@@ -96,6 +111,31 @@ pub fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -
     }
 }
 
+/// A submitted form of ours: readable (else a 400 page) and carrying this browser's CSRF
+/// token (else a 403 page saying `expired`: what happened and what to do).
+pub fn checked_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    expired: &str,
+) -> Result<crate::oauth::form::Form, PageError> {
+    let form = crate::oauth::form::Form::from_request(headers, body).map_err(|_| {
+        PageError::page(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The form could not be read. Go back and try again.",
+        )
+    })?;
+    if !csrf_ok(state, headers, form.get("csrf")) {
+        return Err(PageError::page(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            expired,
+        ));
+    }
+    Ok(form)
+}
+
 /// Render a template (a render failure is a 500 page, logged).
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
@@ -133,6 +173,8 @@ pub enum PageError {
     Redirect(crate::oauth::authorize::ErrorRedirect),
     /// The server's side failed (logged, a generic page), or shed the request (a busy page).
     Server(crate::error::Error),
+    /// A response to send as it is (e.g. a redirect to sign in again).
+    Response(Box<Response>),
 }
 
 impl PageError {
@@ -160,6 +202,7 @@ impl IntoResponse for PageError {
                 message,
             } => error_page(status, &title, &message),
             Self::Redirect(e) => see_other(&e.location()),
+            Self::Response(r) => *r,
             // Shed under load (password hashing queue full): a page, 503, and when to retry.
             Self::Server(crate::error::Error::Overloaded { retry_after }) => {
                 let mut r = error_page(

@@ -72,14 +72,14 @@ pub async fn handle(
         Ok(_) => return Err(Error::invalid_grant(Dead::CredentialsChanged.description())),
         Err(dead) => return Err(Error::invalid_grant(dead.description())),
     };
-    let session_live = state
+    let Some(session) = state
         .store
         .get_session_by_sid(&record.sid)
         .await?
-        .is_some_and(|s| s.is_live());
-    if !session_live {
+        .filter(|s| s.is_live())
+    else {
         return Err(Error::invalid_grant("the sign-in session has ended"));
-    }
+    };
 
     let scope = ScopeSet::parse(&record.scope).map_err(Error::internal)?;
     let access = state.issuer.access_token(
@@ -87,6 +87,7 @@ pub async fn handle(
             user: &user,
             auth_time: record.auth_time,
             sid: Some(&record.sid),
+            amr: &session.amr,
         },
         client,
         &record.resource,
@@ -122,6 +123,7 @@ pub async fn handle(
                 auth_time: record.auth_time,
                 nonce: record.nonce.as_deref(),
                 sid: Some(&record.sid),
+                amr: &session.amr,
                 access_token: access.expose(),
             },
             now,

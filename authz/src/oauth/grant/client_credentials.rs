@@ -83,6 +83,8 @@ pub async fn handle(
                     user,
                     auth_time: now,
                     sid: None,
+                    // An API key is no sign-in (RFC 8176 has no method for it).
+                    amr: &[],
                 },
                 client,
                 &aud,

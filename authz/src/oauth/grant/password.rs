@@ -92,6 +92,7 @@ pub async fn handle(
             user: &user,
             auth_time: now,
             sid: Some(&session.sid),
+            amr: &session.amr,
         },
         client,
         &aud,

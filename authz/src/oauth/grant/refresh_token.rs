@@ -59,8 +59,8 @@ pub async fn handle(
         return Err(Error::invalid_grant(INVALID));
     }
     // 2. The grant is still live.
-    let user = match live::refresh_token(state, &record, client).await? {
-        Ok(u) => u,
+    let (user, amr) = match live::refresh_token(state, &record, client).await? {
+        Ok(live) => live,
         Err(dead) => {
             if matches!(dead, Dead::UserGone | Dead::CredentialsChanged) {
                 state
@@ -134,6 +134,7 @@ pub async fn handle(
             user: &user,
             auth_time: record.auth_time,
             sid: record.sid.as_deref(),
+            amr: &amr,
         },
         client,
         &aud,

@@ -2,9 +2,11 @@
 //! (`$n` placeholders, which both SQLite and PostgreSQL accept) serves both backends.
 //! Each backend has its own migration directory, embedded in the binary.
 
+mod account;
 mod alerts;
 mod audit;
 mod clients;
+mod dashboard;
 mod keys;
 mod refresh;
 mod reports;

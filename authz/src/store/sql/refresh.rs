@@ -13,14 +13,14 @@ use super::{SqlStore, json_list, uri_list};
 use crate::error::Result;
 use crate::store::{RefreshTokenRecord, RefreshTokenStore, RotateOutcome, Rotation};
 
-macro_rules! columns {
+macro_rules! refresh_columns {
     () => {
         "token_hash, family_id, client_id, user_id, scope, resources, auth_time, sid, \
                        created_at, expires_at, family_expires_at, used_at, revoked_at"
     };
 }
 
-fn record(row: &AnyRow) -> Result<RefreshTokenRecord> {
+pub(super) fn record(row: &AnyRow) -> Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
         token_hash: row.try_get("token_hash")?,
         family_id: row.try_get("family_id")?,
@@ -40,7 +40,7 @@ fn record(row: &AnyRow) -> Result<RefreshTokenRecord> {
 
 const INSERT: &str = concat!(
     "INSERT INTO refresh_tokens (",
-    columns!(),
+    refresh_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 
@@ -108,7 +108,7 @@ impl RefreshTokenStore for SqlStore {
     async fn get_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
         let row = sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            refresh_columns!(),
             " FROM refresh_tokens WHERE token_hash = $1"
         ))
         .bind(token_hash)
@@ -150,7 +150,7 @@ impl RefreshTokenStore for SqlStore {
         // 3. Not claimable: gone, revoked, a retry within the window, or reuse.
         let row = sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            refresh_columns!(),
             ", successor_hash, successor_enc FROM refresh_tokens WHERE token_hash = $1"
         ))
         .bind(&old.token_hash)

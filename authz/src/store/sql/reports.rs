@@ -18,6 +18,7 @@ impl ReportStore for SqlStore {
              WHERE ($1 IS NULL OR ts >= $1) AND ($2 IS NULL OR ts <= $2) \
                AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR actor = $4) \
                AND ($5 IS NULL OR outcome = $5) AND ($6 IS NULL OR id < $6) \
+               AND ($8 IS NULL OR client_id = $8) AND ($9 IS NULL OR subject = $9) \
              ORDER BY id DESC LIMIT $7",
         )
         .bind(q.from)
@@ -27,6 +28,8 @@ impl ReportStore for SqlStore {
         .bind(q.outcome.as_deref())
         .bind(q.before_id)
         .bind(q.limit)
+        .bind(q.client.as_deref())
+        .bind(q.subject.as_deref())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event).collect()

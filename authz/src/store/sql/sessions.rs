@@ -18,7 +18,7 @@ use crate::store::{
 macro_rules! session_columns {
     () => {
         "id_hash, sid, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at, \
-         client_id"
+         client_id, amr, user_agent, ip"
     };
 }
 
@@ -29,7 +29,7 @@ macro_rules! code_columns {
     };
 }
 
-fn session(row: &AnyRow) -> Result<Session> {
+pub(super) fn session(row: &AnyRow) -> Result<Session> {
     Ok(Session {
         id_hash: row.try_get("id_hash")?,
         sid: row.try_get("sid")?,
@@ -40,6 +40,9 @@ fn session(row: &AnyRow) -> Result<Session> {
         expires_at: row.try_get("expires_at")?,
         ended_at: row.try_get("ended_at")?,
         client_id: row.try_get("client_id")?,
+        amr: super::words(&row.try_get::<String, _>("amr")?),
+        user_agent: row.try_get("user_agent")?,
+        ip: row.try_get("ip")?,
     })
 }
 
@@ -68,7 +71,7 @@ impl SessionStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO sessions (",
             session_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&s.id_hash)
         .bind(&s.sid)
@@ -79,6 +82,9 @@ impl SessionStore for SqlStore {
         .bind(s.expires_at)
         .bind(s.ended_at)
         .bind(s.client_id.as_deref())
+        .bind(s.amr.join(" "))
+        .bind(s.user_agent.as_deref())
+        .bind(s.ip.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -182,8 +188,7 @@ impl SessionStore for SqlStore {
 
     async fn grant_status(&self, sid: &str, client_id: &str) -> Result<Option<GrantStatus>> {
         let row = sqlx::query(
-            "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.created_at, s.last_seen_at, \
-             s.expires_at, s.ended_at, s.client_id, g.revoked_at AS grant_revoked_at \
+            "SELECT s.*, g.revoked_at AS grant_revoked_at \
              FROM sessions s LEFT JOIN revoked_grants g ON g.sid = s.sid AND g.client_id = $2 \
              WHERE s.sid = $1",
         )
@@ -310,8 +315,8 @@ impl ConsentStore for SqlStore {
         now: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO consents (user_id, client_id, resource, scope, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO consents (user_id, client_id, resource, scope, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
              ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scope = $4, updated_at = $5",
         )
         .bind(user_id)

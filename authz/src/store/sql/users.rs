@@ -9,12 +9,12 @@ use sqlx::any::AnyRow;
 
 use super::{SqlStore, conflict, words};
 use crate::error::Result;
-use crate::store::{AccountRevocation, User, UserStore};
+use crate::store::{AccountRevocation, NewCredentials, User, UserStore};
 
 macro_rules! columns {
     () => {
         "id, username, password_hash, roles, email, disabled_at, credentials_changed_at, \
-         created_at, updated_at"
+         password_change_required, created_at, updated_at"
     };
 }
 
@@ -27,6 +27,7 @@ fn user(row: &AnyRow) -> Result<User> {
         email: row.try_get("email")?,
         disabled_at: row.try_get("disabled_at")?,
         credentials_changed_at: row.try_get("credentials_changed_at")?,
+        password_change_required: row.try_get::<i64, _>("password_change_required")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -38,7 +39,7 @@ impl UserStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO users (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&u.id)
         .bind(&u.username)
@@ -47,6 +48,7 @@ impl UserStore for SqlStore {
         .bind(u.email.as_deref())
         .bind(u.disabled_at)
         .bind(u.credentials_changed_at)
+        .bind(i64::from(u.password_change_required))
         .bind(u.created_at)
         .bind(u.updated_at)
         .execute(&self.pool)
@@ -121,20 +123,21 @@ impl UserStore for SqlStore {
     async fn reset_credentials(
         &self,
         id: &str,
-        password_hash: &str,
+        new: &NewCredentials<'_>,
         now: i64,
     ) -> Result<AccountRevocation> {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
-            "UPDATE users SET password_hash = $1, credentials_changed_at = $2, updated_at = $2 \
-             WHERE id = $3",
+            "UPDATE users SET password_hash = $1, credentials_changed_at = $2, updated_at = $2, \
+             password_change_required = $3 WHERE id = $4",
         )
-        .bind(password_hash)
+        .bind(new.password_hash)
         .bind(now)
+        .bind(i64::from(new.change_required))
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        end_user_grants(tx, r.rows_affected() == 1, id, now, true).await
+        end_user_grants(tx, r.rows_affected() == 1, id, now, new.revoke_api_keys).await
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {

@@ -1,0 +1,118 @@
+//! `GET /account` (profile) and `POST /account/password` (change password: the current one
+//! required, the policy enforced; every session and refresh token ends — this browser gets a
+//! new session — and the change is audited and signalled).
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::Response;
+use serde::Deserialize;
+use shared::secret::Password;
+
+use super::super::console::{Console, Nav, done_message};
+use super::super::web::{PageError, see_other, set_session_cookie, with_cookies};
+use super::{confirm_identity, user_error};
+use crate::account::admin::{PasswordChange, change_password as set_new_password};
+use crate::account::session::{self, SignedIn};
+use crate::audit::RequestContext;
+use crate::console::time::utc;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "console/account_profile.html")]
+struct ProfilePage {
+    nav: Nav,
+    username: String,
+    email: Option<String>,
+    roles: Vec<String>,
+    created: String,
+    two_factor: bool,
+    min_length: usize,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
+const DONE: &[(&str, &str)] = &[(
+    "password",
+    "Your password was changed. Every other session and app sign-in has ended.",
+)];
+
+async fn page(
+    state: &AppState,
+    console: &Console,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let u = &console.user;
+    let page = ProfilePage {
+        nav: console.nav("profile"),
+        username: u.username.clone(),
+        email: u.email.clone(),
+        roles: u.roles.clone(),
+        created: utc(u.created_at),
+        two_factor: crate::account::two_factor::is_enabled(state, u).await?,
+        min_length: state.config.password_policy.min_length,
+        notice,
+        error,
+    };
+    Ok(console.page(&page))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    console: Console,
+    Query(q): Query<Done>,
+) -> Result<Response, PageError> {
+    page(
+        &state,
+        &console,
+        done_message(q.done.as_deref(), DONE),
+        None,
+    )
+    .await
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    console: Console,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = console.form(&state, &body)?;
+    if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, false).await? {
+        return page(&state, &console, None, Some(msg)).await;
+    }
+    let new = Password::new(form.get("new_password").unwrap_or_default());
+    if form.get("confirm") != Some(new.expose()) {
+        let msg = "The two new passwords are not the same.".to_owned();
+        return page(&state, &console, None, Some(msg)).await;
+    }
+    let user = &console.user;
+    if let Err(e) =
+        set_new_password(&state, &user.username, user, &new, PasswordChange::ByUser).await
+    {
+        let msg = format!("That password cannot be used: {}.", user_error(e)?);
+        return page(&state, &console, None, Some(msg)).await;
+    }
+    // Every session ended with the old password; this browser continues in a new one,
+    // signed in the way the old one was.
+    let amr: Vec<&str> = console.session.amr.iter().map(String::as_str).collect();
+    let how = SignedIn {
+        amr: &amr,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let (_, cookie) = session::start(&state, user, how, &ctx).await?;
+    Ok(with_cookies(
+        see_other("/account?done=password"),
+        [set_session_cookie(&state, &cookie)],
+    ))
+}

@@ -1,0 +1,221 @@
+//! What every console page shares (`/account`, `/admin`): the signed-in user from the
+//! browser session, the navigation, CSRF on every form, the admin check (403 page), and the
+//! re-authentication rule for administrators' changes.
+//!
+//! - Not signed in: `GET` pages send the browser to `/account/login?next=<page>`; forms are
+//!   refused (the session ended) with a page that says so.
+//! - Every `POST` carries the form's CSRF token (HMAC of the browser's `csrf` cookie, as the
+//!   login form); the cookie is `SameSite=Lax`, so a cross-site form cannot send it anyway.
+//! - `/admin` needs the role `admin`; a user without it gets a 403 page. A role configured in
+//!   `[mfa] required_roles` needs a session signed in with a second factor.
+//! - An administrator's change needs a sign-in within `console.reauth_secs` (10 minutes by
+//!   default): an older session is sent to sign in again first (OWASP ASVS V3.7.1).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::web::{
+    PageError, checked_form, csrf_for_form, render, see_other, session_cookie, with_cookies,
+};
+use crate::account::session;
+use crate::oauth::form::Form;
+use crate::state::AppState;
+use crate::store::{Session, User};
+
+/// The navigation and the sign-out form of the console layout (`console/base.html`).
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub username: String,
+    pub is_admin: bool,
+    /// The current page's key, to mark its link (`aria-current`).
+    pub active: &'static str,
+    /// The CSRF token for every form on the page.
+    pub csrf: String,
+}
+
+impl Nav {
+    pub fn is(&self, key: &str) -> bool {
+        self.active == key
+    }
+}
+
+/// A signed-in user on a console page.
+#[derive(Debug)]
+pub struct Console {
+    pub session: Session,
+    pub user: User,
+    csrf: String,
+    /// The `csrf` cookie to set, when the browser had none.
+    set_cookie: Option<HeaderValue>,
+    headers: HeaderMap,
+}
+
+impl Console {
+    pub fn nav(&self, active: &'static str) -> Nav {
+        Nav {
+            username: self.user.username.clone(),
+            is_admin: self.user.is_admin(),
+            active,
+            csrf: self.csrf.clone(),
+        }
+    }
+
+    /// A rendered page (with the `csrf` cookie when it is new).
+    pub fn page<T: askama::Template>(&self, page: &T) -> Response {
+        self.page_with(StatusCode::OK, page)
+    }
+
+    pub fn page_with<T: askama::Template>(&self, status: StatusCode, page: &T) -> Response {
+        with_cookies(render(status, page), self.set_cookie.clone())
+    }
+
+    /// A submitted console form: readable and carrying this browser's CSRF token.
+    pub fn form(&self, state: &AppState, body: &[u8]) -> Result<Form, PageError> {
+        checked_form(
+            state,
+            &self.headers,
+            body,
+            "This form has expired or was not sent from this site. Go back, reload the page \
+             and try again.",
+        )
+    }
+
+    /// Has the user signed in recently enough for an administrator's change? Otherwise the
+    /// browser is sent to sign in again and come back to `back` (a console page).
+    pub fn require_recent(&self, state: &AppState, back: &str) -> Result<(), PageError> {
+        let age = state.now() - self.session.auth_time;
+        if age <= state.config.console.reauth_secs {
+            return Ok(());
+        }
+        Err(PageError::Response(Box::new(reauth_redirect(back))))
+    }
+}
+
+/// Where to sign in again before an administrator's change, and come back to `back`.
+pub fn reauth_redirect(back: &str) -> Response {
+    let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    see_other(&format!("/account/login?reauth=1&next={next}"))
+}
+
+fn login_redirect(parts: &Parts) -> Response {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/account", |p| p.as_str());
+    let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    see_other(&format!("/account/login?next={next}"))
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let current = session::current(state, session_cookie(state, &parts.headers))
+            .await
+            .map_err(|e| PageError::from(e).into_response())?;
+        let user = match &current {
+            Some(s) => state
+                .store
+                .get_user(&s.user_id)
+                .await
+                .map_err(|e| PageError::from(e).into_response())?
+                .filter(User::is_enabled),
+            None => None,
+        };
+        let (Some(session), Some(user)) = (current, user) else {
+            if parts.method == Method::GET {
+                return Err(login_redirect(parts));
+            }
+            return Err(PageError::page(
+                StatusCode::UNAUTHORIZED,
+                "Signed out",
+                "Your session has ended, so nothing was changed. Sign in again and retry.",
+            )
+            .into_response());
+        };
+        let (csrf, set_cookie) = csrf_for_form(state, &parts.headers);
+        Ok(Console {
+            session,
+            user,
+            csrf,
+            set_cookie,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+/// A message inside the console layout (the 403 page of `/admin`, say).
+#[derive(Debug, askama::Template)]
+#[template(path = "console/message.html")]
+pub struct ConsoleMessage {
+    pub nav: Nav,
+    pub title: String,
+    pub message: String,
+    pub link: Option<(String, String)>,
+}
+
+/// A signed-in administrator on an `/admin` page.
+#[derive(Debug)]
+pub struct Admin(pub Console);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let console = Console::from_request_parts(parts, state).await?;
+        if !console.user.is_admin() {
+            let page = ConsoleMessage {
+                nav: console.nav("forbidden"),
+                title: "Administrators only".into(),
+                message: "The admin console is for accounts with the admin role. Your account \
+                          page has everything about your own account."
+                    .into(),
+                link: Some(("/account".into(), "Go to your account".into())),
+            };
+            return Err(console.page_with(StatusCode::FORBIDDEN, &page));
+        }
+        if state.config.mfa.required_for(&console.user.roles) && !console.session.is_multi_factor()
+        {
+            let enrolled = crate::account::two_factor::is_enabled(state, &console.user)
+                .await
+                .map_err(|e| PageError::from(e).into_response())?;
+            let nav = console.nav("forbidden");
+            let page = if enrolled {
+                ConsoleMessage {
+                    nav,
+                    title: "Sign in with your second factor".into(),
+                    message: "Administrators sign in with their authenticator app as well as \
+                              the password. Sign in again to continue."
+                        .into(),
+                    link: Some((
+                        "/account/login?reauth=1&next=%2Fadmin".into(),
+                        "Sign in again".into(),
+                    )),
+                }
+            } else {
+                ConsoleMessage {
+                    nav,
+                    title: "Set up two-factor sign-in".into(),
+                    message: "Administrators must sign in with an authenticator app. Set it up \
+                              on your account page, then sign in again."
+                        .into(),
+                    link: Some((
+                        "/account/two-factor".into(),
+                        "Set up two-factor sign-in".into(),
+                    )),
+                }
+            };
+            return Err(console.page_with(StatusCode::FORBIDDEN, &page));
+        }
+        Ok(Admin(console))
+    }
+}
+
+/// Turn a fixed message key from a `?done=` query into its text (never the query's own
+/// words on the page, so a link cannot make this site say something).
+pub fn done_message(done: Option<&str>, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    let d = done?;
+    table.iter().find(|(k, _)| *k == d).map(|(_, m)| *m)
+}

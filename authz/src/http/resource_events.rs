@@ -1,0 +1,147 @@
+//! `POST /resource-events`: a resource server reports what it refused on its own (today: MCP
+//! tool calls denied for a missing scope), so this server's audit log, and the dashboards that
+//! count it, see them. Each event becomes an audit event `mcp.tool_denied` (outcome failure,
+//! actor `resource:<client id>`).
+//!
+//! - **Who may report.** The resource server authenticates as its confidential client, exactly
+//!   like a Shared Signals receiver at `/ssf/poll` (`client_auth`, `client_secret_basic` or any
+//!   method the client registered), and only a client that serves a resource
+//!   (`serves_resource`) is accepted; others get 403 `unauthorized_client`.
+//! - **Contract.** `application/json` `{"events": [{"ts", "action", "subject"?, "client_id"?,
+//!   "reason"?}]}`, at most `MAX_EVENTS` per request, answered `{"accepted": n}` once every
+//!   event is committed (one transaction): the reporter may then forget them.
+//! - **Not trusted blindly.** Strings are clipped to `MAX_TEXT` characters and `ts` is clamped
+//!   into the last `MAX_AGE_SECS` (by this server's clock), so a reporter can neither bloat the
+//!   log nor write into the past or the future.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::oauth::client_auth;
+use crate::oauth::form::Form;
+use crate::state::AppState;
+use crate::store::{AuditEvent, Outcome};
+
+/// The audit event kind of a denied MCP tool call.
+pub const KIND: &str = "mcp.tool_denied";
+/// The most events one request carries.
+pub const MAX_EVENTS: usize = 500;
+/// The longest string kept (characters); longer ones are clipped.
+pub const MAX_TEXT: usize = 256;
+/// How far back an event's `ts` may lie; older ones are recorded at this bound.
+pub const MAX_AGE_SECS: i64 = 7 * 86_400;
+/// Largest body accepted (read only after authentication): `MAX_EVENTS` events of clipped
+/// strings, with room to spare.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/resource-events", post(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    events: Vec<ReportedEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportedEvent {
+    ts: i64,
+    action: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(MAX_TEXT).collect()
+}
+
+/// An optional string: clipped, empty counts as absent.
+fn clip_opt(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(clip)
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    // The Shared Signals receiver's authentication (`/ssf/poll`): credentials in the headers,
+    // checked as at the token endpoint; a confidential client only.
+    let presented = client_auth::presented(&headers, &Form::default())?;
+    let client = client_auth::authenticate_request(&state, &presented, state.now()).await?;
+    if client.is_public() {
+        return Err(Error::invalid_client(
+            "a resource server must authenticate as a confidential client",
+        ));
+    }
+    let Some(resource) = client.serves_resource.clone() else {
+        let mut r = Error::unauthorized_client(
+            "this client serves no resource: only resource servers report resource events",
+        )
+        .into_response();
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return Ok(r);
+    };
+    crate::oauth::form::require_json(&headers, "POST /resource-events")?;
+    // Read only once the reporter is known to be a resource server.
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            Error::invalid_request(format!(
+                "unreadable body, or larger than {MAX_BODY_BYTES} bytes"
+            ))
+        })?;
+    let req: Report = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid_request(format!("malformed resource events: {e}")))?;
+    if req.events.len() > MAX_EVENTS {
+        return Err(Error::invalid_request(format!(
+            "too many events: at most {MAX_EVENTS} per request, {} sent",
+            req.events.len()
+        )));
+    }
+    if req.events.iter().any(|e| e.action.is_empty()) {
+        return Err(Error::invalid_request(
+            "every event needs a non-empty action",
+        ));
+    }
+    let now = state.now();
+    let actor = format!("resource:{}", client.id);
+    let events: Vec<AuditEvent> = req
+        .events
+        .iter()
+        .map(|e| {
+            let mut a =
+                AuditEvent::new(e.ts.clamp(now - MAX_AGE_SECS, now), KIND, Outcome::Failure)
+                    .actor(actor.clone())
+                    .details(serde_json::json!({
+                        "action": clip(&e.action),
+                        "reason": clip_opt(e.reason.as_deref()),
+                        "resource": resource,
+                    }));
+            a.subject = clip_opt(e.subject.as_deref());
+            a.client_id = clip_opt(e.client_id.as_deref());
+            a
+        })
+        .collect();
+    if !events.is_empty() {
+        state.store.append_all(&events).await?;
+    }
+    tracing::debug!(client = %client.id, accepted = events.len(), "resource events recorded");
+    Ok(no_store(
+        Json(serde_json::json!({ "accepted": events.len() })).into_response(),
+    ))
+}
