@@ -154,6 +154,11 @@ where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
     let reloader = tokio::spawn(reload_keys_forever(state.clone()));
+    // The first pass runs before the first request is served, so what a request sees never
+    // depends on whether a start-up pass has happened yet; then hourly.
+    if let Err(e) = housekeeping(&state).await {
+        tracing::warn!(error = %e, "housekeeping failed");
+    }
     let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
     let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
     let alerts = (!state.config.alerts.webhooks.is_empty()).then(|| {
@@ -250,7 +255,8 @@ async fn erase_retry_successors_forever(state: AppState) {
 /// Hourly: delete audit events past retention, refresh tokens whose family has ended, and
 /// retired keys no longer published.
 async fn housekeeping_forever(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let hour = Duration::from_secs(3600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
     loop {
         tick.tick().await;
         if let Err(e) = housekeeping(&state).await {

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_console;
 mod alerts;
 mod attacks;
 mod chromium;

@@ -213,6 +213,24 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// A change the console refused because of what was asked (a rule of `account::*`): its
+/// status and the words for the page. Anything else is the server's failure (a 500 page).
+pub fn user_mistake(e: crate::error::Error) -> Result<(StatusCode, String), PageError> {
+    use crate::error::Error;
+    let status = match &e {
+        Error::Invalid(_) | Error::OAuth { .. } => StatusCode::BAD_REQUEST,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        _ => return Err(e.into()),
+    };
+    let text = match e {
+        Error::OAuth { description, .. } => description.into_owned(),
+        Error::Invalid(m) => m,
+        other => other.to_string(),
+    };
+    Ok((status, text))
+}
+
 /// Turn a fixed message key from a `?done=` query into its text (never the query's own
 /// words on the page, so a link cannot make this site say something).
 pub fn done_message(done: Option<&str>, table: &[(&str, &'static str)]) -> Option<&'static str> {

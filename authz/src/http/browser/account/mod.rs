@@ -90,10 +90,7 @@ async fn confirm_identity(
 /// A user's mistake from the account logic as a message for the page; anything else is the
 /// server's failure.
 fn user_error(e: Error) -> Result<String, PageError> {
-    match e {
-        Error::Invalid(m) | Error::Conflict(m) | Error::NotFound(m) => Ok(m),
-        other => Err(other.into()),
-    }
+    super::console::user_mistake(e).map(|(_, text)| text)
 }
 
 fn bad_request(msg: &str) -> PageError {

@@ -108,16 +108,7 @@ pub fn change_form(
 /// Why a change was refused, to show on the page with its status; a failure of the server's
 /// side stays an error (the 500 page).
 pub fn refused(e: Error) -> Result<(StatusCode, Notice), PageError> {
-    let status = match &e {
-        Error::Invalid(_) | Error::OAuth { .. } => StatusCode::BAD_REQUEST,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        _ => return Err(e.into()),
-    };
-    let text = match &e {
-        Error::OAuth { description, .. } => description.to_string(),
-        other => other.to_string(),
-    };
+    let (status, text) = crate::http::browser::console::user_mistake(e)?;
     Ok((status, Notice::error(sentence(&text))))
 }
 
