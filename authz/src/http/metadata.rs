@@ -96,7 +96,11 @@ pub fn build(state: &AppState) -> Metadata {
             .registration_open
             .then(|| format!("{issuer}/register")),
         client_id_metadata_document_supported: state.config.cimd.enabled,
-        grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        grant_types_supported: GrantType::ALL
+            .iter()
+            .filter(|g| crate::oauth::grant::enabled(state, **g))
+            .map(|g| g.as_str())
+            .collect(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
         code_challenge_methods_supported: vec!["S256"],

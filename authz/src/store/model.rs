@@ -23,15 +23,24 @@ pub enum GrantType {
     /// RFC 8693 token exchange (resource servers calling the management API for a user).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// RFC 8628 device authorization grant (devices without a browser).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    /// RFC 7523 §2.1 JWT bearer assertion — here Identity Assertion JWT Authorization Grants
+    /// (ID-JAG, the MCP enterprise-managed authorization extension).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 7] = [
         Self::ClientCredentials,
         Self::Password,
         Self::RefreshToken,
         Self::AuthorizationCode,
         Self::TokenExchange,
+        Self::DeviceCode,
+        Self::JwtBearer,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -41,6 +50,8 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::AuthorizationCode => "authorization_code",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 }
@@ -142,6 +153,11 @@ pub struct ClientSettings {
     /// A `private_key_jwt` metadata-document client whose document also lists `none`: it may
     /// present either (an assertion it presents is always checked). Treated as public.
     pub also_public: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: `/authorize` only with a
+    /// `request_uri` from `/par`.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// An OAuth client registration: its settings (read through `Deref`: `client.scopes`) and

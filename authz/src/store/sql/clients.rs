@@ -15,7 +15,8 @@ macro_rules! columns {
                        resources, always_issue_refresh, post_logout_redirect_uris, skip_consent, \
                        registration, owner_id, expires_at, revoked_at, may_introspect, \
                        serves_resource, created_at, updated_at, metadata_fetched_at, \
-                       metadata_expires_at, jwks_uri, jwks, last_used_at, also_public"
+                       metadata_expires_at, jwks_uri, jwks, last_used_at, also_public, dpop_bound, \
+                       require_par"
     };
 }
 
@@ -46,6 +47,8 @@ fn client(row: &AnyRow) -> Result<Client> {
             jwks_uri: row.try_get("jwks_uri")?,
             jwks: row.try_get("jwks")?,
             also_public: row.try_get::<i64, _>("also_public")? != 0,
+            dpop_bound_access_tokens: row.try_get::<i64, _>("dpop_bound")? != 0,
+            require_pushed_authorization_requests: row.try_get::<i64, _>("require_par")? != 0,
         },
         revoked_at: row.try_get("revoked_at")?,
         created_at: row.try_get("created_at")?,
@@ -61,7 +64,7 @@ async fn insert_client(conn: &mut sqlx::AnyConnection, c: &Client) -> Result<()>
     sqlx::query(concat!(
         "INSERT INTO clients (",
         columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
     ))
     .bind(&c.id)
     .bind(&c.name)
@@ -88,6 +91,8 @@ async fn insert_client(conn: &mut sqlx::AnyConnection, c: &Client) -> Result<()>
     .bind(c.jwks.as_deref())
     .bind(c.last_used_at)
     .bind(i64::from(c.also_public))
+    .bind(i64::from(c.dpop_bound_access_tokens))
+    .bind(i64::from(c.require_pushed_authorization_requests))
     .execute(&mut *conn)
     .await
     .map_err(|e| conflict(e, format!("client {:?}", c.id)))?;
@@ -128,8 +133,8 @@ impl ClientStore for SqlStore {
             "UPDATE clients SET name = $1, auth_method = $2, grant_types = $3, \
              redirect_uris = $4, scopes = $5, post_logout_redirect_uris = $6, \
              metadata_fetched_at = $7, metadata_expires_at = $8, updated_at = $9, \
-             jwks_uri = $10, jwks = $11, also_public = $12 \
-             WHERE id = $13 AND registration = 'metadata_document'",
+             jwks_uri = $10, jwks = $11, also_public = $12, dpop_bound = $13, \
+             require_par = $14 WHERE id = $15 AND registration = 'metadata_document'",
         )
         .bind(&c.name)
         .bind(c.auth_method.as_str())
@@ -143,6 +148,8 @@ impl ClientStore for SqlStore {
         .bind(c.jwks_uri.as_deref())
         .bind(c.jwks.as_deref())
         .bind(i64::from(c.also_public))
+        .bind(i64::from(c.dpop_bound_access_tokens))
+        .bind(i64::from(c.require_pushed_authorization_requests))
         .bind(&c.id)
         .execute(&self.pool)
         .await?;
