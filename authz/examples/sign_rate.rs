@@ -52,7 +52,14 @@ async fn main() {
     let scope = client.scopes.clone();
     let sample = state
         .issuer
-        .access_token(Subject::Client, &client, &aud, &scope, SystemClock.now())
+        .access_token(
+            Subject::Client,
+            &client,
+            &aud,
+            &scope,
+            None,
+            SystemClock.now(),
+        )
         .unwrap();
     let signing_input = sample
         .expose()
@@ -87,7 +94,7 @@ async fn main() {
             Arc::new(move || {
                 drop(
                     issuer
-                        .access_token(Subject::Client, &c, &a, &s, SystemClock.now())
+                        .access_token(Subject::Client, &c, &a, &s, None, SystemClock.now())
                         .unwrap(),
                 )
             }),

@@ -31,6 +31,9 @@ pub fn start(store: Arc<dyn AuditStore>) -> AuditLog {
 pub struct RequestContext {
     pub ip: Option<std::net::IpAddr>,
     pub now: i64,
+    /// The key of the request's valid DPoP proof (RFC 9449), set by the token endpoint:
+    /// tokens issued for this request are bound to it (`cnf.jkt`).
+    pub dpop_jkt: Option<shared::dpop::Jkt>,
 }
 
 impl crate::store::AuditEvent {

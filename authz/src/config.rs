@@ -107,6 +107,9 @@ pub struct Config {
     pub cors_introspect: bool,
     /// Client ID Metadata Documents (`AUTHZ_CIMD_*`).
     pub cimd: crate::cimd::config::CimdConfig,
+    /// Enterprise-managed authorization: trusted ID-JAG issuers (`[[id_jag.issuers]]`, or one
+    /// from `AUTHZ_ID_JAG_*`); none: the jwt-bearer grant is off.
+    pub id_jag: crate::oauth::id_jag_config::IdJagConfig,
     /// Shared Signals transmitter (`AUTHZ_SSF_*`).
     pub ssf: SsfConfig,
     /// Security alerts to webhooks (`[[alerts.webhooks]]`, or one from `AUTHZ_ALERT_*`).
@@ -115,6 +118,12 @@ pub struct Config {
     pub mfa: crate::console::config::MfaConfig,
     /// The account page and admin console (`[console]`, `AUTHZ_CONSOLE_*`).
     pub console: crate::console::config::ConsoleConfig,
+    /// DPoP, RFC 9449 (`[dpop]`, `AUTHZ_DPOP_*`).
+    pub dpop: crate::oauth::dpop::DpopConfig,
+    /// The device authorization grant (`[device]`, `AUTHZ_DEVICE_*`, RFC 8628).
+    pub device: crate::oauth::flows_config::DeviceConfig,
+    /// Pushed authorization requests (`[par]`, `AUTHZ_*PAR*`, RFC 9126).
+    pub par: crate::oauth::flows_config::ParConfig,
 }
 
 /// Webhooks that receive chosen audit event kinds (`crate::alerts`).
@@ -356,10 +365,14 @@ impl Default for Config {
             cors_origins: vec!["*".to_owned()],
             cors_introspect: false,
             cimd: crate::cimd::config::CimdConfig::default(),
+            id_jag: Default::default(),
             ssf: SsfConfig::default(),
             alerts: AlertsConfig::default(),
             mfa: Default::default(),
             console: Default::default(),
+            dpop: Default::default(),
+            device: Default::default(),
+            par: Default::default(),
         }
     }
 }
@@ -477,8 +490,12 @@ impl Config {
         env.set_list("AUTHZ_CORS_ORIGINS", &mut self.cors_origins)?;
         env.set("AUTHZ_CORS_INTROSPECT", &mut self.cors_introspect)?;
         self.cimd.apply_env(env)?;
+        self.id_jag.apply_env(env)?;
         self.mfa.apply_env(env)?;
         self.console.apply_env(env)?;
+        self.dpop.apply_env(env)?;
+        self.device.apply_env(env)?;
+        self.par.apply_env(env)?;
         env.set_list("AUTHZ_SSF_RECEIVERS", &mut self.ssf.receivers)?;
         env.set("AUTHZ_SSF_LONG_POLL_SECS", &mut self.ssf.long_poll_secs)?;
         // One webhook from the environment (more in the TOML file's [[alerts.webhooks]]).
@@ -519,6 +536,9 @@ impl Config {
             .map_err(|e| ConfigError(format!("default_resource: {e}")))?;
         self.mfa.validate(&self.roles)?;
         self.console.validate()?;
+        self.dpop.validate()?;
+        self.device.validate()?;
+        self.par.validate()?;
         if self.access_token_ttl_secs < 30 || self.access_token_ttl_secs > 24 * 3600 {
             return Err(ConfigError(
                 "access_token_ttl_secs must be within 30..=86400".into(),
@@ -577,6 +597,7 @@ impl Config {
                 .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
         }
         self.cimd.validate()?;
+        self.id_jag.validate()?;
         for o in &self.cors_origins {
             let parsed = url::Url::parse(o).ok();
             let is_origin = parsed

@@ -109,7 +109,9 @@ pub async fn build_state_with_store(
     let token_per_client = counters
         .limiter("token-client", config.rate_limits.token_per_client)
         .map(Arc::new);
+    let dpop = Arc::new(oauth::dpop::Dpop::new(&config.dpop, &master));
     Ok(AppState {
+        dpop,
         config: Arc::new(config),
         store,
         clock,
@@ -279,6 +281,13 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     let codes = state.store.delete_codes_expired_before(now - 3600).await?;
     let sessions = state.store.delete_sessions_before(now - 86_400).await?;
     state.store.delete_client_assertions_before(now).await?;
+    // Spent or expired pushed requests (RFC 9126); device codes a day after they expired (so
+    // the /device page can still say "expired" rather than "wrong").
+    state.store.delete_pushed_requests_before(now).await?;
+    state
+        .store
+        .delete_device_authorizations_before(now - 86_400)
+        .await?;
     // Security events: acknowledged ones kept a day, unacknowledged ones a week.
     state
         .store

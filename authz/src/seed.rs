@@ -104,6 +104,8 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                     GrantType::AuthorizationCode,
                     GrantType::RefreshToken,
                     GrantType::Password,
+                    // RFC 8628: `mcp-auth-client login-device` on machines without a browser.
+                    GrantType::DeviceCode,
                 ],
                 // Native app: a loopback redirect on any port (RFC 8252 §7.3).
                 redirect_uris: vec![

@@ -37,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
     pub cimd: Arc<crate::cimd::resolver::Cimd>,
+    /// DPoP proofs (RFC 9449): verifier, replay cache, nonces.
+    pub dpop: Arc<crate::oauth::dpop::Dpop>,
 }
 
 impl std::fmt::Debug for dyn Store {

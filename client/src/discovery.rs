@@ -17,6 +17,8 @@ pub struct Endpoints {
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: String,
     pub revocation_endpoint: Option<String>,
+    /// RFC 8628 §4: where a device authorization starts (when the server offers the flow).
+    pub device_authorization_endpoint: Option<String>,
     /// Scopes the resource server lists.
     pub scopes_supported: Vec<String>,
     /// RFC 9207 §3: the server puts `iss` in every authorization response, so a response
@@ -38,6 +40,7 @@ struct ServerMetadata {
     token_endpoint: String,
     authorization_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
+    device_authorization_endpoint: Option<String>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
 }
@@ -107,6 +110,7 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> Result<Endpoints
         authorization_endpoint: asm.authorization_endpoint,
         token_endpoint: asm.token_endpoint,
         revocation_endpoint: asm.revocation_endpoint,
+        device_authorization_endpoint: asm.device_authorization_endpoint,
         scopes_supported: prm.scopes_supported,
         authorization_response_iss_parameter_supported: asm
             .authorization_response_iss_parameter_supported,

@@ -5,6 +5,7 @@
 //! rmcp's Streamable HTTP client.
 
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod signin;
 pub mod tokens;
@@ -26,7 +27,7 @@ pub use error::{ClientError, Result};
 pub use tokens::{SignInMethod, Tokens};
 
 use error::challenge_params;
-use signin::{BrowserSignIn, now, token_request};
+use signin::{BrowserSignIn, DeviceSignIn, now, token_request_with};
 
 /// The public first-party client the demo system registers.
 pub const DEFAULT_CLIENT_ID: &str = "mcp-cli";
@@ -85,6 +86,8 @@ pub struct AuthenticatedMcpClient {
     tokens: Mutex<Option<Tokens>>,
     remember: Option<PathBuf>,
     session: Mutex<Option<(AccessToken, Session)>>,
+    /// `--dpop`: the session's proof key (RFC 9449); tokens are bound to it.
+    dpop: Option<std::sync::Arc<dpop::DpopKey>>,
 }
 
 impl std::fmt::Debug for AuthenticatedMcpClient {
@@ -104,6 +107,11 @@ impl AuthenticatedMcpClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let endpoints = discovery::discover(&http, mcp_url).await?;
+        let dpop = if dpop::by_default() {
+            Some(dpop::generate()?)
+        } else {
+            None
+        };
         Ok(Self {
             http,
             endpoints,
@@ -111,7 +119,21 @@ impl AuthenticatedMcpClient {
             tokens: Mutex::new(None),
             remember: None,
             session: Mutex::new(None),
+            dpop,
         })
+    }
+
+    /// Use DPoP (RFC 9449): a new ES256 key for this session; token requests carry proofs
+    /// (so tokens are bound to the key) and so does every MCP request. Remembered tokens
+    /// keep their key.
+    pub fn with_dpop(mut self) -> Result<Self> {
+        self.dpop = Some(dpop::generate()?);
+        Ok(self)
+    }
+
+    /// The session's DPoP key, when DPoP is on.
+    pub fn dpop_key(&self) -> Option<&dpop::DpopKey> {
+        self.dpop.as_deref()
     }
 
     /// Use another public client id for password and browser sign-in.
@@ -123,6 +145,10 @@ impl AuthenticatedMcpClient {
     /// Keep tokens in `path` (mode 0600) and start from what is there.
     pub async fn remember_in(mut self, path: PathBuf) -> Self {
         if let Some(t) = tokens::load(&path) {
+            // Remembered DPoP-bound tokens come with their key.
+            if let Some(key) = t.dpop_key.as_ref().and_then(dpop::import) {
+                self.dpop = Some(key);
+            }
             *self.tokens.lock().await = Some(t);
         }
         self.remember = Some(path);
@@ -138,7 +164,10 @@ impl AuthenticatedMcpClient {
         self.tokens.lock().await.clone()
     }
 
-    async fn set_tokens(&self, t: Option<Tokens>) -> Result<()> {
+    async fn set_tokens(&self, mut t: Option<Tokens>) -> Result<()> {
+        if let (Some(t), Some(key)) = (t.as_mut(), &self.dpop) {
+            t.dpop_key = dpop::export(key);
+        }
         if let Some(path) = &self.remember {
             match &t {
                 Some(t) => tokens::save(path, t)?,
@@ -181,13 +210,14 @@ impl AuthenticatedMcpClient {
         if !scope.is_empty() {
             form.push(("scope", scope.as_str()));
         }
-        let t = token_request(
+        let t = token_request_with(
             &self.http,
             &self.endpoints,
             &form,
             None,
             &self.client_id,
             SignInMethod::Password,
+            self.dpop.as_deref(),
         )
         .await?;
         self.set_tokens(Some(t)).await
@@ -220,6 +250,24 @@ impl AuthenticatedMcpClient {
             .await
     }
 
+    /// The device authorization grant (RFC 8628), for machines without a browser: `show`
+    /// receives what to tell the user (the address and the code); then polls until the user
+    /// approves or denies on another device, or the code expires.
+    pub async fn login_with_device(
+        &self,
+        scope: &str,
+        show: impl FnOnce(&DeviceSignIn),
+    ) -> Result<()> {
+        let scope = Self::scope_with_refresh(scope);
+        let signin =
+            DeviceSignIn::start(&self.http, &self.endpoints, &self.client_id, &scope).await?;
+        show(&signin);
+        let t = signin
+            .finish(&self.http, &self.endpoints, &self.client_id)
+            .await?;
+        self.set_tokens(Some(t)).await
+    }
+
     /// An API key (client_credentials with the key as client): acts as the key's owner.
     pub async fn login_with_api_key(
         &self,
@@ -248,13 +296,14 @@ impl AuthenticatedMcpClient {
             key_id: key_id.to_owned(),
             key_secret: key_secret.clone(),
         };
-        token_request(
+        token_request_with(
             &self.http,
             &self.endpoints,
             &form,
             Some((key_id, key_secret.expose())),
             key_id,
             method,
+            self.dpop.as_deref(),
         )
         .await
     }
@@ -278,13 +327,14 @@ impl AuthenticatedMcpClient {
                     ("client_id", t.client_id.as_str()),
                     ("refresh_token", rt.expose()),
                 ];
-                token_request(
+                token_request_with(
                     &self.http,
                     &self.endpoints,
                     &form,
                     None,
                     &t.client_id,
                     method.clone(),
+                    self.dpop.as_deref(),
                 )
                 .await
                 .map_err(|e| {
@@ -305,24 +355,43 @@ impl AuthenticatedMcpClient {
     }
 
     async fn session_for(&self, token: &AccessToken) -> Result<()> {
+        let bound = self
+            .tokens
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|t| t.dpop_bound);
         let mut guard = self.session.lock().await;
         if guard.as_ref().is_some_and(|(t, _)| t == token) {
             return Ok(());
         }
-        let cfg = StreamableHttpClientTransportConfig::with_uri(self.endpoints.mcp_url.clone())
-            .auth_header(token.expose().to_owned());
-        let session = ()
-            .serve(StreamableHttpClientTransport::from_config(cfg))
-            .await
-            .map_err(|e| match e.auth_challenge().map(challenge_params) {
-                Some(p) if p.get("error").map(String::as_str) == Some("invalid_token") => {
-                    ClientError::AuthRequired(
-                        p.get("error_description").cloned().unwrap_or_default(),
-                    )
-                }
-                Some(_) => ClientError::AuthRequired("the server wants a token".into()),
-                None => ClientError::transport(e),
-            })?;
+        let uri = self.endpoints.mcp_url.clone();
+        let served = match (&self.dpop, bound) {
+            // RFC 9449 §7: a bound token goes with a proof on every request.
+            (Some(key), true) => {
+                let client = dpop::DpopHttp {
+                    inner: rmcp_reqwest::Client::default(),
+                    key: key.clone(),
+                    token: token.expose().into(),
+                };
+                let cfg = StreamableHttpClientTransportConfig::with_uri(uri);
+                ().serve(StreamableHttpClientTransport::with_client(client, cfg))
+                    .await
+            }
+            _ => {
+                let cfg = StreamableHttpClientTransportConfig::with_uri(uri)
+                    .auth_header(token.expose().to_owned());
+                ().serve(StreamableHttpClientTransport::from_config(cfg))
+                    .await
+            }
+        };
+        let session = served.map_err(|e| match e.auth_challenge().map(challenge_params) {
+            Some(p) if p.get("error").map(String::as_str) == Some("invalid_token") => {
+                ClientError::AuthRequired(p.get("error_description").cloned().unwrap_or_default())
+            }
+            Some(_) => ClientError::AuthRequired("the server wants a token".into()),
+            None => ClientError::transport(e),
+        })?;
         *guard = Some((token.clone(), session));
         Ok(())
     }

@@ -26,6 +26,10 @@ struct Args {
     /// The public client used for password and browser sign-in.
     #[arg(long, default_value = mcp_auth_client::DEFAULT_CLIENT_ID, global = true)]
     client_id: String,
+    /// Use DPoP (RFC 9449): tokens bound to a key generated for the session, a proof on
+    /// every token request and MCP call.
+    #[arg(long, env = "MCP_AUTH_CLIENT_DPOP", global = true)]
+    dpop: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -34,8 +38,8 @@ struct Args {
 enum Command {
     /// Walk through sign-in, notes, API keys, access control, audit and the security summary.
     Demo,
-    /// A shell: login, login-browser, profile, note, notes, apikey, audit, summary, whoami,
-    /// logout, help, quit.
+    /// A shell: login, login-browser, login-device, profile, note, notes, apikey, audit,
+    /// summary, whoami, logout, help, quit.
     Interactive {
         /// Remember tokens in a file (mode 0600) between runs.
         #[arg(long)]
@@ -43,15 +47,26 @@ enum Command {
     },
     /// Check a running system end to end; `N passed, M failed`, non-zero exit on failure.
     Validate,
+    /// Sign in with the device authorization grant (RFC 8628): shows an address and a code to
+    /// enter on another device, waits for approval, keeps the tokens (mode 0600).
+    LoginDevice {
+        /// Scopes to ask for (space-separated); empty: what your roles allow.
+        #[arg(long, default_value = "")]
+        scope: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    mcp_auth_client::dpop::set_default(args.dpop);
     let ui = Ui::new(args.format);
     let ok = match args.command.unwrap_or(Command::Demo) {
         Command::Demo => cli::demo::run(&ui, &args.mcp_url, &args.client_id).await,
         Command::Validate => cli::validate::run(&ui, &args.mcp_url, &args.client_id).await,
+        Command::LoginDevice { scope } => {
+            cli::device::run(&ui, &args.mcp_url, &args.client_id, &scope).await
+        }
         Command::Interactive { remember } => {
             cli::interactive::run(&ui, &args.mcp_url, &args.client_id, remember).await
         }

@@ -27,16 +27,51 @@ pub async fn token_request(
     client_id: &str,
     method: SignInMethod,
 ) -> Result<Tokens> {
-    let mut req = http.post(&ep.token_endpoint).form(form);
-    if let Some((id, secret)) = basic {
-        req = req.basic_auth(id, Some(secret));
-    }
-    let resp = req.send().await?;
-    let status = resp.status();
-    let body: Value = resp
-        .json()
-        .await
-        .map_err(|e| ClientError::Protocol(format!("token response: {e}")))?;
+    token_request_with(http, ep, form, basic, client_id, method, None).await
+}
+
+/// [`token_request`] with a DPoP proof by `dpop` (RFC 9449 §5), retried once with the
+/// server's nonce on `use_dpop_nonce` (§8).
+pub async fn token_request_with(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+    client_id: &str,
+    method: SignInMethod,
+    dpop: Option<&shared::dpop::DpopKey>,
+) -> Result<Tokens> {
+    let mut nonce: Option<String> = None;
+    let (status, body) = loop {
+        let mut req = http.post(&ep.token_endpoint).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        if let Some(key) = dpop {
+            let proof = key.proof("POST", &ep.token_endpoint, now(), None, nonce.as_deref());
+            req = req.header("DPoP", proof);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let offered = resp
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("token response: {e}")))?;
+        if dpop.is_some()
+            && nonce.is_none()
+            && body["error"] == "use_dpop_nonce"
+            && let Some(n) = offered
+        {
+            nonce = Some(n);
+            continue;
+        }
+        break (status, body);
+    };
     if !status.is_success() {
         return Err(ClientError::SignIn(format!(
             "{}: {}",
@@ -55,6 +90,10 @@ pub async fn token_request(
         scope: body["scope"].as_str().unwrap_or_default().to_owned(),
         client_id: client_id.to_owned(),
         method,
+        dpop_bound: body["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
+        dpop_key: None,
     })
 }
 
@@ -232,4 +271,109 @@ pub async fn revoke(
         )));
     }
     Ok(())
+}
+
+/// A device authorization in progress (RFC 8628 §3.2): what to show the user, and what to
+/// poll with. `Debug` leaves the device code out.
+pub struct DeviceSignIn {
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: u64,
+    device_code: String,
+    interval: u64,
+}
+
+impl std::fmt::Debug for DeviceSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSignIn")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceSignIn {
+    /// `POST /device_authorization` as the public client `client_id` (RFC 8628 §3.1).
+    pub async fn start(
+        http: &reqwest::Client,
+        ep: &Endpoints,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<Self> {
+        let url = ep.device_authorization_endpoint.as_deref().ok_or_else(|| {
+            ClientError::Protocol(
+                "the authorization server does not offer the device flow (no \
+                 device_authorization_endpoint)"
+                    .into(),
+            )
+        })?;
+        let mut form = vec![("client_id", client_id), ("resource", ep.resource.as_str())];
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
+        let resp = http.post(url).form(&form).send().await?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("device authorization response: {e}")))?;
+        if !status.is_success() {
+            return Err(ClientError::SignIn(format!(
+                "{}: {}",
+                body["error"].as_str().unwrap_or("error"),
+                body["error_description"].as_str().unwrap_or("refused")
+            )));
+        }
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ClientError::Protocol(format!("device authorization: no {name}")))
+        };
+        Ok(Self {
+            device_code: field("device_code")?,
+            user_code: field("user_code")?,
+            verification_uri: field("verification_uri")?,
+            verification_uri_complete: body["verification_uri_complete"]
+                .as_str()
+                .map(str::to_owned),
+            expires_in: body["expires_in"].as_u64().unwrap_or(600),
+            // §3.2: 5 seconds when the server says nothing.
+            interval: body["interval"].as_u64().unwrap_or(5).max(1),
+        })
+    }
+
+    /// Poll the token endpoint until the user decides or the code expires (RFC 8628 §3.4,
+    /// §3.5): `authorization_pending` → wait the interval; `slow_down` → the interval grows by
+    /// 5 s for good; anything else ends the sign-in.
+    pub async fn finish(
+        self,
+        http: &reqwest::Client,
+        ep: &Endpoints,
+        client_id: &str,
+    ) -> Result<Tokens> {
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_secs(self.expires_in);
+        let mut interval = self.interval;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id),
+            ("device_code", self.device_code.as_str()),
+        ];
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::SignIn(
+                    "expired_token: the code expired before it was approved; start again".into(),
+                ));
+            }
+            match token_request(http, ep, &form, None, client_id, SignInMethod::Device).await {
+                Ok(t) => return Ok(t),
+                Err(ClientError::SignIn(msg)) if msg.starts_with("authorization_pending:") => {}
+                Err(ClientError::SignIn(msg)) if msg.starts_with("slow_down:") => interval += 5,
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }

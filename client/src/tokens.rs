@@ -13,6 +13,8 @@ use crate::error::{ClientError, Result};
 pub enum SignInMethod {
     Password,
     Browser,
+    /// The device authorization grant (RFC 8628), `login-device`.
+    Device,
     ApiKey {
         key_id: String,
         key_secret: ClientSecret,
@@ -29,6 +31,13 @@ pub struct Tokens {
     pub scope: String,
     pub client_id: String,
     pub method: SignInMethod,
+    /// The access token is DPoP-bound (`token_type: DPoP`, RFC 9449 §5).
+    #[serde(default)]
+    pub dpop_bound: bool,
+    /// The DPoP key of this session (base64url PKCS#8; secret like the tokens, kept in the
+    /// same 0600 file) when signed in with `--dpop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<crate::dpop::StoredKey>,
 }
 
 /// Where remembered tokens live: `$MCP_AUTH_CLIENT_TOKENS`, else

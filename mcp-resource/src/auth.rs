@@ -7,7 +7,12 @@
 //! * a `tools/call` or `resources/read` the token's scopes do not allow → 403 with
 //!   `error="insufficient_scope"` and the scopes needed, so clients can step up;
 //! * every request is authorized on its own: the server is stateless (no MCP sessions), so
-//!   there is no session id another user could reuse.
+//!   there is no session id another user could reuse;
+//! * DPoP (RFC 9449 §7): `Authorization: DPoP <token>` with a `DPoP` proof for this request
+//!   (`htm`, `htu` = the configured `MCP_RESOURCE_URL`, never a Host header a proxy rewrote,
+//!   `iat` window, `jti` once, `ath` = the token's hash) signed by the key the token is bound
+//!   to (`cnf.jkt`); a bound token sent as `Bearer` is refused, and with `MCP_DPOP_REQUIRED`
+//!   every Bearer token is; challenges offer `DPoP algs=…` beside `Bearer` (§7.1).
 
 use std::sync::Arc;
 
@@ -67,6 +72,18 @@ pub struct AuthError {
     resource_metadata: String,
     /// The scopes a client should ask for.
     scope: String,
+    /// The request used the DPoP scheme: the error goes into the `DPoP` challenge.
+    dpop_used: bool,
+    /// `MCP_DPOP_REQUIRED`: no `Bearer` challenge is offered.
+    dpop_required: bool,
+}
+
+impl AuthError {
+    /// The refusal concerns a DPoP request (RFC 9449 §7.1: the error is in the DPoP challenge).
+    pub fn via_dpop(mut self) -> Self {
+        self.dpop_used = true;
+        self
+    }
 }
 
 /// The refusals of the MCP endpoint.
@@ -78,6 +95,8 @@ pub enum Refusal {
     TokenNotInHeader,
     /// The token is not valid here: 401 `invalid_token`.
     InvalidToken(String),
+    /// The DPoP proof is missing or invalid: 401 `invalid_dpop_proof` (RFC 9449 §7.1).
+    InvalidDpopProof(String),
     /// The token lacks the scope: 403 `insufficient_scope`, naming what to ask for.
     InsufficientScope(String),
     /// Over the per-IP limit: 429 `temporarily_unavailable` with `Retry-After`.
@@ -95,6 +114,7 @@ impl Refusal {
             Self::NoToken => "no_token",
             Self::TokenNotInHeader => "token_not_in_header",
             Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::TooMany { .. } => "too_many",
             Self::KeysUnavailable => "keys_unavailable",
@@ -112,6 +132,8 @@ impl McpState {
             kind,
             resource_metadata: self.config.metadata_url(),
             scope: scope.unwrap_or_else(|| self.config.challenge_scope.clone()),
+            dpop_used: false,
+            dpop_required: self.config.dpop_required,
         }
     }
 }
@@ -132,6 +154,9 @@ impl IntoResponse for AuthError {
                 "tokens are accepted only in the Authorization header".to_owned(),
             ),
             Refusal::InvalidToken(d) => (StatusCode::UNAUTHORIZED, C::InvalidToken, d.clone()),
+            Refusal::InvalidDpopProof(d) => {
+                (StatusCode::UNAUTHORIZED, C::InvalidDpopProof, d.clone())
+            }
             Refusal::InsufficientScope(d) => {
                 (StatusCode::FORBIDDEN, C::InsufficientScope, d.clone())
             }
@@ -160,24 +185,46 @@ impl IntoResponse for AuthError {
             Refusal::NoToken => Some(None),
             Refusal::TokenNotInHeader
             | Refusal::InvalidToken(_)
+            | Refusal::InvalidDpopProof(_)
             | Refusal::InsufficientScope(_) => Some(Some(code)),
             _ => None,
         };
         if let Some(error) = challenge_error {
-            let mut v = String::from("Bearer ");
-            if let Some(code) = error {
-                v.push_str(&format!(
+            let error = error.map(|code| {
+                format!(
                     "error=\"{code}\", error_description=\"{}\", ",
                     quote(&description)
-                ));
-            }
-            v.push_str(&format!(
+                )
+            });
+            let params = format!(
                 "scope=\"{}\", resource_metadata=\"{}\"",
                 quote(&self.scope),
                 self.resource_metadata
+            );
+            // RFC 9449 §7.1: one challenge per scheme; the error in the scheme the request
+            // used. Bearer first (clients that only know Bearer read the first).
+            let mut challenges = Vec::with_capacity(2);
+            if !self.dpop_required {
+                let e = if self.dpop_used {
+                    ""
+                } else {
+                    error.as_deref().unwrap_or("")
+                };
+                challenges.push(format!("Bearer {e}{params}"));
+            }
+            let e = if self.dpop_used || self.dpop_required {
+                error.as_deref().unwrap_or("")
+            } else {
+                ""
+            };
+            challenges.push(format!(
+                "DPoP algs=\"{}\", {e}{params}",
+                shared::dpop::CHALLENGE_ALGS
             ));
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                h.insert(header::WWW_AUTHENTICATE, v);
+            for c in challenges {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    h.append(header::WWW_AUTHENTICATE, v);
+                }
             }
         }
         match self.kind {
@@ -209,15 +256,28 @@ pub async fn require_token(
     {
         return Err(state.refuse(Refusal::TokenNotInHeader, None));
     }
-    let token = req
+    // `Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1).
+    let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
-    let Some(token) = token else {
+        .and_then(|(scheme, t)| {
+            let dpop = if scheme.eq_ignore_ascii_case("dpop") {
+                true
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                false
+            } else {
+                return None;
+            };
+            Some((t.trim().to_owned(), dpop))
+        });
+    let Some((token, dpop)) = presented else {
         return Err(state.refuse(Refusal::NoToken, None));
+    };
+    let refuse_dpop = |kind| {
+        let e = state.refuse(kind, None);
+        if dpop { e.via_dpop() } else { e }
     };
     let claims = match state.verifier.verify(&token).await {
         Ok(c) => c,
@@ -230,15 +290,27 @@ pub async fn require_token(
             state
                 .audit(None, "token", "denied", Some(e.to_string()))
                 .await;
-            return Err(state.refuse(Refusal::InvalidToken(e.to_string()), None));
+            return Err(refuse_dpop(Refusal::InvalidToken(e.to_string())));
         }
     };
+    if let Err(refusal) = check_binding(&state, &req, &token, dpop, &claims) {
+        state.metrics.verification_failed(match &refusal {
+            Refusal::InvalidDpopProof(_) => "dpop_proof",
+            _ => "dpop_binding",
+        });
+        let reason = match &refusal {
+            Refusal::InvalidDpopProof(m) | Refusal::InvalidToken(m) => m.clone(),
+            _ => String::new(),
+        };
+        state.audit(None, "token", "denied", Some(reason)).await;
+        return Err(refuse_dpop(refusal));
+    }
     if let Some(msg) = state.revocations.refuses(&claims) {
         state.metrics.verification_failed("revoked");
         state
             .audit(None, "token", "denied", Some(msg.to_owned()))
             .await;
-        return Err(state.refuse(Refusal::InvalidToken(msg.to_owned()), None));
+        return Err(refuse_dpop(Refusal::InvalidToken(msg.to_owned())));
     }
     // Per authenticated caller (a user through one client, or a service client), after the
     // token is verified: nobody can spend another caller's budget.
@@ -305,6 +377,63 @@ pub async fn require_token(
     Ok(next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await)
+}
+
+/// RFC 9449 §7: the token's binding and the request's scheme and proof agree.
+///
+/// * `DPoP` scheme: the token must be bound (`cnf.jkt`); exactly one `DPoP` header with a
+///   proof for this method and the configured resource URL, fresh, unused, with `ath` of this
+///   token, signed by the bound key.
+/// * `Bearer` scheme: the token must not be bound (a bound token is useless without its
+///   key, so a bearer of one is not its holder), and Bearer must be allowed here.
+fn check_binding(
+    state: &McpState,
+    req: &Request,
+    token: &str,
+    dpop: bool,
+    claims: &AccessTokenClaims,
+) -> Result<(), Refusal> {
+    let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+    if !dpop {
+        return match bound {
+            Some(_) => Err(Refusal::InvalidToken(
+                "the token is DPoP-bound: present it with the DPoP scheme and a proof".into(),
+            )),
+            None if state.config.dpop_required => Err(Refusal::InvalidToken(
+                "this server accepts only DPoP-bound tokens (RFC 9449)".into(),
+            )),
+            None => Ok(()),
+        };
+    }
+    let Some(bound) = bound else {
+        return Err(Refusal::InvalidToken(
+            "the token is not DPoP-bound: present it with the Bearer scheme".into(),
+        ));
+    };
+    let mut proofs = req.headers().get_all(shared::dpop::DPOP_HEADER).iter();
+    let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+        return Err(Refusal::InvalidDpopProof(
+            "exactly one DPoP proof header is required".into(),
+        ));
+    };
+    let proof = proof
+        .to_str()
+        .map_err(|_| Refusal::InvalidDpopProof("the DPoP header is not a JWT".into()))?;
+    let request = shared::dpop::ProofRequest {
+        method: req.method().as_str(),
+        uri: &state.config.resource_url,
+        access_token: Some(token),
+    };
+    let verified = state
+        .dpop
+        .verify(proof, &request, None, state.now())
+        .map_err(|e| Refusal::InvalidDpopProof(e.to_string()))?;
+    if !verified.jkt.matches(bound) {
+        return Err(Refusal::InvalidToken(
+            "the DPoP proof is signed with another key than the token is bound to".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Per-client-IP request limit on the MCP endpoint, before any token work (so floods of bad

@@ -88,6 +88,13 @@ pub struct Config {
     /// (authz: `AUTHZ_ACCESS_TOKEN_TTL_SECS`, at most a day). A session logged out through this
     /// server is refused this long, so every token of it has expired before it is forgotten.
     pub max_token_lifetime_secs: i64,
+    /// `MCP_DPOP_REQUIRED` (default false): only DPoP-bound tokens with proofs are accepted
+    /// (RFC 9449 §7); protected-resource metadata then says `dpop_bound_access_tokens_required`.
+    pub dpop_required: bool,
+    /// `MCP_DPOP_IAT_WINDOW_SECS` (default 60): how far a proof's `iat` may be from now.
+    pub dpop_iat_window_secs: i64,
+    /// `MCP_DPOP_REPLAY_CACHE` (default 100000): the most proof `jti`s remembered.
+    pub dpop_replay_cache: usize,
 }
 
 impl Default for Config {
@@ -122,6 +129,9 @@ impl Default for Config {
             redis_prefix: "mcp".to_owned(),
             trusted_proxies: Vec::new(),
             max_token_lifetime_secs: 86_400,
+            dpop_required: false,
+            dpop_iat_window_secs: 60,
+            dpop_replay_cache: 100_000,
         }
     }
 }
@@ -171,6 +181,9 @@ impl Config {
             &mut c.max_token_lifetime_secs,
         )?;
         env.set_list("MCP_TRUSTED_PROXIES", &mut c.trusted_proxies)?;
+        env.set("MCP_DPOP_REQUIRED", &mut c.dpop_required)?;
+        env.set("MCP_DPOP_IAT_WINDOW_SECS", &mut c.dpop_iat_window_secs)?;
+        env.set("MCP_DPOP_REPLAY_CACHE", &mut c.dpop_replay_cache)?;
         c.validate()?;
         Ok(c)
     }
@@ -214,6 +227,12 @@ impl Config {
         if !(30..=7 * 86_400).contains(&self.max_token_lifetime_secs) {
             return Err(ConfigError(
                 "max_token_lifetime_secs must be within 30..=604800".into(),
+            ));
+        }
+        if !(5..=600).contains(&self.dpop_iat_window_secs) || self.dpop_replay_cache < 1_000 {
+            return Err(ConfigError(
+                "dpop_iat_window_secs must be within 5..=600 and dpop_replay_cache at least 1000"
+                    .into(),
             ));
         }
         Ok(())

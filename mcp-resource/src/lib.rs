@@ -99,7 +99,10 @@ pub async fn build_state_with_clock(
     .map_err(|e| Error::Config(e.to_string()))?;
     let limiter = counters.limiter("ip", config.rate_per_minute);
     let caller_limiter = counters.limiter("caller", config.rate_per_caller_per_minute);
+    let dpop =
+        shared::dpop::DpopVerifier::new(config.dpop_iat_window_secs, config.dpop_replay_cache);
     Ok(Arc::new(McpState {
+        dpop,
         config,
         store,
         verifier,

@@ -36,6 +36,10 @@ async fn metadata(State(state): State<Arc<McpState>>) -> Response {
         "authorization_servers": [state.config.issuer],
         "scopes_supported": scopes,
         "bearer_methods_supported": ["header"],
+        // RFC 9728 §2 / RFC 9449 §5.1: proofs this server verifies, and whether Bearer
+        // tokens are refused (`MCP_DPOP_REQUIRED`).
+        "dpop_signing_alg_values_supported": shared::dpop::SUPPORTED_ALGS,
+        "dpop_bound_access_tokens_required": state.config.dpop_required,
         "resource_name": "Secure notes MCP server",
     });
     let mut r = Json(body).into_response();

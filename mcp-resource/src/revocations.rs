@@ -310,6 +310,7 @@ mod tests {
             roles: Vec::new(),
             amr: Vec::new(),
             acr: None,
+            cnf: None,
         };
         let r = Revocations::default();
         assert!(r.refuses(&token(Some("s1"), "c1", "u1", 50)).is_none());

@@ -31,6 +31,8 @@ pub struct McpState {
     pub metrics: crate::metrics::Metrics,
     /// Injected time (`shared::clock`): token expiry, logouts, audit rows, rate windows.
     pub clock: std::sync::Arc<dyn shared::clock::Clock>,
+    /// DPoP proofs (RFC 9449 §7) and this server's replay cache.
+    pub dpop: shared::dpop::DpopVerifier,
 }
 
 impl McpState {

@@ -39,6 +39,16 @@ pub struct AccessTokenClaims {
     /// The authentication context class the sign-in satisfied (OIDC Core §2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// RFC 9449 §6.1 / RFC 7800 §3.1: the token is bound to a DPoP key (its RFC 7638
+    /// thumbprint); only requests with a proof signed by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 §3.1 `cnf`, with the one member used here: RFC 9449 §6.1 `jkt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// Subject prefix for tokens a client obtains for itself (client_credentials).

@@ -48,6 +48,16 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2: some client metadata is invalid.
     InvalidClientMetadata,
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval is now 5 seconds longer.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start a new device authorization.
+    ExpiredToken,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the server requires a DPoP nonce (sent in the `DPoP-Nonce` header).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -74,6 +84,11 @@ impl ErrorCode {
             Self::AccountSelectionRequired => "account_selection_required",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -81,7 +96,9 @@ impl ErrorCode {
     pub const fn http_status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
-            Self::InsufficientScope | Self::AccessDenied => 403,
+            Self::InsufficientScope => 403,
+            // `access_denied` at a token-style endpoint is the device grant's (RFC 8628 §3.5),
+            // an RFC 6749 §5.2 error response: 400 like the others.
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -167,6 +184,11 @@ mod tests {
             ErrorCode::AccountSelectionRequired,
             ErrorCode::InvalidRedirectUri,
             ErrorCode::InvalidClientMetadata,
+            ErrorCode::AuthorizationPending,
+            ErrorCode::SlowDown,
+            ErrorCode::ExpiredToken,
+            ErrorCode::InvalidDpopProof,
+            ErrorCode::UseDpopNonce,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

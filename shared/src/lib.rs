@@ -17,6 +17,8 @@ pub mod cors;
 pub mod crypto;
 #[cfg(feature = "db")]
 pub mod db;
+#[cfg(feature = "dpop")]
+pub mod dpop;
 pub mod error;
 #[cfg(feature = "limits")]
 pub mod limits;

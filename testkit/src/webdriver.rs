@@ -290,6 +290,34 @@ impl Browser {
             .map_err(|e| format!("execute: {e}"))
     }
 
+    /// Add a virtual authenticator (W3C WebAuthn Level 2 §11.3 "Add Virtual Authenticator"):
+    /// a CTAP2 platform authenticator with discoverable credentials and user verification
+    /// that always succeeds, so passkey ceremonies run without a person. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> Result<String, String> {
+        let body = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let value = self
+            .session_command(reqwest::Method::POST, "/webauthn/authenticator", Some(body))
+            .await?;
+        as_string(value, "POST /webauthn/authenticator")
+    }
+
+    /// The credentials a virtual authenticator holds (W3C WebAuthn §11.7).
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Result<Value, String> {
+        self.session_command(
+            reqwest::Method::GET,
+            &format!("/webauthn/authenticator/{authenticator}/credentials"),
+            None,
+        )
+        .await
+    }
+
     /// Resize the browser window to `width` × `height` CSS pixels (the outer size, including
     /// what little frame headless Chromium has).
     pub async fn set_window_size(&self, width: u32, height: u32) -> Result<(), String> {

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod apikeys;
 pub mod data;
+pub mod passkeys;
 pub mod password;
 pub mod session;
 pub mod signin;

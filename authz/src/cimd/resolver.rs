@@ -18,6 +18,8 @@ pub struct Cimd {
     key_sets: Mutex<HashMap<String, (JwkSet, i64)>>,
     /// URL → (reason, until).
     failures: Mutex<HashMap<String, (String, i64)>>,
+    /// Key-set URL → when it was last refetched for an unknown `kid`.
+    refetched: Mutex<HashMap<String, i64>>,
 }
 
 const MAX_REMEMBERED_FAILURES: usize = 10_000;
@@ -28,6 +30,25 @@ impl Cimd {
             fetcher: Fetcher::new(cfg.clone(), roots),
             failures: Mutex::new(HashMap::new()),
             key_sets: Mutex::new(HashMap::new()),
+            refetched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// May the key set at `uri` be refetched now for an unknown `kid` (at most once every
+    /// `every` seconds per URL)? A yes spends the chance.
+    pub fn may_refetch_key_set(&self, uri: &str, now: i64, every: i64) -> bool {
+        let Ok(mut map) = self.refetched.lock() else {
+            return false;
+        };
+        if map.len() >= 1024 {
+            map.retain(|_, t| now < *t + every);
+        }
+        match map.get(uri) {
+            Some(t) if now < *t + every && now >= *t => false,
+            _ => {
+                map.insert(uri.to_owned(), now);
+                true
+            }
         }
     }
 

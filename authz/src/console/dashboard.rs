@@ -139,6 +139,8 @@ pub fn security_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart
 pub fn grant_label(grant: &str) -> String {
     match grant {
         "urn:ietf:params:oauth:grant-type:token-exchange" => "token_exchange".to_owned(),
+        "urn:ietf:params:oauth:grant-type:device_code" => "device_code".to_owned(),
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => "jwt_bearer".to_owned(),
         g => g.to_owned(),
     }
 }
@@ -431,6 +433,8 @@ mod tests {
                 ("refresh_token".to_owned(), 4),
                 ("authorization_code".to_owned(), 7),
                 ("token_exchange".to_owned(), 1),
+                ("device_code".to_owned(), 0),
+                ("jwt_bearer".to_owned(), 0),
                 ("urn:example:custom".to_owned(), 2),
             ]
         );

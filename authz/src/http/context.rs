@@ -32,6 +32,7 @@ impl FromRequestParts<AppState> for RequestContext {
         Ok(RequestContext {
             ip: Some(client_ip(state, &parts.extensions, &parts.headers)),
             now: state.now(),
+            dpop_jkt: None,
         })
     }
 }

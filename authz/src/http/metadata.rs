@@ -43,6 +43,10 @@ pub struct Metadata {
     /// draft-ietf-oauth-client-id-metadata-document §5: `client_id` may be a metadata URL.
     pub client_id_metadata_document_supported: bool,
     pub grant_types_supported: Vec<&'static str>,
+    /// draft-ietf-oauth-identity-assertion-authz-grant (MCP enterprise-managed authorization):
+    /// the ID-JAG profile of the jwt-bearer grant, only when a trusted issuer is configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authorization_grant_profiles_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
@@ -59,8 +63,19 @@ pub struct Metadata {
     pub authorization_response_iss_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
+    /// RFC 8628 §4: only when the device flow is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// RFC 9126 §5.
+    pub pushed_authorization_request_endpoint: String,
+    /// RFC 9126 §5: every client must push (`AUTHZ_REQUIRE_PAR`); clients may also be
+    /// required one by one (their `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
     pub claims_parameter_supported: bool,
     pub frontchannel_logout_supported: bool,
+    /// RFC 9449 §5.1: the DPoP proof algorithms accepted; only when DPoP is on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 pub fn build(state: &AppState) -> Metadata {
@@ -101,6 +116,14 @@ pub fn build(state: &AppState) -> Metadata {
             .filter(|g| crate::oauth::grant::enabled(state, **g))
             .map(|g| g.as_str())
             .collect(),
+        authorization_grant_profiles_supported: if crate::oauth::grant::enabled(
+            state,
+            GrantType::JwtBearer,
+        ) {
+            vec![crate::oauth::id_jag::GRANT_PROFILE]
+        } else {
+            Vec::new()
+        },
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
         code_challenge_methods_supported: vec!["S256"],
@@ -151,8 +174,20 @@ pub fn build(state: &AppState) -> Metadata {
         authorization_response_iss_parameter_supported: true,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
+        device_authorization_endpoint: state
+            .config
+            .device
+            .enabled
+            .then(|| format!("{issuer}/device_authorization")),
+        pushed_authorization_request_endpoint: format!("{issuer}/par"),
+        require_pushed_authorization_requests: state.config.par.required,
         claims_parameter_supported: false,
         frontchannel_logout_supported: false,
+        dpop_signing_alg_values_supported: if state.dpop.enabled {
+            shared::dpop::SUPPORTED_ALGS.to_vec()
+        } else {
+            Vec::new()
+        },
         issuer,
     }
 }

@@ -5,10 +5,12 @@ mod api;
 pub mod bearer;
 mod browser;
 pub mod context;
+mod device;
 mod health;
 pub mod limits;
 pub mod metadata;
 pub mod metrics;
+mod par;
 mod register;
 mod resource_events;
 mod revoke;
@@ -30,6 +32,8 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(token::router(&state))
+        .merge(device::router(&state))
+        .merge(par::router(&state))
         .merge(browser::router(&state))
         .merge(userinfo::router(&state))
         .merge(register::router(&state))

@@ -36,8 +36,26 @@ async fn token(
 ) -> Result<Response> {
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let form = Form::from_request(&headers, &body)?;
-    let issued = grant::exchange(&state, &headers, &form, &ctx).await?;
-    let mut response = Json(issued).into_response();
+    // RFC 9449 §5: a DPoP proof for this endpoint binds what is issued to its key. A refused
+    // proof is answered here (400 invalid_dpop_proof / use_dpop_nonce with DPoP-Nonce).
+    let endpoint = format!("{}/token", state.config.issuer);
+    let ctx = match state.dpop.check(&headers, "POST", &endpoint, None, ctx.now) {
+        Ok(dpop_jkt) => RequestContext { dpop_jkt, ..ctx },
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let issued = grant::exchange(&state, &headers, &form, &ctx).await;
+    let nonce = state
+        .dpop
+        .current_nonce(ctx.now)
+        .and_then(|n| HeaderValue::from_str(&n).ok());
+    let mut response = match issued {
+        Ok(issued) => Json(issued).into_response(),
+        Err(e) => e.into_response(),
+    };
+    // RFC 9449 §8.2: the nonce for the next proof, on every answer.
+    if let Some(n) = nonce {
+        response.headers_mut().insert(shared::dpop::NONCE_HEADER, n);
+    }
     // RFC 6749 §5.1.
     response
         .headers_mut()

@@ -68,6 +68,16 @@ pub enum Reject {
     Redirect(ErrorRedirect),
 }
 
+impl Reject {
+    /// The refusal as an OAuth error for a JSON endpoint (`/par`, RFC 9126 §2.3).
+    pub fn into_error(self) -> Error {
+        match self {
+            Reject::Page { message, .. } => Error::invalid_request(message),
+            Reject::Redirect(e) => Error::oauth(e.error, e.description),
+        }
+    }
+}
+
 /// An error response for the client's redirect URI (RFC 6749 §4.1.2.1, RFC 9207 §2).
 #[derive(Debug)]
 pub struct ErrorRedirect {
@@ -128,7 +138,26 @@ fn loopback_without_port(uri: &str) -> Option<String> {
     Some(format!("http://{host}{tail}"))
 }
 
+/// Where the parameters being validated come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The browser, as sent (`/authorize` without `request_uri`).
+    Front,
+    /// A pushed request (RFC 9126): resolved from its `request_uri`, or carried on with a
+    /// valid `par_ticket` by the sign-in and consent steps.
+    Pushed,
+    /// The pushed authorization request endpoint itself (RFC 9126 §2.1).
+    ParEndpoint,
+}
+
+const EXPIRED_PUSHED: &str = "This sign-in request has expired, was already used, or was not \
+     made for this application. Go back to the application and start signing in again.";
+
 /// Validate the parameters of `GET/POST /authorize` (`raw` is the query string or form body).
+///
+/// With `request_uri` (RFC 9126 §4) the pushed parameters are spent and validated instead —
+/// only `client_id` and `request_uri` are taken from the browser — and the request carries
+/// them on with a `par_ticket` (`oauth::par`).
 pub async fn validate(
     state: &AppState,
     raw: &str,
@@ -139,6 +168,63 @@ pub async fn validate(
             format!("The request is malformed: {}", description(&e)),
         )
     })?;
+    let now = state.now();
+    // Only our own request URIs are resolved; any other is a request object by reference
+    // (OIDC Core §6.2), answered `request_uri_not_supported` once the client is known.
+    if let Some(request_uri) = form
+        .get("request_uri")
+        .filter(|u| u.starts_with(super::par::REQUEST_URI_PREFIX))
+    {
+        // RFC 9126 §4: client_id is REQUIRED beside request_uri, and must be the pushing one.
+        let client_id = form.get("client_id").ok_or_else(|| {
+            page(
+                "Invalid sign-in request",
+                "The request does not name a client (client_id).",
+            )
+        })?;
+        let pushed = super::par::redeem(state, client_id, request_uri, now)
+            .await
+            .map_err(|_| page("Temporarily unavailable", "Please try again in a moment."))?
+            .ok_or_else(|| page("Sign-in request expired", EXPIRED_PUSHED))?;
+        let pushed_form = Form::parse(pushed.as_bytes()).map_err(|_| {
+            page(
+                "Invalid sign-in request",
+                "The pushed request is malformed.",
+            )
+        })?;
+        let mut req = validate_form(state, &pushed, &pushed_form, Origin::Pushed).await?;
+        req.raw = super::par::ticketed(state, &pushed, now);
+        return Ok(req);
+    }
+    if let Some(ticket) = form.get(super::par::TICKET) {
+        if !super::par::ticket_ok(state, raw, ticket, now) {
+            return Err(page("Sign-in request expired", EXPIRED_PUSHED));
+        }
+        return validate_form(state, raw, &form, Origin::Pushed).await;
+    }
+    validate_form(state, raw, &form, Origin::Front).await
+}
+
+/// Validate parameters pushed to `/par` (RFC 9126 §2.1): the rules of `/authorize`.
+pub async fn validate_pushed(
+    state: &AppState,
+    params: &str,
+) -> std::result::Result<AuthorizeRequest, Reject> {
+    let form = Form::parse(params.as_bytes()).map_err(|e| {
+        page(
+            "Invalid request",
+            format!("The request is malformed: {}", description(&e)),
+        )
+    })?;
+    validate_form(state, params, &form, Origin::ParEndpoint).await
+}
+
+async fn validate_form(
+    state: &AppState,
+    raw: &str,
+    form: &Form,
+    origin: Origin,
+) -> std::result::Result<AuthorizeRequest, Reject> {
     // 1. The client.
     let client_id = form.get("client_id").ok_or_else(|| {
         page(
@@ -214,13 +300,33 @@ pub async fn validate(
         return Err(fail(ErrorCode::InvalidRequest, "state is too long"));
     }
     // 3. What is asked for.
-    // OIDC Core §6 request objects: not supported, each answered with its own code (§3.1.2.6).
-    if form.get("request_uri").is_some() {
+    // RFC 9126 §5/§6: a client that must push (or every client, `AUTHZ_REQUIRE_PAR`) is
+    // refused here without a pushed request; the redirect URI is registered, so it is told.
+    if origin == Origin::Front && super::par::required_for(state, &client) {
         return Err(fail(
-            ErrorCode::RequestUriNotSupported,
-            "the request_uri parameter is not supported",
+            ErrorCode::InvalidRequest,
+            "this client must use pushed authorization requests: POST the parameters to the \
+             pushed_authorization_request_endpoint, then send request_uri (RFC 9126)",
         ));
     }
+    // RFC 9126 §2.1: request_uri is the one parameter that cannot be pushed. At /authorize
+    // ours were resolved before this point; another is a request object by reference, not
+    // supported (OIDC Core §6.2, §3.1.2.6).
+    if form.get("request_uri").is_some() {
+        return Err(if origin == Origin::Front {
+            fail(
+                ErrorCode::RequestUriNotSupported,
+                "the request_uri parameter is supported only for pushed authorization requests \
+                 (RFC 9126)",
+            )
+        } else {
+            fail(
+                ErrorCode::InvalidRequest,
+                "request_uri cannot be part of a pushed authorization request (RFC 9126 §2.1)",
+            )
+        });
+    }
+    // OIDC Core §6 request objects: not supported (§3.1.2.6 `request_not_supported`).
     if form.get("request").is_some() {
         return Err(fail(
             ErrorCode::RequestNotSupported,

@@ -113,6 +113,34 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
 /// The longest client id looked up (metadata-document URLs included).
 const MAX_CLIENT_ID_BYTES: usize = 2048;
 
+/// Authenticate the client of a request to a token-style endpoint (`/token`, `/par`,
+/// `/device_authorization`); a failure is audited (`client.auth_failed`, with `details`) before
+/// it is answered.
+pub async fn authenticate_audited(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    details: serde_json::Value,
+    ctx: &crate::audit::RequestContext,
+) -> Result<Arc<Client>> {
+    let presented = presented(headers, form)?;
+    match authenticate_request(state, &presented, ctx.now).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let ev = crate::store::AuditEvent::new(
+                ctx.now,
+                "client.auth_failed",
+                crate::store::Outcome::Failure,
+            )
+            .client(presented.client_id.chars().take(256).collect::<String>())
+            .details(details)
+            .ctx(ctx);
+            state.audit(ev).await;
+            Err(e)
+        }
+    }
+}
+
 /// Authenticate the client of a request to this server (`/token`, `/revoke`, `/introspect`):
 /// a metadata-document client is resolved first (`cimd::resolve`: cache, else fetch), then the
 /// credentials are checked like any client's.

@@ -68,6 +68,9 @@ pub struct Introspection {
     pub jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<shared::claims::Confirmation>,
 }
 
 /// `POST /introspect` (RFC 7662 §2.1): is the token active, and what does it say? Active means
@@ -89,7 +92,8 @@ pub async fn introspect(
                 scope: Some(c.scope),
                 client_id: Some(c.client_id),
                 username: c.preferred_username,
-                token_type: Some("Bearer"),
+                // RFC 9449 §6.2: a bound token is a DPoP token.
+                token_type: Some(if c.cnf.is_some() { "DPoP" } else { "Bearer" }),
                 exp: Some(c.exp),
                 iat: Some(c.iat),
                 sub: Some(c.sub),
@@ -97,6 +101,7 @@ pub async fn introspect(
                 iss: Some(c.iss),
                 jti: Some(c.jti),
                 sid: c.sid,
+                cnf: c.cnf,
             }
         }
         Found::Refresh(r) => {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::claims::CLIENT_SUBJECT_PREFIX;
+use shared::claims::{CLIENT_SUBJECT_PREFIX, Confirmation};
+use shared::dpop::Jkt;
 use shared::secret::{AccessToken, IdToken, RefreshToken};
 use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
 
@@ -101,6 +102,8 @@ pub struct RefreshGrant<'a> {
     pub auth_time: i64,
     pub sid: Option<&'a str>,
     pub family: Option<(&'a str, i64)>,
+    /// The DPoP key the refresh token is bound to (public clients, RFC 9449 §5).
+    pub dpop_jkt: Option<Jkt>,
 }
 
 /// What an ID token says.
@@ -170,7 +173,7 @@ impl TokenIssuer {
     /// multi-factor value with a second factor, [`ACR_PASSWORD`] with a password alone, none
     /// without a sign-in.
     pub fn acr_for(&self, amr: &[String]) -> Option<String> {
-        if amr.iter().any(|m| m == "otp") {
+        if crate::store::is_multi_factor(amr) {
             Some(self.mfa_acr.clone())
         } else if amr.is_empty() {
             None
@@ -183,13 +186,15 @@ impl TokenIssuer {
         self.access_ttl
     }
 
-    /// Sign an access token for `aud` (RFC 9068 §2.2).
+    /// Sign an access token for `aud` (RFC 9068 §2.2); with `dpop`, bound to that key
+    /// (`cnf.jkt`, RFC 9449 §6.1) — grants pass `ctx.dpop_jkt`.
     pub fn access_token(
         &self,
         subject: Subject<'_>,
         client: &Client,
         aud: &str,
         scope: &ScopeSet,
+        dpop: Option<Jkt>,
         now: i64,
     ) -> Result<AccessToken> {
         let (sub, auth_time, username, roles, sid, amr) = match subject {
@@ -231,6 +236,7 @@ impl TokenIssuer {
             roles,
             acr: self.acr_for(&amr),
             amr,
+            cnf: dpop.map(confirmation),
         };
         self.sign_access(&claims)
     }
@@ -255,7 +261,9 @@ impl TokenIssuer {
 
     /// A token obtained by token exchange (RFC 8693): `sub` stays the user of the subject
     /// token, `act` names the exchanging client, `aud` is the target; it lives at most
-    /// `EXCHANGED_TTL` and never beyond the subject token. Returns the token and its lifetime.
+    /// `EXCHANGED_TTL` and never beyond the subject token; with `dpop`, bound to that key.
+    /// Returns the token and its lifetime.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the exchange
     pub fn exchanged_token(
         &self,
         subject: &AccessTokenClaims,
@@ -263,6 +271,7 @@ impl TokenIssuer {
         actor: &Client,
         aud: &str,
         scope: &ScopeSet,
+        dpop: Option<Jkt>,
         now: i64,
     ) -> Result<(AccessToken, i64)> {
         let exp = (now + EXCHANGED_TTL).min(subject.exp);
@@ -284,6 +293,7 @@ impl TokenIssuer {
             roles: user.roles.clone(),
             amr: subject.amr.clone(),
             acr: subject.acr.clone(),
+            cnf: dpop.map(confirmation),
         };
         Ok((self.sign_access(&claims)?, exp - now))
     }
@@ -314,6 +324,7 @@ impl TokenIssuer {
             family_expires_at,
             used_at: None,
             revoked_at: None,
+            dpop_jkt: grant.dpop_jkt.map(|j| j.to_b64()),
         };
         NewRefreshToken {
             token: RefreshToken::new(token),
@@ -362,16 +373,18 @@ impl TokenIssuer {
         signer.sign_jwt("JWT", &claims).map(IdToken::new)
     }
 
-    /// Assemble the response body.
+    /// Assemble the response body; `dpop`: the key the access token was bound to (the same
+    /// `ctx.dpop_jkt`), which makes it a `DPoP` token (RFC 9449 §5).
     pub fn response(
         &self,
         access: AccessToken,
         scope: &ScopeSet,
         refresh: Option<RefreshToken>,
+        dpop: Option<Jkt>,
     ) -> TokenResponse {
         TokenResponse {
             access_token: access,
-            token_type: "Bearer",
+            token_type: if dpop.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.access_ttl,
             scope: scope.to_string(),
             refresh_token: refresh,
@@ -379,4 +392,9 @@ impl TokenIssuer {
             issued_token_type: None,
         }
     }
+}
+
+/// `cnf` of a token bound to `jkt` (RFC 9449 §6.1).
+fn confirmation(jkt: Jkt) -> Confirmation {
+    Confirmation { jkt: jkt.to_b64() }
 }

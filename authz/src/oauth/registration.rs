@@ -34,6 +34,8 @@ pub struct ClientMetadata {
     pub jwks: Option<serde_json::Value>,
     /// OIDC Registration §2: `web` or `native`.
     pub application_type: Option<String>,
+    /// RFC 9449 §5.2: the client always uses DPoP; token requests without a proof are refused.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// `token_endpoint_auth_method`: a string, or (in metadata documents) a list.
@@ -74,6 +76,9 @@ pub struct RegisteredClient {
     pub scope: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// RFC 9449 §5.2, echoed when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 fn meta(d: impl Into<String>) -> Error {
@@ -223,6 +228,7 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
             Source::Registration => Registration::Dynamic,
             Source::MetadataDocument => Registration::MetadataDocument,
         },
+        dpop_bound_access_tokens: m.dpop_bound_access_tokens.unwrap_or(false),
         ..Default::default()
     })
     .and_then(|settings| {
@@ -307,5 +313,6 @@ pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredC
         application_type,
         redirect_uris: settings.redirect_uris,
         post_logout_redirect_uris: settings.post_logout_redirect_uris,
+        dpop_bound_access_tokens: settings.dpop_bound_access_tokens,
     })
 }

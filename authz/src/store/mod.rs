@@ -7,7 +7,10 @@
 mod account;
 mod client_cache;
 mod dashboard;
+mod device;
 mod model;
+mod par;
+mod passkeys;
 mod sql;
 
 use async_trait::async_trait;
@@ -15,7 +18,10 @@ use async_trait::async_trait;
 pub use account::{AccountStore, ConsentRecord};
 pub use client_cache::{ClientCache, Freshness};
 pub use dashboard::*;
+pub use device::{DeviceAuthorization, DeviceStatus, DeviceStore, PollOutcome};
 pub use model::*;
+pub use par::{ParStore, PushedRequest};
+pub use passkeys::{PasskeyStore, StoredPasskey};
 pub use sql::{Backend, SqlStore};
 
 use crate::error::Result;
@@ -436,6 +442,9 @@ pub trait Store:
     + TwoFactorStore
     + AccountStore
     + DashboardStore
+    + ParStore
+    + DeviceStore
+    + PasskeyStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

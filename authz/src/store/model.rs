@@ -293,6 +293,9 @@ pub struct RefreshTokenRecord {
     pub family_expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// RFC 9449 §5: the DPoP key (thumbprint, base64url) a public client's refresh token is
+    /// bound to; refreshing needs a proof with that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// State of a signing key.
@@ -457,13 +460,19 @@ pub struct Session {
     pub ip: Option<String>,
 }
 
+/// Do these RFC 8176 methods make a multi-factor sign-in?
+pub fn is_multi_factor(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "otp" || m == "mfa")
+}
+
 impl Session {
     pub fn is_live(&self) -> bool {
         self.ended_at.is_none()
     }
-    /// Signed in with a second factor (RFC 8176 `otp`).
+    /// Signed in with a second factor (RFC 8176 `otp`, or `mfa`: a passkey with user
+    /// verification, alone or after the password).
     pub fn is_multi_factor(&self) -> bool {
-        self.amr.iter().any(|m| m == "otp")
+        crate::store::is_multi_factor(&self.amr)
     }
 }
 

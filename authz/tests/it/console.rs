@@ -131,7 +131,10 @@ async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
     // The same code again: refused (a replay), the code page stays.
     console_password(&b, &app, "alice", "/account").await;
     enter_code(&b, &fresh).await;
-    let alert = b.text(&wait_find(&b, ".notice-error").await).await.unwrap();
+    let alert = b
+        .text(&wait_find(&b, "div.notice-error").await)
+        .await
+        .unwrap();
     assert!(alert.contains("not valid"), "{alert}");
     assert_eq!(h1(&b).await, "Enter your code");
     // A recovery code instead: in.
@@ -147,7 +150,10 @@ async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
     // The same recovery code twice: refused; a fresh code then works (positive control).
     console_password(&b, &app, "alice", "/account").await;
     enter_code(&b, &recovery[0]).await;
-    let alert = b.text(&wait_find(&b, ".notice-error").await).await.unwrap();
+    let alert = b
+        .text(&wait_find(&b, "div.notice-error").await)
+        .await
+        .unwrap();
     assert!(alert.contains("not valid"), "{alert}");
     app.clock.advance(totp::STEP_SECS);
     fill(&b, "#code", &code()).await;
@@ -321,6 +327,7 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
         ("/account/sessions", "Sessions", 2),
         ("/account/api-keys", "API keys", 0),
         ("/account/two-factor", "Two-factor sign-in", 0),
+        ("/account/passkeys", "Passkeys", 0),
         ("/account/data", "Your data", 0),
     ] {
         check_page(&b, &app, &dir, path, heading, rows).await;

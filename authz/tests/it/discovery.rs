@@ -138,7 +138,9 @@ async fn metadata_documents_are_identical_and_accurate(backend: Backend) {
             "password",
             "refresh_token",
             "authorization_code",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            // RFC 8628, on by default (`AUTHZ_DEVICE_FLOW`).
+            "urn:ietf:params:oauth:grant-type:device_code"
         ]
     );
     for (field, path) in [

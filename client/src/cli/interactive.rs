@@ -21,6 +21,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "login-browser",
         "login-browser — sign in through the browser (authorization code + PKCE)",
     ),
+    (
+        "login-device",
+        "login-device — sign in with a code entered on another device (RFC 8628)",
+    ),
     ("profile", "profile — who you are, per the MCP server"),
     ("note", "note <title> | <content> — store a secure note"),
     ("notes", "notes — list your notes"),
@@ -165,6 +169,15 @@ pub async fn run(ui: &Ui, mcp_url: &str, client_id: &str, remember: bool) -> boo
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
                     .spawn();
+                })
+                .await
+                .map(|_| println!("signed in")),
+            "login-device" => client
+                .login_with_device("", |d| {
+                    println!(
+                        "On another device, open {} and enter the code {}",
+                        d.verification_uri, d.user_code
+                    );
                 })
                 .await
                 .map(|_| println!("signed in")),

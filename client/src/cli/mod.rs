@@ -1,6 +1,7 @@
-//! The `mcp-auth-client` commands: `demo`, `interactive`, `validate`.
+//! The `mcp-auth-client` commands: `demo`, `interactive`, `validate`, `login-device`.
 
 pub mod demo;
+pub mod device;
 pub mod interactive;
 pub mod ui;
 pub mod validate;

@@ -5,4 +5,6 @@
 mod support;
 
 mod binary;
+mod device;
+mod dpop;
 mod library;

@@ -11,6 +11,7 @@ mod browser_client;
 mod cimd;
 mod cluster;
 mod denials;
+mod dpop;
 mod logs;
 mod metrics;
 mod notes;

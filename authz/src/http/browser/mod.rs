@@ -6,8 +6,10 @@ mod account;
 mod admin;
 mod authorize;
 mod console;
+mod device;
 mod logout;
 mod pages;
+mod passkeys;
 mod signin;
 mod web;
 
@@ -46,7 +48,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/consent", limited(post(authorize::consent), &forms))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .merge(account::router())
+        .merge(passkeys::router(&forms))
         .merge(admin::router())
+        .merge(device::router(state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -65,6 +69,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
             HeaderValue::from_static("no-referrer"),
         ));
     html.route("/static/style.css", get(style))
+        .route("/static/passkeys.js", get(passkeys_js))
+}
+
+const PASSKEYS_JS: &str = include_str!("../../../static/passkeys.js");
+
+async fn passkeys_js() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PASSKEYS_JS,
+    )
 }
 
 async fn style() -> impl axum::response::IntoResponse {

@@ -43,7 +43,7 @@ type PageResult = Result<Response, PageError>;
 /// The client id the console's sign-ins are audited under.
 pub const CONSOLE_CLIENT: &str = "console";
 /// How long the steps after the password may take.
-const PENDING_SECS: i64 = 300;
+pub(super) const PENDING_SECS: i64 = 300;
 const PENDING_AAD: &[u8] = b"authz-signin-pending";
 const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Go back to \
      the application and start signing in again.";
@@ -73,7 +73,7 @@ impl Target {
         }
     }
 
-    fn client_id(&self) -> &str {
+    pub(super) fn client_id(&self) -> &str {
         match self {
             Self::Authorize(req) => &req.client.id,
             Self::Console { .. } => CONSOLE_CLIENT,
@@ -110,7 +110,8 @@ impl Target {
     }
 }
 
-/// A console page to return to: a local path under `/account` or `/admin` only (never another
+/// A console page to return to: a local path under `/account`, `/admin` or `/device` (the
+/// device flow's code entry, RFC 8628 §3.3) only (never another
 /// site: no scheme, no `//`, no backslash).
 pub fn safe_next(next: Option<&str>) -> String {
     let next = next.unwrap_or("/account");
@@ -119,7 +120,7 @@ pub fn safe_next(next: Option<&str>) -> String {
         && !next.contains('\\')
         && next.len() <= 512
         && next.bytes().all(|b| b.is_ascii_graphic())
-        && ["/account", "/admin"].iter().any(|p| {
+        && ["/account", "/admin", "/device"].iter().any(|p| {
             next == *p || next.starts_with(&format!("{p}/")) || next.starts_with(&format!("{p}?"))
         });
     if local {
@@ -131,10 +132,10 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// The state between the steps of a sign-in.
 #[derive(Serialize, Deserialize)]
-struct Pending {
-    uid: String,
-    amr: Vec<String>,
-    exp: i64,
+pub(super) struct Pending {
+    pub(super) uid: String,
+    pub(super) amr: Vec<String>,
+    pub(super) exp: i64,
 }
 
 const PENDING: &str = "authz_pending";
@@ -150,7 +151,7 @@ fn seal_pending(state: &AppState, p: &Pending) -> HeaderValue {
 }
 
 /// The pending sign-in this browser holds, if any and still fresh, with its user (enabled).
-async fn open_pending(
+pub(super) async fn open_pending(
     state: &AppState,
     headers: &HeaderMap,
     now: i64,
@@ -175,7 +176,7 @@ async fn open_pending(
 }
 
 /// A submitted sign-in form: readable, with this browser's CSRF token, and its target.
-async fn submitted(
+pub(super) async fn submitted(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
@@ -290,7 +291,7 @@ pub async fn login(
 }
 
 /// After a step: the next one the user owes, or the session.
-async fn next_step(
+pub(super) async fn next_step(
     state: &AppState,
     headers: &HeaderMap,
     target: &Target,
@@ -298,8 +299,8 @@ async fn next_step(
     pending: Pending,
     ctx: &RequestContext,
 ) -> PageResult {
-    let has_otp = pending.amr.iter().any(|m| m == "otp");
-    if !has_otp && two_factor::is_enabled(state, user).await? {
+    let second_done = crate::store::is_multi_factor(&pending.amr);
+    if !second_done && two_factor::is_enabled(state, user).await? {
         let cookie = seal_pending(state, &pending);
         return Ok(with_cookies(
             code_page(state, headers, target, user, None),
@@ -494,7 +495,7 @@ async fn finish(
         set_session_cookie(state, &cookie_value),
         pending_cookie(state, "", 0),
     ];
-    let multi = methods.contains(&"otp");
+    let multi = crate::store::is_multi_factor(amr);
     if target.wants_mfa(state, user) && !multi {
         return Ok(with_cookies(mfa_setup_page(target), cookies));
     }

@@ -92,6 +92,7 @@ pub async fn handle(
         client,
         &record.resource,
         &scope,
+        ctx.dpop_jkt,
         now,
     )?;
     // The grant covers the resource the user consented to, and only that (RFC 8707 §2.2).
@@ -102,6 +103,7 @@ pub async fn handle(
         sid: &record.sid,
         resource: &record.resource,
         scope: &scope,
+        dpop_jkt: ctx.dpop_jkt,
     };
     let refresh = match first_refresh_token(state, grant, now).await? {
         Some(rt) => {
@@ -140,7 +142,7 @@ pub async fn handle(
         refresh: refresh.is_some(),
     };
     audit_issued(state, ctx, issued).await;
-    let mut response = state.issuer.response(access, &scope, refresh);
+    let mut response = state.issuer.response(access, &scope, refresh, ctx.dpop_jkt);
     response.id_token = id_token;
     Ok(response)
 }

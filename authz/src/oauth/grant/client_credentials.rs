@@ -89,6 +89,7 @@ pub async fn handle(
                 client,
                 &aud,
                 &scope,
+                ctx.dpop_jkt,
                 now,
             )?,
             user.id.clone(),
@@ -96,7 +97,7 @@ pub async fn handle(
         None => (
             state
                 .issuer
-                .access_token(Subject::Client, client, &aud, &scope, now)?,
+                .access_token(Subject::Client, client, &aud, &scope, ctx.dpop_jkt, now)?,
             format!("{}{}", shared::claims::CLIENT_SUBJECT_PREFIX, client.id),
         ),
     };
@@ -109,5 +110,5 @@ pub async fn handle(
         refresh: false,
     };
     audit_issued(state, ctx, issued).await;
-    Ok(state.issuer.response(access, &scope, None))
+    Ok(state.issuer.response(access, &scope, None, ctx.dpop_jkt))
 }

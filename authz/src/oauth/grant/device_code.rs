@@ -1,20 +1,149 @@
-//! The device authorization grant (RFC 8628 §3.4): polling for the token with the device code.
+//! The device authorization grant, token request (RFC 8628 §3.4, §3.5).
+//!
+//! 1. `device_code` present; the poll is recorded and answered by the store in one atomic
+//!    statement (`DeviceStore::poll_device`): unknown or another client's → `invalid_grant`;
+//!    expired → `expired_token`; polled sooner than the interval while pending → `slow_down`
+//!    (and the interval of this device code is 5 s longer from now on, persisted);
+//!    undecided → `authorization_pending`; denied → `access_denied`; already issued →
+//!    `invalid_grant`; approved → this poll, and only this one, issues.
+//! 2. The approving user still exists, is enabled and has not changed credentials since.
+//! 3. Scope = what the device asked for, within the user's roles (RFC 6749 §3.3).
+//! 4. A grant session (as the password grant makes): logout and revocation end it; access
+//!    token for the authorization's one resource (RFC 8707); a refresh token when allowed;
+//!    an ID token with `openid` (no nonce: the device flow has none).
+
+use shared::{ErrorCode, ScopeSet};
 
 use super::super::form::Form;
-use super::super::issuer::TokenResponse;
+use super::super::issuer::{IdTokenRequest, Subject, TokenResponse};
+use super::{Issued, UserGrant, audit_issued, first_refresh_token, user_allowed_scopes};
 use crate::audit::RequestContext;
+use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
+use crate::oauth::device::SLOW_DOWN_SECS;
+use crate::oauth::live::{self, Dead};
+use crate::oauth::scope::OPENID;
 use crate::state::AppState;
-use crate::store::Client;
+use crate::store::{AuditEvent, Client, GrantType, Outcome, PollOutcome};
 
 pub async fn handle(
-    _state: &AppState,
-    _client: &Client,
-    _form: &Form,
-    _ctx: &RequestContext,
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+    ctx: &RequestContext,
 ) -> Result<TokenResponse> {
-    Err(Error::oauth(
-        shared::ErrorCode::UnsupportedGrantType,
-        "the device authorization grant is not enabled on this server",
-    ))
+    let device_code = form.require("device_code")?;
+    let now = ctx.now;
+    let outcome = state
+        .store
+        .poll_device(&sha256_hex(device_code), &client.id, now, SLOW_DOWN_SECS)
+        .await?;
+    let d = match outcome {
+        PollOutcome::Issue(d) => d,
+        PollOutcome::NotFound => {
+            return Err(Error::invalid_grant(
+                "the device code is unknown or was issued to another client",
+            ));
+        }
+        PollOutcome::Expired => {
+            return Err(Error::oauth(
+                ErrorCode::ExpiredToken,
+                "the device code has expired: start a new device authorization",
+            ));
+        }
+        PollOutcome::SlowDown { interval_secs } => {
+            return Err(Error::oauth(
+                ErrorCode::SlowDown,
+                format!("polling too fast: wait at least {interval_secs} s between requests"),
+            ));
+        }
+        PollOutcome::Pending => {
+            return Err(Error::oauth(
+                ErrorCode::AuthorizationPending,
+                "the user has not yet approved the request",
+            ));
+        }
+        PollOutcome::Denied => {
+            return Err(Error::oauth(
+                ErrorCode::AccessDenied,
+                "the user denied the request",
+            ));
+        }
+        PollOutcome::AlreadyIssued => {
+            return Err(Error::invalid_grant(
+                "tokens were already issued for this device code",
+            ));
+        }
+    };
+    let user_id = d.user_id.as_deref().unwrap_or_default();
+    let user = match live::live_user(state, user_id).await? {
+        Ok(u) if d.decided_at.is_none_or(|t| u.credentials_current_at(t)) => u,
+        Ok(_) => return Err(Error::invalid_grant(Dead::CredentialsChanged.description())),
+        Err(dead) => return Err(Error::invalid_grant(dead.description())),
+    };
+    let asked = ScopeSet::parse(&d.scope).map_err(Error::internal)?;
+    // The user's roles narrow what the device asked for (RFC 6749 §3.3).
+    let scope = asked.intersection(&user_allowed_scopes(state, &user, client));
+    let auth_time = d.decided_at.unwrap_or(now);
+    // A grant session for the device: listed on the account page, ended by logout/revocation.
+    let session = crate::account::session::start_grant(state, &user, &client.id, ctx).await?;
+    let access = state.issuer.access_token(
+        Subject::User {
+            user: &user,
+            auth_time,
+            sid: Some(&session.sid),
+            amr: &session.amr,
+        },
+        client,
+        &d.resource,
+        &scope,
+        ctx.dpop_jkt,
+        now,
+    )?;
+    let grant = UserGrant {
+        client,
+        user: &user,
+        auth_time,
+        sid: &session.sid,
+        resource: &d.resource,
+        scope: &scope,
+        dpop_jkt: ctx.dpop_jkt,
+    };
+    let refresh = first_refresh_token(state, grant, now)
+        .await?
+        .map(|rt| rt.token);
+    let id_token = if scope.contains(OPENID) {
+        Some(state.issuer.id_token(
+            IdTokenRequest {
+                client,
+                user: &user,
+                scope: &scope,
+                auth_time,
+                nonce: None,
+                sid: Some(&session.sid),
+                amr: &session.amr,
+                access_token: access.expose(),
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    let ev = AuditEvent::new(now, "device.token_issued", Outcome::Success)
+        .subject(&user.id)
+        .client(&client.id)
+        .ctx(ctx);
+    state.audit_async(ev).await;
+    let issued = Issued {
+        grant: GrantType::DeviceCode,
+        client,
+        subject: &user.id,
+        aud: &d.resource,
+        scope: &scope,
+        refresh: refresh.is_some(),
+    };
+    audit_issued(state, ctx, issued).await;
+    let mut response = state.issuer.response(access, &scope, refresh, ctx.dpop_jkt);
+    response.id_token = id_token;
+    Ok(response)
 }

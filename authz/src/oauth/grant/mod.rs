@@ -24,10 +24,12 @@ use crate::store::{AuditEvent, Client, GrantType, Outcome, Registration, User};
 
 /// Is `grant` turned on in this server's configuration? (Metadata lists only these; the
 /// token endpoint refuses the others with `unsupported_grant_type`.)
-pub fn enabled(_state: &AppState, grant: GrantType) -> bool {
+pub fn enabled(state: &AppState, grant: GrantType) -> bool {
     match grant {
-        // Issue 18: each is turned on by its own configuration.
-        GrantType::DeviceCode | GrantType::JwtBearer => false,
+        // ID-JAG (enterprise-managed authorization): on with at least one trusted issuer.
+        GrantType::JwtBearer => state.config.id_jag.enabled(),
+        // RFC 8628 device authorization grant: `AUTHZ_DEVICE_FLOW` (default on).
+        GrantType::DeviceCode => state.config.device.enabled,
         _ => true,
     }
 }
@@ -51,18 +53,14 @@ pub async fn exchange(
             "grant_type is not enabled on this server",
         ));
     }
-    let presented = client_auth::presented(headers, form)?;
-    let client = match client_auth::authenticate_request(state, &presented, ctx.now).await {
-        Ok(c) => c,
-        Err(e) => {
-            let ev = AuditEvent::new(ctx.now, "client.auth_failed", Outcome::Failure)
-                .client(presented.client_id.chars().take(256).collect::<String>())
-                .details(serde_json::json!({ "grant_type": grant.as_str() }))
-                .ctx(ctx);
-            state.audit(ev).await;
-            return Err(e);
-        }
-    };
+    let client = client_auth::authenticate_audited(
+        state,
+        headers,
+        form,
+        serde_json::json!({ "grant_type": grant.as_str() }),
+        ctx,
+    )
+    .await?;
     // Per authenticated client, after authentication: an unauthenticated caller cannot spend
     // another client's budget. A public client proves nothing (anyone may send its id), so it
     // has no budget of its own to exhaust for all its users: the per-address limit covers it.
@@ -77,6 +75,14 @@ pub async fn exchange(
         return Err(Error::unauthorized_client(format!(
             "this client may not use the {grant} grant"
         )));
+    }
+    // RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens` must always prove
+    // possession of a key (the proof itself was checked by the token endpoint).
+    if client.dpop_bound_access_tokens && state.dpop.enabled && ctx.dpop_jkt.is_none() {
+        return Err(Error::oauth(
+            ErrorCode::InvalidDpopProof,
+            "this client must send a DPoP proof with every token request",
+        ));
     }
     let issued = match grant {
         GrantType::ClientCredentials => client_credentials::handle(state, &client, form, ctx).await,
@@ -112,6 +118,9 @@ struct UserGrant<'a> {
     /// The one resource the grant was made for.
     resource: &'a str,
     scope: &'a ScopeSet,
+    /// The request's DPoP key (`ctx.dpop_jkt`): a public client's refresh token is bound to
+    /// it (RFC 9449 §5).
+    dpop_jkt: Option<shared::dpop::Jkt>,
 }
 
 /// The first refresh token of a user grant, or none: issued when the client may refresh and
@@ -136,6 +145,9 @@ async fn first_refresh_token(
         auth_time: g.auth_time,
         sid: Some(g.sid),
         family: None,
+        // RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key; a
+        // confidential client's are already bound to its authentication.
+        dpop_jkt: g.dpop_jkt.filter(|_| g.client.is_public()),
     };
     let rt = state.issuer.refresh_token(grant, now);
     if !state.store.create_refresh_token(&rt.record).await? {

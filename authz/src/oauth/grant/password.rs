@@ -97,6 +97,7 @@ pub async fn handle(
         client,
         &aud,
         &scope,
+        ctx.dpop_jkt,
         now,
     )?;
     // The grant covers the audience it was made for, and only that (RFC 8707 §2.2): a token
@@ -108,6 +109,7 @@ pub async fn handle(
         sid: &session.sid,
         resource: &aud,
         scope: &scope,
+        dpop_jkt: ctx.dpop_jkt,
     };
     let refresh = first_refresh_token(state, grant, now)
         .await?
@@ -123,5 +125,5 @@ pub async fn handle(
         refresh: refresh.is_some(),
     };
     audit_issued(state, ctx, issued).await;
-    Ok(state.issuer.response(access, &scope, refresh))
+    Ok(state.issuer.response(access, &scope, refresh, ctx.dpop_jkt))
 }

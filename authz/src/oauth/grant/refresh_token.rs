@@ -14,8 +14,8 @@
 //! 5. New access token, and the successor refresh token in the same family (absolute lifetime
 //!    kept).
 
-use shared::ScopeSet;
 use shared::secret::RefreshToken;
+use shared::{ErrorCode, ScopeSet};
 
 use super::{Issued, audit_issued, user_allowed_scopes};
 use crate::audit::RequestContext;
@@ -58,6 +58,26 @@ pub async fn handle(
     if record.revoked_at.is_some() || record.expires_at <= now || record.family_expires_at <= now {
         return Err(Error::invalid_grant(INVALID));
     }
+    // RFC 9449 §5: a refresh token bound to a DPoP key needs a proof with that key. Checked
+    // before anything is rotated, so a stolen bound token burns nothing.
+    let bound = match record.dpop_jkt.as_deref() {
+        None => None,
+        Some(stored) => match ctx.dpop_jkt {
+            Some(jkt) if jkt.matches(stored) => Some(jkt),
+            Some(_) => {
+                return Err(Error::oauth(
+                    ErrorCode::InvalidDpopProof,
+                    "the refresh token is bound to another DPoP key",
+                ));
+            }
+            None => {
+                return Err(Error::oauth(
+                    ErrorCode::InvalidDpopProof,
+                    "the refresh token is DPoP-bound: a DPoP proof with its key is required",
+                ));
+            }
+        },
+    };
     // 2. The grant is still live.
     let (user, amr) = match live::refresh_token(state, &record, client).await? {
         Ok(live) => live,
@@ -94,6 +114,8 @@ pub async fn handle(
         auth_time: record.auth_time,
         sid: record.sid.as_deref(),
         family: Some((&record.family_id, record.family_expires_at)),
+        // The successor keeps the family's binding (RFC 9449 §5).
+        dpop_jkt: bound,
     };
     let next = state.issuer.refresh_token(grant, now);
     let grace = state.config.refresh_retry_grace_secs;
@@ -139,6 +161,7 @@ pub async fn handle(
         client,
         &aud,
         &scope,
+        ctx.dpop_jkt,
         now,
     )?;
     let issued = Issued {
@@ -150,7 +173,9 @@ pub async fn handle(
         refresh: true,
     };
     audit_issued(state, ctx, issued).await;
-    Ok(state.issuer.response(access, &scope, Some(refresh)))
+    Ok(state
+        .issuer
+        .response(access, &scope, Some(refresh), ctx.dpop_jkt))
 }
 
 async fn reuse_detected(

@@ -109,9 +109,10 @@ pub async fn handle(
         "scope beyond the subject token or the user's roles",
     )?;
     let now = ctx.now;
-    let (token, ttl) = state
-        .issuer
-        .exchanged_token(&claims, &user, client, &aud, &scope, now)?;
+    let (token, ttl) =
+        state
+            .issuer
+            .exchanged_token(&claims, &user, client, &aud, &scope, ctx.dpop_jkt, now)?;
     let issued = Issued {
         grant: GrantType::TokenExchange,
         client,
@@ -121,9 +122,10 @@ pub async fn handle(
         refresh: false,
     };
     audit_issued(state, ctx, issued).await;
-    let mut response = state.issuer.response(token, &scope, None);
+    let mut response = state.issuer.response(token, &scope, None, ctx.dpop_jkt);
     response.expires_in = ttl;
     response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
-    // RFC 8693 §2.2.1: token_type "N_A" is for non-access tokens; this is a Bearer token.
+    // RFC 8693 §2.2.1: token_type "N_A" is for non-access tokens; this is an access token
+    // (Bearer, or DPoP when the request carried a proof).
     Ok(response)
 }

@@ -16,7 +16,7 @@ use crate::store::{RefreshTokenRecord, RefreshTokenStore, RotateOutcome, Rotatio
 macro_rules! refresh_columns {
     () => {
         "token_hash, family_id, client_id, user_id, scope, resources, auth_time, sid, \
-                       created_at, expires_at, family_expires_at, used_at, revoked_at"
+                       created_at, expires_at, family_expires_at, used_at, revoked_at, dpop_jkt"
     };
 }
 
@@ -35,13 +35,14 @@ pub(super) fn record(row: &AnyRow) -> Result<RefreshTokenRecord> {
         family_expires_at: row.try_get("family_expires_at")?,
         used_at: row.try_get("used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO refresh_tokens (",
     refresh_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 );
 
 macro_rules! bind_record {
@@ -59,6 +60,7 @@ macro_rules! bind_record {
             .bind($r.family_expires_at)
             .bind($r.used_at)
             .bind($r.revoked_at)
+            .bind($r.dpop_jkt.as_deref())
     };
 }
 

@@ -9,6 +9,8 @@ mod keys;
 mod profile;
 mod two_factor;
 
+pub use profile::Done;
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};

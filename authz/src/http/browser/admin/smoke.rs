@@ -85,6 +85,7 @@ impl App {
         let ctx = RequestContext {
             ip: None,
             now: self.state.now(),
+            dpop_jkt: None,
         };
         let (_, value) = session::start(&self.state, user, how, &ctx)
             .await

@@ -1,0 +1,267 @@
+//! Passkeys in the browser (`account::passkeys`): `/account/passkeys` (list, add, remove) and
+//! signing in with one (`POST /login/passkey/options`, `POST /login/passkey`). The small
+//! script `/static/passkeys.js` (served from here, so the CSP `default-src 'self'` holds) asks
+//! the server for options, calls `navigator.credentials`, and submits the answer in an
+//! ordinary form POST — the server answers with a page or a 303 as for every other form.
+//! Options requests carry the form's CSRF token too.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::super::limits::{Limit, limited};
+use super::console::{Console, Nav, done_message};
+use super::signin::{self, Pending, Target};
+use super::web::{PageError, checked_form, see_other};
+use crate::account::passkeys;
+use crate::audit::RequestContext;
+use crate::console::time::{utc, utc_or_dash};
+use crate::state::AppState;
+
+/// The routes; the sign-in ones share the sign-in forms' per-IP budget (`forms`).
+pub fn router(forms: &Option<Limit>) -> Router<AppState> {
+    Router::new()
+        .route("/account/passkeys", get(show).post(add))
+        .route("/account/passkeys/options", post(register_options))
+        .route("/account/passkeys/{id}/delete", post(remove))
+        .route(
+            "/login/passkey/options",
+            limited(post(sign_in_options), forms),
+        )
+        .route("/login/passkey", limited(post(sign_in), forms))
+}
+
+struct Row {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/account_passkeys.html")]
+struct PasskeysPage {
+    nav: Nav,
+    passkeys: Vec<Row>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+const DONE: &[(&str, &str)] = &[
+    (
+        "added",
+        "Your passkey was added: you can sign in with it now.",
+    ),
+    ("removed", "The passkey was removed."),
+];
+
+async fn page(
+    state: &AppState,
+    console: &Console,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let passkeys = state
+        .store
+        .user_passkeys(&console.user.id)
+        .await?
+        .into_iter()
+        .map(|p| Row {
+            id: p.credential_id,
+            name: p.name,
+            created: utc(p.created_at),
+            last_used: utc_or_dash(p.last_used_at),
+        })
+        .collect();
+    let page = PasskeysPage {
+        nav: console.nav("passkeys"),
+        passkeys,
+        notice,
+        error,
+    };
+    Ok(console.page(&page))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    console: Console,
+    Query(q): Query<super::account::Done>,
+) -> Result<Response, PageError> {
+    page(
+        &state,
+        &console,
+        done_message(q.done.as_deref(), DONE),
+        None,
+    )
+    .await
+}
+
+/// Options for `navigator.credentials.create` (JSON).
+pub async fn register_options(
+    State(state): State<AppState>,
+    console: Console,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    console.form(&state, &body)?;
+    match passkeys::start_registration(&state, &console.user).await {
+        Ok((options, ceremony)) => Ok(Json(
+            serde_json::json!({ "ceremony": ceremony, "options": options }),
+        )
+        .into_response()),
+        Err(e) => json_refusal(e),
+    }
+}
+
+fn json_refusal(e: crate::error::Error) -> Result<Response, PageError> {
+    let (status, text) = super::console::user_mistake(e)?;
+    Ok((status, Json(serde_json::json!({ "error": text }))).into_response())
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    console: Console,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = console.form(&state, &body)?;
+    let ceremony = form.get("ceremony").unwrap_or_default();
+    let credential = form.get("credential").unwrap_or_default();
+    let name = form.get("name").unwrap_or_default();
+    match passkeys::finish_registration(&state, &console.user, ceremony, credential, name).await {
+        Ok(_) => Ok(see_other("/account/passkeys?done=added")),
+        Err(e) => {
+            let (_, msg) = super::console::user_mistake(e)?;
+            page(
+                &state,
+                &console,
+                None,
+                Some(format!("The passkey was not added: {msg}.")),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    console.form(&state, &body)?;
+    match passkeys::remove(&state, &console.user, &id).await {
+        Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
+        Err(e) => {
+            let (_, msg) = super::console::user_mistake(e)?;
+            page(
+                &state,
+                &console,
+                None,
+                Some(format!("Nothing was removed: {msg}.")),
+            )
+            .await
+        }
+    }
+}
+
+const EXPIRED: &str = "This form has expired or was not sent from this site. Go back and \
+     start signing in again.";
+
+/// Options for `navigator.credentials.get` (JSON): the pending sign-in's user (a second
+/// factor), the named user, or username-less.
+pub async fn sign_in_options(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = checked_form(&state, &headers, &body, EXPIRED)?;
+    let pending = signin::open_pending(&state, &headers, ctx.now).await?;
+    let user = match (&pending, form.get("username").map(str::trim)) {
+        (Some((_, u)), _) => Some(u.clone()),
+        (None, Some(name)) if !name.is_empty() => state
+            .store
+            .get_user_by_username(name)
+            .await?
+            .filter(|u| u.is_enabled()),
+        _ => None,
+    };
+    // A name without passkeys (or unknown) gets the username-less options: the answer does
+    // not say which names exist.
+    let named = match &user {
+        Some(u) => !state.store.user_passkeys(&u.id).await?.is_empty(),
+        None => false,
+    };
+    let start = passkeys::start_authentication(&state, user.as_ref().filter(|_| named)).await;
+    match start {
+        Ok((options, ceremony)) => Ok(Json(serde_json::json!({
+            "ceremony": ceremony,
+            "mode": if named { "user" } else { "discoverable" },
+            "options": options,
+        }))
+        .into_response()),
+        Err(e) => json_refusal(e),
+    }
+}
+
+/// The browser's answer: signed in (or the second factor given), on to the next step.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (form, target) = signin::submitted(&state, &headers, &body).await?;
+    let ceremony = form.get("ceremony").unwrap_or_default();
+    let credential = form.get("credential").unwrap_or_default();
+    let pending = signin::open_pending(&state, &headers, ctx.now).await?;
+    let expected = match (&pending, form.get("mode"), form.get("username")) {
+        (Some((_, u)), _, _) => Some(u.clone()),
+        (None, Some("user"), Some(name)) => state.store.get_user_by_username(name.trim()).await?,
+        _ => None,
+    };
+    let Some(user) =
+        passkeys::finish_authentication(&state, ceremony, credential, expected.as_ref()).await?
+    else {
+        let msg = "That passkey could not be verified. Try again, or sign in with your password."
+            .to_owned();
+        return Ok(signin::login_page(
+            &state,
+            &headers,
+            &target,
+            Some(msg),
+            String::new(),
+        ));
+    };
+    if let Target::Authorize(req) = &target
+        && !req.is_hinted_user(&user.id)
+    {
+        let msg = "This application asked you to sign in with a different account.".to_owned();
+        return Ok(signin::login_page(
+            &state,
+            &headers,
+            &target,
+            Some(msg),
+            String::new(),
+        ));
+    }
+    // RFC 8176: a hardware-bound key with user verification; after a password it is the
+    // second factor.
+    let mut amr: Vec<String> = match pending {
+        Some((p, _)) => p.amr,
+        None => vec!["user".into()],
+    };
+    amr.insert(0, "hwk".into());
+    amr.push("mfa".into());
+    amr.sort();
+    amr.dedup();
+    let next = Pending {
+        uid: user.id.clone(),
+        amr,
+        exp: ctx.now + signin::PENDING_SECS,
+    };
+    signin::next_step(&state, &headers, &target, &user, next, &ctx).await
+}

@@ -1,0 +1,62 @@
+//! `POST /device_authorization` (RFC 8628 §3.1): form in, JSON out (§3.2), never cached. The
+//! client authenticates as at `/token` (a public client sends its `client_id`); the endpoint
+//! is rate-limited per client IP and only served when the device flow is enabled.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::limits::{Limit, limited, too_many_json};
+use crate::audit::RequestContext;
+use crate::error::{Error, Result};
+use crate::oauth::client_auth;
+use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    if !state.config.device.enabled {
+        return Router::new();
+    }
+    let limit = Limit::new(
+        state,
+        "device_authorization",
+        state.config.device.rate_per_minute,
+        too_many_json,
+    );
+    let routes = Router::new()
+        .route(
+            "/device_authorization",
+            limited(post(device_authorization), &limit),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    super::cors(state, &[Method::POST]).apply(routes)
+}
+
+async fn device_authorization(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
+    let form = Form::from_request(&headers, &body)?;
+    let client = client_auth::authenticate_audited(
+        &state,
+        &headers,
+        &form,
+        serde_json::json!({ "endpoint": "device_authorization" }),
+        &ctx,
+    )
+    .await?;
+    let started = crate::oauth::device::start(&state, &client, &form, &ctx).await?;
+    let mut response = Json(started).into_response();
+    // RFC 8628 §3.2 via RFC 6749 §5.1: the codes are secrets.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

@@ -1,0 +1,58 @@
+//! `POST /par` (RFC 9126 §2): form in, 201 JSON out, never cached. The client authenticates
+//! as at `/token` (a public client sends its `client_id`); rate-limited per client IP with the
+//! token endpoint's budget.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::limits::{Limit, limited, too_many_json};
+use crate::audit::RequestContext;
+use crate::error::{Error, Result};
+use crate::oauth::client_auth;
+use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limit = Limit::new(state, "par", state.config.rate_limits.token, too_many_json);
+    let routes = Router::new()
+        .route("/par", limited(post(par), &limit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    super::cors(state, &[Method::POST]).apply(routes)
+}
+
+async fn par(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
+    let form = Form::from_request(&headers, &body)?;
+    let raw =
+        std::str::from_utf8(&body).map_err(|_| Error::invalid_request("the body must be UTF-8"))?;
+    let client = client_auth::authenticate_audited(
+        &state,
+        &headers,
+        &form,
+        serde_json::json!({ "endpoint": "par" }),
+        &ctx,
+    )
+    .await?;
+    let params = crate::oauth::par::pushed_params(&client, &form, raw)?;
+    // The same validation as /authorize; its errors, as JSON (RFC 9126 §2.3).
+    crate::oauth::authorize::validate_pushed(&state, &params)
+        .await
+        .map_err(crate::oauth::authorize::Reject::into_error)?;
+    let pushed = crate::oauth::par::keep(&state, &client, params, &ctx).await?;
+    // RFC 9126 §2.2: 201 Created.
+    let mut response = (StatusCode::CREATED, Json(pushed)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

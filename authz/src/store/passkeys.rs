@@ -1,0 +1,49 @@
+//! Passkeys (WebAuthn credentials) of users, and WebAuthn ceremonies in progress (issue 18).
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// One registered passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// base64url of the credential id.
+    pub credential_id: String,
+    pub user_id: String,
+    /// The WebAuthn user handle (a UUID), as text.
+    pub user_handle: String,
+    pub name: String,
+    /// webauthn-rs `Passkey` as JSON (public key, counter; no secret).
+    pub passkey: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    async fn add_passkey(&self, p: &StoredPasskey) -> Result<()>;
+    async fn user_passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>>;
+    async fn passkeys_of_handle(&self, user_handle: &str) -> Result<Vec<StoredPasskey>>;
+    /// Record a use: the updated credential (counter) and when.
+    async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<()>;
+    /// `false` when the user has no such passkey.
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool>;
+    /// Keep a ceremony's state until `expires_at` (also forgets expired ones).
+    async fn put_ceremony(
+        &self,
+        id_hash: &str,
+        user_id: Option<&str>,
+        kind: &str,
+        state: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// Take a ceremony's state, once: deleted in the same statement, so of two uses one wins;
+    /// `None` when unknown, of another kind, or expired. (user id, state)
+    async fn take_ceremony(
+        &self,
+        id_hash: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<Option<(Option<String>, String)>>;
+}

@@ -1,0 +1,125 @@
+//! `PasskeyStore` on SQL. A ceremony is taken with one `DELETE … RETURNING`: single use.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::SqlStore;
+use crate::error::Result;
+use crate::store::{PasskeyStore, StoredPasskey};
+
+fn passkey(r: &AnyRow) -> Result<StoredPasskey> {
+    Ok(StoredPasskey {
+        credential_id: r.try_get("credential_id")?,
+        user_id: r.try_get("user_id")?,
+        user_handle: r.try_get("user_handle")?,
+        name: r.try_get("name")?,
+        passkey: r.try_get("passkey")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+#[async_trait]
+impl PasskeyStore for SqlStore {
+    async fn add_passkey(&self, p: &StoredPasskey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO passkeys (credential_id, user_id, user_handle, name, passkey, \
+             created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.credential_id)
+        .bind(&p.user_id)
+        .bind(&p.user_handle)
+        .bind(&p.name)
+        .bind(&p.passkey)
+        .bind(p.created_at)
+        .bind(p.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| super::conflict(e, "passkey".to_owned()))?;
+        Ok(())
+    }
+
+    async fn user_passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>> {
+        let rows = sqlx::query("SELECT * FROM passkeys WHERE user_id = $1 ORDER BY created_at")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(passkey).collect()
+    }
+
+    async fn passkeys_of_handle(&self, user_handle: &str) -> Result<Vec<StoredPasskey>> {
+        let rows = sqlx::query("SELECT * FROM passkeys WHERE user_handle = $1")
+            .bind(user_handle)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(passkey).collect()
+    }
+
+    async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE credential_id = $3")
+            .bind(passkey)
+            .bind(now)
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2")
+            .bind(user_id)
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn put_ceremony(
+        &self,
+        id_hash: &str,
+        user_id: Option<&str>,
+        kind: &str,
+        state: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (id_hash, user_id, kind, state, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(kind)
+        .bind(state)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        id_hash: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<Option<(Option<String>, String)>> {
+        let row = sqlx::query(
+            "DELETE FROM webauthn_ceremonies WHERE id_hash = $1 AND kind = $2 AND expires_at > $3 \
+             RETURNING user_id, state",
+        )
+        .bind(id_hash)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("user_id")?, r.try_get("state")?)),
+            None => None,
+        })
+    }
+}

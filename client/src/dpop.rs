@@ -1,0 +1,189 @@
+//! DPoP for the client (RFC 9449): an ES256 key per sign-in session (kept with the remembered
+//! tokens, in the same 0600 file), proofs on token requests (with one retry on
+//! `use_dpop_nonce`, §8) and on every MCP request (`Authorization: DPoP`, `ath`, §7), through a
+//! wrapper around rmcp's reqwest client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::stream::BoxStream;
+use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::model::ClientJsonRpcMessage;
+use rmcp::transport::streamable_http_client::{
+    SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
+    StreamableHttpResponseLimits,
+};
+pub use shared::dpop::DpopKey;
+
+use crate::error::{ClientError, Result};
+
+static BY_DEFAULT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The command line's `--dpop`: every client this process connects uses DPoP.
+pub fn set_default(on: bool) {
+    BY_DEFAULT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Is DPoP on for new clients of this process?
+pub fn by_default() -> bool {
+    BY_DEFAULT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The private key as kept with the tokens (base64url PKCS#8); `Debug` does not show it.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StoredKey(String);
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredKey(..)")
+    }
+}
+
+/// A new proof key.
+pub fn generate() -> Result<Arc<DpopKey>> {
+    DpopKey::generate()
+        .map(Arc::new)
+        .map_err(|_| ClientError::Protocol("could not generate a DPoP key".into()))
+}
+
+/// The key as stored with the tokens (base64url PKCS#8).
+pub fn export(key: &DpopKey) -> Option<StoredKey> {
+    key.to_pkcs8()
+        .ok()
+        .map(|d| StoredKey(URL_SAFE_NO_PAD.encode(d)))
+}
+
+/// A key stored by [`export`].
+pub fn import(stored: &StoredKey) -> Option<Arc<DpopKey>> {
+    let der = URL_SAFE_NO_PAD.decode(&stored.0).ok()?;
+    DpopKey::from_pkcs8(&der).ok().map(Arc::new)
+}
+
+/// rmcp's reqwest client, with `Authorization: DPoP <token>` and a fresh proof on every
+/// request (the transport's own bearer header is not used).
+#[derive(Clone)]
+pub struct DpopHttp {
+    pub inner: rmcp_reqwest::Client,
+    pub key: Arc<DpopKey>,
+    pub token: Arc<str>,
+}
+
+impl std::fmt::Debug for DpopHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpopHttp")
+            .field("jkt", &self.key.jkt().to_b64())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopHttp {
+    fn headers(
+        &self,
+        method: &str,
+        uri: &str,
+        mut custom: HashMap<HeaderName, HeaderValue>,
+    ) -> HashMap<HeaderName, HeaderValue> {
+        let proof = self.key.proof(
+            method,
+            uri,
+            shared::clock::Clock::now(&shared::clock::SystemClock),
+            Some(&self.token),
+            None,
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("DPoP {}", self.token)) {
+            custom.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&proof) {
+            custom.insert(HeaderName::from_static("dpop"), v);
+        }
+        custom
+    }
+}
+
+type SseStream = BoxStream<'static, std::result::Result<sse_stream::Sse, SseError>>;
+type HttpResult<T> = std::result::Result<T, StreamableHttpError<rmcp_reqwest::Error>>;
+
+impl StreamableHttpClient for DpopHttp {
+    type Error = rmcp_reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HttpResult<StreamableHttpPostResponse> {
+        let headers = self.headers("POST", &uri, custom_headers);
+        self.inner
+            .post_message(uri, message, session_id, None, headers)
+            .await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> HttpResult<StreamableHttpPostResponse> {
+        let headers = self.headers("POST", &uri, custom_headers);
+        self.inner
+            .post_message_with_response_limits(uri, message, session_id, None, headers, limits)
+            .await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HttpResult<()> {
+        let headers = self.headers("DELETE", &uri, custom_headers);
+        self.inner
+            .delete_session(uri, session_id, None, headers)
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> HttpResult<SseStream> {
+        let headers = self.headers("GET", &uri, custom_headers);
+        self.inner
+            .get_stream(uri, session_id, last_event_id, None, headers)
+            .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        _auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> HttpResult<SseStream> {
+        let headers = self.headers("GET", &uri, custom_headers);
+        self.inner
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                None,
+                headers,
+                max_sse_event_size,
+            )
+            .await
+    }
+}
