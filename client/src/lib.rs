@@ -236,7 +236,13 @@ impl AuthenticatedMcpClient {
         timeout: std::time::Duration,
     ) -> Result<()> {
         let t = signin
-            .finish(&self.http, &self.endpoints, &self.client_id, timeout)
+            .finish(
+                &self.http,
+                &self.endpoints,
+                &self.client_id,
+                timeout,
+                self.dpop.as_deref(),
+            )
             .await?;
         self.set_tokens(Some(t)).await
     }
@@ -263,7 +269,12 @@ impl AuthenticatedMcpClient {
             DeviceSignIn::start(&self.http, &self.endpoints, &self.client_id, &scope).await?;
         show(&signin);
         let t = signin
-            .finish(&self.http, &self.endpoints, &self.client_id)
+            .finish(
+                &self.http,
+                &self.endpoints,
+                &self.client_id,
+                self.dpop.as_deref(),
+            )
             .await?;
         self.set_tokens(Some(t)).await
     }

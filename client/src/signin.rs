@@ -160,6 +160,7 @@ impl BrowserSignIn {
         ep: &Endpoints,
         client_id: &str,
         timeout: std::time::Duration,
+        dpop: Option<&shared::dpop::DpopKey>,
     ) -> Result<Tokens> {
         let params = tokio::time::timeout(timeout, self.wait())
             .await
@@ -189,7 +190,17 @@ impl BrowserSignIn {
             ("redirect_uri", self.redirect_uri.as_str()),
             ("code_verifier", self.verifier.as_str()),
         ];
-        token_request(http, ep, &form, None, client_id, SignInMethod::Browser).await
+        // With `--dpop` the code is redeemed with a proof: the tokens are bound (RFC 9449 §5).
+        token_request_with(
+            http,
+            ep,
+            &form,
+            None,
+            client_id,
+            SignInMethod::Browser,
+            dpop,
+        )
+        .await
     }
 
     async fn wait(&self) -> Result<std::collections::HashMap<String, String>> {
@@ -352,6 +363,7 @@ impl DeviceSignIn {
         http: &reqwest::Client,
         ep: &Endpoints,
         client_id: &str,
+        dpop: Option<&shared::dpop::DpopKey>,
     ) -> Result<Tokens> {
         let deadline =
             tokio::time::Instant::now() + std::time::Duration::from_secs(self.expires_in);
@@ -368,7 +380,8 @@ impl DeviceSignIn {
                     "expired_token: the code expired before it was approved; start again".into(),
                 ));
             }
-            match token_request(http, ep, &form, None, client_id, SignInMethod::Device).await {
+            let method = SignInMethod::Device;
+            match token_request_with(http, ep, &form, None, client_id, method, dpop).await {
                 Ok(t) => return Ok(t),
                 Err(ClientError::SignIn(msg)) if msg.starts_with("authorization_pending:") => {}
                 Err(ClientError::SignIn(msg)) if msg.starts_with("slow_down:") => interval += 5,

@@ -55,10 +55,11 @@ pub async fn start_grant(
     state: &AppState,
     user: &User,
     client_id: &str,
+    amr: &[&str],
     ctx: &RequestContext,
 ) -> Result<Session> {
     let how = SignedIn {
-        amr: &["pwd"],
+        amr,
         user_agent: None,
     };
     Ok(create(state, user, Some(client_id), how, ctx).await?.0)

@@ -134,6 +134,7 @@ pub async fn start(
             status: DeviceStatus::Pending,
             user_id: None,
             decided_at: None,
+            amr: Vec::new(),
         };
         match state.store.create_device_authorization(&record).await {
             Ok(()) => break,

@@ -22,6 +22,8 @@ pub struct DeviceAuthorization {
     pub status: DeviceStatus,
     pub user_id: Option<String>,
     pub decided_at: Option<i64>,
+    /// How the approving user had signed in (RFC 8176), set with the decision.
+    pub amr: Vec<String>,
 }
 
 /// Where a device authorization stands.
@@ -74,7 +76,7 @@ pub enum PollOutcome {
     /// Tokens were already issued for it.
     AlreadyIssued,
     /// Approved: this poll is the one that gets the tokens (the row is now `issued`).
-    Issue(DeviceAuthorization),
+    Issue(Box<DeviceAuthorization>),
 }
 
 #[async_trait]
@@ -93,6 +95,7 @@ pub trait DeviceStore: Send + Sync {
         user_code_hash: &str,
         approve: bool,
         user_id: &str,
+        amr: &[String],
         now: i64,
     ) -> Result<bool>;
     /// Record a poll by `client_id` at `now` and decide its answer atomically: too early

@@ -7,7 +7,10 @@ use testkit::both_backends;
 
 use crate::support::{Backend, System};
 
-both_backends!(device_sign_in_with_the_code_entered_elsewhere);
+both_backends!(
+    device_sign_in_with_the_code_entered_elsewhere,
+    device_sign_in_with_dpop_binds_the_tokens,
+);
 
 /// The user's side: sign in on the web, enter `code`, approve. The final page's body.
 async fn approve_on_the_web(base: &str, code: &str) -> String {
@@ -36,8 +39,21 @@ async fn approve_on_the_web(base: &str, code: &str) -> String {
 }
 
 async fn device_sign_in_with_the_code_entered_elsewhere(backend: Backend) {
+    device_sign_in(backend, false).await;
+}
+
+/// `--dpop`: the device code is redeemed with a proof, so the tokens are bound to the key
+/// (RFC 9449 §5), and the MCP calls carry proofs.
+async fn device_sign_in_with_dpop_binds_the_tokens(backend: Backend) {
+    device_sign_in(backend, true).await;
+}
+
+async fn device_sign_in(backend: Backend, dpop: bool) {
     let s = System::start(backend).await;
-    let c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    let mut c = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    if dpop {
+        c = c.with_dpop().unwrap();
+    }
     assert!(c.endpoints().device_authorization_endpoint.is_some());
     // The servers' clock keeps up with the client's real waiting (it polls every 5 s).
     let ticker = tokio::spawn({
@@ -68,6 +84,7 @@ async fn device_sign_in_with_the_code_entered_elsewhere(backend: Backend) {
     let t = c.tokens().await.unwrap();
     assert_eq!(t.method, SignInMethod::Device);
     assert!(t.refresh_token.is_some(), "mcp-cli always gets one");
+    assert_eq!(t.dpop_bound, dpop, "bound exactly when --dpop");
     let p = c.get_user_profile().await.unwrap();
     assert_eq!(p.username.as_deref(), Some("testuser"));
 }

@@ -15,6 +15,8 @@ CREATE TABLE device_codes (
     -- What the last poll was answered (set by the same UPDATE that records the poll).
     last_result     TEXT,
     user_id         TEXT REFERENCES users(id) ON DELETE CASCADE,
-    decided_at      BIGINT
+    decided_at      BIGINT,
+    -- How the approving user had signed in (RFC 8176 `amr`, space-separated): the tokens say so.
+    amr             TEXT
 );
 CREATE INDEX device_codes_expires ON device_codes(expires_at);

@@ -287,7 +287,7 @@ async fn decide(
     let user = &console.user;
     if !state
         .store
-        .decide_device(&hash, approve, &user.id, ctx.now)
+        .decide_device(&hash, approve, &user.id, &console.session.amr, ctx.now)
         .await?
     {
         // Decided or expired between the two steps.

@@ -86,7 +86,9 @@ pub async fn handle(
     let scope = asked.intersection(&user_allowed_scopes(state, &user, client));
     let auth_time = d.decided_at.unwrap_or(now);
     // A grant session for the device: listed on the account page, ended by logout/revocation.
-    let session = crate::account::session::start_grant(state, &user, &client.id, ctx).await?;
+    // The grant's session says how the approving user had signed in (RFC 8176).
+    let amr: Vec<&str> = d.amr.iter().map(String::as_str).collect();
+    let session = crate::account::session::start_grant(state, &user, &client.id, &amr, ctx).await?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,

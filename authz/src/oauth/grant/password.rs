@@ -86,7 +86,8 @@ pub async fn handle(
     )?;
 
     // A grant session: logout and revocation end it (and the tokens carry its sid).
-    let session = crate::account::session::start_grant(state, &user, &client.id, ctx).await?;
+    let session =
+        crate::account::session::start_grant(state, &user, &client.id, &["pwd"], ctx).await?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,

@@ -25,6 +25,10 @@ fn record(r: &AnyRow) -> Result<DeviceAuthorization> {
         status: parse_col(r, "status")?,
         user_id: r.try_get("user_id")?,
         decided_at: r.try_get("decided_at")?,
+        amr: r
+            .try_get::<Option<String>, _>("amr")?
+            .map(|a| super::words(&a))
+            .unwrap_or_default(),
     })
 }
 
@@ -67,17 +71,19 @@ impl DeviceStore for SqlStore {
         user_code_hash: &str,
         approve: bool,
         user_id: &str,
+        amr: &[String],
         now: i64,
     ) -> Result<bool> {
         let status = if approve { "approved" } else { "denied" };
         let r = sqlx::query(
-            "UPDATE device_codes SET status = $1, user_id = $2, decided_at = $3 \
+            "UPDATE device_codes SET status = $1, user_id = $2, decided_at = $3, amr = $5 \
              WHERE user_code_hash = $4 AND status = 'pending' AND expires_at > $3",
         )
         .bind(status)
         .bind(user_id)
         .bind(now)
         .bind(user_code_hash)
+        .bind(amr.join(" "))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -123,7 +129,7 @@ impl DeviceStore for SqlStore {
         let result: Option<String> = row.try_get("last_result")?;
         Ok(match result.as_deref() {
             Some("expired") => PollOutcome::Expired,
-            Some("issue") => PollOutcome::Issue(record(&row)?),
+            Some("issue") => PollOutcome::Issue(Box::new(record(&row)?)),
             Some("issued") => PollOutcome::AlreadyIssued,
             Some("denied") => PollOutcome::Denied,
             Some("slow_down") => PollOutcome::SlowDown {
