@@ -25,6 +25,7 @@ both_backends!(
     metadata_lists_the_device_flow_only_when_enabled,
     code_entry_is_rate_limited_per_session,
     device_grant_is_a_session_that_revocation_ends,
+    the_tokens_say_how_the_approver_signed_in,
 );
 
 const PW: &str = "correct horse battery staple";
@@ -509,4 +510,78 @@ async fn device_grant_is_a_session_that_revocation_ends(backend: Backend) {
         )
         .await;
     expect_error(after, 400, "invalid_grant").await;
+}
+
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The device's tokens carry the `amr` of the browser sign-in that approved them: password
+/// and TOTP code for alice (two-factor on), the password alone for bob.
+async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
+    use authz::account::{totp, two_factor};
+    use authz::clock::Clock;
+    let app = TestApp::spawn(backend).await;
+    setup(&app).await;
+    app.user("bob", PW, "user").await;
+    let alice = app
+        .state
+        .store
+        .get_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let e = two_factor::begin(&app.state, &alice).await.unwrap();
+    let secret = crate::two_factor::unbase32(&e.secret_base32);
+    let code = |app: &TestApp| totp::code_at(&secret, totp::step_at(app.clock.now()));
+    two_factor::confirm(&app.state, &alice, &code(&app))
+        .await
+        .unwrap();
+    app.clock.advance(totp::STEP_SECS);
+
+    // alice: password, then the code, then the device page.
+    let d = start_ok(&app).await;
+    let agent = FormAgent::new();
+    let first = agent.get(&app.url("/device")).await;
+    let login = agent
+        .get(&app.url(first.location.as_deref().unwrap()))
+        .await;
+    let mut fields = hidden_inputs(&login.body);
+    fields.push(("username".into(), "alice".into()));
+    fields.push(("password".into(), PW.into()));
+    let code_page = agent.post_form(&app.url("/login"), &fields).await;
+    assert!(
+        code_page.body.contains("action=\"/login/code\""),
+        "{}",
+        code_page.body
+    );
+    let mut fields = hidden_inputs(&code_page.body);
+    fields.push(("code".into(), code(&app)));
+    let back = agent.post_form(&app.url("/login/code"), &fields).await;
+    let entry = agent.get(&app.url(back.location.as_deref().unwrap())).await;
+    let confirm = enter(&app, &agent, &entry, d["user_code"].as_str().unwrap()).await;
+    let done = decide(&app, &agent, &confirm, "approve").await;
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+    app.clock.advance(10);
+    let t = expect_token(poll(&app, d["device_code"].as_str().unwrap()).await).await;
+    let at = claims(t["access_token"].as_str().unwrap());
+    assert_eq!(at["amr"], serde_json::json!(["pwd", "otp"]), "{at}");
+    assert_eq!(at["acr"], "mfa");
+
+    // Positive control: bob approves with his password alone.
+    let d = start_ok(&app).await;
+    let agent = FormAgent::new();
+    let entry = signed_in_at(&app, &agent, "/device", "bob").await;
+    let confirm = enter(&app, &agent, &entry, d["user_code"].as_str().unwrap()).await;
+    decide(&app, &agent, &confirm, "approve").await;
+    app.clock.advance(10);
+    let t = expect_token(poll(&app, d["device_code"].as_str().unwrap()).await).await;
+    let at = claims(t["access_token"].as_str().unwrap());
+    assert_eq!(at["amr"], serde_json::json!(["pwd"]), "{at}");
+    assert_eq!(at["acr"], "pwd");
 }
