@@ -332,6 +332,15 @@ impl TokenIssuer {
         }
     }
 
+    /// An ID token when `openid` was granted (OIDC Core §3.1.3.3), else none: the rule every
+    /// grant that signs a user in follows.
+    pub fn id_token_if_openid(&self, id: IdTokenRequest<'_>, now: i64) -> Result<Option<IdToken>> {
+        if !id.scope.contains(crate::oauth::scope::OPENID) {
+            return Ok(None);
+        }
+        self.id_token(id, now).map(Some)
+    }
+
     /// An OpenID Connect ID token (OIDC Core §2, §3.1.3.6) for `client`, about `user`.
     pub fn id_token(&self, id: IdTokenRequest<'_>, now: i64) -> Result<IdToken> {
         use base64::Engine;

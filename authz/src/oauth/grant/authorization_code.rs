@@ -23,7 +23,6 @@ use crate::oauth::issuer::{IdTokenRequest, Subject, TokenResponse};
 use crate::oauth::live::{self, Dead};
 use crate::oauth::pkce;
 use crate::oauth::revocation;
-use crate::oauth::scope::OPENID;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuthCode, Client, GrantType, Outcome, RedeemOutcome};
 
@@ -116,23 +115,19 @@ pub async fn handle(
         }
         None => None,
     };
-    let id_token = if scope.contains(OPENID) {
-        Some(state.issuer.id_token(
-            IdTokenRequest {
-                client,
-                user: &user,
-                scope: &scope,
-                auth_time: record.auth_time,
-                nonce: record.nonce.as_deref(),
-                sid: Some(&record.sid),
-                amr: &session.amr,
-                access_token: access.expose(),
-            },
-            now,
-        )?)
-    } else {
-        None
-    };
+    let id_token = state.issuer.id_token_if_openid(
+        IdTokenRequest {
+            client,
+            user: &user,
+            scope: &scope,
+            auth_time: record.auth_time,
+            nonce: record.nonce.as_deref(),
+            sid: Some(&record.sid),
+            amr: &session.amr,
+            access_token: access.expose(),
+        },
+        now,
+    )?;
     let issued = Issued {
         grant: GrantType::AuthorizationCode,
         client,

@@ -22,7 +22,6 @@ use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::device::SLOW_DOWN_SECS;
 use crate::oauth::live::{self, Dead};
-use crate::oauth::scope::OPENID;
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, GrantType, Outcome, PollOutcome};
 
@@ -114,23 +113,19 @@ pub async fn handle(
     let refresh = first_refresh_token(state, grant, now)
         .await?
         .map(|rt| rt.token);
-    let id_token = if scope.contains(OPENID) {
-        Some(state.issuer.id_token(
-            IdTokenRequest {
-                client,
-                user: &user,
-                scope: &scope,
-                auth_time,
-                nonce: None,
-                sid: Some(&session.sid),
-                amr: &session.amr,
-                access_token: access.expose(),
-            },
-            now,
-        )?)
-    } else {
-        None
-    };
+    let id_token = state.issuer.id_token_if_openid(
+        IdTokenRequest {
+            client,
+            user: &user,
+            scope: &scope,
+            auth_time,
+            nonce: None,
+            sid: Some(&session.sid),
+            amr: &session.amr,
+            access_token: access.expose(),
+        },
+        now,
+    )?;
     let ev = AuditEvent::new(now, "device.token_issued", Outcome::Success)
         .subject(&user.id)
         .client(&client.id)
