@@ -3,7 +3,7 @@
 //!
 //! [`Browser::start`] runs a private `chromedriver` on a free loopback port and opens one session;
 //! the methods cover what a login-page test needs (navigate, find by CSS selector, type, click,
-//! read the URL, title, text and source, run scripts, wait for a redirect) and screenshots for
+//! read the URL, title, text and source, run scripts, wait for a redirect, an element, a heading or the next page) and screenshots for
 //! looking at pages afterwards. Every error is a `String` that names the
 //! command and carries WebDriver's own error JSON.
 //!
@@ -39,6 +39,9 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest any one WebDriver command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the `wait_*` helpers wait for a page to get where a test expects (generous: CI
+/// runs the browser tests beside the rest of the suite on two cores).
+pub const WAIT: Duration = Duration::from_secs(20);
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -402,6 +405,80 @@ impl Browser {
             if Instant::now() >= deadline {
                 return Err(format!(
                     "the URL did not match within {timeout:?}; it is {url}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The first element matching `css`, polling every 100 ms for up to [`WAIT`] while the page
+    /// gets there; the error carries the page's source.
+    pub async fn wait_find(&self, css: &str) -> Result<Element, String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.find(css).await {
+                Ok(el) => return Ok(el),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(self.stuck(&format!("{e} (waited {WAIT:?})")).await);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Wait up to [`WAIT`] until the page's `h1` reads `want`; the error carries the source.
+    pub async fn wait_heading(&self, want: &str) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(el) = self.find("h1").await
+                && self.text(&el).await.unwrap_or_default() == want
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let what = format!("heading {want:?} never came (waited {WAIT:?})");
+                return Err(self.stuck(&what).await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What a `wait_*` helper reports when the page never got there: `what`, the URL and the
+    /// page's source, and `what` once more at the end, so that a log cut short still shows it.
+    async fn stuck(&self, what: &str) -> String {
+        let url = self.current_url().await.unwrap_or_default();
+        let src = self.page_source().await.unwrap_or_default();
+        format!("{what} at {url}\n--- page source ---\n{src}\n--- end of page source ---\n{what}")
+    }
+
+    /// Click the element matching `css` (a form's submit button, a link) and wait up to
+    /// [`WAIT`] until the browser shows the **next** document, fully loaded. Checking for
+    /// something on the next page alone races when the current page has it too (a heading
+    /// both share, any `h1`): the old document is marked first, and a page counts as the next
+    /// one only once that mark is gone. Without this, a `goto` right after a form's click can
+    /// cancel the form's request halfway (a sign-out whose response never arrived).
+    pub async fn click_and_wait(&self, css: &str) -> Result<(), String> {
+        let el = self.wait_find(css).await?;
+        self.execute("window.__testkitStale = true; return true;", vec![])
+            .await?;
+        self.click(&el).await?;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Between documents the script may fail (no document yet): not a result, poll on.
+            let fresh = self
+                .execute(
+                    "return window.__testkitStale === undefined \
+                     && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            if fresh == Ok(Value::Bool(true)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let url = self.current_url().await.unwrap_or_default();
+                return Err(format!(
+                    "click {css:?}: no new page within {WAIT:?} (still at {url})"
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -7,7 +7,7 @@
 //! beside the content at 1200 px, stacked without sideways scrolling at 390 px).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authz::account::{apikeys, totp};
 use authz::clock::Clock;
@@ -15,8 +15,9 @@ use authz::store::AuthMethod;
 use serde_json::Value;
 use testkit::agent::FormAgent;
 use testkit::both_backends;
-use testkit::webdriver::{Browser, Element};
+use testkit::webdriver::Browser;
 
+use crate::pages::{fill, h1, sign_out, submit, wait_find, wait_h1};
 use crate::support::{Backend, TestApp, pkce};
 use crate::two_factor::unbase32;
 
@@ -27,54 +28,6 @@ both_backends!(
 
 const PW: &str = "correct horse battery staple";
 
-/// Find `css`, waiting up to 10 s for the page to get there.
-async fn wait_find(b: &Browser, css: &str) -> Element {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match b.find(css).await {
-            Ok(el) => return el,
-            Err(e) if Instant::now() > deadline => {
-                let src = b.page_source().await.unwrap_or_default();
-                panic!("no {css}: {e}\n{src}");
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-async fn fill(b: &Browser, css: &str, text: &str) {
-    let el = wait_find(b, css).await;
-    b.send_keys(&el, text).await.unwrap();
-}
-
-async fn click(b: &Browser, css: &str) {
-    let el = wait_find(b, css).await;
-    b.click(&el).await.unwrap();
-}
-
-async fn h1(b: &Browser) -> String {
-    let el = wait_find(b, "h1").await;
-    b.text(&el).await.unwrap()
-}
-
-/// Wait until the page's heading is `want`.
-async fn wait_h1(b: &Browser, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = b.find("h1").await.ok();
-        if let Some(el) = got
-            && b.text(&el).await.unwrap_or_default() == want
-        {
-            return;
-        }
-        if Instant::now() > deadline {
-            let src = b.page_source().await.unwrap_or_default();
-            panic!("heading {want:?} never came:\n{src}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Sign in to the console with the password (the code page may follow).
 async fn console_password(b: &Browser, app: &TestApp, user: &str, next: &str) {
     let q: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
@@ -83,18 +36,13 @@ async fn console_password(b: &Browser, app: &TestApp, user: &str, next: &str) {
         .unwrap();
     fill(b, "#username", user).await;
     fill(b, "#password", PW).await;
-    click(b, "button[type=submit]").await;
-}
-
-async fn sign_out(b: &Browser) {
-    click(b, ".signout button").await;
-    wait_find(b, "h1").await;
+    submit(b, "button[type=submit]").await;
 }
 
 async fn enter_code(b: &Browser, code: &str) {
     wait_h1(b, "Enter your code").await;
     fill(b, "#code", code).await;
-    click(b, "button[type=submit]").await;
+    submit(b, "button[type=submit]").await;
 }
 
 async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
@@ -103,7 +51,7 @@ async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
     let b = Browser::start().await.unwrap();
     console_password(&b, &app, "alice", "/account/two-factor").await;
     wait_h1(&b, "Two-factor sign-in").await;
-    click(&b, "form[action=\"/account/two-factor/begin\"] button").await;
+    submit(&b, "form[action=\"/account/two-factor/begin\"] button").await;
     // The page shows the QR code (server-side SVG) and the key; the "app" reads the key.
     wait_find(&b, "svg.qr").await;
     let key = b.text(&wait_find(&b, "#totp-secret").await).await.unwrap();
@@ -111,7 +59,7 @@ async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
     assert_eq!(secret.len(), totp::SECRET_BYTES);
     let code = || totp::code_at(&secret, totp::step_at(app.clock.now()));
     fill(&b, "#code", &code()).await;
-    click(&b, "form[action=\"/account/two-factor/confirm\"] button").await;
+    submit(&b, "form[action=\"/account/two-factor/confirm\"] button").await;
     wait_find(&b, "#recovery-codes").await;
     let mut recovery = Vec::new();
     for li in b.find_all("#recovery-codes li").await.unwrap() {
@@ -139,7 +87,7 @@ async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
     assert_eq!(h1(&b).await, "Enter your code");
     // A recovery code instead: in.
     fill(&b, "#code", &recovery[0]).await;
-    click(&b, "button[type=submit]").await;
+    submit(&b, "button[type=submit]").await;
     wait_h1(&b, "Your account").await;
     b.goto(&app.url("/account/two-factor")).await.unwrap();
     assert_eq!(
@@ -157,7 +105,7 @@ async fn two_factor_enrolment_and_sign_in_in_chromium(backend: Backend) {
     assert!(alert.contains("not valid"), "{alert}");
     app.clock.advance(totp::STEP_SECS);
     fill(&b, "#code", &code()).await;
-    click(&b, "button[type=submit]").await;
+    submit(&b, "button[type=submit]").await;
     wait_h1(&b, "Your account").await;
     b.quit().await;
     let kinds = app.audit_kinds().await;
@@ -338,7 +286,7 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
         .expect("refresh works before");
     b.set_window_size(1200, 900).await.unwrap();
     b.goto(&app.url("/account/apps")).await.unwrap();
-    click(&b, "#apps form[action=\"/account/apps/revoke\"] button").await;
+    submit(&b, "#apps form[action=\"/account/apps/revoke\"] button").await;
     let notice = b.text(&wait_find(&b, ".notice-ok").await).await.unwrap();
     assert!(notice.contains("revoked"), "{notice}");
     assert!(b.find_all("#apps tbody tr").await.unwrap().is_empty());
@@ -364,7 +312,7 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
     b.set_window_size(1200, 900).await.unwrap();
     b.goto(&app.url("/admin/audit")).await.unwrap();
     fill(&b, "#f-kind", "login.failed").await;
-    click(&b, "#audit-filters button[type=submit]").await;
+    submit(&b, "#audit-filters button[type=submit]").await;
     b.wait_for_url(|u| u.contains("kind=login.failed"), Duration::from_secs(10))
         .await
         .unwrap();
@@ -400,7 +348,7 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
         .expect("bob's refresh works before");
     assert!(api_key_works(&app, &key.client_id, &key_secret).await);
     b.goto(&app.url("/admin/users")).await.unwrap();
-    click(
+    submit(
         &b,
         &format!("form[action=\"/admin/users/{bob_id}/disable\"] button"),
     )

@@ -29,6 +29,7 @@ mod logout;
 mod mcp_spec;
 mod mfa_signin;
 mod migration;
+mod pages;
 mod par;
 mod passkeys;
 mod password;

@@ -5,55 +5,19 @@
 //! WebAuthn needs a domain (not an IP address) as RP ID, so this server's issuer is
 //! `http://localhost:<port>` (a secure context).
 
-use std::time::{Duration, Instant};
-
 use authz::account::{totp, two_factor};
 use authz::clock::Clock;
 use testkit::agent::{FormAgent, hidden_inputs};
 use testkit::both_backends;
-use testkit::webdriver::{Browser, Element};
+use testkit::webdriver::Browser;
 
+use crate::pages::{click, sign_out, submit, wait_find, wait_h1};
 use crate::support::{Backend, TestApp};
 use crate::two_factor::unbase32;
 
 both_backends!(passkeys_register_sign_in_and_second_factor_in_chromium);
 
 const PW: &str = "correct horse battery staple";
-
-async fn wait_find(b: &Browser, css: &str) -> Element {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match b.find(css).await {
-            Ok(el) => return el,
-            Err(e) if Instant::now() > deadline => {
-                let src = b.page_source().await.unwrap_or_default();
-                panic!("no {css}: {e}\n{src}");
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-async fn wait_h1(b: &Browser, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(el) = b.find("h1").await
-            && b.text(&el).await.unwrap_or_default() == want
-        {
-            return;
-        }
-        if Instant::now() > deadline {
-            let src = b.page_source().await.unwrap_or_default();
-            panic!("heading {want:?} never came:\n{src}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn click(b: &Browser, css: &str) {
-    let el = wait_find(b, css).await;
-    b.click(&el).await.unwrap();
-}
 
 async fn password(b: &Browser, site: &str, next: &str) {
     b.goto(&format!("{site}/account/login?next={next}"))
@@ -63,12 +27,7 @@ async fn password(b: &Browser, site: &str, next: &str) {
     b.send_keys(&user, "alice").await.unwrap();
     let pw = wait_find(b, "#password").await;
     b.send_keys(&pw, PW).await.unwrap();
-    click(b, "form[action=\"/login\"] button[type=submit]").await;
-}
-
-async fn sign_out(b: &Browser) {
-    click(b, ".signout button").await;
-    wait_find(b, "h1").await;
+    submit(b, "form[action=\"/login\"] button[type=submit]").await;
 }
 
 /// The `amr` of alice's newest browser session.
