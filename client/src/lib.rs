@@ -227,7 +227,13 @@ impl AuthenticatedMcpClient {
     /// [`AuthenticatedMcpClient::finish_browser_login`].
     pub async fn start_browser_login(&self, scope: &str) -> Result<BrowserSignIn> {
         let scope = Self::scope_with_refresh(scope);
-        BrowserSignIn::start(&self.endpoints, &self.client_id, &scope).await
+        BrowserSignIn::start(
+            &self.endpoints,
+            &self.client_id,
+            &scope,
+            self.dpop.as_deref(),
+        )
+        .await
     }
 
     pub async fn finish_browser_login(

@@ -115,7 +115,14 @@ pub struct BrowserSignIn {
 }
 
 impl BrowserSignIn {
-    pub async fn start(ep: &Endpoints, client_id: &str, scope: &str) -> Result<Self> {
+    /// `dpop`: the key the code will be redeemed with, named as `dpop_jkt` so that the code
+    /// is bound to it (RFC 9449 §10; a server without DPoP ignores the parameter).
+    pub async fn start(
+        ep: &Endpoints,
+        client_id: &str,
+        scope: &str,
+        dpop: Option<&shared::dpop::DpopKey>,
+    ) -> Result<Self> {
         let auth = ep.authorization_endpoint.as_deref().ok_or_else(|| {
             ClientError::Protocol("the authorization server has no authorization endpoint".into())
         })?;
@@ -137,6 +144,9 @@ impl BrowserSignIn {
             .append_pair("redirect_uri", &redirect_uri);
         if !scope.is_empty() {
             query.append_pair("scope", scope);
+        }
+        if let Some(key) = dpop {
+            query.append_pair("dpop_jkt", &key.jkt().to_b64());
         }
         let query = query
             .append_pair("state", &state)

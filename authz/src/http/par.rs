@@ -43,7 +43,13 @@ async fn par(
         &ctx,
     )
     .await?;
-    let params = crate::oauth::par::pushed_params(&client, &form, raw)?;
+    // RFC 9449 §10.1: a DPoP proof for this endpoint binds the code to its key.
+    let endpoint = format!("{}/par", state.config.issuer);
+    let proved = match state.dpop.check(&headers, "POST", &endpoint, None, ctx.now) {
+        Ok(jkt) => jkt,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let params = crate::oauth::par::pushed_params(&client, &form, raw, proved.as_ref())?;
     // The same validation as /authorize; its errors, as JSON (RFC 9126 §2.3).
     crate::oauth::authorize::validate_pushed(&state, &params)
         .await

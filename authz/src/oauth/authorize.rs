@@ -36,6 +36,8 @@ pub struct AuthorizeRequest {
     pub scope: ScopeSet,
     pub resource: String,
     pub code_challenge: String,
+    /// RFC 9449 §10 `dpop_jkt`: the DPoP key (its thumbprint, base64url) the code is bound to.
+    pub dpop_jkt: Option<String>,
     pub nonce: Option<String>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
@@ -380,6 +382,22 @@ async fn validate_form(
             "code_challenge must be 43 base64url characters (RFC 7636 §4.2)",
         ));
     }
+    // 4b. RFC 9449 §10: `dpop_jkt` binds the code to a DPoP key (ignored with DPoP off, as
+    // any parameter a server does not know, RFC 6749 §3.1).
+    let dpop_jkt = match form.get("dpop_jkt").filter(|_| state.dpop.enabled) {
+        None => None,
+        Some(v) => Some(
+            shared::dpop::Jkt::from_b64(v)
+                .ok_or_else(|| {
+                    fail(
+                        ErrorCode::InvalidRequest,
+                        "dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of \
+                         the client's DPoP key (RFC 9449 §10)",
+                    )
+                })?
+                .to_b64(),
+        ),
+    };
     // 5. Scope, within what the client may ever be granted.
     let scope = state
         .scopes
@@ -475,6 +493,7 @@ async fn validate_form(
         scope,
         resource,
         code_challenge: code_challenge.to_owned(),
+        dpop_jkt,
         nonce,
         prompt,
         max_age,
@@ -638,6 +657,7 @@ impl AuthorizeRequest {
             expires_at: now + state.config.browser.code_ttl_secs,
             used_at: None,
             family_id: None,
+            dpop_jkt: self.dpop_jkt.clone(),
         };
         state.store.create_code(&record).await?;
         Ok(redirect_with(

@@ -16,10 +16,14 @@
 //!   later steps know the parameters are the pushed ones, unchanged — which is what a client
 //!   that must push (§5) relies on. `prompt` is outside the MAC: the sign-in steps rewrite it
 //!   (`prompt=login` once satisfied), and it only decides what the user is shown.
+//! - RFC 9449 §10.1: a DPoP proof sent to `/par` binds the code to its key, as `dpop_jkt`
+//!   would; when both are sent they must name the same key.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use shared::ErrorCode;
+use shared::dpop::Jkt;
 
 use super::form::Form;
 use crate::audit::RequestContext;
@@ -50,9 +54,15 @@ pub fn required_for(state: &AppState, client: &Client) -> bool {
 
 /// `POST /par` step 1 for the authenticated `client`, with the request body `body` (already
 /// parsed as `form`): the parameters to keep (the client's credentials left out), once the
-/// rules of RFC 9126 §2.1 hold. Step 2 is `/authorize`'s validation of them
+/// rules of RFC 9126 §2.1 hold; `proved`: the key of the request's DPoP proof, kept as
+/// `dpop_jkt` (RFC 9449 §10.1). Step 2 is `/authorize`'s validation of them
 /// (`authorize::validate_pushed`), step 3 [`keep`].
-pub fn pushed_params(client: &Client, form: &Form, body: &str) -> Result<String> {
+pub fn pushed_params(
+    client: &Client,
+    form: &Form,
+    body: &str,
+    proved: Option<&Jkt>,
+) -> Result<String> {
     // RFC 9126 §2.1: "The request_uri authorization request parameter is one exception, and it
     // MUST NOT be provided."
     if form.get("request_uri").is_some() {
@@ -72,6 +82,17 @@ pub fn pushed_params(client: &Client, form: &Form, body: &str) -> Result<String>
             "client_id does not match the authenticated client",
         ));
     }
+    // RFC 9449 §10.1: "If both mechanisms are used at the same time, the authorization
+    // server MUST reject the request if the JWK Thumbprint in dpop_jkt does not match the
+    // public key in the DPoP header."
+    if let (Some(key), Some(named)) = (proved, form.get("dpop_jkt"))
+        && !key.matches(named)
+    {
+        return Err(Error::oauth(
+            ErrorCode::InvalidDpopProof,
+            "dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)",
+        ));
+    }
     let params = {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         ser.append_pair("client_id", &client.id);
@@ -79,6 +100,9 @@ pub fn pushed_params(client: &Client, form: &Form, body: &str) -> Result<String>
             if k != "client_id" && !CREDENTIALS.contains(&k.as_ref()) {
                 ser.append_pair(&k, &v);
             }
+        }
+        if let Some(key) = proved.filter(|_| form.get("dpop_jkt").is_none()) {
+            ser.append_pair("dpop_jkt", &key.to_b64());
         }
         ser.finish()
     };

@@ -496,6 +496,8 @@ pub struct AuthCode {
     pub used_at: Option<i64>,
     /// The refresh family issued from this code, revoked if the code is replayed.
     pub family_id: Option<String>,
+    /// The DPoP key the code is bound to (RFC 9449 §10 `dpop_jkt`, base64url thumbprint).
+    pub dpop_jkt: Option<String>,
 }
 
 impl fmt::Debug for AuthCode {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 use testkit::both_backends;
 
-use crate::support::{Backend, MCP, TestApp, expect_error, expect_token};
+use crate::support::{Backend, MCP, TestApp, expect_error, expect_token, jwt_claims};
 use authz::store::{AuthMethod, GrantType};
 
 both_backends!(
@@ -512,15 +512,6 @@ async fn device_grant_is_a_session_that_revocation_ends(backend: Backend) {
     expect_error(after, 400, "invalid_grant").await;
 }
 
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// The device's tokens carry the `amr` of the browser sign-in that approved them: password
 /// and TOTP code for alice (two-factor on), the password alone for bob.
 async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
@@ -569,7 +560,7 @@ async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
     assert!(done.body.contains("Device connected"), "{}", done.body);
     app.clock.advance(10);
     let t = expect_token(poll(&app, d["device_code"].as_str().unwrap()).await).await;
-    let at = claims(t["access_token"].as_str().unwrap());
+    let at = jwt_claims(t["access_token"].as_str().unwrap());
     assert_eq!(at["amr"], serde_json::json!(["pwd", "otp"]), "{at}");
     assert_eq!(at["acr"], "mfa");
 
@@ -581,7 +572,7 @@ async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
     decide(&app, &agent, &confirm, "approve").await;
     app.clock.advance(10);
     let t = expect_token(poll(&app, d["device_code"].as_str().unwrap()).await).await;
-    let at = claims(t["access_token"].as_str().unwrap());
+    let at = jwt_claims(t["access_token"].as_str().unwrap());
     assert_eq!(at["amr"], serde_json::json!(["pwd"]), "{at}");
     assert_eq!(at["acr"], "pwd");
 }

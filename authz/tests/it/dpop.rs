@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::dpop::{DpopKey, ProofClaims};
 
 use crate::password::ALICE_PW;
-use crate::support::{Backend, MCP, TestApp, expect_error};
+use crate::support::{Backend, MCP, TestApp, expect_error, jwt_claims};
 use testkit::both_backends;
 
 both_backends!(
@@ -72,15 +72,6 @@ async fn ok_json(resp: reqwest::Response) -> Value {
     body
 }
 
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 async fn metadata_lists_dpop_only_when_enabled(backend: Backend) {
     let app = setup(backend).await;
     let m: Value = app
@@ -101,7 +92,7 @@ async fn metadata_lists_dpop_only_when_enabled(backend: Backend) {
     let t = ok_json(post_token(&off, PASSWORD, Some(&proof(&off, &key))).await).await;
     assert_eq!(t["token_type"], "Bearer");
     assert!(
-        claims(t["access_token"].as_str().unwrap())
+        jwt_claims(t["access_token"].as_str().unwrap())
             .get("cnf")
             .is_none()
     );
@@ -114,7 +105,7 @@ async fn every_grant_binds_its_token_to_the_proof_key(backend: Backend) {
     let t = ok_json(post_token(&app, PASSWORD, None).await).await;
     assert_eq!(t["token_type"], "Bearer");
     assert!(
-        claims(t["access_token"].as_str().unwrap())
+        jwt_claims(t["access_token"].as_str().unwrap())
             .get("cnf")
             .is_none()
     );
@@ -122,7 +113,7 @@ async fn every_grant_binds_its_token_to_the_proof_key(backend: Backend) {
     let t = ok_json(post_token(&app, PASSWORD, Some(&proof(&app, &key))).await).await;
     assert_eq!(t["token_type"], "DPoP");
     let at = t["access_token"].as_str().unwrap();
-    assert_eq!(claims(at)["cnf"]["jkt"], key.jkt().to_b64());
+    assert_eq!(jwt_claims(at)["cnf"]["jkt"], key.jkt().to_b64());
     // Introspection shows the binding (RFC 9449 §6.2).
     let rs = app.exchange_client("notes:read").await;
     let i = app.introspect(&rs, at).await;
@@ -148,7 +139,7 @@ async fn every_grant_binds_its_token_to_the_proof_key(backend: Backend) {
     let t = ok_json(r).await;
     assert_eq!(t["token_type"], "DPoP");
     assert_eq!(
-        claims(t["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jwt_claims(t["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt().to_b64()
     );
     // Refresh (below, with the refresh binding) and the code grant go through the same
@@ -415,7 +406,7 @@ async fn public_client_refresh_is_bound_to_the_key(backend: Backend) {
     let t = ok_json(post_token(&app, &form, Some(&proof(&app, &key))).await).await;
     assert_eq!(t["token_type"], "DPoP");
     assert_eq!(
-        claims(t["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jwt_claims(t["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt().to_b64()
     );
     let rt2 = t["refresh_token"].as_str().unwrap().to_owned();
@@ -466,7 +457,7 @@ async fn userinfo_wants_the_dpop_scheme_for_bound_tokens(backend: Backend) {
     let t = ok_json(post_token(&app, &form, Some(&proof(&app, &key))).await).await;
     assert_eq!(t["token_type"], "DPoP");
     let at = t["access_token"].as_str().unwrap();
-    assert_eq!(claims(at)["cnf"]["jkt"], key.jkt().to_b64());
+    assert_eq!(jwt_claims(at)["cnf"]["jkt"], key.jkt().to_b64());
     let url = app.url("/userinfo");
     let call = |scheme: &'static str, proof: Option<String>| {
         let mut req = app

@@ -20,6 +20,7 @@ mod dashboard;
 mod device;
 mod discovery;
 mod dpop;
+mod dpop_code;
 mod haproxy;
 mod id_jag;
 mod keys;

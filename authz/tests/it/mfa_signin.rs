@@ -13,7 +13,7 @@ use shared::secret::Password;
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 use testkit::both_backends;
 
-use crate::support::{Backend, TestApp, expect_token, pkce, query};
+use crate::support::{Backend, TestApp, expect_token, jwt_claims, pkce, query};
 use crate::two_factor::unbase32;
 
 both_backends!(
@@ -93,15 +93,6 @@ async fn finish_flow(app: &TestApp, agent: &FormAgent, mut page: Page) -> String
     panic!("too many steps")
 }
 
-fn payload(jwt: &str) -> Value {
-    use base64::Engine;
-    let part = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// Redeem the code of a client redirect: the token response.
 async fn tokens(app: &TestApp, location: &str, verifier: &str) -> Value {
     let q = query(location);
@@ -133,10 +124,10 @@ async fn the_code_page_follows_the_password_and_tokens_say_otp(backend: Backend)
     assert_eq!(next.status, 303, "{}", next.body);
     let loc = finish_flow(&app, &agent, next).await;
     let t = tokens(&app, &loc, &verifier).await;
-    let id = payload(t["id_token"].as_str().unwrap());
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["pwd", "otp"]));
     assert_eq!(id["acr"], "mfa");
-    let at = payload(t["access_token"].as_str().unwrap());
+    let at = jwt_claims(t["access_token"].as_str().unwrap());
     assert_eq!(at["amr"], serde_json::json!(["pwd", "otp"]));
     assert_eq!(at["acr"], "mfa");
 
@@ -174,7 +165,7 @@ async fn the_code_page_follows_the_password_and_tokens_say_otp(backend: Backend)
     assert_eq!(next.status, 303, "no code page for bob");
     let loc = finish_flow(&app, &agent, next).await;
     let t = tokens(&app, &loc, &verifier).await;
-    let id = payload(t["id_token"].as_str().unwrap());
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
     assert_eq!(id["acr"], "pwd");
 
@@ -270,7 +261,7 @@ async fn acr_values_mfa_steps_up_and_roles_can_require_it(backend: Backend) {
     let next = code_step(&app, &agent, &code_page, &code_now(&app, &secret)).await;
     let loc = finish_flow(&app, &agent, next).await;
     let t = tokens(&app, &loc, &verifier).await;
-    assert_eq!(payload(t["id_token"].as_str().unwrap())["acr"], "mfa");
+    assert_eq!(jwt_claims(t["id_token"].as_str().unwrap())["acr"], "mfa");
 
     // root's role requires two-factor: without it, no code for any client, but the account
     // page stays reachable to set it up.

@@ -470,3 +470,13 @@ pub async fn password_tokens(
         .await
         .unwrap()
 }
+
+/// The claims of a JWT (its payload, unverified: what the test reads off a token it was given).
+pub fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

@@ -5,10 +5,11 @@
 use mcp_auth_client::AuthenticatedMcpClient;
 use testkit::both_backends;
 
-use crate::support::{Backend, System};
+use crate::support::{Backend, System, browser_approves};
 
 both_backends!(
     dpop_sign_in_binds_tokens_and_calls_tools_with_proofs,
+    dpop_browser_sign_in_binds_the_code,
     dpop_retries_once_with_the_server_nonce,
 );
 
@@ -93,4 +94,44 @@ async fn dpop_retries_once_with_the_server_nonce(backend: Backend) {
         .unwrap();
     assert!(c.tokens().await.unwrap().dpop_bound);
     c.get_user_profile().await.unwrap();
+}
+
+/// RFC 9449 §10: with `--dpop` the browser sign-in names the key (`dpop_jkt`), so the code is
+/// bound to it, and redeems the code with a proof by that key: the tokens are bound too.
+async fn dpop_browser_sign_in_binds_the_code(backend: Backend) {
+    let s = System::start(backend).await;
+    let c = AuthenticatedMcpClient::connect(&s.mcp_url)
+        .await
+        .unwrap()
+        .with_dpop()
+        .unwrap();
+    let jkt = c.dpop_key().unwrap().jkt().to_b64();
+    let signin = c.start_browser_login("profile:read").await.unwrap();
+    let named: Vec<String> = url::Url::parse(&signin.url)
+        .unwrap()
+        .query_pairs()
+        .filter(|(k, _)| k == "dpop_jkt")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(named, std::slice::from_ref(&jkt));
+    let url = signin.url.clone();
+    let browser = browser_approves(&s.authz_url, &url);
+    c.finish_browser_login(signin, std::time::Duration::from_secs(20))
+        .await
+        .unwrap();
+    browser.await.unwrap();
+    let t = c.tokens().await.unwrap();
+    assert!(t.dpop_bound);
+    assert_eq!(
+        cnf_jkt(t.access_token.expose()).as_deref(),
+        Some(jkt.as_str())
+    );
+    assert_eq!(
+        c.get_user_profile().await.unwrap().username.as_deref(),
+        Some("testuser")
+    );
+    // Positive control of the naming: without --dpop the request carries no dpop_jkt.
+    let plain = AuthenticatedMcpClient::connect(&s.mcp_url).await.unwrap();
+    let url = plain.start_browser_login("profile:read").await.unwrap().url;
+    assert!(!url.contains("dpop_jkt"), "{url}");
 }

@@ -2,10 +2,9 @@
 //! API-key step-up, remembered tokens (0600), logout.
 
 use mcp_auth_client::{AuthenticatedMcpClient, ClientError, SignInMethod};
-use testkit::agent::FormAgent;
 use testkit::both_backends;
 
-use crate::support::{Backend, System};
+use crate::support::{Backend, System, browser_approves};
 
 both_backends!(
     browser_sign_in_through_the_loopback_redirect,
@@ -30,20 +29,7 @@ async fn browser_sign_in_through_the_loopback_redirect(backend: Backend) {
     let url = signin.url.clone();
     assert!(url.contains("code_challenge_method=S256") && url.contains("resource="));
     // The "browser": the real login page, then the redirect to the client's loopback listener.
-    let browser = tokio::spawn({
-        let base = s.authz_url.clone();
-        async move {
-            let loc = FormAgent::new()
-                .sign_in(&base, &url, "testuser", "TestPass123!", "approve")
-                .await
-                .unwrap();
-            assert!(
-                loc.starts_with("http://127.0.0.1:") && loc.contains("/callback?"),
-                "{loc}"
-            );
-            reqwest::get(&loc).await.unwrap().text().await.unwrap()
-        }
-    });
+    let browser = browser_approves(&s.authz_url, &url);
     c.finish_browser_login(signin, std::time::Duration::from_secs(20))
         .await
         .unwrap();

@@ -5,6 +5,7 @@
 //!    it is revoked (RFC 6749 §4.1.2, RFC 9700 §4.5).
 //! 3. Issued to this client, for this `redirect_uri` (§4.1.3), not expired (60 s).
 //! 4. PKCE: S256 of the verifier equals the stored challenge (RFC 7636 §4.6).
+//!    A code bound to a DPoP key (`dpop_jkt`, RFC 9449 §10) needs a proof signed with it.
 //! 5. The user still exists, is enabled and has not changed their password since signing in;
 //!    the session is still live (checked again, under the session's lock, when the refresh
 //!    token is stored).
@@ -64,6 +65,16 @@ pub async fn handle(
     if !pkce::verify_s256(verifier, &record.code_challenge) {
         return Err(Error::invalid_grant(
             "code_verifier does not match the code_challenge (RFC 7636 §4.6)",
+        ));
+    }
+    // RFC 9449 §10: "the authorization server MUST ensure that the DPoP proof ... uses the
+    // same key" as `dpop_jkt`; without a proof, or with another key's, the code is no good.
+    if let Some(bound) = record.dpop_jkt.as_deref()
+        && !ctx.dpop_jkt.as_ref().is_some_and(|k| k.matches(bound))
+    {
+        return Err(Error::invalid_grant(
+            "the authorization code is bound to a DPoP key (dpop_jkt): redeem it with a DPoP \
+             proof signed by that key (RFC 9449 §10)",
         ));
     }
     let user = match live::live_user(state, &record.user_id).await? {

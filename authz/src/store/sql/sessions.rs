@@ -25,7 +25,7 @@ macro_rules! session_columns {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, sid, redirect_uri, code_challenge, resource, scope, \
-         nonce, auth_time, created_at, expires_at, used_at, family_id"
+         nonce, auth_time, created_at, expires_at, used_at, family_id, dpop_jkt"
     };
 }
 
@@ -62,6 +62,7 @@ fn code(row: &AnyRow) -> Result<AuthCode> {
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,
         family_id: row.try_get("family_id")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -222,7 +223,7 @@ impl AuthCodeStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO auth_codes (",
             code_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -238,6 +239,7 @@ impl AuthCodeStore for SqlStore {
         .bind(c.expires_at)
         .bind(c.used_at)
         .bind(c.family_id.as_deref())
+        .bind(c.dpop_jkt.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
