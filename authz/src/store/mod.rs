@@ -80,6 +80,8 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, id: &str) -> Result<Option<User>>;
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
+    /// Up to `limit` users whose email address is `email`, ignoring ASCII case (an index read).
+    async fn users_with_email(&self, email: &str, limit: i64) -> Result<Vec<User>>;
     async fn set_user_roles(&self, id: &str, roles: &[String], now: i64) -> Result<bool>;
     /// Disable a user and, in the same transaction, end their sessions and revoke their refresh
     /// tokens (serialised with rotation on the session rows, so no successor escapes).

@@ -598,6 +598,29 @@ async fn unknown_and_disabled_users_are_refused(backend: Backend) {
     let mut c = claims(app, "u-3");
     c.as_object_mut().unwrap().remove("email");
     idp.refused(&idp.mint(&c), "no email claim").await;
+    // The address is found ignoring ASCII case (positive control), and an address two users
+    // share names neither of them.
+    let mut c = claims(app, "u-5");
+    c["email"] = json!(ALICE_EMAIL.to_uppercase());
+    idp.accepted(&idp.mint(&c)).await;
+    let carol = app
+        .user("carol", "correct horse battery staple", "user")
+        .await;
+    app.state
+        .store
+        .set_user_email(&carol, Some(ALICE_EMAIL), app.clock.now())
+        .await
+        .unwrap();
+    let c = claims(app, "u-6");
+    idp.refused(&idp.mint(&c), "email does not name a user")
+        .await;
+    // Once carol's address changes, alice's is hers alone again.
+    app.state
+        .store
+        .set_user_email(&carol, Some("carol@acme.example"), app.clock.now())
+        .await
+        .unwrap();
+    idp.accepted(&idp.mint(&claims(app, "u-7"))).await;
 
     app.user("bob", "correct horse battery staple", "user")
         .await;

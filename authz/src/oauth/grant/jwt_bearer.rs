@@ -295,11 +295,8 @@ async fn by_email(state: &AppState, email: &str) -> Result<Option<User>> {
     if let Some(u) = state.store.get_user_by_username(email).await? {
         return Ok(Some(u));
     }
-    let mut found = state.store.list_users().await?.into_iter().filter(|u| {
-        u.email
-            .as_deref()
-            .is_some_and(|e| e.eq_ignore_ascii_case(email))
-    });
+    // Two at most: one is the answer, two mean the address is ambiguous.
+    let mut found = state.store.users_with_email(email, 2).await?.into_iter();
     Ok(match (found.next(), found.next()) {
         (Some(u), None) => Some(u),
         _ => None,

@@ -77,6 +77,21 @@ impl UserStore for SqlStore {
         row.as_ref().map(user).transpose()
     }
 
+    async fn users_with_email(&self, email: &str, limit: i64) -> Result<Vec<User>> {
+        // `lower()` on both sides: the expression index `users_email_lower` (migration 0017).
+        // The argument is lowered here (ASCII) so both backends compare the same way.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM users WHERE lower(email) = $1 ORDER BY username LIMIT $2"
+        ))
+        .bind(email.to_ascii_lowercase())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user).collect()
+    }
+
     async fn list_users(&self) -> Result<Vec<User>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
