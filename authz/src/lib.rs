@@ -286,6 +286,10 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     state.store.delete_pushed_requests_before(now).await?;
     state
         .store
+        .delete_report_keys_before(now - http::resource_events::KEY_RETENTION_SECS)
+        .await?;
+    state
+        .store
         .delete_device_authorizations_before(now - 86_400)
         .await?;
     // Security events: acknowledged ones kept a day, unacknowledged ones a week.

@@ -6,8 +6,9 @@
 //!
 //! - **Once, in order, persisted.** The id of the last row reported is kept in the database
 //!   (`denial_report_cursor`) and moved only after the authorization server answered 2xx (it
-//!   commits before answering). A failure is logged and the same rows go again next time; an
-//!   answer lost after the commit is the one way a row is reported twice.
+//!   commits before answering). A failure is logged and the same rows go again next time.
+//!   Each event carries its row id, so when an answer was lost after the commit the rows
+//!   that go again are recognised there and not counted twice.
 //! - **One replica reports.** Replicas sharing the database take a lease on the cursor
 //!   (renewed every round, `lease_secs`), so a denial is not counted once per replica; one
 //!   whose report failed lets the lease go, so a healthy replica can take over.
@@ -71,8 +72,11 @@ fn clip(s: &str) -> String {
     s.chars().take(MAX_TEXT).collect()
 }
 
-fn event(row: &AuditRow) -> Value {
+/// One reported event; `id` (the row's) and `ts` make the key the authorization server
+/// records it under once.
+fn event(id: i64, row: &AuditRow) -> Value {
     json!({
+        "id": id,
         "ts": row.ts,
         "action": clip(&row.action),
         "subject": row.subject.as_deref().map(clip),
@@ -121,7 +125,7 @@ async fn report_once(state: &McpState, holder: &str, lease: i64) -> Result<Round
         }
         return Ok(Round::Done);
     };
-    let events: Vec<Value> = rows.iter().map(|(_, r)| event(r)).collect();
+    let events: Vec<Value> = rows.iter().map(|(id, r)| event(*id, r)).collect();
     let (body, sent) = body(&events);
     let answer = state
         .authz
@@ -139,7 +143,12 @@ async fn report_once(state: &McpState, holder: &str, lease: i64) -> Result<Round
         .set_denial_cursor(next)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::debug!(sent, accepted = %answer["accepted"], "reported denied tool calls");
+    tracing::debug!(
+        sent,
+        accepted = %answer["accepted"],
+        duplicates = %answer["duplicates"],
+        "reported denied tool calls"
+    );
     Ok(round)
 }
 
@@ -158,7 +167,7 @@ mod tests {
             outcome: "denied",
             reason: Some(big),
         };
-        let events: Vec<Value> = (0..MAX_BATCH).map(|_| event(&row)).collect();
+        let events: Vec<Value> = (0..MAX_BATCH).map(|i| event(i as i64, &row)).collect();
         let (b, n) = body(&events);
         assert_eq!(n, MAX_BATCH, "500 clipped ASCII events fit");
         assert!(b.len() <= MAX_BODY);
@@ -171,12 +180,12 @@ mod tests {
             reason: Some(nasty),
             ..row
         };
-        let events: Vec<Value> = (0..MAX_BATCH).map(|_| event(&row)).collect();
+        let events: Vec<Value> = (0..MAX_BATCH).map(|i| event(i as i64, &row)).collect();
         let (b, n) = body(&events);
         assert!((1..MAX_BATCH).contains(&n), "{n}");
         assert!(b.len() <= MAX_BODY);
         assert_eq!(
-            event(&row)["action"].as_str().unwrap().chars().count(),
+            event(1, &row)["action"].as_str().unwrap().chars().count(),
             MAX_TEXT
         );
     }

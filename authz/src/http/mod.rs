@@ -12,7 +12,7 @@ pub mod metadata;
 pub mod metrics;
 mod par;
 mod register;
-mod resource_events;
+pub mod resource_events;
 mod revoke;
 mod ssf;
 mod token;

@@ -7,9 +7,14 @@
 //!   like a Shared Signals receiver at `/ssf/poll` (`client_auth`, `client_secret_basic` or any
 //!   method the client registered), and only a client that serves a resource
 //!   (`serves_resource`) is accepted; others get 403 `unauthorized_client`.
-//! - **Contract.** `application/json` `{"events": [{"ts", "action", "subject"?, "client_id"?,
-//!   "reason"?}]}`, at most `MAX_EVENTS` per request, answered `{"accepted": n}` once every
-//!   event is committed (one transaction): the reporter may then forget them.
+//! - **Contract.** `application/json` `{"events": [{"id"?, "ts", "action", "subject"?,
+//!   "client_id"?, "reason"?}]}`, at most `MAX_EVENTS` per request, answered
+//!   `{"accepted": n, "duplicates": d}` once every event is committed (one transaction): the
+//!   reporter may then forget them.
+//! - **Once.** `id` (the event's id at the reporter) with `ts` is the event's key: a report
+//!   sent again because its answer was lost records nothing twice (`duplicates` counts what
+//!   was skipped). Keys are kept eight days (housekeeping); events without `id` are recorded
+//!   each time they are sent.
 //! - **Not trusted blindly.** Strings are clipped to `MAX_TEXT` characters and `ts` is clamped
 //!   into the last `MAX_AGE_SECS` (by this server's clock), so a reporter can neither bloat the
 //!   log nor write into the past or the future.
@@ -26,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::oauth::client_auth;
 use crate::oauth::form::Form;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Outcome};
+use crate::store::{AuditEvent, Outcome, Reported};
 
 /// The audit event kind of a denied MCP tool call.
 pub const KIND: &str = "mcp.tool_denied";
@@ -36,6 +41,9 @@ pub const MAX_EVENTS: usize = 500;
 pub const MAX_TEXT: usize = 256;
 /// How far back an event's `ts` may lie; older ones are recorded at this bound.
 pub const MAX_AGE_SECS: i64 = 7 * 86_400;
+/// How long an event's key is remembered (a retry comes within minutes; past `MAX_AGE_SECS`
+/// an event is clamped anyway).
+pub const KEY_RETENTION_SECS: i64 = MAX_AGE_SECS + 86_400;
 /// Largest body accepted (read only after authentication): `MAX_EVENTS` events of clipped
 /// strings, with room to spare.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -53,6 +61,8 @@ struct Report {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReportedEvent {
+    #[serde(default)]
+    id: Option<i64>,
     ts: i64,
     action: String,
     #[serde(default)]
@@ -120,7 +130,7 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     }
     let now = state.now();
     let actor = format!("resource:{}", client.id);
-    let events: Vec<AuditEvent> = req
+    let events: Vec<Reported> = req
         .events
         .iter()
         .map(|e| {
@@ -134,14 +144,25 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -
                     }));
             a.subject = clip_opt(e.subject.as_deref());
             a.client_id = clip_opt(e.client_id.as_deref());
-            a
+            // The key holds the time as reported, before clamping.
+            Reported {
+                key: e.id.map(|id| (id, e.ts)),
+                event: a,
+            }
         })
         .collect();
-    if !events.is_empty() {
-        state.store.append_all(&events).await?;
-    }
-    tracing::debug!(client = %client.id, accepted = events.len(), "resource events recorded");
+    let recorded = if events.is_empty() {
+        0
+    } else {
+        state
+            .store
+            .append_reported(&client.id, &events, now)
+            .await?
+    };
+    let duplicates = events.len() - recorded;
+    tracing::debug!(client = %client.id, recorded, duplicates, "resource events recorded");
     Ok(no_store(
-        Json(serde_json::json!({ "accepted": events.len() })).into_response(),
+        Json(serde_json::json!({ "accepted": events.len(), "duplicates": duplicates }))
+            .into_response(),
     ))
 }

@@ -383,6 +383,14 @@ pub trait AuditStore: Send + Sync {
     async fn append(&self, event: &AuditEvent) -> Result<()>;
     /// Append several events in one transaction.
     async fn append_all(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Append what the resource server `reporter` (its client id) reported, in one
+    /// transaction; an event whose key was recorded before (a report retried after its answer
+    /// was lost) is skipped, and so is a key's second event within `events`. The number
+    /// appended.
+    async fn append_reported(&self, reporter: &str, events: &[Reported], now: i64)
+    -> Result<usize>;
+    /// Forget the report keys received before `ts`.
+    async fn delete_report_keys_before(&self, ts: i64) -> Result<u64>;
     async fn recent(&self, limit: i64) -> Result<Vec<AuditEvent>>;
     async fn delete_before(&self, ts: i64) -> Result<u64>;
 }

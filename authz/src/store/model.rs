@@ -376,6 +376,15 @@ impl fmt::Debug for StoredKey {
     }
 }
 
+/// An event a resource server reported (`POST /resource-events`), to be audited once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reported {
+    /// (its id at the reporter, the time it reported): the same key twice is one event.
+    /// `None` (a reporter that sends no ids): recorded every time it is sent.
+    pub key: Option<(i64, i64)>,
+    pub event: AuditEvent,
+}
+
 /// An audit event. `details` never holds a secret, token or password.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {

@@ -14,6 +14,7 @@ both_backends!(
     only_a_resource_server_may_report,
     a_wrong_or_missing_secret_is_401,
     oversized_or_malformed_reports_are_400,
+    a_report_sent_again_is_recorded_once,
 );
 
 const KIND: &str = "mcp.tool_denied";
@@ -58,7 +59,7 @@ async fn reported_denials_become_tool_denied_audit_events(backend: Backend) {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let answer: Value = r.json().await.unwrap();
-    assert_eq!(answer, json!({"accepted": 4}));
+    assert_eq!(answer, json!({"accepted": 4, "duplicates": 0}));
 
     let events = denied(&app).await;
     assert_eq!(events.len(), 4, "{events:?}");
@@ -101,7 +102,10 @@ async fn reported_denials_become_tool_denied_audit_events(backend: Backend) {
     // An empty report is fine and stores nothing.
     let r = post(&app, Some(("rs", &secret)), &json!({"events": []})).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 0}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"accepted": 0, "duplicates": 0})
+    );
     assert_eq!(denied(&app).await.len(), 4);
 }
 
@@ -145,7 +149,7 @@ async fn oversized_or_malformed_reports_are_400(backend: Backend) {
     let auth = Some(("rs", rs.as_str()));
     let events = |n: usize| {
         json!({"events": (0..n)
-            .map(|i| json!({"ts": 1, "action": format!("tool:t{i}")}))
+            .map(|i| json!({"id": i, "ts": 1, "action": format!("tool:t{i}")}))
             .collect::<Vec<_>>()})
     };
     let r = post(&app, auth, &events(501)).await;
@@ -196,6 +200,77 @@ async fn oversized_or_malformed_reports_are_400(backend: Backend) {
     // The limit itself is accepted.
     let r = post(&app, auth, &events(500)).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 500}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"accepted": 500, "duplicates": 0})
+    );
     assert_eq!(denied(&app).await.len(), 500);
+}
+
+/// A report whose answer was lost goes again (the reporter's cursor did not move): the events
+/// that carry ids are recognised by (reporter, id, ts) and recorded once. Positive controls: a
+/// new id in the same request, the same id at another time, the same id from another
+/// reporter, and events without ids (recorded each time) all count.
+async fn a_report_sent_again_is_recorded_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.exchange_client("profile:read").await;
+    let now = app.clock.now();
+    let batch = json!({"events": [
+        {"id": 41, "ts": now - 5, "action": "tool:list_users"},
+        {"id": 42, "ts": now - 4, "action": "tool:delete_user"},
+    ]});
+    let answer = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    let first = answer(post(&app, Some(("rs", &secret)), &batch).await).await;
+    assert_eq!(first, json!({"accepted": 2, "duplicates": 0}));
+    assert_eq!(denied(&app).await.len(), 2);
+    // The same report again: nothing new.
+    let again = answer(post(&app, Some(("rs", &secret)), &batch).await).await;
+    assert_eq!(again, json!({"accepted": 2, "duplicates": 2}));
+    assert_eq!(denied(&app).await.len(), 2);
+    // Overlapping: 42 again (and twice in one request), 43 new, 41 at another time, two
+    // without an id.
+    let mixed = json!({"events": [
+        {"id": 42, "ts": now - 4, "action": "tool:delete_user"},
+        {"id": 43, "ts": now - 3, "action": "tool:list_users"},
+        {"id": 43, "ts": now - 3, "action": "tool:list_users"},
+        {"id": 41, "ts": now - 1, "action": "tool:list_users"},
+        {"ts": now, "action": "tool:list_users"},
+        {"ts": now, "action": "tool:list_users"},
+    ]});
+    let r = answer(post(&app, Some(("rs", &secret)), &mixed).await).await;
+    assert_eq!(r, json!({"accepted": 6, "duplicates": 2}));
+    assert_eq!(denied(&app).await.len(), 6);
+    // Another resource server's id 41 is its own event.
+    let (_, other) = authz::account::admin::add_client(
+        &app.state,
+        "test",
+        Some("rs2".into()),
+        authz::store::ClientSettings {
+            name: "another resource server".into(),
+            auth_method: authz::store::AuthMethod::ClientSecretBasic,
+            grant_types: vec![authz::store::GrantType::TokenExchange],
+            scopes: shared::ScopeSet::parse("profile:read").unwrap(),
+            serves_resource: Some("https://other.example/mcp".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let other = other.unwrap().expose().to_owned();
+    let r = answer(post(&app, Some(("rs2", &other)), &batch).await).await;
+    assert_eq!(r, json!({"accepted": 2, "duplicates": 0}));
+    assert_eq!(denied(&app).await.len(), 8);
+    // Keys are forgotten after eight days (housekeeping); the audit events stay.
+    app.clock
+        .advance(authz::http::resource_events::KEY_RETENTION_SECS + 1);
+    authz::housekeeping(&app.state).await.unwrap();
+    assert_eq!(
+        app.sql_count("SELECT COUNT(*) FROM resource_event_keys")
+            .await,
+        0
+    );
+    assert_eq!(denied(&app).await.len(), 8);
 }

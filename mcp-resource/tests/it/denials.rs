@@ -125,6 +125,20 @@ async fn a_denied_tool_call_reaches_the_authz_audit_log_once(backend: Backend) {
     // Several rounds later (of both reporters) it is still there once.
     tokio::time::sleep(3 * EVERY).await;
     assert_eq!(reported(&sys).await.len(), 1, "reported once");
+    // An answer lost after authz committed leaves the cursor where it was: the same rows go
+    // again, and authz knows them by their ids (recorded once).
+    let before = sys.mcp.store.denial_cursor().await.unwrap();
+    sqlx::query("UPDATE denial_report_cursor SET last_id = 0 WHERE id = 1")
+        .execute(sys.mcp.store.pool())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sys.mcp.store.denial_cursor().await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the rows were not sent again");
+        tokio::time::sleep(EVERY / 4).await;
+    }
+    assert_eq!(sys.mcp.store.denial_cursor().await.unwrap(), before);
+    assert_eq!(reported(&sys).await.len(), 1, "sent again, recorded once");
 
     // The next denial is reported, and the first not again.
     denied_call(&sys, &token).await;
