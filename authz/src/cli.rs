@@ -153,6 +153,12 @@ pub enum ClientCmd {
         /// May call /introspect.
         #[arg(long)]
         introspect: bool,
+        /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+        #[arg(long)]
+        dpop_bound: bool,
+        /// Authorization requests only through /par (RFC 9126 §6).
+        #[arg(long)]
+        require_par: bool,
         #[arg(long)]
         json: bool,
     },
@@ -461,6 +467,9 @@ fn client_json(c: &Client) -> serde_json::Value {
         "metadata_host": (c.registration == Registration::MetadataDocument)
             .then(|| authz::cimd::host_of(&c.id)).flatten(),
         "metadata_fetched_at": c.metadata_fetched_at,
+        "serves_resource": c.serves_resource, "may_introspect": c.may_introspect,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
     })
 }
 
@@ -480,6 +489,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             skip_consent,
             serves_resource,
             introspect,
+            dpop_bound,
+            require_par,
             jwks_uri,
             json,
         } => {
@@ -497,6 +508,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 serves_resource,
                 may_introspect: introspect,
                 jwks_uri,
+                dpop_bound_access_tokens: dpop_bound,
+                require_pushed_authorization_requests: require_par,
                 ..Default::default()
             };
             let (c, secret) = admin::add_client(state, ACTOR, id, new).await?;

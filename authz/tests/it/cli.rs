@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::support::{Backend, MCP, TestApp, expect_token};
+use crate::support::{Backend, MCP, TestApp, expect_error, expect_token};
 use testkit::both_backends;
 
 both_backends!(cli_manages_users_and_clients);
@@ -163,6 +163,49 @@ async fn cli_manages_users_and_clients(backend: Backend) {
         None,
     );
     assert!(!ok && err.contains("public client"), "{err}");
+    // The issue 18 flags: a sender-constrained service that must use PAR and may introspect.
+    let (ok, out, err) = authz(
+        &app,
+        &[
+            "client",
+            "add",
+            "--id",
+            "dp",
+            "--name",
+            "DPoP service",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "notes:read",
+            "--dpop-bound",
+            "--require-par",
+            "--introspect",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let dp: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for flag in [
+        "dpop_bound_access_tokens",
+        "require_pushed_authorization_requests",
+        "may_introspect",
+    ] {
+        assert_eq!(dp[flag], true, "{flag}: {dp}");
+    }
+    let dp_secret = dp["client_secret"].as_str().unwrap();
+    // Without a proof its token request is refused; the svc client above, without the flag,
+    // got its token the same way (positive control).
+    expect_error(
+        app.token(
+            &[("grant_type", "client_credentials")],
+            Some(("dp", dp_secret)),
+        )
+        .await,
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
     let (ok, _, _) = authz(&app, &["client", "delete", "svc"], None);
     assert!(ok);
     app.clock.advance(app.state.config.client_cache_secs);

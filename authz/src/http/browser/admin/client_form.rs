@@ -7,7 +7,7 @@ use crate::oauth::form::Form;
 use crate::store::{AuthMethod, ClientSettings, GrantType, Registration};
 
 /// The grants the create form offers: (field suffix, grant, label).
-pub const GRANTS: [(&str, GrantType, &str); 4] = [
+pub const GRANTS: [(&str, GrantType, &str); 7] = [
     (
         "authorization_code",
         GrantType::AuthorizationCode,
@@ -20,6 +20,21 @@ pub const GRANTS: [(&str, GrantType, &str); 4] = [
         "client_credentials (service)",
     ),
     ("password", GrantType::Password, "password (legacy)"),
+    (
+        "token_exchange",
+        GrantType::TokenExchange,
+        "token exchange (a resource server acting for its users, RFC 8693)",
+    ),
+    (
+        "device_code",
+        GrantType::DeviceCode,
+        "device_code (devices without a browser, RFC 8628)",
+    ),
+    (
+        "jwt_bearer",
+        GrantType::JwtBearer,
+        "jwt-bearer (enterprise ID-JAG assertions, RFC 7523)",
+    ),
 ];
 
 /// The authentication methods the create form offers.
@@ -50,6 +65,13 @@ pub struct Draft {
     pub resources: String,
     pub jwks_uri: String,
     pub skip_consent: bool,
+    /// The resource server this client is (RFC 8693 token exchange, `/resource-events`).
+    pub serves_resource: String,
+    pub may_introspect: bool,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound: bool,
+    /// RFC 9126 §6: authorization requests only through `/par`.
+    pub require_par: bool,
 }
 
 /// Words separated by spaces, commas or newlines.
@@ -77,6 +99,10 @@ impl Draft {
             resources: text("resources"),
             jwks_uri: text("jwks_uri"),
             skip_consent: form.get("skip_consent").is_some(),
+            serves_resource: text("serves_resource"),
+            may_introspect: form.get("may_introspect").is_some(),
+            dpop_bound: form.get("dpop_bound").is_some(),
+            require_par: form.get("require_par").is_some(),
         }
     }
 
@@ -100,6 +126,11 @@ impl Draft {
             resources: words(&self.resources),
             skip_consent: self.skip_consent,
             jwks_uri: (!self.jwks_uri.is_empty()).then(|| self.jwks_uri.clone()),
+            serves_resource: (!self.serves_resource.is_empty())
+                .then(|| self.serves_resource.clone()),
+            may_introspect: self.may_introspect,
+            dpop_bound_access_tokens: self.dpop_bound,
+            require_pushed_authorization_requests: self.require_par,
             registration: Registration::Admin,
             ..ClientSettings::default()
         };
@@ -137,6 +168,25 @@ mod tests {
         assert!(s.resources.is_empty());
         assert!(s.skip_consent);
         assert_eq!(s.registration, Registration::Admin);
+        assert_eq!(s.serves_resource, None, "empty is none");
+        assert!(!s.may_introspect && !s.dpop_bound_access_tokens);
+        assert!(!s.require_pushed_authorization_requests);
+
+        // A resource server that exchanges tokens, introspects, and a DPoP + PAR client.
+        let body = b"name=Notes+MCP&auth_method=client_secret_basic&grant-token_exchange=on\
+            &serves_resource=https%3A%2F%2Fmcp.example%2Fmcp&may_introspect=on\
+            &dpop_bound=on&require_par=on&scope=profile%3Aread";
+        let (_, rs) = Draft::read(&Form::parse(body).expect("form"))
+            .settings()
+            .expect("settings");
+        assert_eq!(rs.grant_types, vec![GrantType::TokenExchange]);
+        assert_eq!(
+            rs.serves_resource.as_deref(),
+            Some("https://mcp.example/mcp")
+        );
+        assert!(rs.may_introspect);
+        assert!(rs.dpop_bound_access_tokens);
+        assert!(rs.require_pushed_authorization_requests);
 
         let bad = Draft {
             auth_method: "magic".into(),

@@ -188,6 +188,38 @@ async fn clients_and_keys() {
         r.body
             .contains("public client cannot use client_credentials")
     );
+    // A resource server from the form: token exchange, the resource it serves, introspection,
+    // DPoP-bound and PAR-only (the issue 18 settings).
+    let rs = [
+        ("name", "Notes MCP"),
+        ("client_id", "notes-mcp"),
+        ("auth_method", "client_secret_basic"),
+        ("grant-token_exchange", "on"),
+        ("serves_resource", "https://mcp.example/mcp"),
+        ("may_introspect", "on"),
+        ("dpop_bound", "on"),
+        ("require_par", "on"),
+        ("scope", "profile:read"),
+    ];
+    let r = app.post("/admin/clients", &c, &rs, true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let stored = app
+        .state
+        .store
+        .get_client("notes-mcp")
+        .await
+        .unwrap()
+        .expect("registered");
+    assert_eq!(
+        stored.grant_types,
+        vec![crate::store::GrantType::TokenExchange]
+    );
+    assert_eq!(
+        stored.serves_resource.as_deref(),
+        Some("https://mcp.example/mcp")
+    );
+    assert!(stored.may_introspect && stored.dpop_bound_access_tokens);
+    assert!(stored.require_pushed_authorization_requests);
 
     let r = app
         .post("/admin/clients/web-app/rotate-secret", &c, &[], true)
