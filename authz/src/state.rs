@@ -81,6 +81,8 @@ impl AppState {
     /// due, then re-read keys from storage (after a rotation by
     /// another process, or when a pre-published key's time has come).
     pub async fn reload_keys(&self) -> crate::error::Result<()> {
+        // Taken before anything is read, so a reload overtaken by a newer one is dropped.
+        let ticket = self.keys.begin_reload();
         let now = self.now();
         let publish_until = now + self.config.max_signed_token_ttl() + 60;
         if self.config.key_rotation_days > 0
@@ -110,7 +112,10 @@ impl AppState {
         crate::keys::promote_due(&*self.store, &self.master, now, publish_until).await?;
         let set = crate::keys::load_key_set(&*self.store, &self.master, now).await?;
         let changed = set.kids != self.keys.current().kids;
-        self.keys.replace(set);
+        if !self.keys.replace(ticket, set) {
+            tracing::debug!("a newer key reload finished first; this one's keys are dropped");
+            return Ok(());
+        }
         if changed {
             tracing::info!(kid = %self.keys.current().active.kid(), "signing keys reloaded");
         }

@@ -8,6 +8,7 @@
 //! emergency, at the price that resource servers refuse the new tokens until they refetch.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -91,27 +92,54 @@ impl KeySet {
 }
 
 /// Holds the current [`KeySet`]; readers take a cheap `Arc` clone.
+///
+/// Reloads run concurrently (the timer, a change notification, a rotation, housekeeping), so
+/// each takes a [`Reload`] ticket *before* it reads storage and its set is kept only if no
+/// reload that started later has been kept already: a slow reload can never put back keys
+/// that a newer one saw retired, nor drop a next key a newer one saw published.
 #[derive(Debug)]
-pub struct KeyRing(RwLock<Arc<KeySet>>);
+pub struct KeyRing {
+    /// The set, and the ticket of the reload that stored it (0: the start-up set).
+    current: RwLock<(u64, Arc<KeySet>)>,
+    tickets: AtomicU64,
+}
+
+/// The order in which a reload started ([`KeyRing::begin_reload`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reload(u64);
 
 impl KeyRing {
     pub fn new(set: KeySet) -> Self {
-        Self(RwLock::new(Arc::new(set)))
+        Self {
+            current: RwLock::new((0, Arc::new(set))),
+            tickets: AtomicU64::new(0),
+        }
     }
 
     pub fn current(&self) -> Arc<KeySet> {
-        match self.0.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g.1),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().1),
         }
     }
 
-    pub fn replace(&self, set: KeySet) {
-        let new = Arc::new(set);
-        match self.0.write() {
-            Ok(mut g) => *g = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
+    /// A ticket for a reload about to read storage.
+    pub fn begin_reload(&self) -> Reload {
+        Reload(self.tickets.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Keep `set`, read under `ticket`, unless a reload that started later was kept already;
+    /// whether it was kept.
+    pub fn replace(&self, ticket: Reload, set: KeySet) -> bool {
+        let mut g = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if ticket.0 <= g.0 {
+            return false;
         }
+        *g = (ticket.0, Arc::new(set));
+        true
     }
 }
 
@@ -432,5 +460,47 @@ pub async fn ensure_active_key(
         _ => rotate(store, master, alg, now, publish_until, Activation::Now)
             .await
             .map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> KeySet {
+        let (key, _) = SigningKey::generate(SigningAlg::Es256).expect("key");
+        let key = Arc::new(key);
+        KeySet {
+            kids: vec![key.kid().to_owned()],
+            active: Arc::clone(&key),
+            id_token: key,
+            next: None,
+            jwks_json: String::new(),
+            verifying: HashMap::new(),
+        }
+    }
+
+    /// Two reloads overlap and the one that started first finishes last: its (older) view
+    /// is dropped, whichever order they finish in; the newest-started one is kept.
+    #[test]
+    fn a_reload_overtaken_by_a_newer_one_is_dropped() {
+        let ring = KeyRing::new(set());
+        let older = ring.begin_reload();
+        let newer = ring.begin_reload();
+        let (new_set, old_set) = (set(), set());
+        let new_kids = new_set.kids.clone();
+        assert!(ring.replace(newer, new_set));
+        assert!(
+            !ring.replace(older, old_set),
+            "the older read is not put back"
+        );
+        assert_eq!(ring.current().kids, new_kids);
+        // Positive control: in order, each is kept.
+        let (a, b) = (ring.begin_reload(), ring.begin_reload());
+        let (sa, sb) = (set(), set());
+        let b_kids = sb.kids.clone();
+        assert!(ring.replace(a, sa));
+        assert!(ring.replace(b, sb));
+        assert_eq!(ring.current().kids, b_kids);
     }
 }
