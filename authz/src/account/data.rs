@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditQuery, Outcome, Registration, User};
+use crate::store::{AuditEvent, AuditQuery, Outcome, User};
 
 /// One client the user connected.
 #[derive(Debug, Clone, Serialize)]
@@ -77,9 +77,7 @@ pub async fn connected_apps(state: &AppState, user: &User) -> Result<Vec<Connect
             Some(c) if c.owner_id.is_some() => continue,
             Some(c) => {
                 app.name = c.name.clone();
-                app.host = (c.registration == Registration::MetadataDocument)
-                    .then(|| crate::cimd::host_of(&c.id))
-                    .flatten();
+                app.host = crate::cimd::document_host(&c);
                 app.verified = crate::cimd::is_verified(state, &c);
             }
             None => continue,

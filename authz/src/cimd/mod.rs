@@ -173,6 +173,15 @@ pub fn host_of(client_id: &str) -> Option<String> {
         .and_then(|u| u.host_str().map(str::to_owned))
 }
 
+/// Who vouches for `client`'s name: the host of its metadata document's URL, for a
+/// metadata-document client; `None` for every other kind (shown on consent, device and console
+/// pages).
+pub fn document_host(client: &crate::store::Client) -> Option<String> {
+    (client.registration == crate::store::Registration::MetadataDocument)
+        .then(|| host_of(&client.id))
+        .flatten()
+}
+
 impl From<Rejected> for Error {
     fn from(r: Rejected) -> Self {
         Error::invalid_client(format!("the client metadata document was refused: {}", r.0))

@@ -23,6 +23,16 @@ pub struct Cimd {
 }
 
 const MAX_REMEMBERED_FAILURES: usize = 10_000;
+/// How long a fetched key set is used at most (less when its `Cache-Control` says so).
+pub const KEY_SET_CACHE_SECS: i64 = 300;
+
+/// Why a key set could not be had from its URL (said to the client, never holding a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySetError {
+    NotAUrl,
+    Unreachable(String),
+    NotAJwkSet,
+}
 
 impl Cimd {
     pub fn new(cfg: &CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
@@ -69,6 +79,26 @@ impl Cimd {
         map.get(uri)
             .filter(|(_, until)| now < *until)
             .map(|(s, _)| s.clone())
+    }
+
+    /// Fetch the key set at `uri` through the guarded fetcher (https only, the SSRF guard, no
+    /// redirects, size and time caps, per-host budget) and cache it for its `max-age`, at most
+    /// [`KEY_SET_CACHE_SECS`]. The one way `private_key_jwt` and ID-JAG get remote keys.
+    pub async fn fetch_key_set(&self, uri: &str, now: i64) -> Result<JwkSet, KeySetError> {
+        let url = url::Url::parse(uri).map_err(|_| KeySetError::NotAUrl)?;
+        let fetched = self
+            .fetcher
+            .fetch(&url, now)
+            .await
+            .map_err(|e| KeySetError::Unreachable(e.to_string()))?;
+        let set: JwkSet =
+            serde_json::from_slice(&fetched.body).map_err(|_| KeySetError::NotAJwkSet)?;
+        let ttl = fetched
+            .max_age
+            .unwrap_or(KEY_SET_CACHE_SECS)
+            .clamp(0, KEY_SET_CACHE_SECS);
+        self.remember_key_set(uri, &set, now + ttl);
+        Ok(set)
     }
 
     pub fn remember_key_set(&self, uri: &str, set: &JwkSet, until: i64) {

@@ -3,37 +3,29 @@
 //! is rate-limited per client IP and only served when the device flow is enabled.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 
-use super::limits::{Limit, limited, too_many_json};
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
-use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::oauth::form::Form;
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     if !state.config.device.enabled {
         return Router::new();
     }
-    let limit = Limit::new(
+    super::client_form_endpoint(
         state,
+        "/device_authorization",
+        device_authorization,
         "device_authorization",
         state.config.device.rate_per_minute,
-        too_many_json,
-    );
-    let routes = Router::new()
-        .route(
-            "/device_authorization",
-            limited(post(device_authorization), &limit),
-        )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    super::cors(state, &[Method::POST]).apply(routes)
+    )
 }
 
 async fn device_authorization(

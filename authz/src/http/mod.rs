@@ -64,6 +64,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A form-`POST` endpoint that clients call (`/token`, `/par`, `/device_authorization`): rate
+/// limited per client IP under `name` at `per_minute` (JSON 429s), the form body capped at
+/// `oauth::form::MAX_BODY_BYTES`, CORS for `POST`.
+fn client_form_endpoint<H, T>(
+    state: &AppState,
+    path: &str,
+    handler: H,
+    name: &'static str,
+    per_minute: u32,
+) -> Router<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let limit = limits::Limit::new(state, name, per_minute, limits::too_many_json);
+    let routes = Router::new()
+        .route(path, limits::limited(axum::routing::post(handler), &limit))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::oauth::form::MAX_BODY_BYTES,
+        ));
+    cors(state, &[Method::POST]).apply(routes)
+}
+
 /// CORS for the cookie-less endpoints browser-based clients call with `fetch()` (origins from
 /// `AUTHZ_CORS_ORIGINS`). The pages and the management API never get it.
 fn cors(state: &AppState, methods: &[Method]) -> Cors {

@@ -3,26 +3,21 @@
 //! token endpoint's budget.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 
-use super::limits::{Limit, limited, too_many_json};
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
-use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::oauth::form::Form;
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let limit = Limit::new(state, "par", state.config.rate_limits.token, too_many_json);
-    let routes = Router::new()
-        .route("/par", limited(post(par), &limit))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    super::cors(state, &[Method::POST]).apply(routes)
+    // The token endpoint's budget (RFC 9126 §2: a client-authenticated endpoint like it).
+    super::client_form_endpoint(state, "/par", par, "par", state.config.rate_limits.token)
 }
 
 async fn par(

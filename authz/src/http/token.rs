@@ -1,31 +1,21 @@
 //! `POST /token` (RFC 6749 §3.2): form in, JSON out, never cached.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 
-use super::limits::{Limit, limited, too_many_json};
 use crate::audit::RequestContext;
 use crate::error::{Error, Result};
-use crate::oauth::form::{Form, MAX_BODY_BYTES};
+use crate::oauth::form::Form;
 use crate::oauth::grant;
 use crate::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let limit = Limit::new(
-        state,
-        "token",
-        state.config.rate_limits.token,
-        too_many_json,
-    );
-    let routes = Router::new()
-        .route("/token", limited(post(token), &limit))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    super::cors(state, &[Method::POST]).apply(routes)
+    let per_minute = state.config.rate_limits.token;
+    super::client_form_endpoint(state, "/token", token, "token", per_minute)
 }
 
 async fn token(

@@ -17,6 +17,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::cimd::resolver::KeySetError;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -66,8 +67,6 @@ pub fn validate_key_source(settings: &ClientSettings) -> Result<()> {
         (Some(_), Some(_)) => Err(Error::Invalid("give jwks_uri or jwks, not both".into())),
     }
 }
-
-const KEY_SET_CACHE_SECS: i64 = 300;
 
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
@@ -189,7 +188,7 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
     Ok(())
 }
 
-/// The client's public keys: inline, or fetched (cached for `KEY_SET_CACHE_SECS`).
+/// The client's public keys: inline, or fetched (cached: `Cimd::fetch_key_set`).
 async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> {
     if let Some(jwks) = &client.jwks {
         return serde_json::from_str(jwks)
@@ -201,19 +200,15 @@ async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> 
     if let Some(set) = state.cimd.cached_key_set(uri, now) {
         return Ok(set);
     }
-    let url = url::Url::parse(uri).map_err(|_| refuse("the client's jwks_uri is not a URL"))?;
-    let fetched = state
+    state
         .cimd
-        .fetcher()
-        .fetch(&url, now)
+        .fetch_key_set(uri, now)
         .await
-        .map_err(|e| refuse(&format!("its jwks_uri could not be fetched: {e}")))?;
-    let set: JwkSet = serde_json::from_slice(&fetched.body)
-        .map_err(|_| refuse("its jwks_uri did not return a JWK Set"))?;
-    let ttl = fetched
-        .max_age
-        .unwrap_or(KEY_SET_CACHE_SECS)
-        .clamp(0, KEY_SET_CACHE_SECS);
-    state.cimd.remember_key_set(uri, &set, now + ttl);
-    Ok(set)
+        .map_err(|e| match e {
+            KeySetError::NotAUrl => refuse("the client's jwks_uri is not a URL"),
+            KeySetError::Unreachable(why) => {
+                refuse(&format!("its jwks_uri could not be fetched: {why}"))
+            }
+            KeySetError::NotAJwkSet => refuse("its jwks_uri did not return a JWK Set"),
+        })
 }

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::client_assertion::ALGORITHMS;
 use super::id_jag_config::TrustedIssuer;
+use crate::cimd::resolver::KeySetError;
 use crate::state::AppState;
 
 /// The JWT `typ` of an ID-JAG (draft: media type `application/oauth-id-jag+jwt`).
@@ -46,9 +47,6 @@ pub const SKEW_SECS: i64 = 30;
 
 /// Longest accepted assertion, in bytes (an ID-JAG is a few hundred).
 pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
-
-/// How long a fetched key set is used without its own caching headers (and at most).
-const KEY_SET_CACHE_SECS: i64 = 300;
 
 /// An unknown `kid` refetches an issuer's key set at most this often (key rotation at the
 /// IdP is picked up at once; a stream of bogus kids costs one fetch a minute).
@@ -334,21 +332,13 @@ async fn key_set(
             format!("the identity provider's key set could not be fetched: {why}"),
         )
     };
-    let url = url::Url::parse(uri).map_err(|_| unavailable("jwks_uri is not a URL".into()))?;
-    let fetched = state
-        .cimd
-        .fetcher()
-        .fetch(&url, now)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let set: JwkSet = serde_json::from_slice(&fetched.body)
-        .map_err(|_| unavailable("it is not a JWK Set".into()))?;
-    let ttl = fetched
-        .max_age
-        .unwrap_or(KEY_SET_CACHE_SECS)
-        .clamp(0, KEY_SET_CACHE_SECS);
-    state.cimd.remember_key_set(uri, &set, now + ttl);
-    Ok(set)
+    state.cimd.fetch_key_set(uri, now).await.map_err(|e| {
+        unavailable(match e {
+            KeySetError::NotAUrl => "jwks_uri is not a URL".into(),
+            KeySetError::Unreachable(why) => why,
+            KeySetError::NotAJwkSet => "it is not a JWK Set".into(),
+        })
+    })
 }
 
 #[cfg(test)]

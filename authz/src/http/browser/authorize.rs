@@ -19,9 +19,8 @@ use crate::account::session;
 use crate::audit::RequestContext;
 use crate::oauth::authorize::{self, AuthorizeRequest, Reject};
 use crate::oauth::form::Form;
-use crate::oauth::scope::describe;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Outcome, Registration, Session, User};
+use crate::store::{AuditEvent, Outcome, Session, User};
 
 type PageResult = Result<Response, PageError>;
 
@@ -186,21 +185,13 @@ async fn proceed(
     });
     let page = ConsentPage {
         client_name: client.name.clone(),
-        client_host: (client.registration == Registration::MetadataDocument)
-            .then(|| crate::cimd::host_of(&client.id))
-            .flatten(),
+        client_host: crate::cimd::document_host(client),
         unverified: !crate::cimd::is_verified(state, client),
         local_only,
         redirect_host,
         username: user.username.clone(),
         resource: Some(req.resource.clone()),
-        scopes: scope
-            .iter()
-            .map(|s| ScopeView {
-                name: s.as_str().to_owned(),
-                description: describe(s.as_str()).to_owned(),
-            })
-            .collect(),
+        scopes: ScopeView::list(&scope),
         csrf,
         request: req.raw.clone(),
     };

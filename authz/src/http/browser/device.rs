@@ -30,9 +30,8 @@ use super::web::{PageError, render, too_many_page};
 use crate::audit::RequestContext;
 use crate::http::limits::{Limit, limited};
 use crate::oauth::device::{self, Lookup};
-use crate::oauth::scope::describe;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Client, DeviceAuthorization, Outcome, Registration};
+use crate::store::{AuditEvent, Client, DeviceAuthorization, Outcome};
 
 type PageResult = Result<Response, PageError>;
 
@@ -236,20 +235,12 @@ async fn enter_code(
     let scope = ScopeSet::parse(&d.scope).unwrap_or_default();
     let page = DeviceConfirmPage {
         client_name: client.name.clone(),
-        client_host: (client.registration == Registration::MetadataDocument)
-            .then(|| crate::cimd::host_of(&client.id))
-            .flatten(),
+        client_host: crate::cimd::document_host(&client),
         unverified: !crate::cimd::is_verified(&state, &client),
         username: console.user.username.clone(),
         shown_code: device::display_user_code(&code),
         user_code: code,
-        scopes: scope
-            .iter()
-            .map(|s| ScopeView {
-                name: s.as_str().to_owned(),
-                description: describe(s.as_str()).to_owned(),
-            })
-            .collect(),
+        scopes: ScopeView::list(&scope),
         resource: d.resource.clone(),
         csrf: console.nav("device").csrf,
     };

@@ -54,6 +54,19 @@ pub struct ScopeView {
     pub description: String,
 }
 
+impl ScopeView {
+    /// Each scope of `scope` with its words for people (`oauth::scope::describe`).
+    pub fn list(scope: &shared::ScopeSet) -> Vec<Self> {
+        scope
+            .iter()
+            .map(|s| Self {
+                name: s.as_str().to_owned(),
+                description: crate::oauth::scope::describe(s.as_str()).to_owned(),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage {

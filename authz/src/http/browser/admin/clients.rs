@@ -84,9 +84,7 @@ impl ClientRow {
             name: c.name.clone(),
             kind_key,
             kind,
-            host: (c.registration == Registration::MetadataDocument)
-                .then(|| crate::cimd::host_of(&c.id))
-                .flatten(),
+            host: crate::cimd::document_host(c),
             auth: c.auth_method.as_str(),
             grants: c
                 .grant_types
