@@ -38,5 +38,6 @@ mod process;
 mod refresh;
 mod register;
 mod resource_events;
+mod round3;
 mod token_errors;
 mod two_factor;

@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod notes;
 mod oauth;
+mod round3;
 mod signals;
 mod tls;
 mod tokens;

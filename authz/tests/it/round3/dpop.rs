@@ -1,0 +1,1 @@
+//! Issue 24 findings: see `round3/mod.rs`.
