@@ -3,6 +3,11 @@
 //! RFC 6749 §3.1/§3.2: parameters must not be repeated (except `resource`, RFC 8707 §2, which
 //! policy then limits to one). Invalid UTF-8, oversized input and too many parameters are
 //! `invalid_request` rather than silently repaired.
+//!
+//! The same parser reads this server's own page forms (console, sign-in). A page form with a
+//! group of checkboxes sharing one name (the scopes of a new API key) names that group in
+//! [`Form::from_request_with_lists`]; nothing else may repeat, and the OAuth endpoints never
+//! pass a list.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +31,17 @@ pub struct Form(BTreeMap<String, Vec<String>>);
 impl Form {
     /// Check the content type and parse `body`.
     pub fn from_request(headers: &HeaderMap, body: &[u8]) -> Result<Self> {
+        Self::from_request_with_lists(headers, body, &[])
+    }
+
+    /// [`Form::from_request`] for one of this server's page forms whose checkbox groups
+    /// `lists` repeat a name (one value per ticked box; read them with [`Form::all`]). Never
+    /// for an OAuth endpoint: RFC 6749 §3.1 forbids repeated parameters there.
+    pub fn from_request_with_lists(
+        headers: &HeaderMap,
+        body: &[u8],
+        lists: &[&str],
+    ) -> Result<Self> {
         let ct = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -36,10 +52,15 @@ impl Form {
                 "the body must be application/x-www-form-urlencoded (RFC 6749 §4)",
             ));
         }
-        Self::parse(body)
+        Self::parse_with_lists(body, lists)
     }
 
     pub fn parse(body: &[u8]) -> Result<Self> {
+        Self::parse_with_lists(body, &[])
+    }
+
+    /// Parse `body`; only `resource` and the names in `lists` may repeat.
+    fn parse_with_lists(body: &[u8], lists: &[&str]) -> Result<Self> {
         if body.len() > MAX_BODY_BYTES {
             return Err(Error::invalid_request("request body is too large"));
         }
@@ -62,7 +83,8 @@ impl Form {
                 )));
             }
             let values = map.entry(name.clone()).or_default();
-            if !values.is_empty() && !REPEATABLE.contains(&name.as_str()) {
+            let repeatable = REPEATABLE.contains(&name.as_str()) || lists.contains(&name.as_str());
+            if !values.is_empty() && !repeatable {
                 return Err(Error::invalid_request(format!(
                     "parameter {name} is repeated (RFC 6749 §3.2)"
                 )));
@@ -151,6 +173,15 @@ mod tests {
         assert!(Form::parse(b"a=1&a=").is_err());
         let f = Form::parse(b"resource=x&resource=y").unwrap();
         assert_eq!(f.all("resource"), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn page_forms_may_repeat_only_their_named_lists() {
+        let f = Form::parse_with_lists(b"scope=a&scope=b&name=x", &["scope"]).unwrap();
+        assert_eq!(f.all("scope"), vec!["a", "b"]);
+        assert!(Form::parse_with_lists(b"scope=a&name=x&name=y", &["scope"]).is_err());
+        // The OAuth parser still refuses a repeated scope (RFC 6749 §3.1).
+        assert!(Form::parse(b"scope=a&scope=b").is_err());
     }
 
     #[test]

@@ -17,7 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::web::{
-    PageError, checked_form, csrf_for_form, render, see_other, session_cookie, with_cookies,
+    PageError, checked_form_with_lists, csrf_for_form, render, see_other, session_cookie,
+    with_cookies,
 };
 use crate::account::session;
 use crate::oauth::form::Form;
@@ -73,12 +74,24 @@ impl Console {
 
     /// A submitted console form: readable and carrying this browser's CSRF token.
     pub fn form(&self, state: &AppState, body: &[u8]) -> Result<Form, PageError> {
-        checked_form(
+        self.form_with_lists(state, body, &[])
+    }
+
+    /// [`Console::form`] for a form whose checkbox groups `lists` repeat a name (one value
+    /// per ticked box, read with `Form::all`).
+    pub fn form_with_lists(
+        &self,
+        state: &AppState,
+        body: &[u8],
+        lists: &[&str],
+    ) -> Result<Form, PageError> {
+        checked_form_with_lists(
             state,
             &self.headers,
             body,
             "This form has expired or was not sent from this site. Go back, reload the page \
              and try again.",
+            lists,
         )
     }
 

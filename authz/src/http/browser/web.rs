@@ -119,13 +119,25 @@ pub fn checked_form(
     body: &[u8],
     expired: &str,
 ) -> Result<crate::oauth::form::Form, PageError> {
-    let form = crate::oauth::form::Form::from_request(headers, body).map_err(|_| {
-        PageError::page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "The form could not be read. Go back and try again.",
-        )
-    })?;
+    checked_form_with_lists(state, headers, body, expired, &[])
+}
+
+/// [`checked_form`] for a form with checkbox groups `lists` (names that may repeat).
+pub fn checked_form_with_lists(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    expired: &str,
+    lists: &[&str],
+) -> Result<crate::oauth::form::Form, PageError> {
+    let form =
+        crate::oauth::form::Form::from_request_with_lists(headers, body, lists).map_err(|_| {
+            PageError::page(
+                StatusCode::BAD_REQUEST,
+                "Invalid form",
+                "The form could not be read. Go back and try again.",
+            )
+        })?;
     if !csrf_ok(state, headers, form.get("csrf")) {
         return Err(PageError::page(
             StatusCode::FORBIDDEN,

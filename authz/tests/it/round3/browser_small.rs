@@ -31,7 +31,9 @@ const PW: &str = "correct horse battery staple";
 async fn signed_in_at(app: &TestApp, agent: &FormAgent, path: &str, user: &str) -> Page {
     let first = agent.get(&app.url(path)).await;
     assert_eq!(first.status, 303, "not signed in: to the sign-in page");
-    let login = agent.get(&app.url(first.location.as_deref().unwrap())).await;
+    let login = agent
+        .get(&app.url(first.location.as_deref().unwrap()))
+        .await;
     let mut fields = hidden_inputs(&login.body);
     fields.push(("username".into(), user.into()));
     fields.push(("password".into(), PW.into()));
@@ -122,13 +124,7 @@ async fn item_03_password_only_session_of_an_mfa_role_cannot_create_an_api_key(b
     assert_eq!(owned_keys(&app, &reader).await.len(), 1);
 
     // Positive control: alice sets up TOTP and signs in with the password and a code.
-    let user = app
-        .state
-        .store
-        .get_user(&alice)
-        .await
-        .unwrap()
-        .unwrap();
+    let user = app.state.store.get_user(&alice).await.unwrap().unwrap();
     let e = two_factor::begin(&app.state, &user).await.unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
@@ -289,14 +285,16 @@ async fn poll(app: &TestApp, device_code: &str) -> reqwest::Response {
     .await
 }
 
-async fn item_05_user_code_guesses_through_device_decide_share_the_session_limit(
-    backend: Backend,
-) {
+async fn item_05_user_code_guesses_through_device_decide_share_the_session_limit(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.user("alice", PW, "user").await;
-    app.client("tv", AuthMethod::None, &[GrantType::DeviceCode], "notes:read", &[
-        crate::support::MCP,
-    ])
+    app.client(
+        "tv",
+        AuthMethod::None,
+        &[GrantType::DeviceCode],
+        "notes:read",
+        &[crate::support::MCP],
+    )
     .await;
     let d = start_device(&app).await;
     let right = d["user_code"].as_str().unwrap().to_owned();
@@ -397,9 +395,13 @@ async fn item_08_api_key_form_with_two_scopes_ticked_creates_a_key_with_both(bac
         .unwrap();
     let text = expect_error(repeated, 400, "invalid_request").await;
     assert!(text.contains("repeated"), "{text}");
-    app.client("tv", AuthMethod::None, &[GrantType::DeviceCode], "notes:read", &[
-        crate::support::MCP,
-    ])
+    app.client(
+        "tv",
+        AuthMethod::None,
+        &[GrantType::DeviceCode],
+        "notes:read",
+        &[crate::support::MCP],
+    )
     .await;
     let repeated = app
         .http
@@ -468,9 +470,17 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(refused.body.contains("revoke the key"), "{}", refused.body);
-    assert!(!refused.body.contains("client_secret\">"), "{}", refused.body);
+    assert!(
+        !refused.body.contains("client_secret\">"),
+        "{}",
+        refused.body
+    );
     // The same function serves the CLI (`authz client rotate-secret`): refused there too.
-    assert!(rotate_client_secret(&app.state, "cli", &key_id).await.is_err());
+    assert!(
+        rotate_client_secret(&app.state, "cli", &key_id)
+            .await
+            .is_err()
+    );
     // The key's own secret keeps working: nobody took it over.
     assert!(works(key_id.clone(), key_secret.clone()).await);
     assert!(

@@ -106,7 +106,8 @@ pub async fn create(
     console: Console,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = console.form(&state, &body)?;
+    // One `scope` checkbox per scope: the only name of this form that may repeat.
+    let form = console.form_with_lists(&state, &body, &["scope"])?;
     let name = form.get("name").unwrap_or_default().trim();
     let scope = form.all("scope").join(" ");
     let days = match form.get("days").filter(|d| !d.is_empty()) {
