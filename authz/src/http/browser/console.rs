@@ -7,7 +7,8 @@
 //! - Every `POST` carries the form's CSRF token (HMAC of the browser's `csrf` cookie, as the
 //!   login form); the cookie is `SameSite=Lax`, so a cross-site form cannot send it anyway.
 //! - `/admin` needs the role `admin`; a user without it gets a 403 page. A role configured in
-//!   `[mfa] required_roles` needs a session signed in with a second factor.
+//!   `[mfa] required_roles` needs a session signed in with a second factor, for the admin
+//!   console and for creating an API key (`Console::require_multi_factor`, the one rule).
 //! - An administrator's change needs a sign-in within `console.reauth_secs` (10 minutes by
 //!   default): an older session is sent to sign in again first (OWASP ASVS V3.7.1).
 
@@ -106,6 +107,57 @@ impl Console {
     }
 }
 
+impl Console {
+    /// The console's one multi-factor rule: a user holding a role of `[mfa] required_roles`
+    /// acts only from a session signed in with a second factor (RFC 8176 `otp`, or `mfa`: a
+    /// passkey). Otherwise a 403 page that says what to do: sign in again with the second
+    /// factor and come back to `back` (a console page), or set one up first. `doing` names
+    /// what needs it ("The admin console", "Creating an API key").
+    pub async fn require_multi_factor(
+        &self,
+        state: &AppState,
+        back: &str,
+        doing: &str,
+    ) -> Result<(), PageError> {
+        if !state.config.mfa.required_for(&self.user.roles) || self.session.is_multi_factor() {
+            return Ok(());
+        }
+        let has_second = crate::account::two_factor::is_enabled(state, &self.user).await?
+            || !state.store.user_passkeys(&self.user.id).await?.is_empty();
+        let page = if has_second {
+            let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+            ConsoleMessage {
+                nav: self.nav("forbidden"),
+                title: "Sign in with your second factor".into(),
+                message: format!(
+                    "{doing} needs a sign-in with your second factor (your authenticator app \
+                     or a passkey) as well as your password. Sign in again to continue."
+                ),
+                link: Some((
+                    format!("/account/login?reauth=1&next={next}"),
+                    "Sign in again".into(),
+                )),
+            }
+        } else {
+            ConsoleMessage {
+                nav: self.nav("forbidden"),
+                title: "Set up two-factor sign-in".into(),
+                message: format!(
+                    "{doing} needs a sign-in with a second factor, and your account has none \
+                     yet. Set up an authenticator app on your account page, then sign in again."
+                ),
+                link: Some((
+                    "/account/two-factor".into(),
+                    "Set up two-factor sign-in".into(),
+                )),
+            }
+        };
+        Err(PageError::Response(Box::new(
+            self.page_with(StatusCode::FORBIDDEN, &page),
+        )))
+    }
+}
+
 /// Where to sign in again before an administrator's change, and come back to `back`.
 pub fn reauth_redirect(back: &str) -> Response {
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
@@ -189,39 +241,10 @@ impl FromRequestParts<AppState> for Admin {
             };
             return Err(console.page_with(StatusCode::FORBIDDEN, &page));
         }
-        if state.config.mfa.required_for(&console.user.roles) && !console.session.is_multi_factor()
-        {
-            let enrolled = crate::account::two_factor::is_enabled(state, &console.user)
-                .await
-                .map_err(|e| PageError::from(e).into_response())?;
-            let nav = console.nav("forbidden");
-            let page = if enrolled {
-                ConsoleMessage {
-                    nav,
-                    title: "Sign in with your second factor".into(),
-                    message: "Administrators sign in with their authenticator app as well as \
-                              the password. Sign in again to continue."
-                        .into(),
-                    link: Some((
-                        "/account/login?reauth=1&next=%2Fadmin".into(),
-                        "Sign in again".into(),
-                    )),
-                }
-            } else {
-                ConsoleMessage {
-                    nav,
-                    title: "Set up two-factor sign-in".into(),
-                    message: "Administrators must sign in with an authenticator app. Set it up \
-                              on your account page, then sign in again."
-                        .into(),
-                    link: Some((
-                        "/account/two-factor".into(),
-                        "Set up two-factor sign-in".into(),
-                    )),
-                }
-            };
-            return Err(console.page_with(StatusCode::FORBIDDEN, &page));
-        }
+        console
+            .require_multi_factor(state, "/admin", "The admin console")
+            .await
+            .map_err(IntoResponse::into_response)?;
         Ok(Admin(console))
     }
 }

@@ -1,6 +1,8 @@
 //! `GET/POST /account/api-keys` and `POST /account/api-keys/{id}/revoke`: the user's API keys,
 //! with the management API's rules (`account::apikeys`). From the browser the user asks with
 //! everything their roles grant (they are signed in themselves, not through an app).
+//! Creating a key follows the console's multi-factor rule (`[mfa] required_roles`); listing
+//! and revoking do not (revoking is a remedy).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -108,6 +110,11 @@ pub async fn create(
 ) -> Result<Response, PageError> {
     // One `scope` checkbox per scope: the only name of this form that may repeat.
     let form = console.form_with_lists(&state, &body, &["scope"])?;
+    // A key lasts up to a year: a role that must sign in with a second factor creates one
+    // only from such a sign-in (the console's one multi-factor rule).
+    console
+        .require_multi_factor(&state, "/account/api-keys", "Creating an API key")
+        .await?;
     let name = form.get("name").unwrap_or_default().trim();
     let scope = form.all("scope").join(" ");
     let days = match form.get("days").filter(|d| !d.is_empty()) {
