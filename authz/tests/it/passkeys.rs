@@ -83,7 +83,8 @@ async fn passkeys_register_sign_in_and_second_factor_in_chromium(backend: Backen
     assert!(kinds.iter().any(|k| k == "passkey.added"));
     sign_out(&b).await;
 
-    // After the username: the options name alice's passkey only.
+    // After the username: the same username-less options as for any name (issue 24 item 4);
+    // the passkey names its user.
     b.goto(&format!("{site}/account/login")).await.unwrap();
     let user = wait_find(&b, "#username").await;
     b.send_keys(&user, "alice").await.unwrap();

@@ -170,36 +170,30 @@ pub async fn remove(
 const EXPIRED: &str = "This form has expired or was not sent from this site. Go back and \
      start signing in again.";
 
-/// Options for `navigator.credentials.get` (JSON): the pending sign-in's user (a second
-/// factor), the named user, or username-less.
+/// Options for `navigator.credentials.get` (JSON). Anonymous callers — username-less, or
+/// after typing a name — all get the same username-less options (`discoverable`: no
+/// `allowCredentials`), whatever the name: the answer says nothing about which names exist or
+/// hold passkeys, and names no credential (WebAuthn §14.6.2 username enumeration and §14.6.3
+/// privacy leak via credential IDs). Every passkey here is discoverable (registration asks for
+/// a resident key), so signing in after the username works the same way: the passkey names
+/// its user. Only a pending sign-in (the password proved) gets its own user's credentials
+/// (`user`), as the second factor.
 pub async fn sign_in_options(
     State(state): State<AppState>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = checked_form(&state, &headers, &body, EXPIRED)?;
+    checked_form(&state, &headers, &body, EXPIRED)?;
     let pending = signin::open_pending(&state, &headers, ctx.now).await?;
-    let user = match (&pending, form.get("username").map(str::trim)) {
-        (Some((_, u)), _) => Some(u.clone()),
-        (None, Some(name)) if !name.is_empty() => state
-            .store
-            .get_user_by_username(name)
-            .await?
-            .filter(|u| u.is_enabled()),
+    let user = match pending {
+        Some((_, u)) if !state.store.user_passkeys(&u.id).await?.is_empty() => Some(u),
         _ => None,
     };
-    // A name without passkeys (or unknown) gets the username-less options: the answer does
-    // not say which names exist.
-    let named = match &user {
-        Some(u) => !state.store.user_passkeys(&u.id).await?.is_empty(),
-        None => false,
-    };
-    let start = passkeys::start_authentication(&state, user.as_ref().filter(|_| named)).await;
-    match start {
+    match passkeys::start_authentication(&state, user.as_ref()).await {
         Ok((options, ceremony)) => Ok(Json(serde_json::json!({
             "ceremony": ceremony,
-            "mode": if named { "user" } else { "discoverable" },
+            "mode": if user.is_some() { "user" } else { "discoverable" },
             "options": options,
         }))
         .into_response()),
