@@ -6,9 +6,12 @@
 //! - Not signed in: `GET /device` sends the browser to sign in and back (`next=/device…`).
 //! - `verification_uri_complete` (§3.3.1) only fills the form in: the user still submits it
 //!   and then confirms on the next page (§5.4: a code in a link is not the user's decision).
-//! - Brute force (§5.1): every code entered counts against the session (per minute,
-//!   `AUTHZ_DEVICE_USER_CODE_ATTEMPTS`) and every form against the client IP (the sign-in
-//!   forms' budget); wrong codes are audited (`device.user_code_failed`).
+//! - Brute force (§5.1): every code looked up counts against the session (per minute,
+//!   `AUTHZ_DEVICE_USER_CODE_ATTEMPTS`), through `/device` or `/device/decide` alike (one
+//!   limiter, in `resolve`), and every form against the client IP (the sign-in forms'
+//!   budget); wrong codes are audited (`device.user_code_failed`). The confirmation page
+//!   carries a mark (HMAC of the session and the code) that this session's entry of the code
+//!   was counted already, so the decision on it does not count it twice.
 //! - A code is short-lived and decided once (`DeviceStore::decide_device`, conditional on
 //!   `pending`); wrong, expired and already used codes each get a page that says so.
 
@@ -20,6 +23,8 @@ use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use shared::ScopeSet;
 use shared::limits::Limiter;
@@ -28,6 +33,7 @@ use super::console::Console;
 use super::pages::{MessagePage, ScopeView};
 use super::web::{PageError, render, too_many_page};
 use crate::audit::RequestContext;
+use crate::crypto::ct_eq;
 use crate::http::limits::{Limit, limited};
 use crate::oauth::device::{self, Lookup};
 use crate::state::AppState;
@@ -56,6 +62,8 @@ pub struct DeviceConfirmPage {
     pub shown_code: String,
     /// The normalised code, carried to the decision.
     pub user_code: String,
+    /// The mark that this session's entry of `user_code` was counted (`entered_mark`).
+    pub entered: String,
     pub scopes: Vec<ScopeView>,
     pub resource: String,
     pub csrf: String,
@@ -160,13 +168,39 @@ async fn entry_page(
 /// A pending authorization the typed code names: the normalised code, the record, its client.
 type Found = (String, Box<DeviceAuthorization>, Box<Client>);
 
-/// Resolve the typed code to a pending authorization, or the page that says why not.
+/// The mark the confirmation page carries to `/device/decide`: this session entered `code`
+/// through `/device` (where it was counted). HMAC under the master key, so only `/device`
+/// makes one.
+fn entered_mark(state: &AppState, sid: &str, code: &str) -> String {
+    let msg = format!("{sid}\n{code}");
+    URL_SAFE_NO_PAD.encode(state.master.mac("device-entered", msg.as_bytes()))
+}
+
+/// Resolve the typed code to a pending authorization, or the page that says why not. Every
+/// lookup counts against the session's budget (RFC 8628 §5.1) — the one limiter of both
+/// forms — unless `mark` shows this session's entry of the same code was counted already.
 async fn resolve(
     state: &AppState,
     console: &Console,
+    attempts: &Attempts,
     typed: &str,
+    mark: Option<&str>,
     ctx: &RequestContext,
 ) -> Result<Result<Found, Response>, PageError> {
+    let counted = match (mark, device::normalise_user_code(typed)) {
+        (Some(m), Some(code)) => ct_eq(
+            m.as_bytes(),
+            entered_mark(state, &console.session.sid, &code).as_bytes(),
+        ),
+        _ => false,
+    };
+    if !counted
+        && let Some(l) = &attempts.0
+        && let Err(retry) = l.check(&console.session.sid, ctx.now).await
+    {
+        state.metrics.rate_limited(l.name());
+        return Ok(Err(too_many_page(retry)));
+    }
     let wrong = |console: &Console| {
         entry(
             console,
@@ -220,15 +254,8 @@ async fn enter_code(
     if let Some(r) = needs_step_up(&state, &console) {
         return Ok(r);
     }
-    // RFC 8628 §5.1: every code this session enters counts.
-    if let Some(l) = &attempts.0
-        && let Err(retry) = l.check(&console.session.sid, ctx.now).await
-    {
-        state.metrics.rate_limited(l.name());
-        return Ok(too_many_page(retry));
-    }
     let typed = form.get("user_code").unwrap_or_default();
-    let (code, d, client) = match resolve(&state, &console, typed, &ctx).await? {
+    let (code, d, client) = match resolve(&state, &console, &attempts, typed, None, &ctx).await? {
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
@@ -239,6 +266,7 @@ async fn enter_code(
         unverified: !crate::cimd::is_verified(&state, &client),
         username: console.user.username.clone(),
         shown_code: device::display_user_code(&code),
+        entered: entered_mark(&state, &console.session.sid, &code),
         user_code: code,
         scopes: ScopeView::list(&scope),
         resource: d.resource.clone(),
@@ -250,6 +278,7 @@ async fn enter_code(
 /// `POST /device/decide`: approve or deny, once.
 async fn decide(
     State(state): State<AppState>,
+    Extension(attempts): Extension<Attempts>,
     ctx: RequestContext,
     console: Console,
     body: Bytes,
@@ -270,7 +299,8 @@ async fn decide(
         }
     };
     let typed = form.get("user_code").unwrap_or_default();
-    let (code, _, client) = match resolve(&state, &console, typed, &ctx).await? {
+    let mark = form.get("entered");
+    let (code, _, client) = match resolve(&state, &console, &attempts, typed, mark, &ctx).await? {
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
