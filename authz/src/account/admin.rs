@@ -453,12 +453,30 @@ pub async fn prune_clients(state: &AppState, actor: &str, dry_run: bool) -> Resu
     Ok(pruned)
 }
 
+/// A new secret for a confidential client (shown once; the old one stops working). Never for
+/// an API key: its secret would let whoever sees it act as the user who owns the key, so
+/// administrators revoke API keys and never take them over (every path: console, CLI).
 pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Result<ClientSecret> {
     let client = state
         .store
         .get_client(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("client {id:?}")))?;
+    if client.owner_id.is_some() {
+        let ev = AuditEvent::new(
+            state.now(),
+            "client.secret_rotation_refused",
+            Outcome::Failure,
+        )
+        .actor(actor)
+        .client(id);
+        state.audit(ev).await;
+        return Err(Error::Invalid(format!(
+            "client {id:?} is a user's API key: its secret is not rotated by an administrator \
+             (that would let you act as the user); revoke the key instead, and the user can \
+             create a new one"
+        )));
+    }
     if client.is_public() || client.auth_method == AuthMethod::PrivateKeyJwt {
         return Err(Error::Invalid(format!(
             "client {id:?} authenticates with {} and has no secret",
