@@ -195,7 +195,8 @@ pub enum PasswordChange {
 }
 
 /// Set `user`'s password (policy enforced) and end what the old one granted, in one
-/// transaction; audited and signalled (SSF credential change).
+/// transaction; audited and signalled (SSF credential change). The user's own change
+/// replaces `user.password_hash` only: `Conflict` if it changed meanwhile.
 pub async fn change_password(
     state: &AppState,
     actor: &str,
@@ -210,12 +211,20 @@ pub async fn change_password(
     )?;
     let hash = state.passwords.hash(password).await?;
     let now = state.now();
+    let by_user = kind == PasswordChange::ByUser;
     let new = crate::store::NewCredentials {
         password_hash: &hash,
-        revoke_api_keys: kind != PasswordChange::ByUser,
+        revoke_api_keys: !by_user,
         change_required: kind == PasswordChange::AdminReset { temporary: true },
+        // The user's own change replaces the password they proved, not one set meanwhile.
+        replaces: by_user.then_some(user.password_hash.as_str()),
     };
     let r = state.store.reset_credentials(&user.id, &new, now).await?;
+    if by_user && !r.found {
+        return Err(Error::Conflict(
+            "the password was changed meanwhile: sign in again".into(),
+        ));
+    }
     for key in &r.api_keys_revoked {
         state.clients.invalidate(key);
     }

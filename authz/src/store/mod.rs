@@ -11,6 +11,7 @@ mod device;
 mod model;
 mod par;
 mod passkeys;
+mod signin;
 mod sql;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ pub use device::{DeviceAuthorization, DeviceStatus, DeviceStore, PollOutcome};
 pub use model::*;
 pub use par::{ParStore, PushedRequest};
 pub use passkeys::{PasskeyStore, StoredPasskey};
+pub use signin::{PendingSignIn, PendingSignInStore};
 pub use sql::{Backend, SqlStore};
 
 use crate::error::Result;
@@ -83,13 +85,15 @@ pub trait UserStore: Send + Sync {
     /// Up to `limit` users whose email address is `email`, ignoring ASCII case (an index read).
     async fn users_with_email(&self, email: &str, limit: i64) -> Result<Vec<User>>;
     async fn set_user_roles(&self, id: &str, roles: &[String], now: i64) -> Result<bool>;
-    /// Disable a user and, in the same transaction, end their sessions and revoke their refresh
-    /// tokens (serialised with rotation on the session rows, so no successor escapes).
+    /// Disable a user and, in the same transaction, end their sessions and sign-ins in progress
+    /// and revoke their refresh tokens (serialised with rotation on the session rows, so no
+    /// successor escapes).
     async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation>;
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool>;
     /// Set a new password hash and mark the credentials changed at `now`; in the same
-    /// transaction end every session, revoke every refresh token and (`revoke_api_keys`) every
-    /// API key of the user.
+    /// transaction end every session and sign-in in progress, revoke every refresh token and
+    /// (`revoke_api_keys`) every API key of the user. With `replaces`, only if the password
+    /// hash is still that one (`found: false` and nothing changed otherwise).
     async fn reset_credentials(
         &self,
         id: &str,
@@ -100,12 +104,14 @@ pub trait UserStore: Send + Sync {
 }
 
 /// A password change: the new hash, whether the user's API keys go too (an administrator's
-/// reset), and whether the user must choose another at the next sign-in.
+/// reset), whether the user must choose another at the next sign-in, and the hash it replaces
+/// (the user's own change: the password they proved; `None`: whatever it is).
 #[derive(Debug, Clone, Copy)]
 pub struct NewCredentials<'a> {
     pub password_hash: &'a str,
     pub revoke_api_keys: bool,
     pub change_required: bool,
+    pub replaces: Option<&'a str>,
 }
 
 /// What ending a user's grants took with it.
@@ -298,7 +304,8 @@ pub trait TwoFactorStore: Send + Sync {
     /// Spend one recovery code, atomically: `false` when unknown or already used.
     async fn spend_recovery_code(&self, user_id: &str, hash: &str, now: i64) -> Result<bool>;
     async fn recovery_codes_left(&self, user_id: &str) -> Result<i64>;
-    /// Turn the second factor off: the enrolment and the recovery codes go.
+    /// Turn the second factor off: the enrolment and the recovery codes go, and the user's
+    /// sign-ins in progress end (in the same transaction).
     async fn remove_totp(&self, user_id: &str) -> Result<bool>;
 }
 
@@ -455,6 +462,7 @@ pub trait Store:
     + ParStore
     + DeviceStore
     + PasskeyStore
+    + PendingSignInStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

@@ -104,20 +104,67 @@ async fn authorize(
                 ),
             },
         )),
-        Some((s, user)) if !req.needs_login(Some(&s), ctx.now) => {
-            proceed(state, headers, &req, &s, &user, ctx).await
-        }
-        Some(_) if req.prompt.none && req.hint_sub.is_some() => {
-            Err(PageError::Redirect(req.error(
-                ErrorCode::LoginRequired,
-                "the signed-in user is not the one id_token_hint names",
-            )))
-        }
-        _ if req.prompt.none => Err(PageError::Redirect(
+        Some((s, user)) => match sign_in_owed(state, headers, &req, &s, &user, ctx).await? {
+            Some(page) => Ok(page),
+            None => proceed(state, headers, &req, &s, &user, ctx).await,
+        },
+        None if req.prompt.none => Err(PageError::Redirect(
             req.error(ErrorCode::LoginRequired, "the user is not signed in"),
         )),
-        _ => Ok(login_page(state, headers, &req, None, String::new())),
+        None => Ok(login_page(state, headers, &req, None, String::new())),
     }
+}
+
+/// May `session` of `user` answer `req`, or what must the browser do first? Sign in (again):
+/// OIDC Core §3.1.2.1 `prompt=login`, `max_age`, another user than `id_token_hint` names, or
+/// `acr_values` asking for a second factor the session lacks; or add the second factor a role
+/// of the user requires (`[mfa] required_roles`). The one rule for `GET /authorize` and
+/// `POST /consent` (issue 24 item 3); `None`: it may.
+async fn sign_in_owed(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &AuthorizeRequest,
+    session: &Session,
+    user: &User,
+    ctx: &RequestContext,
+) -> Result<Option<Response>, PageError> {
+    if req.needs_login(Some(session), ctx.now) {
+        if req.prompt.none {
+            let why = if req.is_hinted_user(&session.user_id) {
+                "the user must sign in again"
+            } else {
+                "the signed-in user is not the one id_token_hint names"
+            };
+            return Err(PageError::Redirect(
+                req.error(ErrorCode::LoginRequired, why),
+            ));
+        }
+        return Ok(Some(login_page(state, headers, req, None, String::new())));
+    }
+    // A second factor this request needs (a role requires it) and the session lacks: sign in
+    // again with the code, or set one up first.
+    if req.wants_mfa(state, user) && !session.is_multi_factor() {
+        if req.prompt.none {
+            return Err(PageError::Redirect(req.error(
+                ErrorCode::LoginRequired,
+                "the user must sign in with a second factor",
+            )));
+        }
+        if crate::account::two_factor::is_enabled(state, user).await? {
+            let msg = "Sign in again with your password and authenticator app.".to_owned();
+            return Ok(Some(login_page(
+                state,
+                headers,
+                req,
+                Some(msg),
+                user.username.clone(),
+            )));
+        }
+        return Ok(Some(signin::mfa_setup_page(&Target::Authorize(Box::new(
+            req.clone(),
+        )))));
+    }
+    Ok(None)
 }
 
 fn login_page(
@@ -131,7 +178,8 @@ fn login_page(
     signin::login_page(state, headers, &target, error, username)
 }
 
-/// Signed in: ask for consent if needed, otherwise issue the code.
+/// Signed in, and the session may answer (`sign_in_owed`): ask for consent if needed,
+/// otherwise issue the code.
 async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
@@ -140,29 +188,6 @@ async fn proceed(
     user: &User,
     ctx: &RequestContext,
 ) -> PageResult {
-    // A second factor this request needs (a role requires it) and the session lacks: sign in
-    // again with the code, or set one up first.
-    if req.wants_mfa(state, user) && !session.is_multi_factor() {
-        if req.prompt.none {
-            return Err(PageError::Redirect(req.error(
-                ErrorCode::LoginRequired,
-                "the user must sign in with a second factor",
-            )));
-        }
-        if crate::account::two_factor::is_enabled(state, user).await? {
-            let msg = "Sign in again with your password and authenticator app.".to_owned();
-            return Ok(login_page(
-                state,
-                headers,
-                req,
-                Some(msg),
-                user.username.clone(),
-            ));
-        }
-        return Ok(signin::mfa_setup_page(&Target::Authorize(Box::new(
-            req.clone(),
-        ))));
-    }
     let scope = req.granted_scope(state, user);
     if !req.needs_consent(state, user, &scope).await? {
         return issue(state, req, session, user, &scope, ctx).await;
@@ -243,6 +268,11 @@ pub async fn consent(
             [clear_session_cookie(&state)],
         ));
     };
+    // The same rule as the authorization request's: a form of the user's own making, or one
+    // shown before the session changed, gets no code the request would not give.
+    if let Some(page) = sign_in_owed(&state, &headers, &req, &session, &user, &ctx).await? {
+        return Ok(page);
+    }
     let scope = req.granted_scope(&state, &user);
     let (kind, outcome) = match form.get("decision") {
         Some("approve") => ("consent.granted", Outcome::Success),

@@ -10,6 +10,7 @@ mod device;
 mod logout;
 mod pages;
 mod passkeys;
+mod pending;
 mod signin;
 mod web;
 

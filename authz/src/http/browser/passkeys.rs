@@ -201,7 +201,8 @@ pub async fn sign_in_options(
     }
 }
 
-/// The browser's answer: signed in (or the second factor given), on to the next step.
+/// The browser's answer: signed in (or the second factor given), on to the next step. A
+/// pending sign-in this browser holds is spent here (a failed answer starts over).
 pub async fn sign_in(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -211,7 +212,7 @@ pub async fn sign_in(
     let (form, target) = signin::submitted(&state, &headers, &body).await?;
     let ceremony = form.get("ceremony").unwrap_or_default();
     let credential = form.get("credential").unwrap_or_default();
-    let pending = signin::open_pending(&state, &headers, ctx.now).await?;
+    let pending = signin::take_pending(&state, &headers, &ctx).await?;
     let expected = match (&pending, form.get("mode"), form.get("username")) {
         (Some((_, u)), _, _) => Some(u.clone()),
         (None, Some("user"), Some(name)) => state.store.get_user_by_username(name.trim()).await?,
@@ -222,40 +223,23 @@ pub async fn sign_in(
     else {
         let msg = "That passkey could not be verified. Try again, or sign in with your password."
             .to_owned();
-        return Ok(signin::login_page(
-            &state,
-            &headers,
-            &target,
-            Some(msg),
-            String::new(),
-        ));
+        return Ok(signin::restart(&state, &headers, &target, &msg));
     };
     if let Target::Authorize(req) = &target
         && !req.is_hinted_user(&user.id)
     {
         let msg = "This application asked you to sign in with a different account.".to_owned();
-        return Ok(signin::login_page(
-            &state,
-            &headers,
-            &target,
-            Some(msg),
-            String::new(),
-        ));
+        return Ok(signin::restart(&state, &headers, &target, &msg));
     }
     // RFC 8176: a hardware-bound key with user verification; after a password it is the
-    // second factor.
-    let mut amr: Vec<String> = match pending {
-        Some((p, _)) => p.amr,
-        None => vec!["user".into()],
+    // second factor (the same sign-in: its deadline and credentials carry on).
+    let mut next = match pending {
+        Some((p, _)) => p,
+        None => Pending::begin(&state, &user, vec!["user".into()], ctx.now).await?,
     };
-    amr.insert(0, "hwk".into());
-    amr.push("mfa".into());
-    amr.sort();
-    amr.dedup();
-    let next = Pending {
-        uid: user.id.clone(),
-        amr,
-        exp: ctx.now + signin::PENDING_SECS,
-    };
+    next.amr.insert(0, "hwk".into());
+    next.amr.push("mfa".into());
+    next.amr.sort();
+    next.amr.dedup();
     signin::next_step(&state, &headers, &target, &user, next, &ctx).await
 }

@@ -3,27 +3,30 @@
 //! (a new password after an administrator's reset), and `GET /account/login` (the form for
 //! the console). A sign-in is one pass through these steps:
 //!
-//! 1. the password (`account::signin::authenticate`, throttled per username);
+//! 1. the password (`account::signin::authenticate`, throttled per username) — or a passkey
+//!    (`passkeys`);
 //! 2. with two-factor on, a TOTP or recovery code (`account::signin::second_factor`: the same
-//!    per-username lockout; a code is never accepted twice);
-//! 3. after an administrator's reset, a new password (policy enforced);
+//!    per-username lockout; a code is never accepted twice), or a passkey;
+//! 3. after an administrator's reset, a new password (policy enforced), chosen only in a
+//!    sign-in that gave the temporary password: a passkey alone is sent to the password form;
 //! 4. a new session (never the old one: no fixation) whose `amr` says what was done
-//!    (RFC 8176 `pwd`, `otp`), then on to the authorization request or the console page.
+//!    (RFC 8176 `pwd`, `otp`, `hwk`, `mfa`), then on to the authorization request or the
+//!    console page.
 //!
-//! Between steps the browser holds a short-lived `authz_pending` cookie sealed under the
-//! master key (AES-GCM, its own associated data): the user id, the methods done so far and an
-//! expiry. It cannot be forged or extended, and it is useless without the next step's secret.
+//! Between steps the sign-in is kept server-side (`pending`): the browser holds a random
+//! handle, each step spends it and gets a new one, and it ends with the credentials it was
+//! issued under (a reset, disabling, a two-factor reset).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::secret::Password;
 
 use super::pages::{LoginPage, MessagePage, NewPasswordPage, SignInCodePage};
+use super::pending;
+pub(super) use super::pending::Pending;
 use super::web::{
     PageError, checked_form, csrf_for_form, render, see_other, session_cookie, set_session_cookie,
     with_cookies,
@@ -42,9 +45,6 @@ type PageResult = Result<Response, PageError>;
 
 /// The client id the console's sign-ins are audited under.
 pub const CONSOLE_CLIENT: &str = "console";
-/// How long the steps after the password may take.
-pub(super) const PENDING_SECS: i64 = 300;
-const PENDING_AAD: &[u8] = b"authz-signin-pending";
 const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Go back to \
      the application and start signing in again.";
 
@@ -130,49 +130,23 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// The state between the steps of a sign-in.
-#[derive(Serialize, Deserialize)]
-pub(super) struct Pending {
-    pub(super) uid: String,
-    pub(super) amr: Vec<String>,
-    pub(super) exp: i64,
-}
-
-const PENDING: &str = "authz_pending";
-
-fn pending_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    super::web::cookie_header(&state.config, PENDING, value, Some(max_age))
-}
-
-fn seal_pending(state: &AppState, p: &Pending) -> HeaderValue {
-    let json = serde_json::to_vec(p).unwrap_or_default();
-    let sealed = URL_SAFE_NO_PAD.encode(state.master.seal(PENDING_AAD, &json));
-    pending_cookie(state, &sealed, PENDING_SECS)
-}
-
-/// The pending sign-in this browser holds, if any and still fresh, with its user (enabled).
+/// The pending sign-in this browser holds, if any and still valid, with its user (enabled),
+/// read without spending it (the passkey options of the next step).
 pub(super) async fn open_pending(
     state: &AppState,
     headers: &HeaderMap,
     now: i64,
 ) -> crate::error::Result<Option<(Pending, User)>> {
-    let Some(raw) = super::web::cookie_value(state, headers, PENDING).filter(|v| v.len() < 2048)
-    else {
-        return Ok(None);
-    };
-    let Some(p) = URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|b| state.master.open(PENDING_AAD, &b).ok())
-        .and_then(|j| serde_json::from_slice::<Pending>(&j).ok())
-        .filter(|p| p.exp > now)
-    else {
-        return Ok(None);
-    };
-    Ok(match state.store.get_user(&p.uid).await? {
-        Some(u) if u.is_enabled() => Some((p, u)),
-        _ => None,
-    })
+    pending::peek(state, headers, now).await
+}
+
+/// Spend the pending sign-in this browser holds, for the step that continues it (`pending`).
+pub(super) async fn take_pending(
+    state: &AppState,
+    headers: &HeaderMap,
+    ctx: &RequestContext,
+) -> crate::error::Result<Option<(Pending, User)>> {
+    pending::take(state, headers, ctx).await
 }
 
 /// A submitted sign-in form: readable, with this browser's CSRF token, and its target.
@@ -282,11 +256,7 @@ pub async fn login(
             return Ok(login_page(&state, &headers, &target, Some(msg), username));
         }
     };
-    let pending = Pending {
-        uid: user.id.clone(),
-        amr: vec!["pwd".into()],
-        exp: ctx.now + PENDING_SECS,
-    };
+    let pending = Pending::begin(&state, &user, vec!["pwd".into()], ctx.now).await?;
     next_step(&state, &headers, &target, &user, pending, &ctx).await
 }
 
@@ -299,22 +269,36 @@ pub(super) async fn next_step(
     pending: Pending,
     ctx: &RequestContext,
 ) -> PageResult {
+    // After an administrator's reset, only whoever proved the temporary password chooses the
+    // new one (issue 24 item 1): a passkey alone is sent to the password form.
+    if user.password_change_required && !pending.has_password() {
+        let msg = "Your password was reset by an administrator: sign in with the temporary \
+                   password you were given to choose a new one."
+            .to_owned();
+        let page = login_page(state, headers, target, Some(msg), user.username.clone());
+        return Ok(with_cookies(page, [pending::clear(state)]));
+    }
     let second_done = crate::store::is_multi_factor(&pending.amr);
     if !second_done && two_factor::is_enabled(state, user).await? {
-        let cookie = seal_pending(state, &pending);
-        return Ok(with_cookies(
-            code_page(state, headers, target, user, None),
-            [cookie],
-        ));
+        let page = code_page(state, headers, target, user, None);
+        return again(state, &pending, page, ctx).await;
     }
     if user.password_change_required {
-        let cookie = seal_pending(state, &pending);
-        return Ok(with_cookies(
-            new_password_page(state, headers, target, user, None),
-            [cookie],
-        ));
+        let page = new_password_page(state, headers, target, user, None);
+        return again(state, &pending, page, ctx).await;
     }
     finish(state, headers, target, user, &pending.amr, ctx).await
+}
+
+/// `page` for the next (or the same) step of `pending`, under a new handle.
+async fn again(
+    state: &AppState,
+    pending: &Pending,
+    page: Response,
+    ctx: &RequestContext,
+) -> PageResult {
+    let cookie = pending::keep(state, pending, ctx.now).await?;
+    Ok(with_cookies(page, [cookie]))
 }
 
 fn code_page(
@@ -353,25 +337,34 @@ fn new_password_page(
     with_cookies(render(StatusCode::OK, &page), cookie)
 }
 
-/// The pending sign-in a step's form continues, or the password form again (expired).
+/// The password form again, with `msg`, and this browser's pending sign-in ended.
+pub(super) fn restart(
+    state: &AppState,
+    headers: &HeaderMap,
+    target: &Target,
+    msg: &str,
+) -> Response {
+    let page = login_page(state, headers, target, Some(msg.to_owned()), String::new());
+    with_cookies(page, [pending::clear(state)])
+}
+
+/// Spend the pending sign-in a step's form continues; without one (expired, spent, or its
+/// credentials changed since), the password form again.
 async fn pending_or_restart(
     state: &AppState,
     headers: &HeaderMap,
     target: &Target,
     ctx: &RequestContext,
 ) -> Result<std::result::Result<(Pending, User), Response>, PageError> {
-    match open_pending(state, headers, ctx.now).await? {
+    match pending::take(state, headers, ctx).await? {
         Some(p) => Ok(Ok(p)),
-        None => {
-            let msg = "That took too long: sign in again.".to_owned();
-            Ok(Err(login_page(
-                state,
-                headers,
-                target,
-                Some(msg),
-                String::new(),
-            )))
-        }
+        None => Ok(Err(restart(
+            state,
+            headers,
+            target,
+            "This sign-in has ended (it took too long, or the account's password or two-factor \
+             sign-in changed): sign in again.",
+        ))),
     }
 }
 
@@ -390,7 +383,8 @@ pub async fn login_code(
     let code = form.get("code").unwrap_or_default().trim();
     if code.is_empty() || code.len() > 32 {
         let msg = "Enter the 6-digit code from your authenticator app.".to_owned();
-        return Ok(code_page(&state, &headers, &target, &user, Some(msg)));
+        let page = code_page(&state, &headers, &target, &user, Some(msg));
+        return again(&state, &pending, page, &ctx).await;
     }
     match signin::second_factor(&state, &user, code, target.client_id(), &ctx).await? {
         Ok(_) => {}
@@ -398,12 +392,13 @@ pub async fn login_code(
             let msg = "That code is not valid. Codes change every 30 seconds and each works \
                        once: enter the current one."
                 .to_owned();
-            return Ok(code_page(&state, &headers, &target, &user, Some(msg)));
+            let page = code_page(&state, &headers, &target, &user, Some(msg));
+            return again(&state, &pending, page, &ctx).await;
         }
         Err(LoginFailure::Locked { retry_after }) => {
             let msg = locked_message(retry_after);
             let page = login_page(&state, &headers, &target, Some(msg), user.username.clone());
-            return Ok(with_cookies(page, [pending_cookie(&state, "", 0)]));
+            return Ok(with_cookies(page, [pending::clear(&state)]));
         }
     }
     pending.amr.push("otp".into());
@@ -422,35 +417,31 @@ pub async fn login_new_password(
         Ok(p) => p,
         Err(page) => return Ok(page),
     };
-    // The steps before this one must be done (a code, when two-factor is on).
-    let owes_code =
-        !pending.amr.iter().any(|m| m == "otp") && two_factor::is_enabled(&state, &user).await?;
-    if owes_code || !user.password_change_required {
+    // The steps before this one must be done: the (temporary) password, and a second factor
+    // when two-factor is on — a code or a passkey, the one multi-factor rule.
+    let owes_code = !crate::store::is_multi_factor(&pending.amr)
+        && two_factor::is_enabled(&state, &user).await?;
+    if owes_code || !pending.has_password() || !user.password_change_required {
         return next_step(&state, &headers, &target, &user, pending, &ctx).await;
     }
     let new = Password::new(form.get("new_password").unwrap_or_default());
     if form.get("confirm") != Some(new.expose()) {
         let msg = "The two passwords are not the same.".to_owned();
-        return Ok(new_password_page(
-            &state,
-            &headers,
-            &target,
-            &user,
-            Some(msg),
-        ));
+        let page = new_password_page(&state, &headers, &target, &user, Some(msg));
+        return again(&state, &pending, page, &ctx).await;
     }
     let changed = change_password(&state, &user.username, &user, &new, PasswordChange::ByUser);
     match changed.await {
         Ok(_) => {}
         Err(crate::error::Error::Invalid(msg)) => {
             let msg = format!("That password cannot be used: {msg}.");
-            return Ok(new_password_page(
-                &state,
-                &headers,
-                &target,
-                &user,
-                Some(msg),
-            ));
+            let page = new_password_page(&state, &headers, &target, &user, Some(msg));
+            return again(&state, &pending, page, &ctx).await;
+        }
+        // The password changed meanwhile (another sign-in chose it): this one is over.
+        Err(crate::error::Error::Conflict(_)) => {
+            let msg = "The password of this account was changed meanwhile: sign in again.";
+            return Ok(restart(&state, &headers, &target, msg));
         }
         Err(e) => return Err(e.into()),
     }
@@ -493,7 +484,7 @@ async fn finish(
     signin::audit_success(state, user, target.client_id(), via, ctx).await;
     let cookies = [
         set_session_cookie(state, &cookie_value),
-        pending_cookie(state, "", 0),
+        pending::clear(state),
     ];
     let multi = crate::store::is_multi_factor(amr);
     if target.wants_mfa(state, user) && !multi {

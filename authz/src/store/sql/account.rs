@@ -81,6 +81,7 @@ impl AccountStore for SqlStore {
             "DELETE FROM recovery_codes WHERE user_id = $1",
             "DELETE FROM user_totp WHERE user_id = $1",
             "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM pending_signins WHERE user_id = $1",
         ] {
             sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
         }

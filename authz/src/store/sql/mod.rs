@@ -15,6 +15,7 @@ mod refresh;
 mod reports;
 mod sessions;
 mod signals;
+mod signin;
 mod throttle;
 mod two_factor;
 mod users;

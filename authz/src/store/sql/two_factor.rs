@@ -115,6 +115,8 @@ impl TwoFactorStore for SqlStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        // A sign-in waiting for a code of the removed enrolment ends (issue 24 item 2).
+        super::signin::end_pending_in(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(removed > 0)
     }

@@ -142,17 +142,30 @@ impl UserStore for SqlStore {
         now: i64,
     ) -> Result<AccountRevocation> {
         let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE users SET password_hash = $1, credentials_changed_at = $2, updated_at = $2, \
-             password_change_required = $3 WHERE id = $4",
-        )
+        let mut q = sqlx::query(match new.replaces {
+            None => {
+                "UPDATE users SET password_hash = $1, credentials_changed_at = $2, \
+                 updated_at = $2, password_change_required = $3 WHERE id = $4"
+            }
+            // Compare-and-set: of two changes from the same password, one wins.
+            Some(_) => {
+                "UPDATE users SET password_hash = $1, credentials_changed_at = $2, \
+                 updated_at = $2, password_change_required = $3 \
+                 WHERE id = $4 AND password_hash = $5"
+            }
+        })
         .bind(new.password_hash)
         .bind(now)
         .bind(i64::from(new.change_required))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        end_user_grants(tx, r.rows_affected() == 1, id, now, new.revoke_api_keys).await
+        .bind(id);
+        if let Some(old) = new.replaces {
+            q = q.bind(old);
+        }
+        let found = q.execute(&mut *tx).await?.rows_affected() == 1;
+        if !found && new.replaces.is_some() {
+            return Ok(AccountRevocation::default());
+        }
+        end_user_grants(tx, found, id, now, new.revoke_api_keys).await
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {
@@ -167,8 +180,8 @@ impl UserStore for SqlStore {
 }
 
 /// After the user row changed in `tx`: end every session of the user, then revoke every
-/// refresh token (sessions first: they are the rows a concurrent rotation locks), with
-/// `with_keys` also every API key; then commit.
+/// refresh token (sessions first: they are the rows a concurrent rotation locks), end the
+/// sign-ins in progress, with `with_keys` also revoke every API key; then commit.
 async fn end_user_grants(
     mut tx: sqlx::Transaction<'_, sqlx::Any>,
     found: bool,
@@ -191,6 +204,8 @@ async fn end_user_grants(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // Sign-ins half done with the old credentials end too (issue 24 item 2).
+    super::signin::end_pending_in(&mut tx, user_id).await?;
     let mut api_keys_revoked = Vec::new();
     if with_keys {
         let rows = sqlx::query(

@@ -1,6 +1,13 @@
 //! `GET /account` (profile) and `POST /account/password` (change password: the current one
-//! required, the policy enforced; every session and refresh token ends — this browser gets a
-//! new session — and the change is audited and signalled).
+//! required — and the current code when two-factor is on — the policy enforced; every session
+//! and refresh token ends, this browser gets a new session, and the change is audited and
+//! signalled).
+//!
+//! The new session says what this form proved, now: the password (RFC 8176 `pwd`) and, with
+//! two-factor on, the code (`otp`) — never a factor of the old session that was not given
+//! again (issue 24 item 6). It is a sign-in as fresh as the re-authentication it equals, and
+//! its `auth_time` is after the credential change, as every grant made with the new password
+//! must be (`User::credentials_current_at`).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -86,7 +93,8 @@ pub async fn change_password(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
-    if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, false).await? {
+    let with_code = crate::account::two_factor::is_enabled(&state, &console.user).await?;
+    if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, with_code).await? {
         return page(&state, &console, None, Some(msg)).await;
     }
     let new = Password::new(form.get("new_password").unwrap_or_default());
@@ -101,11 +109,11 @@ pub async fn change_password(
         let msg = format!("That password cannot be used: {}.", user_error(e)?);
         return page(&state, &console, None, Some(msg)).await;
     }
-    // Every session ended with the old password; this browser continues in a new one,
-    // signed in the way the old one was.
-    let amr: Vec<&str> = console.session.amr.iter().map(String::as_str).collect();
+    // Every session ended with the old password; this browser continues in a new one, signed
+    // in with what this form proved.
+    let amr: &[&str] = if with_code { &["pwd", "otp"] } else { &["pwd"] };
     let how = SignedIn {
-        amr: &amr,
+        amr,
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),

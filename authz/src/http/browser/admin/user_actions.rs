@@ -238,6 +238,8 @@ async fn end_sessions(
     for s in &sessions {
         session::end(state, s, "admin", ctx).await?;
     }
+    // And the sign-ins half done (issue 24 item 2).
+    state.store.end_pending_signins(&user.id).await?;
     let event = AuditEvent::new(ctx.now, "user.sessions_ended", Outcome::Success)
         .actor(&console.user.username)
         .subject(&user.id)
