@@ -7,7 +7,8 @@
 //!    one generic error, per-username lockout).
 //! 3. A user with two-factor sign-in on is refused (a password alone is not their sign-in):
 //!    `invalid_grant` saying so, only after the right password (so it reveals nothing to
-//!    someone without it). API keys (`client_credentials`) are not affected.
+//!    someone without it). So is a user whose role is in `[mfa] required_roles`, enrolled or
+//!    not (a password alone is never enough for them). API keys (`client_credentials`) are not affected.
 //! 4. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; `openid` refused (ID
 //!    tokens come from the authorization-code flow).
 //! 5. Audience from `resource` or the default.
@@ -55,6 +56,14 @@ pub async fn handle(
             )));
         }
     };
+    // A role that must sign in with a second factor gets no password-only token either
+    // (the one `[mfa] required_roles` rule, as at the console and the consent page).
+    if state.config.mfa.required_for(&user.roles) {
+        return Err(Error::invalid_grant(
+            "this account's role must sign in with a second factor, so the password grant \
+             cannot be used (sign in through the browser, or use an API key)",
+        ));
+    }
     if crate::account::two_factor::is_enabled(state, &user).await? {
         return Err(Error::invalid_grant(
             "this account signs in interactively: two-factor sign-in is on, so the password \

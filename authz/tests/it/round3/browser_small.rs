@@ -22,6 +22,7 @@ both_backends!(
     item_05_user_code_guesses_through_device_decide_share_the_session_limit,
     item_08_api_key_form_with_two_scopes_ticked_creates_a_key_with_both,
     item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key,
+    item_03_password_grant_refuses_a_role_that_requires_mfa,
 );
 
 const PW: &str = "correct horse battery staple";
@@ -500,4 +501,29 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     assert!(!new.is_empty());
     assert!(works("svc".into(), new).await);
     assert!(!works("svc".into(), svc_secret).await);
+}
+
+/// The password grant is a password-only sign-in: a role listed in `[mfa] required_roles`
+/// gets no token from it, enrolled or not (it would be a way around the console's rule).
+async fn item_03_password_grant_refuses_a_role_that_requires_mfa(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.mfa.required_roles = vec!["user".into()]).await;
+    app.user("alice", PW, "user").await;
+    app.user("reader", PW, "readonly").await;
+    let (none, grants) = (AuthMethod::None, [GrantType::Password]);
+    app.client("cli", none, &grants, "notes:read", &[crate::support::MCP])
+        .await;
+    let grant = |user: &'static str| {
+        app.http.post(app.url("/token")).form(&[
+            ("grant_type", "password"),
+            ("client_id", "cli"),
+            ("username", user),
+            ("password", PW),
+            ("scope", "notes:read"),
+        ])
+    };
+    let refused = grant("alice").send().await.unwrap();
+    let msg = expect_error(refused, 400, "invalid_grant").await;
+    assert!(msg.contains("second factor"), "{msg}");
+    // Positive control: a role that is not listed still gets its token.
+    expect_token(grant("reader").send().await.unwrap()).await;
 }
