@@ -240,6 +240,8 @@ async fn item_13_a_url_client_id_at_ssf_and_resource_events_is_never_fetched(bac
     let (app, host) = (&f.app, &f.host);
     let url = host.url("/receiver.json");
     host.put("/receiver.json", Route::json(&document(&url)));
+    // RFC 6749 §2.3.1: the Basic user name is the form-urlencoded client id.
+    let encoded: String = form_urlencoded::byte_serialize(url.as_bytes()).collect();
     let poll = |id: String, secret: String| async move {
         app.http
             .post(app.url("/ssf/poll"))
@@ -267,9 +269,9 @@ async fn item_13_a_url_client_id_at_ssf_and_resource_events_is_never_fetched(bac
             .unwrap()
     };
     // A metadata-document URL as the client id: invalid_client, and nothing fetched.
-    expect_error(poll(url.clone(), "x".into()).await, 401, "invalid_client").await;
-    expect_error(stream(url.clone(), "x".into()).await, 401, "invalid_client").await;
-    expect_error(report(url.clone(), "x".into()).await, 401, "invalid_client").await;
+    expect_error(poll(encoded.clone(), "x".into()).await, 401, "invalid_client").await;
+    expect_error(stream(encoded.clone(), "x".into()).await, 401, "invalid_client").await;
+    expect_error(report(encoded.clone(), "x".into()).await, 401, "invalid_client").await;
     assert_eq!(host.hits("/receiver.json"), 0, "a client-named URL was fetched");
 
     // Controls: the registered receiver and resource server are answered…
@@ -396,9 +398,14 @@ async fn item_13_one_address_exhausting_its_cimd_budget_does_not_stop_another(ba
     let hits: usize = (0..6).map(|i| host.hits(&format!("/mine/{i}.json"))).sum();
     assert_eq!(hits, 2, "the per-address budget did not hold");
     assert!(last.1.contains("too many metadata fetches"), "{}", last.1);
-    // Another address (an IPv6 one) signs in with a metadata-document client on that host.
+    // Over its budget, it names another client's document: refused for it alone (a budget's
+    // refusal is not remembered as the document's failure)…
     let url = host.url("/theirs.json");
     host.put("/theirs.json", Route::json(&document(&url)));
+    let page = authorize_from(app, "203.0.113.7", &url).await;
+    assert!(page.1.contains("too many metadata fetches"), "{}", page.1);
+    assert_eq!(host.hits("/theirs.json"), 0);
+    // …another address (an IPv6 one) signs in with it.
     let page = authorize_from(app, "2001:db8::1", &url).await;
     assert!(is_login_page(&page), "{page:?}");
     // The first address has a new budget the next minute.
