@@ -199,8 +199,7 @@ pub struct RateLimitConfig {
     pub revoke: u32,
     /// `AUTHZ_RATE_INTROSPECT`: `POST /introspect`.
     pub introspect: u32,
-    /// `AUTHZ_RATE_SSF`: the Shared Signals receiver endpoints, `GET /ssf/stream` and
-    /// `POST /ssf/poll` (one budget).
+    /// `AUTHZ_RATE_SSF`: `GET /ssf/stream` and `POST /ssf/poll` (one budget).
     pub ssf: u32,
     /// `AUTHZ_RATE_RESOURCE_EVENTS`: `POST /resource-events`.
     pub resource_events: u32,

@@ -165,9 +165,12 @@ impl CimdConfig {
         Ok(roots)
     }
 
-    /// What this server thinks of documents published at `host`.
+    /// What this server thinks of documents published at `host` (compared normalized, as
+    /// the patterns: `super::host`; a name that is no host name is denied).
     pub fn verdict(&self, host: &str) -> HostVerdict {
-        let host = host.to_ascii_lowercase();
+        let Some(host) = super::host::normalize(host) else {
+            return HostVerdict::Denied;
+        };
         if self.denied_hosts.iter().any(|p| host_matches(p, &host)) {
             HostVerdict::Denied
         } else if self.allowed_hosts.iter().any(|p| host_matches(p, &host)) {
@@ -210,8 +213,11 @@ pub enum HostVerdict {
 }
 
 /// `example.com` matches itself only; `*.example.com` matches its subdomains (not itself).
+/// `host` is normalized; the pattern is normalized here.
 fn host_matches(pattern: &str, host: &str) -> bool {
-    let pattern = pattern.to_ascii_lowercase();
+    let Some(pattern) = super::host::normalize_pattern(pattern) else {
+        return false;
+    };
     match pattern.strip_prefix("*.") {
         Some(domain) => host
             .strip_suffix(domain)
@@ -241,6 +247,18 @@ mod tests {
         assert_eq!(c.verdict("app.trusted.example"), HostVerdict::Verified);
         assert_eq!(c.verdict("BAD.trusted.example"), HostVerdict::Denied);
         assert_eq!(c.verdict("other.example"), HostVerdict::Unverified);
+        // A trailing dot and capitals are the same host to every rule (issue 24 item 16).
+        assert_eq!(c.verdict("bad.trusted.example."), HostVerdict::Denied);
+        assert_eq!(c.verdict("BAD.Trusted.Example."), HostVerdict::Denied);
+        assert_eq!(c.verdict("app.trusted.example."), HostVerdict::Verified);
+        assert_eq!(c.verdict("bad.trusted.example.."), HostVerdict::Denied);
+        let dotted = CimdConfig {
+            denied_hosts: vec!["Evil.Test.".into(), "*.evil.example.".into()],
+            ..CimdConfig::default()
+        };
+        assert_eq!(dotted.verdict("evil.test"), HostVerdict::Denied);
+        assert_eq!(dotted.verdict("a.evil.example."), HostVerdict::Denied);
+        assert_eq!(dotted.verdict("evil.example"), HostVerdict::Unverified);
         c.trust = Trust::AllowList;
         assert_eq!(c.verdict("other.example"), HostVerdict::Denied);
         assert!(c.validate().is_ok());

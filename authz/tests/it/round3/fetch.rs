@@ -132,10 +132,21 @@ impl Fixture {
 
     /// `client_credentials` for `svc`, authenticated with a fresh client assertion (`jti`).
     async fn private_key_jwt_grant(&self, jti: &str) -> reqwest::Response {
+        self.private_key_jwt_grant_with(&self.svc_pem, "svc-1", jti)
+            .await
+    }
+
+    /// The same, signed with `pem` under `kid`.
+    async fn private_key_jwt_grant_with(
+        &self,
+        pem: &[u8],
+        kid: &str,
+        jti: &str,
+    ) -> reqwest::Response {
         let now = self.app.clock.now();
         let claims = json!({ "iss": SVC, "sub": SVC, "aud": self.app.base, "exp": now + 60,
                              "iat": now, "jti": jti });
-        let assertion = sign(&self.svc_pem, None, "svc-1", &claims);
+        let assertion = sign(pem, None, kid, &claims);
         self.app
             .token(
                 &[
@@ -154,10 +165,16 @@ impl Fixture {
     /// Both grants that need a remote key set succeed.
     async fn both_grants_work(&self, tag: &str) {
         let t = expect_token(self.id_jag_grant(&format!("jag-{tag}")).await).await;
-        let at = self.app.verify(t["access_token"].as_str().unwrap(), MCP).await;
+        let at = self
+            .app
+            .verify(t["access_token"].as_str().unwrap(), MCP)
+            .await;
         assert_eq!(at.client_id, AGENT);
         let t = expect_token(self.private_key_jwt_grant(&format!("pkj-{tag}")).await).await;
-        let at = self.app.verify(t["access_token"].as_str().unwrap(), MCP).await;
+        let at = self
+            .app
+            .verify(t["access_token"].as_str().unwrap(), MCP)
+            .await;
         assert_eq!(at.client_id, SVC);
     }
 }
@@ -168,7 +185,11 @@ async fn authorize_from(app: &TestApp, ip: &str, url: &str) -> (u16, String) {
     let (_, challenge) = pkce();
     let resp = app
         .http
-        .get(app.authorize_url(url, &challenge, &[("scope", "notes:read"), ("resource", MCP)]))
+        .get(app.authorize_url(
+            url,
+            &challenge,
+            &[("scope", "notes:read"), ("resource", MCP)],
+        ))
         .header("x-forwarded-for", ip)
         .send()
         .await
@@ -188,14 +209,13 @@ fn document(url: &str) -> Value {
     })
 }
 
-async fn item_13_a_cimd_flood_does_not_starve_id_jag_or_private_key_jwt_key_sets(
-    backend: Backend,
-) {
+async fn item_13_a_cimd_flood_does_not_starve_id_jag_or_private_key_jwt_key_sets(backend: Backend) {
     let f = fixture(backend, |c| c.cimd.fetches_per_host_per_minute = 5).await;
     let (app, host) = (&f.app, &f.host);
     // An anonymous flood of metadata-document URLs on the host that also serves the keys.
     for i in 0..8 {
-        let page = authorize_from(app, "198.51.100.1", &host.url(&format!("/flood/{i}.json"))).await;
+        let page =
+            authorize_from(app, "198.51.100.1", &host.url(&format!("/flood/{i}.json"))).await;
         assert_eq!(page.0, 400, "{}", page.1);
     }
     // Control: the metadata fetcher's budget for that host is really spent.
@@ -225,14 +245,36 @@ async fn item_13_trusted_key_sets_are_served_stale_while_their_host_is_down(back
     app.clock.advance(3600);
     let msg = expect_error(f.id_jag_grant("jag-too-old").await, 400, "invalid_grant").await;
     assert!(msg.contains("could not be fetched"), "{msg}");
-    let msg = expect_error(f.private_key_jwt_grant("pkj-too-old").await, 401, "invalid_client")
-        .await;
+    let msg = expect_error(
+        f.private_key_jwt_grant("pkj-too-old").await,
+        401,
+        "invalid_client",
+    )
+    .await;
     assert!(msg.contains("could not be fetched"), "{msg}");
     // The host is back: fetched again, both grants work.
     host.put(IDP_JWKS, Route::json(&f.idp_jwks));
     host.put(SVC_JWKS, Route::json(&f.svc_jwks));
     app.clock.advance(61);
     f.both_grants_work("back").await;
+    // The client rotates its key: a fresh cached set lacks the new kid, which refetches it
+    // (bounded: once a minute per set).
+    let (svc2_pem, svc2_jwk) = testkit::https::es256_key("svc-2");
+    host.put(SVC_JWKS, Route::json(&json!({ "keys": [svc2_jwk] })));
+    let t = f
+        .private_key_jwt_grant_with(&svc2_pem, "svc-2", "pkj-rotated")
+        .await;
+    expect_token(t).await;
+    let hits = host.hits(SVC_JWKS);
+    let t = f
+        .private_key_jwt_grant_with(&svc2_pem, "svc-9", "pkj-bogus-kid")
+        .await;
+    expect_error(t, 401, "invalid_client").await;
+    assert_eq!(
+        host.hits(SVC_JWKS),
+        hits,
+        "unknown-kid refetches are rate-limited"
+    );
 }
 
 async fn item_13_a_url_client_id_at_ssf_and_resource_events_is_never_fetched(backend: Backend) {
@@ -269,10 +311,29 @@ async fn item_13_a_url_client_id_at_ssf_and_resource_events_is_never_fetched(bac
             .unwrap()
     };
     // A metadata-document URL as the client id: invalid_client, and nothing fetched.
-    expect_error(poll(encoded.clone(), "x".into()).await, 401, "invalid_client").await;
-    expect_error(stream(encoded.clone(), "x".into()).await, 401, "invalid_client").await;
-    expect_error(report(encoded.clone(), "x".into()).await, 401, "invalid_client").await;
-    assert_eq!(host.hits("/receiver.json"), 0, "a client-named URL was fetched");
+    expect_error(
+        poll(encoded.clone(), "x".into()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    expect_error(
+        stream(encoded.clone(), "x".into()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    expect_error(
+        report(encoded.clone(), "x".into()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(
+        host.hits("/receiver.json"),
+        0,
+        "a client-named URL was fetched"
+    );
 
     // Controls: the registered receiver and resource server are answered…
     let secret = app
