@@ -199,6 +199,10 @@ pub struct RateLimitConfig {
     pub revoke: u32,
     /// `AUTHZ_RATE_INTROSPECT`: `POST /introspect`.
     pub introspect: u32,
+    /// `AUTHZ_RATE_SSF`: `GET /ssf/stream` and `POST /ssf/poll` (one budget).
+    pub ssf: u32,
+    /// `AUTHZ_RATE_RESOURCE_EVENTS`: `POST /resource-events`.
+    pub resource_events: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -209,6 +213,8 @@ impl Default for RateLimitConfig {
             login: 60,
             revoke: 300,
             introspect: 6000,
+            ssf: 300,
+            resource_events: 300,
         }
     }
 }
@@ -486,6 +492,8 @@ impl Config {
         env.set("AUTHZ_RATE_LOGIN", &mut r.login)?;
         env.set("AUTHZ_RATE_REVOKE", &mut r.revoke)?;
         env.set("AUTHZ_RATE_INTROSPECT", &mut r.introspect)?;
+        env.set("AUTHZ_RATE_SSF", &mut r.ssf)?;
+        env.set("AUTHZ_RATE_RESOURCE_EVENTS", &mut r.resource_events)?;
         env.set_list("AUTHZ_TRUSTED_PROXIES", &mut self.trusted_proxies)?;
         env.set_list("AUTHZ_CORS_ORIGINS", &mut self.cors_origins)?;
         env.set("AUTHZ_CORS_INTROSPECT", &mut self.cors_introspect)?;

@@ -33,10 +33,19 @@ pub struct CimdConfig {
     pub max_cache_secs: i64,
     /// `AUTHZ_CIMD_NEGATIVE_CACHE_SECS`: how long a failed fetch is remembered.
     pub negative_cache_secs: i64,
-    /// `AUTHZ_CIMD_FETCHES_PER_HOST_PER_MINUTE`.
+    /// `AUTHZ_CIMD_FETCHES_PER_HOST_PER_MINUTE`: fetches per metadata host per minute, over
+    /// all requesters (so this server cannot be made to flood a third party).
     pub fetches_per_host_per_minute: u32,
+    /// `AUTHZ_CIMD_FETCHES_PER_IP_PER_MINUTE`: fetches one requesting address (IPv6 by /64)
+    /// may cause per minute, over all hosts (so one address cannot spend a host's budget, or
+    /// the fetch slots, for everybody).
+    pub fetches_per_ip_per_minute: u32,
     /// `AUTHZ_CIMD_MAX_CONCURRENT_FETCHES`: fetches in flight at once, over all hosts.
     pub max_concurrent_fetches: usize,
+    /// `AUTHZ_CIMD_KEY_SET_MAX_STALE_SECS`: how long after its last successful fetch a remote
+    /// JWK Set (ID-JAG issuers, `private_key_jwt` `jwks_uri`s) is still used while its host
+    /// fails to answer.
+    pub key_set_max_stale_secs: i64,
 }
 
 impl Default for CimdConfig {
@@ -54,7 +63,9 @@ impl Default for CimdConfig {
             max_cache_secs: 86_400,
             negative_cache_secs: 60,
             fetches_per_host_per_minute: 30,
+            fetches_per_ip_per_minute: 10,
             max_concurrent_fetches: 8,
+            key_set_max_stale_secs: 86_400,
         }
     }
 }
@@ -86,8 +97,16 @@ impl CimdConfig {
             &mut self.fetches_per_host_per_minute,
         )?;
         env.set(
+            "AUTHZ_CIMD_FETCHES_PER_IP_PER_MINUTE",
+            &mut self.fetches_per_ip_per_minute,
+        )?;
+        env.set(
             "AUTHZ_CIMD_MAX_CONCURRENT_FETCHES",
             &mut self.max_concurrent_fetches,
+        )?;
+        env.set(
+            "AUTHZ_CIMD_KEY_SET_MAX_STALE_SECS",
+            &mut self.key_set_max_stale_secs,
         )?;
         Ok(())
     }
@@ -105,6 +124,9 @@ impl CimdConfig {
         }
         if self.negative_cache_secs < 0 || self.max_concurrent_fetches == 0 {
             return bad("negative_cache_secs >= 0 and max_concurrent_fetches >= 1");
+        }
+        if self.key_set_max_stale_secs < 0 {
+            return bad("key_set_max_stale_secs >= 0");
         }
         for p in self.allowed_hosts.iter().chain(&self.denied_hosts) {
             let bare = p.strip_prefix("*.").unwrap_or(p);
@@ -143,9 +165,12 @@ impl CimdConfig {
         Ok(roots)
     }
 
-    /// What this server thinks of documents published at `host`.
+    /// What this server thinks of documents published at `host` (compared normalized, as
+    /// the patterns: `super::host`; a name that is no host name is denied).
     pub fn verdict(&self, host: &str) -> HostVerdict {
-        let host = host.to_ascii_lowercase();
+        let Some(host) = super::host::normalize(host) else {
+            return HostVerdict::Denied;
+        };
         if self.denied_hosts.iter().any(|p| host_matches(p, &host)) {
             HostVerdict::Denied
         } else if self.allowed_hosts.iter().any(|p| host_matches(p, &host)) {
@@ -188,8 +213,11 @@ pub enum HostVerdict {
 }
 
 /// `example.com` matches itself only; `*.example.com` matches its subdomains (not itself).
+/// `host` is normalized; the pattern is normalized here.
 fn host_matches(pattern: &str, host: &str) -> bool {
-    let pattern = pattern.to_ascii_lowercase();
+    let Some(pattern) = super::host::normalize_pattern(pattern) else {
+        return false;
+    };
     match pattern.strip_prefix("*.") {
         Some(domain) => host
             .strip_suffix(domain)
@@ -219,6 +247,18 @@ mod tests {
         assert_eq!(c.verdict("app.trusted.example"), HostVerdict::Verified);
         assert_eq!(c.verdict("BAD.trusted.example"), HostVerdict::Denied);
         assert_eq!(c.verdict("other.example"), HostVerdict::Unverified);
+        // A trailing dot and capitals are the same host to every rule (issue 24 item 16).
+        assert_eq!(c.verdict("bad.trusted.example."), HostVerdict::Denied);
+        assert_eq!(c.verdict("BAD.Trusted.Example."), HostVerdict::Denied);
+        assert_eq!(c.verdict("app.trusted.example."), HostVerdict::Verified);
+        assert_eq!(c.verdict("bad.trusted.example.."), HostVerdict::Denied);
+        let dotted = CimdConfig {
+            denied_hosts: vec!["Evil.Test.".into(), "*.evil.example.".into()],
+            ..CimdConfig::default()
+        };
+        assert_eq!(dotted.verdict("evil.test"), HostVerdict::Denied);
+        assert_eq!(dotted.verdict("a.evil.example."), HostVerdict::Denied);
+        assert_eq!(dotted.verdict("evil.example"), HostVerdict::Unverified);
         c.trust = Trust::AllowList;
         assert_eq!(c.verdict("other.example"), HostVerdict::Denied);
         assert!(c.validate().is_ok());

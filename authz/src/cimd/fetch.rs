@@ -1,25 +1,25 @@
-//! The guarded fetch of a Client ID Metadata Document: a client names the URL, so the fetch
-//! is built as the attack surface it is.
+//! The guarded fetch of a URL someone else named (a Client ID Metadata Document, a client's or
+//! an identity provider's JWK Set): the fetch is built as the attack surface it is.
 //!
 //! - https only; no redirects followed (a 3xx is a failure); no proxy from the environment; no
 //!   cookies and no credentials sent; connect and whole-request timeouts;
 //! - the host is resolved here and **every** address checked against the SSRF guard
-//!   (`guard.rs`) unless the host is allow-listed (`AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS`); the
-//!   connection then goes to the address that was checked, with no second resolution, so a
-//!   DNS answer that changes between check and connect (rebinding) cannot redirect it;
+//!   (`guard.rs`) unless the host is allow-listed (`AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS`, matched
+//!   on the normalized host: `host.rs`); the connection then goes to the address that was
+//!   checked, with no second resolution, so a DNS answer that changes between check and
+//!   connect (rebinding) cannot redirect it;
 //! - `application/json` only; the body is read incrementally and abandoned past the cap;
-//! - a per-host budget of fetches per minute and a global cap on fetches in flight, so the
-//!   server cannot be turned into a flood against a third party.
+//! - [`Fetcher::fetch`], for URLs an anonymous request names, spends the fetch budgets
+//!   (`budget.rs`: per requesting address, per host, in total); [`Fetcher::fetch_trusted`], for
+//!   the key sets the operator configured (`key_sets.rs`), is the same guarded fetch outside
+//!   those budgets.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
+use super::budget::Budgets;
 use super::config::CimdConfig;
-use super::guard;
+use super::{guard, host};
 
 /// Why a fetch failed; the text is shown on the error page and recorded in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,12 +28,16 @@ pub enum FetchError {
     NotHttps,
     #[error("the client_id URL has no host")]
     NoHost,
+    #[error("the URL's host is not a valid host name")]
+    BadHost,
     #[error("the host could not be resolved")]
     Resolve,
     #[error("the host resolves to {0}, which this server does not fetch from")]
     Forbidden(&'static str),
     #[error("too many metadata fetches from this host; try again in a minute")]
     HostBudget,
+    #[error("too many metadata fetches requested from your address; try again in a minute")]
+    AddressBudget,
     #[error("too many metadata fetches in progress; try again shortly")]
     Busy,
     #[error("the metadata host did not answer in time")]
@@ -50,6 +54,14 @@ pub enum FetchError {
     Transport(String),
 }
 
+impl FetchError {
+    /// A refusal by a budget: nothing is known about the URL (and nothing should be
+    /// remembered about it for other requesters).
+    pub fn is_budget(&self) -> bool {
+        matches!(self, Self::HostBudget | Self::AddressBudget | Self::Busy)
+    }
+}
+
 /// A fetched document and how long its server says it may be cached.
 #[derive(Debug)]
 pub struct Fetched {
@@ -62,12 +74,8 @@ pub struct Fetched {
 pub struct Fetcher {
     cfg: CimdConfig,
     roots: Vec<reqwest::Certificate>,
-    in_flight: Semaphore,
-    /// host → (minute, fetches in it); bounded by clearing when full.
-    per_host: Mutex<HashMap<String, (i64, u32)>>,
+    budgets: Budgets,
 }
-
-const MAX_TRACKED_HOSTS: usize = 10_000;
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,45 +85,43 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
+/// The https URL's normalized host and port.
+struct Target {
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn of(url: &url::Url) -> Result<Self, FetchError> {
+        if url.scheme() != "https" {
+            return Err(FetchError::NotHttps);
+        }
+        url.host_str().ok_or(FetchError::NoHost)?;
+        Ok(Self {
+            host: host::of_url(url).ok_or(FetchError::BadHost)?,
+            port: url.port_or_known_default().unwrap_or(443),
+        })
+    }
+}
+
 impl Fetcher {
     /// `roots` are the extra trust anchors (`AUTHZ_CIMD_EXTRA_ROOTS`), on top of the system's.
     pub fn new(cfg: CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
         Self {
-            in_flight: Semaphore::new(cfg.max_concurrent_fetches.max(1)),
+            budgets: Budgets::new(&cfg),
             cfg,
             roots,
-            per_host: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Is `host` (or `host:port`) allow-listed past the SSRF guard?
-    fn allow_listed(&self, host: &str, port: u16) -> bool {
-        let with_port = format!("{host}:{port}");
+    /// Is the (normalized) `host` or `host:port` allow-listed past the SSRF guard?
+    fn allow_listed(&self, target: &Target) -> bool {
+        let with_port = format!("{}:{}", target.host, target.port);
         self.cfg
             .allowed_private_hosts
             .iter()
-            .any(|h| *h == host || *h == with_port)
-    }
-
-    /// Spend one of `host`'s fetches this minute, or refuse.
-    fn spend_host_budget(&self, host: &str, now: i64) -> Result<(), FetchError> {
-        let minute = now.div_euclid(60);
-        let mut map = self.per_host.lock().map_err(|_| FetchError::Busy)?;
-        if map.len() >= MAX_TRACKED_HOSTS && !map.contains_key(host) {
-            map.retain(|_, (m, _)| *m == minute);
-            if map.len() >= MAX_TRACKED_HOSTS {
-                return Err(FetchError::Busy);
-            }
-        }
-        let entry = map.entry(host.to_owned()).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        if entry.1 >= self.cfg.fetches_per_host_per_minute {
-            return Err(FetchError::HostBudget);
-        }
-        entry.1 += 1;
-        Ok(())
+            .filter_map(|h| host::normalize_host_port(h))
+            .any(|h| h == target.host || h == with_port)
     }
 
     /// The addresses to connect to for `host`, every one checked (or the host allow-listed).
@@ -151,18 +157,32 @@ impl Fetcher {
         Duration::from_secs(self.cfg.timeout_secs.max(1))
     }
 
-    /// Fetch `url` (at `now`, the injected clock's time).
-    pub async fn fetch(&self, url: &url::Url, now: i64) -> Result<Fetched, FetchError> {
-        if url.scheme() != "https" {
-            return Err(FetchError::NotHttps);
-        }
+    /// Fetch `url`, named by an anonymous request from `requester` (at `now`, the injected
+    /// clock's time): the guarded fetch, within the budgets.
+    pub async fn fetch(
+        &self,
+        url: &url::Url,
+        now: i64,
+        requester: Option<IpAddr>,
+    ) -> Result<Fetched, FetchError> {
+        let target = Target::of(url)?;
+        let _slot = self.budgets.spend(&target.host, requester, now)?;
+        self.get(url, &target, now).await
+    }
+
+    /// Fetch `url`, a key set the operator configured: the same guarded fetch, outside the
+    /// budgets of anonymous requests (its callers bound how often they fetch: `key_sets.rs`).
+    pub async fn fetch_trusted(&self, url: &url::Url, now: i64) -> Result<Fetched, FetchError> {
+        let target = Target::of(url)?;
+        self.get(url, &target, now).await
+    }
+
+    async fn get(&self, url: &url::Url, target: &Target, now: i64) -> Result<Fetched, FetchError> {
         let host = url.host().ok_or(FetchError::NoHost)?;
-        let host_text = url.host_str().ok_or(FetchError::NoHost)?.to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let allowed = self.allow_listed(&host_text, port);
-        self.spend_host_budget(&host_text, now)?;
-        let _permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
-        let ip = self.checked_address(&host, port, allowed).await?;
+        let port = target.port;
+        let ip = self
+            .checked_address(&host, port, self.allow_listed(target))
+            .await?;
 
         let mut builder = reqwest::Client::builder()
             .https_only(true)

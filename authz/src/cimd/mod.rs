@@ -9,12 +9,20 @@
 //! any client. Freshness follows the document's caching headers, clamped to
 //! [`min_cache_secs`, `max_cache_secs`]; when a refetch fails, the stored document is used
 //! until `max_cache_secs` after its last successful fetch. A failure is remembered for
-//! `negative_cache_secs` (per process), so a bad URL cannot be used to hammer its host.
+//! `negative_cache_secs` (per process), so a bad URL cannot be used to hammer its host; a
+//! refusal by a fetch budget (`budget.rs`) is not a failure of the URL and is not remembered
+//! (one address over its budget cannot block a URL for everybody else).
+//!
+//! Every host rule (deny-list, allow-list, allowed private hosts, per-host budget) sees the
+//! host normalized once, by `host::normalize`.
 
+pub mod budget;
 pub mod config;
 mod document;
 pub mod fetch;
 pub mod guard;
+pub mod host;
+pub mod key_sets;
 pub mod resolver;
 
 use std::sync::Arc;
@@ -71,7 +79,10 @@ async fn resolve_with(
     }
     let stored = stored.map(|(c, _)| c);
     // The trust policy first: a denied host names no client, stored or not.
-    let host = host_of(client_id).unwrap_or_default();
+    let Some(host) = host_of(client_id) else {
+        let reason = "the client_id URL's host is not a valid host name".to_owned();
+        return Ok(Err(rejected(state, client_id, reason, now).await));
+    };
     if cfg.verdict(&host) == HostVerdict::Denied
         && stored
             .as_ref()
@@ -103,9 +114,11 @@ async fn resolve_with(
     }
     let (settings, max_age) = match fetch_and_validate(state, client_id, now).await {
         Ok(ok) => ok,
-        Err(reason) => {
-            let until = now + cfg.negative_cache_secs;
-            state.cimd.remember_failure(client_id, &reason, until, now);
+        Err((reason, remember)) => {
+            if remember {
+                let until = now + cfg.negative_cache_secs;
+                state.cimd.remember_failure(client_id, &reason, until, now);
+            }
             if let Some(c) = stale {
                 tracing::warn!(client = %client_id, %reason, "metadata refetch failed; using the stored document");
                 return Ok(Ok(Some(c)));
@@ -150,27 +163,31 @@ async fn rejected(state: &AppState, client_id: &str, reason: String, now: i64) -
     Rejected(reason)
 }
 
+/// Fetch (within the budgets of the requesting address: `budget::requester`) and validate;
+/// a failure says why, and whether it is the URL's to be remembered (not a budget's refusal).
 async fn fetch_and_validate(
     state: &AppState,
     client_id: &str,
     now: i64,
-) -> std::result::Result<(crate::store::ClientSettings, Option<i64>), String> {
-    let url = url::Url::parse(client_id).map_err(|e| format!("the client_id is not a URL: {e}"))?;
+) -> std::result::Result<(crate::store::ClientSettings, Option<i64>), (String, bool)> {
+    let url = url::Url::parse(client_id)
+        .map_err(|e| (format!("the client_id is not a URL: {e}"), true))?;
     let fetched = state
         .cimd
         .fetcher()
-        .fetch(&url, now)
+        .fetch(&url, now, budget::requester())
         .await
-        .map_err(|e| e.to_string())?;
-    let settings = document::validate(state, client_id, &fetched.body)?;
+        .map_err(|e| (e.to_string(), !e.is_budget()))?;
+    let settings = document::validate(state, client_id, &fetched.body).map_err(|r| (r, true))?;
     Ok((settings, fetched.max_age))
 }
 
-/// The host a metadata-document client's id names (shown on the consent page).
+/// The host a metadata-document client's id names, normalized (`host::normalize`): what the
+/// trust policy judges, the consent page shows and the audit log records.
 pub fn host_of(client_id: &str) -> Option<String> {
     url::Url::parse(client_id)
         .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
+        .and_then(|u| host::of_url(&u))
 }
 
 /// Who vouches for `client`'s name: the host of its metadata document's URL, for a

@@ -1,21 +1,26 @@
 //! What the metadata-document resolver keeps between requests: the guarded fetcher (with its
-//! budgets), per process the failures remembered for `negative_cache_secs`, and the
-//! `private_key_jwt` key sets fetched from `jwks_uri`s (briefly).
+//! budgets), per process the failures remembered for `negative_cache_secs`, and the remote key
+//! sets (`key_sets.rs`): the operator's trusted ones and the ones clients name, apart.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::jwk::JwkSet;
 
 use super::config::CimdConfig;
 use super::fetch::Fetcher;
+pub use super::key_sets::KeySetError;
+use super::key_sets::{KeySets, Source};
 
-/// The resolver: the guarded fetcher and the per-process memory of failures.
+/// The resolver: the guarded fetcher, the key-set caches and the per-process memory of
+/// failures.
 #[derive(Debug)]
 pub struct Cimd {
-    fetcher: Fetcher,
-    /// `private_key_jwt` key sets fetched from a `jwks_uri`: URL → (set, until).
-    key_sets: Mutex<HashMap<String, (JwkSet, i64)>>,
+    fetcher: Arc<Fetcher>,
+    /// ID-JAG issuers' and administrators' clients' key sets: outside the fetch budgets.
+    trusted_keys: Arc<KeySets>,
+    /// Key sets self-described clients name: within the fetch budgets.
+    client_keys: Arc<KeySets>,
     /// URL → (reason, until).
     failures: Mutex<HashMap<String, (String, i64)>>,
     /// Key-set URL → when it was last refetched for an unknown `kid`.
@@ -23,23 +28,22 @@ pub struct Cimd {
 }
 
 const MAX_REMEMBERED_FAILURES: usize = 10_000;
-/// How long a fetched key set is used at most (less when its `Cache-Control` says so).
-pub const KEY_SET_CACHE_SECS: i64 = 300;
-
-/// Why a key set could not be had from its URL (said to the client, never holding a secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySetError {
-    NotAUrl,
-    Unreachable(String),
-    NotAJwkSet,
-}
 
 impl Cimd {
     pub fn new(cfg: &CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
+        let fetcher = Arc::new(Fetcher::new(cfg.clone(), roots));
+        let keys = |source| {
+            Arc::new(KeySets::new(
+                Arc::clone(&fetcher),
+                source,
+                cfg.key_set_max_stale_secs,
+            ))
+        };
         Self {
-            fetcher: Fetcher::new(cfg.clone(), roots),
+            trusted_keys: keys(Source::Trusted),
+            client_keys: keys(Source::ClientNamed),
+            fetcher,
             failures: Mutex::new(HashMap::new()),
-            key_sets: Mutex::new(HashMap::new()),
             refetched: Mutex::new(HashMap::new()),
         }
     }
@@ -62,6 +66,30 @@ impl Cimd {
         }
     }
 
+    /// A key set the operator trusts (an ID-JAG issuer's, an administrator's client's
+    /// `jwks_uri`): cached, served stale while its host fails, fetched outside the budgets
+    /// (`key_sets.rs`); `force`: refetch now (an unknown `kid`, bounded by the caller).
+    pub async fn trusted_key_set(
+        &self,
+        uri: &str,
+        now: i64,
+        force: bool,
+    ) -> Result<JwkSet, KeySetError> {
+        self.trusted_keys.get(uri, now, None, force).await
+    }
+
+    /// A key set a self-described client names (its metadata document's or its registration's
+    /// `jwks_uri`): the same cache rules, fetched within the budgets of the requesting address.
+    pub async fn client_key_set(
+        &self,
+        uri: &str,
+        now: i64,
+        force: bool,
+    ) -> Result<JwkSet, KeySetError> {
+        let requester = super::budget::requester();
+        self.client_keys.get(uri, now, requester, force).await
+    }
+
     pub fn fetcher(&self) -> &Fetcher {
         &self.fetcher
     }
@@ -71,43 +99,6 @@ impl Cimd {
         map.get(url)
             .filter(|(_, until)| now < *until)
             .map(|(r, _)| r.clone())
-    }
-
-    /// A key set fetched from `uri` that may still be used at `now`.
-    pub fn cached_key_set(&self, uri: &str, now: i64) -> Option<JwkSet> {
-        let map = self.key_sets.lock().ok()?;
-        map.get(uri)
-            .filter(|(_, until)| now < *until)
-            .map(|(s, _)| s.clone())
-    }
-
-    /// Fetch the key set at `uri` through the guarded fetcher (https only, the SSRF guard, no
-    /// redirects, size and time caps, per-host budget) and cache it for its `max-age`, at most
-    /// [`KEY_SET_CACHE_SECS`]. The one way `private_key_jwt` and ID-JAG get remote keys.
-    pub async fn fetch_key_set(&self, uri: &str, now: i64) -> Result<JwkSet, KeySetError> {
-        let url = url::Url::parse(uri).map_err(|_| KeySetError::NotAUrl)?;
-        let fetched = self
-            .fetcher
-            .fetch(&url, now)
-            .await
-            .map_err(|e| KeySetError::Unreachable(e.to_string()))?;
-        let set: JwkSet =
-            serde_json::from_slice(&fetched.body).map_err(|_| KeySetError::NotAJwkSet)?;
-        let ttl = fetched
-            .max_age
-            .unwrap_or(KEY_SET_CACHE_SECS)
-            .clamp(0, KEY_SET_CACHE_SECS);
-        self.remember_key_set(uri, &set, now + ttl);
-        Ok(set)
-    }
-
-    pub fn remember_key_set(&self, uri: &str, set: &JwkSet, until: i64) {
-        if let Ok(mut map) = self.key_sets.lock() {
-            if map.len() >= MAX_REMEMBERED_FAILURES {
-                map.clear();
-            }
-            map.insert(uri.to_owned(), (set.clone(), until));
-        }
     }
 
     pub(super) fn forget_failure(&self, url: &str) {

@@ -22,6 +22,18 @@ pub fn client_ip(state: &AppState, extensions: &Extensions, headers: &HeaderMap)
     shared::ratelimit::client_ip(peer, xff, &state.config.trusted_proxies)
 }
 
+/// Middleware: handle the request with its client address as the requesting address of the
+/// fetches it causes (`cimd::budget::scope`), so metadata-document fetch budgets are counted
+/// per caller whichever endpoint resolves the document.
+pub async fn requester_scope(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let ip = client_ip(&state, req.extensions(), req.headers());
+    crate::cimd::budget::scope(ip, next.run(req)).await
+}
+
 impl FromRequestParts<AppState> for RequestContext {
     type Rejection = std::convert::Infallible;
 

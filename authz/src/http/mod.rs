@@ -41,9 +41,15 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(metadata::router(&state))
         .merge(health::router())
-        .merge(ssf::router())
-        .merge(resource_events::router())
+        .merge(ssf::router(&state))
+        .merge(resource_events::router(&state))
         .fallback(not_found)
+        // The client address, for the fetch budgets of whatever the request makes this server
+        // fetch (`cimd::budget`).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::requester_scope,
+        ))
         // A request id on every request, its span around all of it and one access line.
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.http.clone(),

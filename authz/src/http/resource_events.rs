@@ -4,9 +4,11 @@
 //! actor `resource:<client id>`).
 //!
 //! - **Who may report.** The resource server authenticates as its confidential client, exactly
-//!   like a Shared Signals receiver at `/ssf/poll` (`client_auth`, `client_secret_basic` or any
-//!   method the client registered), and only a client that serves a resource
-//!   (`serves_resource`) is accepted; others get 403 `unauthorized_client`.
+//!   like a Shared Signals receiver at `/ssf/poll` (`client_auth::authenticate_registered`:
+//!   `client_secret_basic` or any method the client registered, against stored clients only,
+//!   never a metadata document fetched for the occasion), and only a client that serves a
+//!   resource (`serves_resource`) is accepted; others get 403 `unauthorized_client`. Requests
+//!   are rate limited per client IP first (`AUTHZ_RATE_RESOURCE_EVENTS`).
 //! - **Contract.** `application/json` `{"events": [{"id"?, "ts", "action", "subject"?,
 //!   "client_id"?, "reason"?}]}`, at most `MAX_EVENTS` per request, answered
 //!   `{"accepted": n, "duplicates": d}` once every event is committed (one transaction): the
@@ -27,6 +29,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::limits::{Limit, limited, too_many_json};
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
 use crate::oauth::form::Form;
@@ -48,8 +51,14 @@ pub const KEY_RETENTION_SECS: i64 = MAX_AGE_SECS + 86_400;
 /// strings, with room to spare.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/resource-events", post(report))
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limit = Limit::new(
+        state,
+        "resource-events",
+        state.config.rate_limits.resource_events,
+        too_many_json,
+    );
+    Router::new().route("/resource-events", limited(post(report), &limit))
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,7 +101,7 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     // The Shared Signals receiver's authentication (`/ssf/poll`): credentials in the headers,
     // checked as at the token endpoint; a confidential client only.
     let presented = client_auth::presented(&headers, &Form::default())?;
-    let client = client_auth::authenticate_request(&state, &presented, state.now()).await?;
+    let client = client_auth::authenticate_registered(&state, &presented, state.now()).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a resource server must authenticate as a confidential client",

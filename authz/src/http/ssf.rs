@@ -1,8 +1,11 @@
 //! The Shared Signals endpoints (`crate::ssf`): the transmitter's metadata
 //! (`GET /.well-known/ssf-configuration`), a receiver's stream configuration (`GET
-//! /ssf/stream`) and poll delivery (`POST /ssf/poll`, RFC 8936). The last two authenticate the
-//! receiver as its confidential client with HTTP Basic (`client_secret_basic`, checked as at
-//! the token endpoint) and answer only clients named in `AUTHZ_SSF_RECEIVERS`.
+//! /ssf/stream`) and poll delivery (`POST /ssf/poll`, RFC 8936). The last two are rate limited
+//! per client IP (`AUTHZ_RATE_SSF`, one budget for both, counted before anything else),
+//! authenticate the receiver as its confidential client with HTTP Basic (`client_secret_basic`,
+//! checked as at the token endpoint, against stored clients only: an administrator's, never a
+//! metadata document fetched for the occasion) and answer only clients named in
+//! `AUTHZ_SSF_RECEIVERS`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::limits::{Limit, limited, too_many_json};
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
 use crate::oauth::form::{Form, MAX_BODY_BYTES};
@@ -24,11 +28,12 @@ use crate::state::AppState;
 /// The most SETs one poll answer carries.
 pub const MAX_EVENTS: u32 = 100;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limit = Limit::new(state, "ssf", state.config.rate_limits.ssf, too_many_json);
     Router::new()
         .route("/.well-known/ssf-configuration", get(configuration))
-        .route("/ssf/stream", get(stream))
-        .route("/ssf/poll", post(poll))
+        .route("/ssf/stream", limited(get(stream), &limit))
+        .route("/ssf/poll", limited(post(poll), &limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -39,7 +44,7 @@ async fn configuration(State(state): State<AppState>) -> Response {
 /// The authenticated receiver's client id.
 async fn receiver(state: &AppState, headers: &HeaderMap) -> Result<String> {
     let presented = client_auth::presented(headers, &Form::default())?;
-    let client = client_auth::authenticate_request(state, &presented, state.now()).await?;
+    let client = client_auth::authenticate_registered(state, &presented, state.now()).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a Shared Signals receiver must authenticate as a confidential client",

@@ -1,7 +1,7 @@
 //! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OIDC Core §9): the client
 //! signs a short-lived JWT with its private key; the server checks it against the client's
 //! public keys (its `jwks`, or `jwks_uri` fetched through the SSRF-guarded fetcher of
-//! `cimd::fetch`).
+//! `cimd::fetch`, cached by `cimd::key_sets`).
 //!
 //! The checklist (RFC 7523 §3):
 //! 1. an asymmetric algorithm (never `none` or HMAC: the keys are public);
@@ -21,7 +21,7 @@ use crate::cimd::resolver::KeySetError;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{Client, ClientSettings};
+use crate::store::{Client, ClientSettings, Registration};
 
 /// RFC 7523 §2.2 `client_assertion_type`.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -124,7 +124,7 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
         ));
     }
     // 2. The signature, by one of the client's keys.
-    let keys = key_set(state, client, now).await?;
+    let keys = key_set(state, client, header.kid.as_deref(), now).await?;
     let candidates: Vec<_> = keys
         .keys
         .iter()
@@ -188,8 +188,16 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
     Ok(())
 }
 
-/// The client's public keys: inline, or fetched (cached: `Cimd::fetch_key_set`).
-async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> {
+/// An unknown `kid` refetches a client's key set at most this often (a key rotated at the
+/// client is picked up at once; a stream of bogus kids costs one fetch a minute).
+const REFETCH_EVERY_SECS: i64 = 60;
+
+/// The client's public keys: inline, or from its `jwks_uri` (cached, served stale while the
+/// host fails: `cimd::key_sets`). An administrator's client's keys are trusted key sets,
+/// fetched outside the budgets anonymous requests spend; a self-described client's (metadata
+/// document, dynamic registration) are fetched within them. An unknown `kid` refetches the
+/// set, at most once a minute per set.
+async fn key_set(state: &AppState, client: &Client, kid: Option<&str>, now: i64) -> Result<JwkSet> {
     if let Some(jwks) = &client.jwks {
         return serde_json::from_str(jwks)
             .map_err(|_| refuse("the client's jwks is not a JWK Set"));
@@ -197,18 +205,25 @@ async fn key_set(state: &AppState, client: &Client, now: i64) -> Result<JwkSet> 
     let Some(uri) = &client.jwks_uri else {
         return Err(refuse("the client has no public keys"));
     };
-    if let Some(set) = state.cimd.cached_key_set(uri, now) {
-        return Ok(set);
+    let fetch = |force: bool| async move {
+        if client.registration == Registration::Admin {
+            state.cimd.trusted_key_set(uri, now, force).await
+        } else {
+            state.cimd.client_key_set(uri, now, force).await
+        }
+    };
+    let mut set = fetch(false).await;
+    if let (Ok(keys), Some(kid)) = (&set, kid)
+        && keys.find(kid).is_none()
+        && state.cimd.may_refetch_key_set(uri, now, REFETCH_EVERY_SECS)
+    {
+        set = fetch(true).await;
     }
-    state
-        .cimd
-        .fetch_key_set(uri, now)
-        .await
-        .map_err(|e| match e {
-            KeySetError::NotAUrl => refuse("the client's jwks_uri is not a URL"),
-            KeySetError::Unreachable(why) => {
-                refuse(&format!("its jwks_uri could not be fetched: {why}"))
-            }
-            KeySetError::NotAJwkSet => refuse("its jwks_uri did not return a JWK Set"),
-        })
+    set.map_err(|e| match e {
+        KeySetError::NotAUrl => refuse("the client's jwks_uri is not a URL"),
+        KeySetError::Unreachable(why) => {
+            refuse(&format!("its jwks_uri could not be fetched: {why}"))
+        }
+        KeySetError::NotAJwkSet => refuse("its jwks_uri did not return a JWK Set"),
+    })
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use std::sync::Arc;
 
-use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness};
+use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness, Registration};
 
 /// Credentials as presented, before they are checked.
 #[derive(Debug)]
@@ -153,12 +153,41 @@ pub async fn authenticate_request(
         crate::cimd::resolve(state, &p.client_id).await??;
     }
     let client = authenticate(&state.clients, &*state.store, p, now).await?;
-    if p.method == AuthMethod::PrivateKeyJwt {
-        // Presented, so checked: never a fallback to `none` when an assertion fails.
-        let assertion = p.assertion.as_deref().unwrap_or_default();
-        client_assertion::verify(state, &client, assertion, now).await?;
-    }
+    verify_assertion(state, p, &client, now).await?;
     Ok(client)
+}
+
+/// Authenticate the client of an endpoint only an administrator's clients may use (the Shared
+/// Signals receiver endpoints, `/resource-events`): against stored clients only. No metadata
+/// document is resolved, so an anonymous caller cannot make this server fetch anything here (a
+/// URL client id is an unknown client: `invalid_client`), and only clients an administrator
+/// registered pass.
+pub async fn authenticate_registered(
+    state: &AppState,
+    p: &Presented,
+    now: i64,
+) -> Result<Arc<Client>> {
+    let client = authenticate(&state.clients, &*state.store, p, now).await?;
+    if client.registration != Registration::Admin {
+        return Err(Error::invalid_client("client authentication failed"));
+    }
+    verify_assertion(state, p, &client, now).await?;
+    Ok(client)
+}
+
+/// A `private_key_jwt` request's assertion: presented, so checked (never a fallback to `none`
+/// when an assertion fails).
+async fn verify_assertion(
+    state: &AppState,
+    p: &Presented,
+    client: &Client,
+    now: i64,
+) -> Result<()> {
+    if p.method == AuthMethod::PrivateKeyJwt {
+        let assertion = p.assertion.as_deref().unwrap_or_default();
+        client_assertion::verify(state, client, assertion, now).await?;
+    }
+    Ok(())
 }
 
 /// Check presented credentials against the registration (through the client cache).

@@ -11,8 +11,9 @@
 //! 2. an asymmetric `alg` (never `none` or HMAC: RFC 8725 §3.1, §2.1);
 //! 3. `iss` one of the configured trusted issuers (RFC 7523 §3 item 1), compared exactly;
 //! 4. the signature, by a key of that issuer's JWK Set (by `kid`; an unknown `kid` refetches
-//!    the set once, at most once a minute per set), fetched through the SSRF-guarded fetcher
-//!    and cached like `private_key_jwt` key sets (RFC 7523 §3 item 9);
+//!    the set once, at most once a minute per set), a trusted key set (`cimd::key_sets`:
+//!    fetched through the SSRF-guarded fetcher outside the anonymous fetch budgets, cached,
+//!    served stale while the IdP's host fails) (RFC 7523 §3 item 9);
 //! 5. `aud` = this server's issuer (or the issuer's configured `audience`): a string, or an
 //!    array of exactly one element (draft: audience injection; RFC 7523 §3 item 3);
 //! 6. `exp` in the future (30 s leeway), `iat` present and not in the future, `nbf` if present
@@ -312,19 +313,16 @@ async fn verify_signature(
         })
 }
 
-/// The issuer's public keys: cached (in the metadata resolver's key-set cache, as for
-/// `private_key_jwt`), or fetched through the guarded fetcher (`cimd::fetch`: https only, the
-/// SSRF guard, no redirects, size and time caps, per-host budget).
+/// The issuer's public keys: a trusted key set (`Cimd::trusted_key_set`: cached, served stale
+/// while the IdP's host fails, fetched through the guarded fetcher — https only, the SSRF
+/// guard, no redirects, size and time caps — outside the budgets anonymous requests spend, so
+/// a flood of metadata-document lookups cannot make it unavailable).
 async fn key_set(
     state: &AppState,
     issuer: &TrustedIssuer,
     now: i64,
     force: bool,
 ) -> std::result::Result<JwkSet, Refusal> {
-    let uri = &issuer.jwks_uri;
-    if !force && let Some(set) = state.cimd.cached_key_set(uri, now) {
-        return Ok(set);
-    }
     let unavailable = |why: String| {
         tracing::warn!(issuer = %issuer.issuer, reason = %why, "ID-JAG issuer key set unavailable");
         Refusal::new(
@@ -332,13 +330,17 @@ async fn key_set(
             format!("the identity provider's key set could not be fetched: {why}"),
         )
     };
-    state.cimd.fetch_key_set(uri, now).await.map_err(|e| {
-        unavailable(match e {
-            KeySetError::NotAUrl => "jwks_uri is not a URL".into(),
-            KeySetError::Unreachable(why) => why,
-            KeySetError::NotAJwkSet => "it is not a JWK Set".into(),
+    state
+        .cimd
+        .trusted_key_set(&issuer.jwks_uri, now, force)
+        .await
+        .map_err(|e| {
+            unavailable(match e {
+                KeySetError::NotAUrl => "jwks_uri is not a URL".into(),
+                KeySetError::Unreachable(why) => why,
+                KeySetError::NotAJwkSet => "it is not a JWK Set".into(),
+            })
         })
-    })
 }
 
 #[cfg(test)]
