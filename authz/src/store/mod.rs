@@ -83,13 +83,14 @@ pub trait UserStore: Send + Sync {
     /// Up to `limit` users whose email address is `email`, ignoring ASCII case (an index read).
     async fn users_with_email(&self, email: &str, limit: i64) -> Result<Vec<User>>;
     async fn set_user_roles(&self, id: &str, roles: &[String], now: i64) -> Result<bool>;
-    /// Disable a user and, in the same transaction, end their sessions and revoke their refresh
-    /// tokens (serialised with rotation on the session rows, so no successor escapes).
+    /// Disable a user and, in the same transaction, remove their passkeys, end their sessions
+    /// and revoke their refresh tokens (serialised with rotation on the session rows, so no
+    /// successor escapes).
     async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation>;
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool>;
     /// Set a new password hash and mark the credentials changed at `now`; in the same
-    /// transaction end every session, revoke every refresh token and (`revoke_api_keys`) every
-    /// API key of the user.
+    /// transaction end every session, revoke every refresh token, (`revoke_api_keys`) every
+    /// API key and (`remove_passkeys`) every passkey of the user.
     async fn reset_credentials(
         &self,
         id: &str,
@@ -100,11 +101,13 @@ pub trait UserStore: Send + Sync {
 }
 
 /// A password change: the new hash, whether the user's API keys go too (an administrator's
-/// reset), and whether the user must choose another at the next sign-in.
+/// reset), whether their passkeys go too (an administrator's reset, or the user asked), and
+/// whether the user must choose another at the next sign-in.
 #[derive(Debug, Clone, Copy)]
 pub struct NewCredentials<'a> {
     pub password_hash: &'a str,
     pub revoke_api_keys: bool,
+    pub remove_passkeys: bool,
     pub change_required: bool,
 }
 
@@ -117,6 +120,7 @@ pub struct AccountRevocation {
     pub refresh_tokens_revoked: u64,
     /// Ids of the API keys revoked (so client caches can drop them).
     pub api_keys_revoked: Vec<String>,
+    pub passkeys_removed: u64,
 }
 
 /// One rotation of a refresh token (RFC 9700 §4.14.2), carried out atomically by the store.
@@ -298,8 +302,19 @@ pub trait TwoFactorStore: Send + Sync {
     /// Spend one recovery code, atomically: `false` when unknown or already used.
     async fn spend_recovery_code(&self, user_id: &str, hash: &str, now: i64) -> Result<bool>;
     async fn recovery_codes_left(&self, user_id: &str) -> Result<i64>;
-    /// Turn the second factor off: the enrolment and the recovery codes go.
-    async fn remove_totp(&self, user_id: &str) -> Result<bool>;
+    /// Turn the second factor off: the enrolment and the recovery codes go, and with
+    /// `with_passkeys` (an administrator's reset) every passkey of the user, in the same
+    /// transaction.
+    async fn remove_totp(&self, user_id: &str, with_passkeys: bool)
+    -> Result<SecondFactorsRemoved>;
+}
+
+/// What turning the second factor off removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondFactorsRemoved {
+    /// A TOTP enrolment (confirmed or not).
+    pub totp: bool,
+    pub passkeys: u64,
 }
 
 /// A security alert to queue for one webhook (`crate::alerts`).

@@ -107,6 +107,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
+    console.require_recent(&state, "/account/api-keys").await?;
     let name = form.get("name").unwrap_or_default().trim();
     let scope = form.all("scope").join(" ");
     let days = match form.get("days").filter(|d| !d.is_empty()) {
