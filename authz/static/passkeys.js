@@ -56,6 +56,11 @@
       credentials: "same-origin",
     });
     const body = await r.json();
+    // The server wants a fresh sign-in first: go there (it comes back to this page).
+    if (body.reauth && body.reauth.startsWith("/account/login?")) {
+      window.location.assign(body.reauth);
+      return new Promise(function () {});
+    }
     if (!r.ok) throw new Error(body.error || "the server refused");
     return body;
   }

@@ -131,8 +131,9 @@ pub async fn set_roles(
     user_by_name(state, username).await
 }
 
-/// Disable (or re-enable) a user. Disabling ends every session and revokes every refresh
-/// token at once; the user's API keys stop authenticating while the owner is disabled.
+/// Disable (or re-enable) a user. Disabling ends every session, revokes every refresh token
+/// and removes every passkey at once (enabling again does not bring them back); the user's
+/// API keys stop authenticating while the owner is disabled.
 pub async fn set_disabled(
     state: &AppState,
     actor: &str,
@@ -146,6 +147,7 @@ pub async fn set_disabled(
         serde_json::json!({
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
+            "passkeys_removed": r.passkeys_removed,
         })
     } else {
         state.store.enable_user(&user.id, now).await?;
@@ -169,8 +171,9 @@ pub async fn set_disabled(
 
 /// An administrator's password reset (`authz user passwd`). A new password ends everything
 /// granted with the old one (RFC 9700 §4.14, OWASP: invalidate sessions on credential change):
-/// every session, every refresh token and every API key of the user, in one transaction, and
-/// tokens authenticated before now are refused wherever this server checks them.
+/// every session, every refresh token, every API key and every passkey of the user, in one
+/// transaction, and tokens authenticated before now are refused wherever this server checks
+/// them.
 pub async fn set_password(
     state: &AppState,
     actor: &str,
@@ -186,12 +189,15 @@ pub async fn set_password(
 /// Who changes a password, which decides what else goes with the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordChange {
-    /// An administrator's reset: the user's API keys are revoked too; `temporary`: the user
-    /// must choose another password at the next sign-in.
+    /// An administrator's reset: the user's API keys and passkeys go too (whoever held the
+    /// account may have planted them); `temporary`: the user must choose another password at
+    /// the next sign-in.
     AdminReset { temporary: bool },
     /// The user's own change (the caller checked the current password): sessions and refresh
-    /// tokens end, the user's API keys stay.
+    /// tokens end, the user's API keys and passkeys stay.
     ByUser,
+    /// The user's own change, asking for their passkeys to go too (in the same transaction).
+    ByUserRemovingPasskeys,
 }
 
 /// Set `user`'s password (policy enforced) and end what the old one granted, in one
@@ -211,10 +217,12 @@ pub async fn change_password(
     )?;
     let hash = state.passwords.hash(password).await?;
     let now = state.now();
-    let by_user = kind == PasswordChange::ByUser;
+    let by_admin = matches!(kind, PasswordChange::AdminReset { .. });
+    let by_user = !by_admin;
     let new = crate::store::NewCredentials {
         password_hash: &hash,
-        revoke_api_keys: !by_user,
+        revoke_api_keys: by_admin,
+        remove_passkeys: kind != PasswordChange::ByUser,
         change_required: kind == PasswordChange::AdminReset { temporary: true },
         // The user's own change replaces the password they proved, not one set meanwhile.
         replaces: by_user.then_some(user.password_hash.as_str()),
@@ -233,7 +241,8 @@ pub async fn change_password(
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
             "api_keys_revoked": r.api_keys_revoked.len(),
-            "by": if kind == PasswordChange::ByUser { "user" } else { "admin" },
+            "passkeys_removed": r.passkeys_removed,
+            "by": if by_admin { "admin" } else { "user" },
             "temporary": new.change_required,
         }))
     })

@@ -155,10 +155,12 @@ pub async fn start_registration(
     Ok((options, id))
 }
 
-/// Finish the registration with the browser's answer: the passkey is stored, audited.
+/// Finish the registration with the browser's answer, from the browser session `sid`: the
+/// passkey is stored (only while that session is live), audited.
 pub async fn finish_registration(
     state: &AppState,
     user: &User,
+    sid: &str,
     ceremony_id: &str,
     credential_json: &str,
     name: &str,
@@ -187,7 +189,9 @@ pub async fn finish_registration(
         created_at: now,
         last_used_at: None,
     };
-    state.store.add_passkey(&stored).await?;
+    if !state.store.add_passkey(&stored, sid).await? {
+        return Err(bad("your session has ended: sign in again"));
+    }
     let ev = AuditEvent::new(now, "passkey.added", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
@@ -306,14 +310,16 @@ async fn audit_failure(state: &AppState, user: Option<&User>) {
     state.audit(ev).await;
 }
 
-/// Remove one of `user`'s passkeys.
-pub async fn remove(state: &AppState, user: &User, credential_id: &str) -> Result<()> {
+/// Remove one of `user`'s passkeys: by the user (`actor` is their username) or by an
+/// administrator (`actor` is theirs), audited with that actor.
+pub async fn remove(state: &AppState, actor: &str, user: &User, credential_id: &str) -> Result<()> {
     if !state.store.delete_passkey(&user.id, credential_id).await? {
         return Err(Error::NotFound("passkey".into()));
     }
     let ev = AuditEvent::new(state.now(), "passkey.removed", Outcome::Success)
-        .actor(&user.username)
-        .subject(&user.id);
+        .actor(actor)
+        .subject(&user.id)
+        .details(serde_json::json!({ "credential_id": credential_id }));
     state.audit(ev).await;
     Ok(())
 }

@@ -31,6 +31,28 @@ pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Opt
     Ok(Some(session))
 }
 
+/// The one re-authentication rule (OWASP ASVS V3.7.1, NIST SP 800-63B §7.1): is `session` a
+/// fresh sign-in of `user` with every factor the user has? It must be within
+/// `console.reauth_secs` **and** made with a passkey (RFC 8176 `hwk`: possession plus the
+/// device's user verification), or with the password (`pwd`) plus — when two-factor sign-in
+/// is on now — the second factor (`otp`, or `mfa`). Every change to how an account signs in
+/// or what speaks for it (passkeys, TOTP enrolment, API keys) and every administrator's
+/// change asks this; a session that fails it is sent to sign in again.
+pub async fn is_fresh(state: &AppState, session: &Session, user: &User) -> Result<bool> {
+    let age = state.now() - session.auth_time;
+    if session.user_id != user.id || age > state.config.console.reauth_secs {
+        return Ok(false);
+    }
+    let used = |m: &str| session.amr.iter().any(|a| a == m);
+    if used("hwk") {
+        return Ok(true);
+    }
+    if !used("pwd") {
+        return Ok(false);
+    }
+    Ok(session.is_multi_factor() || !super::two_factor::is_enabled(state, user).await?)
+}
+
 /// How a browser signed in: the methods used (RFC 8176 `amr`) and its user agent.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedIn<'a> {

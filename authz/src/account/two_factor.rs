@@ -162,9 +162,33 @@ pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
 
 /// Turn the second factor off (the caller has checked the password and a code).
 pub async fn disable(state: &AppState, user: &User) -> Result<bool> {
-    let removed = state.store.remove_totp(&user.id).await?;
+    let removed = state.store.remove_totp(&user.id, false).await?.totp;
     if removed {
         audit(state, user, "mfa.disabled", Outcome::Success).await;
+    }
+    Ok(removed)
+}
+
+/// An administrator's reset of `user`'s second factors (`actor` is the administrator): the
+/// TOTP enrolment, the recovery codes and every passkey go in one transaction, so no
+/// credential planted by whoever held the account survives it. Audited
+/// (`mfa.reset_by_admin`) when anything was removed.
+pub async fn reset(
+    state: &AppState,
+    actor: &str,
+    user: &User,
+) -> Result<crate::store::SecondFactorsRemoved> {
+    let removed = state.store.remove_totp(&user.id, true).await?;
+    if removed.totp || removed.passkeys > 0 {
+        let event = AuditEvent::new(state.now(), "mfa.reset_by_admin", Outcome::Success)
+            .actor(actor)
+            .subject(&user.id)
+            .details(serde_json::json!({
+                "username": user.username,
+                "totp_removed": removed.totp,
+                "passkeys_removed": removed.passkeys,
+            }));
+        state.audit(event).await;
     }
     Ok(removed)
 }

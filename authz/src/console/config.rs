@@ -35,8 +35,10 @@ pub struct ConsoleConfig {
     /// `AUTHZ_CONSOLE_ACCOUNT_DELETION`: users may delete their own account from `/account`
     /// (default on; off: they are told to ask an administrator).
     pub account_deletion: bool,
-    /// `AUTHZ_CONSOLE_REAUTH_SECS`: an admin's changes need a sign-in this recent (default
-    /// 600); older sessions are asked for the password (and code) again.
+    /// `AUTHZ_CONSOLE_REAUTH_SECS`: changes that need a fresh re-authentication — every
+    /// administrator's change, and every user's adding or removing a passkey, starting TOTP
+    /// enrolment and creating an API key — need a sign-in this recent (default 600) made with
+    /// every factor the user has; older sessions are asked to sign in again.
     pub reauth_secs: i64,
 }
 

@@ -85,15 +85,17 @@ pub trait UserStore: Send + Sync {
     /// Up to `limit` users whose email address is `email`, ignoring ASCII case (an index read).
     async fn users_with_email(&self, email: &str, limit: i64) -> Result<Vec<User>>;
     async fn set_user_roles(&self, id: &str, roles: &[String], now: i64) -> Result<bool>;
-    /// Disable a user and, in the same transaction, end their sessions and sign-ins in progress
+    /// Disable a user and, in the same transaction, remove their passkeys, end their sessions
+    /// and sign-ins in progress
     /// and revoke their refresh tokens (serialised with rotation on the session rows, so no
     /// successor escapes).
     async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation>;
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool>;
     /// Set a new password hash and mark the credentials changed at `now`; in the same
-    /// transaction end every session and sign-in in progress, revoke every refresh token and
-    /// (`revoke_api_keys`) every API key of the user. With `replaces`, only if the password
-    /// hash is still that one (`found: false` and nothing changed otherwise).
+    /// transaction end every session and sign-in in progress, revoke every refresh token,
+    /// (`revoke_api_keys`) every API key and (`remove_passkeys`) every passkey of the user.
+    /// With `replaces`, only if the password hash is still that one (`found: false` and
+    /// nothing changed otherwise).
     async fn reset_credentials(
         &self,
         id: &str,
@@ -104,12 +106,14 @@ pub trait UserStore: Send + Sync {
 }
 
 /// A password change: the new hash, whether the user's API keys go too (an administrator's
-/// reset), whether the user must choose another at the next sign-in, and the hash it replaces
-/// (the user's own change: the password they proved; `None`: whatever it is).
+/// reset), whether their passkeys go too (an administrator's reset, or the user asked),
+/// whether the user must choose another at the next sign-in, and the hash it replaces (the
+/// user's own change: the password they proved; `None`: whatever it is).
 #[derive(Debug, Clone, Copy)]
 pub struct NewCredentials<'a> {
     pub password_hash: &'a str,
     pub revoke_api_keys: bool,
+    pub remove_passkeys: bool,
     pub change_required: bool,
     pub replaces: Option<&'a str>,
 }
@@ -123,6 +127,7 @@ pub struct AccountRevocation {
     pub refresh_tokens_revoked: u64,
     /// Ids of the API keys revoked (so client caches can drop them).
     pub api_keys_revoked: Vec<String>,
+    pub passkeys_removed: u64,
 }
 
 /// One rotation of a refresh token (RFC 9700 §4.14.2), carried out atomically by the store.
@@ -304,9 +309,19 @@ pub trait TwoFactorStore: Send + Sync {
     /// Spend one recovery code, atomically: `false` when unknown or already used.
     async fn spend_recovery_code(&self, user_id: &str, hash: &str, now: i64) -> Result<bool>;
     async fn recovery_codes_left(&self, user_id: &str) -> Result<i64>;
-    /// Turn the second factor off: the enrolment and the recovery codes go, and the user's
-    /// sign-ins in progress end (in the same transaction).
-    async fn remove_totp(&self, user_id: &str) -> Result<bool>;
+    /// Turn the second factor off: the enrolment and the recovery codes go, the user's
+    /// sign-ins in progress end, and with `with_passkeys` (an administrator's reset) every
+    /// passkey of the user goes, in the same transaction.
+    async fn remove_totp(&self, user_id: &str, with_passkeys: bool)
+    -> Result<SecondFactorsRemoved>;
+}
+
+/// What turning the second factor off removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondFactorsRemoved {
+    /// A TOTP enrolment (confirmed or not).
+    pub totp: bool,
+    pub passkeys: u64,
 }
 
 /// A security alert to queue for one webhook (`crate::alerts`).

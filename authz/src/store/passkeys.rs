@@ -21,7 +21,10 @@ pub struct StoredPasskey {
 
 #[async_trait]
 pub trait PasskeyStore: Send + Sync {
-    async fn add_passkey(&self, p: &StoredPasskey) -> Result<()>;
+    /// Store a passkey registered from the browser session `sid`, only while that session is
+    /// live (its row is taken first, as a remedy's transaction takes it to end the session):
+    /// `false`, and nothing stored, once it has ended.
+    async fn add_passkey(&self, p: &StoredPasskey, sid: &str) -> Result<bool>;
     async fn user_passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>>;
     async fn passkeys_of_handle(&self, user_handle: &str) -> Result<Vec<StoredPasskey>>;
     /// Record a use: the updated credential (counter) and when.

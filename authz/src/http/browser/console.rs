@@ -9,8 +9,11 @@
 //! - `/admin` needs the role `admin`; a user without it gets a 403 page. A role configured in
 //!   `[mfa] required_roles` needs a session signed in with a second factor, for the admin
 //!   console and for creating an API key (`Console::require_multi_factor`, the one rule).
-//! - An administrator's change needs a sign-in within `console.reauth_secs` (10 minutes by
-//!   default): an older session is sent to sign in again first (OWASP ASVS V3.7.1).
+//! - An administrator's change, and a user's change to how their account signs in or what
+//!   speaks for it (passkeys, TOTP enrolment, API keys), needs a fresh re-authentication
+//!   (`session::is_fresh`: within `console.reauth_secs`, 10 minutes by default, and with every
+//!   factor the user has): otherwise the browser is sent to sign in again first (OWASP ASVS
+//!   V3.7.1).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -96,14 +99,19 @@ impl Console {
         )
     }
 
-    /// Has the user signed in recently enough for an administrator's change? Otherwise the
-    /// browser is sent to sign in again and come back to `back` (a console page).
-    pub fn require_recent(&self, state: &AppState, back: &str) -> Result<(), PageError> {
-        let age = state.now() - self.session.auth_time;
-        if age <= state.config.console.reauth_secs {
+    /// Is this session a fresh sign-in with every factor the user has
+    /// (`session::is_fresh`, the one re-authentication rule)?
+    pub async fn is_recent(&self, state: &AppState) -> Result<bool, PageError> {
+        Ok(session::is_fresh(state, &self.session, &self.user).await?)
+    }
+
+    /// A change that needs a fresh re-authentication (`is_recent`): otherwise the browser is
+    /// sent to sign in again and come back to `back` (a console page), and nothing changes.
+    pub async fn require_recent(&self, state: &AppState, back: &str) -> Result<(), PageError> {
+        if self.is_recent(state).await? {
             return Ok(());
         }
-        Err(PageError::Response(Box::new(reauth_redirect(back))))
+        Err(PageError::Response(Box::new(see_other(&reauth_url(back)))))
     }
 }
 
@@ -125,7 +133,6 @@ impl Console {
         let has_second = crate::account::two_factor::is_enabled(state, &self.user).await?
             || !state.store.user_passkeys(&self.user.id).await?.is_empty();
         let page = if has_second {
-            let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
             ConsoleMessage {
                 nav: self.nav("forbidden"),
                 title: "Sign in with your second factor".into(),
@@ -134,7 +141,7 @@ impl Console {
                      or a passkey) as well as your password. Sign in again to continue."
                 ),
                 link: Some((
-                    format!("/account/login?reauth=1&next={next}"),
+                    reauth_url(back),
                     "Sign in again".into(),
                 )),
             }
@@ -158,10 +165,23 @@ impl Console {
     }
 }
 
-/// Where to sign in again before an administrator's change, and come back to `back`.
-pub fn reauth_redirect(back: &str) -> Response {
+/// Where to sign in again before a change, and come back to `back`.
+pub fn reauth_url(back: &str) -> String {
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    see_other(&format!("/account/login?reauth=1&next={next}"))
+    format!("/account/login?reauth=1&next={next}")
+}
+
+/// Why the sign-in form asks again, in the words of where the browser goes back to (`next`,
+/// already made safe): the admin console, the account page, or anything else.
+pub fn reauth_reason(next: &str) -> String {
+    let what = if next == "/admin" || next.starts_with("/admin/") || next.starts_with("/admin?") {
+        "to make changes in the admin console"
+    } else if next.starts_with("/account") {
+        "before this change to your account"
+    } else {
+        "to continue"
+    };
+    format!("Confirm it is you: sign in again {what}.")
 }
 
 fn login_redirect(parts: &Parts) -> Response {

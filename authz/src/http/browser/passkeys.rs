@@ -3,24 +3,29 @@
 //! script `/static/passkeys.js` (served from here, so the CSP `default-src 'self'` holds) asks
 //! the server for options, calls `navigator.credentials`, and submits the answer in an
 //! ordinary form POST — the server answers with a page or a 303 as for every other form.
-//! Options requests carry the form's CSRF token too.
+//! Options requests carry the form's CSRF token too. Adding a passkey (its options too) and
+//! removing one need a fresh re-authentication (`Console::require_recent`): a session left
+//! open must not plant a credential that outlives the password (issue 24).
 
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::super::limits::{Limit, limited};
-use super::console::{Console, Nav, done_message};
+use super::console::{Console, Nav, done_message, reauth_url};
 use super::signin::{self, Pending, Target};
 use super::web::{PageError, checked_form, see_other};
 use crate::account::passkeys;
 use crate::audit::RequestContext;
 use crate::console::time::{utc, utc_or_dash};
 use crate::state::AppState;
+
+/// The passkeys page (where a re-authentication comes back to).
+const PAGE: &str = "/account/passkeys";
 
 /// The routes; the sign-in ones share the sign-in forms' per-IP budget (`forms`).
 pub fn router(forms: &Option<Limit>) -> Router<AppState> {
@@ -107,6 +112,14 @@ pub async fn register_options(
     body: Bytes,
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
+    if !console.is_recent(&state).await? {
+        // The script cannot follow a redirect to a page: it is told where to go instead.
+        let body = serde_json::json!({
+            "error": "confirm it is you: sign in again first",
+            "reauth": reauth_url(PAGE),
+        });
+        return Ok((StatusCode::FORBIDDEN, Json(body)).into_response());
+    }
     match passkeys::start_registration(&state, &console.user).await {
         Ok((options, ceremony)) => Ok(Json(
             serde_json::json!({ "ceremony": ceremony, "options": options }),
@@ -127,10 +140,12 @@ pub async fn add(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
+    console.require_recent(&state, PAGE).await?;
     let ceremony = form.get("ceremony").unwrap_or_default();
     let credential = form.get("credential").unwrap_or_default();
     let name = form.get("name").unwrap_or_default();
-    match passkeys::finish_registration(&state, &console.user, ceremony, credential, name).await {
+    let (user, sid) = (&console.user, &console.session.sid);
+    match passkeys::finish_registration(&state, user, sid, ceremony, credential, name).await {
         Ok(_) => Ok(see_other("/account/passkeys?done=added")),
         Err(e) => {
             let (_, msg) = super::console::user_mistake(e)?;
@@ -152,7 +167,9 @@ pub async fn remove(
     body: Bytes,
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
-    match passkeys::remove(&state, &console.user, &id).await {
+    console.require_recent(&state, PAGE).await?;
+    let user = &console.user;
+    match passkeys::remove(&state, &user.username, user, &id).await {
         Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
         Err(e) => {
             let (_, msg) = super::console::user_mistake(e)?;

@@ -193,19 +193,18 @@ pub struct ConsoleLogin {
 }
 
 /// `GET /account/login?next=…[&reauth=1]`: the console's sign-in form (also to confirm it is
-/// still you before an administrator's change).
+/// still you before a change that needs a fresh re-authentication).
 pub async fn console_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ConsoleLogin>,
 ) -> Response {
-    let reason = q.reauth.is_some().then(|| {
-        "Confirm it is you: sign in again to make changes in the admin console.".to_owned()
-    });
-    let target = Target::Console {
-        next: safe_next(q.next.as_deref()),
-        reason,
-    };
+    let next = safe_next(q.next.as_deref());
+    let reason = q
+        .reauth
+        .is_some()
+        .then(|| super::console::reauth_reason(&next));
+    let target = Target::Console { next, reason };
     login_page(&state, &headers, &target, None, String::new())
 }
 

@@ -1,4 +1,5 @@
-//! `PasskeyStore` on SQL. A ceremony is taken with one `DELETE … RETURNING`: single use.
+//! `PasskeyStore` on SQL. A ceremony is taken with one `DELETE … RETURNING`: single use. The
+//! remedies (`users`, `two_factor`) delete a user's passkeys inside their own transaction.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -20,9 +21,38 @@ fn passkey(r: &AnyRow) -> Result<StoredPasskey> {
     })
 }
 
+/// Delete every passkey of `user_id` inside `tx` (a remedy's transaction: a password reset,
+/// disabling, a two-factor reset); how many went.
+pub(super) async fn delete_all(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected())
+}
+
 #[async_trait]
 impl PasskeyStore for SqlStore {
-    async fn add_passkey(&self, p: &StoredPasskey) -> Result<()> {
+    async fn add_passkey(&self, p: &StoredPasskey, sid: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The session's row first (the lock a password reset or disabling takes to end it):
+        // either the remedy sees this passkey and deletes it, or this sees the session ended.
+        let live = sqlx::query(
+            "UPDATE sessions SET last_seen_at = last_seen_at \
+             WHERE sid = $1 AND user_id = $2 AND ended_at IS NULL",
+        )
+        .bind(sid)
+        .bind(&p.user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if live != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO passkeys (credential_id, user_id, user_handle, name, passkey, \
              created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -34,10 +64,11 @@ impl PasskeyStore for SqlStore {
         .bind(&p.passkey)
         .bind(p.created_at)
         .bind(p.last_used_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| super::conflict(e, "passkey".to_owned()))?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn user_passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>> {

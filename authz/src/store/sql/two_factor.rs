@@ -1,12 +1,13 @@
 //! `TwoFactorStore` on SQL. Spending a TOTP step or a recovery code is one conditional UPDATE,
-//! so two concurrent sign-ins with the same code cannot both succeed.
+//! so two concurrent sign-ins with the same code cannot both succeed. An administrator's reset
+//! removes the user's passkeys in the same transaction as the TOTP enrolment.
 
 use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqlStore;
 use crate::error::Result;
-use crate::store::{StoredTotp, TwoFactorStore};
+use crate::store::{SecondFactorsRemoved, StoredTotp, TwoFactorStore};
 
 #[async_trait]
 impl TwoFactorStore for SqlStore {
@@ -104,7 +105,11 @@ impl TwoFactorStore for SqlStore {
         Ok(n)
     }
 
-    async fn remove_totp(&self, user_id: &str) -> Result<bool> {
+    async fn remove_totp(
+        &self,
+        user_id: &str,
+        with_passkeys: bool,
+    ) -> Result<SecondFactorsRemoved> {
         let mut tx = self.pool.begin().await?;
         let removed = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
@@ -117,7 +122,15 @@ impl TwoFactorStore for SqlStore {
             .await?;
         // A sign-in waiting for a code of the removed enrolment ends (issue 24 item 2).
         super::signin::end_pending_in(&mut tx, user_id).await?;
+        let passkeys = if with_passkeys {
+            super::passkeys::delete_all(&mut tx, user_id).await?
+        } else {
+            0
+        };
         tx.commit().await?;
-        Ok(removed > 0)
+        Ok(SecondFactorsRemoved {
+            totp: removed > 0,
+            passkeys,
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! `UserStore` on SQL. Disabling a user and resetting a password end the user's grants in the
 //! same transaction: sessions first (the row lock every rotation of a grant takes), then
 //! refresh tokens, then (reset) API keys — so no rotation running at the same moment can leave a
-//! successor behind.
+//! successor behind. The user's passkeys go in that transaction too (disabling; a reset when
+//! `remove_passkeys`), so no credential outlives the remedy.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -123,7 +124,7 @@ impl UserStore for SqlStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        end_user_grants(tx, r.rows_affected() == 1, id, now, false).await
+        end_user_grants(tx, r.rows_affected() == 1, id, now, false, true).await
     }
 
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool> {
@@ -165,7 +166,8 @@ impl UserStore for SqlStore {
         if !found && new.replaces.is_some() {
             return Ok(AccountRevocation::default());
         }
-        end_user_grants(tx, found, id, now, new.revoke_api_keys).await
+        let (keys, passkeys) = (new.revoke_api_keys, new.remove_passkeys);
+        end_user_grants(tx, found, id, now, keys, passkeys).await
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {
@@ -181,13 +183,17 @@ impl UserStore for SqlStore {
 
 /// After the user row changed in `tx`: end every session of the user, then revoke every
 /// refresh token (sessions first: they are the rows a concurrent rotation locks), end the
-/// sign-ins in progress, with `with_keys` also revoke every API key; then commit.
+/// sign-ins in progress, with `with_keys` also revoke every API key, with `with_passkeys`
+/// remove every passkey (after the sessions: a registration takes its session's row before it
+/// stores a passkey, so one finishing at the same moment either is seen here or finds its
+/// session ended); then commit.
 async fn end_user_grants(
     mut tx: sqlx::Transaction<'_, sqlx::Any>,
     found: bool,
     user_id: &str,
     now: i64,
     with_keys: bool,
+    with_passkeys: bool,
 ) -> Result<AccountRevocation> {
     let sessions_ended =
         sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
@@ -220,11 +226,17 @@ async fn end_user_grants(
             api_keys_revoked.push(r.try_get::<String, _>("id")?);
         }
     }
+    let passkeys_removed = if with_passkeys {
+        super::passkeys::delete_all(&mut tx, user_id).await?
+    } else {
+        0
+    };
     tx.commit().await?;
     Ok(AccountRevocation {
         found,
         sessions_ended,
         refresh_tokens_revoked,
         api_keys_revoked,
+        passkeys_removed,
     })
 }

@@ -111,10 +111,12 @@ pub async fn create(
     // One `scope` checkbox per scope: the only name of this form that may repeat.
     let form = console.form_with_lists(&state, &body, &["scope"])?;
     // A key lasts up to a year: a role that must sign in with a second factor creates one
-    // only from such a sign-in (the console's one multi-factor rule).
+    // only from such a sign-in (the console's one multi-factor rule), and only from a fresh
+    // sign-in with every factor the user has (the one re-authentication rule).
     console
         .require_multi_factor(&state, "/account/api-keys", "Creating an API key")
         .await?;
+    console.require_recent(&state, "/account/api-keys").await?;
     let name = form.get("name").unwrap_or_default().trim();
     let scope = form.all("scope").join(" ");
     let days = match form.get("days").filter(|d| !d.is_empty()) {

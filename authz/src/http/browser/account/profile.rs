@@ -1,7 +1,7 @@
 //! `GET /account` (profile) and `POST /account/password` (change password: the current one
 //! required — and the current code when two-factor is on — the policy enforced; every session
 //! and refresh token ends, this browser gets a new session, and the change is audited and
-//! signalled).
+//! signalled). A box offers to remove the user's passkeys in the same transaction.
 //!
 //! The new session says what this form proved, now: the password (RFC 8176 `pwd`) and, with
 //! two-factor on, the code (`otp`) — never a factor of the old session that was not given
@@ -35,6 +35,8 @@ struct ProfilePage {
     roles: Vec<String>,
     created: String,
     two_factor: bool,
+    /// How many passkeys the user has (the password form offers to remove them).
+    passkeys: usize,
     min_length: usize,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -45,10 +47,17 @@ pub struct Done {
     pub done: Option<String>,
 }
 
-const DONE: &[(&str, &str)] = &[(
-    "password",
-    "Your password was changed. Every other session and app sign-in has ended.",
-)];
+const DONE: &[(&str, &str)] = &[
+    (
+        "password",
+        "Your password was changed. Every other session and app sign-in has ended.",
+    ),
+    (
+        "password-passkeys",
+        "Your password was changed and your passkeys were removed. Every other session and \
+         app sign-in has ended.",
+    ),
+];
 
 async fn page(
     state: &AppState,
@@ -64,6 +73,7 @@ async fn page(
         roles: u.roles.clone(),
         created: utc(u.created_at),
         two_factor: crate::account::two_factor::is_enabled(state, u).await?,
+        passkeys: state.store.user_passkeys(&u.id).await?.len(),
         min_length: state.config.password_policy.min_length,
         notice,
         error,
@@ -103,9 +113,13 @@ pub async fn change_password(
         return page(&state, &console, None, Some(msg)).await;
     }
     let user = &console.user;
-    if let Err(e) =
-        set_new_password(&state, &user.username, user, &new, PasswordChange::ByUser).await
-    {
+    // The box "also remove my passkeys": gone in the same transaction as the password.
+    let (kind, done) = if form.get("remove_passkeys").is_some() {
+        (PasswordChange::ByUserRemovingPasskeys, "password-passkeys")
+    } else {
+        (PasswordChange::ByUser, "password")
+    };
+    if let Err(e) = set_new_password(&state, &user.username, user, &new, kind).await {
         let msg = format!("That password cannot be used: {}.", user_error(e)?);
         return page(&state, &console, None, Some(msg)).await;
     }
@@ -120,7 +134,7 @@ pub async fn change_password(
     };
     let (_, cookie) = session::start(&state, user, how, &ctx).await?;
     Ok(with_cookies(
-        see_other("/account?done=password"),
+        see_other(&format!("/account?done={done}")),
         [set_session_cookie(&state, &cookie)],
     ))
 }

@@ -1,6 +1,8 @@
 //! `/account/two-factor`: set up TOTP (RFC 6238) — the secret as an `otpauth://` URI, a QR
 //! code drawn on the server as SVG, and the secret in base32 to type — confirmed by one code;
 //! the ten recovery codes shown once; new recovery codes; turning it off (password and a code).
+//! Starting (and confirming) an enrolment needs a fresh re-authentication
+//! (`Console::require_recent`).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -14,6 +16,9 @@ use super::{confirm_identity, user_error};
 use crate::account::two_factor;
 use crate::audit::RequestContext;
 use crate::state::AppState;
+
+/// This page (where a re-authentication comes back to).
+const PAGE: &str = "/account/two-factor";
 
 /// An enrolment waiting for its first code.
 struct Setup {
@@ -89,6 +94,7 @@ pub async fn begin(
     body: Bytes,
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
+    console.require_recent(&state, PAGE).await?;
     if two_factor::is_enabled(&state, &console.user).await? {
         let extra = Extra {
             error: Some(
@@ -113,6 +119,8 @@ pub async fn confirm(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
+    // The pending secret is shown again after a wrong code: the same rule as starting.
+    console.require_recent(&state, PAGE).await?;
     let code = form.get("code").unwrap_or_default().trim();
     match two_factor::confirm(&state, &console.user, code).await {
         Ok(codes) => {

@@ -208,7 +208,7 @@ async fn create(
     Admin(console): Admin,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = change_form(&state, &console, &body, "/admin/clients")?;
+    let form = change_form(&state, &console, &body, "/admin/clients").await?;
     let draft = Draft::read(&form);
     let created = match draft.settings() {
         Ok((id, settings)) => admin::add_client(&state, &console.user.username, id, settings).await,
@@ -262,7 +262,7 @@ async fn prune(
     Admin(console): Admin,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    change_form(&state, &console, &body, "/admin/clients")?;
+    change_form(&state, &console, &body, "/admin/clients").await?;
     let pruned = admin::prune_clients(&state, &console.user.username, false).await?;
     Ok(see_other(&format!(
         "/admin/clients?done=pruned&count={}",
@@ -276,7 +276,7 @@ async fn act(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = change_form(&state, &console, &body, "/admin/clients")?;
+    let form = change_form(&state, &console, &body, "/admin/clients").await?;
     let actor = &console.user.username;
     let result = match action.as_str() {
         "rotate-secret" => admin::rotate_client_secret(&state, actor, &id)

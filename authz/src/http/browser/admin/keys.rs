@@ -139,7 +139,7 @@ async fn rotate(
     Admin(console): Admin,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = change_form(&state, &console, &body, "/admin/keys")?;
+    let form = change_form(&state, &console, &body, "/admin/keys").await?;
     let alg = form
         .get("alg")
         .ok_or_else(|| bad_form("Choose the new key's algorithm."))?

@@ -3,8 +3,8 @@
 //!
 //! - Every page needs the `Admin` extractor: a signed-in user with the role `admin` (others
 //!   get a 403 page).
-//! - Every change is a `POST` form: its CSRF token is checked, the sign-in must be recent
-//!   (`console.reauth_secs`), and the change goes through `account::admin` (or
+//! - Every change is a `POST` form: its CSRF token is checked, the sign-in must be a fresh
+//!   re-authentication (`session::is_fresh`: `console.reauth_secs`, every factor), and the change goes through `account::admin` (or
 //!   `account::two_factor`, `account::session`), which validates and audits it with the
 //!   administrator's username as actor. Then the browser is sent back to the page with
 //!   `?done=<key>` (fixed texts, never the query's words), except when a secret must be shown
@@ -24,6 +24,7 @@ mod smoke;
 #[cfg(test)]
 mod smoke_changes;
 mod user_actions;
+mod user_page;
 mod users;
 
 use axum::Router;
@@ -92,16 +93,17 @@ pub struct SecretItem {
     pub value: String,
 }
 
-/// The form of an administrator's change: from this browser (CSRF), by a recent sign-in (or
-/// the browser is sent to sign in again and come back to `back`).
-pub fn change_form(
+/// The form of an administrator's change: from this browser (CSRF), by a fresh
+/// re-authentication (`Console::require_recent`; or the browser is sent to sign in again and
+/// come back to `back`).
+pub async fn change_form(
     state: &AppState,
     console: &Console,
     body: &[u8],
     back: &str,
 ) -> Result<Form, PageError> {
     let form = console.form(state, body)?;
-    console.require_recent(state, back)?;
+    console.require_recent(state, back).await?;
     Ok(form)
 }
 

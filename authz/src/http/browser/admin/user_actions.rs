@@ -1,6 +1,7 @@
 //! The per-user actions of `/admin/users` (`POST /admin/users/{id}/<action>`): disable,
 //! enable, roles, reset-password (a temporary password shown once, changed at the next
-//! sign-in), reset-two-factor and end-sessions. Each goes through `account::*`, which
+//! sign-in), reset-two-factor and end-sessions. Disable, reset-password and reset-two-factor
+//! remove the user's passkeys in the same transaction. Each goes through `account::*`, which
 //! validates and audits it with the administrator as actor; a refusal is the list again with
 //! the reason.
 
@@ -84,7 +85,7 @@ pub(super) async fn act(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = change_form(&state, &console, &body, "/admin/users")?;
+    let form = change_form(&state, &console, &body, "/admin/users").await?;
     let q = search_of(&form);
     let result = match state.store.get_user(&id).await? {
         None => Err(Refusal::Notice(
@@ -186,11 +187,12 @@ async fn reset_password(state: &AppState, console: &Console, user: &User) -> Act
         note: format!(
             "Shown once: give it to {} over a safe channel. They must choose a new password \
              when they next sign in. {} session(s) ended; {} refresh token(s) and {} API \
-             key(s) revoked.",
+             key(s) revoked; {} passkey(s) removed.",
             user.username,
             r.sessions_ended,
             r.refresh_tokens_revoked,
-            r.api_keys_revoked.len()
+            r.api_keys_revoked.len(),
+            r.passkeys_removed
         ),
         items: vec![SecretItem {
             name: "password",
@@ -206,7 +208,8 @@ async fn reset_two_factor(state: &AppState, console: &Console, user: &User) -> A
         user,
         "Turn your own two-factor sign-in off on your account page.",
     )?;
-    if !two_factor::disable(state, user).await? {
+    let removed = two_factor::reset(state, &console.user.username, user).await?;
+    if !removed.totp && removed.passkeys == 0 {
         return Err(Refusal::Notice(
             StatusCode::CONFLICT,
             Notice::error(format!(
@@ -215,11 +218,6 @@ async fn reset_two_factor(state: &AppState, console: &Console, user: &User) -> A
             )),
         ));
     }
-    let event = AuditEvent::new(state.now(), "mfa.reset_by_admin", Outcome::Success)
-        .actor(&console.user.username)
-        .subject(&user.id)
-        .details(serde_json::json!({ "username": user.username }));
-    state.audit(event).await;
     Ok(Done::Back("two-factor-reset", None))
 }
 

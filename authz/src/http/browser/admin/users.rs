@@ -1,6 +1,6 @@
 //! `/admin/users`: search, create, and per user (`user_actions`, routed in `admin::router`): disable/enable, set roles,
 //! reset the password (a temporary one, shown once, to be changed at the next sign-in), reset
-//! two-factor, end all sessions. The rules and the audit records are `account::admin`'s,
+//! two-factor, end all sessions; each user's own page (`user_page`) lists their passkeys. The rules and the audit records are `account::admin`'s,
 //! `account::two_factor`'s and `account::session`'s; these modules read forms and show
 //! results.
 //!
@@ -37,20 +37,22 @@ const DONE: &[(&str, &str)] = &[
     ("created", "The user was created."),
     (
         "disabled",
-        "The user was disabled: their sessions ended and their refresh tokens and API keys \
-         stopped working.",
+        "The user was disabled: their sessions ended, their passkeys were removed, and their \
+         refresh tokens and API keys stopped working.",
     ),
     ("enabled", "The user was enabled again."),
     ("roles", "The user's roles were saved."),
     (
         "two-factor-reset",
-        "Two-factor sign-in was turned off for the user: they sign in with the password \
-         and can set it up again.",
+        "Two-factor sign-in was turned off for the user and their passkeys were removed: \
+         they sign in with the password and can set both up again.",
     ),
 ];
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/users", get(list).post(create))
+    Router::new()
+        .route("/admin/users", get(list).post(create))
+        .merge(super::user_page::routes())
 }
 
 /// A configured role as a checkbox (`name="role-<role>"`).
@@ -71,6 +73,7 @@ struct UserRow {
     role_boxes: Vec<RoleBox>,
     enabled: bool,
     two_factor: bool,
+    passkeys: usize,
     created: String,
     /// The signed-in administrator's own row.
     is_self: bool,
@@ -141,6 +144,7 @@ pub(super) async fn render(
         rows.push(UserRow {
             seg: segment(&u.id),
             two_factor: two_factor::is_enabled(state, &u).await?,
+            passkeys: state.store.user_passkeys(&u.id).await?.len(),
             email: u.email.clone().unwrap_or_default(),
             roles: u.roles.join(", "),
             role_boxes: boxes(state, &u.roles),
@@ -225,7 +229,7 @@ async fn create(
     Admin(console): Admin,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = change_form(&state, &console, &body, "/admin/users")?;
+    let form = change_form(&state, &console, &body, "/admin/users").await?;
     let username = form.get("username").unwrap_or("").trim().to_owned();
     let password = Password::new(form.get("password").unwrap_or(""));
     let roles = ticked_roles(&state, &form);
