@@ -96,7 +96,16 @@ async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
         .origin()
         .ascii_serialization();
     let (key, credential) = SoftPasskey::register(&origin, &options);
-    passkeys::finish_registration(&app.state, &u, &ceremony, &credential, "soft")
+    // Registration happens from a live session of the user's (it stores nothing otherwise).
+    let ctx = authz::audit::RequestContext {
+        ip: None,
+        now: app.clock.now(),
+        dpop_jkt: None,
+    };
+    let held = authz::account::session::start_grant(&app.state, &u, "test", &["pwd"], &ctx)
+        .await
+        .unwrap();
+    passkeys::finish_registration(&app.state, &u, &held.sid, &ceremony, &credential, "soft")
         .await
         .unwrap();
     key
