@@ -8,6 +8,7 @@ mod account;
 mod client_cache;
 mod dashboard;
 mod device;
+mod id_jag;
 mod model;
 mod par;
 mod passkeys;
@@ -19,6 +20,7 @@ pub use account::{AccountStore, ConsentRecord};
 pub use client_cache::{ClientCache, Freshness};
 pub use dashboard::*;
 pub use device::{DeviceAuthorization, DeviceStatus, DeviceStore, PollOutcome};
+pub use id_jag::{IdJagLink, IdJagLinkStore};
 pub use model::*;
 pub use par::{ParStore, PushedRequest};
 pub use passkeys::{PasskeyStore, StoredPasskey};
@@ -455,6 +457,7 @@ pub trait Store:
     + ParStore
     + DeviceStore
     + PasskeyStore
+    + IdJagLinkStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;
