@@ -357,11 +357,14 @@ async fn an_untrusted_issuer_is_refused(backend: Backend) {
 async fn a_wrong_audience_is_refused(backend: Backend) {
     let idp = setup(backend).await;
     let base = idp.app.base.clone();
+    // The issuer as a single string (draft-ietf-oauth-rfc7523bis; issue 24 item 15): not a
+    // one-element array either.
     for (n, aud) in [
         json!("https://other-as.example"),
         json!(format!("{base}/token")),
         json!([base, "https://other-as.example"]),
         json!([]),
+        json!([base]),
     ]
     .into_iter()
     .enumerate()
@@ -372,7 +375,7 @@ async fn a_wrong_audience_is_refused(backend: Backend) {
             .await;
     }
     let mut c = claims(&idp.app, "aud-ok");
-    c["aud"] = json!([base]);
+    c["aud"] = json!(base);
     idp.accepted(&idp.mint(&c)).await;
 }
 

@@ -13,14 +13,15 @@
 //! for ID-JAGs.
 
 use authz::clock::Clock;
+use authz::oauth::client_assertion::ASSERTION_TYPE;
 use authz::oauth::id_jag_config::{SubjectClaim, TrustedIssuer};
 use authz::oauth::id_jag_subject;
-use authz::store::{AuthMethod, GrantType};
+use authz::store::{AuthMethod, ClientSettings, GrantType};
 use serde_json::{Value, json};
 use testkit::both_backends;
 use testkit::https::{HttpsHost, Route};
 
-use crate::support::{Backend, MCP, TestApp, expect_error, expect_token};
+use crate::support::{Backend, CB, MCP, TestApp, expect_error, expect_token, pkce};
 
 both_backends!(
     item_11_an_unverified_email_is_refused,
@@ -30,6 +31,8 @@ both_backends!(
     item_11_a_linked_subject_maps_to_the_linked_user_through_the_cli,
     item_11_an_unlinked_subject_is_refused_by_the_default_mapping,
     item_11_a_privileged_user_needs_an_issuer_allowed_to_speak_for_them,
+    item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refused,
+    item_15_an_id_jag_audience_must_be_the_issuer_as_a_single_string,
 );
 
 const PW: &str = "correct horse battery staple";
@@ -409,4 +412,123 @@ async fn item_11_a_privileged_user_needs_an_issuer_allowed_to_speak_for_them(bac
     c["jti"] = json!("a-4");
     c["preferred_username"] = json!("alice");
     assert_eq!(fx.accepted(&c).await, fx.alice);
+}
+
+/// A `private_key_jwt` client assertion for `client_id` with the given `aud`.
+fn client_assertion(pem: &[u8], client_id: &str, aud: Value, now: i64, jti: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    let claims = json!({ "iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60,
+                         "iat": now, "jti": jti });
+    let key = jsonwebtoken::EncodingKey::from_ec_der(pem);
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+async fn item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refused(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (pem, jwk) = testkit::https::es256_key("k1");
+    authz::account::admin::add_client(
+        &app.state,
+        "test",
+        Some("signed".into()),
+        ClientSettings {
+            name: "Signed client".into(),
+            auth_method: AuthMethod::PrivateKeyJwt,
+            jwks: Some(json!({ "keys": [jwk] }).to_string()),
+            grant_types: vec![GrantType::ClientCredentials, GrantType::AuthorizationCode],
+            redirect_uris: vec![CB.into()],
+            scopes: shared::ScopeSet::parse("notes:read").unwrap(),
+            resources: vec![MCP.into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = app.clock.now();
+    let base = app.base.clone();
+    let token = |aud: Value, jti: &str| {
+        let signed = client_assertion(&pem, "signed", aud, now, jti);
+        let app = &app;
+        async move {
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", signed.as_str()),
+            ];
+            app.token(&form, None).await
+        }
+    };
+    for (n, aud) in [
+        json!(format!("{base}/token")),
+        json!(format!("{base}/par")),
+        json!([base, "https://other-as.example"]),
+        json!([format!("{base}/token")]),
+        json!([base]),
+        json!(format!("{base}/")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resp = token(aud.clone(), &format!("t-{n}")).await;
+        let msg = expect_error(resp, 401, "invalid_client").await;
+        assert!(msg.contains("aud must be the issuer"), "{aud}: {msg}");
+    }
+    // Positive control: the issuer identifier, a single string.
+    expect_token(token(json!(base), "t-ok").await).await;
+
+    // The same rule at the PAR endpoint (RFC 9126 §2 as updated by rfc7523bis).
+    let (_, challenge) = pkce();
+    let par = |aud: Value, jti: &str| {
+        let signed = client_assertion(&pem, "signed", aud, now, jti);
+        let (app, challenge) = (&app, challenge.clone());
+        async move {
+            let form = [
+                ("response_type", "code"),
+                ("client_id", "signed"),
+                ("redirect_uri", CB),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("scope", "notes:read"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", signed.as_str()),
+            ];
+            app.http
+                .post(app.url("/par"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = par(json!(format!("{base}/par")), "p-0").await;
+    expect_error(resp, 401, "invalid_client").await;
+    assert_eq!(par(json!(base), "p-ok").await.status(), 201);
+}
+
+async fn item_15_an_id_jag_audience_must_be_the_issuer_as_a_single_string(backend: Backend) {
+    let fx = setup(backend).await;
+    let app = &fx.app;
+    id_jag_subject::link(&app.state, "test", LINK_IDP, "U-1", "alice")
+        .await
+        .unwrap();
+    let base = app.base.clone();
+    for (n, aud) in [
+        json!([base]),
+        json!([base, "https://other-as.example"]),
+        json!(format!("{base}/token")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = claims(app, LINK_IDP, &format!("aud-{n}"));
+        c["aud"] = aud;
+        fx.refused(&c, "aud must be this server's issuer").await;
+    }
+    // Positive control: the issuer as a string.
+    assert_eq!(
+        fx.accepted(&claims(app, LINK_IDP, "aud-ok")).await,
+        fx.alice
+    );
 }
