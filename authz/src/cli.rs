@@ -1,5 +1,8 @@
-//! Command-line interface: `serve`, `migrate`, `user …`, `client …`, `keys …`, `seed-demo`.
+//! Command-line interface: `serve`, `migrate`, `user …`, `client …`, `keys …`, `id-jag …`,
+//! `seed-demo`.
 //! Commands that create or list things take `--json`; secrets are printed once, on creation.
+
+mod id_jag;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -45,6 +48,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Enterprise-managed authorization (ID-JAG): link identity-provider subjects to users.
+    #[command(subcommand)]
+    IdJag(id_jag::IdJagCmd),
     /// Create the demo accounts and clients (DEMO ONLY: publicly known passwords).
     SeedDemo(JsonFlag),
 }
@@ -238,6 +244,7 @@ async fn dispatch(state: AppState, command: Command) -> Result<()> {
         Command::User(cmd) => user(&state, cmd).await,
         Command::Client(cmd) => client(&state, cmd).await,
         Command::Keys(cmd) => keys(&state, cmd).await,
+        Command::IdJag(cmd) => id_jag::run(&state, cmd).await,
         Command::SeedDemo(f) => {
             let report = authz::seed::seed_demo(&state).await?;
             if f.json {

@@ -605,7 +605,7 @@ impl Config {
                 .map_err(|e| ConfigError(format!("redis_url: {e}")))?;
         }
         self.cimd.validate()?;
-        self.id_jag.validate()?;
+        self.id_jag.validate(&self.roles)?;
         for o in &self.cors_origins {
             let parsed = url::Url::parse(o).ok();
             let is_origin = parsed

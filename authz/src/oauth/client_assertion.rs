@@ -7,7 +7,11 @@
 //! 1. an asymmetric algorithm (never `none` or HMAC: the keys are public);
 //! 2. the signature, by a key of the client's set (by `kid`, or any key of the set);
 //! 3. `iss` = `sub` = the client id;
-//! 4. `aud` names this server: the issuer or the token endpoint;
+//! 4. `aud` is this server's issuer identifier, as a single JSON string (`sole_audience`:
+//!    draft-ietf-oauth-rfc7523bis, "Updates to RFC 7523" and "Updates to RFC 9126": the token
+//!    or PAR endpoint URL MUST NOT be accepted, nor a JSON array, even of that one value —
+//!    audience injection: an assertion another server's endpoint tricked a client into
+//!    signing must not work here);
 //! 5. `exp` in the future, against the injected clock, and at most `MAX_LIFETIME_SECS` away
 //!    (a long-lived assertion is a bearer credential); `nbf`/`iat` not in the future;
 //! 6. `jti` present, and single use: spent atomically in storage until `exp`.
@@ -73,30 +77,19 @@ struct AssertionClaims {
     iss: String,
     sub: String,
     #[serde(default)]
-    aud: Audience,
+    aud: serde_json::Value,
     exp: i64,
     nbf: Option<i64>,
     iat: Option<i64>,
     jti: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-    #[default]
-    None,
-}
-
-impl Audience {
-    fn contains(&self, wanted: &[&str]) -> bool {
-        match self {
-            Self::One(a) => wanted.contains(&a.as_str()),
-            Self::Many(list) => list.iter().any(|a| wanted.contains(&a.as_str())),
-            Self::None => false,
-        }
-    }
+/// Is `aud` exactly `expected`, as a single JSON string? The one audience rule for JWTs
+/// addressed to this authorization server — client assertions and ID-JAGs
+/// (draft-ietf-oauth-rfc7523bis: the issuer identifier as the sole audience value, a JSON
+/// string, not a single-valued JSON array; Simple String Comparison, RFC 3986 §6.2.1).
+pub fn sole_audience(aud: Option<&serde_json::Value>, expected: &str) -> bool {
+    matches!(aud, Some(serde_json::Value::String(a)) if a == expected)
 }
 
 fn refuse(why: &str) -> Error {
@@ -148,11 +141,12 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
     if claims.iss != client.id || claims.sub != client.id {
         return Err(refuse("iss and sub must both be the client_id"));
     }
-    // 4. For this server.
-    let issuer = state.config.issuer.as_str();
-    let token_endpoint = format!("{issuer}/token");
-    if !claims.aud.contains(&[issuer, &token_endpoint]) {
-        return Err(refuse("aud must be the issuer or the token endpoint"));
+    // 4. For this server, and nothing else.
+    if !sole_audience(Some(&claims.aud), &state.config.issuer) {
+        return Err(refuse(
+            "aud must be the issuer identifier, as a single string (not the token endpoint, \
+             not an array)",
+        ));
     }
     // 5. Short-lived, against our clock.
     if claims.exp <= now {

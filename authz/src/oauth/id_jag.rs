@@ -14,8 +14,10 @@
 //!    the set once, at most once a minute per set), a trusted key set (`cimd::key_sets`:
 //!    fetched through the SSRF-guarded fetcher outside the anonymous fetch budgets, cached,
 //!    served stale while the IdP's host fails) (RFC 7523 §3 item 9);
-//! 5. `aud` = this server's issuer (or the issuer's configured `audience`): a string, or an
-//!    array of exactly one element (draft: audience injection; RFC 7523 §3 item 3);
+//! 5. `aud` = this server's issuer (or the issuer's configured `audience`), as a single JSON
+//!    string — not an array, even of that one value (`client_assertion::sole_audience`;
+//!    draft-ietf-oauth-rfc7523bis, "Updates to RFC 7523": audience injection; RFC 7523 §3
+//!    item 3);
 //! 6. `exp` in the future (30 s leeway), `iat` present and not in the future, `nbf` if present
 //!    passed, lifetime (`exp` − `iat`) at most 5 minutes (RFC 7523 §3 items 4–6: the draft's
 //!    example IdP issues for 300 s; a long-lived ID-JAG is a bearer credential);
@@ -29,7 +31,7 @@ use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 
-use super::client_assertion::ALGORITHMS;
+use super::client_assertion::{ALGORITHMS, sole_audience};
 use super::id_jag_config::TrustedIssuer;
 use crate::cimd::resolver::KeySetError;
 use crate::state::AppState;
@@ -133,17 +135,12 @@ pub async fn verify(
         .audience
         .clone()
         .unwrap_or_else(|| state.config.issuer.clone());
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => *a == expected,
-        Some(Value::Array(list)) => matches!(list.as_slice(), [Value::String(a)] if *a == expected),
-        _ => false,
-    };
-    if !aud_ok {
+    if !sole_audience(claims.get("aud"), &expected) {
         return Err(Refusal::new(
             "wrong_audience",
             format!(
                 "the assertion's aud must be this server's issuer identifier ({expected}), \
-                 alone"
+                 alone, as a single string"
             ),
         ));
     }

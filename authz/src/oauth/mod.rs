@@ -11,6 +11,7 @@ pub mod form;
 pub mod grant;
 pub mod id_jag;
 pub mod id_jag_config;
+pub mod id_jag_subject;
 pub mod id_token_hint;
 pub mod introspection;
 pub mod issuer;

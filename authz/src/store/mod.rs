@@ -8,6 +8,7 @@ mod account;
 mod client_cache;
 mod dashboard;
 mod device;
+mod id_jag;
 mod model;
 mod par;
 mod passkeys;
@@ -20,6 +21,7 @@ pub use account::{AccountStore, ConsentRecord};
 pub use client_cache::{ClientCache, Freshness};
 pub use dashboard::*;
 pub use device::{DeviceAuthorization, DeviceStatus, DeviceStore, PollOutcome};
+pub use id_jag::{IdJagLink, IdJagLinkStore};
 pub use model::*;
 pub use par::{ParStore, PushedRequest};
 pub use passkeys::{PasskeyStore, StoredPasskey};
@@ -478,6 +480,7 @@ pub trait Store:
     + DeviceStore
     + PasskeyStore
     + PendingSignInStore
+    + IdJagLinkStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

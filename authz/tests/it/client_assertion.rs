@@ -60,7 +60,8 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
     fields.push(("decision".into(), "approve".into()));
     let back = agent.post_form(&app.url("/consent"), &fields).await;
     let code = query(back.location.as_deref().unwrap())["code"].clone();
-    let token_endpoint = app.url("/token");
+    // `aud` is the issuer identifier, a single string (draft-ietf-oauth-rfc7523bis).
+    let issuer = app.base.clone();
     let now = app.clock.now();
     let redeem = |assertion: Option<String>| {
         let (app, code, verifier) = (&app, code.clone(), verifier.clone());
@@ -84,10 +85,11 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
         }
     };
     // Refusals first (none of them spends the code): no assertion, a foreign key, the wrong
-    // audience, a long-lived assertion.
+    // audience (another server, or our token endpoint: issue 24 item 15), a long-lived
+    // assertion.
     expect_error(redeem(None).await, 401, "invalid_client").await;
     for bad in [
-        assertion(&other_pem, &url, &token_endpoint, now + 60, "j-other-key"),
+        assertion(&other_pem, &url, &issuer, now + 60, "j-other-key"),
         assertion(
             &pem,
             &url,
@@ -95,14 +97,15 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
             now + 60,
             "j-aud",
         ),
-        assertion(&pem, &url, &token_endpoint, now + 3600, "j-long"),
-        assertion(&pem, &url, &token_endpoint, now - 1, "j-expired"),
+        assertion(&pem, &url, &app.url("/token"), now + 60, "j-aud-te"),
+        assertion(&pem, &url, &issuer, now + 3600, "j-long"),
+        assertion(&pem, &url, &issuer, now - 1, "j-expired"),
     ] {
         let msg = expect_error(redeem(Some(bad)).await, 401, "invalid_client").await;
         assert!(msg.contains("client assertion"), "{msg}");
     }
     // The real one: tokens.
-    let good = assertion(&pem, &url, &token_endpoint, now + 60, "j-1");
+    let good = assertion(&pem, &url, &issuer, now + 60, "j-1");
     let tokens = expect_token(redeem(Some(good.clone())).await).await;
     assert_eq!(
         app.verify(tokens["access_token"].as_str().unwrap(), MCP)
@@ -129,8 +132,8 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
     };
     let msg = expect_error(refresh_with(good).await, 401, "invalid_client").await;
     assert!(msg.contains("already used"), "{msg}");
-    // A fresh assertion (aud = the issuer also works) refreshes.
-    let fresh = assertion(&pem, &url, &app.base, now + 60, "j-2");
+    // A fresh assertion refreshes.
+    let fresh = assertion(&pem, &url, &issuer, now + 60, "j-2");
     expect_token(refresh_with(fresh).await).await;
     assert_eq!(host.hits("/jwks.json"), 1, "the key set is cached");
     // A document naming private_key_jwt without keys is refused.
@@ -174,7 +177,7 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
         !out.contains("client_secret"),
         "no secret for private_key_jwt: {out}"
     );
-    let signed = assertion(&pem, "svc", &token_endpoint, now + 60, "svc-1");
+    let signed = assertion(&pem, "svc", &issuer, now + 60, "svc-1");
     let resp = app
         .token(
             &[
@@ -284,8 +287,7 @@ async fn a_document_listing_none_and_private_key_jwt_accepts_either_but_checks_a
     let pair = pkce();
     let c = code(pair.clone()).await;
     let now = app.clock.now();
-    let token_endpoint = app.url("/token");
-    let bad = assertion(&other_pem, &url, &token_endpoint, now + 60, "b-1");
+    let bad = assertion(&other_pem, &url, &app.base, now + 60, "b-1");
     expect_error(
         redeem(c.clone(), pair.0.clone(), Some(bad)).await,
         401,
@@ -294,7 +296,7 @@ async fn a_document_listing_none_and_private_key_jwt_accepts_either_but_checks_a
     .await;
     // With a good one (the code survived the refused attempt: client authentication comes
     // first): tokens.
-    let good = assertion(&pem, &url, &token_endpoint, now + 60, "b-2");
+    let good = assertion(&pem, &url, &app.base, now + 60, "b-2");
     expect_token(redeem(c, pair.0, Some(good)).await).await;
     let client = app.state.store.get_client(&url).await.unwrap().unwrap();
     assert_eq!(client.auth_method, authz::store::AuthMethod::PrivateKeyJwt);

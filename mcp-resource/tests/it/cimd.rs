@@ -75,8 +75,10 @@ async fn signs_in_and_calls_a_tool(backend: Backend, private_key_jwt: bool) {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some("k1".into());
         let now = sys.clock.now();
+        // `aud`: the authorization server's issuer identifier, a single string
+        // (draft-ietf-oauth-rfc7523bis; the token endpoint is refused).
         let claims = json!({ "iss": client_id, "sub": client_id, "jti": "mcp-1",
-                             "aud": format!("{}/token", sys.authz_url), "exp": now + 60 });
+                             "aud": sys.authz_url, "exp": now + 60 });
         let signed = jsonwebtoken::encode(
             &header,
             &claims,

@@ -10,9 +10,10 @@
 //!    `exp`/`iat`, `jti`, `client_id`, `sub`) — `invalid_grant`, one description per check.
 //! 3. Its `client_id` is the authenticated client (draft, "Processing Rules": client
 //!    continuity), and that client is in the issuer's `allowed_clients` — `invalid_grant`.
-//! 4. Its subject maps to a local, enabled user through the issuer's `subject_claim`
-//!    (RFC 7523 §3 item 2: the AS decides how `sub` identifies a resource owner) —
-//!    `invalid_grant`.
+//! 4. Its subject maps to a local, enabled user under `oauth::id_jag_subject` (RFC 7523 §3
+//!    item 2: the AS decides how `sub` identifies a resource owner): an operator's link of
+//!    (`iss`, `sub`) by default, a verified email of an allowed domain, or a username; never a
+//!    privileged user unless the issuer is allowed to speak for them — `invalid_grant`.
 //! 5. Resource (RFC 8707 §2; draft: process `resource` per RFC 8707): the requested `resource`
 //!    must be one the assertion names (when it names any); without one, the assertion's single
 //!    resource, else the default; always one of the client's resources — `invalid_target`. The
@@ -37,10 +38,10 @@ use crate::audit::RequestContext;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
 use crate::oauth::id_jag::{self, GRANT_PROFILE, IdJag, Refusal};
-use crate::oauth::id_jag_config::SubjectClaim;
+use crate::oauth::id_jag_subject;
 use crate::oauth::resource::{same_resource, select_audience};
 use crate::state::AppState;
-use crate::store::{AuditEvent, Client, GrantType, Outcome, User};
+use crate::store::{AuditEvent, Client, GrantType, Outcome};
 
 pub async fn handle(
     state: &AppState,
@@ -107,7 +108,7 @@ async fn accept(
         .into()));
     }
     // 4. The local user.
-    let user = match local_user(state, jag).await? {
+    let user = match id_jag_subject::local_user(state, jag).await? {
         Ok(u) => u,
         Err(r) => return Ok(Err(r.into())),
     };
@@ -237,70 +238,6 @@ fn audience(state: &AppState, client: &Client, form: &Form, jag: &IdJag) -> Resu
         _ => requested,
     };
     select_audience(&chosen, asserted, client, &state.config.default_resource)
-}
-
-/// The local user the assertion speaks for (step 4): enabled, found through the issuer's
-/// `subject_claim`.
-async fn local_user(state: &AppState, jag: &IdJag) -> Result<std::result::Result<User, Refusal>> {
-    let claim = jag.issuer.subject_claim;
-    let unknown = || {
-        Refusal::new(
-            "unknown_user",
-            format!(
-                "the assertion's {} does not name a user of this server",
-                claim.as_str()
-            ),
-        )
-    };
-    let user = match claim {
-        SubjectClaim::Sub => match jag.issuer.subjects.get(&jag.sub) {
-            Some(username) => state.store.get_user_by_username(username).await?,
-            None => None,
-        },
-        SubjectClaim::PreferredUsername => match &jag.preferred_username {
-            Some(name) => state.store.get_user_by_username(name).await?,
-            None => {
-                return Ok(Err(Refusal::new(
-                    "no_subject",
-                    "the assertion has no preferred_username claim",
-                )));
-            }
-        },
-        SubjectClaim::Email => {
-            let Some(email) = &jag.email else {
-                return Ok(Err(Refusal::new(
-                    "no_subject",
-                    "the assertion has no email claim",
-                )));
-            };
-            if jag.email_verified == Some(false) {
-                return Ok(Err(Refusal::new(
-                    "email_unverified",
-                    "the assertion's email is not verified (email_verified is false)",
-                )));
-            }
-            by_email(state, email).await?
-        }
-    };
-    Ok(match user {
-        Some(u) if u.is_enabled() => Ok(u),
-        Some(_) => Err(Refusal::new("user_disabled", "the user is disabled")),
-        None => Err(unknown()),
-    })
-}
-
-/// The user whose username is `email`, else the one user with that email address (never
-/// one of several).
-async fn by_email(state: &AppState, email: &str) -> Result<Option<User>> {
-    if let Some(u) = state.store.get_user_by_username(email).await? {
-        return Ok(Some(u));
-    }
-    // Two at most: one is the answer, two mean the address is ambiguous.
-    let mut found = state.store.users_with_email(email, 2).await?.into_iter();
-    Ok(match (found.next(), found.next()) {
-        (Some(u), None) => Some(u),
-        _ => None,
-    })
 }
 
 /// Audit a refusal (`id_jag.refused`: the check that failed, the issuer when trusted; never
