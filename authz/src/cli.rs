@@ -14,7 +14,7 @@ use authz::config::Config;
 use authz::error::{Error, Result};
 use authz::keys::SigningAlg;
 use authz::state::AppState;
-use authz::store::{AuthMethod, Client, ClientSettings, GrantType, KeyStatus, Registration, User};
+use authz::store::{AuthMethod, Client, ClientSettings, GrantType, Registration, User};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use shared::secret::Password;
@@ -210,6 +210,15 @@ pub enum KeysCmd {
         /// their JWKS cache time).
         #[arg(long)]
         now: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a key at once (a compromised key): unpublished from the JWKS, running servers
+    /// told (PostgreSQL: at once; SQLite: within AUTHZ_KEY_RELOAD_SECS or on SIGHUP), tokens it
+    /// signed refused from then on; resource servers drop it at their next JWKS fetch. The
+    /// active key is first replaced by a new one signing at once. Refresh tokens keep working.
+    Revoke {
+        kid: String,
         #[arg(long)]
         json: bool,
     },
@@ -622,10 +631,8 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
             let rows: Vec<serde_json::Value> = keys
                 .iter()
                 .map(|k| {
-                    let published =
-                        k.status != KeyStatus::Retired || k.publish_until.is_some_and(|t| t > now);
                     json!({ "kid": k.kid, "alg": k.alg, "status": k.status.as_str(),
-                            "published": published, "created_at": k.created_at,
+                            "published": k.is_published(now), "created_at": k.created_at,
                             "activate_at": k.activate_at,
                             "retired_at": k.retired_at, "publish_until": k.publish_until })
                 })
@@ -633,16 +640,14 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
             if f.json {
                 println!("{}", serde_json::Value::Array(rows));
             } else {
-                println!("{:<45} {:<6} {:<8} published", "kid", "alg", "status");
+                println!("{:<45} {:<6} {:<9} published", "kid", "alg", "status");
                 for k in &keys {
-                    let published =
-                        k.status != KeyStatus::Retired || k.publish_until.is_some_and(|t| t > now);
                     println!(
-                        "{:<45} {:<6} {:<8} {}",
+                        "{:<45} {:<6} {:<9} {}",
                         k.kid,
                         k.alg,
                         k.status.as_str(),
-                        published
+                        k.is_published(now)
                     );
                 }
             }
@@ -673,6 +678,31 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
                     "new key {kid} ({alg}) published; it starts signing in {}s (at {activate_at}). \
                      Running servers publish it within {}s (or on SIGHUP).",
                     activate_at - state.now(),
+                    state.config.key_reload_secs
+                );
+            }
+        }
+        KeysCmd::Revoke { kid, json } => {
+            let w = admin::withdraw_key(state, "cli", &kid).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "kid": w.kid, "status": "withdrawn", "purpose": w.purpose.as_str(),
+                            "replaced_by": w.replaced_by })
+                );
+            } else {
+                println!(
+                    "withdrew key {} ({}): no longer published",
+                    w.kid,
+                    w.purpose.as_str()
+                );
+                if let Some(new) = &w.replaced_by {
+                    println!("new active key {new}, signing now");
+                }
+                println!(
+                    "Running servers drop it at once on PostgreSQL, within {}s on SQLite (or on \
+                     SIGHUP); resource servers at their next JWKS fetch. Its tokens are refused \
+                     from then on; refresh tokens keep working.",
                     state.config.key_reload_secs
                 );
             }

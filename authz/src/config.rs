@@ -170,6 +170,9 @@ pub struct SsfConfig {
     /// `AUTHZ_SSF_LONG_POLL_SECS`: the longest a poll without `returnImmediately` waits for an
     /// event (at most 30).
     pub long_poll_secs: u64,
+    /// `AUTHZ_SSF_MAX_SET_ERRORS`: how many times a receiver may refuse an event (`setErrs`)
+    /// before it is dropped and audited (`ssf.event_dropped`); delivered again after each.
+    pub max_set_errors: u32,
 }
 
 impl Default for SsfConfig {
@@ -178,6 +181,7 @@ impl Default for SsfConfig {
             // The demo MCP server's client (`seed::DEMO_MCP_CLIENT`).
             receivers: vec!["mcp-resource".to_owned()],
             long_poll_secs: 10,
+            max_set_errors: 5,
         }
     }
 }
@@ -506,6 +510,7 @@ impl Config {
         self.par.apply_env(env)?;
         env.set_list("AUTHZ_SSF_RECEIVERS", &mut self.ssf.receivers)?;
         env.set("AUTHZ_SSF_LONG_POLL_SECS", &mut self.ssf.long_poll_secs)?;
+        env.set("AUTHZ_SSF_MAX_SET_ERRORS", &mut self.ssf.max_set_errors)?;
         // One webhook from the environment (more in the TOML file's [[alerts.webhooks]]).
         if let Some(url) = env.get("AUTHZ_ALERT_WEBHOOK_URL") {
             let secret = env.get("AUTHZ_ALERT_WEBHOOK_SECRET").ok_or_else(|| {

@@ -6,7 +6,14 @@
 //!   the logout tool adds the same session rule: one mechanism.
 //! - **Trust.** Each SET is verified like a token: the issuer's published key, `typ:
 //!   secevent+jwt`, `iss`, `aud` = this server's client id, and subjects of our issuer only.
-//!   A SET that fails is reported back in `setErrs`, never applied.
+//!   A SET that fails is never applied.
+//! - **Permanent or not.** Only a SET that can never verify is reported back in `setErrs`
+//!   (malformed, a bad signature by a known key, another issuer or audience, a `jti`
+//!   mismatch): the transmitter gives up on it. One whose key is unknown (an emergency
+//!   rotation this server has not fetched yet) or whose keys cannot be fetched right now is
+//!   neither acknowledged nor refused, so it comes again at the next poll (RFC 8936 §2.4);
+//!   verifying it asked the verifier for the JWKS again (at most once per
+//!   `MCP_JWKS_MIN_REFETCH_SECS`), so it is applied once the key is there.
 //! - **At least once, persisted.** A rule is stored before its SET is acknowledged, so a
 //!   crash between the two means the SET comes again (applying it twice changes nothing); a
 //!   restart loads the stored rules. Rules are kept until every token they cover has expired
@@ -16,6 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use shared::verifier::VerifyError;
 
 use crate::revocations::rules_of;
 use crate::state::McpState;
@@ -78,7 +87,7 @@ async fn receive(
     for (jti, set) in sets {
         let verified = match set.as_str() {
             Some(jwt) => state.verifier.verify_set(jwt, audience).await,
-            None => Err(shared::verifier::VerifyError::Malformed),
+            None => Err(VerifyError::Malformed),
         };
         match verified {
             Ok(claims) if claims["jti"] == jti.as_str() => {
@@ -102,20 +111,69 @@ async fn receive(
                 );
             }
             Err(e) => {
-                tracing::warn!(%jti, reason = e.reason(), "refused a security event");
                 state.metrics.verification_failed(e.reason());
-                let err = match e {
-                    shared::verifier::VerifyError::WrongIssuer => "invalid_issuer",
-                    shared::verifier::VerifyError::WrongAudience => "invalid_audience",
-                    shared::verifier::VerifyError::UnknownKey
-                    | shared::verifier::VerifyError::BadSignature => "invalid_key",
-                    _ => "invalid_request",
-                };
-                errors.insert(
-                    jti.clone(),
-                    serde_json::json!({"err": err, "description": e.to_string()}),
-                );
+                match permanent_error(&e) {
+                    Some(err) => {
+                        tracing::warn!(%jti, reason = e.reason(), "refused a security event");
+                        errors.insert(
+                            jti.clone(),
+                            serde_json::json!({"err": err, "description": e.to_string()}),
+                        );
+                    }
+                    None => tracing::info!(%jti, reason = e.reason(),
+                        "cannot verify a security event yet; it comes again"),
+                }
             }
         }
+    }
+}
+
+/// The RFC 8935 §2.4 error code for a SET that can never be verified, or `None` when the
+/// failure may pass (the key is not fetched yet, the keys cannot be fetched, the issuer's
+/// clock is ahead): then the SET is left unacknowledged and comes again.
+fn permanent_error(e: &VerifyError) -> Option<&'static str> {
+    match e {
+        VerifyError::UnknownKey | VerifyError::KeysUnavailable(_) | VerifyError::NotYetValid => {
+            None
+        }
+        VerifyError::WrongIssuer => Some("invalid_issuer"),
+        VerifyError::WrongAudience => Some("invalid_audience"),
+        VerifyError::BadSignature => Some("invalid_key"),
+        VerifyError::Malformed
+        | VerifyError::TooLarge
+        | VerifyError::WrongType
+        | VerifyError::AlgorithmNotAllowed
+        | VerifyError::Expired => Some("invalid_request"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_that_cannot_pass_are_reported() {
+        assert_eq!(permanent_error(&VerifyError::UnknownKey), None);
+        assert_eq!(
+            permanent_error(&VerifyError::KeysUnavailable("down".into())),
+            None
+        );
+        assert_eq!(permanent_error(&VerifyError::NotYetValid), None);
+        assert_eq!(
+            permanent_error(&VerifyError::BadSignature),
+            Some("invalid_key")
+        );
+        assert_eq!(
+            permanent_error(&VerifyError::WrongAudience),
+            Some("invalid_audience")
+        );
+        assert_eq!(
+            permanent_error(&VerifyError::WrongIssuer),
+            Some("invalid_issuer")
+        );
+        assert_eq!(
+            permanent_error(&VerifyError::Malformed),
+            Some("invalid_request")
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! the background per its `Cache-Control: max-age` (so the request path makes no network call),
 //! and re-fetched at once when a token names an unknown `kid` (a key the issuer has just
 //! published) — at most once per `min_refetch_interval` (default 1 s), so a flood of bogus kids
-//! cannot become a flood of fetches.
+//! cannot become a flood of fetches. Each fetch replaces the whole key set: a key the issuer
+//! stopped publishing (withdrawn after a compromise, `authz keys revoke`) is dropped at the
+//! next fetch — at most the JWKS `max-age` later (60 s for `authz`), sooner when a token or
+//! event signed by the replacement key arrives — and its tokens are refused from then on.
 //!
 //! Checks (RFC 8725, RFC 9068 §4): size bound; `typ` is `at+jwt`; `alg` in the allow-list and
 //! equal to the algorithm the key was published for (no HS/RS confusion, no `none`); `kid`

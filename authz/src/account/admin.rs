@@ -7,7 +7,7 @@ use shared::{ErrorCode, ScopeSet};
 use crate::account::password::check_policy;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
-use crate::keys::{Activation, SigningAlg};
+use crate::keys::{Activation, SigningAlg, Withdrawal};
 use crate::oauth::redirect_uri::{self, Registrant};
 use crate::oauth::resource::validate_resource_uri;
 use crate::state::AppState;
@@ -554,6 +554,34 @@ pub async fn rotate_keys(
     .await;
     state.reload_keys().await?;
     Ok((kid, activate_at))
+}
+
+/// Withdraw a signing key at once (`authz keys revoke <kid>`, the console's "Withdraw"; see
+/// `keys::withdraw`): unpublished from the JWKS, the key ring reloaded here and, through the
+/// database's change notification, on every replica. The active key is replaced first by a
+/// new key of the configured algorithm, signing from now on. Tokens the key signed stop
+/// verifying (here at once; at resource servers at their next JWKS fetch); refresh tokens are
+/// not signed and keep working, yielding tokens under the new key.
+pub async fn withdraw_key(state: &AppState, actor: &str, kid: &str) -> Result<Withdrawal> {
+    let now = state.now();
+    let publish_until = now + state.config.max_signed_token_ttl() + 60;
+    let w = crate::keys::withdraw(
+        &*state.store,
+        &state.master,
+        kid,
+        state.config.signing_alg,
+        now,
+        publish_until,
+    )
+    .await?;
+    audit(state, "key.withdrawn", actor, |e| {
+        e.details(serde_json::json!({
+            "kid": w.kid, "purpose": w.purpose.as_str(), "replaced_by": w.replaced_by,
+        }))
+    })
+    .await;
+    state.reload_keys().await?;
+    Ok(w)
 }
 
 /// When a rotated key starts signing.

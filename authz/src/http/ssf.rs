@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::oauth::client_auth;
 use crate::oauth::form::{Form, MAX_BODY_BYTES};
 use crate::state::AppState;
+use crate::store::SetRefusal;
 
 /// The most SETs one poll answer carries.
 pub const MAX_EVENTS: u32 = 100;
@@ -81,8 +82,8 @@ struct PollRequest {
     return_immediately: bool,
     #[serde(default)]
     ack: Vec<String>,
-    /// SETs the receiver could not accept (RFC 8936 §2.4.3): acknowledged too (delivering
-    /// them again would not help), and logged.
+    /// SETs the receiver could not process (RFC 8936 §2.4): delivered again after a pause, a
+    /// bounded number of times (`crate::ssf::refused`), and logged.
     #[serde(default)]
     set_errs: BTreeMap<String, SetError>,
 }
@@ -92,6 +93,21 @@ struct SetError {
     err: String,
     #[serde(default)]
     description: String,
+}
+
+/// A receiver's error code as recorded (RFC 8935 §2.4 codes are short ASCII words): at most 64
+/// characters of `[A-Za-z0-9_.-]`, so what the audit log keeps stays small and plain.
+fn error_code(err: &str) -> String {
+    let code: String = err
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .take(64)
+        .collect();
+    if code.is_empty() {
+        "unspecified".to_owned()
+    } else {
+        code
+    }
 }
 
 async fn poll(
@@ -111,9 +127,22 @@ async fn poll(
         tracing::warn!(%receiver, %jti, err = %e.err, description = %e.description,
             "a receiver refused a security event");
     }
-    let done: Vec<String> = req.ack.iter().chain(req.set_errs.keys()).cloned().collect();
-    if !done.is_empty() {
-        state.store.ack_sets(&receiver, &done, state.now()).await?;
+    if !req.ack.is_empty() {
+        state
+            .store
+            .ack_sets(&receiver, &req.ack, state.now())
+            .await?;
+    }
+    if !req.set_errs.is_empty() {
+        let refusals: Vec<SetRefusal> = req
+            .set_errs
+            .iter()
+            .map(|(jti, e)| SetRefusal {
+                jti: jti.clone(),
+                err: error_code(&e.err),
+            })
+            .collect();
+        crate::ssf::refused(&state, &receiver, &refusals).await?;
     }
     let max = req.max_events.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
     // maxEvents 0: only acknowledging (RFC 8936 §2.4.1).
@@ -126,17 +155,25 @@ async fn poll(
     // every replica queues) four times a second.
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(state.config.ssf.long_poll_secs.min(30));
-    let mut pending = state.store.pending_sets(&receiver, max + 1).await?;
+    let mut pending = state
+        .store
+        .pending_sets(&receiver, max + 1, state.now())
+        .await?;
     while pending.is_empty() && !req.return_immediately && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        pending = state.store.pending_sets(&receiver, max + 1).await?;
+        pending = state
+            .store
+            .pending_sets(&receiver, max + 1, state.now())
+            .await?;
     }
     let more = pending.len() > max as usize;
-    let sets: serde_json::Map<String, serde_json::Value> = pending
-        .into_iter()
-        .take(max as usize)
-        .map(|(jti, jwt)| (jti, jwt.into()))
-        .collect();
+    pending.truncate(max as usize);
+    let sets: serde_json::Map<String, serde_json::Value> =
+        crate::ssf::deliverable(&state, &receiver, pending)
+            .await
+            .into_iter()
+            .map(|(jti, jwt)| (jti, jwt.into()))
+            .collect();
     Ok(no_store(
         Json(serde_json::json!({ "sets": sets, "moreAvailable": more })).into_response(),
     ))

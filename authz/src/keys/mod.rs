@@ -9,8 +9,8 @@ mod ring;
 mod signer;
 
 pub use ring::{
-    Activation, KeyRing, KeySet, NextKeys, ensure_active_key, load_key_set, promote_due, rotate,
-    rotate_on_schedule,
+    Activation, KeyRing, KeySet, NextKeys, Withdrawal, ensure_active_key, load_key_set,
+    promote_due, rotate, rotate_on_schedule, withdraw,
 };
 pub use signer::{SigningAlg, SigningKey};
 

@@ -340,6 +340,75 @@ pub async fn rotate(
     Ok(kid)
 }
 
+/// What a withdrawal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub kid: String,
+    pub purpose: KeyPurpose,
+    /// The key that signs in its place from now on, when the withdrawn key was the active one.
+    pub replaced_by: Option<String>,
+}
+
+/// Withdraw the key `kid` at once (a compromised key; `authz keys revoke`): out of the JWKS
+/// and of every key ring that reloads (replicas are notified by the database), so the tokens
+/// it signed stop verifying, here at once and at resource servers at their next JWKS fetch.
+/// Its private half is wiped.
+///
+/// There is always a key to sign with: the active key of its purpose is first replaced by a
+/// new one signing from now on (`Activation::Now`; `alg` for access tokens, RS256 for ID
+/// tokens), then withdrawn. Pending and retired keys are simply withdrawn.
+pub async fn withdraw(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    kid: &str,
+    alg: SigningAlg,
+    now: i64,
+    publish_until: i64,
+) -> Result<Withdrawal> {
+    // A pending key whose time has come is already signing: see it as the active key it is.
+    promote_due(store, master, now, publish_until).await?;
+    let all = store.all_keys().await?;
+    let key = all
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| Error::NotFound(format!("signing key {kid:?}")))?;
+    let withdrawn_already =
+        || Error::Invalid(format!("signing key {kid:?} has been withdrawn already"));
+    let replaced_by = match (key.status, key.purpose) {
+        (KeyStatus::Withdrawn, _) => return Err(withdrawn_already()),
+        (KeyStatus::Next | KeyStatus::Retired, _) => None,
+        (KeyStatus::Active, KeyPurpose::Access) => {
+            Some(rotate(store, master, alg, now, publish_until, Activation::Now).await?)
+        }
+        (KeyStatus::Active, KeyPurpose::IdToken) => {
+            let access_alg = all
+                .iter()
+                .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::Access)
+                .and_then(|k| k.alg.parse::<SigningAlg>().ok())
+                .unwrap_or(alg);
+            store
+                .retire_keys(KeyPurpose::IdToken, now, publish_until)
+                .await?;
+            ensure_id_token_key(store, master, access_alg, now, publish_until, None).await?;
+            // The new RS256 key, or none when access tokens are RS256 (they sign ID tokens).
+            store
+                .published_keys(now)
+                .await?
+                .into_iter()
+                .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::IdToken)
+                .map(|k| k.kid)
+        }
+    };
+    if !store.withdraw_key(kid, now).await? {
+        return Err(withdrawn_already());
+    }
+    Ok(Withdrawal {
+        kid: kid.to_owned(),
+        purpose: key.purpose,
+        replaced_by,
+    })
+}
+
 /// The scheduled rotation (`AUTHZ_KEY_ROTATION_DAYS`): once the active access key has signed
 /// for `period` less `prepublish` seconds, publish its successor to sign from
 /// `max(since + period, now + prepublish)`, so it is in every JWKS for at least `prepublish`

@@ -15,11 +15,29 @@
 //!   (so replicas agree and nothing is lost by a restart) until the receiver acknowledges it.
 //! - A failure to queue an event never undoes what caused it (the logout stands); it is logged
 //!   as an error, and the receiver then refuses the tokens only at their expiry, as before.
+//! - **Refused events come again.** An event the receiver answers with `setErrs` (RFC 8936
+//!   §2.4) is not taken as delivered: a receiver's failure may pass (a key it has not fetched
+//!   yet, its storage down). It is delivered again after a pause growing by
+//!   [`REFUSAL_PAUSE_STEP`] per refusal, until refused `AUTHZ_SSF_MAX_SET_ERRORS` times (5);
+//!   then it is dropped and audited (`ssf.event_dropped`: receiver, `jti`, error code — never
+//!   the SET). Events left unacknowledged come again at every poll.
+//! - **Signed by a published key when delivered.** An event still queued when the key that
+//!   signed it leaves the JWKS (withdrawn, `authz keys revoke`; or retired past its window
+//!   while the receiver was away) is signed again, same claims, by the current key before it
+//!   is delivered, so the receiver can verify it. The queued SET is this server's own record,
+//!   trusted like the key table it sits beside.
 
+use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::error::Result;
 use crate::state::AppState;
-use crate::store::QueuedSet;
+use crate::store::{AuditEvent, Outcome, QueuedSet, SetRefusal};
+
+/// The pause before a refused event is delivered again grows by this much per refusal (15 s,
+/// 30 s, 45 s, …: with the default bound, 2.5 minutes from the first refusal to the last —
+/// more than a resource server's JWKS cache lifetime).
+pub const REFUSAL_PAUSE_STEP: i64 = 15;
 
 pub const SESSION_REVOKED: &str =
     "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
@@ -155,6 +173,74 @@ pub async fn emit(state: &AppState, signal: Signal<'_>) {
             "queueing a security event failed: receivers learn of it only when its tokens expire"
         ),
     }
+}
+
+/// The receiver could not process these SETs (RFC 8936 §2.4 `setErrs`): each is delivered
+/// again after a pause, or dropped and audited once refused too often (see the module docs).
+pub async fn refused(state: &AppState, receiver: &str, refusals: &[SetRefusal]) -> Result<()> {
+    let now = state.now();
+    let max = i64::from(state.config.ssf.max_set_errors.max(1));
+    let dropped = state
+        .store
+        .refuse_sets(receiver, refusals, now, REFUSAL_PAUSE_STEP, max)
+        .await?;
+    for d in dropped {
+        tracing::error!(%receiver, jti = %d.jti, err = %d.err, refusals = d.refusals,
+            "gave up delivering a security event the receiver keeps refusing");
+        state
+            .audit(
+                AuditEvent::new(now, "ssf.event_dropped", Outcome::Failure)
+                    .actor("system")
+                    .client(receiver)
+                    .details(json!({
+                        "receiver": receiver, "jti": d.jti, "err": d.err, "refusals": d.refusals,
+                    })),
+            )
+            .await;
+    }
+    Ok(())
+}
+
+/// The queued SETs of `receiver` as they are delivered: one whose key is no longer published
+/// is signed again by the current key (and stored so); see the module docs.
+pub async fn deliverable(
+    state: &AppState,
+    receiver: &str,
+    pending: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let keys = state.keys.current();
+    let mut out = Vec::with_capacity(pending.len());
+    for (jti, jwt) in pending {
+        let kid = jsonwebtoken::decode_header(&jwt).ok().and_then(|h| h.kid);
+        if kid.is_some_and(|k| keys.verifying.contains_key(&k)) {
+            out.push((jti, jwt));
+            continue;
+        }
+        let signed =
+            claims_of(&jwt).and_then(|c| state.issuer.security_event(&c, state.now()).ok());
+        match signed {
+            Some(again) => {
+                if let Err(e) = state.store.replace_set(receiver, &jti, &again).await {
+                    tracing::warn!(error = %e, %jti, "storing a security event signed again failed");
+                }
+                out.push((jti, again));
+            }
+            None => {
+                tracing::error!(%jti, "a queued security event could not be signed again");
+                out.push((jti, jwt));
+            }
+        }
+    }
+    out
+}
+
+/// The claims of a SET this server signed (its payload).
+fn claims_of(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The transmitter's metadata (SSF 1.0 §7.1), at `/.well-known/ssf-configuration`.

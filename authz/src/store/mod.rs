@@ -367,6 +367,22 @@ pub struct QueuedSet {
     pub created_at: i64,
 }
 
+/// A receiver's refusal of one SET (RFC 8936 §2.4 `setErrs`), with its error code (RFC 8935
+/// §2.4).
+#[derive(Debug, Clone)]
+pub struct SetRefusal {
+    pub jti: String,
+    pub err: String,
+}
+
+/// A SET given up on after too many refusals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedSet {
+    pub jti: String,
+    pub err: String,
+    pub refusals: i64,
+}
+
 /// Security events queued per receiver until acknowledged (RFC 8936).
 #[async_trait]
 pub trait SignalStore: Send + Sync {
@@ -374,8 +390,29 @@ pub trait SignalStore: Send + Sync {
     async fn queue_sets(&self, sets: &[QueuedSet]) -> Result<()>;
     /// Acknowledge `jtis` for `receiver` (unknown or already acknowledged ones are ignored).
     async fn ack_sets(&self, receiver: &str, jtis: &[String], now: i64) -> Result<u64>;
-    /// The oldest unacknowledged SETs of `receiver`, at most `limit`: (jti, SET).
-    async fn pending_sets(&self, receiver: &str, limit: u32) -> Result<Vec<(String, String)>>;
+    /// The receiver could not process these SETs (RFC 8936 `setErrs`, with the error code):
+    /// each is counted and delivered again `pause_step` × (its refusals) seconds after `now`,
+    /// or, refused `max_refusals` times now, acknowledged. The SETs given up on this way (each
+    /// exactly once, whichever replica heard the last refusal); unknown or acknowledged ones
+    /// are ignored.
+    async fn refuse_sets(
+        &self,
+        receiver: &str,
+        refusals: &[SetRefusal],
+        now: i64,
+        pause_step: i64,
+        max_refusals: i64,
+    ) -> Result<Vec<DroppedSet>>;
+    /// The oldest unacknowledged SETs of `receiver` due at `now` (not waiting after a
+    /// refusal), at most `limit`: (jti, SET).
+    async fn pending_sets(
+        &self,
+        receiver: &str,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<(String, String)>>;
+    /// Replace a queued SET by the same event signed again (its key was withdrawn).
+    async fn replace_set(&self, receiver: &str, jti: &str, jwt: &str) -> Result<()>;
     /// Forget SETs acknowledged before `acked_before` and any queued before `queued_before`.
     async fn delete_sets_before(&self, acked_before: i64, queued_before: i64) -> Result<u64>;
 }
@@ -399,6 +436,10 @@ pub trait KeyStore: Send + Sync {
     async fn retire_keys(&self, purpose: KeyPurpose, now: i64, publish_until: i64) -> Result<u64>;
     /// Delete retired keys whose publication window has ended.
     async fn prune_keys(&self, now: i64) -> Result<u64>;
+    /// Withdraw a key that is not active (pending or retired; `authz keys revoke`): never
+    /// published again, its private half wiped. `false` when there is no such key (unknown,
+    /// active, or withdrawn already).
+    async fn withdraw_key(&self, kid: &str, now: i64) -> Result<bool>;
 }
 
 /// The audit log (append-only).

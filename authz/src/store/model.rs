@@ -304,7 +304,10 @@ pub enum KeyStatus {
     /// Published, not signing yet: becomes active at `activate_at`.
     Next,
     Active,
+    /// Published until `publish_until` (every token it signed has expired by then).
     Retired,
+    /// Withdrawn (`authz keys revoke`): never published again, its private half wiped.
+    Withdrawn,
 }
 
 impl KeyStatus {
@@ -313,6 +316,7 @@ impl KeyStatus {
             Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
+            Self::Withdrawn => "withdrawn",
         }
     }
 }
@@ -362,6 +366,17 @@ pub struct StoredKey {
     pub publish_until: Option<i64>,
     /// For a `Next` key: when it starts signing.
     pub activate_at: Option<i64>,
+}
+
+impl StoredKey {
+    /// Is the key in the JWKS at `now` (pending, active, or retired with tokens alive)?
+    pub fn is_published(&self, now: i64) -> bool {
+        match self.status {
+            KeyStatus::Next | KeyStatus::Active => true,
+            KeyStatus::Retired => self.publish_until.is_some_and(|t| t > now),
+            KeyStatus::Withdrawn => false,
+        }
+    }
 }
 
 impl fmt::Debug for StoredKey {

@@ -1,5 +1,6 @@
 //! `KeyStore` on SQL. A key is `next` (published, not signing) until its `activate_at`, then
-//! `active`, then `retired` (published until every token it signed has expired).
+//! `active`, then `retired` (published until every token it signed has expired); `withdrawn`
+//! (`authz keys revoke`) at any time but while active: unpublished at once, for good.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -28,6 +29,7 @@ fn key(row: &AnyRow) -> Result<StoredKey> {
             "next" => KeyStatus::Next,
             "active" => KeyStatus::Active,
             "retired" => KeyStatus::Retired,
+            "withdrawn" => KeyStatus::Withdrawn,
             other => return Err(Error::internal(format!("corrupt key status {other:?}"))),
         },
         created_at: row.try_get("created_at")?,
@@ -163,6 +165,22 @@ impl KeyStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
+    }
+
+    async fn withdraw_key(&self, kid: &str, now: i64) -> Result<bool> {
+        // The private half goes (an empty value): a withdrawn key never signs again, and a
+        // copy of the database no longer holds it. The row stays, as the record.
+        let r = sqlx::query(
+            "UPDATE signing_keys SET status = 'withdrawn', private_key_enc = $1, \
+             retired_at = COALESCE(retired_at, $2), publish_until = NULL, activate_at = NULL \
+             WHERE kid = $3 AND status IN ('next', 'retired')",
+        )
+        .bind(Vec::<u8>::new())
+        .bind(now)
+        .bind(kid)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn prune_keys(&self, now: i64) -> Result<u64> {

@@ -1,11 +1,13 @@
-//! `SignalStore` on SQL: security events queued per receiver until acknowledged.
+//! `SignalStore` on SQL: security events queued per receiver until acknowledged. A refusal
+//! is one `UPDATE … RETURNING` whose `SET` expressions read the row as it was, so concurrent
+//! refusals (receivers on several replicas) each count once and exactly one of them drops it.
 
 use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqlStore;
 use crate::error::Result;
-use crate::store::{QueuedSet, SignalStore};
+use crate::store::{DroppedSet, QueuedSet, SetRefusal, SignalStore};
 
 #[async_trait]
 impl SignalStore for SqlStore {
@@ -47,18 +49,75 @@ impl SignalStore for SqlStore {
         Ok(acked)
     }
 
-    async fn pending_sets(&self, receiver: &str, limit: u32) -> Result<Vec<(String, String)>> {
+    async fn refuse_sets(
+        &self,
+        receiver: &str,
+        refusals: &[SetRefusal],
+        now: i64,
+        pause_step: i64,
+        max_refusals: i64,
+    ) -> Result<Vec<DroppedSet>> {
+        let mut dropped = Vec::new();
+        for r in refusals {
+            let row = sqlx::query(
+                "UPDATE ssf_events SET failures = failures + 1, last_error = $1, \
+                 retry_at = $2 + $3 * (failures + 1), \
+                 acked_at = CASE WHEN failures + 1 >= $4 THEN $2 ELSE NULL END \
+                 WHERE receiver = $5 AND jti = $6 AND acked_at IS NULL \
+                 RETURNING failures",
+            )
+            .bind(&r.err)
+            .bind(now)
+            .bind(pause_step)
+            .bind(max_refusals)
+            .bind(receiver)
+            .bind(&r.jti)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else { continue };
+            let refusals: i64 = row.try_get("failures")?;
+            if refusals >= max_refusals {
+                dropped.push(DroppedSet {
+                    jti: r.jti.clone(),
+                    err: r.err.clone(),
+                    refusals,
+                });
+            }
+        }
+        Ok(dropped)
+    }
+
+    async fn pending_sets(
+        &self,
+        receiver: &str,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT jti, set_jwt FROM ssf_events WHERE receiver = $1 AND acked_at IS NULL \
-             ORDER BY id LIMIT $2",
+             AND (retry_at IS NULL OR retry_at <= $2) ORDER BY id LIMIT $3",
         )
         .bind(receiver)
+        .bind(now)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("jti")?, r.try_get("set_jwt")?)))
             .collect()
+    }
+
+    async fn replace_set(&self, receiver: &str, jti: &str, jwt: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE ssf_events SET set_jwt = $1 WHERE receiver = $2 AND jti = $3 \
+             AND acked_at IS NULL",
+        )
+        .bind(jwt)
+        .bind(receiver)
+        .bind(jti)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn delete_sets_before(&self, acked_before: i64, queued_before: i64) -> Result<u64> {

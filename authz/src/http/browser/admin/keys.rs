@@ -2,6 +2,10 @@
 //! a new key of the chosen algorithm, published now and signing after the pre-publication
 //! delay, or at once ("switch now", for a compromised key). `account::admin::rotate_keys`
 //! does the work and the audit record.
+//!
+//! "Withdraw" (`POST /admin/keys/withdraw`, confirmed) takes a compromised key out of the JWKS
+//! at once, like `authz keys revoke`: `account::admin::withdraw_key` (the active key is
+//! replaced by a new one first; audited with the administrator as actor).
 
 use std::collections::HashMap;
 
@@ -12,7 +16,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::format::{utc_minute, utc_minute_or_dash};
 use super::{Notice, bad_form, change_form, refused};
@@ -30,6 +34,11 @@ const DONE: &[(&str, &str)] = &[
          the previous key stays published until its tokens have expired.",
     ),
     (
+        "withdrawn",
+        "The key was withdrawn: it is no longer published, and its tokens are refused here at \
+         once and by resource servers at their next key fetch. Refresh tokens keep working.",
+    ),
+    (
         "rotated-now",
         "A new signing key signs from now on. Resource servers refuse its tokens until they \
          fetch the JWKS again; the previous key stays published until its tokens have expired.",
@@ -39,7 +48,9 @@ const DONE: &[(&str, &str)] = &[
 const ALGS: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/keys", get(list).post(rotate))
+    Router::new()
+        .route("/admin/keys", get(list).post(rotate))
+        .route("/admin/keys/withdraw", post(withdraw))
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +61,8 @@ struct KeyRow {
     status: &'static str,
     /// Active, or published (pending, or retired but still verifying).
     published: bool,
+    /// Offered the "Withdraw" action (not withdrawn yet).
+    withdrawable: bool,
     created: String,
     retired: String,
     publish_until: String,
@@ -63,7 +76,8 @@ impl KeyRow {
             alg: k.alg.clone(),
             purpose: k.purpose.as_str(),
             status: k.status.as_str(),
-            published: k.status != KeyStatus::Retired || k.publish_until.is_some_and(|t| t > now),
+            published: k.is_published(now),
+            withdrawable: k.status != KeyStatus::Withdrawn,
             created: utc_minute(k.created_at),
             retired: utc_minute_or_dash(k.retired_at),
             publish_until: utc_minute_or_dash(k.publish_until),
@@ -102,6 +116,7 @@ async fn render(
         KeyStatus::Active => 0,
         KeyStatus::Next => 1,
         KeyStatus::Retired => 2,
+        KeyStatus::Withdrawn => 3,
     };
     keys.sort_by(|a, b| {
         rank(a.status)
@@ -162,6 +177,31 @@ async fn rotate(
     }
 }
 
+async fn withdraw(
+    State(state): State<AppState>,
+    Admin(console): Admin,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = change_form(&state, &console, &body, "/admin/keys")?;
+    let kid = form
+        .get("kid")
+        .ok_or_else(|| bad_form("Choose the key to withdraw."))?;
+    if form.get("confirm").is_none() {
+        let notice = Notice::error(
+            "Tick “I understand” to withdraw the key: every token it signed is refused from now \
+             on.",
+        );
+        return render(&state, &console, Some(notice), StatusCode::BAD_REQUEST).await;
+    }
+    match admin::withdraw_key(&state, &console.user.username, kid).await {
+        Ok(_) => Ok(see_other("/admin/keys?done=withdrawn")),
+        Err(e) => {
+            let (status, notice) = refused(e)?;
+            render(&state, &console, Some(notice), status).await
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +237,8 @@ mod tests {
         assert_eq!(r.publish_until, "2023-11-14 22:15");
         assert!(!KeyRow::of(&retired, 1_700_000_100).published);
         assert!(KeyRow::of(&key(KeyStatus::Active), 0).published);
+        let gone = KeyRow::of(&key(KeyStatus::Withdrawn), 0);
+        assert!(!gone.published && !gone.withdrawable);
+        assert!(KeyRow::of(&retired, 1_700_000_100).withdrawable);
     }
 }
