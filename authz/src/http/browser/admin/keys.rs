@@ -182,7 +182,7 @@ async fn withdraw(
     Admin(console): Admin,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = change_form(&state, &console, &body, "/admin/keys")?;
+    let form = change_form(&state, &console, &body, "/admin/keys").await?;
     let kid = form
         .get("kid")
         .ok_or_else(|| bad_form("Choose the key to withdraw."))?;
