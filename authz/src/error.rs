@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use shared::dpop::Scheme;
 use shared::{ErrorCode, ErrorResponse};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -27,6 +28,13 @@ pub enum Error {
         description: Cow<'static, str>,
         presented: bool,
     },
+    /// A request to a resource endpoint of this server (UserInfo, the management API) refused
+    /// over its token, the token's DPoP binding or its proof (`oauth::live::presented`; RFC
+    /// 6750 §3, RFC 9449 §7): 401 with one challenge per scheme, the error in the one the
+    /// request used; `use_dpop_nonce` with a `DPoP-Nonce`; 503 with `Retry-After` when the
+    /// replay store is full.
+    #[error("{}: {}", .0.code, .0.description)]
+    Resource(Box<ResourceRefusal>),
     /// The token is live but lacks `scope`: 403 `insufficient_scope`, the challenge naming the
     /// scope to ask for (RFC 6750 §3.1).
     #[error("insufficient_scope: this needs the {scope} scope")]
@@ -52,6 +60,82 @@ pub enum Error {
     /// Anything else that is the server's fault; the message is logged only.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// How a resource request was refused (`Error::Resource`).
+#[derive(Debug)]
+pub struct ResourceRefusal {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    /// A token was presented (RFC 6750 §3.1: without one, the challenge has no error code).
+    pub presented: bool,
+    /// The scheme the request used.
+    pub used: Option<Scheme>,
+    /// DPoP is on here (`AUTHZ_DPOP`): the DPoP challenge is offered.
+    pub dpop: bool,
+    /// A fresh nonce (`DPoP-Nonce`), with `use_dpop_nonce`.
+    pub nonce: Option<String>,
+    /// With `temporarily_unavailable` (503).
+    pub retry_after: Option<u64>,
+}
+
+impl ResourceRefusal {
+    /// No token: 401 with the challenges and no error code.
+    pub fn missing(dpop: bool) -> Self {
+        Self {
+            code: ErrorCode::InvalidToken,
+            description: "a bearer token is required".into(),
+            presented: false,
+            used: None,
+            dpop,
+            nonce: None,
+            retry_after: None,
+        }
+    }
+
+    /// A presented token refused with `code`.
+    pub fn new(
+        code: ErrorCode,
+        description: impl Into<Cow<'static, str>>,
+        used: Scheme,
+        dpop: bool,
+    ) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            presented: true,
+            used: Some(used),
+            ..Self::missing(dpop)
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// RFC 6750 §3, RFC 9449 §7.1 (`shared::dpop::Challenge`).
+    fn challenges(&self, description: &str) -> Vec<String> {
+        if self.status() != StatusCode::UNAUTHORIZED {
+            return Vec::new();
+        }
+        shared::dpop::Challenge {
+            used: self.used,
+            error: self.presented.then_some((self.code, description)),
+            params: "realm=\"authz\"",
+            bearer: true,
+            dpop: self.dpop,
+        }
+        .render()
+    }
+}
+
+impl From<ResourceRefusal> for Error {
+    fn from(r: ResourceRefusal) -> Self {
+        Self::Resource(Box::new(r))
+    }
 }
 
 impl Error {
@@ -102,6 +186,7 @@ impl Error {
         match self {
             Self::OAuth { code, .. } => *code,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
+            Self::Resource(r) => r.code,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::TooMany { .. } | Self::Overloaded { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) => ErrorCode::InvalidRequest,
@@ -120,6 +205,7 @@ impl Error {
             Self::OAuth { description, .. } | Self::InvalidToken { description, .. } => {
                 description.to_string()
             }
+            Self::Resource(r) => r.description.to_string(),
             Self::InsufficientScope { scope } => format!("this needs the {scope} scope"),
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
                 "the server could not complete the request".to_owned()
@@ -133,6 +219,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Resource(r) => r.status(),
             // RFC 6749 §5.2 has no code for this; temporarily_unavailable (§4.1.2.1) with 503
             // and Retry-After (RFC 9110 §10.2.3) is what clients already retry on.
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -156,6 +243,8 @@ impl Error {
                 "Bearer realm=\"authz\", error=\"insufficient_scope\", scope=\"{}\"",
                 quote(scope)
             )),
+            // Its own challenges (`ResourceRefusal::challenges`).
+            Self::Resource(_) => None,
             // RFC 6749 §5.2 (invalid_client) and RFC 7235 §3.1: a 401 carries a challenge.
             _ if self.status() == StatusCode::UNAUTHORIZED => {
                 Some("Basic realm=\"authz\", charset=\"UTF-8\"".to_owned())
@@ -187,6 +276,23 @@ impl IntoResponse for Error {
             .and_then(|c| HeaderValue::from_str(&c).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Self::Resource(r) = &self {
+            for c in r.challenges(&self.description()) {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    headers.append(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            if let Some(n) = r
+                .nonce
+                .as_deref()
+                .and_then(|n| HeaderValue::from_str(n).ok())
+            {
+                headers.insert(shared::dpop::NONCE_HEADER, n);
+            }
+            if let Some(s) = r.retry_after {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+            }
         }
         response
     }

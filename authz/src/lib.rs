@@ -109,7 +109,7 @@ pub async fn build_state_with_store(
     let token_per_client = counters
         .limiter("token-client", config.rate_limits.token_per_client)
         .map(Arc::new);
-    let dpop = Arc::new(oauth::dpop::Dpop::new(&config.dpop, &master));
+    let dpop = Arc::new(oauth::dpop::Dpop::new(&config.dpop, &master, &counters));
     Ok(AppState {
         dpop,
         config: Arc::new(config),

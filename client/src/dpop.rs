@@ -1,10 +1,13 @@
 //! DPoP for the client (RFC 9449): an ES256 key per sign-in session (kept with the remembered
 //! tokens, in the same 0600 file), proofs on token requests (with one retry on
 //! `use_dpop_nonce`, §8) and on every MCP request (`Authorization: DPoP`, `ath`, §7), through a
-//! wrapper around rmcp's reqwest client.
+//! wrapper around rmcp's reqwest client — which also follows a resource server's nonce
+//! challenge (§9): on `use_dpop_nonce` it learns the nonce and retries once, then keeps
+//! sending it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -69,6 +72,8 @@ pub struct DpopHttp {
     pub inner: rmcp_reqwest::Client,
     pub key: Arc<DpopKey>,
     pub token: Arc<str>,
+    /// The resource server's nonce (RFC 9449 §9), once it asked for one.
+    nonce: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for DpopHttp {
@@ -80,6 +85,77 @@ impl std::fmt::Debug for DpopHttp {
 }
 
 impl DpopHttp {
+    pub fn new(inner: rmcp_reqwest::Client, key: Arc<DpopKey>, token: Arc<str>) -> Self {
+        Self {
+            inner,
+            key,
+            token,
+            nonce: Arc::default(),
+        }
+    }
+
+    fn nonce(&self) -> Option<String> {
+        self.nonce.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Send with a proof (`call` gets the headers); when the server answers `use_dpop_nonce`
+    /// (RFC 9449 §9), learn its nonce and send once more.
+    async fn sending<T, F, Fut>(
+        &self,
+        method: &str,
+        uri: &str,
+        custom: HashMap<HeaderName, HeaderValue>,
+        call: F,
+    ) -> HttpResult<T>
+    where
+        F: Fn(HashMap<HeaderName, HeaderValue>) -> Fut,
+        Fut: Future<Output = HttpResult<T>>,
+    {
+        let first = call(self.headers(method, uri, custom.clone())).await;
+        match &first {
+            Err(StreamableHttpError::AuthRequired(e))
+                if e.www_authenticate_header.contains("use_dpop_nonce")
+                    && self.learn_nonce(uri).await =>
+            {
+                call(self.headers(method, uri, custom)).await
+            }
+            _ => first,
+        }
+    }
+
+    /// The nonce a `use_dpop_nonce` refusal carried in `DPoP-Nonce`, which rmcp's transport
+    /// does not pass on: asked for again with a `GET` whose proof has no nonce, which the
+    /// server refuses, with its nonce, before doing anything. True when one was learnt.
+    async fn learn_nonce(&self, uri: &str) -> bool {
+        let now = shared::clock::Clock::now(&shared::clock::SystemClock);
+        let proof = self.key.proof("GET", uri, now, Some(&self.token), None);
+        let answer = self
+            .inner
+            .get(uri)
+            .header(
+                reqwest::header::AUTHORIZATION.as_str(),
+                format!("DPoP {}", self.token),
+            )
+            .header("dpop", proof)
+            .header(
+                reqwest::header::ACCEPT.as_str(),
+                "application/json, text/event-stream",
+            )
+            .send()
+            .await;
+        let learnt = answer.ok().and_then(|r| {
+            r.headers()
+                .get(shared::dpop::NONCE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let found = learnt.is_some();
+        if found {
+            *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) = learnt;
+        }
+        found
+    }
+
     fn headers(
         &self,
         method: &str,
@@ -91,7 +167,7 @@ impl DpopHttp {
             uri,
             shared::clock::Clock::now(&shared::clock::SystemClock),
             Some(&self.token),
-            None,
+            self.nonce().as_deref(),
         );
         if let Ok(v) = HeaderValue::from_str(&format!("DPoP {}", self.token)) {
             custom.insert(reqwest::header::AUTHORIZATION, v);
@@ -117,10 +193,16 @@ impl StreamableHttpClient for DpopHttp {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<StreamableHttpPostResponse> {
-        let headers = self.headers("POST", &uri, custom_headers);
-        self.inner
-            .post_message(uri, message, session_id, None, headers)
-            .await
+        self.sending("POST", &uri, custom_headers, |headers| {
+            self.inner.post_message(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                None,
+                headers,
+            )
+        })
+        .await
     }
 
     async fn post_message_with_response_limits(
@@ -132,10 +214,17 @@ impl StreamableHttpClient for DpopHttp {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> HttpResult<StreamableHttpPostResponse> {
-        let headers = self.headers("POST", &uri, custom_headers);
-        self.inner
-            .post_message_with_response_limits(uri, message, session_id, None, headers, limits)
-            .await
+        self.sending("POST", &uri, custom_headers, |headers| {
+            self.inner.post_message_with_response_limits(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                None,
+                headers,
+                limits,
+            )
+        })
+        .await
     }
 
     async fn delete_session(
@@ -145,10 +234,11 @@ impl StreamableHttpClient for DpopHttp {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<()> {
-        let headers = self.headers("DELETE", &uri, custom_headers);
-        self.inner
-            .delete_session(uri, session_id, None, headers)
-            .await
+        self.sending("DELETE", &uri, custom_headers, |headers| {
+            self.inner
+                .delete_session(uri.clone(), session_id.clone(), None, headers)
+        })
+        .await
     }
 
     async fn get_stream(
@@ -159,10 +249,16 @@ impl StreamableHttpClient for DpopHttp {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> HttpResult<SseStream> {
-        let headers = self.headers("GET", &uri, custom_headers);
-        self.inner
-            .get_stream(uri, session_id, last_event_id, None, headers)
-            .await
+        self.sending("GET", &uri, custom_headers, |headers| {
+            self.inner.get_stream(
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
+                None,
+                headers,
+            )
+        })
+        .await
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -174,16 +270,16 @@ impl StreamableHttpClient for DpopHttp {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> HttpResult<SseStream> {
-        let headers = self.headers("GET", &uri, custom_headers);
-        self.inner
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
+        self.sending("GET", &uri, custom_headers, |headers| {
+            self.inner.get_stream_with_max_sse_event_size(
+                uri.clone(),
+                session_id.clone(),
+                last_event_id.clone(),
                 None,
                 headers,
                 max_sse_event_size,
             )
-            .await
+        })
+        .await
     }
 }

@@ -386,11 +386,11 @@ impl AuthenticatedMcpClient {
         let served = match (&self.dpop, bound) {
             // RFC 9449 §7: a bound token goes with a proof on every request.
             (Some(key), true) => {
-                let client = dpop::DpopHttp {
-                    inner: rmcp_reqwest::Client::default(),
-                    key: key.clone(),
-                    token: token.expose().into(),
-                };
+                let client = dpop::DpopHttp::new(
+                    rmcp_reqwest::Client::default(),
+                    key.clone(),
+                    token.expose().into(),
+                );
                 let cfg = StreamableHttpClientTransportConfig::with_uri(uri);
                 ().serve(StreamableHttpClientTransport::with_client(client, cfg))
                     .await

@@ -179,7 +179,7 @@ async fn main() {
     };
     let t = Instant::now();
     for p in &proofs {
-        verifier.verify(p, &req, None, now()).unwrap();
+        verifier.verify(p, &req, None, now()).await.unwrap();
     }
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     println!("proof, 1 thread: sign {sign_us:.1} us, verify {verify_us:.1} us");

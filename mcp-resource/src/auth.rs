@@ -8,11 +8,15 @@
 //!   `error="insufficient_scope"` and the scopes needed, so clients can step up;
 //! * every request is authorized on its own: the server is stateless (no MCP sessions), so
 //!   there is no session id another user could reuse;
-//! * DPoP (RFC 9449 §7): `Authorization: DPoP <token>` with a `DPoP` proof for this request
-//!   (`htm`, `htu` = the configured `MCP_RESOURCE_URL`, never a Host header a proxy rewrote,
-//!   `iat` window, `jti` once, `ath` = the token's hash) signed by the key the token is bound
-//!   to (`cnf.jkt`); a bound token sent as `Bearer` is refused, and with `MCP_DPOP_REQUIRED`
-//!   every Bearer token is; challenges offer `DPoP algs=…` beside `Bearer` (§7.1).
+//! * DPoP (RFC 9449 §7): the rule of `shared::dpop::binding`, the one `authz` applies too —
+//!   `Authorization: DPoP <token>` with a `DPoP` proof for this request (`htm`, `htu` = the
+//!   configured `MCP_RESOURCE_URL`, never a Host header a proxy rewrote, `iat` window, `ath` =
+//!   the token's hash, this server's nonce with `MCP_DPOP_NONCE`, §9) signed by the key the
+//!   token is bound to (`cnf.jkt`); a bound token sent as `Bearer` is refused, and with
+//!   `MCP_DPOP_REQUIRED` every Bearer token is; challenges offer `DPoP algs=…` beside `Bearer`
+//!   (§7.1). The proof's `jti` is spent last, once the per-caller limit let the request
+//!   through (§11.1: in Redis with `MCP_REDIS_URL`, shared by replicas); a full replay store
+//!   refuses (`use_dpop_nonce`, or 503 with `Retry-After`) rather than forget a live proof.
 
 use std::sync::Arc;
 
@@ -23,6 +27,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use serde_json::Value;
+use shared::dpop::{Authorization, Binding, DpopError, Presented, Scheme};
 use shared::verifier::VerifyError;
 use shared::{AccessTokenClaims, ScopeSet};
 
@@ -72,16 +77,18 @@ pub struct AuthError {
     resource_metadata: String,
     /// The scopes a client should ask for.
     scope: String,
-    /// The request used the DPoP scheme: the error goes into the `DPoP` challenge.
-    dpop_used: bool,
+    /// The scheme the request used: the error goes into its challenge (RFC 9449 §7.1).
+    used: Option<Scheme>,
     /// `MCP_DPOP_REQUIRED`: no `Bearer` challenge is offered.
     dpop_required: bool,
+    /// A fresh nonce (`DPoP-Nonce`), with `use_dpop_nonce` (RFC 9449 §9).
+    nonce: Option<String>,
 }
 
 impl AuthError {
-    /// The refusal concerns a DPoP request (RFC 9449 §7.1: the error is in the DPoP challenge).
-    pub fn via_dpop(mut self) -> Self {
-        self.dpop_used = true;
+    /// The refusal concerns a request under `scheme`.
+    pub fn via(mut self, scheme: Scheme) -> Self {
+        self.used = Some(scheme);
         self
     }
 }
@@ -97,6 +104,12 @@ pub enum Refusal {
     InvalidToken(String),
     /// The DPoP proof is missing or invalid: 401 `invalid_dpop_proof` (RFC 9449 §7.1).
     InvalidDpopProof(String),
+    /// The proof lacks this server's current nonce (`MCP_DPOP_NONCE`), or the replay store is
+    /// full while nonces are on: 401 `use_dpop_nonce` with a `DPoP-Nonce` (RFC 9449 §9).
+    UseDpopNonce(String),
+    /// The replay store is full of live proofs (nonces off): 503 `temporarily_unavailable`
+    /// with `Retry-After`; nothing live is forgotten to make room.
+    DpopBusy { retry_after: u64 },
     /// The token lacks the scope: 403 `insufficient_scope`, naming what to ask for.
     InsufficientScope(String),
     /// Over the per-IP limit: 429 `temporarily_unavailable` with `Retry-After`.
@@ -115,6 +128,8 @@ impl Refusal {
             Self::TokenNotInHeader => "token_not_in_header",
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce(_) => "use_dpop_nonce",
+            Self::DpopBusy { .. } => "dpop_busy",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::TooMany { .. } => "too_many",
             Self::KeysUnavailable => "keys_unavailable",
@@ -128,12 +143,28 @@ impl McpState {
     /// challenge scope.
     pub fn refuse(&self, kind: Refusal, scope: Option<String>) -> AuthError {
         self.metrics.refused(kind.name());
+        let nonce = match kind {
+            Refusal::UseDpopNonce(_) => self.dpop.current_nonce(self.now()),
+            _ => None,
+        };
         AuthError {
             kind,
             resource_metadata: self.config.metadata_url(),
             scope: scope.unwrap_or_else(|| self.config.challenge_scope.clone()),
-            dpop_used: false,
+            used: None,
             dpop_required: self.config.dpop_required,
+            nonce,
+        }
+    }
+}
+
+impl From<DpopError> for Refusal {
+    /// A refused proof (RFC 9449 §7.1, §9).
+    fn from(e: DpopError) -> Self {
+        match e {
+            DpopError::Invalid(m) => Self::InvalidDpopProof(m),
+            e @ DpopError::UseNonce => Self::UseDpopNonce(e.to_string()),
+            DpopError::Unavailable { retry_after } => Self::DpopBusy { retry_after },
         }
     }
 }
@@ -157,6 +188,15 @@ impl IntoResponse for AuthError {
             Refusal::InvalidDpopProof(d) => {
                 (StatusCode::UNAUTHORIZED, C::InvalidDpopProof, d.clone())
             }
+            Refusal::UseDpopNonce(d) => (StatusCode::UNAUTHORIZED, C::UseDpopNonce, d.clone()),
+            Refusal::DpopBusy { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                C::TemporarilyUnavailable,
+                DpopError::Unavailable {
+                    retry_after: *retry_after,
+                }
+                .to_string(),
+            ),
             Refusal::InsufficientScope(d) => {
                 (StatusCode::FORBIDDEN, C::InsufficientScope, d.clone())
             }
@@ -186,49 +226,41 @@ impl IntoResponse for AuthError {
             Refusal::TokenNotInHeader
             | Refusal::InvalidToken(_)
             | Refusal::InvalidDpopProof(_)
+            | Refusal::UseDpopNonce(_)
             | Refusal::InsufficientScope(_) => Some(Some(code)),
             _ => None,
         };
         if let Some(error) = challenge_error {
-            let error = error.map(|code| {
-                format!(
-                    "error=\"{code}\", error_description=\"{}\", ",
-                    quote(&description)
-                )
-            });
             let params = format!(
                 "scope=\"{}\", resource_metadata=\"{}\"",
                 quote(&self.scope),
                 self.resource_metadata
             );
-            // RFC 9449 §7.1: one challenge per scheme; the error in the scheme the request
-            // used. Bearer first (clients that only know Bearer read the first).
-            let mut challenges = Vec::with_capacity(2);
-            if !self.dpop_required {
-                let e = if self.dpop_used {
-                    ""
-                } else {
-                    error.as_deref().unwrap_or("")
-                };
-                challenges.push(format!("Bearer {e}{params}"));
+            // RFC 9449 §7.1: one challenge per scheme, the error in the one the request used
+            // (`shared::dpop::Challenge`, as at `authz`).
+            let challenges = shared::dpop::Challenge {
+                used: self.used,
+                error: error.map(|code| (code, description.as_str())),
+                params: &params,
+                bearer: !self.dpop_required,
+                dpop: true,
             }
-            let e = if self.dpop_used || self.dpop_required {
-                error.as_deref().unwrap_or("")
-            } else {
-                ""
-            };
-            challenges.push(format!(
-                "DPoP algs=\"{}\", {e}{params}",
-                shared::dpop::CHALLENGE_ALGS
-            ));
+            .render();
             for c in challenges {
                 if let Ok(v) = HeaderValue::from_str(&c) {
                     h.append(header::WWW_AUTHENTICATE, v);
                 }
             }
         }
+        if let Some(n) = self
+            .nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            h.insert(shared::dpop::NONCE_HEADER, n);
+        }
         match self.kind {
-            Refusal::TooMany { retry_after } => {
+            Refusal::TooMany { retry_after } | Refusal::DpopBusy { retry_after } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             Refusal::KeysUnavailable => {
@@ -257,28 +289,21 @@ pub async fn require_token(
         return Err(state.refuse(Refusal::TokenNotInHeader, None));
     }
     // `Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1).
-    let presented = req
+    let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .and_then(|(scheme, t)| {
-            let dpop = if scheme.eq_ignore_ascii_case("dpop") {
-                true
-            } else if scheme.eq_ignore_ascii_case("bearer") {
-                false
-            } else {
-                return None;
-            };
-            Some((t.trim().to_owned(), dpop))
-        });
-    let Some((token, dpop)) = presented else {
-        return Err(state.refuse(Refusal::NoToken, None));
+        .map(|v| v.as_bytes());
+    let (scheme, token) = match Authorization::parse(authorization) {
+        Authorization::Token(scheme, token) => (scheme, token.to_owned()),
+        Authorization::Missing => return Err(state.refuse(Refusal::NoToken, None)),
+        Authorization::Malformed(scheme) => {
+            let msg = "the Authorization header is malformed";
+            state.audit(None, "token", "denied", Some(msg.into())).await;
+            let e = state.refuse(Refusal::InvalidToken(msg.into()), None);
+            return Err(e.via(scheme));
+        }
     };
-    let refuse_dpop = |kind| {
-        let e = state.refuse(kind, None);
-        if dpop { e.via_dpop() } else { e }
-    };
+    let refuse_token = |kind| state.refuse(kind, None).via(scheme);
     let claims = match state.verifier.verify(&token).await {
         Ok(c) => c,
         Err(VerifyError::KeysUnavailable(cause)) => {
@@ -290,27 +315,34 @@ pub async fn require_token(
             state
                 .audit(None, "token", "denied", Some(e.to_string()))
                 .await;
-            return Err(refuse_dpop(Refusal::InvalidToken(e.to_string())));
+            return Err(refuse_token(Refusal::InvalidToken(e.to_string())));
         }
     };
-    if let Err(refusal) = check_binding(&state, &req, &token, dpop, &claims) {
-        state.metrics.verification_failed(match &refusal {
-            Refusal::InvalidDpopProof(_) => "dpop_proof",
-            _ => "dpop_binding",
-        });
-        let reason = match &refusal {
-            Refusal::InvalidDpopProof(m) | Refusal::InvalidToken(m) => m.clone(),
-            _ => String::new(),
-        };
-        state.audit(None, "token", "denied", Some(reason)).await;
-        return Err(refuse_dpop(refusal));
-    }
+    let binding = match check_binding(&state, &req, &token, scheme, &claims) {
+        Ok(binding) => binding,
+        Err(refusal) => {
+            state.metrics.verification_failed(match &refusal {
+                Refusal::InvalidDpopProof(_) => "dpop_proof",
+                Refusal::UseDpopNonce(_) => "dpop_nonce",
+                _ => "dpop_binding",
+            });
+            let reason = match &refusal {
+                Refusal::InvalidDpopProof(m) | Refusal::InvalidToken(m) => m.clone(),
+                _ => String::new(),
+            };
+            // A nonce request is the protocol's normal first round (§9), not a denial.
+            if !matches!(refusal, Refusal::UseDpopNonce(_)) {
+                state.audit(None, "token", "denied", Some(reason)).await;
+            }
+            return Err(refuse_token(refusal));
+        }
+    };
     if let Some(msg) = state.revocations.refuses(&claims) {
         state.metrics.verification_failed("revoked");
         state
             .audit(None, "token", "denied", Some(msg.to_owned()))
             .await;
-        return Err(refuse_dpop(Refusal::InvalidToken(msg.to_owned())));
+        return Err(refuse_token(Refusal::InvalidToken(msg.to_owned())));
     }
     // Per authenticated caller (a user through one client, or a service client), after the
     // token is verified: nobody can spend another caller's budget.
@@ -320,6 +352,17 @@ pub async fn require_token(
             state.metrics.rate_limited(limit.name());
             return Err(state.refuse(Refusal::TooMany { retry_after }, None));
         }
+    }
+    // RFC 9449 §11.1: the proof is used up only now, once every check and limit let the
+    // request through (refused requests cannot fill the replay store).
+    if let Binding::Proved(proof) = &binding
+        && let Err(e) = state.dpop.spend(proof, state.now()).await
+    {
+        if let DpopError::Invalid(m) = &e {
+            state.metrics.verification_failed("dpop_proof");
+            state.audit(None, "token", "denied", Some(m.clone())).await;
+        }
+        return Err(refuse_token(e.into()));
     }
     let scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
     let caller = Caller {
@@ -374,66 +417,54 @@ pub async fn require_token(
         ));
     }
     parts.extensions.insert(caller);
-    Ok(next
+    let mut response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
-        .await)
+        .await;
+    // RFC 9449 §9: the nonce for the next proof, on every answer to a DPoP request.
+    if scheme == Scheme::Dpop
+        && let Some(n) = state
+            .dpop
+            .current_nonce(state.now())
+            .and_then(|n| HeaderValue::from_str(&n).ok())
+    {
+        response.headers_mut().insert(shared::dpop::NONCE_HEADER, n);
+    }
+    Ok(response)
 }
 
-/// RFC 9449 §7: the token's binding and the request's scheme and proof agree.
-///
-/// * `DPoP` scheme: the token must be bound (`cnf.jkt`); exactly one `DPoP` header with a
-///   proof for this method and the configured resource URL, fresh, unused, with `ath` of this
-///   token, signed by the bound key.
-/// * `Bearer` scheme: the token must not be bound (a bound token is useless without its
-///   key, so a bearer of one is not its holder), and Bearer must be allowed here.
+/// RFC 9449 §7: the token's binding and the request's scheme and proof agree
+/// (`shared::dpop::binding`, with this server's nonce when `MCP_DPOP_NONCE` is on), and with
+/// `MCP_DPOP_REQUIRED` no Bearer token is taken. The proof is not spent here.
 fn check_binding(
     state: &McpState,
     req: &Request,
     token: &str,
-    dpop: bool,
+    scheme: Scheme,
     claims: &AccessTokenClaims,
-) -> Result<(), Refusal> {
-    let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
-    if !dpop {
-        return match bound {
-            Some(_) => Err(Refusal::InvalidToken(
-                "the token is DPoP-bound: present it with the DPoP scheme and a proof".into(),
-            )),
-            None if state.config.dpop_required => Err(Refusal::InvalidToken(
-                "this server accepts only DPoP-bound tokens (RFC 9449)".into(),
-            )),
-            None => Ok(()),
-        };
-    }
-    let Some(bound) = bound else {
-        return Err(Refusal::InvalidToken(
-            "the token is not DPoP-bound: present it with the Bearer scheme".into(),
-        ));
-    };
-    let mut proofs = req.headers().get_all(shared::dpop::DPOP_HEADER).iter();
-    let (Some(proof), None) = (proofs.next(), proofs.next()) else {
-        return Err(Refusal::InvalidDpopProof(
-            "exactly one DPoP proof header is required".into(),
-        ));
-    };
-    let proof = proof
-        .to_str()
-        .map_err(|_| Refusal::InvalidDpopProof("the DPoP header is not a JWT".into()))?;
-    let request = shared::dpop::ProofRequest {
+) -> Result<Binding, Refusal> {
+    let presented = Presented {
+        scheme,
+        token,
+        bound: claims.cnf.as_ref().map(|c| c.jkt.as_str()),
         method: req.method().as_str(),
         uri: &state.config.resource_url,
-        access_token: Some(token),
     };
-    let verified = state
+    let proofs = req
+        .headers()
+        .get_all(shared::dpop::DPOP_HEADER)
+        .iter()
+        .map(|v| v.as_bytes());
+    match state
         .dpop
-        .verify(proof, &request, None, state.now())
-        .map_err(|e| Refusal::InvalidDpopProof(e.to_string()))?;
-    if !verified.jkt.matches(bound) {
-        return Err(Refusal::InvalidToken(
-            "the DPoP proof is signed with another key than the token is bound to".into(),
-        ));
+        .check_presented(&presented, proofs, true, state.now())
+    {
+        Ok(Binding::Bearer) if state.config.dpop_required => Err(Refusal::InvalidToken(
+            "this server accepts only DPoP-bound tokens (RFC 9449)".into(),
+        )),
+        Ok(binding) => Ok(binding),
+        Err(shared::dpop::Refusal::Token(m)) => Err(Refusal::InvalidToken(m.into())),
+        Err(shared::dpop::Refusal::Proof(e)) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Per-client-IP request limit on the MCP endpoint, before any token work (so floods of bad

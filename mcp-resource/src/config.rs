@@ -93,8 +93,19 @@ pub struct Config {
     pub dpop_required: bool,
     /// `MCP_DPOP_IAT_WINDOW_SECS` (default 60): how far a proof's `iat` may be from now.
     pub dpop_iat_window_secs: i64,
-    /// `MCP_DPOP_REPLAY_CACHE` (default 100000): the most proof `jti`s remembered.
+    /// `MCP_DPOP_REPLAY_CACHE` (default 100000): the most live proof `jti`s remembered in this
+    /// process (without `MCP_REDIS_URL`, or while Redis does not answer); when full, new proofs
+    /// are refused until entries expire (`iat` window + 1 s after their `iat`), never by
+    /// forgetting a live one.
     pub dpop_replay_cache: usize,
+    /// `MCP_DPOP_NONCE` (default false): every DPoP proof must carry this server's current
+    /// nonce (RFC 9449 §9): `use_dpop_nonce` with a `DPoP-Nonce` header, and a fresh one on
+    /// every answer to a DPoP request. Stateless: a MAC of the time window under a key derived
+    /// from the notes key, so replicas sharing `MCP_NOTES_KEY` accept each other's nonces.
+    pub dpop_nonce: bool,
+    /// `MCP_DPOP_NONCE_SECS` (default 300): a nonce's window; the previous one is accepted
+    /// too, so a nonce lives between one and two windows.
+    pub dpop_nonce_secs: i64,
 }
 
 impl Default for Config {
@@ -132,6 +143,8 @@ impl Default for Config {
             dpop_required: false,
             dpop_iat_window_secs: 60,
             dpop_replay_cache: 100_000,
+            dpop_nonce: false,
+            dpop_nonce_secs: 300,
         }
     }
 }
@@ -184,6 +197,8 @@ impl Config {
         env.set("MCP_DPOP_REQUIRED", &mut c.dpop_required)?;
         env.set("MCP_DPOP_IAT_WINDOW_SECS", &mut c.dpop_iat_window_secs)?;
         env.set("MCP_DPOP_REPLAY_CACHE", &mut c.dpop_replay_cache)?;
+        env.set("MCP_DPOP_NONCE", &mut c.dpop_nonce)?;
+        env.set("MCP_DPOP_NONCE_SECS", &mut c.dpop_nonce_secs)?;
         c.validate()?;
         Ok(c)
     }
@@ -233,6 +248,11 @@ impl Config {
             return Err(ConfigError(
                 "dpop_iat_window_secs must be within 5..=600 and dpop_replay_cache at least 1000"
                     .into(),
+            ));
+        }
+        if !(30..=86_400).contains(&self.dpop_nonce_secs) {
+            return Err(ConfigError(
+                "dpop_nonce_secs must be within 30..=86400".into(),
             ));
         }
         Ok(())

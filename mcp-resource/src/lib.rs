@@ -64,6 +64,9 @@ pub async fn build_state_with_clock(
         None => MasterKey::load_or_create_file(&config.data_dir.join("notes.key")),
     }
     .map_err(|e| Error::Key(e.to_string()))?;
+    // DPoP nonces (RFC 9449 §9): a key of their own, derived from the notes key every replica
+    // shares.
+    let nonce_key = key.mac("dpop-nonce-v1", b"mcp-resource");
     let store = store::Store::open(&config.database_url(), key).await?;
     let mut http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -99,8 +102,19 @@ pub async fn build_state_with_clock(
     .map_err(|e| Error::Config(e.to_string()))?;
     let limiter = counters.limiter("ip", config.rate_per_minute);
     let caller_limiter = counters.limiter("caller", config.rate_per_caller_per_minute);
-    let dpop =
-        shared::dpop::DpopVerifier::new(config.dpop_iat_window_secs, config.dpop_replay_cache);
+    // Spent proofs where the rate limits are (Redis: shared by every replica).
+    let mut dpop =
+        shared::dpop::DpopVerifier::new(config.dpop_iat_window_secs, config.dpop_replay_cache)
+            .with_replay(shared::dpop::ReplayStore::shared(
+                &counters,
+                config.dpop_replay_cache,
+            ));
+    if config.dpop_nonce {
+        dpop = dpop.with_nonces(shared::dpop::NonceSource::new(
+            nonce_key,
+            config.dpop_nonce_secs,
+        ));
+    }
     Ok(Arc::new(McpState {
         dpop,
         config,

@@ -31,7 +31,8 @@ pub struct McpState {
     pub metrics: crate::metrics::Metrics,
     /// Injected time (`shared::clock`): token expiry, logouts, audit rows, rate windows.
     pub clock: std::sync::Arc<dyn shared::clock::Clock>,
-    /// DPoP proofs (RFC 9449 §7) and this server's replay cache.
+    /// DPoP proofs (RFC 9449 §7): the verifier, its replay store (Redis with `MCP_REDIS_URL`)
+    /// and, with `MCP_DPOP_NONCE`, its nonces.
     pub dpop: shared::dpop::DpopVerifier,
 }
 

@@ -186,6 +186,25 @@ impl Counters {
     pub fn is_shared(&self) -> bool {
         matches!(self, Self::Redis(_))
     }
+
+    /// Mark `key` of `name` as used, on this connection and under this prefix:
+    /// `SET <prefix>:<name>:<key> 1 NX EX <ttl_secs>`, one round trip, atomic across replicas
+    /// (DPoP `jti`s, `shared::dpop::replay`). `Some(Ok(true))`: it was not set before (now it
+    /// is); `Some(Ok(false))`: it was; `Some(Err(cause))`: Redis did not answer in time (it is
+    /// then left alone for [`BACKOFF_SECS`], like the limits); `None`: in-process counters,
+    /// nothing to share.
+    pub async fn set_once(
+        &self,
+        name: &str,
+        key: &str,
+        ttl_secs: u64,
+        now: i64,
+    ) -> Option<Result<bool, String>> {
+        let Self::Redis(r) = self else {
+            return None;
+        };
+        Some(r.set_once(name, key, ttl_secs, now).await)
+    }
 }
 
 /// One named limit.
@@ -276,6 +295,40 @@ impl RedisCounters {
             Err(_) => {
                 self.failed_open(now, "no answer in time");
                 Ok(())
+            }
+        }
+    }
+
+    async fn set_once(
+        &self,
+        name: &str,
+        key: &str,
+        ttl_secs: u64,
+        now: i64,
+    ) -> Result<bool, String> {
+        if now < self.down_until.load(Ordering::Relaxed) {
+            return Err("Redis failed a moment ago; not retried yet".into());
+        }
+        let redis_key = format!("{}:{name}:{key}", self.prefix);
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&redis_key)
+            .arg(1u8)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl_secs.max(1));
+        // `OK` when set, nil when the key existed.
+        let answer =
+            tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<Option<String>>(&mut conn)).await;
+        match answer {
+            Ok(Ok(set)) => Ok(set.is_some()),
+            Ok(Err(e)) => {
+                self.down_until.store(now + BACKOFF_SECS, Ordering::Relaxed);
+                Err(e.to_string())
+            }
+            Err(_) => {
+                self.down_until.store(now + BACKOFF_SECS, Ordering::Relaxed);
+                Err("no answer in time".into())
             }
         }
     }

@@ -2,7 +2,6 @@
 //! its own `router()`. Cross-cutting layers (timeouts, security headers, fallback) live here.
 
 mod api;
-pub mod bearer;
 mod browser;
 pub mod context;
 mod device;

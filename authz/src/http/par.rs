@@ -40,7 +40,7 @@ async fn par(
     .await?;
     // RFC 9449 §10.1: a DPoP proof for this endpoint binds the code to its key.
     let endpoint = format!("{}/par", state.config.issuer);
-    let proved = match state.dpop.check(&headers, "POST", &endpoint, None, ctx.now) {
+    let proved = match state.dpop.check(&headers, "POST", &endpoint, ctx.now).await {
         Ok(jkt) => jkt,
         Err(refused) => return Ok(refused.into_response()),
     };

@@ -29,7 +29,7 @@ async fn token(
     // RFC 9449 §5: a DPoP proof for this endpoint binds what is issued to its key. A refused
     // proof is answered here (400 invalid_dpop_proof / use_dpop_nonce with DPoP-Nonce).
     let endpoint = format!("{}/token", state.config.issuer);
-    let ctx = match state.dpop.check(&headers, "POST", &endpoint, None, ctx.now) {
+    let ctx = match state.dpop.check(&headers, "POST", &endpoint, ctx.now).await {
         Ok(dpop_jkt) => RequestContext { dpop_jkt, ..ctx },
         Err(refused) => return Ok(refused.into_response()),
     };

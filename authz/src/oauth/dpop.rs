@@ -1,5 +1,7 @@
 //! DPoP at the authorization server (RFC 9449 §5, §8): the configuration (`AUTHZ_DPOP_*`), the
-//! proof check of `POST /token` and of `/userinfo`, and the stateless server nonces.
+//! proof check of `POST /token` and `POST /par`, and the stateless server nonces. Resource
+//! requests (UserInfo, the management API) go through `oauth::live::presented`, which applies
+//! `shared::dpop::binding` with this verifier.
 //!
 //! * A token request with a valid `DPoP` header gets access tokens bound to the proof's key
 //!   (`cnf.jkt`, §6) and `token_type: DPoP` (§5); a public client's refresh tokens are bound to
@@ -11,12 +13,19 @@
 //!   it without shared state; the refusal is `use_dpop_nonce` with a `DPoP-Nonce` header.
 //! * With DPoP off (`AUTHZ_DPOP=false`) the header is ignored (§5: a server without DPoP
 //!   issues Bearer tokens) and metadata does not list it.
+//! * Spent proofs (`jti`, §11.1) are kept where the rate limits are: in Redis with
+//!   `AUTHZ_REDIS_URL` (so a proof used at one replica is refused at every other), else in this
+//!   process, at most `AUTHZ_DPOP_REPLAY_CACHE` live ones; a full cache refuses new proofs
+//!   (`use_dpop_nonce` with nonces on, else 503 with `Retry-After`) and never forgets a live one.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shared::config::{ConfigError, Env};
-use shared::dpop::{DpopError, DpopVerifier, Jkt, NonceCheck, NonceSource, ProofRequest};
+use shared::dpop::{
+    DpopError, DpopVerifier, Jkt, NonceCheck, NonceSource, ProofRequest, ReplayStore,
+};
+use shared::limits::Counters;
 
 use crate::crypto::MasterKey;
 
@@ -33,7 +42,9 @@ pub struct DpopConfig {
     pub nonce_secs: i64,
     /// `AUTHZ_DPOP_IAT_WINDOW_SECS` (default 60): how far a proof's `iat` may be from now.
     pub iat_window_secs: i64,
-    /// `AUTHZ_DPOP_REPLAY_CACHE` (default 100000): the most `jti`s remembered.
+    /// `AUTHZ_DPOP_REPLAY_CACHE` (default 100000): the most live `jti`s remembered in this
+    /// process (without Redis, or while Redis does not answer); when full, new proofs are
+    /// refused until entries expire (at most `iat` window + 1 s after their `iat`).
     pub replay_cache: usize,
 }
 
@@ -82,53 +93,61 @@ impl DpopConfig {
     }
 }
 
-/// The server's DPoP service: verifier (with its replay cache) and nonce source.
+/// The server's DPoP service: the verifier, with its replay store (Redis when the rate limits
+/// are there) and, when on, its nonces.
 #[derive(Debug)]
 pub struct Dpop {
     pub enabled: bool,
     verifier: DpopVerifier,
-    /// `Some` when nonces are required.
-    nonces: Option<NonceSource>,
 }
 
-/// A refused proof, answered per RFC 9449 §5 (token endpoint) or §7.1 (resources).
+/// A refused proof at the token or PAR endpoint: 400 (RFC 9449 §5), or 503 with `Retry-After`
+/// when the replay store is full and nonces are off.
 #[derive(Debug)]
 pub struct Refused {
     pub error: DpopError,
     /// The nonce to send back (`DPoP-Nonce`), when nonces are on.
     pub nonce: Option<String>,
-    /// A protected resource (userinfo) answers 401 with a `DPoP` challenge; the token
-    /// endpoint answers 400 (RFC 9449 §5, §7.1).
-    pub resource: bool,
 }
 
 impl Dpop {
-    pub fn new(config: &DpopConfig, master: &MasterKey) -> Self {
-        let nonces = config
-            .nonce
-            .then(|| NonceSource::new(master.mac("dpop-nonce-v1", b"authz"), config.nonce_secs));
+    /// `counters`: where the rate limits are; spent proofs are kept there too (Redis: shared
+    /// by every replica).
+    pub fn new(config: &DpopConfig, master: &MasterKey, counters: &Counters) -> Self {
+        let mut verifier = DpopVerifier::new(config.iat_window_secs, config.replay_cache)
+            .with_replay(ReplayStore::shared(counters, config.replay_cache));
+        if config.nonce {
+            verifier = verifier.with_nonces(NonceSource::new(
+                master.mac("dpop-nonce-v1", b"authz"),
+                config.nonce_secs,
+            ));
+        }
         Self {
             enabled: config.enabled,
-            verifier: DpopVerifier::new(config.iat_window_secs, config.replay_cache),
-            nonces,
+            verifier,
         }
     }
 
     /// The nonce to hand out now (`DPoP-Nonce` on every token response when nonces are on,
     /// RFC 9449 §8.2).
     pub fn current_nonce(&self, now: i64) -> Option<String> {
-        self.nonces.as_ref().map(|n| n.current(now))
+        self.verifier.current_nonce(now)
     }
 
-    /// Check the `DPoP` header of a request to `uri` (this server's public URL of the
-    /// endpoint) with `method`: `Ok(None)` without a header (or with DPoP off), the key's
-    /// thumbprint with a valid proof. `access_token`: the token a resource request presents.
-    pub fn check(
+    /// The verifier, for the resource-request rule (`oauth::live::presented`).
+    pub fn verifier(&self) -> &DpopVerifier {
+        &self.verifier
+    }
+
+    /// Check and spend the `DPoP` header of a request to the token or PAR endpoint `uri`
+    /// (this server's public URL of it) with `method`: `Ok(None)` without a header (or with
+    /// DPoP off), the key's thumbprint with a valid proof. Nonces, when on, are asked for here
+    /// (RFC 9449 §8).
+    pub async fn check(
         &self,
         headers: &HeaderMap,
         method: &str,
         uri: &str,
-        access_token: Option<&str>,
         now: i64,
     ) -> Result<Option<Jkt>, Refused> {
         if !self.enabled {
@@ -136,8 +155,7 @@ impl Dpop {
         }
         let refuse = |error| Refused {
             error,
-            nonce: self.current_nonce(now).filter(|_| access_token.is_none()),
-            resource: access_token.is_some(),
+            nonce: self.current_nonce(now),
         };
         let mut values = headers.get_all(shared::dpop::DPOP_HEADER).iter();
         let Some(value) = values.next() else {
@@ -155,17 +173,12 @@ impl Dpop {
         let req = ProofRequest {
             method,
             uri,
-            access_token,
+            access_token: None,
         };
-        // Nonces are asked for at the token endpoint only (RFC 9449 §8); a resource request
-        // (one with an access token) is checked without.
-        let nonce = self
-            .nonces
-            .as_ref()
-            .filter(|_| access_token.is_none())
-            .map(|n| n as &dyn NonceCheck);
+        let nonce = self.verifier.nonces().map(|n| n as &dyn NonceCheck);
         self.verifier
             .verify(proof, &req, nonce, now)
+            .await
             .map(|p| Some(p.jkt))
             .map_err(refuse)
     }
@@ -174,14 +187,10 @@ impl Dpop {
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         let description = shared::error_description(&self.error.to_string());
-        let code = match self.error {
-            DpopError::Invalid(_) => shared::ErrorCode::InvalidDpopProof,
-            DpopError::UseNonce => shared::ErrorCode::UseDpopNonce,
-        };
-        let status = if self.resource {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
+        let code = self.error.error_code();
+        let status = match self.error {
+            DpopError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
         };
         let body = shared::ErrorResponse::new(code, &description);
         let mut r = (status, axum::Json(body)).into_response();
@@ -193,15 +202,11 @@ impl IntoResponse for Refused {
         if let Some(n) = self.nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
             h.insert(shared::dpop::NONCE_HEADER, n);
         }
-        if self.resource {
-            // RFC 9449 §7.1.
-            let v = format!(
-                "DPoP algs=\"{}\", error=\"{code}\", error_description=\"{description}\"",
-                shared::dpop::CHALLENGE_ALGS
+        if let DpopError::Unavailable { retry_after } = self.error {
+            h.insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after),
             );
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                h.insert(axum::http::header::WWW_AUTHENTICATE, v);
-            }
         }
         r
     }

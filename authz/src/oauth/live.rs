@@ -2,6 +2,13 @@
 //! a token it issued: UserInfo, the management API, introspection, token exchange and the
 //! refresh grant. A fix made here holds everywhere.
 //!
+//! A token *presented* to a resource endpoint of this server (UserInfo, the management API —
+//! every endpoint a token's holder calls with it) goes through [`presented`]: live, and used as
+//! its DPoP binding requires (RFC 9449 §7, `shared::dpop::binding`, the rule the MCP server
+//! applies too). Introspection and token exchange look at a token for someone else (a resource
+//! server asking about it; a `subject_token`), not a presentation by its holder, and use
+//! [`access_token`] alone.
+//!
 //! An access token is live when:
 //! 1. it is ours: signature by a published key, `typ` at+jwt, our `iss`, unexpired against the
 //!    injected clock (RFC 9068 §4, RFC 8725);
@@ -17,10 +24,12 @@
 
 use std::sync::Arc;
 
+use axum::http::{HeaderMap, header};
 use shared::claims::CLIENT_SUBJECT_PREFIX;
-use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ScopeSet};
+use shared::dpop::{Authorization, Binding, Presented, Refusal};
+use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ErrorCode, ScopeSet};
 
-use crate::error::Result;
+use crate::error::{ResourceRefusal, Result};
 use crate::state::AppState;
 use crate::store::{Client, RefreshTokenRecord, User};
 
@@ -138,6 +147,74 @@ pub async fn access_token(
         client,
         user,
     }))
+}
+
+/// A resource request to this server: the token in `Authorization` (`Bearer` or `DPoP`, RFC
+/// 6750 §2.1, RFC 9449 §7.1) live for `audience` ([`access_token`]), presented as its binding
+/// requires — an unbound token as Bearer; a bound one under DPoP with one proof for `method`
+/// `uri` (this server's public URL of the endpoint), `ath` of the token, by the key `cnf.jkt`
+/// names — and that proof's `jti` spent last (RFC 9449 §11.1). Refusals are
+/// `Error::Resource` (401 with one challenge per scheme; 503 when the replay store is full).
+pub async fn presented(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    uri: &str,
+    audience: Audience<'_>,
+) -> Result<LiveAccess> {
+    let dpop = state.dpop.enabled;
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let (scheme, token) = match Authorization::parse(authorization) {
+        Authorization::Token(scheme, token) => (scheme, token),
+        Authorization::Missing => return Err(ResourceRefusal::missing(dpop).into()),
+        Authorization::Malformed(scheme) => {
+            let d = "the Authorization header is malformed";
+            return Err(ResourceRefusal::new(ErrorCode::InvalidToken, d, scheme, dpop).into());
+        }
+    };
+    let live = match access_token(state, token, audience).await? {
+        Ok(live) => live,
+        Err(dead) => {
+            let d = dead.description();
+            return Err(ResourceRefusal::new(ErrorCode::InvalidToken, d, scheme, dpop).into());
+        }
+    };
+    let now = state.now();
+    let refused = |r: Refusal| {
+        let mut refusal = ResourceRefusal::new(r.error_code(), r.description(), scheme, dpop);
+        match r {
+            Refusal::Proof(shared::dpop::DpopError::UseNonce) => {
+                refusal.nonce = state.dpop.current_nonce(now);
+            }
+            Refusal::Proof(shared::dpop::DpopError::Unavailable { retry_after }) => {
+                refusal.retry_after = Some(retry_after);
+            }
+            _ => {}
+        }
+        crate::error::Error::from(refusal)
+    };
+    let verifier = state.dpop.verifier();
+    let request = Presented {
+        scheme,
+        token,
+        bound: live.claims.cnf.as_ref().map(|c| c.jkt.as_str()),
+        method,
+        uri,
+    };
+    let proofs = headers
+        .get_all(shared::dpop::DPOP_HEADER)
+        .iter()
+        .map(|v| v.as_bytes());
+    // Nonces, when on, are asked for at the token endpoint only (RFC 9449 §8).
+    match verifier.check_presented(&request, proofs, false, now) {
+        Ok(Binding::Bearer) => {}
+        Ok(Binding::Proved(proof)) => verifier
+            .spend(&proof, now)
+            .await
+            .map_err(|e| refused(Refusal::Proof(e)))?,
+        Err(r) => return Err(refused(r)),
+    }
+    Ok(live)
 }
 
 /// Rules 3–5 for a stored refresh token presented by `client` (already authenticated); its

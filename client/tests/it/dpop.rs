@@ -1,6 +1,6 @@
 //! `--dpop` in the library: tokens bound to the session's key, tool calls with proofs through
 //! rmcp's transport, refresh with the same key, the key remembered with the tokens, and the
-//! `use_dpop_nonce` retry.
+//! `use_dpop_nonce` retry — at the authorization server and at the MCP server.
 
 use mcp_auth_client::AuthenticatedMcpClient;
 use testkit::both_backends;
@@ -11,6 +11,7 @@ both_backends!(
     dpop_sign_in_binds_tokens_and_calls_tools_with_proofs,
     dpop_browser_sign_in_binds_the_code,
     dpop_retries_once_with_the_server_nonce,
+    item_14_dpop_client_follows_the_mcp_servers_nonce_challenge,
 );
 
 fn cnf_jkt(token: &str) -> Option<String> {
@@ -94,6 +95,42 @@ async fn dpop_retries_once_with_the_server_nonce(backend: Backend) {
         .unwrap();
     assert!(c.tokens().await.unwrap().dpop_bound);
     c.get_user_profile().await.unwrap();
+}
+
+/// Issue 24, item 14: with `MCP_DPOP_NONCE` the MCP server answers a proof without its nonce
+/// with `use_dpop_nonce` (RFC 9449 §9); the client learns the nonce, retries, and keeps
+/// sending it on the next calls.
+async fn item_14_dpop_client_follows_the_mcp_servers_nonce_challenge(backend: Backend) {
+    let s = System::start_with(backend, |m| m.dpop_nonce = true).await;
+    let c = AuthenticatedMcpClient::connect(&s.mcp_url)
+        .await
+        .unwrap()
+        .with_dpop()
+        .unwrap();
+    c.login_with_password("testuser", "TestPass123!", "")
+        .await
+        .unwrap();
+    assert!(c.tokens().await.unwrap().dpop_bound);
+    let profile = c.get_user_profile().await.unwrap();
+    assert_eq!(profile.username.as_deref(), Some("testuser"));
+    c.list_secure_notes().await.unwrap();
+    // Positive control: the server does ask (a proof without its nonce is refused).
+    let token = c.tokens().await.unwrap().access_token;
+    let key = c.dpop_key().unwrap();
+    let proof = key.proof("POST", &s.mcp_url, s.mcp.now(), Some(token.expose()), None);
+    let r = s
+        .http
+        .post(&s.mcp_url)
+        .header("authorization", format!("DPoP {}", token.expose()))
+        .header("dpop", proof)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("dpop-nonce"));
 }
 
 /// RFC 9449 §10: with `--dpop` the browser sign-in names the key (`dpop_jkt`), so the code is

@@ -17,7 +17,7 @@ both_backends!(
 
 /// A DPoP-bound token for `testuser` (password grant through the demo CLI client, with a
 /// proof for authz's token endpoint).
-async fn bound_token(sys: &System, key: &DpopKey) -> String {
+pub(crate) async fn bound_token(sys: &System, key: &DpopKey) -> String {
     let url = format!("{}/token", sys.authz_url);
     let proof = key.proof("POST", &url, sys.mcp.now(), None, None);
     let password = authz::seed::DEMO_USERS
@@ -46,7 +46,7 @@ async fn bound_token(sys: &System, key: &DpopKey) -> String {
 }
 
 /// POST a JSON-RPC message with `Authorization: <scheme> <token>` and an optional proof.
-async fn post(
+pub(crate) async fn post(
     sys: &System,
     scheme: &str,
     token: &str,
@@ -67,7 +67,7 @@ async fn post(
 }
 
 /// The `DPoP` challenge's parameters (the second WWW-Authenticate, or the only one).
-fn dpop_challenge(r: &reqwest::Response) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn dpop_challenge(r: &reqwest::Response) -> std::collections::BTreeMap<String, String> {
     let c = r
         .headers()
         .get_all("www-authenticate")
@@ -78,7 +78,7 @@ fn dpop_challenge(r: &reqwest::Response) -> std::collections::BTreeMap<String, S
     challenge_params(&c.replacen("DPoP ", "Bearer ", 1))
 }
 
-async fn refused(r: reqwest::Response, code: &str, needle: &str) {
+pub(crate) async fn refused(r: reqwest::Response, code: &str, needle: &str) {
     assert_eq!(r.status(), 401, "{code}");
     let p = dpop_challenge(&r);
     assert_eq!(p["error"], code, "{p:?}");

@@ -8,13 +8,21 @@
 //! an HMAC with the public key as the secret). The key's RFC 7638 SHA-256 thumbprint is the
 //! [`Jkt`] an access token is bound to (`cnf.jkt`, RFC 9449 §6.1).
 //!
-//! Replay (§11.1): every accepted `jti` is remembered for twice the `iat` window — a proof
-//! cannot be accepted later than that anyway — in a cache bounded in count (the oldest entry
-//! goes first) and keyed by the SHA-256 of key thumbprint and `jti` (fixed-size entries).
+//! Replay (§11.1): checking a proof ([`DpopVerifier::check`]) and spending its `jti`
+//! ([`DpopVerifier::spend`]) are two steps, so a server spends it only once everything else
+//! let the request through (its rate limits too). A spent `jti` is remembered until the proof
+//! could no longer be accepted (`iat` + window), keyed by the SHA-256 of key thumbprint and
+//! `jti`, in this process or, with Redis configured, shared by every replica ([`replay`]). A
+//! live entry is never dropped to make room: when the cache is full, the proof is refused
+//! (`use_dpop_nonce` where this server issues nonces, else 503 with `Retry-After`; §8, §9).
+//! The resource-request rule (scheme × `cnf.jkt` × proof, §7) is [`binding`].
 //! Proofs and tokens are never logged or put into error descriptions.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+pub mod binding;
+pub mod replay;
+
+pub use binding::{Authorization, Binding, Challenge, Presented, Refusal, Scheme};
+pub use replay::{ReplayCache, ReplayStore};
 
 use aws_lc_rs::{digest, rand, signature};
 use base64::Engine;
@@ -89,6 +97,11 @@ pub enum DpopError {
     /// `use_dpop_nonce`, with a fresh `DPoP-Nonce` header.
     #[error("a current DPoP nonce is required (see the DPoP-Nonce header)")]
     UseNonce,
+    /// The replay cache is full of live entries and this server issues no nonces: 503
+    /// `temporarily_unavailable` with `Retry-After` (RFC 9110 §10.2.3). A live entry is never
+    /// dropped to make room (that would let a captured proof replay).
+    #[error("too many DPoP proofs to remember right now; retry in {retry_after} s")]
+    Unavailable { retry_after: u64 },
 }
 
 impl DpopError {
@@ -100,6 +113,15 @@ impl DpopError {
         match self {
             Self::Invalid(_) => "invalid_dpop_proof",
             Self::UseNonce => "use_dpop_nonce",
+            Self::Unavailable { .. } => "temporarily_unavailable",
+        }
+    }
+    /// The error code as [`crate::ErrorCode`].
+    pub fn error_code(&self) -> crate::ErrorCode {
+        match self {
+            Self::Invalid(_) => crate::ErrorCode::InvalidDpopProof,
+            Self::UseNonce => crate::ErrorCode::UseDpopNonce,
+            Self::Unavailable { .. } => crate::ErrorCode::TemporarilyUnavailable,
         }
     }
     /// A short label for metrics.
@@ -107,6 +129,7 @@ impl DpopError {
         match self {
             Self::Invalid(_) => "dpop_invalid",
             Self::UseNonce => "dpop_nonce",
+            Self::Unavailable { .. } => "dpop_replay_full",
         }
     }
 }
@@ -124,45 +147,105 @@ pub struct ProofRequest<'a> {
     pub access_token: Option<&'a str>,
 }
 
-/// The nonce rule for one verification (RFC 9449 §8, §9).
-pub trait NonceCheck {
+/// The nonce rule for one verification (RFC 9449 §8, §9); `Sync`, so a verification can be
+/// awaited on any thread.
+pub trait NonceCheck: Sync {
     /// Is `nonce` one this server issued and still accepts?
     fn accepts(&self, nonce: &str, now: i64) -> bool;
 }
 
-/// A proof that passed every check.
+/// A proof that passed every check but the replay check: spend it ([`DpopVerifier::spend`])
+/// before acting on the request.
 #[derive(Debug, Clone)]
 pub struct VerifiedProof {
     /// The key's thumbprint (RFC 7638, SHA-256).
     pub jkt: Jkt,
     pub iat: i64,
+    /// What the replay cache remembers of it, and until when.
+    replay: replay::Seen,
 }
 
-/// The verifier: configuration plus this server's replay cache. Cheap to share (`Arc`).
+/// The verifier: configuration, this server's nonces (when on) and its replay store. Cheap to
+/// share (`Arc`).
 #[derive(Debug)]
 pub struct DpopVerifier {
     /// Accepted distance of `iat` from now, seconds (either side: clocks differ).
     window: i64,
-    replay: ReplayCache,
+    replay: ReplayStore,
+    /// `Some` when this server issues nonces (RFC 9449 §8, §9).
+    nonces: Option<NonceSource>,
 }
 
 impl DpopVerifier {
-    /// `window_secs`: how far `iat` may be from now; `max_entries`: the replay cache's bound.
+    /// `window_secs`: how far `iat` may be from now; `max_entries`: the bound of the
+    /// in-process replay cache.
     pub fn new(window_secs: i64, max_entries: usize) -> Self {
         Self {
             window: window_secs.max(1),
-            replay: ReplayCache::new(max_entries.max(1)),
+            replay: ReplayStore::local(max_entries),
+            nonces: None,
         }
+    }
+
+    /// Keep spent `jti`s in `store` (e.g. Redis, shared by replicas) instead.
+    pub fn with_replay(mut self, store: ReplayStore) -> Self {
+        self.replay = store;
+        self
+    }
+
+    /// This server issues nonces from `source` (callers ask for them where the server says
+    /// so; a full replay cache answers `use_dpop_nonce`).
+    pub fn with_nonces(mut self, source: NonceSource) -> Self {
+        self.nonces = Some(source);
+        self
     }
 
     pub fn window(&self) -> i64 {
         self.window
     }
 
-    /// Verify `proof` for `req` at `now` (RFC 9449 §4.3). `nonce`: when `Some`, the proof
-    /// must carry a nonce it accepts (§8). The `jti` is recorded only when everything else
-    /// passed, so a refused proof does not use up its `jti`.
-    pub fn verify(
+    /// This server's nonce source, when nonces are on.
+    pub fn nonces(&self) -> Option<&NonceSource> {
+        self.nonces.as_ref()
+    }
+
+    /// The nonce to hand out now (`DPoP-Nonce`), when nonces are on.
+    pub fn current_nonce(&self, now: i64) -> Option<String> {
+        self.nonces.as_ref().map(|n| n.current(now))
+    }
+
+    /// Check and spend `proof` for `req` at `now` (RFC 9449 §4.3): [`Self::check`], then
+    /// [`Self::spend`].
+    pub async fn verify(
+        &self,
+        proof: &str,
+        req: &ProofRequest<'_>,
+        nonce: Option<&dyn NonceCheck>,
+        now: i64,
+    ) -> Result<VerifiedProof, DpopError> {
+        let verified = self.check(proof, req, nonce, now)?;
+        self.spend(&verified, now).await?;
+        Ok(verified)
+    }
+
+    /// Use up the proof's `jti` (§11.1): refused when it was used before; when the replay
+    /// cache is full of live entries, `use_dpop_nonce` if this server issues nonces, else
+    /// [`DpopError::Unavailable`] (never by forgetting a live entry).
+    pub async fn spend(&self, proof: &VerifiedProof, now: i64) -> Result<(), DpopError> {
+        match self.replay.first_use(&proof.replay, now).await {
+            replay::Spend::First => Ok(()),
+            replay::Spend::Replayed => {
+                Err(DpopError::invalid("the DPoP proof was already used (jti)"))
+            }
+            replay::Spend::Full { .. } if self.nonces.is_some() => Err(DpopError::UseNonce),
+            replay::Spend::Full { retry_after } => Err(DpopError::Unavailable { retry_after }),
+        }
+    }
+
+    /// Verify `proof` for `req` at `now` (RFC 9449 §4.3), all but the `jti`'s first use
+    /// ([`Self::spend`]): a refused proof does not use up its `jti`. `nonce`: when `Some`, the
+    /// proof must carry a nonce it accepts (§8).
+    pub fn check(
         &self,
         proof: &str,
         req: &ProofRequest<'_>,
@@ -262,11 +345,10 @@ impl DpopVerifier {
             }
         }
         let jkt = key.thumbprint();
-        // §11.1: a proof is used once.
-        if !self.replay.first_use(&jkt, jti, now, 2 * self.window) {
-            return Err(DpopError::invalid("the DPoP proof was already used (jti)"));
-        }
-        Ok(VerifiedProof { jkt, iat })
+        // §11.1: remembered while the proof could be accepted (until `iat` + window, the
+        // last second included).
+        let replay = replay::Seen::of(&jkt, jti, iat.saturating_add(self.window + 1));
+        Ok(VerifiedProof { jkt, iat, replay })
     }
 }
 
@@ -424,71 +506,6 @@ pub fn thumbprint(jwk: &Value, alg: &str) -> Result<Jkt, DpopError> {
         return Err(DpopError::invalid("a JWK is a JSON object"));
     };
     Ok(PublicJwk::parse(m, alg)?.thumbprint())
-}
-
-/// Seen `jti`s, bounded in count and in time; one per server process (each replica has its
-/// own: a proof replayed to another replica within the window is the residual risk RFC 9449
-/// §11.1 names; server nonces narrow it).
-#[derive(Debug)]
-struct ReplayCache {
-    max: usize,
-    inner: Mutex<Seen>,
-}
-
-#[derive(Debug, Default)]
-struct Seen {
-    /// Key → expiry.
-    by_key: HashMap<[u8; 32], i64>,
-    /// Insertion order (expiry is monotonic in it: now + a fixed span).
-    order: VecDeque<([u8; 32], i64)>,
-}
-
-impl ReplayCache {
-    fn new(max: usize) -> Self {
-        Self {
-            max,
-            inner: Mutex::new(Seen::default()),
-        }
-    }
-
-    /// Record `(jkt, jti)`; false when it was seen and has not expired.
-    fn first_use(&self, jkt: &Jkt, jti: &str, now: i64, span: i64) -> bool {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(&jkt.0);
-        ctx.update(b"\0");
-        ctx.update(jti.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(ctx.finish().as_ref());
-        // A poisoned lock only means another thread panicked mid-update; the map is still
-        // usable (worst case an entry too many or too few).
-        let mut seen = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let Seen { by_key, order } = &mut *seen;
-        while let Some(&(k, exp)) = order.front() {
-            if exp > now && order.len() < self.max {
-                break;
-            }
-            order.pop_front();
-            if by_key.get(&k) == Some(&exp) {
-                by_key.remove(&k);
-            }
-        }
-        if by_key.get(&key).is_some_and(|&exp| exp > now) {
-            return false;
-        }
-        let exp = now + span;
-        by_key.insert(key, exp);
-        order.push_back((key, exp));
-        true
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_key
-            .len()
-    }
 }
 
 /// Stateless server nonces (RFC 9449 §8, §9): the nonce of a time window is a MAC of the

@@ -1,18 +1,18 @@
 //! The management API (`/api/v1`): JSON over HTTPS for first-party tools and resource servers
-//! acting for a user through token exchange. It accepts only live access tokens
-//! (`oauth::live`) whose `aud` is the management audience (a user's token for the MCP server is
-//! refused: no passthrough), of users, never of API keys; each route names the scope it needs
-//! (RFC 6750 §3.1).
+//! acting for a user through token exchange. It accepts only live access tokens presented as
+//! their DPoP binding requires (`oauth::live::presented`: a bound token only under the DPoP
+//! scheme with a proof by its key, RFC 9449 §7) whose `aud` is the management audience (a
+//! user's token for the MCP server is refused: no passthrough), of users, never of API keys;
+//! each route names the scope it needs (RFC 6750 §3.1).
 
 mod keys;
 mod reports;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use shared::{AccessTokenClaims, ScopeSet};
 
-use super::bearer::BearerToken;
 use crate::error::Error;
 use crate::oauth::live::{self, Audience};
 use crate::state::AppState;
@@ -49,11 +49,22 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let token = BearerToken::from_request_parts(parts, state).await?;
         let audience = state.config.management_audience();
-        let live = live::access_token(state, token.expose(), Audience::Exactly(&audience))
-            .await?
-            .map_err(|dead| Error::invalid_token(dead.description()))?;
+        // The proof's `htu` is this request's public URL (RFC 9449 §4.3 step 9): the issuer
+        // and the path as routed, without the query.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |o| o.0.path());
+        let uri = format!("{}{path}", state.config.issuer);
+        let live = live::presented(
+            state,
+            &parts.headers,
+            parts.method.as_str(),
+            &uri,
+            Audience::Exactly(&audience),
+        )
+        .await?;
         // API keys never reach the management API (no key mints keys): only user grants,
         // directly or through token exchange.
         if live.client.owner_id.is_some() {
