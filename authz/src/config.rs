@@ -111,7 +111,7 @@ pub struct Config {
     /// from `AUTHZ_ID_JAG_*`); none: the jwt-bearer grant is off.
     pub id_jag: crate::oauth::id_jag_config::IdJagConfig,
     /// Shared Signals transmitter (`AUTHZ_SSF_*`).
-    pub ssf: SsfConfig,
+    pub ssf: crate::ssf::config::SsfConfig,
     /// Security alerts to webhooks (`[[alerts.webhooks]]`, or one from `AUTHZ_ALERT_*`).
     pub alerts: AlertsConfig,
     /// Two-factor sign-in (`[mfa]`, `AUTHZ_MFA_*`).
@@ -157,33 +157,6 @@ pub fn default_alert_kinds() -> Vec<String> {
     .into_iter()
     .map(str::to_owned)
     .collect()
-}
-
-/// Who receives security events (`crate::ssf`), and how long a poll may wait.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SsfConfig {
-    /// `AUTHZ_SSF_RECEIVERS` (comma-separated client ids): confidential clients that poll for
-    /// security events, one stream each (default: the demo MCP server's client,
-    /// `mcp-resource`). Empty: no events are queued.
-    pub receivers: Vec<String>,
-    /// `AUTHZ_SSF_LONG_POLL_SECS`: the longest a poll without `returnImmediately` waits for an
-    /// event (at most 30).
-    pub long_poll_secs: u64,
-    /// `AUTHZ_SSF_MAX_SET_ERRORS`: how many times a receiver may refuse an event (`setErrs`)
-    /// before it is dropped and audited (`ssf.event_dropped`); delivered again after each.
-    pub max_set_errors: u32,
-}
-
-impl Default for SsfConfig {
-    fn default() -> Self {
-        Self {
-            // The demo MCP server's client (`seed::DEMO_MCP_CLIENT`).
-            receivers: vec!["mcp-resource".to_owned()],
-            long_poll_secs: 10,
-            max_set_errors: 5,
-        }
-    }
 }
 
 /// Requests per client IP per minute; 0 turns a limit off. Over the limit: 429 with
@@ -376,7 +349,7 @@ impl Default for Config {
             cors_introspect: false,
             cimd: crate::cimd::config::CimdConfig::default(),
             id_jag: Default::default(),
-            ssf: SsfConfig::default(),
+            ssf: crate::ssf::config::SsfConfig::default(),
             alerts: AlertsConfig::default(),
             mfa: Default::default(),
             console: Default::default(),

@@ -27,6 +27,8 @@
 //!   is delivered, so the receiver can verify it. The queued SET is this server's own record,
 //!   trusted like the key table it sits beside.
 
+pub mod config;
+
 use base64::Engine;
 use serde_json::{Value, json};
 
