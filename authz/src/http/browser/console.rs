@@ -140,10 +140,7 @@ impl Console {
                     "{doing} needs a sign-in with your second factor (your authenticator app \
                      or a passkey) as well as your password. Sign in again to continue."
                 ),
-                link: Some((
-                    reauth_url(back),
-                    "Sign in again".into(),
-                )),
+                link: Some((reauth_url(back), "Sign in again".into())),
             }
         } else {
             ConsoleMessage {
