@@ -13,7 +13,7 @@
 //!   fresh one works, the passkey signs in (positive control), and after each remedy it no
 //!   longer does.
 
-use authz::account::{admin, totp, two_factor};
+use authz::account::{admin, totp};
 use authz::clock::Clock;
 use authz::store::{StoredPasskey, User};
 use shared::secret::Password;
@@ -22,8 +22,7 @@ use testkit::both_backends;
 use testkit::webdriver::Browser;
 
 use crate::pages::{click, fill, sign_out, submit, wait_find, wait_h1};
-use crate::support::{Backend, TestApp};
-use crate::two_factor::unbase32;
+use crate::support::{Backend, TestApp, assert_form, password_sign_in, turn_on_totp};
 
 both_backends!(
     item_01_a_stale_session_cannot_add_a_passkey_start_totp_or_create_an_api_key,
@@ -90,10 +89,7 @@ async fn password_step(app: &TestApp, agent: &FormAgent, query: &str, who: &str)
         .get(&app.url(&format!("/account/login?{query}")))
         .await;
     assert_eq!(login.status, 200, "{}", login.body);
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), who.into()));
-    fields.push(("password".into(), PW.into()));
-    agent.post_form(&app.url("/login"), &fields).await
+    password_sign_in(app, agent, &login, who, PW).await
 }
 
 /// A browser signed in to the console as `who` with the password alone.
@@ -238,25 +234,15 @@ async fn item_01_a_stale_session_cannot_add_a_passkey_start_totp_or_create_an_ap
 }
 
 /// Turn on TOTP for `id` (as if done from this session) and return its secret.
-async fn turn_on_totp(app: &TestApp, id: &str) -> Vec<u8> {
-    let u = user(app, id).await;
-    let e = two_factor::begin(&app.state, &u).await.unwrap();
-    let secret = unbase32(&e.secret_base32);
-    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &u, &code).await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
-    secret
+async fn totp_for(app: &TestApp, id: &str) -> Vec<u8> {
+    turn_on_totp(app, &user(app, id).await).await
 }
 
 /// Sign in again with the password and the current code; the final redirect.
 async fn password_and_code(app: &TestApp, agent: &FormAgent, next: &str, who: &str, secret: &[u8]) {
     let q: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let page = password_step(app, agent, &format!("reauth=1&next={q}"), who).await;
-    assert!(
-        page.body.contains("action=\"/login/code\""),
-        "{}",
-        page.body
-    );
+    assert_form(&page, "/login/code");
     let mut fields = hidden_inputs(&page.body);
     let code = totp::code_at(secret, totp::step_at(app.clock.now()));
     fields.push(("code".into(), code));
@@ -275,7 +261,7 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
     // Recent by the clock, but signed in with the password alone while two-factor is now
     // on: that is not every factor alice has.
     let agent = signed_in(&app, "alice").await;
-    let secret = turn_on_totp(&app, &alice).await;
+    let secret = totp_for(&app, &alice).await;
     let form = [("name", "bot"), ("scope", "notes:read"), ("days", "30")];
     let key = post(&app, &agent, "/account/api-keys", &form).await;
     assert!(sent_to_reauth(&key, "/account/api-keys"), "{key:?}");
@@ -290,7 +276,7 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
 
     // The admin console's changes follow the same rule.
     let admin = signed_in(&app, "root").await;
-    let root_secret = turn_on_totp(&app, &root).await;
+    let root_secret = totp_for(&app, &root).await;
     let disable = format!("/admin/users/{bob}/disable");
     let refused = post(&app, &admin, &disable, &[]).await;
     assert!(sent_to_reauth(&refused, "/admin/users"), "{refused:?}");
@@ -325,7 +311,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
     let admin = signed_in(&app, "root").await;
 
     // Reset two-factor (TOTP on, and a passkey): both go.
-    turn_on_totp(&app, &alice).await;
+    totp_for(&app, &alice).await;
     plant(&app, &alice, "planted-1", "attacker").await;
     let done = post(
         &app,

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use authz::account::admin;
 use authz::state::AppState;
-use authz::store::{AuthMethod, GrantType};
+use authz::store::AuthMethod;
 use serde_json::{Value, json};
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 use testkit::both_backends;
 
-use crate::support::{Backend, MCP, TestApp, expect_token};
+use crate::support::{Backend, MCP, TestApp, console_agent, console_sign_in, expect_token};
 
 both_backends!(
     item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_then_audited_as_dropped,
@@ -35,16 +35,7 @@ const PAST_ANY_PAUSE: i64 = 3600;
 /// An app whose one Shared Signals receiver is `RX`; its secret.
 async fn receiver_app(backend: Backend) -> (TestApp, String) {
     let app = TestApp::spawn_with(backend, |c| c.ssf.receivers = vec![RX.into()]).await;
-    let secret = app
-        .client(
-            RX,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.service_client(RX, "notes:read").await;
     (app, secret)
 }
 
@@ -354,22 +345,6 @@ async fn item_17_keys_revoke_unpublishes_the_key_on_every_replica_and_authz_refu
     assert_eq!(audited[0].details["replaced_by"], new_kid.as_str());
 }
 
-/// Sign `user` in to the console through the real login form: the agent.
-async fn console_agent(app: &TestApp, user: &str) -> FormAgent {
-    let agent = FormAgent::new();
-    sign_in_again(app, &agent, user).await;
-    agent
-}
-
-async fn sign_in_again(app: &TestApp, agent: &FormAgent, user: &str) {
-    let login = agent.get(&app.url("/account/login")).await;
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), user.into()));
-    fields.push(("password".into(), PW.into()));
-    let page = agent.post_form(&app.url("/login"), &fields).await;
-    assert_eq!(page.status, 303, "{}", page.body);
-}
-
 /// The withdraw form of `kid` on the keys page: its fields, "I understand" ticked.
 async fn withdraw_form(app: &TestApp, agent: &FormAgent, kid: &str) -> Vec<(String, String)> {
     let page = agent.get(&app.url("/admin/keys")).await;
@@ -409,7 +384,7 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
     .await
     .unwrap();
     assert!(jwks_kids(&app.http, &app.base).await.contains(&first));
-    let agent = console_agent(&app, "root").await;
+    let agent = console_agent(&app, "root", PW).await;
     let fields = withdraw_form(&app, &agent, &first).await;
 
     // Without the CSRF token: refused, nothing changes.
@@ -433,7 +408,7 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
     assert!(jwks_kids(&app.http, &app.base).await.contains(&first));
 
     // Signed in again: withdrawn at once.
-    sign_in_again(&app, &agent, "root").await;
+    console_sign_in(&app, &agent, "root", PW).await;
     let fields = withdraw_form(&app, &agent, &first).await;
     let r = post(&app, &agent, &fields).await;
     assert_eq!(r.status, 303, "{}", r.body);
