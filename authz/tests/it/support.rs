@@ -186,6 +186,13 @@ impl TestApp {
             .claims
     }
 
+    /// The audit events of `kind` so far.
+    pub async fn audit_of(&self, kind: &str) -> Vec<authz::store::AuditEvent> {
+        let mut events = self.audit_events().await;
+        events.retain(|e| e.kind == kind);
+        events
+    }
+
     /// Every audit event so far (after flushing the writer's queue).
     pub async fn audit_events(&self) -> Vec<authz::store::AuditEvent> {
         self.state.audit_log.flush().await;

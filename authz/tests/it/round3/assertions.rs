@@ -149,10 +149,9 @@ impl Fx {
     /// The reasons of the `id_jag.refused` events so far.
     async fn refusals(&self) -> Vec<String> {
         self.app
-            .audit_events()
+            .audit_of("id_jag.refused")
             .await
             .into_iter()
-            .filter(|e| e.kind == "id_jag.refused")
             .map(|e| e.details["reason"].as_str().unwrap_or_default().to_owned())
             .collect()
     }

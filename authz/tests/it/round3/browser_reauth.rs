@@ -115,6 +115,12 @@ async fn post(app: &TestApp, agent: &FormAgent, action: &str, extra: &[(&str, &s
     agent.post_form(&app.url(action), &fields).await
 }
 
+/// The administrator's `action` (`disable`, `reset-password`, …) on the user `id`, from the
+/// console.
+async fn remedy(app: &TestApp, admin: &FormAgent, id: &str, action: &str) -> Page {
+    post(app, admin, &format!("/admin/users/{id}/{action}"), &[]).await
+}
+
 /// Was the browser sent to sign in again (and back to `back`)?
 fn sent_to_reauth(page: &Page, back: &str) -> bool {
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
@@ -293,10 +299,9 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
 
 /// The `details` of the newest audit event of `kind`.
 async fn last_details(app: &TestApp, kind: &str) -> serde_json::Value {
-    let events = app.audit_events().await;
+    let events = app.audit_of(kind).await;
     let e = events
         .iter()
-        .filter(|e| e.kind == kind)
         .max_by_key(|e| e.ts)
         .unwrap_or_else(|| panic!("no {kind}"));
     e.details.clone()
@@ -313,13 +318,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
     // Reset two-factor (TOTP on, and a passkey): both go.
     totp_for(&app, &alice).await;
     plant(&app, &alice, "planted-1", "attacker").await;
-    let done = post(
-        &app,
-        &admin,
-        &format!("/admin/users/{alice}/reset-two-factor"),
-        &[],
-    )
-    .await;
+    let done = remedy(&app, &admin, &alice, "reset-two-factor").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(app.state.store.get_totp(&alice).await.unwrap().is_none());
     assert!(
@@ -333,13 +332,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
 
     // Reset two-factor when a passkey is the only second factor: it goes too.
     plant(&app, &alice, "planted-2", "attacker").await;
-    let done = post(
-        &app,
-        &admin,
-        &format!("/admin/users/{alice}/reset-two-factor"),
-        &[],
-    )
-    .await;
+    let done = remedy(&app, &admin, &alice, "reset-two-factor").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty(), "passkey only");
 
@@ -356,7 +349,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
     let sid = sessions[0].sid.clone();
     let late = passkey_row(&app, &alice, "in-flight", "attacker");
     assert!(app.state.store.add_passkey(&late, &sid).await.unwrap());
-    let done = post(&app, &admin, &format!("/admin/users/{alice}/disable"), &[]).await;
+    let done = remedy(&app, &admin, &alice, "disable").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty(), "disable");
     let late = passkey_row(&app, &alice, "too-late", "attacker");
@@ -366,19 +359,13 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
         last_details(&app, "user.disabled").await["passkeys_removed"],
         2
     );
-    let done = post(&app, &admin, &format!("/admin/users/{alice}/enable"), &[]).await;
+    let done = remedy(&app, &admin, &alice, "enable").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty());
 
     // Reset password from the console, and from the CLI's path.
     plant(&app, &alice, "planted-4", "attacker").await;
-    let done = post(
-        &app,
-        &admin,
-        &format!("/admin/users/{alice}/reset-password"),
-        &[],
-    )
-    .await;
+    let done = remedy(&app, &admin, &alice, "reset-password").await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty(), "reset-password");
     assert_eq!(
@@ -598,20 +585,20 @@ async fn item_01_a_passkey_planted_from_a_stale_session_is_refused_and_no_remedy
 
     // Each remedy, applied by an administrator: the planted passkey no longer signs in.
     let admin = signed_in(&app, "root").await;
-    for remedy in ["reset-two-factor", "disable", "reset-password"] {
+    for action in ["reset-two-factor", "disable", "reset-password"] {
         let b = Browser::start().await.unwrap();
         b.add_virtual_authenticator().await.unwrap();
         browser_password(&b, &site, "/account/passkeys").await;
         register(&b).await;
         sign_out(&b).await;
-        assert!(passkey_sign_in(&b, &site).await, "{remedy}: works before");
+        assert!(passkey_sign_in(&b, &site).await, "{action}: works before");
         sign_out(&b).await;
-        let done = post(&app, &admin, &format!("/admin/users/{alice}/{remedy}"), &[]).await;
-        assert!([200, 303].contains(&done.status), "{remedy}: {}", done.body);
-        assert!(!passkey_sign_in(&b, &site).await, "{remedy}: refused after");
-        assert!(passkeys_of(&app, &alice).await.is_empty(), "{remedy}");
-        if remedy == "disable" {
-            let done = post(&app, &admin, &format!("/admin/users/{alice}/enable"), &[]).await;
+        let done = remedy(&app, &admin, &alice, action).await;
+        assert!([200, 303].contains(&done.status), "{action}: {}", done.body);
+        assert!(!passkey_sign_in(&b, &site).await, "{action}: refused after");
+        assert!(passkeys_of(&app, &alice).await.is_empty(), "{action}");
+        if action == "disable" {
+            let done = remedy(&app, &admin, &alice, "enable").await;
             assert_eq!(done.status, 303);
             assert!(
                 !passkey_sign_in(&b, &site).await,

@@ -71,11 +71,7 @@ fn refusal(jti: &str, err: &str) -> Value {
 }
 
 async fn dropped_events(app: &TestApp) -> Vec<authz::store::AuditEvent> {
-    app.audit_events()
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "ssf.event_dropped")
-        .collect()
+    app.audit_of("ssf.event_dropped").await
 }
 
 async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_then_audited_as_dropped(
@@ -333,12 +329,7 @@ async fn item_17_keys_revoke_unpublishes_the_key_on_every_replica_and_authz_refu
     assert_eq!(row["published"], false);
     let again = cli(&app, &["keys", "revoke", &old_kid]);
     assert!(!again.status.success(), "already withdrawn");
-    let audited: Vec<_> = app
-        .audit_events()
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "key.withdrawn")
-        .collect();
+    let audited = app.audit_of("key.withdrawn").await;
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0].actor.as_deref(), Some("cli"));
     assert_eq!(audited[0].details["kid"], old_kid.as_str());
@@ -424,12 +415,7 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
         "{}",
         page.body
     );
-    let audited: Vec<_> = app
-        .audit_events()
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "key.withdrawn")
-        .collect();
+    let audited = app.audit_of("key.withdrawn").await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].actor.as_deref(), Some("root"));
     assert_eq!(audited[0].details["kid"], first.as_str());
