@@ -9,10 +9,10 @@ use authz::account::{totp, two_factor};
 use authz::clock::Clock;
 use authz::store::AuthMethod;
 use serde_json::Value;
-use testkit::agent::{FormAgent, Page, hidden_inputs};
+use testkit::agent::{FormAgent, hidden_inputs};
 use testkit::both_backends;
 
-use crate::support::{Backend, TestApp, pkce};
+use crate::support::{Backend, TestApp, console_agent, pkce, submit_form as submit};
 use crate::two_factor::unbase32;
 
 both_backends!(
@@ -25,36 +25,7 @@ const PW: &str = "correct horse battery staple";
 
 /// A browser signed in to the console as `user`.
 async fn signed_in(app: &TestApp, user: &str) -> FormAgent {
-    let agent = FormAgent::new();
-    let login = agent.get(&app.url("/account/login")).await;
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), user.into()));
-    fields.push(("password".into(), PW.into()));
-    let page = agent.post_form(&app.url("/login"), &fields).await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    agent
-}
-
-/// Submit the form whose action is `action` on the page at `path`, with `extra` fields.
-async fn submit(
-    app: &TestApp,
-    agent: &FormAgent,
-    path: &str,
-    action: &str,
-    extra: &[(&str, &str)],
-) -> Page {
-    let page = agent.get(&app.url(path)).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let form = page
-        .body
-        .split("<form")
-        .find(|f| f.contains(&format!("action=\"{action}\"")))
-        .unwrap_or_else(|| panic!("no form for {action} on {path}"));
-    let mut fields = hidden_inputs(form);
-    for (k, v) in extra {
-        fields.push(((*k).into(), (*v).into()));
-    }
-    agent.post_form(&app.url(action), &fields).await
+    console_agent(app, user, PW).await
 }
 
 /// A refresh token of `user` through `rp` (the real pages).

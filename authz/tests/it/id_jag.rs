@@ -9,8 +9,10 @@ use authz::oauth::id_jag_config::{SubjectClaim, TrustedIssuer};
 use authz::store::{AuthMethod, GrantType};
 use serde_json::{Value, json};
 use testkit::both_backends;
-use testkit::https::{HttpsHost, Route};
 
+use crate::idp::{
+    ID_JAG_TYP, JWT_BEARER, TestIdp, agent_client, jwt_bearer, jwt_bearer_client, publish_key, sign,
+};
 use crate::support::{Backend, MCP, OTHER_API, TestApp, expect_error, expect_token};
 
 both_backends!(
@@ -36,26 +38,17 @@ const ALICE_EMAIL: &str = "alice@acme.example";
 
 struct Idp {
     app: TestApp,
-    host: HttpsHost,
-    pem: Vec<u8>,
+    provider: TestIdp,
     agent_secret: String,
     other_secret: String,
     alice: String,
 }
 
 async fn setup(backend: Backend) -> Idp {
-    let host = HttpsHost::start().await;
-    let (pem, jwk) = testkit::https::es256_key("k1");
-    host.put("/jwks.json", Route::json(&json!({ "keys": [jwk] })));
-    let (roots, allowed, jwks_uri) = (
-        host.ca_pem.clone(),
-        host.host_port(),
-        host.url("/jwks.json"),
-    );
+    let idp = TestIdp::start("/jwks.json", "k1").await;
+    let jwks_uri = idp.jwks_uri();
     let app = TestApp::spawn_with(backend, |c| {
-        c.cimd.extra_roots = Some(roots);
-        c.cimd.allowed_private_hosts = vec![allowed];
-        c.cimd.timeout_secs = 1;
+        idp.trust(c);
         c.id_jag.issuers = vec![
             // Mapping by email is no longer the default (issue 24 item 11): asked for, with
             // the domain of the users' addresses.
@@ -86,26 +79,12 @@ async fn setup(backend: Backend) -> Idp {
         .set_user_email(&alice, Some(ALICE_EMAIL), app.clock.now())
         .await
         .unwrap();
-    let grants = [GrantType::JwtBearer];
     let scope = "notes:read notes:write profile:read";
-    let agent_secret = app
-        .client(
-            AGENT,
-            AuthMethod::ClientSecretBasic,
-            &grants,
-            scope,
-            &[MCP, OTHER_API],
-        )
-        .await
-        .unwrap();
-    let other_secret = app
-        .client(OTHER, AuthMethod::ClientSecretBasic, &grants, scope, &[MCP])
-        .await
-        .unwrap();
+    let agent_secret = jwt_bearer_client(&app, AGENT, scope, &[MCP, OTHER_API]).await;
+    let other_secret = jwt_bearer_client(&app, OTHER, scope, &[MCP]).await;
     Idp {
         app,
-        host,
-        pem,
+        provider: idp,
         agent_secret,
         other_secret,
         alice,
@@ -123,22 +102,9 @@ fn claims(app: &TestApp, jti: &str) -> Value {
     })
 }
 
-/// Sign `claims` with `pem` (ES256), `typ` and `kid` as given.
-fn sign(pem: &[u8], typ: Option<&str>, kid: &str, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.typ = typ.map(str::to_owned);
-    header.kid = Some(kid.into());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &jsonwebtoken::EncodingKey::from_ec_der(pem),
-    )
-    .unwrap()
-}
-
 impl Idp {
     fn mint(&self, claims: &Value) -> String {
-        sign(&self.pem, Some("oauth-id-jag+jwt"), "k1", claims)
+        self.provider.mint(claims)
     }
 
     /// The jwt-bearer grant with `assertion`, as the agent (or `as_client`), with `extra`.
@@ -148,12 +114,7 @@ impl Idp {
         assertion: &str,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut form = vec![
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", assertion),
-        ];
-        form.extend_from_slice(extra);
-        self.app.token(&form, Some(as_client)).await
+        jwt_bearer(&self.app, as_client, assertion, extra).await
     }
 
     async fn present(&self, assertion: &str, extra: &[(&str, &str)]) -> reqwest::Response {
@@ -183,7 +144,7 @@ async fn an_id_jag_gets_an_audience_bound_token_for_the_mapped_user(backend: Bac
         meta["grant_types_supported"]
             .as_array()
             .unwrap()
-            .contains(&json!("urn:ietf:params:oauth:grant-type:jwt-bearer"))
+            .contains(&json!(JWT_BEARER))
     );
     assert_eq!(
         meta["authorization_grant_profiles_supported"],
@@ -272,7 +233,7 @@ async fn an_id_jag_gets_an_audience_bound_token_for_the_mapped_user(backend: Bac
     let resp = app
         .token(
             &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("grant_type", JWT_BEARER),
                 ("assertion", &idp.mint(&claims(app, "e2e-7"))),
                 ("client_id", "pub"),
             ],
@@ -316,28 +277,11 @@ async fn without_a_trusted_issuer_the_grant_is_off(backend: Backend) {
         !meta["grant_types_supported"]
             .as_array()
             .unwrap()
-            .contains(&json!("urn:ietf:params:oauth:grant-type:jwt-bearer"))
+            .contains(&json!(JWT_BEARER))
     );
     assert!(meta.get("authorization_grant_profiles_supported").is_none());
-    let secret = app
-        .client(
-            AGENT,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::JwtBearer],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
-    let resp = app
-        .token(
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("assertion", "a.b.c"),
-            ],
-            Some((AGENT, &secret)),
-        )
-        .await;
+    let secret = agent_client(&app, AGENT).await;
+    let resp = jwt_bearer(&app, (AGENT, &secret), "a.b.c", &[]).await;
     expect_error(resp, 400, "unsupported_grant_type").await;
 }
 
@@ -418,17 +362,7 @@ async fn a_client_mismatch_is_refused(backend: Backend) {
     c.as_object_mut().unwrap().remove("client_id");
     idp.refused(&idp.mint(&c), "client_id").await;
     // A client not allowed the grant: unauthorized_client.
-    let secret = idp
-        .app
-        .client(
-            "cc",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = idp.app.service_client("cc", "notes:read").await;
     let mut c = claims(&idp.app, "cm-3");
     c["client_id"] = json!("cc");
     let resp = idp.present_as(("cc", &secret), &idp.mint(&c), &[]).await;
@@ -490,12 +424,12 @@ async fn a_wrong_typ_or_algorithm_is_refused(backend: Backend) {
     let idp = setup(backend).await;
     let app = &idp.app;
     for typ in [Some("JWT"), None, Some("at+jwt")] {
-        let jag = sign(&idp.pem, typ, "k1", &claims(app, "typ-1"));
+        let jag = sign(&idp.provider.pem, typ, "k1", &claims(app, "typ-1"));
         idp.refused(&jag, "typ must be oauth-id-jag+jwt").await;
     }
     // HS256 with the public JWK as the "secret" is refused before any key is tried.
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    header.typ = Some("oauth-id-jag+jwt".into());
+    header.typ = Some(ID_JAG_TYP.into());
     let hs = jsonwebtoken::encode(
         &header,
         &claims(app, "alg-1"),
@@ -521,7 +455,7 @@ async fn a_wrong_typ_or_algorithm_is_refused(backend: Backend) {
         .enumerate()
     {
         let jag = sign(
-            &idp.pem,
+            &idp.provider.pem,
             Some(typ),
             "k1",
             &claims(app, &format!("typ-ok-{n}")),
@@ -561,12 +495,7 @@ async fn a_bad_signature_is_refused_and_rotated_keys_are_refetched(backend: Back
     let app = &idp.app;
     // A foreign key claiming the IdP's kid.
     let (foreign, _) = testkit::https::es256_key("k1");
-    let forged = sign(
-        &foreign,
-        Some("oauth-id-jag+jwt"),
-        "k1",
-        &claims(app, "sig-1"),
-    );
+    let forged = sign(&foreign, Some(ID_JAG_TYP), "k1", &claims(app, "sig-1"));
     idp.refused(&forged, "signature does not verify").await;
     // A tampered payload.
     let good = idp.mint(&claims(app, "sig-2"));
@@ -580,19 +509,25 @@ async fn a_bad_signature_is_refused_and_rotated_keys_are_refetched(backend: Back
     idp.refused(&parts.join("."), "signature does not verify")
         .await;
     idp.accepted(&good).await;
-    assert_eq!(idp.host.hits("/jwks.json"), 1, "the key set is cached");
+    assert_eq!(
+        idp.provider.host.hits("/jwks.json"),
+        1,
+        "the key set is cached"
+    );
 
     // The IdP rotates to k2: an unknown kid refetches the set once, and verifies.
-    let (pem2, jwk2) = testkit::https::es256_key("k2");
-    idp.host
-        .put("/jwks.json", Route::json(&json!({ "keys": [jwk2] })));
-    let rotated = sign(&pem2, Some("oauth-id-jag+jwt"), "k2", &claims(app, "sig-3"));
+    let (pem2, _) = publish_key(&idp.provider.host, "/jwks.json", "k2");
+    let rotated = sign(&pem2, Some(ID_JAG_TYP), "k2", &claims(app, "sig-3"));
     idp.accepted(&rotated).await;
-    assert_eq!(idp.host.hits("/jwks.json"), 2);
+    assert_eq!(idp.provider.host.hits("/jwks.json"), 2);
     // A bogus kid within the minute: no new fetch, refused.
-    let bogus = sign(&pem2, Some("oauth-id-jag+jwt"), "k9", &claims(app, "sig-4"));
+    let bogus = sign(&pem2, Some(ID_JAG_TYP), "k9", &claims(app, "sig-4"));
     idp.refused(&bogus, "no key").await;
-    assert_eq!(idp.host.hits("/jwks.json"), 2, "refetches are rate-limited");
+    assert_eq!(
+        idp.provider.host.hits("/jwks.json"),
+        2,
+        "refetches are rate-limited"
+    );
 }
 
 async fn unknown_and_disabled_users_are_refused(backend: Backend) {

@@ -2,6 +2,7 @@
 //! clients (openidconnect, reqwest), on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod idp;
 mod support;
 
 mod account_console;

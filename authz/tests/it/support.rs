@@ -15,6 +15,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 use shared::AccessTokenClaims;
 use shared::secret::Password;
+use testkit::agent::{FormAgent, Page, hidden_inputs};
 
 pub const MCP: &str = "http://127.0.0.1:8081/mcp";
 pub const OTHER_API: &str = "https://api.example.com/";
@@ -122,9 +123,14 @@ impl TestApp {
 
     /// A confidential `client_credentials` client "bot" (Basic auth, audience MCP); its secret.
     pub async fn bot(&self, scope: &str) -> String {
+        self.service_client("bot", scope).await
+    }
+
+    /// A confidential `client_credentials` client `id` (Basic auth, audience MCP); its secret.
+    pub async fn service_client(&self, id: &str, scope: &str) -> String {
         let grants = [GrantType::ClientCredentials];
         let secret = self
-            .client("bot", AuthMethod::ClientSecretBasic, &grants, scope, &[MCP])
+            .client(id, AuthMethod::ClientSecretBasic, &grants, scope, &[MCP])
             .await;
         secret.expect("confidential client has a secret")
     }
@@ -178,6 +184,13 @@ impl TestApp {
         jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &v)
             .unwrap()
             .claims
+    }
+
+    /// The audit events of `kind` so far.
+    pub async fn audit_of(&self, kind: &str) -> Vec<authz::store::AuditEvent> {
+        let mut events = self.audit_events().await;
+        events.retain(|e| e.kind == kind);
+        events
     }
 
     /// Every audit event so far (after flushing the writer's queue).
@@ -302,7 +315,7 @@ impl TestApp {
     /// Sign in through the real pages and return the client's redirect.
     pub async fn browser_sign_in(
         &self,
-        agent: &testkit::agent::FormAgent,
+        agent: &FormAgent,
         url: &str,
         user: &str,
         password: &str,
@@ -479,4 +492,75 @@ pub fn jwt_claims(jwt: &str) -> Value {
         .decode(part)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Sign in on `login` (a page with the password form): its hidden fields with `user` and `pw`,
+/// POSTed to `/login`. The answer.
+pub async fn password_sign_in(
+    app: &TestApp,
+    agent: &FormAgent,
+    login: &Page,
+    user: &str,
+    pw: &str,
+) -> Page {
+    let mut fields = hidden_inputs(&login.body);
+    fields.push(("username".into(), user.into()));
+    fields.push(("password".into(), pw.into()));
+    agent.post_form(&app.url("/login"), &fields).await
+}
+
+/// Sign `agent` in to the console (`/account/login`) as `user` with the password `pw` alone.
+pub async fn console_sign_in(app: &TestApp, agent: &FormAgent, user: &str, pw: &str) {
+    let login = agent.get(&app.url("/account/login")).await;
+    let page = password_sign_in(app, agent, &login, user, pw).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+/// A browser signed in to the console as `user` with the password `pw` alone.
+pub async fn console_agent(app: &TestApp, user: &str, pw: &str) -> FormAgent {
+    let agent = FormAgent::new();
+    console_sign_in(app, &agent, user, pw).await;
+    agent
+}
+
+/// Submit the form whose action is `action` on the page at `path`, with `extra` fields.
+pub async fn submit_form(
+    app: &TestApp,
+    agent: &FormAgent,
+    path: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> Page {
+    let page = agent.get(&app.url(path)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let form = page
+        .body
+        .split("<form")
+        .find(|f| f.contains(&format!("action=\"{action}\"")))
+        .unwrap_or_else(|| panic!("no form for {action} on {path}"));
+    let mut fields = hidden_inputs(form);
+    for (k, v) in extra {
+        fields.push(((*k).into(), (*v).into()));
+    }
+    agent.post_form(&app.url(action), &fields).await
+}
+
+/// `page` holds the form whose action is `action` (the step a sign-in waits at).
+pub fn assert_form(page: &Page, action: &str) {
+    assert!(
+        page.body.contains(&format!("action=\"{action}\"")),
+        "{}",
+        page.body
+    );
+}
+
+/// Turn two-factor on for `user`: the secret (the confirming code's step is spent).
+pub async fn turn_on_totp(app: &TestApp, user: &authz::store::User) -> Vec<u8> {
+    use authz::account::{totp, two_factor};
+    let e = two_factor::begin(&app.state, user).await.unwrap();
+    let secret = crate::two_factor::unbase32(&e.secret_base32);
+    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
+    two_factor::confirm(&app.state, user, &code).await.unwrap();
+    app.clock.advance(totp::STEP_SECS);
+    secret
 }

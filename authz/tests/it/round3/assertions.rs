@@ -19,8 +19,8 @@ use authz::oauth::id_jag_subject;
 use authz::store::{AuthMethod, ClientSettings, GrantType};
 use serde_json::{Value, json};
 use testkit::both_backends;
-use testkit::https::{HttpsHost, Route};
 
+use crate::idp::{TestIdp, agent_client, jwt_bearer, sign};
 use crate::support::{Backend, CB, MCP, TestApp, expect_error, expect_token, pkce};
 
 both_backends!(
@@ -48,23 +48,15 @@ const NAME_IDP: &str = "https://name.idp.example";
 
 struct Fx {
     app: TestApp,
-    _host: HttpsHost,
-    pem: Vec<u8>,
-    jwks_uri: String,
+    idp: TestIdp,
     secret: String,
     alice: String,
     admin: String,
 }
 
 async fn setup(backend: Backend) -> Fx {
-    let host = HttpsHost::start().await;
-    let (pem, jwk) = testkit::https::es256_key("k1");
-    host.put("/jwks.json", Route::json(&json!({ "keys": [jwk] })));
-    let (roots, allowed, jwks_uri) = (
-        host.ca_pem.clone(),
-        host.host_port(),
-        host.url("/jwks.json"),
-    );
+    let idp = TestIdp::start("/jwks.json", "k1").await;
+    let jwks_uri = idp.jwks_uri();
     let issuer = |iss: &str| TrustedIssuer {
         issuer: iss.into(),
         jwks_uri: jwks_uri.clone(),
@@ -88,9 +80,7 @@ async fn setup(backend: Backend) -> Fx {
         },
     ];
     let app = TestApp::spawn_with(backend, |c| {
-        c.cimd.extra_roots = Some(roots);
-        c.cimd.allowed_private_hosts = vec![allowed];
-        c.cimd.timeout_secs = 1;
+        idp.trust(c);
         c.id_jag.issuers = issuers;
     })
     .await;
@@ -103,21 +93,10 @@ async fn setup(backend: Backend) -> Fx {
             .await
             .unwrap();
     }
-    let secret = app
-        .client(
-            AGENT,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::JwtBearer],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = agent_client(&app, AGENT).await;
     Fx {
         app,
-        _host: host,
-        pem,
-        jwks_uri,
+        idp,
         secret,
         alice,
         admin,
@@ -145,19 +124,11 @@ fn mail(app: &TestApp, jti: &str, email: &str, verified: Value) -> Value {
 
 impl Fx {
     fn mint(&self, claims: &Value) -> String {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.typ = Some("oauth-id-jag+jwt".into());
-        header.kid = Some("k1".into());
-        let key = jsonwebtoken::EncodingKey::from_ec_der(&self.pem);
-        jsonwebtoken::encode(&header, claims, &key).unwrap()
+        self.idp.mint(claims)
     }
 
     async fn present(&self, claims: &Value) -> reqwest::Response {
-        let form = [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", &self.mint(claims)),
-        ];
-        self.app.token(&form, Some((AGENT, &self.secret))).await
+        jwt_bearer(&self.app, (AGENT, &self.secret), &self.mint(claims), &[]).await
     }
 
     /// Refused with `invalid_grant` naming `why`.
@@ -178,10 +149,9 @@ impl Fx {
     /// The reasons of the `id_jag.refused` events so far.
     async fn refusals(&self) -> Vec<String> {
         self.app
-            .audit_events()
+            .audit_of("id_jag.refused")
             .await
             .into_iter()
-            .filter(|e| e.kind == "id_jag.refused")
             .map(|e| e.details["reason"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
@@ -279,9 +249,10 @@ async fn item_11_an_email_outside_the_allowed_domains_is_refused(backend: Backen
 async fn item_11_a_linked_subject_maps_to_the_linked_user_through_the_cli(backend: Backend) {
     let fx = setup(backend).await;
     let app = &fx.app;
+    let jwks_uri = fx.idp.jwks_uri();
     let env = [
         ("AUTHZ_ID_JAG_ISSUER", LINK_IDP),
-        ("AUTHZ_ID_JAG_JWKS_URI", fx.jwks_uri.as_str()),
+        ("AUTHZ_ID_JAG_JWKS_URI", jwks_uri.as_str()),
         ("AUTHZ_ID_JAG_CLIENTS", AGENT),
     ];
     let cli = |args: &[&str]| crate::cli::authz_with_env(app, &env, args, None);
@@ -416,12 +387,9 @@ async fn item_11_a_privileged_user_needs_an_issuer_allowed_to_speak_for_them(bac
 
 /// A `private_key_jwt` client assertion for `client_id` with the given `aud`.
 fn client_assertion(pem: &[u8], client_id: &str, aud: Value, now: i64, jti: &str) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("k1".into());
     let claims = json!({ "iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60,
                          "iat": now, "jti": jti });
-    let key = jsonwebtoken::EncodingKey::from_ec_der(pem);
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    sign(pem, None, "k1", &claims)
 }
 
 async fn item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refused(

@@ -22,8 +22,9 @@ use shared::secret::Password;
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 use testkit::both_backends;
 
-use crate::support::{Backend, CB, TestApp, expect_token, jwt_claims, pkce, query};
-use crate::two_factor::unbase32;
+use crate::support::{
+    Backend, CB, TestApp, assert_form, expect_token, jwt_claims, pkce, query, turn_on_totp,
+};
 use soft_passkey::SoftPasskey;
 
 both_backends!(
@@ -60,12 +61,7 @@ async fn user(app: &TestApp, name: &str) -> User {
 /// Turn two-factor on for `name`: the secret (the confirming code's step is spent).
 async fn enrol(app: &TestApp, name: &str) -> Vec<u8> {
     let u = user(app, name).await;
-    let e = two_factor::begin(&app.state, &u).await.unwrap();
-    let secret = unbase32(&e.secret_base32);
-    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &u, &code).await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
-    secret
+    turn_on_totp(app, &u).await
 }
 
 fn code_now(app: &TestApp, secret: &[u8]) -> String {
@@ -132,6 +128,29 @@ async fn submit(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     agent.post_form(&app.url(action), &fields).await
+}
+
+/// Sign alice in with the temporary password `temp` and choose `MINE`: signed in.
+async fn choose_mine(app: &TestApp, agent: &FormAgent, temp: &str) {
+    let page = password_step(app, agent, CONSOLE, "alice", temp).await;
+    let done = submit(app, agent, &page, "/login/password", &new_password(MINE)).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}
+
+/// The half-done sign-in of `agent` ended (`late` its last answer): no session, and the
+/// password form again.
+fn ended(agent: &FormAgent, late: &Page, what: &str) {
+    assert!(
+        agent.cookie("authz_session").is_none(),
+        "{what}: {} {:?}",
+        late.status,
+        late.location
+    );
+    assert!(
+        late.body.contains("action=\"/login\""),
+        "sign in again: {}",
+        late.body
+    );
 }
 
 /// Open `path` (a page with the password form) and sign in as `name` with `pw`.
@@ -260,16 +279,10 @@ async fn item_02_a_temporary_password_gives_no_session_after_the_owner_chose_the
     // Someone who learnt the temporary password signs in with it: "Choose a new password".
     let attacker = FormAgent::new();
     let waiting = password_step(&app, &attacker, CONSOLE, "alice", TEMP).await;
-    assert!(
-        waiting.body.contains("action=\"/login/password\""),
-        "{}",
-        waiting.body
-    );
+    assert_form(&waiting, "/login/password");
     // alice does the same and chooses her own (positive control: her sign-in goes through).
     let alice = FormAgent::new();
-    let page = password_step(&app, &alice, CONSOLE, "alice", TEMP).await;
-    let done = submit(&app, &alice, &page, "/login/password", &new_password(MINE)).await;
-    assert_eq!(done.status, 303, "{}", done.body);
+    choose_mine(&app, &alice, TEMP).await;
     assert!(alice.cookie("authz_session").is_some());
     // The attacker's half-done sign-in was issued under the temporary password: it ends with it.
     let late = submit(
@@ -280,16 +293,10 @@ async fn item_02_a_temporary_password_gives_no_session_after_the_owner_chose_the
         &new_password(THEIRS),
     )
     .await;
-    assert!(
-        attacker.cookie("authz_session").is_none(),
-        "the temporary password's sign-in got a session after alice chose her own: {} {:?}",
-        late.status,
-        late.location
-    );
-    assert!(
-        late.body.contains("action=\"/login\""),
-        "sign in again: {}",
-        late.body
+    ended(
+        &attacker,
+        &late,
+        "the temporary password's sign-in got a session after alice chose her own",
     );
     assert!(password_works(&app, "alice", MINE).await);
     assert!(!password_works(&app, "alice", THEIRS).await);
@@ -318,11 +325,7 @@ async fn item_02_a_phished_password_cannot_choose_the_new_one_after_a_full_reset
     // The attacker phished alice's password (not her authenticator): the code page.
     let attacker = FormAgent::new();
     let code_page = password_step(&app, &attacker, CONSOLE, "alice", PW).await;
-    assert!(
-        code_page.body.contains("action=\"/login/code\""),
-        "{}",
-        code_page.body
-    );
+    assert_form(&code_page, "/login/code");
     // Incident response: an administrator resets alice's password and her two-factor.
     let temporary = admin_full_reset(&app, "alice").await;
     // The half-done sign-in of the old password cannot choose alice's new one.
@@ -343,9 +346,7 @@ async fn item_02_a_phished_password_cannot_choose_the_new_one_after_a_full_reset
     );
     // alice, with the temporary password, chooses her own (positive control).
     let alice = FormAgent::new();
-    let page = password_step(&app, &alice, CONSOLE, "alice", &temporary).await;
-    let done = submit(&app, &alice, &page, "/login/password", &new_password(MINE)).await;
-    assert_eq!(done.status, 303, "{}", done.body);
+    choose_mine(&app, &alice, &temporary).await;
     assert!(alice.cookie("authz_session").is_some());
 }
 
@@ -437,19 +438,13 @@ async fn item_02_disabling_and_a_two_factor_reset_end_pending_sign_ins(backend: 
         late.location
     );
     // Positive control: signing in again works.
-    let page = password_step(&app, &agent, CONSOLE, "alice", TEMP).await;
-    let done = submit(&app, &agent, &page, "/login/password", &new_password(MINE)).await;
-    assert_eq!(done.status, 303, "{}", done.body);
+    choose_mine(&app, &agent, TEMP).await;
 
     // A sign-in waiting for its code; the administrator resets alice's two-factor.
     let secret = enrol(&app, "alice").await;
     let agent = FormAgent::new();
     let code_page = password_step(&app, &agent, CONSOLE, "alice", MINE).await;
-    assert!(
-        code_page.body.contains("action=\"/login/code\""),
-        "{}",
-        code_page.body
-    );
+    assert_form(&code_page, "/login/code");
     assert_eq!(app.sql_count(&rows).await, 1);
     assert!(
         two_factor::disable(&app.state, &user(&app, "alice").await)
@@ -469,16 +464,10 @@ async fn item_02_disabling_and_a_two_factor_reset_end_pending_sign_ins(backend: 
         &[("code", &code_now(&app, &secret))],
     )
     .await;
-    assert!(
-        agent.cookie("authz_session").is_none(),
-        "{} {}",
-        late.status,
-        late.body
-    );
-    assert!(
-        late.body.contains("action=\"/login\""),
-        "sign in again: {}",
-        late.body
+    ended(
+        &agent,
+        &late,
+        "a sign-in from before the two-factor reset went on",
     );
     // Positive control: the password alone signs in now.
     let page = password_step(&app, &agent, CONSOLE, "alice", MINE).await;
@@ -543,11 +532,7 @@ async fn item_07_a_totp_and_passkey_user_finishes_a_forced_change_with_the_passk
     let agent = FormAgent::new();
     let code_page = password_step(&app, &agent, CONSOLE, "alice", TEMP).await;
     let page = passkey_step(&app, &agent, &code_page, &key).await;
-    assert!(
-        page.body.contains("action=\"/login/password\""),
-        "{}",
-        page.body
-    );
+    assert_form(&page, "/login/password");
     let done = submit(&app, &agent, &page, "/login/password", &new_password(MINE)).await;
     assert_eq!(
         done.status, 303,

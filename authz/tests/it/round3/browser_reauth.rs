@@ -13,7 +13,7 @@
 //!   fresh one works, the passkey signs in (positive control), and after each remedy it no
 //!   longer does.
 
-use authz::account::{admin, totp, two_factor};
+use authz::account::{admin, totp};
 use authz::clock::Clock;
 use authz::store::{StoredPasskey, User};
 use shared::secret::Password;
@@ -22,8 +22,7 @@ use testkit::both_backends;
 use testkit::webdriver::Browser;
 
 use crate::pages::{click, fill, sign_out, submit, wait_find, wait_h1};
-use crate::support::{Backend, TestApp};
-use crate::two_factor::unbase32;
+use crate::support::{Backend, TestApp, assert_form, password_sign_in, turn_on_totp};
 
 both_backends!(
     item_01_a_stale_session_cannot_add_a_passkey_start_totp_or_create_an_api_key,
@@ -90,10 +89,7 @@ async fn password_step(app: &TestApp, agent: &FormAgent, query: &str, who: &str)
         .get(&app.url(&format!("/account/login?{query}")))
         .await;
     assert_eq!(login.status, 200, "{}", login.body);
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), who.into()));
-    fields.push(("password".into(), PW.into()));
-    agent.post_form(&app.url("/login"), &fields).await
+    password_sign_in(app, agent, &login, who, PW).await
 }
 
 /// A browser signed in to the console as `who` with the password alone.
@@ -117,6 +113,12 @@ async fn post(app: &TestApp, agent: &FormAgent, action: &str, extra: &[(&str, &s
         fields.push(((*k).into(), (*v).into()));
     }
     agent.post_form(&app.url(action), &fields).await
+}
+
+/// The administrator's `action` (`disable`, `reset-password`, …) on the user `id`, from the
+/// console.
+async fn remedy(app: &TestApp, admin: &FormAgent, id: &str, action: &str) -> Page {
+    post(app, admin, &format!("/admin/users/{id}/{action}"), &[]).await
 }
 
 /// Was the browser sent to sign in again (and back to `back`)?
@@ -238,25 +240,15 @@ async fn item_01_a_stale_session_cannot_add_a_passkey_start_totp_or_create_an_ap
 }
 
 /// Turn on TOTP for `id` (as if done from this session) and return its secret.
-async fn turn_on_totp(app: &TestApp, id: &str) -> Vec<u8> {
-    let u = user(app, id).await;
-    let e = two_factor::begin(&app.state, &u).await.unwrap();
-    let secret = unbase32(&e.secret_base32);
-    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &u, &code).await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
-    secret
+async fn totp_for(app: &TestApp, id: &str) -> Vec<u8> {
+    turn_on_totp(app, &user(app, id).await).await
 }
 
 /// Sign in again with the password and the current code; the final redirect.
 async fn password_and_code(app: &TestApp, agent: &FormAgent, next: &str, who: &str, secret: &[u8]) {
     let q: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let page = password_step(app, agent, &format!("reauth=1&next={q}"), who).await;
-    assert!(
-        page.body.contains("action=\"/login/code\""),
-        "{}",
-        page.body
-    );
+    assert_form(&page, "/login/code");
     let mut fields = hidden_inputs(&page.body);
     let code = totp::code_at(secret, totp::step_at(app.clock.now()));
     fields.push(("code".into(), code));
@@ -275,7 +267,7 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
     // Recent by the clock, but signed in with the password alone while two-factor is now
     // on: that is not every factor alice has.
     let agent = signed_in(&app, "alice").await;
-    let secret = turn_on_totp(&app, &alice).await;
+    let secret = totp_for(&app, &alice).await;
     let form = [("name", "bot"), ("scope", "notes:read"), ("days", "30")];
     let key = post(&app, &agent, "/account/api-keys", &form).await;
     assert!(sent_to_reauth(&key, "/account/api-keys"), "{key:?}");
@@ -290,7 +282,7 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
 
     // The admin console's changes follow the same rule.
     let admin = signed_in(&app, "root").await;
-    let root_secret = turn_on_totp(&app, &root).await;
+    let root_secret = totp_for(&app, &root).await;
     let disable = format!("/admin/users/{bob}/disable");
     let refused = post(&app, &admin, &disable, &[]).await;
     assert!(sent_to_reauth(&refused, "/admin/users"), "{refused:?}");
@@ -307,10 +299,9 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
 
 /// The `details` of the newest audit event of `kind`.
 async fn last_details(app: &TestApp, kind: &str) -> serde_json::Value {
-    let events = app.audit_events().await;
+    let events = app.audit_of(kind).await;
     let e = events
         .iter()
-        .filter(|e| e.kind == kind)
         .max_by_key(|e| e.ts)
         .unwrap_or_else(|| panic!("no {kind}"));
     e.details.clone()
@@ -325,15 +316,9 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
     let admin = signed_in(&app, "root").await;
 
     // Reset two-factor (TOTP on, and a passkey): both go.
-    turn_on_totp(&app, &alice).await;
+    totp_for(&app, &alice).await;
     plant(&app, &alice, "planted-1", "attacker").await;
-    let done = post(
-        &app,
-        &admin,
-        &format!("/admin/users/{alice}/reset-two-factor"),
-        &[],
-    )
-    .await;
+    let done = remedy(&app, &admin, &alice, "reset-two-factor").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(app.state.store.get_totp(&alice).await.unwrap().is_none());
     assert!(
@@ -347,13 +332,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
 
     // Reset two-factor when a passkey is the only second factor: it goes too.
     plant(&app, &alice, "planted-2", "attacker").await;
-    let done = post(
-        &app,
-        &admin,
-        &format!("/admin/users/{alice}/reset-two-factor"),
-        &[],
-    )
-    .await;
+    let done = remedy(&app, &admin, &alice, "reset-two-factor").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty(), "passkey only");
 
@@ -370,7 +349,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
     let sid = sessions[0].sid.clone();
     let late = passkey_row(&app, &alice, "in-flight", "attacker");
     assert!(app.state.store.add_passkey(&late, &sid).await.unwrap());
-    let done = post(&app, &admin, &format!("/admin/users/{alice}/disable"), &[]).await;
+    let done = remedy(&app, &admin, &alice, "disable").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty(), "disable");
     let late = passkey_row(&app, &alice, "too-late", "attacker");
@@ -380,19 +359,13 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
         last_details(&app, "user.disabled").await["passkeys_removed"],
         2
     );
-    let done = post(&app, &admin, &format!("/admin/users/{alice}/enable"), &[]).await;
+    let done = remedy(&app, &admin, &alice, "enable").await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty());
 
     // Reset password from the console, and from the CLI's path.
     plant(&app, &alice, "planted-4", "attacker").await;
-    let done = post(
-        &app,
-        &admin,
-        &format!("/admin/users/{alice}/reset-password"),
-        &[],
-    )
-    .await;
+    let done = remedy(&app, &admin, &alice, "reset-password").await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(passkeys_of(&app, &alice).await.is_empty(), "reset-password");
     assert_eq!(
@@ -612,20 +585,20 @@ async fn item_01_a_passkey_planted_from_a_stale_session_is_refused_and_no_remedy
 
     // Each remedy, applied by an administrator: the planted passkey no longer signs in.
     let admin = signed_in(&app, "root").await;
-    for remedy in ["reset-two-factor", "disable", "reset-password"] {
+    for action in ["reset-two-factor", "disable", "reset-password"] {
         let b = Browser::start().await.unwrap();
         b.add_virtual_authenticator().await.unwrap();
         browser_password(&b, &site, "/account/passkeys").await;
         register(&b).await;
         sign_out(&b).await;
-        assert!(passkey_sign_in(&b, &site).await, "{remedy}: works before");
+        assert!(passkey_sign_in(&b, &site).await, "{action}: works before");
         sign_out(&b).await;
-        let done = post(&app, &admin, &format!("/admin/users/{alice}/{remedy}"), &[]).await;
-        assert!([200, 303].contains(&done.status), "{remedy}: {}", done.body);
-        assert!(!passkey_sign_in(&b, &site).await, "{remedy}: refused after");
-        assert!(passkeys_of(&app, &alice).await.is_empty(), "{remedy}");
-        if remedy == "disable" {
-            let done = post(&app, &admin, &format!("/admin/users/{alice}/enable"), &[]).await;
+        let done = remedy(&app, &admin, &alice, action).await;
+        assert!([200, 303].contains(&done.status), "{action}: {}", done.body);
+        assert!(!passkey_sign_in(&b, &site).await, "{action}: refused after");
+        assert!(passkeys_of(&app, &alice).await.is_empty(), "{action}");
+        if action == "disable" {
+            let done = remedy(&app, &admin, &alice, "enable").await;
             assert_eq!(done.status, 303);
             assert!(
                 !passkey_sign_in(&b, &site).await,

@@ -4,7 +4,7 @@
 //! console form (8), and administrators who revoke API keys but never take them over (9).
 
 use authz::account::admin::rotate_client_secret;
-use authz::account::{apikeys, totp, two_factor};
+use authz::account::{apikeys, totp};
 use authz::clock::Clock;
 use authz::store::{AuthMethod, GrantType};
 use serde_json::Value;
@@ -13,8 +13,10 @@ use testkit::both_backends;
 use testkit::webdriver::Browser;
 
 use crate::pages::{click, sign_out, submit, wait_find, wait_h1};
-use crate::support::{Backend, TestApp, expect_error, expect_token, jwt_claims};
-use crate::two_factor::unbase32;
+use crate::support::{
+    Backend, TestApp, assert_form, expect_error, expect_token, jwt_claims, password_sign_in,
+    submit_form, turn_on_totp,
+};
 
 both_backends!(
     item_03_password_only_session_of_an_mfa_role_cannot_create_an_api_key,
@@ -35,10 +37,7 @@ async fn signed_in_at(app: &TestApp, agent: &FormAgent, path: &str, user: &str) 
     let login = agent
         .get(&app.url(first.location.as_deref().unwrap()))
         .await;
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), user.into()));
-    fields.push(("password".into(), PW.into()));
-    let done = agent.post_form(&app.url("/login"), &fields).await;
+    let done = password_sign_in(app, agent, &login, user, PW).await;
     assert_eq!(done.status, 303, "{}", done.body);
     agent.get(&app.url(done.location.as_deref().unwrap())).await
 }
@@ -49,28 +48,6 @@ async fn signed_in(app: &TestApp, user: &str) -> FormAgent {
     let page = signed_in_at(app, &agent, "/account", user).await;
     assert_eq!(page.status, 200, "{}", page.body);
     agent
-}
-
-/// Submit the form whose action is `action` on the page at `path`, with `extra` fields.
-async fn submit_form(
-    app: &TestApp,
-    agent: &FormAgent,
-    path: &str,
-    action: &str,
-    extra: &[(&str, &str)],
-) -> Page {
-    let page = agent.get(&app.url(path)).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let form = page
-        .body
-        .split("<form")
-        .find(|f| f.contains(&format!("action=\"{action}\"")))
-        .unwrap_or_else(|| panic!("no form for {action} on {path}"));
-    let mut fields = hidden_inputs(form);
-    for (k, v) in extra {
-        fields.push(((*k).into(), (*v).into()));
-    }
-    agent.post_form(&app.url(action), &fields).await
 }
 
 /// The text of `html` after `marker`, up to the next tag.
@@ -126,22 +103,11 @@ async fn item_03_password_only_session_of_an_mfa_role_cannot_create_an_api_key(b
 
     // Positive control: alice sets up TOTP and signs in with the password and a code.
     let user = app.state.store.get_user(&alice).await.unwrap().unwrap();
-    let e = two_factor::begin(&app.state, &user).await.unwrap();
-    let secret = unbase32(&e.secret_base32);
-    let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &user, &code).await.unwrap();
-    app.clock.advance(totp::STEP_SECS);
+    let secret = turn_on_totp(&app, &user).await;
     let agent = FormAgent::new();
     let login = agent.get(&app.url("/account/login")).await;
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), "alice".into()));
-    fields.push(("password".into(), PW.into()));
-    let code_page = agent.post_form(&app.url("/login"), &fields).await;
-    assert!(
-        code_page.body.contains("action=\"/login/code\""),
-        "{}",
-        code_page.body
-    );
+    let code_page = password_sign_in(&app, &agent, &login, "alice", PW).await;
+    assert_form(&code_page, "/login/code");
     let mut fields = hidden_inputs(&code_page.body);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
     fields.push(("code".into(), code));
@@ -419,16 +385,7 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     let app = TestApp::spawn(backend).await;
     let alice = app.user("alice", PW, "user").await;
     app.user("root", PW, "admin").await;
-    let svc_secret = app
-        .client(
-            "svc",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[crate::support::MCP],
-        )
-        .await
-        .unwrap();
+    let svc_secret = app.service_client("svc", "notes:read").await;
     let owner = app.state.store.get_user(&alice).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
     let key = apikeys::create(&app.state, &owner, &held, "bot", "notes:read", Some(30))

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use authz::account::admin;
 use authz::state::AppState;
-use authz::store::{AuthMethod, GrantType};
+use authz::store::AuthMethod;
 use serde_json::{Value, json};
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 use testkit::both_backends;
 
-use crate::support::{Backend, MCP, TestApp, expect_token};
+use crate::support::{Backend, MCP, TestApp, console_agent, console_sign_in, expect_token};
 
 both_backends!(
     item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_then_audited_as_dropped,
@@ -35,16 +35,7 @@ const PAST_ANY_PAUSE: i64 = 3600;
 /// An app whose one Shared Signals receiver is `RX`; its secret.
 async fn receiver_app(backend: Backend) -> (TestApp, String) {
     let app = TestApp::spawn_with(backend, |c| c.ssf.receivers = vec![RX.into()]).await;
-    let secret = app
-        .client(
-            RX,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.service_client(RX, "notes:read").await;
     (app, secret)
 }
 
@@ -80,11 +71,7 @@ fn refusal(jti: &str, err: &str) -> Value {
 }
 
 async fn dropped_events(app: &TestApp) -> Vec<authz::store::AuditEvent> {
-    app.audit_events()
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "ssf.event_dropped")
-        .collect()
+    app.audit_of("ssf.event_dropped").await
 }
 
 async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_then_audited_as_dropped(
@@ -342,32 +329,11 @@ async fn item_17_keys_revoke_unpublishes_the_key_on_every_replica_and_authz_refu
     assert_eq!(row["published"], false);
     let again = cli(&app, &["keys", "revoke", &old_kid]);
     assert!(!again.status.success(), "already withdrawn");
-    let audited: Vec<_> = app
-        .audit_events()
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "key.withdrawn")
-        .collect();
+    let audited = app.audit_of("key.withdrawn").await;
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0].actor.as_deref(), Some("cli"));
     assert_eq!(audited[0].details["kid"], old_kid.as_str());
     assert_eq!(audited[0].details["replaced_by"], new_kid.as_str());
-}
-
-/// Sign `user` in to the console through the real login form: the agent.
-async fn console_agent(app: &TestApp, user: &str) -> FormAgent {
-    let agent = FormAgent::new();
-    sign_in_again(app, &agent, user).await;
-    agent
-}
-
-async fn sign_in_again(app: &TestApp, agent: &FormAgent, user: &str) {
-    let login = agent.get(&app.url("/account/login")).await;
-    let mut fields = hidden_inputs(&login.body);
-    fields.push(("username".into(), user.into()));
-    fields.push(("password".into(), PW.into()));
-    let page = agent.post_form(&app.url("/login"), &fields).await;
-    assert_eq!(page.status, 303, "{}", page.body);
 }
 
 /// The withdraw form of `kid` on the keys page: its fields, "I understand" ticked.
@@ -409,7 +375,7 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
     .await
     .unwrap();
     assert!(jwks_kids(&app.http, &app.base).await.contains(&first));
-    let agent = console_agent(&app, "root").await;
+    let agent = console_agent(&app, "root", PW).await;
     let fields = withdraw_form(&app, &agent, &first).await;
 
     // Without the CSRF token: refused, nothing changes.
@@ -433,7 +399,7 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
     assert!(jwks_kids(&app.http, &app.base).await.contains(&first));
 
     // Signed in again: withdrawn at once.
-    sign_in_again(&app, &agent, "root").await;
+    console_sign_in(&app, &agent, "root", PW).await;
     let fields = withdraw_form(&app, &agent, &first).await;
     let r = post(&app, &agent, &fields).await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -449,12 +415,7 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
         "{}",
         page.body
     );
-    let audited: Vec<_> = app
-        .audit_events()
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "key.withdrawn")
-        .collect();
+    let audited = app.audit_of("key.withdrawn").await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].actor.as_deref(), Some("root"));
     assert_eq!(audited[0].details["kid"], first.as_str());

@@ -8,8 +8,9 @@ use authz::clock::Clock;
 use authz::store::{AuthMethod, ClientSettings, GrantType};
 use serde_json::{Value, json};
 use testkit::both_backends;
-use testkit::https::{HttpsHost, Route};
+use testkit::https::Route;
 
+use crate::idp::{TestIdp, agent_client, jwt_bearer, publish_key, sign};
 use crate::support::{Backend, MCP, TestApp, expect_error, expect_token, pkce};
 
 both_backends!(
@@ -27,32 +28,22 @@ const SVC: &str = "svc";
 const RECEIVER: &str = "receiver";
 const IDP_JWKS: &str = "/idp/jwks.json";
 const SVC_JWKS: &str = "/svc/jwks.json";
-const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// The app, its https host (IdP keys and `svc`'s keys on it), the signing keys and secrets.
+/// The app, the IdP (its https host also serves `svc`'s keys), `svc`'s key and set, secrets.
 struct Fixture {
     app: TestApp,
-    host: HttpsHost,
-    idp_pem: Vec<u8>,
-    idp_jwks: Value,
+    idp: TestIdp,
     svc_pem: Vec<u8>,
     svc_jwks: Value,
     agent_secret: String,
 }
 
 async fn fixture(backend: Backend, tweak: impl FnOnce(&mut authz::config::Config)) -> Fixture {
-    let host = HttpsHost::start().await;
-    let (idp_pem, idp_jwk) = testkit::https::es256_key("idp-1");
-    let (svc_pem, svc_jwk) = testkit::https::es256_key("svc-1");
-    let idp_jwks = json!({ "keys": [idp_jwk] });
-    let svc_jwks = json!({ "keys": [svc_jwk] });
-    host.put(IDP_JWKS, Route::json(&idp_jwks));
-    host.put(SVC_JWKS, Route::json(&svc_jwks));
-    let (roots, allowed, jwks_uri) = (host.ca_pem.clone(), host.host_port(), host.url(IDP_JWKS));
+    let idp = TestIdp::start(IDP_JWKS, "idp-1").await;
+    let (svc_pem, svc_jwks) = publish_key(&idp.host, SVC_JWKS, "svc-1");
+    let jwks_uri = idp.jwks_uri();
     let app = TestApp::spawn_with(backend, |c| {
-        c.cimd.extra_roots = Some(roots);
-        c.cimd.allowed_private_hosts = vec![allowed];
-        c.cimd.timeout_secs = 1;
+        idp.trust(c);
         c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
         // Deserialized, as from the TOML file: fields added later keep their defaults.
         c.id_jag.issuers = vec![
@@ -67,16 +58,7 @@ async fn fixture(backend: Backend, tweak: impl FnOnce(&mut authz::config::Config
     .await;
     app.user("alice", "correct horse battery staple", "user")
         .await;
-    let agent_secret = app
-        .client(
-            AGENT,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::JwtBearer],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let agent_secret = agent_client(&app, AGENT).await;
     // An administrator's private_key_jwt client whose keys are at a jwks_uri.
     authz::account::admin::add_client(
         &app.state,
@@ -88,7 +70,7 @@ async fn fixture(backend: Backend, tweak: impl FnOnce(&mut authz::config::Config
             grant_types: vec![GrantType::ClientCredentials],
             scopes: shared::ScopeSet::parse("notes:read").unwrap(),
             resources: vec![MCP.into()],
-            jwks_uri: Some(host.url(SVC_JWKS)),
+            jwks_uri: Some(idp.host.url(SVC_JWKS)),
             ..Default::default()
         },
     )
@@ -96,21 +78,11 @@ async fn fixture(backend: Backend, tweak: impl FnOnce(&mut authz::config::Config
     .unwrap();
     Fixture {
         app,
-        host,
-        idp_pem,
-        idp_jwks,
+        idp,
         svc_pem,
         svc_jwks,
         agent_secret,
     }
-}
-
-fn sign(pem: &[u8], typ: Option<&str>, kid: &str, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.typ = typ.map(str::to_owned);
-    header.kid = Some(kid.into());
-    let key = jsonwebtoken::EncodingKey::from_ec_der(pem);
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
 impl Fixture {
@@ -121,13 +93,8 @@ impl Fixture {
             "iss": IDP, "sub": "U-42", "aud": self.app.base, "client_id": AGENT, "jti": jti,
             "iat": now, "exp": now + 120, "resource": MCP, "scope": "notes:read",
         });
-        let jag = sign(&self.idp_pem, Some("oauth-id-jag+jwt"), "idp-1", &claims);
-        self.app
-            .token(
-                &[("grant_type", JWT_BEARER), ("assertion", &jag)],
-                Some((AGENT, &self.agent_secret)),
-            )
-            .await
+        let jag = self.idp.mint(&claims);
+        jwt_bearer(&self.app, (AGENT, &self.agent_secret), &jag, &[]).await
     }
 
     /// `client_credentials` for `svc`, authenticated with a fresh client assertion (`jti`).
@@ -211,7 +178,7 @@ fn document(url: &str) -> Value {
 
 async fn item_13_a_cimd_flood_does_not_starve_id_jag_or_private_key_jwt_key_sets(backend: Backend) {
     let f = fixture(backend, |c| c.cimd.fetches_per_host_per_minute = 5).await;
-    let (app, host) = (&f.app, &f.host);
+    let (app, host) = (&f.app, &f.idp.host);
     // An anonymous flood of metadata-document URLs on the host that also serves the keys.
     for i in 0..8 {
         let page =
@@ -229,7 +196,7 @@ async fn item_13_a_cimd_flood_does_not_starve_id_jag_or_private_key_jwt_key_sets
 
 async fn item_13_trusted_key_sets_are_served_stale_while_their_host_is_down(backend: Backend) {
     let f = fixture(backend, |c| c.cimd.key_set_max_stale_secs = 3600).await;
-    let (app, host) = (&f.app, &f.host);
+    let (app, host) = (&f.app, &f.idp.host);
     f.both_grants_work("first").await;
     // The key host goes down after the first fetch.
     let mut down = Route::json(&json!({}));
@@ -253,14 +220,13 @@ async fn item_13_trusted_key_sets_are_served_stale_while_their_host_is_down(back
     .await;
     assert!(msg.contains("could not be fetched"), "{msg}");
     // The host is back: fetched again, both grants work.
-    host.put(IDP_JWKS, Route::json(&f.idp_jwks));
+    host.put(IDP_JWKS, Route::json(&f.idp.jwks));
     host.put(SVC_JWKS, Route::json(&f.svc_jwks));
     app.clock.advance(61);
     f.both_grants_work("back").await;
     // The client rotates its key: a fresh cached set lacks the new kid, which refetches it
     // (bounded: once a minute per set).
-    let (svc2_pem, svc2_jwk) = testkit::https::es256_key("svc-2");
-    host.put(SVC_JWKS, Route::json(&json!({ "keys": [svc2_jwk] })));
+    let (svc2_pem, _) = publish_key(host, SVC_JWKS, "svc-2");
     let t = f
         .private_key_jwt_grant_with(&svc2_pem, "svc-2", "pkj-rotated")
         .await;
@@ -279,7 +245,7 @@ async fn item_13_trusted_key_sets_are_served_stale_while_their_host_is_down(back
 
 async fn item_13_a_url_client_id_at_ssf_and_resource_events_is_never_fetched(backend: Backend) {
     let f = fixture(backend, |c| c.ssf.receivers = vec![RECEIVER.into()]).await;
-    let (app, host) = (&f.app, &f.host);
+    let (app, host) = (&f.app, &f.idp.host);
     let url = host.url("/receiver.json");
     host.put("/receiver.json", Route::json(&document(&url)));
     // RFC 6749 §2.3.1: the Basic user name is the form-urlencoded client id.
@@ -336,16 +302,7 @@ async fn item_13_a_url_client_id_at_ssf_and_resource_events_is_never_fetched(bac
     );
 
     // Controls: the registered receiver and resource server are answered…
-    let secret = app
-        .client(
-            RECEIVER,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.service_client(RECEIVER, "notes:read").await;
     let r = poll(RECEIVER.into(), secret.clone()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(stream(RECEIVER.into(), secret).await.status(), 200);
@@ -365,16 +322,7 @@ async fn item_13_an_ssf_and_resource_events_flood_gets_429_with_retry_after(back
     })
     .await;
     let app = &f.app;
-    let secret = app
-        .client(
-            RECEIVER,
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            "notes:read",
-            &[MCP],
-        )
-        .await
-        .unwrap();
+    let secret = app.service_client(RECEIVER, "notes:read").await;
     let rs_secret = app.exchange_client("profile:read").await;
     let poll = |ip: &'static str, auth: bool| {
         let secret = secret.clone();
@@ -449,7 +397,7 @@ async fn item_13_one_address_exhausting_its_cimd_budget_does_not_stop_another(ba
         c.cimd.fetches_per_ip_per_minute = 2;
     })
     .await;
-    let (app, host) = (&f.app, &f.host);
+    let (app, host) = (&f.app, &f.idp.host);
     // One address tries six new URLs on the host: two are fetched, the rest refused.
     let mut last = (0, String::new());
     for i in 0..6 {
@@ -482,7 +430,7 @@ async fn item_16_a_trailing_dot_does_not_escape_the_cimd_deny_list(backend: Back
         c.cimd.denied_hosts = vec!["evil.test".into(), "*.evil.test".into()];
     })
     .await;
-    let (app, host) = (&f.app, &f.host);
+    let (app, host) = (&f.app, &f.idp.host);
     for url in [
         "https://EVIL.test./client.json",
         "https://evil.test./client.json",
