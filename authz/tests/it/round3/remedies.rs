@@ -6,6 +6,8 @@
 //! - B: an administrator's reset-two-factor, and removing one passkey (by an administrator,
 //!   or by the user — all but the current session), end the user's sessions and refresh
 //!   tokens: a session signed in with the removed factor is refused, and plants nothing.
+//! - C: a device grant is bound to the approving session: approved, then the user's sessions
+//!   ended (or the user disabled and enabled again), the device's poll gets `access_denied`.
 
 use authz::account::{totp, two_factor};
 use authz::clock::Clock;
@@ -26,6 +28,7 @@ both_backends!(
     review_a_a_stale_session_or_the_password_alone_mints_no_recovery_codes,
     review_b_an_admin_two_factor_reset_ends_the_sessions_signed_in_with_it,
     review_b_removing_a_passkey_ends_the_other_sessions_and_their_refresh_tokens,
+    review_c_a_device_grant_approved_before_a_remedy_is_not_redeemed_after_it,
 );
 
 /// Turn TOTP on for `id`: its secret and the ten recovery codes (the confirming step spent).
@@ -309,4 +312,55 @@ async fn review_b_removing_a_passkey_ends_the_other_sessions_and_their_refresh_t
         details["sessions_ended"].as_u64().unwrap() >= 1,
         "{details}"
     );
+}
+
+async fn review_c_a_device_grant_approved_before_a_remedy_is_not_redeemed_after_it(
+    backend: Backend,
+) {
+    use crate::device::{approve, poll, setup, start_ok};
+    let app = TestApp::spawn(backend).await;
+    setup(&app).await;
+    let found = app.state.store.get_user_by_username("alice").await.unwrap();
+    let alice = found.unwrap().id;
+    app.user("root", PW, "admin").await;
+    let admin = signed_in(&app, "root").await;
+
+    // Positive control: approved, polled, tokens.
+    let d = start_ok(&app).await;
+    approve(&app, d["user_code"].as_str().unwrap(), "approve").await;
+    expect_token(poll(&app, d["device_code"].as_str().unwrap()).await).await;
+
+    // Approved, then the administrator ends alice's sessions: the poll is refused.
+    let d = start_ok(&app).await;
+    approve(&app, d["user_code"].as_str().unwrap(), "approve").await;
+    let done = post(
+        &app,
+        &admin,
+        &format!("/admin/users/{alice}/end-sessions"),
+        &[],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    app.clock.advance(5);
+    expect_error(
+        poll(&app, d["device_code"].as_str().unwrap()).await,
+        400,
+        "access_denied",
+    )
+    .await;
+
+    // Approved, then disabled and enabled again: refused too.
+    let d = start_ok(&app).await;
+    approve(&app, d["user_code"].as_str().unwrap(), "approve").await;
+    for action in ["disable", "enable"] {
+        let done = post(&app, &admin, &format!("/admin/users/{alice}/{action}"), &[]).await;
+        assert_eq!(done.status, 303, "{action}: {}", done.body);
+    }
+    app.clock.advance(5);
+    expect_error(
+        poll(&app, d["device_code"].as_str().unwrap()).await,
+        400,
+        "access_denied",
+    )
+    .await;
 }
