@@ -311,17 +311,42 @@ async fn audit_failure(state: &AppState, user: Option<&User>) {
 }
 
 /// Remove one of `user`'s passkeys: by the user (`actor` is their username) or by an
-/// administrator (`actor` is theirs), audited with that actor.
-pub async fn remove(state: &AppState, actor: &str, user: &User, credential_id: &str) -> Result<()> {
-    if !state.store.delete_passkey(&user.id, credential_id).await? {
+/// administrator (`actor` is theirs). Every session and refresh token of the user ends with
+/// it, in the same transaction — a session signed in with that passkey must not outlive it
+/// (a passkey sign-in counts as a fresh re-authentication) — except those of `keep`: the
+/// user's own session making the change (fresh by the re-authentication rule). Audited with
+/// that actor and how many sessions ended; signalled (SSF credential change).
+pub async fn remove(
+    state: &AppState,
+    actor: &str,
+    user: &User,
+    credential_id: &str,
+    keep: Option<&str>,
+) -> Result<crate::store::GrantsEnded> {
+    let now = state.now();
+    let Some(ended) = state
+        .store
+        .delete_passkey(&user.id, credential_id, now, keep)
+        .await?
+    else {
         return Err(Error::NotFound("passkey".into()));
-    }
-    let ev = AuditEvent::new(state.now(), "passkey.removed", Outcome::Success)
+    };
+    let ev = AuditEvent::new(now, "passkey.removed", Outcome::Success)
         .actor(actor)
         .subject(&user.id)
-        .details(serde_json::json!({ "credential_id": credential_id }));
+        .details(serde_json::json!({
+            "credential_id": credential_id,
+            "sessions_ended": ended.sessions_ended,
+            "refresh_tokens_revoked": ended.refresh_tokens_revoked,
+        }));
     state.audit(ev).await;
-    Ok(())
+    let changed = crate::ssf::Signal::CredentialChange {
+        user: &user.id,
+        credential: "fido2-platform",
+        client_id: None,
+    };
+    crate::ssf::emit(state, changed).await;
+    Ok(ended)
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
 
 /// Turn the second factor off (the caller has checked the password and a code).
 pub async fn disable(state: &AppState, user: &User) -> Result<bool> {
-    let removed = state.store.remove_totp(&user.id, false).await?.totp;
+    let removed = state.store.remove_totp(&user.id, None).await?.totp;
     if removed {
         audit(state, user, "mfa.disabled", Outcome::Success).await;
     }
@@ -170,15 +170,17 @@ pub async fn disable(state: &AppState, user: &User) -> Result<bool> {
 }
 
 /// An administrator's reset of `user`'s second factors (`actor` is the administrator): the
-/// TOTP enrolment, the recovery codes and every passkey go in one transaction, so no
-/// credential planted by whoever held the account survives it. Audited
-/// (`mfa.reset_by_admin`) when anything was removed.
+/// TOTP enrolment, the recovery codes and every passkey go, and every session and refresh
+/// token of the user ends, in one transaction, so neither a credential planted by whoever held
+/// the account nor a session signed in with a removed factor survives it. Audited
+/// (`mfa.reset_by_admin`, with how many sessions ended) and signalled (SSF credential change)
+/// when anything was removed.
 pub async fn reset(
     state: &AppState,
     actor: &str,
     user: &User,
 ) -> Result<crate::store::SecondFactorsRemoved> {
-    let removed = state.store.remove_totp(&user.id, true).await?;
+    let removed = state.store.remove_totp(&user.id, Some(state.now())).await?;
     if removed.totp || removed.passkeys > 0 {
         let event = AuditEvent::new(state.now(), "mfa.reset_by_admin", Outcome::Success)
             .actor(actor)
@@ -187,8 +189,23 @@ pub async fn reset(
                 "username": user.username,
                 "totp_removed": removed.totp,
                 "passkeys_removed": removed.passkeys,
+                "sessions_ended": removed.ended.sessions_ended,
+                "refresh_tokens_revoked": removed.ended.refresh_tokens_revoked,
             }));
         state.audit(event).await;
+        // RFC 8176 / CAEP credential types: "app" (an authenticator app), "fido2-platform".
+        let kinds = [
+            (removed.totp, "app"),
+            (removed.passkeys > 0, "fido2-platform"),
+        ];
+        for (_, credential) in kinds.iter().filter(|(gone, _)| *gone) {
+            let changed = crate::ssf::Signal::CredentialChange {
+                user: &user.id,
+                credential,
+                client_id: None,
+            };
+            crate::ssf::emit(state, changed).await;
+        }
     }
     Ok(removed)
 }

@@ -135,6 +135,7 @@ pub async fn start(
             user_id: None,
             decided_at: None,
             amr: Vec::new(),
+            approving_sid: None,
         };
         match state.store.create_device_authorization(&record).await {
             Ok(()) => break,

@@ -5,7 +5,8 @@
 //!
 //! - **Events.** CAEP `session-revoked` (a logout; an RFC 7009 revocation, of a grant session
 //!   or of one client's grant in a browser session), RISC `account-disabled`, CAEP
-//!   `credential-change` (a password reset; an API key revoked). The subject is a complex
+//!   `credential-change` (a password reset; an API key revoked; a second factor removed by a
+//!   two-factor reset or a passkey's removal). The subject is a complex
 //!   subject (SSF §3, RFC 9493): `user` (`iss_sub`), and `session` / `application` (`opaque`)
 //!   when the event is about one session or one client's grant.
 //! - **Signing.** By the token issuer, with the access-token key (`typ: secevent+jwt`,
@@ -124,11 +125,12 @@ impl Signal<'_> {
             }
             Self::CredentialChange { credential, .. } => {
                 e["credential_type"] = credential.into();
-                e["change_type"] = (if credential == "api-key" {
-                    "revoke"
-                } else {
-                    "update"
-                })
+                e["change_type"] = match credential {
+                    "api-key" => "revoke",
+                    "password" => "update",
+                    // A second factor removed (a two-factor reset, a passkey removed).
+                    _ => "delete",
+                }
                 .into();
             }
         }

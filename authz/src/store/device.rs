@@ -24,6 +24,9 @@ pub struct DeviceAuthorization {
     pub decided_at: Option<i64>,
     /// How the approving user had signed in (RFC 8176), set with the decision.
     pub amr: Vec<String>,
+    /// The browser session that decided (set with the decision): the tokens are issued only
+    /// while it is live, as an authorization code is redeemed only while its session is.
+    pub approving_sid: Option<String>,
 }
 
 /// Where a device authorization stands.
@@ -88,13 +91,14 @@ pub trait DeviceStore: Send + Sync {
         &self,
         user_code_hash: &str,
     ) -> Result<Option<DeviceAuthorization>>;
-    /// Approve or deny a pending, unexpired authorization for `user_id`; `false` when it was
-    /// no longer pending (decided meanwhile, or expired).
+    /// Approve or deny a pending, unexpired authorization for `user_id`, from the browser
+    /// session `sid`; `false` when it was no longer pending (decided meanwhile, or expired).
     async fn decide_device(
         &self,
         user_code_hash: &str,
         approve: bool,
         user_id: &str,
+        sid: &str,
         amr: &[String],
         now: i64,
     ) -> Result<bool>;

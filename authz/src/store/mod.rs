@@ -312,10 +312,14 @@ pub trait TwoFactorStore: Send + Sync {
     async fn spend_recovery_code(&self, user_id: &str, hash: &str, now: i64) -> Result<bool>;
     async fn recovery_codes_left(&self, user_id: &str) -> Result<i64>;
     /// Turn the second factor off: the enrolment and the recovery codes go, the user's
-    /// sign-ins in progress end, and with `with_passkeys` (an administrator's reset) every
-    /// passkey of the user goes, in the same transaction.
-    async fn remove_totp(&self, user_id: &str, with_passkeys: bool)
-    -> Result<SecondFactorsRemoved>;
+    /// sign-ins in progress end, and with `admin_reset_at` (an administrator's reset, at that
+    /// time) every session and refresh token of the user ends and every passkey goes — a
+    /// session signed in with a removed factor must not outlive it — in the same transaction.
+    async fn remove_totp(
+        &self,
+        user_id: &str,
+        admin_reset_at: Option<i64>,
+    ) -> Result<SecondFactorsRemoved>;
 }
 
 /// What turning the second factor off removed.
@@ -324,6 +328,15 @@ pub struct SecondFactorsRemoved {
     /// A TOTP enrolment (confirmed or not).
     pub totp: bool,
     pub passkeys: u64,
+    /// The sessions and refresh tokens ended with them (an administrator's reset).
+    pub ended: GrantsEnded,
+}
+
+/// The sessions and refresh tokens a remedy ended, in its own transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantsEnded {
+    pub sessions_ended: u64,
+    pub refresh_tokens_revoked: u64,
 }
 
 /// A security alert to queue for one webhook (`crate::alerts`).

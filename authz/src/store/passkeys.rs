@@ -29,8 +29,17 @@ pub trait PasskeyStore: Send + Sync {
     async fn passkeys_of_handle(&self, user_handle: &str) -> Result<Vec<StoredPasskey>>;
     /// Record a use: the updated credential (counter) and when.
     async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<()>;
-    /// `false` when the user has no such passkey.
-    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool>;
+    /// Remove one of the user's passkeys and, in the same transaction, end every session and
+    /// refresh token of the user but those of `keep` (the user's own session making the
+    /// change): a session signed in with the removed passkey must not outlive it. `None` when
+    /// the user has no such passkey (nothing ended).
+    async fn delete_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        now: i64,
+        keep: Option<&str>,
+    ) -> Result<Option<super::GrantsEnded>>;
     /// Keep a ceremony's state until `expires_at` (also forgets expired ones).
     async fn put_ceremony(
         &self,

@@ -31,7 +31,7 @@ both_backends!(
 const PW: &str = "correct horse battery staple";
 
 /// A public device client "tv" (device code + refresh), and the user alice.
-async fn setup(app: &TestApp) {
+pub(crate) async fn setup(app: &TestApp) {
     app.user("alice", PW, "user").await;
     app.client(
         "tv",
@@ -53,14 +53,14 @@ async fn start(app: &TestApp, client_id: &str, scope: &str) -> reqwest::Response
         .unwrap()
 }
 
-async fn start_ok(app: &TestApp) -> Value {
+pub(crate) async fn start_ok(app: &TestApp) -> Value {
     let r = start(app, "tv", "notes:read offline_access").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     r.json().await.unwrap()
 }
 
-async fn poll(app: &TestApp, device_code: &str) -> reqwest::Response {
+pub(crate) async fn poll(app: &TestApp, device_code: &str) -> reqwest::Response {
     app.token(
         &[
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
@@ -114,7 +114,7 @@ async fn decide(app: &TestApp, agent: &FormAgent, confirm: &Page, decision: &str
 }
 
 /// Approve `user_code` as alice in a fresh browser.
-async fn approve(app: &TestApp, user_code: &str, decision: &str) -> Page {
+pub(crate) async fn approve(app: &TestApp, user_code: &str, decision: &str) -> Page {
     let agent = FormAgent::new();
     let entry = signed_in_at(app, &agent, "/device", "alice").await;
     assert_eq!(entry.status, 200);

@@ -14,6 +14,8 @@
 //!   was counted already, so the decision on it does not count it twice.
 //! - A code is short-lived and decided once (`DeviceStore::decide_device`, conditional on
 //!   `pending`); wrong, expired and already used codes each get a page that says so.
+//! - The decision records the deciding session: the device gets its tokens only while that
+//!   session is live (`oauth::grant::device_code`).
 
 use std::sync::Arc;
 
@@ -308,7 +310,14 @@ async fn decide(
     let user = &console.user;
     if !state
         .store
-        .decide_device(&hash, approve, &user.id, &console.session.amr, ctx.now)
+        .decide_device(
+            &hash,
+            approve,
+            &user.id,
+            &console.session.sid,
+            &console.session.amr,
+            ctx.now,
+        )
         .await?
     {
         // Decided or expired between the two steps.

@@ -169,8 +169,10 @@ pub async fn remove(
     console.form(&state, &body)?;
     console.require_recent(&state, PAGE).await?;
     let user = &console.user;
-    match passkeys::remove(&state, &user.username, user, &id).await {
-        Ok(()) => Ok(see_other("/account/passkeys?done=removed")),
+    // Every other session of the user ends with it; this one (fresh) stays.
+    let keep = Some(console.session.sid.as_str());
+    match passkeys::remove(&state, &user.username, user, &id, keep).await {
+        Ok(_) => Ok(see_other("/account/passkeys?done=removed")),
         Err(e) => {
             let (_, msg) = super::console::user_mistake(e)?;
             page(

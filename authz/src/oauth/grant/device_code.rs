@@ -6,7 +6,12 @@
 //!    (and the interval of this device code is 5 s longer from now on, persisted);
 //!    undecided → `authorization_pending`; denied → `access_denied`; already issued →
 //!    `invalid_grant`; approved → this poll, and only this one, issues.
-//! 2. The approving user still exists, is enabled and has not changed credentials since.
+//! 2. The approving user still exists, is enabled and has not changed credentials since, and
+//!    the browser session that approved is still live (as an authorization code's must be):
+//!    ended meanwhile (signed out, or a remedy — an administrator ended the sessions, disabled
+//!    the user, reset the password or two-factor) → `access_denied` (RFC 8628 §3.5: the
+//!    approval no longer stands; the device stops polling and tells its user, rather than
+//!    `expired_token`, which would invite it to start again as if only time had run out).
 //! 3. Scope = what the device asked for, within the user's roles (RFC 6749 §3.3).
 //! 4. A grant session (as the password grant makes): logout and revocation end it; access
 //!    token for the authorization's one resource (RFC 8707); a refresh token when allowed;
@@ -80,6 +85,12 @@ pub async fn handle(
         Ok(_) => return Err(Error::invalid_grant(Dead::CredentialsChanged.description())),
         Err(dead) => return Err(Error::invalid_grant(dead.description())),
     };
+    if !approval_live(state, d.approving_sid.as_deref()).await? {
+        return Err(Error::oauth(
+            ErrorCode::AccessDenied,
+            "the sign-in session that approved the request has ended: approve it again",
+        ));
+    }
     let asked = ScopeSet::parse(&d.scope).map_err(Error::internal)?;
     // The user's roles narrow what the device asked for (RFC 6749 §3.3).
     let scope = asked.intersection(&user_allowed_scopes(state, &user, client));
@@ -143,4 +154,14 @@ pub async fn handle(
     let mut response = state.issuer.response(access, &scope, refresh, ctx.dpop_jkt);
     response.id_token = id_token;
     Ok(response)
+}
+
+/// Is the browser session that approved still live? An approval recorded without one (before
+/// migration 0024; a code lives minutes) does not stand either.
+async fn approval_live(state: &AppState, sid: Option<&str>) -> Result<bool> {
+    let Some(sid) = sid else {
+        return Ok(false);
+    };
+    let session = state.store.get_session_by_sid(sid).await?;
+    Ok(session.is_some_and(|s| s.is_live()))
 }

@@ -29,6 +29,7 @@ fn record(r: &AnyRow) -> Result<DeviceAuthorization> {
             .try_get::<Option<String>, _>("amr")?
             .map(|a| super::words(&a))
             .unwrap_or_default(),
+        approving_sid: r.try_get("approving_sid")?,
     })
 }
 
@@ -71,12 +72,14 @@ impl DeviceStore for SqlStore {
         user_code_hash: &str,
         approve: bool,
         user_id: &str,
+        sid: &str,
         amr: &[String],
         now: i64,
     ) -> Result<bool> {
         let status = if approve { "approved" } else { "denied" };
         let r = sqlx::query(
-            "UPDATE device_codes SET status = $1, user_id = $2, decided_at = $3, amr = $5 \
+            "UPDATE device_codes SET status = $1, user_id = $2, decided_at = $3, amr = $5, \
+             approving_sid = $6 \
              WHERE user_code_hash = $4 AND status = 'pending' AND expires_at > $3",
         )
         .bind(status)
@@ -84,6 +87,7 @@ impl DeviceStore for SqlStore {
         .bind(now)
         .bind(user_code_hash)
         .bind(amr.join(" "))
+        .bind(sid)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)

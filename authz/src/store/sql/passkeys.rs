@@ -1,5 +1,6 @@
 //! `PasskeyStore` on SQL. A ceremony is taken with one `DELETE … RETURNING`: single use. The
-//! remedies (`users`, `two_factor`) delete a user's passkeys inside their own transaction.
+//! remedies (`users`, `two_factor`) delete a user's passkeys inside their own transaction;
+//! removing one passkey ends the user's other sessions and refresh tokens in its own.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -7,7 +8,7 @@ use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use crate::error::Result;
-use crate::store::{PasskeyStore, StoredPasskey};
+use crate::store::{GrantsEnded, PasskeyStore, StoredPasskey};
 
 fn passkey(r: &AnyRow) -> Result<StoredPasskey> {
     Ok(StoredPasskey {
@@ -97,13 +98,26 @@ impl PasskeyStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool> {
+    async fn delete_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        now: i64,
+        keep: Option<&str>,
+    ) -> Result<Option<GrantsEnded>> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2")
             .bind(user_id)
             .bind(credential_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let ended = super::users::end_sessions_in(&mut tx, user_id, now, keep).await?;
+        tx.commit().await?;
+        Ok(Some(ended))
     }
 
     async fn put_ceremony(

@@ -1,13 +1,14 @@
 //! `TwoFactorStore` on SQL. Spending a TOTP step or a recovery code is one conditional UPDATE,
 //! so two concurrent sign-ins with the same code cannot both succeed. An administrator's reset
-//! removes the user's passkeys in the same transaction as the TOTP enrolment.
+//! removes the user's passkeys, and ends every session and refresh token of the user, in the
+//! same transaction as the TOTP enrolment.
 
 use async_trait::async_trait;
 use sqlx::Row;
 
 use super::SqlStore;
 use crate::error::Result;
-use crate::store::{SecondFactorsRemoved, StoredTotp, TwoFactorStore};
+use crate::store::{GrantsEnded, SecondFactorsRemoved, StoredTotp, TwoFactorStore};
 
 #[async_trait]
 impl TwoFactorStore for SqlStore {
@@ -108,9 +109,15 @@ impl TwoFactorStore for SqlStore {
     async fn remove_totp(
         &self,
         user_id: &str,
-        with_passkeys: bool,
+        admin_reset_at: Option<i64>,
     ) -> Result<SecondFactorsRemoved> {
         let mut tx = self.pool.begin().await?;
+        // An administrator's reset: the sessions first (the rows a rotation locks), as every
+        // remedy ends them.
+        let ended = match admin_reset_at {
+            Some(now) => super::users::end_sessions_in(&mut tx, user_id, now, None).await?,
+            None => GrantsEnded::default(),
+        };
         let removed = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -122,7 +129,7 @@ impl TwoFactorStore for SqlStore {
             .await?;
         // A sign-in waiting for a code of the removed enrolment ends (issue 24 item 2).
         super::signin::end_pending_in(&mut tx, user_id).await?;
-        let passkeys = if with_passkeys {
+        let passkeys = if admin_reset_at.is_some() {
             super::passkeys::delete_all(&mut tx, user_id).await?
         } else {
             0
@@ -131,6 +138,7 @@ impl TwoFactorStore for SqlStore {
         Ok(SecondFactorsRemoved {
             totp: removed > 0,
             passkeys,
+            ended,
         })
     }
 }

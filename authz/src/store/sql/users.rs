@@ -2,7 +2,8 @@
 //! same transaction: sessions first (the row lock every rotation of a grant takes), then
 //! refresh tokens, then (reset) API keys — so no rotation running at the same moment can leave a
 //! successor behind. The user's passkeys go in that transaction too (disabling; a reset when
-//! `remove_passkeys`), so no credential outlives the remedy.
+//! `remove_passkeys`), so no credential outlives the remedy. Those statements
+//! (`end_sessions_in`) also serve an administrator's two-factor reset and removing a passkey.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -10,7 +11,7 @@ use sqlx::any::AnyRow;
 
 use super::{SqlStore, conflict, words};
 use crate::error::Result;
-use crate::store::{AccountRevocation, NewCredentials, User, UserStore};
+use crate::store::{AccountRevocation, GrantsEnded, NewCredentials, User, UserStore};
 
 macro_rules! columns {
     () => {
@@ -181,6 +182,46 @@ impl UserStore for SqlStore {
     }
 }
 
+/// Inside a remedy's transaction `tx`: end every session of `user_id` but `keep` (the
+/// session making the change, when it is the user's own), then revoke every refresh token but
+/// those issued through `keep` — sessions first: they are the rows a concurrent rotation of a
+/// grant locks, so no rotation running at the same moment leaves a successor behind. The one
+/// place these statements are written: disabling, a password reset, an administrator's
+/// two-factor reset and removing a passkey all come here.
+pub(super) async fn end_sessions_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    now: i64,
+    keep: Option<&str>,
+) -> Result<GrantsEnded> {
+    // A sid is never empty: "" keeps none.
+    let keep = keep.unwrap_or_default();
+    let sessions_ended = sqlx::query(
+        "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL \
+         AND sid <> $3",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(keep)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let refresh_tokens_revoked = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+         AND (sid IS NULL OR sid <> $3)",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(keep)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(GrantsEnded {
+        sessions_ended,
+        refresh_tokens_revoked,
+    })
+}
+
 /// After the user row changed in `tx`: end every session of the user, then revoke every
 /// refresh token (sessions first: they are the rows a concurrent rotation locks), end the
 /// sign-ins in progress, with `with_keys` also revoke every API key, with `with_passkeys`
@@ -195,21 +236,10 @@ async fn end_user_grants(
     with_keys: bool,
     with_passkeys: bool,
 ) -> Result<AccountRevocation> {
-    let sessions_ended =
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    let refresh_tokens_revoked = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let GrantsEnded {
+        sessions_ended,
+        refresh_tokens_revoked,
+    } = end_sessions_in(&mut tx, user_id, now, None).await?;
     // Sign-ins half done with the old credentials end too (issue 24 item 2).
     super::signin::end_pending_in(&mut tx, user_id).await?;
     let mut api_keys_revoked = Vec::new();

@@ -11,7 +11,7 @@
 //! - item 6: `/account/password` is not a fresh sign-in with factors that were not given;
 //! - item 3: `POST /consent` applies the request's and the roles' second-factor rules.
 
-mod soft_passkey;
+pub(super) mod soft_passkey;
 
 use authz::account::admin::{self, PasswordChange, change_password};
 use authz::account::{passkeys, totp, two_factor};
@@ -84,7 +84,7 @@ async fn admin_reset(app: &TestApp, name: &str) {
 
 /// A passkey of `name`'s, registered through the account logic (what `/account/passkeys`
 /// does after its own checks) and answered by a new software authenticator.
-async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
+pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
     let u = user(app, name).await;
     let (options, ceremony) = passkeys::start_registration(&app.state, &u).await.unwrap();
     let origin = url::Url::parse(&app.state.config.issuer)
@@ -108,7 +108,7 @@ async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
 }
 
 /// Submit `page`'s form `action` with its hidden fields and `extra`.
-async fn submit(
+pub(super) async fn submit(
     app: &TestApp,
     agent: &FormAgent,
     page: &Page,
@@ -173,7 +173,12 @@ async fn password_step(app: &TestApp, agent: &FormAgent, path: &str, name: &str,
 
 /// Sign in with `key` from `page` (the password form or the code page) as `passkeys.js`
 /// does: the options, the authenticator's answer, the form POST.
-async fn passkey_step(app: &TestApp, agent: &FormAgent, page: &Page, key: &SoftPasskey) -> Page {
+pub(super) async fn passkey_step(
+    app: &TestApp,
+    agent: &FormAgent,
+    page: &Page,
+    key: &SoftPasskey,
+) -> Page {
     let mut fields = hidden_inputs(&page.body);
     let options = agent
         .post_form(&app.url("/login/passkey/options"), &fields)

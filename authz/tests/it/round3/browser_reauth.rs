@@ -32,24 +32,24 @@ both_backends!(
     item_01_a_passkey_planted_from_a_stale_session_is_refused_and_no_remedy_leaves_one_in_chromium,
 );
 
-const PW: &str = "correct horse battery staple";
+pub(super) const PW: &str = "correct horse battery staple";
 
 /// Older than `console.reauth_secs` (600 by default), younger than the idle timeout.
-const STALE: i64 = 11 * 60;
+pub(super) const STALE: i64 = 11 * 60;
 
 /// The server with a `localhost` issuer: WebAuthn needs a domain as RP ID, not an address.
-async fn spawn(backend: Backend) -> TestApp {
+pub(super) async fn spawn(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |c| {
         c.issuer = c.issuer.replace("127.0.0.1", "localhost");
     })
     .await
 }
 
-async fn user(app: &TestApp, id: &str) -> User {
+pub(super) async fn user(app: &TestApp, id: &str) -> User {
     app.state.store.get_user(id).await.unwrap().unwrap()
 }
 
-async fn passkeys_of(app: &TestApp, id: &str) -> Vec<String> {
+pub(super) async fn passkeys_of(app: &TestApp, id: &str) -> Vec<String> {
     let held = app.state.store.user_passkeys(id).await.unwrap();
     held.into_iter().map(|p| p.credential_id).collect()
 }
@@ -93,7 +93,7 @@ async fn password_step(app: &TestApp, agent: &FormAgent, query: &str, who: &str)
 }
 
 /// A browser signed in to the console as `who` with the password alone.
-async fn signed_in(app: &TestApp, who: &str) -> FormAgent {
+pub(super) async fn signed_in(app: &TestApp, who: &str) -> FormAgent {
     let agent = FormAgent::new();
     let page = password_step(app, &agent, "next=%2Faccount", who).await;
     assert_eq!(page.status, 303, "{}", page.body);
@@ -101,7 +101,12 @@ async fn signed_in(app: &TestApp, who: &str) -> FormAgent {
 }
 
 /// POST `action` as a console form (this browser's CSRF token, read off `/account`).
-async fn post(app: &TestApp, agent: &FormAgent, action: &str, extra: &[(&str, &str)]) -> Page {
+pub(super) async fn post(
+    app: &TestApp,
+    agent: &FormAgent,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> Page {
     let page = agent.get(&app.url("/account")).await;
     assert_eq!(page.status, 200, "signed in: {}", page.body);
     let mut fields: Vec<(String, String)> = hidden_inputs(&page.body)
@@ -122,7 +127,7 @@ async fn remedy(app: &TestApp, admin: &FormAgent, id: &str, action: &str) -> Pag
 }
 
 /// Was the browser sent to sign in again (and back to `back`)?
-fn sent_to_reauth(page: &Page, back: &str) -> bool {
+pub(super) fn sent_to_reauth(page: &Page, back: &str) -> bool {
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
     page.status == 303
         && page.location.as_deref() == Some(&format!("/account/login?reauth=1&next={next}"))
@@ -245,7 +250,13 @@ async fn totp_for(app: &TestApp, id: &str) -> Vec<u8> {
 }
 
 /// Sign in again with the password and the current code; the final redirect.
-async fn password_and_code(app: &TestApp, agent: &FormAgent, next: &str, who: &str, secret: &[u8]) {
+pub(super) async fn password_and_code(
+    app: &TestApp,
+    agent: &FormAgent,
+    next: &str,
+    who: &str,
+    secret: &[u8],
+) {
     let q: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let page = password_step(app, agent, &format!("reauth=1&next={q}"), who).await;
     assert_form(&page, "/login/code");
@@ -298,7 +309,7 @@ async fn item_01_re_authentication_needs_every_factor_the_user_has_for_admins_to
 }
 
 /// The `details` of the newest audit event of `kind`.
-async fn last_details(app: &TestApp, kind: &str) -> serde_json::Value {
+pub(super) async fn last_details(app: &TestApp, kind: &str) -> serde_json::Value {
     let events = app.audit_of(kind).await;
     let e = events
         .iter()

@@ -1,8 +1,8 @@
 //! `/account/two-factor`: set up TOTP (RFC 6238) — the secret as an `otpauth://` URI, a QR
 //! code drawn on the server as SVG, and the secret in base32 to type — confirmed by one code;
-//! the ten recovery codes shown once; new recovery codes; turning it off (password and a code).
-//! Starting (and confirming) an enrolment needs a fresh re-authentication
-//! (`Console::require_recent`).
+//! the ten recovery codes shown once; new recovery codes and turning it off (each: the password
+//! and a code). Starting (and confirming) an enrolment and new recovery codes need a fresh
+//! re-authentication (`Console::require_recent`).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -164,7 +164,9 @@ fn capitalised(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// New recovery codes (the old ones stop working): password required.
+/// New recovery codes (the old ones stop working): a lasting second factor, so the same as
+/// turning it off — a fresh re-authentication (`Console::require_recent`), the password and a
+/// current code (or a recovery code).
 pub async fn new_codes(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -172,10 +174,18 @@ pub async fn new_codes(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
+    console.require_recent(&state, PAGE).await?;
     if !two_factor::is_enabled(&state, &console.user).await? {
         return Ok(see_other("/account/two-factor"));
     }
-    if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, false).await? {
+    if form.get("code").unwrap_or_default().trim().is_empty() {
+        let extra = Extra {
+            error: Some("Enter a code from your authenticator app (or a recovery code).".into()),
+            ..Extra::default()
+        };
+        return page(&state, &console, extra).await;
+    }
+    if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, true).await? {
         let extra = Extra {
             error: Some(msg),
             ..Extra::default()

@@ -1,7 +1,8 @@
 //! The per-user actions of `/admin/users` (`POST /admin/users/{id}/<action>`): disable,
 //! enable, roles, reset-password (a temporary password shown once, changed at the next
 //! sign-in), reset-two-factor and end-sessions. Disable, reset-password and reset-two-factor
-//! remove the user's passkeys in the same transaction. Each goes through `account::*`, which
+//! remove the user's passkeys and end every session and refresh token of the user in the same
+//! transaction (a session signed in with a removed factor does not outlive it). Each goes through `account::*`, which
 //! validates and audits it with the administrator as actor; a refusal is the list again with
 //! the reason.
 

@@ -119,8 +119,12 @@ async fn remove(
     let back = format!("/admin/users/{}", segment(&id));
     change_form(&state, &console, &body, &back).await?;
     let user = user_of(&state, &id).await?;
-    match passkeys::remove(&state, &console.user.username, &user, &credential).await {
-        Ok(()) => Ok(see_other(&format!("{back}?done=passkey-removed"))),
+    // Every session of the user ends with it (the administrator's own, when it is theirs,
+    // stays: it is the one making the change).
+    let own = console.user.id == user.id;
+    let keep = own.then_some(console.session.sid.as_str());
+    match passkeys::remove(&state, &console.user.username, &user, &credential, keep).await {
+        Ok(_) => Ok(see_other(&format!("{back}?done=passkey-removed"))),
         Err(e) => {
             let (status, notice) = refused(e)?;
             render(&state, &console, &user, Some(notice), status).await
