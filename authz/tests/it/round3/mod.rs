@@ -8,3 +8,4 @@ mod browser_small;
 mod delivery;
 mod dpop;
 mod fetch;
+mod races;

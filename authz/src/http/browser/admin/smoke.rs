@@ -89,7 +89,8 @@ impl App {
         };
         let (_, value) = session::start(&self.state, user, how, &ctx)
             .await
-            .expect("session");
+            .expect("session")
+            .expect("the user as stored");
         format!("authz_session={value}; authz_csrf={CSRF_COOKIE}")
     }
 
