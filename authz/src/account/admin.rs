@@ -227,7 +227,7 @@ pub async fn change_password(
         // The user's own change replaces the password they proved, not one set meanwhile.
         replaces: by_user.then_some(user.password_hash.as_str()),
     };
-    let r = state.store.reset_credentials(&user.id, &new, now).await?;
+    let mut r = state.store.reset_credentials(&user.id, &new, now).await?;
     if by_user && !r.found {
         return Err(Error::Conflict(
             "the password was changed meanwhile: sign in again".into(),
@@ -253,6 +253,7 @@ pub async fn change_password(
         client_id: None,
     };
     crate::ssf::emit(state, changed).await;
+    r.password_hash = r.found.then_some(hash);
     Ok(r)
 }
 
@@ -301,7 +302,21 @@ pub async fn add_client(
     state: &AppState,
     actor: &str,
     id: Option<String>,
+    new: ClientSettings,
+) -> Result<(Client, Option<ClientSecret>)> {
+    add_client_for(state, actor, id, new, None).await
+}
+
+/// `add_client`, and with `session` (the sid of the owner's session that asks for it, as for
+/// an API key) stored only while that session is live, in the same transaction that takes
+/// the session's row (`ClientStore::create_client_in_session`): a client asked for from a
+/// session that a password reset or disabling ended is not created (`Conflict`).
+pub(crate) async fn add_client_for(
+    state: &AppState,
+    actor: &str,
+    id: Option<String>,
     mut new: ClientSettings,
+    session: Option<&str>,
 ) -> Result<(Client, Option<ClientSecret>)> {
     let id = id.unwrap_or_else(|| random_id("cl_"));
     let id_ok = id
@@ -403,6 +418,14 @@ pub async fn add_client(
                     "this server already holds the most self-registered clients it allows \
                      ({cap}); try again later, or ask its operator"
                 ),
+            ));
+        }
+    } else if let Some(sid) = session {
+        if !state.store.create_client_in_session(&client, sid).await? {
+            return Err(Error::Conflict(
+                "this sign-in has ended (the account's password changed, it was disabled, or \
+                 it signed out): sign in again"
+                    .into(),
             ));
         }
     } else {

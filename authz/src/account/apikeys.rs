@@ -66,10 +66,15 @@ fn view(c: &Client, now: i64) -> KeyView {
     }
 }
 
-/// Create a key for `owner`, asked for by a token carrying `asking` (see the module docs).
+/// Create a key for `owner`, asked for by a token carrying `asking` (see the module docs),
+/// from the session `session` of the owner's (the console's, or the asking token's `sid`):
+/// the key is stored only while that session is live, in the transaction that takes its row,
+/// so a key asked for from a session a password reset or disabling ended is not created
+/// (`Conflict`) — the remedy revokes the keys it sees, this sees the session ended.
 pub async fn create(
     state: &AppState,
     owner: &User,
+    session: Option<&str>,
     asking: &ScopeSet,
     name: &str,
     scope: &str,
@@ -126,7 +131,7 @@ pub async fn create(
             "at most {MAX_KEYS_PER_USER} active keys per user; revoke one first"
         )));
     }
-    let (client, secret) = admin::add_client(
+    let (client, secret) = admin::add_client_for(
         state,
         &owner.username,
         Some(crate::crypto::random_id("ak_")),
@@ -139,6 +144,7 @@ pub async fn create(
             expires_at: Some(now + days * 86_400),
             ..Default::default()
         },
+        session,
     )
     .await
     .map_err(|e| match e {

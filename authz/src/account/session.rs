@@ -61,30 +61,39 @@ pub struct SignedIn<'a> {
 }
 
 /// Start a session for `user` who just signed in; returns it and the cookie value.
+///
+/// `user` is the account as the sign-in read it before checking its secret (for the user's
+/// own password change: with the new hash). Starting a session is a compare-and-insert on that
+/// state (`SessionStore::create_session`): when the password changed or the account was
+/// disabled meanwhile — a remedy that committed while this sign-in was under way — nothing is
+/// started (`None`, audited as `login.failed` with reason `credentials_changed`), so no
+/// session outlives the remedy.
 pub async fn start(
     state: &AppState,
     user: &User,
     how: SignedIn<'_>,
     ctx: &RequestContext,
-) -> Result<(Session, String)> {
+) -> Result<Option<(Session, String)>> {
     create(state, user, None, how, ctx).await
 }
 
 /// A session for a grant made without a browser (the password grant) by `client_id`: no
 /// cookie points at it, but its `sid` goes into the tokens, so the grant can be logged out and
-/// revoked like a browser session. It lasts as long as a refresh-token family can.
+/// revoked like a browser session. It lasts as long as a refresh-token family can. `None`
+/// when `user`'s credentials changed since they were read (as `start`).
 pub async fn start_grant(
     state: &AppState,
     user: &User,
     client_id: &str,
     amr: &[&str],
     ctx: &RequestContext,
-) -> Result<Session> {
+) -> Result<Option<Session>> {
     let how = SignedIn {
         amr,
         user_agent: None,
     };
-    Ok(create(state, user, Some(client_id), how, ctx).await?.0)
+    let started = create(state, user, Some(client_id), how, ctx).await?;
+    Ok(started.map(|(session, _)| session))
 }
 
 async fn create(
@@ -93,7 +102,7 @@ async fn create(
     grant_of: Option<&str>,
     how: SignedIn<'_>,
     ctx: &RequestContext,
-) -> Result<(Session, String)> {
+) -> Result<Option<(Session, String)>> {
     let kind = if grant_of.is_some() {
         "grant"
     } else {
@@ -120,14 +129,32 @@ async fn create(
         user_agent: how.user_agent.map(|ua| ua.chars().take(200).collect()),
         ip: ctx.ip.map(|ip| ip.to_string()),
     };
-    state.store.create_session(&session).await?;
+    if !state
+        .store
+        .create_session(&session, &user.password_hash)
+        .await?
+    {
+        let details = serde_json::json!({
+            "via": "session", "kind": kind, "reason": "credentials_changed",
+        });
+        let mut ev = AuditEvent::new(now, "login.failed", Outcome::Failure)
+            .actor(&user.username)
+            .subject(&user.id)
+            .details(details)
+            .ctx(ctx);
+        if let Some(client_id) = grant_of {
+            ev = ev.client(client_id);
+        }
+        state.audit(ev).await;
+        return Ok(None);
+    }
     let ev = AuditEvent::new(now, "session.started", Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "sid": session.sid, "kind": kind, "amr": session.amr }))
         .ctx(ctx);
     state.audit(ev).await;
-    Ok((session, value))
+    Ok(Some((session, value)))
 }
 
 /// End a session and revoke what was issued through it.

@@ -40,6 +40,11 @@ pub trait ClientStore: Send + Sync {
     /// Create a client only while the counter `counter` is below `cap`, raising it in the same
     /// transaction; `false` at the cap (nothing created).
     async fn create_client_within(&self, client: &Client, counter: &str, cap: i64) -> Result<bool>;
+    /// Create a client on behalf of the browser session `sid` of the client's owner: the
+    /// session's row first (the lock a password reset or disabling takes to end it), so either
+    /// the remedy sees this client or this sees the session ended; `false` (nothing created)
+    /// when the session is not live.
+    async fn create_client_in_session(&self, client: &Client, sid: &str) -> Result<bool>;
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;
     /// Store what a metadata document says (insert, or replace a metadata-document row's
     /// settings and freshness); `false` when a row of another kind holds the id.
@@ -130,6 +135,9 @@ pub struct AccountRevocation {
     /// Ids of the API keys revoked (so client caches can drop them).
     pub api_keys_revoked: Vec<String>,
     pub passkeys_removed: u64,
+    /// The password hash now set, when this was a password change (`admin::change_password`
+    /// fills it): what the replacement session of the user's own change is stamped with.
+    pub password_hash: Option<String>,
 }
 
 /// One rotation of a refresh token (RFC 9700 §4.14.2), carried out atomically by the store.
@@ -186,7 +194,12 @@ pub trait RefreshTokenStore: Send + Sync {
 /// Browser sessions, keyed by the SHA-256 of the cookie value.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// Store `session` only while its user is enabled and still has `password_hash` (the
+    /// credential state its sign-in read): one compare-and-insert that, on PostgreSQL, takes a
+    /// share lock on the user row, so a remedy (which updates that row first, then ends the
+    /// sessions) either sees this session and ends it, or makes this find nothing. `false`
+    /// when refused (nothing stored).
+    async fn create_session(&self, session: &Session, password_hash: &str) -> Result<bool>;
     /// A session that has not ended (expiry is the caller's check, against its clock).
     async fn get_session(&self, id_hash: &str) -> Result<Option<Session>>;
     async fn get_session_by_sid(&self, sid: &str) -> Result<Option<Session>>;

@@ -248,9 +248,17 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
     let bob_rt = grant(&app, "bob").await;
     let bob = app.state.store.get_user(&bob_id).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
-    let key = apikeys::create(&app.state, &bob, &held, "bob-bot", "notes:read", Some(30))
-        .await
-        .unwrap();
+    let key = apikeys::create(
+        &app.state,
+        &bob,
+        None,
+        &held,
+        "bob-bot",
+        "notes:read",
+        Some(30),
+    )
+    .await
+    .unwrap();
     let key_secret = key.client_secret.expose().to_owned();
     // Failed sign-ins for the audit log filter.
     let agent = FormAgent::new();

@@ -40,6 +40,7 @@ async fn create(
     let created = apikeys::create(
         &state,
         &caller.user,
+        caller.claims.sid.as_deref(),
         &caller.scope,
         &req.name,
         &req.scope,

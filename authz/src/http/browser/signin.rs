@@ -357,15 +357,13 @@ async fn pending_or_restart(
 ) -> Result<std::result::Result<(Pending, User), Response>, PageError> {
     match pending::take(state, headers, ctx).await? {
         Some(p) => Ok(Ok(p)),
-        None => Ok(Err(restart(
-            state,
-            headers,
-            target,
-            "This sign-in has ended (it took too long, or the account's password or two-factor \
-             sign-in changed): sign in again.",
-        ))),
+        None => Ok(Err(restart(state, headers, target, ENDED))),
     }
 }
+
+/// A sign-in that did not outlive its deadline or the credentials it was begun under.
+const ENDED: &str = "This sign-in has ended (it took too long, or the account's password or \
+                     two-factor sign-in changed): sign in again.";
 
 /// `POST /login/code`: the second factor.
 pub async fn login_code(
@@ -430,8 +428,8 @@ pub async fn login_new_password(
         return again(&state, &pending, page, &ctx).await;
     }
     let changed = change_password(&state, &user.username, &user, &new, PasswordChange::ByUser);
-    match changed.await {
-        Ok(_) => {}
+    let hash = match changed.await {
+        Ok(r) => r.password_hash.unwrap_or_default(),
         Err(crate::error::Error::Invalid(msg)) => {
             let msg = format!("That password cannot be used: {msg}.");
             let page = new_password_page(&state, &headers, &target, &user, Some(msg));
@@ -443,14 +441,17 @@ pub async fn login_new_password(
             return Ok(restart(&state, &headers, &target, msg));
         }
         Err(e) => return Err(e.into()),
-    }
-    let Some(user) = state.store.get_user(&user.id).await? else {
+    };
+    let Some(mut user) = state.store.get_user(&user.id).await? else {
         return Err(PageError::page(
             StatusCode::NOT_FOUND,
             "Account not found",
             "This account no longer exists.",
         ));
     };
+    // The session is stamped with the password this step set, not whatever the row holds
+    // now: an administrator's reset committed since leaves no session.
+    user.password_hash = hash;
     finish(&state, &headers, &target, &user, &pending.amr, &ctx).await
 }
 
@@ -475,7 +476,11 @@ async fn finish(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     };
-    let (_, cookie_value) = session::start(state, user, how, ctx).await?;
+    // `user` carries the credential state the sign-in began under: a remedy that committed
+    // since (a reset, a password change, disabling) leaves no session (audited).
+    let Some((_, cookie_value)) = session::start(state, user, how, ctx).await? else {
+        return Ok(restart(state, headers, target, ENDED));
+    };
     let via = match target {
         Target::Authorize(_) => "login_form",
         Target::Console { .. } => "console",

@@ -95,8 +95,15 @@ pub async fn handle(
     )?;
 
     // A grant session: logout and revocation end it (and the tokens carry its sid).
-    let session =
-        crate::account::session::start_grant(state, &user, &client.id, &["pwd"], ctx).await?;
+    // Refused (audited) when the password changed or the account was disabled since it was
+    // checked: no grant outlives the remedy.
+    let session = crate::account::session::start_grant(state, &user, &client.id, &["pwd"], ctx)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid_grant(
+                "the account's password changed, or it was disabled, during this request",
+            )
+        })?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,

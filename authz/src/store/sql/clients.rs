@@ -125,6 +125,29 @@ impl ClientStore for SqlStore {
         Ok(true)
     }
 
+    async fn create_client_in_session(&self, c: &Client, sid: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The session's row first, as `add_passkey` does: a password reset or disabling
+        // (which ends the sessions before it revokes the owner's keys) either sees this client
+        // or makes this find the session ended.
+        let live = sqlx::query(
+            "UPDATE sessions SET last_seen_at = last_seen_at \
+             WHERE sid = $1 AND user_id = $2 AND ended_at IS NULL",
+        )
+        .bind(sid)
+        .bind(c.owner_id.as_deref())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if live != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_client(&mut tx, c).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn put_metadata_client(&self, c: &Client) -> Result<bool> {
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         // A first fetch inserts; a refetch replaces what the document says, and only on a

@@ -68,27 +68,42 @@ fn code(row: &AnyRow) -> Result<AuthCode> {
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn create_session(&self, s: &Session) -> Result<()> {
-        sqlx::query(concat!(
-            "INSERT INTO sessions (",
-            session_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&s.id_hash)
-        .bind(&s.sid)
-        .bind(&s.user_id)
-        .bind(s.auth_time)
-        .bind(s.created_at)
-        .bind(s.last_seen_at)
-        .bind(s.expires_at)
-        .bind(s.ended_at)
-        .bind(s.client_id.as_deref())
-        .bind(s.amr.join(" "))
-        .bind(s.user_agent.as_deref())
-        .bind(s.ip.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn create_session(&self, s: &Session, password_hash: &str) -> Result<bool> {
+        // One statement: on SQLite writers are serialised, so the user row read here is the
+        // one the insert commits against; on PostgreSQL `FOR SHARE` waits for a remedy that
+        // updated the row and re-reads it (the new hash or `disabled_at` then refuses), and
+        // holds a remedy back until this insert commits (it then ends this session too).
+        let lock = match self.backend {
+            super::Backend::Postgres => " FOR SHARE",
+            super::Backend::Sqlite => "",
+        };
+        let sql = format!(
+            concat!(
+                "INSERT INTO sessions (",
+                session_columns!(),
+                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM users \
+                 WHERE id = $3 AND password_hash = $13 AND disabled_at IS NULL{}"
+            ),
+            lock
+        );
+        let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&s.id_hash)
+            .bind(&s.sid)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.expires_at)
+            .bind(s.ended_at)
+            .bind(s.client_id.as_deref())
+            .bind(s.amr.join(" "))
+            .bind(s.user_agent.as_deref())
+            .bind(s.ip.as_deref())
+            .bind(password_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(stored == 1)
     }
 
     async fn get_session(&self, id_hash: &str) -> Result<Option<Session>> {

@@ -268,5 +268,6 @@ async fn end_user_grants(
         refresh_tokens_revoked,
         api_keys_revoked,
         passkeys_removed,
+        password_hash: None,
     })
 }

@@ -387,9 +387,16 @@ async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let id = app.user("bob", PW, "user").await;
     let owner = app.state.store.get_user(&id).await.unwrap().unwrap();
     let asking = shared::ScopeSet::parse("keys:write notes:read").unwrap();
-    let key =
-        authz::account::apikeys::create(&app.state, &owner, &asking, "bot", "notes:read", None)
-            .await
-            .unwrap();
+    let key = authz::account::apikeys::create(
+        &app.state,
+        &owner,
+        None,
+        &asking,
+        "bot",
+        "notes:read",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(!format!("{key:?}").contains(key.client_secret.expose()));
 }

@@ -100,7 +100,8 @@ pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
     };
     let held = authz::account::session::start_grant(&app.state, &u, "test", &["pwd"], &ctx)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a live session");
     passkeys::finish_registration(&app.state, &u, &held.sid, &ceremony, &credential, "soft")
         .await
         .unwrap();

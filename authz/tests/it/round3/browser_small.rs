@@ -388,9 +388,17 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     let svc_secret = app.service_client("svc", "notes:read").await;
     let owner = app.state.store.get_user(&alice).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
-    let key = apikeys::create(&app.state, &owner, &held, "bot", "notes:read", Some(30))
-        .await
-        .unwrap();
+    let key = apikeys::create(
+        &app.state,
+        &owner,
+        None,
+        &held,
+        "bot",
+        "notes:read",
+        Some(30),
+    )
+    .await
+    .unwrap();
     let key_id = key.client_id.clone();
     let key_secret = key.client_secret.expose().to_owned();
     let works = |id: String, secret: String| {

@@ -8,4 +8,5 @@ mod browser_small;
 mod delivery;
 mod dpop;
 mod fetch;
+mod races;
 mod remedies;

@@ -130,7 +130,17 @@ pub async fn create(
         },
     };
     let held = asking(&state, &console);
-    match apikeys::create(&state, &console.user, &held, name, &scope, days).await {
+    match apikeys::create(
+        &state,
+        &console.user,
+        Some(&console.session.sid),
+        &held,
+        name,
+        &scope,
+        days,
+    )
+    .await
+    {
         Ok(k) => {
             let created = Created {
                 client_id: k.client_id,

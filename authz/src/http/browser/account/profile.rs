@@ -25,6 +25,7 @@ use crate::account::session::{self, SignedIn};
 use crate::audit::RequestContext;
 use crate::console::time::utc;
 use crate::state::AppState;
+use crate::store::User;
 
 #[derive(Template)]
 #[template(path = "console/account_profile.html")]
@@ -119,10 +120,13 @@ pub async fn change_password(
     } else {
         (PasswordChange::ByUser, "password")
     };
-    if let Err(e) = set_new_password(&state, &user.username, user, &new, kind).await {
-        let msg = format!("That password cannot be used: {}.", user_error(e)?);
-        return page(&state, &console, None, Some(msg)).await;
-    }
+    let hash = match set_new_password(&state, &user.username, user, &new, kind).await {
+        Ok(r) => r.password_hash.unwrap_or_default(),
+        Err(e) => {
+            let msg = format!("That password cannot be used: {}.", user_error(e)?);
+            return page(&state, &console, None, Some(msg)).await;
+        }
+    };
     // Every session ended with the old password; this browser continues in a new one, signed
     // in with what this form proved.
     let amr: &[&str] = if with_code { &["pwd", "otp"] } else { &["pwd"] };
@@ -132,7 +136,15 @@ pub async fn change_password(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     };
-    let (_, cookie) = session::start(&state, user, how, &ctx).await?;
+    // Stamped with the new password: a reset or disabling committed since leaves no session.
+    let changed = User {
+        password_hash: hash,
+        password_change_required: false,
+        ..user.clone()
+    };
+    let Some((_, cookie)) = session::start(&state, &changed, how, &ctx).await? else {
+        return Ok(see_other("/account/login?next=%2Faccount"));
+    };
     Ok(with_cookies(
         see_other(&format!("/account?done={done}")),
         [set_session_cookie(&state, &cookie)],

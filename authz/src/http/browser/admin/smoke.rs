@@ -78,6 +78,8 @@ impl App {
 
     /// A browser signed in as `user`: its cookie header.
     pub(super) async fn sign_in(&self, user: &User) -> String {
+        // As a sign-in does: the account as it is now (a session is stamped with it).
+        let user = &self.reload(user).await;
         let how = SignedIn {
             amr: &["pwd"],
             user_agent: None,
@@ -89,7 +91,8 @@ impl App {
         };
         let (_, value) = session::start(&self.state, user, how, &ctx)
             .await
-            .expect("session");
+            .expect("session")
+            .expect("the user as stored");
         format!("authz_session={value}; authz_csrf={CSRF_COOKIE}")
     }
 

@@ -1,0 +1,188 @@
+//! Issue 24 review finding 1 (HIGH): a sign-in already under way when a remedy commits got a
+//! session that survived it, and an API key created from a session the remedy ended was kept.
+//!
+//! Driven at the account layer, deterministically: read the user as the sign-in does (before
+//! its secret is checked), let the remedy commit, then try to start the session with what was
+//! read. Creating a session is a compare-and-insert on the user's credential state as read
+//! (`store::SessionStore::create_session`); an API key created for a browser session takes
+//! that session's row first (`store::ClientStore::create_client_in_session`).
+
+use authz::account::admin::{self, PasswordChange, change_password};
+use authz::account::apikeys;
+use authz::account::session::{self, SignedIn};
+use authz::audit::RequestContext;
+use authz::clock::Clock;
+use authz::store::User;
+use shared::secret::Password;
+use testkit::both_backends;
+
+use crate::support::{Backend, TestApp};
+
+both_backends!(
+    review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_disable,
+    review_01_an_api_key_from_a_session_a_reset_ended_is_not_created,
+);
+
+const PW: &str = "correct horse battery staple";
+const NEW: &str = "a brand new passphrase for her";
+const OWN: &str = "yet another fine passphrase";
+
+fn ctx(app: &TestApp) -> RequestContext {
+    RequestContext {
+        ip: None,
+        now: app.clock.now(),
+        dpop_jkt: None,
+    }
+}
+
+/// The user as a sign-in reads it (by name, before checking the password).
+async fn read(app: &TestApp) -> User {
+    let u = app.state.store.get_user_by_username("alice").await;
+    u.unwrap().unwrap()
+}
+
+async fn live_sessions(app: &TestApp, id: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM sessions WHERE user_id = '{id}' AND ended_at IS NULL");
+    app.sql_count(&sql).await
+}
+
+const HOW: SignedIn<'static> = SignedIn {
+    amr: &["pwd"],
+    user_agent: None,
+};
+
+async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_disable(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.user("alice", PW, "user").await;
+    app.user("root", PW, "admin").await;
+
+    // Positive control: nothing happened in between, the session starts (browser and grant).
+    let u = read(&app).await;
+    let _ = session::start(&app.state, &u, HOW, &ctx(&app))
+        .await
+        .unwrap();
+    let _ = session::start_grant(&app.state, &u, "test", &["pwd"], &ctx(&app))
+        .await
+        .unwrap();
+    assert_eq!(live_sessions(&app, &id).await, 2);
+
+    // An administrator's reset commits between the password check and the session.
+    let stale = read(&app).await;
+    let reset = PasswordChange::AdminReset { temporary: false };
+    change_password(&app.state, "root", &stale, &Password::new(NEW), reset)
+        .await
+        .unwrap();
+    assert_eq!(live_sessions(&app, &id).await, 0);
+    let _ = session::start(&app.state, &stale, HOW, &ctx(&app)).await;
+    let _ = session::start_grant(&app.state, &stale, "test", &["pwd"], &ctx(&app)).await;
+    assert_eq!(
+        live_sessions(&app, &id).await,
+        0,
+        "a sign-in that read the password before the reset got a session that survived it"
+    );
+    let refused = app
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.kind == "login.failed"
+                && e.details.to_string().contains("credentials_changed")
+                && e.subject.as_deref() == Some(id.as_str())
+        })
+        .count();
+    assert!(refused >= 2, "the refusals are audited ({refused})");
+
+    // The user's own change: a sign-in that read the old password gets nothing; the
+    // replacement session of the change itself (stamped with the new hash) starts.
+    let before = read(&app).await;
+    change_password(
+        &app.state,
+        "alice",
+        &before,
+        &Password::new(OWN),
+        PasswordChange::ByUser,
+    )
+    .await
+    .unwrap();
+    let _ = session::start(&app.state, &before, HOW, &ctx(&app)).await;
+    assert_eq!(
+        live_sessions(&app, &id).await,
+        0,
+        "after the user's own change"
+    );
+    let _ = session::start(&app.state, &read(&app).await, HOW, &ctx(&app)).await;
+    assert_eq!(
+        live_sessions(&app, &id).await,
+        1,
+        "with the current password"
+    );
+
+    // Disabling: a session started with the user as read before does not come back on enable.
+    let enabled = read(&app).await;
+    admin::set_disabled(&app.state, "root", "alice", true)
+        .await
+        .unwrap();
+    let _ = session::start(&app.state, &enabled, HOW, &ctx(&app)).await;
+    let _ = session::start_grant(&app.state, &enabled, "test", &["pwd"], &ctx(&app)).await;
+    admin::set_disabled(&app.state, "root", "alice", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        live_sessions(&app, &id).await,
+        0,
+        "a session created while the account was disabled came back on enable"
+    );
+}
+
+async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.user("alice", PW, "user").await;
+    app.user("root", PW, "admin").await;
+    let held = app.state.config.role_scopes(["user"]);
+    let owner = read(&app).await;
+    let _ = session::start(&app.state, &owner, HOW, &ctx(&app))
+        .await
+        .unwrap();
+    let sql = format!("SELECT sid FROM sessions WHERE user_id = '{id}' AND ended_at IS NULL");
+    let old_sid = app.sql_text(&sql).await.unwrap();
+
+    // Positive control: from a live session the key is created.
+    let key = apikeys::create(
+        &app.state,
+        &owner,
+        Some(&old_sid),
+        &held,
+        "bot",
+        "notes:read",
+        Some(30),
+    )
+    .await
+    .unwrap();
+    assert!(key.key.active);
+
+    // The reset ends the session (and revokes the key); a creation under way from that
+    // session, which read the owner and passed its checks before, stores nothing.
+    let reset = PasswordChange::AdminReset { temporary: false };
+    change_password(&app.state, "root", &owner, &Password::new(NEW), reset)
+        .await
+        .unwrap();
+    let late = apikeys::create(
+        &app.state,
+        &owner,
+        Some(&old_sid),
+        &held,
+        "late",
+        "notes:read",
+        Some(30),
+    )
+    .await;
+    assert!(
+        late.is_err(),
+        "a key was created from an ended session: {late:?}"
+    );
+    let live =
+        format!("SELECT COUNT(*) FROM clients WHERE owner_id = '{id}' AND revoked_at IS NULL");
+    assert_eq!(app.sql_count(&live).await, 0, "no live key after the reset");
+}
