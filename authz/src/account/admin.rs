@@ -99,6 +99,7 @@ pub async fn add_user(
         disabled_at: None,
         credentials_changed_at: None,
         password_change_required: false,
+        factors_epoch: 0,
         created_at: now,
         updated_at: now,
     };

@@ -292,14 +292,22 @@ pub async fn finish_authentication(
     let mut passkey: Passkey = serde_json::from_str(&row.passkey).map_err(Error::internal)?;
     passkey.update_credential(&result);
     let json = serde_json::to_string(&passkey).map_err(Error::internal)?;
-    state
+    // The user first, then the passkey still there: a removal (or a two-factor reset)
+    // committed after this read bumps the user's `factors_epoch`, so the session this
+    // sign-in would start is refused; one committed before it is seen here.
+    let user = match state.store.get_user(&row.user_id).await? {
+        Some(u) if u.is_enabled() => u,
+        _ => return Ok(None),
+    };
+    if !state
         .store
         .touch_passkey(&row.credential_id, &json, state.now())
-        .await?;
-    Ok(match state.store.get_user(&row.user_id).await? {
-        Some(u) if u.is_enabled() => Some(u),
-        _ => None,
-    })
+        .await?
+    {
+        audit_failure(state, expected).await;
+        return Ok(None);
+    }
+    Ok(Some(user))
 }
 
 async fn audit_failure(state: &AppState, user: Option<&User>) {

@@ -131,7 +131,7 @@ async fn create(
     };
     if !state
         .store
-        .create_session(&session, &user.password_hash)
+        .create_session(&session, &user.password_hash, user.factors_epoch)
         .await?
     {
         let details = serde_json::json!({

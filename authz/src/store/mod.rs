@@ -199,7 +199,12 @@ pub trait SessionStore: Send + Sync {
     /// share lock on the user row, so a remedy (which updates that row first, then ends the
     /// sessions) either sees this session and ends it, or makes this find nothing. `false`
     /// when refused (nothing stored).
-    async fn create_session(&self, session: &Session, password_hash: &str) -> Result<bool>;
+    async fn create_session(
+        &self,
+        session: &Session,
+        password_hash: &str,
+        factors_epoch: i64,
+    ) -> Result<bool>;
     /// A session that has not ended (expiry is the caller's check, against its clock).
     async fn get_session(&self, id_hash: &str) -> Result<Option<Session>>;
     async fn get_session_by_sid(&self, sid: &str) -> Result<Option<Session>>;

@@ -255,6 +255,9 @@ pub struct User {
     pub credentials_changed_at: Option<i64>,
     /// An admin reset the password: the user chooses a new one at the next sign-in.
     pub password_change_required: bool,
+    /// Bumped by every remedy that removes a second factor (two-factor reset, a passkey's
+    /// removal): a sign-in that read an older value gets no session.
+    pub factors_epoch: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

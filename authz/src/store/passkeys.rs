@@ -28,7 +28,8 @@ pub trait PasskeyStore: Send + Sync {
     async fn user_passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>>;
     async fn passkeys_of_handle(&self, user_handle: &str) -> Result<Vec<StoredPasskey>>;
     /// Record a use: the updated credential (counter) and when.
-    async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<()>;
+    /// `false` when the passkey is gone (removed since it was read).
+    async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<bool>;
     /// Remove one of the user's passkeys and, in the same transaction, end every session and
     /// refresh token of the user but those of `keep` (the user's own session making the
     /// change): a session signed in with the removed passkey must not outlive it. `None` when

@@ -88,14 +88,16 @@ impl PasskeyStore for SqlStore {
         rows.iter().map(passkey).collect()
     }
 
-    async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE credential_id = $3")
-            .bind(passkey)
-            .bind(now)
-            .bind(credential_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn touch_passkey(&self, credential_id: &str, passkey: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE credential_id = $3",
+        )
+        .bind(passkey)
+        .bind(now)
+        .bind(credential_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn delete_passkey(
@@ -106,6 +108,9 @@ impl PasskeyStore for SqlStore {
         keep: Option<&str>,
     ) -> Result<Option<GrantsEnded>> {
         let mut tx = self.pool.begin().await?;
+        // The user row first (see `remove_totp`): a sign-in under way with this passkey then
+        // gets no session.
+        super::users::bump_factors_epoch(&mut tx, user_id).await?;
         let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2")
             .bind(user_id)
             .bind(credential_id)

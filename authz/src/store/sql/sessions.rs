@@ -68,7 +68,7 @@ fn code(row: &AnyRow) -> Result<AuthCode> {
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn create_session(&self, s: &Session, password_hash: &str) -> Result<bool> {
+    async fn create_session(&self, s: &Session, password_hash: &str, epoch: i64) -> Result<bool> {
         // One statement: on SQLite writers are serialised, so the user row read here is the
         // one the insert commits against; on PostgreSQL `FOR SHARE` waits for a remedy that
         // updated the row and re-reads it (the new hash or `disabled_at` then refuses), and
@@ -82,7 +82,8 @@ impl SessionStore for SqlStore {
                 "INSERT INTO sessions (",
                 session_columns!(),
                 ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM users \
-                 WHERE id = $3 AND password_hash = $13 AND disabled_at IS NULL{}"
+                 WHERE id = $3 AND password_hash = $13 AND factors_epoch = $14 \
+                 AND disabled_at IS NULL{}"
             ),
             lock
         );
@@ -100,6 +101,7 @@ impl SessionStore for SqlStore {
             .bind(s.user_agent.as_deref())
             .bind(s.ip.as_deref())
             .bind(password_hash)
+            .bind(epoch)
             .execute(&self.pool)
             .await?
             .rows_affected();

@@ -112,8 +112,10 @@ impl TwoFactorStore for SqlStore {
         admin_reset_at: Option<i64>,
     ) -> Result<SecondFactorsRemoved> {
         let mut tx = self.pool.begin().await?;
-        // An administrator's reset: the sessions first (the rows a rotation locks), as every
-        // remedy ends them.
+        // The user row first, as a password reset does: a sign-in under way with the removed
+        // factor then gets no session (`create_session` compares the epoch).
+        super::users::bump_factors_epoch(&mut tx, user_id).await?;
+        // An administrator's reset: the sessions next, as every remedy ends them.
         let ended = match admin_reset_at {
             Some(now) => super::users::end_sessions_in(&mut tx, user_id, now, None).await?,
             None => GrantsEnded::default(),

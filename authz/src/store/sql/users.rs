@@ -16,7 +16,7 @@ use crate::store::{AccountRevocation, GrantsEnded, NewCredentials, User, UserSto
 macro_rules! columns {
     () => {
         "id, username, password_hash, roles, email, disabled_at, credentials_changed_at, \
-         password_change_required, created_at, updated_at"
+         password_change_required, factors_epoch, created_at, updated_at"
     };
 }
 
@@ -30,6 +30,7 @@ fn user(row: &AnyRow) -> Result<User> {
         disabled_at: row.try_get("disabled_at")?,
         credentials_changed_at: row.try_get("credentials_changed_at")?,
         password_change_required: row.try_get::<i64, _>("password_change_required")? != 0,
+        factors_epoch: row.try_get("factors_epoch")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -41,7 +42,7 @@ impl UserStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO users (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&u.id)
         .bind(&u.username)
@@ -51,6 +52,7 @@ impl UserStore for SqlStore {
         .bind(u.disabled_at)
         .bind(u.credentials_changed_at)
         .bind(i64::from(u.password_change_required))
+        .bind(u.factors_epoch)
         .bind(u.created_at)
         .bind(u.updated_at)
         .execute(&self.pool)
@@ -270,4 +272,17 @@ async fn end_user_grants(
         passkeys_removed,
         password_hash: None,
     })
+}
+
+/// A second factor of `user_id` goes (in `tx`): the epoch sessions are stamped with moves on,
+/// so a sign-in that read the user before gets no session (issue 24, second review F1/F2).
+pub(super) async fn bump_factors_epoch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET factors_epoch = factors_epoch + 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -56,7 +56,12 @@ pub(super) async fn passkeys_of(app: &TestApp, id: &str) -> Vec<String> {
 
 /// A passkey row for `user_id` as registration stores it (the public key is not used here:
 /// the store-level assertions only look at whether it is there).
-fn passkey_row(app: &TestApp, user_id: &str, credential_id: &str, name: &str) -> StoredPasskey {
+pub(super) fn passkey_row(
+    app: &TestApp,
+    user_id: &str,
+    credential_id: &str,
+    name: &str,
+) -> StoredPasskey {
     StoredPasskey {
         credential_id: credential_id.into(),
         user_id: user_id.into(),
@@ -69,7 +74,7 @@ fn passkey_row(app: &TestApp, user_id: &str, credential_id: &str, name: &str) ->
 }
 
 /// Plant a passkey row straight into the database (as if registered earlier).
-async fn plant(app: &TestApp, user_id: &str, credential_id: &str, name: &str) {
+pub(super) async fn plant(app: &TestApp, user_id: &str, credential_id: &str, name: &str) {
     let p = passkey_row(app, user_id, credential_id, name);
     app.sql(&format!(
         "INSERT INTO passkeys (credential_id, user_id, user_handle, name, passkey, created_at) \

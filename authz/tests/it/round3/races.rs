@@ -21,6 +21,7 @@ use crate::support::{Backend, TestApp};
 both_backends!(
     review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_disable,
     review_01_an_api_key_from_a_session_a_reset_ended_is_not_created,
+    review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_removed,
 );
 
 const PW: &str = "correct horse battery staple";
@@ -185,4 +186,76 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     let live =
         format!("SELECT COUNT(*) FROM clients WHERE owner_id = '{id}' AND revoked_at IS NULL");
     assert_eq!(app.sql_count(&live).await, 0, "no live key after the reset");
+}
+
+/// Second review, F1/F2: a passkey or code sign-in under way when an administrator removes
+/// that passkey, or resets two-factor, got a fresh multi-factor session the remedy never saw.
+/// Removing a second factor moves the user's `factors_epoch` (the user row first, in the
+/// remedy's transaction), and a session is stored only with the epoch its sign-in read.
+async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_removed(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.user("alice", PW, "user").await;
+    let mfa = SignedIn {
+        amr: &["hwk", "mfa", "user"],
+        user_agent: None,
+    };
+    crate::round3::browser_reauth::plant(&app, &id, "cred-1", "one").await;
+    crate::round3::browser_reauth::plant(&app, &id, "cred-2", "two").await;
+
+    // Positive control: nothing removed in between, the passkey sign-in gets its session.
+    let u = read(&app).await;
+    assert!(
+        session::start(&app.state, &u, mfa, &ctx(&app))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(live_sessions(&app, &id).await, 1);
+
+    // A passkey's removal commits between the passkey check and the session.
+    let stale = read(&app).await;
+    let now = app.clock.now();
+    let removed = app.state.store.delete_passkey(&id, "cred-1", now, None);
+    assert!(removed.await.unwrap().is_some());
+    assert_eq!(
+        live_sessions(&app, &id).await,
+        0,
+        "the removal ended the sessions"
+    );
+    let late = session::start(&app.state, &stale, mfa, &ctx(&app))
+        .await
+        .unwrap();
+    assert!(
+        late.is_none(),
+        "a sign-in from before the removal got a session"
+    );
+    assert_eq!(live_sessions(&app, &id).await, 0);
+
+    // The same for an administrator's two-factor reset (a code sign-in, `pwd otp`).
+    let stale = read(&app).await;
+    app.state.store.remove_totp(&id, Some(now)).await.unwrap();
+    let otp = SignedIn {
+        amr: &["pwd", "otp"],
+        user_agent: None,
+    };
+    let late = session::start(&app.state, &stale, otp, &ctx(&app))
+        .await
+        .unwrap();
+    assert!(
+        late.is_none(),
+        "a code sign-in from before the reset got a session"
+    );
+    assert_eq!(live_sessions(&app, &id).await, 0);
+
+    // Positive control: a sign-in that read the user after the remedy starts.
+    let fresh = read(&app).await;
+    assert!(
+        session::start(&app.state, &fresh, mfa, &ctx(&app))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(live_sessions(&app, &id).await, 1);
 }

@@ -272,6 +272,7 @@ mod tests {
             disabled_at: None,
             credentials_changed_at: None,
             password_change_required: false,
+            factors_epoch: 0,
             created_at: 0,
             updated_at: 0,
         }
