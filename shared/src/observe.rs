@@ -15,17 +15,23 @@
 //!   the query string (authorization requests, callbacks) or header values.
 
 use std::sync::Arc;
+#[cfg(feature = "http")]
 use std::time::Instant;
 
+#[cfg(feature = "http")]
 use axum::extract::{MatchedPath, Request, State};
+#[cfg(feature = "http")]
 use axum::http::HeaderValue;
+#[cfg(feature = "http")]
 use axum::middleware::Next;
+#[cfg(feature = "http")]
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+#[cfg(feature = "http")]
 use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,6 +77,7 @@ impl HttpMetrics {
         Arc::new(m)
     }
 
+    #[cfg(feature = "http")]
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
@@ -183,6 +190,7 @@ pub fn init_logging(filter: &str, extra: &[&str], format: LogFormat) {
 }
 
 /// A caller's id is kept when it is short and plain (it is echoed and logged).
+#[cfg(feature = "http")]
 fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
@@ -191,6 +199,7 @@ fn acceptable(id: &str) -> bool {
 }
 
 /// The request id of `req`: the caller's when acceptable, else a fresh random one.
+#[cfg(feature = "http")]
 pub fn id_of(req: &Request) -> String {
     match req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(id) if acceptable(id) => id.to_owned(),
@@ -200,6 +209,7 @@ pub fn id_of(req: &Request) -> String {
 
 /// Middleware: the request id, its span, the access line, the request metrics and the
 /// response header.
+#[cfg(feature = "http")]
 pub async fn request_id(
     State(metrics): State<Arc<HttpMetrics>>,
     req: Request,
@@ -237,6 +247,7 @@ pub async fn request_id(
 mod tests {
     use super::*;
 
+    #[cfg(feature = "http")]
     #[test]
     fn only_plain_short_ids_are_kept() {
         assert!(acceptable("abc-123_x.y"));

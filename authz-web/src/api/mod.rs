@@ -1,0 +1,85 @@
+//! The management API (`/api/v1`): JSON over HTTPS for first-party tools and resource servers
+//! acting for a user through token exchange. It accepts only live access tokens presented as
+//! their DPoP binding requires (`oauth::live::presented`: a bound token only under the DPoP
+//! scheme with a proof by its key, RFC 9449 §7) whose `aud` is the management audience (a
+//! user's token for the MCP server is refused: no passthrough), of users, never of API keys;
+//! each route names the scope it needs (RFC 6750 §3.1).
+
+mod keys;
+mod reports;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use shared::{AccessTokenClaims, ScopeSet};
+
+use crate::error::Error;
+use authz_core::oauth::live::{self, Audience};
+use authz_core::state::AppState;
+use authz_core::store::User;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(keys::router())
+        .merge(reports::router())
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+}
+
+/// The verified caller of a management request.
+#[derive(Debug)]
+pub struct Caller {
+    pub claims: AccessTokenClaims,
+    pub user: User,
+    pub scope: ScopeSet,
+}
+
+impl Caller {
+    pub fn require(&self, scope: &'static str) -> Result<(), Error> {
+        if self.scope.contains(scope) {
+            Ok(())
+        } else {
+            Err(Error::InsufficientScope {
+                scope: scope.into(),
+            })
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = crate::error::WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let audience = state.config.management_audience();
+        // The proof's `htu` is this request's public URL (RFC 9449 §4.3 step 9): the issuer
+        // and the path as routed, without the query.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |o| o.0.path());
+        let uri = format!("{}{path}", state.config.issuer);
+        let live = live::presented(
+            state,
+            &parts.headers,
+            parts.method.as_str(),
+            &uri,
+            Audience::Exactly(&audience),
+        )
+        .await?;
+        // API keys never reach the management API (no key mints keys): only user grants,
+        // directly or through token exchange.
+        if live.client.owner_id.is_some() {
+            return Err(Error::invalid_token("API keys cannot call the management API").into());
+        }
+        let Some(user) = live.user else {
+            return Err(Error::invalid_token("the token does not speak for a user").into());
+        };
+        Ok(Caller {
+            claims: live.claims,
+            user,
+            scope: live.scope,
+        })
+    }
+}

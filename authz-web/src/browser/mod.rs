@@ -1,0 +1,96 @@
+//! The browser-facing endpoints: `/authorize`, the login and consent forms, `/logout`, and the
+//! stylesheet. Every response carries the HTML security headers (CSP, frame denial, no-store);
+//! every POST answers with a page or a 303 (RFC 9700 §4.12).
+
+mod account;
+mod admin;
+mod authorize;
+mod console;
+mod device;
+mod logout;
+mod pages;
+mod passkeys;
+mod pending;
+mod signin;
+mod web;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::limits::{Limit, limited};
+use authz_core::oauth::form::MAX_BODY_BYTES;
+use authz_core::state::AppState;
+
+const STYLE_CSS: &str = include_str!("../../static/style.css");
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    // One budget per client IP for every form submission (login, consent, POST /authorize).
+    let forms = Limit::new(
+        state,
+        "login",
+        state.config.rate_limits.login,
+        web::too_many_page,
+    );
+    let html = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).merge(limited(post(authorize::authorize_post), &forms)),
+        )
+        .route("/login", limited(post(signin::login), &forms))
+        .route("/login/code", limited(post(signin::login_code), &forms))
+        .route(
+            "/login/password",
+            limited(post(signin::login_new_password), &forms),
+        )
+        .route("/account/login", get(signin::console_login))
+        .route("/consent", limited(post(authorize::consent), &forms))
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .merge(account::router())
+        .merge(passkeys::router(&forms))
+        .merge(admin::router())
+        .merge(device::router(state))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("no-referrer"),
+        ));
+    html.route("/static/style.css", get(style))
+        .route("/static/passkeys.js", get(passkeys_js))
+}
+
+const PASSKEYS_JS: &str = include_str!("../../static/passkeys.js");
+
+async fn passkeys_js() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PASSKEYS_JS,
+    )
+}
+
+async fn style() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE_CSS,
+    )
+}

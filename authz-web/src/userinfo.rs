@@ -1,0 +1,62 @@
+//! `GET/POST /userinfo` (OIDC Core §5.3): claims about the user behind an access token, by
+//! scope (`profile`, `email`). The token comes from the `Authorization` header only (`Bearer`,
+//! RFC 6750 §2.1, or `DPoP` with a proof, RFC 9449 §7); errors are RFC 6750 §3 / RFC 9449 §7.1
+//! challenges.
+//!
+//! Accepted tokens: live access tokens presented as their binding requires
+//! (`oauth::live::presented`: ours, unexpired, client and user live, credentials unchanged,
+//! session and grant not ended; a DPoP-bound token only with a proof by its key) of a user,
+//! with `openid` in scope. The audience is not checked: every access token we issue carries
+//! exactly one audience (RFC 8707), and the UserInfo endpoint is part of this server, not a
+//! resource server that could be confused with another.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use authz_core::oauth::live::{self, Audience};
+use authz_core::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let routes = Router::new().route("/userinfo", get(userinfo).post(userinfo));
+    super::cors(state, &[Method::GET, Method::POST]).apply(routes)
+}
+
+async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    // The token live and presented as its DPoP binding requires (RFC 9449 §7).
+    let uri = format!("{}/userinfo", state.config.issuer);
+    let live = live::presented(&state, &headers, method.as_str(), &uri, Audience::Any).await?;
+    let Some(user) = live.user else {
+        return Err(Error::invalid_token("the token does not speak for a user").into());
+    };
+    let scope = live.scope;
+    if !scope.contains("openid") {
+        return Err(Error::InsufficientScope {
+            scope: "openid".into(),
+        }
+        .into());
+    }
+    let mut body = json!({ "sub": user.id });
+    if scope.contains("profile") {
+        body["preferred_username"] = json!(user.username);
+        body["name"] = json!(user.username);
+    }
+    if scope.contains("email")
+        && let Some(email) = &user.email
+    {
+        body["email"] = json!(email);
+        body["email_verified"] = json!(false);
+    }
+    let mut r = axum::Json(body).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
