@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 /// Which database engine is behind a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,23 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
         .connect(&url)
         .await?;
     Ok((pool, backend))
+}
+
+/// Begin a transaction that may write.
+///
+/// SQLite: `BEGIN IMMEDIATE` takes the write lock at once, waiting up to `busy_timeout` for
+/// it. A deferred `BEGIN` that reads first and writes later fails at its first write with
+/// `SQLITE_BUSY` *without waiting* when another connection committed in between (WAL mode
+/// cannot upgrade a stale read snapshot), so read-then-write transactions must not be
+/// deferred. PostgreSQL: a plain `BEGIN` (row locks and `FOR UPDATE` do the ordering).
+pub async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
 }
 
 /// Rows per multi-row INSERT. Small on purpose: sqlx-sqlite looks each `$n` up by name when

@@ -14,6 +14,7 @@ mod cli;
 mod client_assertion;
 mod client_credentials;
 mod code_flow;
+mod concurrency;
 mod conformance;
 mod console;
 mod cors;

@@ -68,7 +68,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Children first (explicitly, not only by cascade): the user's API keys and what
         // was issued to them, then everything keyed by the user.
         for sql in [

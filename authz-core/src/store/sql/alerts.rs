@@ -10,7 +10,7 @@ use crate::store::{AlertStore, QueuedAlert, WaitingAlert};
 #[async_trait]
 impl AlertStore for SqlStore {
     async fn queue_alert(&self, alert: &QueuedAlert, max_queued: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO alert_queue (id, webhook, body, created_at, attempts, next_attempt_at) \
              VALUES ($1, $2, $3, $4, 0, $4)",

@@ -82,7 +82,7 @@ impl AuditStore for SqlStore {
     }
 
     async fn append_all(&self, events: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_all(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
@@ -97,7 +97,7 @@ impl AuditStore for SqlStore {
         let mut keys: Vec<(i64, i64)> = events.iter().filter_map(|e| e.key).collect();
         keys.sort_unstable();
         keys.dedup();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The keys not seen before: what the insert returns (ON CONFLICT DO NOTHING skips
         // the others; SQLite ≥ 3.35 and PostgreSQL both return only inserted rows).
         let mut fresh = std::collections::HashSet::new();

@@ -109,7 +109,7 @@ impl ClientStore for SqlStore {
     async fn create_client_within(&self, c: &Client, counter: &str, cap: i64) -> Result<bool> {
         // One transaction: the counter moves only with the insert, and the conditional UPDATE
         // takes the row lock, so concurrent registrations cannot both pass the cap.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let counted =
             sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1 AND value < $2")
                 .bind(counter)
@@ -126,7 +126,7 @@ impl ClientStore for SqlStore {
     }
 
     async fn create_client_in_session(&self, c: &Client, sid: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The session's row first, as `add_passkey` does: a password reset or disabling
         // (which ends the sessions before it revokes the owner's keys) either sees this client
         // or makes this find the session ended.
@@ -283,7 +283,7 @@ impl ClientStore for SqlStore {
     async fn delete_client(&self, id: &str) -> Result<bool> {
         // refresh_tokens go with it (ON DELETE CASCADE); a self-registered client leaves the
         // count of live registrations in the same transaction.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let kind: Option<String> = sqlx::query("SELECT registration FROM clients WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)

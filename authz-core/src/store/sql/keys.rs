@@ -91,7 +91,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn activate_key(&self, new_key: &StoredKey, publish_until: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE signing_keys SET status = 'retired', retired_at = $1, publish_until = $2 \
              WHERE status = 'active' AND purpose = $3",
@@ -131,7 +131,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn promote_due_keys(&self, now: i64, publish_until: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Retire the active key of each purpose that has a due successor, then promote it. A
         // concurrent caller finds nothing due any more (the rows are locked, then changed).
         sqlx::query(

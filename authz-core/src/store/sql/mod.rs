@@ -71,6 +71,12 @@ impl SqlStore {
         &self.pool
     }
 
+    /// Every transaction of this store writes: begin it so that it holds the write lock from
+    /// the start on SQLite (`shared::db::begin_write`).
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(shared::db::begin_write(&self.pool, self.backend).await?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

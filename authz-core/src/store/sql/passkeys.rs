@@ -38,7 +38,7 @@ pub(super) async fn delete_all(
 #[async_trait]
 impl PasskeyStore for SqlStore {
     async fn add_passkey(&self, p: &StoredPasskey, sid: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The session's row first (the lock a password reset or disabling takes to end it):
         // either the remedy sees this passkey and deletes it, or this sees the session ended.
         let live = sqlx::query(
@@ -107,7 +107,7 @@ impl PasskeyStore for SqlStore {
         now: i64,
         keep: Option<&str>,
     ) -> Result<Option<GrantsEnded>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The user row first (see `remove_totp`): a sign-in under way with this passkey then
         // gets no session.
         super::users::bump_factors_epoch(&mut tx, user_id).await?;

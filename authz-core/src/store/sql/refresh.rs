@@ -95,7 +95,7 @@ async fn lock_grant(
 #[async_trait]
 impl RefreshTokenStore for SqlStore {
     async fn create_refresh_token(&self, r: &RefreshTokenRecord) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if !lock_grant(&mut tx, r.sid.as_deref(), &r.user_id).await? {
             tx.rollback().await?;
             return Ok(false);
@@ -122,7 +122,7 @@ impl RefreshTokenStore for SqlStore {
     async fn rotate_refresh_token(&self, rot: &Rotation<'_>) -> Result<RotateOutcome> {
         let old = rot.old;
         let now = rot.now;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // 1. The grant's lock: serialised with logout and revocation of this grant.
         if !lock_grant(&mut tx, old.sid.as_deref(), &old.user_id).await? {
             tx.rollback().await?;
@@ -203,7 +203,7 @@ impl RefreshTokenStore for SqlStore {
     }
 
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The grant's lock first, as rotation takes it (a write: SQLite takes its write lock
         // here too, before reading anything).
         sqlx::query(

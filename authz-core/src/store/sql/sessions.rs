@@ -142,7 +142,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn end_session(&self, sid: &str, now: i64) -> Result<SessionEnd> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let ended =
             sqlx::query("UPDATE sessions SET ended_at = $1 WHERE sid = $2 AND ended_at IS NULL")
                 .bind(now)
@@ -173,7 +173,7 @@ impl SessionStore for SqlStore {
         now: i64,
         keep_until: i64,
     ) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The session row first: the lock a rotation of this grant takes.
         sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at WHERE sid = $1")
             .bind(sid)

@@ -15,7 +15,7 @@ impl SignalStore for SqlStore {
         if sets.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for s in sets {
             sqlx::query(
                 "INSERT INTO ssf_events (receiver, jti, set_jwt, created_at) \

@@ -79,7 +79,7 @@ impl PendingSignInStore for SqlStore {
     }
 
     async fn end_pending_signins(&self, user_id: &str) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = end_pending_in(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(n)

@@ -13,7 +13,7 @@ use crate::store::{GrantsEnded, SecondFactorsRemoved, StoredTotp, TwoFactorStore
 #[async_trait]
 impl TwoFactorStore for SqlStore {
     async fn begin_totp(&self, user_id: &str, secret_enc: &[u8], now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -66,7 +66,7 @@ impl TwoFactorStore for SqlStore {
     }
 
     async fn set_recovery_codes(&self, user_id: &str, hashes: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -111,7 +111,7 @@ impl TwoFactorStore for SqlStore {
         user_id: &str,
         admin_reset_at: Option<i64>,
     ) -> Result<SecondFactorsRemoved> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // The user row first, as a password reset does: a sign-in under way with the removed
         // factor then gets no session (`create_session` compares the epoch).
         super::users::bump_factors_epoch(&mut tx, user_id).await?;

@@ -118,7 +118,7 @@ impl UserStore for SqlStore {
     }
 
     async fn disable_user(&self, id: &str, now: i64) -> Result<AccountRevocation> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query(
             "UPDATE users SET disabled_at = COALESCE(disabled_at, $1), updated_at = $1 \
              WHERE id = $2",
@@ -145,7 +145,7 @@ impl UserStore for SqlStore {
         new: &NewCredentials<'_>,
         now: i64,
     ) -> Result<AccountRevocation> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut q = sqlx::query(match new.replaces {
             None => {
                 "UPDATE users SET password_hash = $1, credentials_changed_at = $2, \
