@@ -1,6 +1,12 @@
 //! Server configuration: one struct, read from an optional TOML file and then overridden by
 //! `AUTHZ_*` environment variables (the environment wins). Loaded once in `main`, passed in state.
 
+pub mod cimd;
+pub mod console;
+pub mod flows;
+pub mod id_jag;
+pub mod ssf;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,27 +112,27 @@ pub struct Config {
     /// resource servers, not browsers).
     pub cors_introspect: bool,
     /// Client ID Metadata Documents (`AUTHZ_CIMD_*`).
-    pub cimd: crate::cimd::config::CimdConfig,
+    pub cimd: crate::config::cimd::CimdConfig,
     /// Enterprise-managed authorization: trusted ID-JAG issuers (`[[id_jag.issuers]]`, or one
     /// from `AUTHZ_ID_JAG_*`); none: the jwt-bearer grant is off.
-    pub id_jag: crate::oauth::id_jag_config::IdJagConfig,
+    pub id_jag: crate::config::id_jag::IdJagConfig,
     /// Shared Signals transmitter (`AUTHZ_SSF_*`).
-    pub ssf: crate::ssf::config::SsfConfig,
+    pub ssf: crate::config::ssf::SsfConfig,
     /// Security alerts to webhooks (`[[alerts.webhooks]]`, or one from `AUTHZ_ALERT_*`).
     pub alerts: AlertsConfig,
     /// Two-factor sign-in (`[mfa]`, `AUTHZ_MFA_*`).
-    pub mfa: crate::console::config::MfaConfig,
+    pub mfa: crate::config::console::MfaConfig,
     /// The account page and admin console (`[console]`, `AUTHZ_CONSOLE_*`).
-    pub console: crate::console::config::ConsoleConfig,
+    pub console: crate::config::console::ConsoleConfig,
     /// DPoP, RFC 9449 (`[dpop]`, `AUTHZ_DPOP_*`).
-    pub dpop: crate::oauth::dpop::DpopConfig,
+    pub dpop: crate::policy::dpop::DpopConfig,
     /// The device authorization grant (`[device]`, `AUTHZ_DEVICE_*`, RFC 8628).
-    pub device: crate::oauth::flows_config::DeviceConfig,
+    pub device: crate::config::flows::DeviceConfig,
     /// Pushed authorization requests (`[par]`, `AUTHZ_*PAR*`, RFC 9126).
-    pub par: crate::oauth::flows_config::ParConfig,
+    pub par: crate::config::flows::ParConfig,
 }
 
-/// Webhooks that receive chosen audit event kinds (`crate::alerts`).
+/// Webhooks that receive chosen audit event kinds (`crate::events::alerts`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -347,9 +353,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             cors_origins: vec!["*".to_owned()],
             cors_introspect: false,
-            cimd: crate::cimd::config::CimdConfig::default(),
+            cimd: crate::config::cimd::CimdConfig::default(),
             id_jag: Default::default(),
-            ssf: crate::ssf::config::SsfConfig::default(),
+            ssf: crate::config::ssf::SsfConfig::default(),
             alerts: AlertsConfig::default(),
             mfa: Default::default(),
             console: Default::default(),
@@ -518,7 +524,7 @@ impl Config {
         if self.issuer.ends_with('/') {
             return Err(ConfigError("issuer must not end with '/'".into()));
         }
-        crate::oauth::resource::validate_resource_uri(&self.default_resource)
+        crate::protocol::resource::validate_resource_uri(&self.default_resource)
             .map_err(|e| ConfigError(format!("default_resource: {e}")))?;
         self.mfa.validate(&self.roles)?;
         self.console.validate()?;

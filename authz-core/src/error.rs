@@ -28,7 +28,7 @@ pub enum Error {
         presented: bool,
     },
     /// A request to a resource endpoint of this server (UserInfo, the management API) refused
-    /// over its token, the token's DPoP binding or its proof (`oauth::live::presented`; RFC
+    /// over its token, the token's DPoP binding or its proof (`protocol::live::presented`; RFC
     /// 6750 §3, RFC 9449 §7): 401 with one challenge per scheme, the error in the one the
     /// request used; `use_dpop_nonce` with a `DPoP-Nonce`; 503 with `Retry-After` when the
     /// replay store is full.

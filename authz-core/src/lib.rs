@@ -3,34 +3,32 @@
 //! types at most. `build_state` wires configuration, storage and keys into an `AppState`;
 //! `authz-web` puts HTTP in front of it; the `authz` binary serves and administers.
 
-pub mod account;
-pub mod alerts;
-pub mod audit;
-pub mod cimd;
+pub mod clients;
 pub mod clock;
 pub mod config;
-pub mod console;
 pub mod crypto;
 pub mod error;
+pub mod events;
+pub mod identity;
 pub mod keys;
 pub mod metrics;
-pub mod oauth;
+pub mod outbound;
+pub mod policy;
+pub mod protocol;
 pub mod replicas;
-pub mod resource_events;
 pub mod seed;
-pub mod ssf;
 pub mod state;
 pub mod store;
 
 use std::sync::Arc;
 
-use crate::account::password::PasswordHasher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
-use crate::oauth::issuer::TokenIssuer;
-use crate::oauth::scope::ScopePolicy;
+use crate::keys::issuer::TokenIssuer;
+use crate::policy::password::PasswordHasher;
+use crate::policy::scope::ScopePolicy;
 use crate::state::AppState;
 use crate::store::{SqlStore, Store};
 
@@ -87,12 +85,12 @@ pub async fn build_state_with_store(
     let scopes = Arc::new(ScopePolicy::new(&config));
     let clients = Arc::new(store::ClientCache::new(config.client_cache_secs));
     let audit_store: Arc<dyn store::AuditStore> = store.clone();
-    let audit_log = audit::start(audit_store);
+    let audit_log = events::audit::start(audit_store);
     let roots = config
         .cimd
         .load_roots()
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    let cimd = Arc::new(cimd::resolver::Cimd::new(&config.cimd, roots));
+    let cimd = Arc::new(clients::cimd::resolver::Cimd::new(&config.cimd, roots));
     let counters = shared::limits::Counters::new(
         config.redis_url.as_ref().map(|u| u.expose()),
         &config.redis_prefix,
@@ -104,7 +102,7 @@ pub async fn build_state_with_store(
     let token_per_client = counters
         .limiter("token-client", config.rate_limits.token_per_client)
         .map(Arc::new);
-    let dpop = Arc::new(oauth::dpop::Dpop::new(&config.dpop, &master, &counters));
+    let dpop = Arc::new(policy::dpop::Dpop::new(&config.dpop, &master, &counters));
     Ok(AppState {
         dpop,
         config: Arc::new(config),
@@ -144,7 +142,7 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
     state.store.delete_pushed_requests_before(now).await?;
     state
         .store
-        .delete_report_keys_before(now - resource_events::KEY_RETENTION_SECS)
+        .delete_report_keys_before(now - events::resource_reports::KEY_RETENTION_SECS)
         .await?;
     state
         .store
@@ -155,7 +153,7 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
         .store
         .delete_sets_before(now - 86_400, now - 7 * 86_400)
         .await?;
-    let clients = account::admin::prune_clients(state, "housekeeping", false)
+    let clients = identity::admin::prune_clients(state, "housekeeping", false)
         .await?
         .len() as u64;
     state

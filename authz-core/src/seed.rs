@@ -5,8 +5,8 @@
 use serde::Serialize;
 use shared::secret::Password;
 
-use crate::account::admin::{self, Policy};
 use crate::error::{Error, Result};
+use crate::identity::admin::{self, Policy};
 use crate::state::AppState;
 use crate::store::{AuthMethod, ClientSettings, GrantType};
 
@@ -113,7 +113,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                     "http://[::1]/callback".to_owned(),
                 ],
                 // A public client: anyone on the machine can use its id with a loopback redirect,
-                // so the user is always asked (RFC 8252 §8.6; `oauth::authorize`).
+                // so the user is always asked (RFC 8252 §8.6; `protocol::authorize`).
                 skip_consent: false,
                 scopes,
                 resources: vec![],

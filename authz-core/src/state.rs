@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use crate::account::password::PasswordHasher;
-use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
+use crate::events::audit::AuditLog;
 use crate::keys::KeyRing;
-use crate::oauth::issuer::TokenIssuer;
-use crate::oauth::scope::ScopePolicy;
+use crate::keys::issuer::TokenIssuer;
+use crate::policy::password::PasswordHasher;
+use crate::policy::scope::ScopePolicy;
 use crate::store::{AuditEvent, ClientCache, Store};
 use shared::limits::{Counters, Limiter};
 
@@ -36,9 +36,9 @@ pub struct AppState {
     /// What `/metrics` reports.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
-    pub cimd: Arc<crate::cimd::resolver::Cimd>,
+    pub cimd: Arc<crate::clients::cimd::resolver::Cimd>,
     /// DPoP proofs (RFC 9449): verifier, replay cache, nonces.
-    pub dpop: Arc<crate::oauth::dpop::Dpop>,
+    pub dpop: Arc<crate::policy::dpop::Dpop>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -55,14 +55,14 @@ impl AppState {
     /// Append an audit event and wait until it is committed.
     pub async fn audit(&self, event: AuditEvent) {
         self.metrics.audited(&event.kind, event.outcome.as_str());
-        crate::alerts::enqueue(&self.config, &*self.store, &event).await;
+        crate::events::alerts::enqueue(&self.config, &*self.store, &event).await;
         self.audit_log.record(event).await;
     }
 
     /// Append a high-volume audit event without waiting for the commit.
     pub async fn audit_async(&self, event: AuditEvent) {
         self.metrics.audited(&event.kind, event.outcome.as_str());
-        crate::alerts::enqueue(&self.config, &*self.store, &event).await;
+        crate::events::alerts::enqueue(&self.config, &*self.store, &event).await;
         self.audit_log.record_async(event).await;
     }
 

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
 
-use authz_core::audit::RequestContext;
+use authz_core::events::audit::RequestContext;
 use authz_core::state::AppState;
 
 /// The client's address for a request with these extensions and headers.
@@ -23,7 +23,7 @@ pub fn client_ip(state: &AppState, extensions: &Extensions, headers: &HeaderMap)
 }
 
 /// Middleware: handle the request with its client address as the requesting address of the
-/// fetches it causes (`cimd::budget::scope`), so metadata-document fetch budgets are counted
+/// fetches it causes (`outbound::budget::scope`), so metadata-document fetch budgets are counted
 /// per caller whichever endpoint resolves the document.
 pub async fn requester_scope(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -31,7 +31,7 @@ pub async fn requester_scope(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let ip = client_ip(&state, req.extensions(), req.headers());
-    authz_core::cimd::budget::scope(ip, next.run(req)).await
+    authz_core::outbound::budget::scope(ip, next.run(req)).await
 }
 
 /// The extractor of a request's `RequestContext` (the core's type, so wrapped here).

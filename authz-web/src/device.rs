@@ -11,8 +11,8 @@ use axum::{Json, Router};
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use authz_core::oauth::client_auth;
-use authz_core::oauth::form::Form;
+use authz_core::clients::authentication;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -36,7 +36,7 @@ async fn device_authorization(
 ) -> Result<Response> {
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let form = Form::from_request(&headers, &body)?;
-    let client = client_auth::authenticate_audited(
+    let client = authentication::authenticate_audited(
         &state,
         &headers,
         &form,
@@ -44,7 +44,7 @@ async fn device_authorization(
         &ctx,
     )
     .await?;
-    let started = authz_core::oauth::device::start(&state, &client, &form, &ctx).await?;
+    let started = authz_core::protocol::device::start(&state, &client, &form, &ctx).await?;
     let mut response = Json(started).into_response();
     // RFC 8628 §3.2 via RFC 6749 §5.1: the codes are secrets.
     response

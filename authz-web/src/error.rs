@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use shared::ErrorResponse;
 
 pub use authz_core::error::Error;
-use authz_core::oauth::dpop::Refused;
+use authz_core::policy::dpop::Refused;
 use shared::dpop::DpopError;
 
 /// What a handler returns: the core's results convert with `?`.

@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+pub mod console;
 pub mod context;
 mod device;
 pub mod error;
@@ -46,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource_events::router(&state))
         .fallback(not_found)
         // The client address, for the fetch budgets of whatever the request makes this server
-        // fetch (`cimd::budget`).
+        // fetch (`outbound::budget`).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             context::requester_scope,
@@ -73,7 +74,7 @@ pub fn router(state: AppState) -> Router {
 
 /// A form-`POST` endpoint that clients call (`/token`, `/par`, `/device_authorization`): rate
 /// limited per client IP under `name` at `per_minute` (JSON 429s), the form body capped at
-/// `oauth::form::MAX_BODY_BYTES`, CORS for `POST`.
+/// `protocol::form::MAX_BODY_BYTES`, CORS for `POST`.
 fn client_form_endpoint<H, T>(
     state: &AppState,
     path: &str,
@@ -89,7 +90,7 @@ where
     let routes = Router::new()
         .route(path, limits::limited(axum::routing::post(handler), &limit))
         .layer(axum::extract::DefaultBodyLimit::max(
-            authz_core::oauth::form::MAX_BODY_BYTES,
+            authz_core::protocol::form::MAX_BODY_BYTES,
         ));
     cors(state, &[Method::POST]).apply(routes)
 }

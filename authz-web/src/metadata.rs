@@ -113,14 +113,14 @@ pub fn build(state: &AppState) -> Metadata {
         client_id_metadata_document_supported: state.config.cimd.enabled,
         grant_types_supported: GrantType::ALL
             .iter()
-            .filter(|g| authz_core::oauth::grant::enabled(state, **g))
+            .filter(|g| authz_core::protocol::grant::enabled(state, **g))
             .map(|g| g.as_str())
             .collect(),
-        authorization_grant_profiles_supported: if authz_core::oauth::grant::enabled(
+        authorization_grant_profiles_supported: if authz_core::protocol::grant::enabled(
             state,
             GrantType::JwtBearer,
         ) {
-            vec![authz_core::oauth::id_jag::GRANT_PROFILE]
+            vec![authz_core::protocol::id_jag::GRANT_PROFILE]
         } else {
             Vec::new()
         },
@@ -137,7 +137,7 @@ pub fn build(state: &AppState) -> Metadata {
         .map(|m| m.as_str())
         .collect(),
         token_endpoint_auth_signing_alg_values_supported:
-            authz_core::oauth::client_assertion::ALGORITHMS
+            authz_core::clients::assertion::ALGORITHMS
                 .iter()
                 .map(|a| format!("{a:?}"))
                 .collect(),
@@ -167,7 +167,7 @@ pub fn build(state: &AppState) -> Metadata {
         // OIDC Discovery §3: the classes a sign-in here satisfies (password alone; with the
         // TOTP second factor), the latter asked for with `acr_values`.
         acr_values_supported: vec![
-            authz_core::oauth::issuer::ACR_PASSWORD.to_owned(),
+            authz_core::keys::issuer::ACR_PASSWORD.to_owned(),
             state.config.mfa.acr_value.clone(),
         ],
         prompt_values_supported: vec!["none", "login", "consent", "select_account"],

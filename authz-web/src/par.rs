@@ -11,8 +11,8 @@ use axum::{Json, Router};
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use authz_core::oauth::client_auth;
-use authz_core::oauth::form::Form;
+use authz_core::clients::authentication;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -30,7 +30,7 @@ async fn par(
     let form = Form::from_request(&headers, &body)?;
     let raw =
         std::str::from_utf8(&body).map_err(|_| Error::invalid_request("the body must be UTF-8"))?;
-    let client = client_auth::authenticate_audited(
+    let client = authentication::authenticate_audited(
         &state,
         &headers,
         &form,
@@ -44,12 +44,12 @@ async fn par(
         Ok(jkt) => jkt,
         Err(refused) => return Ok(crate::error::dpop_refused(refused)),
     };
-    let params = authz_core::oauth::par::pushed_params(&client, &form, raw, proved.as_ref())?;
+    let params = authz_core::protocol::par::pushed_params(&client, &form, raw, proved.as_ref())?;
     // The same validation as /authorize; its errors, as JSON (RFC 9126 §2.3).
-    authz_core::oauth::authorize::validate_pushed(&state, &params)
+    authz_core::protocol::authorize::validate_pushed(&state, &params)
         .await
-        .map_err(authz_core::oauth::authorize::Reject::into_error)?;
-    let pushed = authz_core::oauth::par::keep(&state, &client, params, &ctx).await?;
+        .map_err(authz_core::protocol::authorize::Reject::into_error)?;
+    let pushed = authz_core::protocol::par::keep(&state, &client, params, &ctx).await?;
     // RFC 9126 §2.2: 201 Created.
     let mut response = (StatusCode::CREATED, Json(pushed)).into_response();
     response

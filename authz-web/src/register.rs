@@ -11,7 +11,7 @@ use shared::ErrorCode;
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use authz_core::oauth::registration::{self, ClientMetadata};
+use authz_core::clients::registration::{self, ClientMetadata};
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome};
 
@@ -45,7 +45,7 @@ async fn register(
         return Err(Error::TooMany { retry_after }.into());
     }
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    authz_core::oauth::form::require_json(&headers, "RFC 7591 §3.1")?;
+    authz_core::protocol::form::require_json(&headers, "RFC 7591 §3.1")?;
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         Error::oauth(
             ErrorCode::InvalidClientMetadata,

@@ -4,7 +4,7 @@
 //! actor `resource:<client id>`).
 //!
 //! - **Who may report.** The resource server authenticates as its confidential client, exactly
-//!   like a Shared Signals receiver at `/ssf/poll` (`client_auth::authenticate_registered`:
+//!   like a Shared Signals receiver at `/ssf/poll` (`authentication::authenticate_registered`:
 //!   `client_secret_basic` or any method the client registered, against stored clients only,
 //!   never a metadata document fetched for the occasion), and only a client that serves a
 //!   resource (`serves_resource`) is accepted; others get 403 `unauthorized_client`. Requests
@@ -31,8 +31,8 @@ use serde::Deserialize;
 
 use super::limits::{Limit, limited, too_many_json};
 use crate::error::{Error, Result};
-use authz_core::oauth::client_auth;
-use authz_core::oauth::form::Form;
+use authz_core::clients::authentication;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome, Reported};
 
@@ -42,7 +42,7 @@ pub const KIND: &str = "mcp.tool_denied";
 pub const MAX_EVENTS: usize = 500;
 /// The longest string kept (characters); longer ones are clipped.
 pub const MAX_TEXT: usize = 256;
-pub use authz_core::resource_events::{KEY_RETENTION_SECS, MAX_AGE_SECS};
+pub use authz_core::events::resource_reports::{KEY_RETENTION_SECS, MAX_AGE_SECS};
 /// Largest body accepted (read only after authentication): `MAX_EVENTS` events of clipped
 /// strings, with room to spare.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -96,8 +96,8 @@ fn no_store(mut r: Response) -> Response {
 async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
     // The Shared Signals receiver's authentication (`/ssf/poll`): credentials in the headers,
     // checked as at the token endpoint; a confidential client only.
-    let presented = client_auth::presented(&headers, &Form::default())?;
-    let client = client_auth::authenticate_registered(&state, &presented, state.now()).await?;
+    let presented = authentication::presented(&headers, &Form::default())?;
+    let client = authentication::authenticate_registered(&state, &presented, state.now()).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a resource server must authenticate as a confidential client",
@@ -112,7 +112,7 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -
         *r.status_mut() = StatusCode::FORBIDDEN;
         return Ok(r);
     };
-    authz_core::oauth::form::require_json(&headers, "POST /resource-events")?;
+    authz_core::protocol::form::require_json(&headers, "POST /resource-events")?;
     // Read only once the reporter is known to be a resource server.
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await

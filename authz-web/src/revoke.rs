@@ -12,9 +12,9 @@ use axum::{Json, Router};
 use super::limits::{Limit, limited, too_many_json};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use authz_core::oauth::client_auth;
-use authz_core::oauth::form::{Form, MAX_BODY_BYTES};
-use authz_core::oauth::{introspection, revocation};
+use authz_core::clients::authentication;
+use authz_core::protocol::form::{Form, MAX_BODY_BYTES};
+use authz_core::protocol::{introspection, revocation};
 use authz_core::state::AppState;
 use authz_core::store::Client;
 
@@ -51,8 +51,8 @@ async fn authenticated(
 ) -> Result<(Form, std::sync::Arc<Client>)> {
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
     let form = Form::from_request(headers, &body)?;
-    let presented = client_auth::presented(headers, &form)?;
-    let client = client_auth::authenticate_request(state, &presented, state.now()).await?;
+    let presented = authentication::presented(headers, &form)?;
+    let client = authentication::authenticate_request(state, &presented, state.now()).await?;
     Ok((form, client))
 }
 

@@ -1,4 +1,4 @@
-//! The Shared Signals endpoints (`authz_core::ssf`): the transmitter's metadata
+//! The Shared Signals endpoints (`authz_core::events::ssf`): the transmitter's metadata
 //! (`GET /.well-known/ssf-configuration`), a receiver's stream configuration (`GET
 //! /ssf/stream`) and poll delivery (`POST /ssf/poll`, RFC 8936). The last two are rate limited
 //! per client IP (`AUTHZ_RATE_SSF`, one budget for both, counted before anything else),
@@ -21,8 +21,8 @@ use serde::Deserialize;
 
 use super::limits::{Limit, limited, too_many_json};
 use crate::error::{Error, Result};
-use authz_core::oauth::client_auth;
-use authz_core::oauth::form::{Form, MAX_BODY_BYTES};
+use authz_core::clients::authentication;
+use authz_core::protocol::form::{Form, MAX_BODY_BYTES};
 use authz_core::state::AppState;
 use authz_core::store::SetRefusal;
 
@@ -39,13 +39,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 async fn configuration(State(state): State<AppState>) -> Response {
-    Json(authz_core::ssf::configuration(&state)).into_response()
+    Json(authz_core::events::ssf::configuration(&state)).into_response()
 }
 
 /// The authenticated receiver's client id.
 async fn receiver(state: &AppState, headers: &HeaderMap) -> Result<String> {
-    let presented = client_auth::presented(headers, &Form::default())?;
-    let client = client_auth::authenticate_registered(state, &presented, state.now()).await?;
+    let presented = authentication::presented(headers, &Form::default())?;
+    let client = authentication::authenticate_registered(state, &presented, state.now()).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a Shared Signals receiver must authenticate as a confidential client",
@@ -70,7 +70,7 @@ fn no_store(mut r: Response) -> Response {
 async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let receiver = receiver(&state, &headers).await?;
     Ok(no_store(
-        Json(authz_core::ssf::stream(&state, &receiver)).into_response(),
+        Json(authz_core::events::ssf::stream(&state, &receiver)).into_response(),
     ))
 }
 
@@ -85,7 +85,7 @@ struct PollRequest {
     #[serde(default)]
     ack: Vec<String>,
     /// SETs the receiver could not process (RFC 8936 §2.4): delivered again after a pause, a
-    /// bounded number of times (`authz_core::ssf::refused`), and logged.
+    /// bounded number of times (`authz_core::events::ssf::refused`), and logged.
     #[serde(default)]
     set_errs: BTreeMap<String, SetError>,
 }
@@ -119,7 +119,7 @@ async fn poll(
 ) -> Result<Response> {
     let receiver = receiver(&state, &headers).await?;
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    authz_core::oauth::form::require_json(&headers, "RFC 8936 §2.4")?;
+    authz_core::protocol::form::require_json(&headers, "RFC 8936 §2.4")?;
     let req: PollRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid_request(format!("malformed poll request: {e}")))?;
     if req.ack.len() + req.set_errs.len() > 10 * MAX_EVENTS as usize {
@@ -144,7 +144,7 @@ async fn poll(
                 err: error_code(&e.err),
             })
             .collect();
-        authz_core::ssf::refused(&state, &receiver, &refusals).await?;
+        authz_core::events::ssf::refused(&state, &receiver, &refusals).await?;
     }
     let max = req.max_events.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
     // maxEvents 0: only acknowledging (RFC 8936 §2.4.1).
@@ -171,7 +171,7 @@ async fn poll(
     let more = pending.len() > max as usize;
     pending.truncate(max as usize);
     let sets: serde_json::Map<String, serde_json::Value> =
-        authz_core::ssf::deliverable(&state, &receiver, pending)
+        authz_core::events::ssf::deliverable(&state, &receiver, pending)
             .await
             .into_iter()
             .map(|(jti, jwt)| (jti, jwt.into()))

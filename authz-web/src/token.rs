@@ -9,9 +9,9 @@ use axum::{Json, Router};
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use authz_core::audit::RequestContext;
-use authz_core::oauth::form::Form;
-use authz_core::oauth::grant;
+use authz_core::events::audit::RequestContext;
+use authz_core::protocol::form::Form;
+use authz_core::protocol::grant;
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {

@@ -4,7 +4,7 @@
 //! challenges.
 //!
 //! Accepted tokens: live access tokens presented as their binding requires
-//! (`oauth::live::presented`: ours, unexpired, client and user live, credentials unchanged,
+//! (`protocol::live::presented`: ours, unexpired, client and user live, credentials unchanged,
 //! session and grant not ended; a DPoP-bound token only with a proof by its key) of a user,
 //! with `openid` in scope. The audience is not checked: every access token we issue carries
 //! exactly one audience (RFC 8707), and the UserInfo endpoint is part of this server, not a
@@ -18,7 +18,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use authz_core::oauth::live::{self, Audience};
+use authz_core::protocol::live::{self, Audience};
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {

@@ -15,7 +15,7 @@ use rate::rate;
 
 use authz::clock::{Clock, SystemClock};
 use authz::config::Config;
-use authz::oauth::issuer::Subject;
+use authz::keys::issuer::Subject;
 use authz::store::{AuthMethod, Client, ClientSettings, GrantType};
 use shared::ScopeSet;
 

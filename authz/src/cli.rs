@@ -8,10 +8,10 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use authz::account::admin::{self, Policy};
 use authz::clock::SystemClock;
 use authz::config::Config;
 use authz::error::{Error, Result};
+use authz::identity::admin::{self, Policy};
 use authz::keys::SigningAlg;
 use authz::state::AppState;
 use authz::store::{AuthMethod, Client, ClientSettings, GrantType, Registration, User};
@@ -481,7 +481,7 @@ fn client_json(c: &Client) -> serde_json::Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris, "skip_consent": c.skip_consent,
         "registration": c.registration.as_str(),
         "metadata_host": (c.registration == Registration::MetadataDocument)
-            .then(|| authz::cimd::host_of(&c.id)).flatten(),
+            .then(|| authz::clients::cimd::host_of(&c.id)).flatten(),
         "metadata_fetched_at": c.metadata_fetched_at,
         "serves_resource": c.serves_resource, "may_introspect": c.may_introspect,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
@@ -565,7 +565,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                         c.scopes
                     );
                     if let (Some(host), Some(at)) =
-                        (authz::cimd::host_of(&c.id), c.metadata_fetched_at)
+                        (authz::clients::cimd::host_of(&c.id), c.metadata_fetched_at)
                     {
                         println!(
                             "{:<20} metadata document at {host}, last fetched at {at}",
@@ -588,7 +588,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::Refresh { url, json } => {
-            let c = authz::cimd::refresh(state, &url)
+            let c = authz::clients::cimd::refresh(state, &url)
                 .await?
                 .map_err(|r| Error::Invalid(format!("the document was refused: {}", r.0)))?
                 .ok_or_else(|| Error::NotFound(format!("client {url}")))?;

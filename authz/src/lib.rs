@@ -1,6 +1,6 @@
 //! `authz`: the authorization server binary's library half — serving (the web edge in front
 //! of the core, with its background tasks) — and the core's modules re-exported under their
-//! old paths, so `authz::store`, `authz::account::admin`… keep working for tests and tools.
+//! old paths, so `authz::store`, `authz::identity::admin`… keep working for tests and tools.
 
 pub use authz_core::*;
 pub use authz_web as http;
@@ -51,7 +51,7 @@ where
     let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
     let alerts = (!state.config.alerts.webhooks.is_empty()).then(|| {
         let store: Arc<dyn store::AlertStore> = state.store.clone();
-        tokio::spawn(alerts::deliver_forever(
+        tokio::spawn(events::alerts::deliver_forever(
             state.config.clone(),
             store,
             state.clock.clone(),

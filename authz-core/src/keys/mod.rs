@@ -5,6 +5,7 @@
 //! `kid` is the RFC 7638 JWK thumbprint. Private keys are stored AES-256-GCM encrypted under
 //! the master key, with the `kid` as associated data.
 
+pub mod issuer;
 mod ring;
 mod signer;
 

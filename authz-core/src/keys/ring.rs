@@ -14,9 +14,9 @@ use std::sync::{Arc, RwLock};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use super::signer::{SigningAlg, SigningKey};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
+use crate::keys::signer::{SigningAlg, SigningKey};
 use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 
 /// The keys that sign from `activate_at` on.

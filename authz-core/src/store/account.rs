@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::{RefreshTokenRecord, Session};
 use crate::error::Result;
+use crate::store::{RefreshTokenRecord, Session};
 
 /// A remembered consent: the scopes a user approved for a client and resource.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use super::{Client, ClientStore};
 use crate::error::Result;
+use crate::store::{Client, ClientStore};
 
 const MAX_ENTRIES: usize = 10_000;
 

@@ -10,7 +10,7 @@ use crate::error::Result;
 pub struct DeviceAuthorization {
     /// SHA-256 hex of the device code.
     pub device_hash: String,
-    /// HMAC-SHA256 hex of the normalised user code (`oauth::device::user_code_hash`).
+    /// HMAC-SHA256 hex of the normalised user code (`protocol::device::user_code_hash`).
     pub user_code_hash: String,
     pub client_id: String,
     pub scope: String,

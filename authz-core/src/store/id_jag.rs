@@ -1,6 +1,6 @@
 //! ID-JAG subject links (issue 24 item 11): an identity provider's subject (`iss`, `sub`)
 //! linked by an operator to one local user — the default subject mapping of the jwt-bearer
-//! grant (`oauth::id_jag_subject`).
+//! grant (`protocol::id_jag_subject`).
 
 use async_trait::async_trait;
 

@@ -357,7 +357,7 @@ pub struct GrantsEnded {
     pub refresh_tokens_revoked: u64,
 }
 
-/// A security alert to queue for one webhook (`crate::alerts`).
+/// A security alert to queue for one webhook (`crate::events::alerts`).
 #[derive(Debug, Clone)]
 pub struct QueuedAlert {
     pub id: String,
@@ -389,7 +389,7 @@ pub trait AlertStore: Send + Sync {
     async fn delete_alert(&self, id: &str) -> Result<()>;
 }
 
-/// A signed security event waiting for one receiver (`crate::ssf`).
+/// A signed security event waiting for one receiver (`crate::events::ssf`).
 #[derive(Debug, Clone)]
 pub struct QueuedSet {
     pub receiver: String,

@@ -40,7 +40,7 @@ pub trait PasskeyStore: Send + Sync {
         credential_id: &str,
         now: i64,
         keep: Option<&str>,
-    ) -> Result<Option<super::GrantsEnded>>;
+    ) -> Result<Option<crate::store::GrantsEnded>>;
     /// Keep a ceremony's state until `expires_at` (also forgets expired ones).
     async fn put_ceremony(
         &self,

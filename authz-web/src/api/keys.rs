@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::Caller;
 use crate::context::Ctx;
 use crate::error::{Error, WebError};
-use authz_core::account::apikeys;
-use authz_core::oauth::revocation;
+use authz_core::clients::api_keys;
+use authz_core::protocol::revocation;
 use authz_core::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ async fn create(
 ) -> Result<Response, WebError> {
     caller.require("keys:write")?;
     let Json(req) = body.map_err(|e| Error::invalid_request(format!("bad JSON body: {e}")))?;
-    let created = apikeys::create(
+    let created = api_keys::create(
         &state,
         &caller.user,
         caller.claims.sid.as_deref(),
@@ -52,7 +52,7 @@ async fn create(
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, WebError> {
     caller.require("keys:write")?;
-    let keys = apikeys::list(&state, &caller.user).await?;
+    let keys = api_keys::list(&state, &caller.user).await?;
     Ok(Json(serde_json::json!({ "keys": keys })).into_response())
 }
 
@@ -62,7 +62,7 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     caller.require("keys:write")?;
-    let key = apikeys::revoke(&state, &caller.user, &id).await?;
+    let key = api_keys::revoke(&state, &caller.user, &id).await?;
     Ok(Json(key).into_response())
 }
 

@@ -1,6 +1,6 @@
 //! The management API (`/api/v1`): JSON over HTTPS for first-party tools and resource servers
 //! acting for a user through token exchange. It accepts only live access tokens presented as
-//! their DPoP binding requires (`oauth::live::presented`: a bound token only under the DPoP
+//! their DPoP binding requires (`protocol::live::presented`: a bound token only under the DPoP
 //! scheme with a proof by its key, RFC 9449 §7) whose `aud` is the management audience (a
 //! user's token for the MCP server is refused: no passthrough), of users, never of API keys;
 //! each route names the scope it needs (RFC 6750 §3.1).
@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use shared::{AccessTokenClaims, ScopeSet};
 
 use crate::error::Error;
-use authz_core::oauth::live::{self, Audience};
+use authz_core::protocol::live::{self, Audience};
 use authz_core::state::AppState;
 use authz_core::store::User;
 

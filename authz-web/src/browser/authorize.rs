@@ -1,5 +1,5 @@
 //! `GET/POST /authorize`, `POST /login`, `POST /consent`: thin handlers around
-//! `oauth::authorize` — they read the browser's session, render the login or consent page, or
+//! `protocol::authorize` — they read the browser's session, render the login or consent page, or
 //! send the browser back to the client. Every failure is a `PageError` (a page, or an error
 //! redirect to the client), so the handlers use `?`.
 
@@ -16,10 +16,10 @@ use super::web::{
     session_cookie, with_cookies,
 };
 use crate::context::Ctx;
-use authz_core::account::session;
-use authz_core::audit::RequestContext;
-use authz_core::oauth::authorize::{self, AuthorizeRequest, Reject};
-use authz_core::oauth::form::Form;
+use authz_core::events::audit::RequestContext;
+use authz_core::identity::session;
+use authz_core::protocol::authorize::{self, AuthorizeRequest, Reject};
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome, Session, User};
 
@@ -151,7 +151,7 @@ async fn sign_in_owed(
                 "the user must sign in with a second factor",
             )));
         }
-        if authz_core::account::two_factor::is_enabled(state, user).await? {
+        if authz_core::identity::two_factor::is_enabled(state, user).await? {
             let msg = "Sign in again with your password and authenticator app.".to_owned();
             return Ok(Some(login_page(
                 state,
@@ -211,8 +211,8 @@ async fn proceed(
     });
     let page = ConsentPage {
         client_name: client.name.clone(),
-        client_host: authz_core::cimd::document_host(client),
-        unverified: !authz_core::cimd::is_verified(state, client),
+        client_host: authz_core::clients::cimd::document_host(client),
+        unverified: !authz_core::clients::cimd::is_verified(state, client),
         local_only,
         redirect_host,
         username: user.username.clone(),

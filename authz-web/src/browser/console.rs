@@ -24,8 +24,8 @@ use super::web::{
     PageError, checked_form_with_lists, csrf_for_form, render, see_other, session_cookie,
     with_cookies,
 };
-use authz_core::account::session;
-use authz_core::oauth::form::Form;
+use authz_core::identity::session;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::{Session, User};
 
@@ -130,7 +130,7 @@ impl Console {
         if !state.config.mfa.required_for(&self.user.roles) || self.session.is_multi_factor() {
             return Ok(());
         }
-        let has_second = authz_core::account::two_factor::is_enabled(state, &self.user).await?
+        let has_second = authz_core::identity::two_factor::is_enabled(state, &self.user).await?
             || !state.store.user_passkeys(&self.user.id).await?.is_empty();
         let page = if has_second {
             ConsoleMessage {

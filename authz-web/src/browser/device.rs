@@ -15,7 +15,7 @@
 //! - A code is short-lived and decided once (`DeviceStore::decide_device`, conditional on
 //!   `pending`); wrong, expired and already used codes each get a page that says so.
 //! - The decision records the deciding session: the device gets its tokens only while that
-//!   session is live (`oauth::grant::device_code`).
+//!   session is live (`protocol::grant::device_code`).
 
 use std::sync::Arc;
 
@@ -36,9 +36,9 @@ use super::pages::{MessagePage, ScopeView};
 use super::web::{PageError, render, too_many_page};
 use crate::context::Ctx;
 use crate::limits::{Limit, limited};
-use authz_core::audit::RequestContext;
 use authz_core::crypto::ct_eq;
-use authz_core::oauth::device::{self, Lookup};
+use authz_core::events::audit::RequestContext;
+use authz_core::protocol::device::{self, Lookup};
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Client, DeviceAuthorization, Outcome};
 
@@ -265,8 +265,8 @@ async fn enter_code(
     let scope = ScopeSet::parse(&d.scope).unwrap_or_default();
     let page = DeviceConfirmPage {
         client_name: client.name.clone(),
-        client_host: authz_core::cimd::document_host(&client),
-        unverified: !authz_core::cimd::is_verified(&state, &client),
+        client_host: authz_core::clients::cimd::document_host(&client),
+        unverified: !authz_core::clients::cimd::is_verified(&state, &client),
         username: console.user.username.clone(),
         shown_code: device::display_user_code(&code),
         entered: entered_mark(&state, &console.session.sid, &code),

@@ -20,10 +20,10 @@ use super::web::{
     with_cookies,
 };
 use crate::context::Ctx;
-use authz_core::account::session;
-use authz_core::audit::RequestContext;
-use authz_core::oauth::form::Form;
-use authz_core::oauth::id_token_hint::{self, IdTokenHint};
+use authz_core::events::audit::RequestContext;
+use authz_core::identity::session;
+use authz_core::protocol::form::Form;
+use authz_core::protocol::id_token_hint::{self, IdTokenHint};
 use authz_core::state::AppState;
 use authz_core::store::Client;
 

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::limits::{Limit, limited};
-use authz_core::oauth::form::MAX_BODY_BYTES;
+use authz_core::protocol::form::MAX_BODY_BYTES;
 use authz_core::state::AppState;
 
 const STYLE_CSS: &str = include_str!("../../static/style.css");

@@ -55,13 +55,13 @@ pub struct ScopeView {
 }
 
 impl ScopeView {
-    /// Each scope of `scope` with its words for people (`oauth::scope::describe`).
+    /// Each scope of `scope` with its words for people (`policy::scope::describe`).
     pub fn list(scope: &shared::ScopeSet) -> Vec<Self> {
         scope
             .iter()
             .map(|s| Self {
                 name: s.as_str().to_owned(),
-                description: authz_core::oauth::scope::describe(s.as_str()).to_owned(),
+                description: authz_core::policy::scope::describe(s.as_str()).to_owned(),
             })
             .collect()
     }

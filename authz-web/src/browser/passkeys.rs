@@ -1,4 +1,4 @@
-//! Passkeys in the browser (`account::passkeys`): `/account/passkeys` (list, add, remove) and
+//! Passkeys in the browser (`identity::passkeys`): `/account/passkeys` (list, add, remove) and
 //! signing in with one (`POST /login/passkey/options`, `POST /login/passkey`). The small
 //! script `/static/passkeys.js` (served from here, so the CSP `default-src 'self'` holds) asks
 //! the server for options, calls `navigator.credentials`, and submits the answer in an
@@ -19,9 +19,9 @@ use super::super::limits::{Limit, limited};
 use super::console::{Console, Nav, done_message, reauth_url};
 use super::signin::{self, Pending, Target};
 use super::web::{PageError, checked_form, see_other};
+use crate::console::time::{utc, utc_or_dash};
 use crate::context::Ctx;
-use authz_core::account::passkeys;
-use authz_core::console::time::{utc, utc_or_dash};
+use authz_core::identity::passkeys;
 use authz_core::state::AppState;
 
 /// The passkeys page (where a re-authentication comes back to).

@@ -21,9 +21,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use authz_core::audit::RequestContext;
 use authz_core::crypto::{ct_eq, random_secret, sha256_hex};
 use authz_core::error::Result;
+use authz_core::events::audit::RequestContext;
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome, PendingSignIn, User};
 

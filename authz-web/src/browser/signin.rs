@@ -3,9 +3,9 @@
 //! (a new password after an administrator's reset), and `GET /account/login` (the form for
 //! the console). A sign-in is one pass through these steps:
 //!
-//! 1. the password (`account::signin::authenticate`, throttled per username) — or a passkey
+//! 1. the password (`identity::signin::authenticate`, throttled per username) — or a passkey
 //!    (`passkeys`);
-//! 2. with two-factor on, a TOTP or recovery code (`account::signin::second_factor`: the same
+//! 2. with two-factor on, a TOTP or recovery code (`identity::signin::second_factor`: the same
 //!    per-username lockout; a code is never accepted twice), or a passkey;
 //! 3. after an administrator's reset, a new password (policy enforced), chosen only in a
 //!    sign-in that gave the temporary password: a passkey alone is sent to the password form;
@@ -32,13 +32,13 @@ use super::web::{
     with_cookies,
 };
 use crate::context::Ctx;
-use authz_core::account::admin::{PasswordChange, change_password};
-use authz_core::account::session::{self, SignedIn};
-use authz_core::account::signin::{self, LoginFailure};
-use authz_core::account::two_factor;
-use authz_core::audit::RequestContext;
-use authz_core::oauth::authorize::{self, AuthorizeRequest};
-use authz_core::oauth::form::Form;
+use authz_core::events::audit::RequestContext;
+use authz_core::identity::admin::{PasswordChange, change_password};
+use authz_core::identity::session::{self, SignedIn};
+use authz_core::identity::signin::{self, LoginFailure};
+use authz_core::identity::two_factor;
+use authz_core::protocol::authorize::{self, AuthorizeRequest};
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::User;
 

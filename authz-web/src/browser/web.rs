@@ -118,7 +118,7 @@ pub fn checked_form(
     headers: &HeaderMap,
     body: &[u8],
     expired: &str,
-) -> Result<authz_core::oauth::form::Form, PageError> {
+) -> Result<authz_core::protocol::form::Form, PageError> {
     checked_form_with_lists(state, headers, body, expired, &[])
 }
 
@@ -129,8 +129,8 @@ pub fn checked_form_with_lists(
     body: &[u8],
     expired: &str,
     lists: &[&str],
-) -> Result<authz_core::oauth::form::Form, PageError> {
-    let form = authz_core::oauth::form::Form::from_request_with_lists(headers, body, lists)
+) -> Result<authz_core::protocol::form::Form, PageError> {
+    let form = authz_core::protocol::form::Form::from_request_with_lists(headers, body, lists)
         .map_err(|_| {
             PageError::page(
                 StatusCode::BAD_REQUEST,
@@ -182,7 +182,7 @@ pub enum PageError {
         message: String,
     },
     /// An error for the client, sent to its redirect URI (RFC 6749 §4.1.2.1).
-    Redirect(authz_core::oauth::authorize::ErrorRedirect),
+    Redirect(authz_core::protocol::authorize::ErrorRedirect),
     /// The server's side failed (logged, a generic page), or shed the request (a busy page).
     Server(crate::error::Error),
     /// A response to send as it is (e.g. a redirect to sign in again).

@@ -1,9 +1,9 @@
 //! `authz id-jag link | unlink | links`: which local user an identity provider's subject
 //! speaks for on the jwt-bearer grant (ID-JAG, `subject_claim = "sub"`, the default; policy in
-//! `authz::oauth::id_jag_subject`). Changes are audited (`id_jag.linked`, `id_jag.unlinked`).
+//! `authz::protocol::id_jag_subject`). Changes are audited (`id_jag.linked`, `id_jag.unlinked`).
 
 use authz::error::{Error, Result};
-use authz::oauth::id_jag_subject;
+use authz::protocol::id_jag_subject;
 use authz::state::AppState;
 use authz::store::IdJagLink;
 use clap::Subcommand;

@@ -5,8 +5,8 @@
 //! (password and code); deleting the account (password, then everything goes; forbidden by
 //! config).
 
-use authz::account::{totp, two_factor};
 use authz::clock::Clock;
+use authz::identity::{totp, two_factor};
 use authz::store::AuthMethod;
 use serde_json::Value;
 use testkit::agent::{FormAgent, hidden_inputs};

@@ -101,7 +101,7 @@ async fn a_lockout_alert_waits_out_a_dead_webhook_without_slowing_sign_in(backen
         let (status, took) = sign_in(&app, "carol", pw).await;
         assert_eq!(status, 200);
         assert!(
-            took < authz::alerts::DELIVERY_TIMEOUT,
+            took < authz::events::alerts::DELIVERY_TIMEOUT,
             "a sign-in waited for the webhook"
         );
         during.push(took);
@@ -154,12 +154,12 @@ async fn a_lockout_alert_waits_out_a_dead_webhook_without_slowing_sign_in(backen
     let sig = headers["x-authz-signature"].to_str().unwrap();
     assert_eq!(
         sig,
-        authz::alerts::signature(SECRET, ts, &body),
+        authz::events::alerts::signature(SECRET, ts, &body),
         "valid HMAC"
     );
     assert_ne!(
         sig,
-        authz::alerts::signature("another secret 0123456", ts, &body)
+        authz::events::alerts::signature("another secret 0123456", ts, &body)
     );
     let alert: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(alert["kind"], "login.locked");

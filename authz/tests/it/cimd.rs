@@ -434,7 +434,7 @@ async fn the_trust_policy_denies_allows_and_verifies_hosts(backend: Backend) {
     assert_eq!(host.hits("/client.json"), 0);
     // Under allow-list, only listed hosts are accepted.
     let (app, host) = setup(backend, |c| {
-        c.cimd.trust = authz::cimd::config::Trust::AllowList;
+        c.cimd.trust = authz::config::cimd::Trust::AllowList;
         c.cimd.allowed_hosts = vec!["*.trusted.example".into()];
     })
     .await;
@@ -443,7 +443,7 @@ async fn the_trust_policy_denies_allows_and_verifies_hosts(backend: Backend) {
     refused(&app, &url, "not accepted by this server").await;
     // An allow-listed host is accepted and shown without the "unverified" badge.
     let (app, host) = setup(backend, |c| {
-        c.cimd.trust = authz::cimd::config::Trust::AllowList;
+        c.cimd.trust = authz::config::cimd::Trust::AllowList;
         c.cimd.allowed_hosts = vec!["127.0.0.1".into()];
     })
     .await;

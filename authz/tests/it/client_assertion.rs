@@ -75,7 +75,7 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
             if let Some(a) = assertion {
                 form.push((
                     "client_assertion_type".into(),
-                    authz::oauth::client_assertion::ASSERTION_TYPE.into(),
+                    authz::clients::assertion::ASSERTION_TYPE.into(),
                 ));
                 form.push(("client_assertion".into(), a));
             }
@@ -123,7 +123,7 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
                 ("refresh_token", refresh.as_str()),
                 (
                     "client_assertion_type",
-                    authz::oauth::client_assertion::ASSERTION_TYPE,
+                    authz::clients::assertion::ASSERTION_TYPE,
                 ),
                 ("client_assertion", signed.as_str()),
             ];
@@ -184,7 +184,7 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
                 ("grant_type", "client_credentials"),
                 (
                     "client_assertion_type",
-                    authz::oauth::client_assertion::ASSERTION_TYPE,
+                    authz::clients::assertion::ASSERTION_TYPE,
                 ),
                 ("client_assertion", &signed),
             ],
@@ -206,7 +206,7 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
             > 0
     );
     app.clock
-        .advance(authz::oauth::client_assertion::MAX_LIFETIME_SECS + 1);
+        .advance(authz::clients::assertion::MAX_LIFETIME_SECS + 1);
     authz::housekeeping(&app.state).await.unwrap();
     assert_eq!(
         app.sql_count("SELECT COUNT(*) FROM client_assertions")
@@ -268,7 +268,7 @@ async fn a_document_listing_none_and_private_key_jwt_accepts_either_but_checks_a
                 Some(a) => {
                     form.push((
                         "client_assertion_type".into(),
-                        authz::oauth::client_assertion::ASSERTION_TYPE.into(),
+                        authz::clients::assertion::ASSERTION_TYPE.into(),
                     ));
                     form.push(("client_assertion".into(), a));
                 }

@@ -468,11 +468,11 @@ async fn id_tokens_are_rs256_even_when_access_tokens_are_not(backend: Backend) {
     );
     // Back to RS256 access tokens, pre-published: the extra ID-token key keeps signing ID
     // tokens until the new key takes over, and is retired when it does.
-    let (next, _) = authz::account::admin::rotate_keys(
+    let (next, _) = authz::identity::admin::rotate_keys(
         &app.state,
         "test",
         authz::keys::SigningAlg::Rs256,
-        authz::account::admin::KeySwitch::AfterPrepublication,
+        authz::identity::admin::KeySwitch::AfterPrepublication,
     )
     .await
     .unwrap();

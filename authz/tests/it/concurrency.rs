@@ -7,7 +7,7 @@
 //! that way in CI while a concurrent request wrote. Every store transaction now takes the write
 //! lock when it begins (`shared::db::begin_write`).
 
-use authz::account::admin;
+use authz::identity::admin;
 use authz::store::AuthMethod;
 use testkit::both_backends;
 

@@ -9,8 +9,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use authz::account::{apikeys, totp};
+use authz::clients::api_keys;
 use authz::clock::Clock;
+use authz::identity::totp;
 use authz::store::AuthMethod;
 use serde_json::Value;
 use testkit::agent::FormAgent;
@@ -248,7 +249,7 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
     let bob_rt = grant(&app, "bob").await;
     let bob = app.state.store.get_user(&bob_id).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
-    let key = apikeys::create(
+    let key = api_keys::create(
         &app.state,
         &bob,
         None,

@@ -192,7 +192,7 @@ async fn openidconnect_device_flow_end_to_end(backend: Backend) {
     assert!(
         confirm
             .body
-            .contains(authz::oauth::scope::describe("notes:read")),
+            .contains(authz::policy::scope::describe("notes:read")),
         "scopes in words"
     );
     let done = decide(&app, &agent, &confirm, "approve").await;
@@ -515,8 +515,8 @@ async fn device_grant_is_a_session_that_revocation_ends(backend: Backend) {
 /// The device's tokens carry the `amr` of the browser sign-in that approved them: password
 /// and TOTP code for alice (two-factor on), the password alone for bob.
 async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
-    use authz::account::{totp, two_factor};
     use authz::clock::Clock;
+    use authz::identity::{totp, two_factor};
     let app = TestApp::spawn(backend).await;
     setup(&app).await;
     app.user("bob", PW, "user").await;

@@ -258,7 +258,7 @@ async fn token_endpoint_refuses_bad_proofs(backend: Backend) {
 
 async fn a_dpop_bound_client_must_send_a_proof(backend: Backend) {
     let app = setup(backend).await;
-    authz::account::admin::add_client(
+    authz::identity::admin::add_client(
         &app.state,
         "test",
         Some("bound".into()),

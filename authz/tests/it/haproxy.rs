@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use authz::account::admin::{self, Policy};
+use authz::identity::admin::{self, Policy};
 use authz::store::{AuthMethod, ClientSettings, GrantType};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};

@@ -5,7 +5,7 @@
 //! allow-listed past the SSRF guard). Each refusal sits beside its positive control.
 
 use authz::clock::Clock;
-use authz::oauth::id_jag_config::{SubjectClaim, TrustedIssuer};
+use authz::config::id_jag::{SubjectClaim, TrustedIssuer};
 use authz::store::{AuthMethod, GrantType};
 use serde_json::{Value, json};
 use testkit::both_backends;
@@ -579,7 +579,7 @@ async fn unknown_and_disabled_users_are_refused(backend: Backend) {
     c["email"] = json!("bob@acme.example");
     idp.accepted(&idp.mint(&c)).await;
     // A password reset here voids grants authenticated at the IdP before it…
-    authz::account::admin::set_password(
+    authz::identity::admin::set_password(
         &app.state,
         "test",
         "bob",
@@ -593,7 +593,7 @@ async fn unknown_and_disabled_users_are_refused(backend: Backend) {
     c["jti"] = json!("u-4c");
     c["auth_time"] = json!(app.clock.now());
     idp.accepted(&idp.mint(&c)).await;
-    authz::account::admin::set_disabled(&app.state, "test", "bob", true)
+    authz::identity::admin::set_disabled(&app.state, "test", "bob", true)
         .await
         .unwrap();
     c["jti"] = json!("u-5");

@@ -116,11 +116,11 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
 
     // Other algorithms (RFC 8725 §3.1 allow-list): ES256 and EdDSA.
     for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
-        let (kid, _) = authz::account::admin::rotate_keys(
+        let (kid, _) = authz::identity::admin::rotate_keys(
             &app.state,
             "test",
             alg,
-            authz::account::admin::KeySwitch::Now,
+            authz::identity::admin::KeySwitch::Now,
         )
         .await
         .unwrap();
@@ -171,7 +171,7 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
 /// keeps exactly one active key per purpose (a partial unique index); the loser is told, and
 /// changes nothing.
 async fn concurrent_rotations_on_two_replicas_leave_one_active_key(backend: Backend) {
-    use authz::account::admin::{KeySwitch, rotate_keys};
+    use authz::identity::admin::{KeySwitch, rotate_keys};
     use authz::keys::SigningAlg;
     let app = TestApp::spawn(backend).await;
     let other = authz::build_state((*app.state.config).clone(), app.clock.clone())

@@ -121,7 +121,7 @@ async fn prompt_consent_with_offline_access_asks_once_then_remembers(backend: Ba
     let app = TestApp::spawn(backend).await;
     app.user(ALICE.0, ALICE.1, "user").await;
     // A confidential web client (its identity is assured, so consent can be remembered).
-    let (_, secret) = authz::account::admin::add_client(
+    let (_, secret) = authz::identity::admin::add_client(
         &app.state,
         "test",
         Some("web".to_owned()),

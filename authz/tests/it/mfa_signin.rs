@@ -4,9 +4,9 @@
 //! `[mfa] required_roles`, the new password after an administrator's reset, and the console's
 //! sign-in rules (redirects, CSRF, `next` kept on this site, the 403 page, re-authentication).
 
-use authz::account::admin::{PasswordChange, change_password};
-use authz::account::{totp, two_factor};
 use authz::clock::Clock;
+use authz::identity::admin::{PasswordChange, change_password};
+use authz::identity::{totp, two_factor};
 use authz::store::{AuthMethod, User};
 use serde_json::Value;
 use shared::secret::Password;

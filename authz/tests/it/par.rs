@@ -8,7 +8,7 @@ use testkit::agent::{FormAgent, hidden_inputs};
 use testkit::both_backends;
 
 use crate::support::{Backend, CB, MCP, TestApp, expect_error, expect_token, pkce, query};
-use authz::account::admin;
+use authz::identity::admin;
 use authz::store::{AuthMethod, ClientSettings, GrantType};
 
 both_backends!(

@@ -5,8 +5,8 @@
 //! WebAuthn needs a domain (not an IP address) as RP ID, so this server's issuer is
 //! `http://localhost:<port>` (a secure context).
 
-use authz::account::{totp, two_factor};
 use authz::clock::Clock;
+use authz::identity::{totp, two_factor};
 use testkit::agent::{FormAgent, hidden_inputs};
 use testkit::both_backends;
 use testkit::webdriver::Browser;

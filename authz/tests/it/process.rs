@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use authz::account::admin::Policy;
+use authz::identity::admin::Policy;
 use authz::store::ClientSettings;
 use authz::store::{AuthMethod, GrantType};
 use serde_json::Value;
@@ -84,7 +84,7 @@ impl Proc {
         // alice, and u0…u11 for concurrent sign-ins (one user's concurrent attempts share
         // the lockout budget).
         for name in std::iter::once("alice".to_owned()).chain((0..12).map(|i| format!("u{i}"))) {
-            authz::account::admin::add_user(
+            authz::identity::admin::add_user(
                 &state,
                 "test",
                 &name,
@@ -95,7 +95,7 @@ impl Proc {
             .await
             .unwrap();
         }
-        authz::account::admin::add_client(
+        authz::identity::admin::add_client(
             &state,
             "test",
             Some("cli".into()),

@@ -25,7 +25,7 @@ async fn account_changes_reach_refresh(backend: Backend) {
     let app = setup(backend).await;
     let t = login(&app, "notes:read notes:write offline_access").await;
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
-    authz::account::admin::set_roles(&app.state, "test", "alice", vec!["readonly".into()])
+    authz::identity::admin::set_roles(&app.state, "test", "alice", vec!["readonly".into()])
         .await
         .unwrap();
     let t = expect_token(refresh(&app, &rt, &[]).await).await;
@@ -42,7 +42,7 @@ async fn account_changes_reach_refresh(backend: Backend) {
     .await;
 
     let pw = shared::secret::Password::new("a brand new passphrase");
-    authz::account::admin::set_password(&app.state, "test", "alice", &pw)
+    authz::identity::admin::set_password(&app.state, "test", "alice", &pw)
         .await
         .unwrap();
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
@@ -52,11 +52,11 @@ async fn account_changes_reach_refresh(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    authz::account::admin::set_disabled(&app.state, "test", "alice", true)
+    authz::identity::admin::set_disabled(&app.state, "test", "alice", true)
         .await
         .unwrap();
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
-    authz::account::admin::set_disabled(&app.state, "test", "alice", false)
+    authz::identity::admin::set_disabled(&app.state, "test", "alice", false)
         .await
         .unwrap();
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;

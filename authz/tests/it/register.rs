@@ -300,7 +300,7 @@ async fn the_cap_on_self_registered_clients_holds_under_concurrency(backend: Bac
     app.code_client("admin-made", authz::store::AuthMethod::None, "notes:read")
         .await;
     let id = created[0]["client_id"].as_str().unwrap();
-    authz::account::admin::delete_client(&app.state, "test", id)
+    authz::identity::admin::delete_client(&app.state, "test", id)
         .await
         .unwrap();
     let (status, _) = register(&app, body.clone()).await;
@@ -312,7 +312,7 @@ async fn the_cap_on_self_registered_clients_holds_under_concurrency(backend: Bac
 /// Housekeeping deletes self-registered clients never used within a day, and ones idle for 90
 /// days with no live grant; used ones, and administrators' clients, stay. Dry runs list only.
 async fn unused_and_idle_self_registered_clients_are_pruned(backend: Backend) {
-    use authz::account::admin::prune_clients;
+    use authz::identity::admin::prune_clients;
     // Idle after 2 days (refresh families live 30): a live grant must keep an idle client.
     let app = TestApp::spawn_with(backend, |c| c.browser.registration_idle_ttl_days = 2).await;
     app.user("alice", "correct horse battery staple", "user")

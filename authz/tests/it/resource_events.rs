@@ -244,7 +244,7 @@ async fn a_report_sent_again_is_recorded_once(backend: Backend) {
     assert_eq!(r, json!({"accepted": 6, "duplicates": 2}));
     assert_eq!(denied(&app).await.len(), 6);
     // Another resource server's id 41 is its own event.
-    let (_, other) = authz::account::admin::add_client(
+    let (_, other) = authz::identity::admin::add_client(
         &app.state,
         "test",
         Some("rs2".into()),

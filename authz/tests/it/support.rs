@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use authz::account::admin::{self, Policy};
 use authz::clock::{Clock, ManualClock, SystemClock};
 use authz::config::Config;
+use authz::identity::admin::{self, Policy};
 use authz::state::AppState;
 use authz::store::ClientSettings;
 use authz::store::{AuthMethod, GrantType};
@@ -556,7 +556,7 @@ pub fn assert_form(page: &Page, action: &str) {
 
 /// Turn two-factor on for `user`: the secret (the confirming code's step is spent).
 pub async fn turn_on_totp(app: &TestApp, user: &authz::store::User) -> Vec<u8> {
-    use authz::account::{totp, two_factor};
+    use authz::identity::{totp, two_factor};
     let e = two_factor::begin(&app.state, user).await.unwrap();
     let secret = crate::two_factor::unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));

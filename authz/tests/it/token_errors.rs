@@ -362,7 +362,7 @@ async fn password_errors(backend: Backend) {
     )
     .await;
     // Disabled accounts get the same generic answer.
-    authz::account::admin::set_disabled(&app.state, "test", "alice", true)
+    authz::identity::admin::set_disabled(&app.state, "test", "alice", true)
         .await
         .unwrap();
     let disabled = expect_error(

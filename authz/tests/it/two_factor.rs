@@ -2,8 +2,8 @@
 //! confirms it; a code counts once (also when two sign-ins race with it); recovery codes work
 //! once each; the secret is sealed at rest and bound to its user.
 
-use authz::account::{totp, two_factor};
 use authz::clock::Clock;
+use authz::identity::{totp, two_factor};
 use testkit::both_backends;
 
 use crate::support::{Backend, TestApp};

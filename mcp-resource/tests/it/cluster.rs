@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use authz::account::admin::{self, KeySwitch};
 use authz::config::Config;
+use authz::identity::admin::{self, KeySwitch};
 use authz::state::AppState;
 use reqwest::StatusCode;
 use serde_json::Value;

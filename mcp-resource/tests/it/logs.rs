@@ -22,7 +22,7 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
     let base = format!("http://127.0.0.1:{port}");
     let resource = format!("{base}/mcp");
     // A client allowed tokens for the binary's resource URL.
-    let (_, secret) = authz::account::admin::add_client(
+    let (_, secret) = authz::identity::admin::add_client(
         &sys.authz,
         "test",
         Some("logcheck".into()),

@@ -21,11 +21,11 @@ async fn key_rotation_is_picked_up_live(backend: Backend) {
             .status(),
         200
     );
-    let (new_kid, _) = authz::account::admin::rotate_keys(
+    let (new_kid, _) = authz::identity::admin::rotate_keys(
         &sys.authz,
         "test",
         authz::keys::SigningAlg::Es256,
-        authz::account::admin::KeySwitch::Now,
+        authz::identity::admin::KeySwitch::Now,
     )
     .await
     .unwrap();
@@ -85,11 +85,11 @@ async fn rotation_refuses_no_fresh_token(backend: Backend) {
     // 1. `authz keys rotate`: published now, signing after the pre-publication delay. Resource
     //    servers fetch the JWKS within its max-age (60 s); this one's scheduled refresh is
     //    triggered here instead of waited for.
-    let (next, at) = authz::account::admin::rotate_keys(
+    let (next, at) = authz::identity::admin::rotate_keys(
         &sys.authz,
         "test",
         authz::keys::SigningAlg::Es256,
-        authz::account::admin::KeySwitch::AfterPrepublication,
+        authz::identity::admin::KeySwitch::AfterPrepublication,
     )
     .await
     .unwrap();
@@ -101,11 +101,11 @@ async fn rotation_refuses_no_fresh_token(backend: Backend) {
     // 2. `authz keys rotate --now` (an emergency): the first token the new key signs makes the
     //    verifier refetch at once (its floor, 1 s, has long passed).
     pause(1100).await;
-    let (emergency, _) = authz::account::admin::rotate_keys(
+    let (emergency, _) = authz::identity::admin::rotate_keys(
         &sys.authz,
         "test",
         authz::keys::SigningAlg::Rs256,
-        authz::account::admin::KeySwitch::Now,
+        authz::identity::admin::KeySwitch::Now,
     )
     .await
     .unwrap();

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{AccountStore, ConsentRecord, RefreshTokenRecord, Session};
 
 #[async_trait]
@@ -18,7 +18,9 @@ impl AccountStore for SqlStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::sessions::session).collect()
+        rows.iter()
+            .map(crate::store::sql::sessions::session)
+            .collect()
     }
 
     async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>> {
@@ -55,7 +57,9 @@ impl AccountStore for SqlStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::refresh::record).collect()
+        rows.iter()
+            .map(crate::store::sql::refresh::record)
+            .collect()
     }
 
     async fn forget_consents(&self, user_id: &str, client_id: &str) -> Result<u64> {

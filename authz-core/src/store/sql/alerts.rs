@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{AlertStore, QueuedAlert, WaitingAlert};
 
 #[async_trait]

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
 use crate::error::{Error, Result};
+use crate::store::sql::SqlStore;
 use crate::store::{AuditEvent, AuditStore, Outcome, Reported};
 
 pub(super) fn event(row: &AnyRow) -> Result<AuditEvent> {

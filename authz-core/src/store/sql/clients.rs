@@ -5,8 +5,8 @@ use shared::ScopeSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, conflict, json_list, parse_col, uri_list, words};
 use crate::error::{Error, Result};
+use crate::store::sql::{SqlStore, conflict, json_list, parse_col, uri_list, words};
 use crate::store::{Client, ClientSettings, ClientStore, DYNAMIC_CLIENTS, Registration};
 
 macro_rules! columns {

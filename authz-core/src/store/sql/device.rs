@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, conflict, parse_col};
 use crate::error::Result;
+use crate::store::sql::{SqlStore, conflict, parse_col};
 use crate::store::{DeviceAuthorization, DeviceStore, PollOutcome};
 
 fn record(r: &AnyRow) -> Result<DeviceAuthorization> {
@@ -27,7 +27,7 @@ fn record(r: &AnyRow) -> Result<DeviceAuthorization> {
         decided_at: r.try_get("decided_at")?,
         amr: r
             .try_get::<Option<String>, _>("amr")?
-            .map(|a| super::words(&a))
+            .map(|a| crate::store::sql::words(&a))
             .unwrap_or_default(),
         approving_sid: r.try_get("approving_sid")?,
     })

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{IdJagLink, IdJagLinkStore};
 
 /// `SELECT` of links with their usernames, then `$tail` (a literal: no dynamic SQL).
@@ -52,7 +52,9 @@ impl IdJagLinkStore for SqlStore {
         .bind(created_by)
         .execute(&self.pool)
         .await
-        .map_err(|e| super::conflict(e, format!("a link of {subject:?} at {issuer}")))?;
+        .map_err(|e| {
+            crate::store::sql::conflict(e, format!("a link of {subject:?} at {issuer}"))
+        })?;
         Ok(())
     }
 

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, conflict};
 use crate::error::{Error, Result};
+use crate::store::sql::{SqlStore, conflict};
 use crate::store::{KeyPurpose, KeyStatus, KeyStore, StoredKey};
 
 macro_rules! columns {
@@ -22,7 +22,7 @@ fn key(row: &AnyRow) -> Result<StoredKey> {
     Ok(StoredKey {
         kid: row.try_get("kid")?,
         alg: row.try_get("alg")?,
-        purpose: super::parse_col(row, "purpose")?,
+        purpose: crate::store::sql::parse_col(row, "purpose")?,
         private_key_enc: row.try_get("private_key_enc")?,
         public_jwk: row.try_get("public_jwk")?,
         status: match status.as_str() {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{GrantsEnded, PasskeyStore, StoredPasskey};
 
 fn passkey(r: &AnyRow) -> Result<StoredPasskey> {
@@ -67,7 +67,7 @@ impl PasskeyStore for SqlStore {
         .bind(p.last_used_at)
         .execute(&mut *tx)
         .await
-        .map_err(|e| super::conflict(e, "passkey".to_owned()))?;
+        .map_err(|e| crate::store::sql::conflict(e, "passkey".to_owned()))?;
         tx.commit().await?;
         Ok(true)
     }
@@ -110,7 +110,7 @@ impl PasskeyStore for SqlStore {
         let mut tx = self.write_tx().await?;
         // The user row first (see `remove_totp`): a sign-in under way with this passkey then
         // gets no session.
-        super::users::bump_factors_epoch(&mut tx, user_id).await?;
+        crate::store::sql::users::bump_factors_epoch(&mut tx, user_id).await?;
         let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2")
             .bind(user_id)
             .bind(credential_id)
@@ -120,7 +120,7 @@ impl PasskeyStore for SqlStore {
             tx.rollback().await?;
             return Ok(None);
         }
-        let ended = super::users::end_sessions_in(&mut tx, user_id, now, keep).await?;
+        let ended = crate::store::sql::users::end_sessions_in(&mut tx, user_id, now, keep).await?;
         tx.commit().await?;
         Ok(Some(ended))
     }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, json_list, uri_list};
 use crate::error::Result;
+use crate::store::sql::{SqlStore, json_list, uri_list};
 use crate::store::{RefreshTokenRecord, RefreshTokenStore, RotateOutcome, Rotation};
 
 macro_rules! refresh_columns {

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::SqlStore;
-use super::audit::event;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
+use crate::store::sql::audit::event;
 use crate::store::{AuditEvent, AuditQuery, GrantType, ReportStore, SecurityCounts};
 
 #[async_trait]

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{
     AuthCode, AuthCodeStore, ConsentStore, GrantStatus, RedeemOutcome, Session, SessionEnd,
     SessionStore,
@@ -40,7 +40,7 @@ pub(super) fn session(row: &AnyRow) -> Result<Session> {
         expires_at: row.try_get("expires_at")?,
         ended_at: row.try_get("ended_at")?,
         client_id: row.try_get("client_id")?,
-        amr: super::words(&row.try_get::<String, _>("amr")?),
+        amr: crate::store::sql::words(&row.try_get::<String, _>("amr")?),
         user_agent: row.try_get("user_agent")?,
         ip: row.try_get("ip")?,
     })
@@ -74,8 +74,8 @@ impl SessionStore for SqlStore {
         // updated the row and re-reads it (the new hash or `disabled_at` then refuses), and
         // holds a remedy back until this insert commits (it then ends this session too).
         let lock = match self.backend {
-            super::Backend::Postgres => " FOR SHARE",
-            super::Backend::Sqlite => "",
+            crate::store::sql::Backend::Postgres => " FOR SHARE",
+            crate::store::sql::Backend::Sqlite => "",
         };
         let sql = format!(
             concat!(

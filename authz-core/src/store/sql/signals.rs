@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{DroppedSet, QueuedSet, SetRefusal, SignalStore};
 
 #[async_trait]

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, words};
 use crate::error::Result;
+use crate::store::sql::{SqlStore, words};
 use crate::store::{PendingSignIn, PendingSignInStore};
 
 fn pending(r: &AnyRow) -> Result<PendingSignIn> {

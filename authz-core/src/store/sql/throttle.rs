@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{LoginThrottle, ThrottleStore};
 
 fn throttle(r: &AnyRow) -> Result<LoginThrottle> {

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::SqlStore;
 use crate::error::Result;
+use crate::store::sql::SqlStore;
 use crate::store::{GrantsEnded, SecondFactorsRemoved, StoredTotp, TwoFactorStore};
 
 #[async_trait]
@@ -114,10 +114,12 @@ impl TwoFactorStore for SqlStore {
         let mut tx = self.write_tx().await?;
         // The user row first, as a password reset does: a sign-in under way with the removed
         // factor then gets no session (`create_session` compares the epoch).
-        super::users::bump_factors_epoch(&mut tx, user_id).await?;
+        crate::store::sql::users::bump_factors_epoch(&mut tx, user_id).await?;
         // An administrator's reset: the sessions next, as every remedy ends them.
         let ended = match admin_reset_at {
-            Some(now) => super::users::end_sessions_in(&mut tx, user_id, now, None).await?,
+            Some(now) => {
+                crate::store::sql::users::end_sessions_in(&mut tx, user_id, now, None).await?
+            }
             None => GrantsEnded::default(),
         };
         let removed = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
@@ -130,9 +132,9 @@ impl TwoFactorStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         // A sign-in waiting for a code of the removed enrolment ends (issue 24 item 2).
-        super::signin::end_pending_in(&mut tx, user_id).await?;
+        crate::store::sql::signin::end_pending_in(&mut tx, user_id).await?;
         let passkeys = if admin_reset_at.is_some() {
-            super::passkeys::delete_all(&mut tx, user_id).await?
+            crate::store::sql::passkeys::delete_all(&mut tx, user_id).await?
         } else {
             0
         };

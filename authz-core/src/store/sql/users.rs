@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, conflict, words};
 use crate::error::Result;
+use crate::store::sql::{SqlStore, conflict, words};
 use crate::store::{AccountRevocation, GrantsEnded, NewCredentials, User, UserStore};
 
 macro_rules! columns {
@@ -243,7 +243,7 @@ async fn end_user_grants(
         refresh_tokens_revoked,
     } = end_sessions_in(&mut tx, user_id, now, None).await?;
     // Sign-ins half done with the old credentials end too (issue 24 item 2).
-    super::signin::end_pending_in(&mut tx, user_id).await?;
+    crate::store::sql::signin::end_pending_in(&mut tx, user_id).await?;
     let mut api_keys_revoked = Vec::new();
     if with_keys {
         let rows = sqlx::query(
@@ -259,7 +259,7 @@ async fn end_user_grants(
         }
     }
     let passkeys_removed = if with_passkeys {
-        super::passkeys::delete_all(&mut tx, user_id).await?
+        crate::store::sql::passkeys::delete_all(&mut tx, user_id).await?
     } else {
         0
     };

@@ -10,10 +10,10 @@ use super::super::console::{Console, Nav, done_message};
 use super::super::web::{PageError, see_other};
 use super::profile::Done;
 use super::{bad_request, user_error};
+use crate::console::time::{utc, utc_or_dash};
 use crate::context::Ctx;
-use authz_core::account::data;
-use authz_core::console::time::{utc, utc_or_dash};
-use authz_core::oauth::scope::describe;
+use authz_core::identity::data;
+use authz_core::policy::scope::describe;
 use authz_core::state::AppState;
 
 struct AppRow {

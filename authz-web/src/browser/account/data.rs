@@ -11,7 +11,7 @@ use super::super::console::{Console, Nav};
 use super::super::web::{PageError, clear_session_cookie, with_cookies};
 use super::confirm_identity;
 use crate::context::Ctx;
-use authz_core::account::data;
+use authz_core::identity::data;
 use authz_core::state::AppState;
 
 #[derive(Template)]
@@ -32,7 +32,7 @@ async fn page(
     let page = DataPage {
         nav: console.nav("data"),
         deletion_allowed: state.config.console.account_deletion,
-        two_factor: authz_core::account::two_factor::is_enabled(state, &console.user).await?,
+        two_factor: authz_core::identity::two_factor::is_enabled(state, &console.user).await?,
         error,
     };
     Ok(console.page_with(status, &page))

@@ -1,5 +1,5 @@
 //! `GET/POST /account/api-keys` and `POST /account/api-keys/{id}/revoke`: the user's API keys,
-//! with the management API's rules (`account::apikeys`). From the browser the user asks with
+//! with the management API's rules (`clients::api_keys`). From the browser the user asks with
 //! everything their roles grant (they are signed in themselves, not through an app).
 //! Creating a key follows the console's multi-factor rule (`[mfa] required_roles`); listing
 //! and revoking do not (revoking is a remedy).
@@ -13,8 +13,8 @@ use super::super::console::{Console, Nav, done_message};
 use super::super::web::{PageError, see_other};
 use super::profile::Done;
 use super::user_error;
-use authz_core::account::apikeys::{self, KEYS_WRITE};
-use authz_core::console::time::{utc, utc_or_dash};
+use crate::console::time::{utc, utc_or_dash};
+use authz_core::clients::api_keys::{self, KEYS_WRITE};
 use authz_core::state::AppState;
 
 struct KeyRow {
@@ -53,7 +53,7 @@ async fn page(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let keys = apikeys::list(state, &console.user)
+    let keys = api_keys::list(state, &console.user)
         .await?
         .into_iter()
         .map(|k| KeyRow {
@@ -130,7 +130,7 @@ pub async fn create(
         },
     };
     let held = asking(&state, &console);
-    match apikeys::create(
+    match api_keys::create(
         &state,
         &console.user,
         Some(&console.session.sid),
@@ -162,7 +162,7 @@ pub async fn revoke(
     body: Bytes,
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
-    match apikeys::revoke(&state, &console.user, &id).await {
+    match api_keys::revoke(&state, &console.user, &id).await {
         Ok(_) => Ok(see_other("/account/api-keys?done=revoked")),
         Err(e) => {
             let msg = format!("Nothing was revoked: {}.", user_error(e)?);

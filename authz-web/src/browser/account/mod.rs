@@ -18,9 +18,9 @@ use axum::routing::{get, post};
 use super::console::Console;
 use super::web::PageError;
 use crate::error::Error;
-use authz_core::account::signin::{self, LoginFailure};
-use authz_core::audit::RequestContext;
-use authz_core::oauth::form::Form;
+use authz_core::events::audit::RequestContext;
+use authz_core::identity::signin::{self, LoginFailure};
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use shared::secret::Password;
 
@@ -72,7 +72,7 @@ async fn confirm_identity(
             return Ok(Err("Too many failed attempts: try again later.".to_owned()));
         }
     }
-    if with_code && authz_core::account::two_factor::is_enabled(state, user).await? {
+    if with_code && authz_core::identity::two_factor::is_enabled(state, user).await? {
         let code = form.get("code").unwrap_or_default().trim();
         match signin::second_factor(state, user, code, "console", ctx).await? {
             Ok(_) => {}

@@ -20,10 +20,10 @@ use shared::secret::Password;
 use super::super::console::{Console, Nav, done_message};
 use super::super::web::{PageError, see_other, set_session_cookie, with_cookies};
 use super::{confirm_identity, user_error};
+use crate::console::time::utc;
 use crate::context::Ctx;
-use authz_core::account::admin::{PasswordChange, change_password as set_new_password};
-use authz_core::account::session::{self, SignedIn};
-use authz_core::console::time::utc;
+use authz_core::identity::admin::{PasswordChange, change_password as set_new_password};
+use authz_core::identity::session::{self, SignedIn};
 use authz_core::state::AppState;
 use authz_core::store::User;
 
@@ -73,7 +73,7 @@ async fn page(
         email: u.email.clone(),
         roles: u.roles.clone(),
         created: utc(u.created_at),
-        two_factor: authz_core::account::two_factor::is_enabled(state, u).await?,
+        two_factor: authz_core::identity::two_factor::is_enabled(state, u).await?,
         passkeys: state.store.user_passkeys(&u.id).await?.len(),
         min_length: state.config.password_policy.min_length,
         notice,
@@ -104,7 +104,7 @@ pub async fn change_password(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
-    let with_code = authz_core::account::two_factor::is_enabled(&state, &console.user).await?;
+    let with_code = authz_core::identity::two_factor::is_enabled(&state, &console.user).await?;
     if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, with_code).await? {
         return page(&state, &console, None, Some(msg)).await;
     }

@@ -14,7 +14,7 @@ use super::super::web::{PageError, see_other};
 use super::profile::Done;
 use super::{confirm_identity, user_error};
 use crate::context::Ctx;
-use authz_core::account::two_factor;
+use authz_core::identity::two_factor;
 use authz_core::state::AppState;
 
 /// This page (where a re-authentication comes back to).
@@ -78,7 +78,7 @@ pub async fn show(
 
 async fn setup(state: &AppState, console: &Console) -> Result<Setup, PageError> {
     let e = two_factor::begin(state, &console.user).await?;
-    let qr_svg = authz_core::console::qr::qr_svg(&e.uri)
+    let qr_svg = crate::console::qr::qr_svg(&e.uri)
         .map_err(|m| crate::error::Error::internal(format!("QR code: {m}")))?;
     Ok(Setup {
         secret: e.secret_base32,
@@ -148,7 +148,7 @@ async fn pending_setup(state: &AppState, console: &Console) -> Result<Option<Set
     let Some(e) = two_factor::pending(state, &console.user).await? else {
         return Ok(None);
     };
-    let qr_svg = authz_core::console::qr::qr_svg(&e.uri)
+    let qr_svg = crate::console::qr::qr_svg(&e.uri)
         .map_err(|m| crate::error::Error::internal(format!("QR code: {m}")))?;
     Ok(Some(Setup {
         secret: e.secret_base32,

@@ -1,7 +1,7 @@
 //! `/admin/clients`: every client — registered by an administrator, self-registered (RFC
 //! 7591), metadata-document clients (their host shown) and API keys — with create (the secret
 //! shown once), rotate secret (shown once), delete (confirmed), and pruning the unused
-//! self-registered ones. Validation, hashing and audit records are `account::admin`'s.
+//! self-registered ones. Validation, hashing and audit records are `identity::admin`'s.
 
 use std::collections::HashMap;
 
@@ -19,7 +19,7 @@ use super::format::{segment, utc_minute, utc_minute_or_dash};
 use super::{Notice, SecretItem, SecretView, change_form, refused};
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
-use authz_core::account::admin;
+use authz_core::identity::admin;
 use authz_core::state::AppState;
 use authz_core::store::{AuthMethod, Client, Registration};
 
@@ -84,12 +84,12 @@ impl ClientRow {
             name: c.name.clone(),
             kind_key,
             kind,
-            host: authz_core::cimd::document_host(c),
+            host: authz_core::clients::cimd::document_host(c),
             auth: c.auth_method.as_str(),
             grants: c
                 .grant_types
                 .iter()
-                .map(|g| authz_core::console::dashboard::grant_label(g.as_str()))
+                .map(|g| crate::console::dashboard::grant_label(g.as_str()))
                 .collect::<Vec<_>>()
                 .join(", "),
             redirect_uris: c.redirect_uris.clone(),

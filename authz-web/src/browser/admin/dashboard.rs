@@ -10,7 +10,7 @@ use axum::routing::get;
 use super::format::utc_minute;
 use crate::browser::console::{Admin, Nav};
 use crate::browser::web::PageError;
-use authz_core::console::dashboard::{self, Dashboard};
+use crate::console::dashboard::{self, Dashboard};
 use authz_core::state::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -8,8 +8,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use authz_core::console::time::{civil_from_days, days_from_civil};
-pub use authz_core::console::time::{utc as utc_minute, utc_or_dash as utc_minute_or_dash};
+use crate::console::time::{civil_from_days, days_from_civil};
+pub use crate::console::time::{utc as utc_minute, utc_or_dash as utc_minute_or_dash};
 
 const DAY: i64 = 86_400;
 

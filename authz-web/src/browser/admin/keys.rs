@@ -1,10 +1,10 @@
 //! `/admin/keys`: the signing keys (kid, algorithm, purpose, status and dates) and rotation:
 //! a new key of the chosen algorithm, published now and signing after the pre-publication
-//! delay, or at once ("switch now", for a compromised key). `account::admin::rotate_keys`
+//! delay, or at once ("switch now", for a compromised key). `identity::admin::rotate_keys`
 //! does the work and the audit record.
 //!
 //! "Withdraw" (`POST /admin/keys/withdraw`, confirmed) takes a compromised key out of the JWKS
-//! at once, like `authz keys revoke`: `account::admin::withdraw_key` (the active key is
+//! at once, like `authz keys revoke`: `identity::admin::withdraw_key` (the active key is
 //! replaced by a new one first; audited with the administrator as actor).
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use super::format::{utc_minute, utc_minute_or_dash};
 use super::{Notice, bad_form, change_form, refused};
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
-use authz_core::account::admin::{self, KeySwitch};
+use authz_core::identity::admin::{self, KeySwitch};
 use authz_core::keys::SigningAlg;
 use authz_core::state::AppState;
 use authz_core::store::{KeyStatus, StoredKey};

@@ -4,8 +4,8 @@
 //! - Every page needs the `Admin` extractor: a signed-in user with the role `admin` (others
 //!   get a 403 page).
 //! - Every change is a `POST` form: its CSRF token is checked, the sign-in must be a fresh
-//!   re-authentication (`session::is_fresh`: `console.reauth_secs`, every factor), and the change goes through `account::admin` (or
-//!   `account::two_factor`, `account::session`), which validates and audits it with the
+//!   re-authentication (`session::is_fresh`: `console.reauth_secs`, every factor), and the change goes through `identity::admin` (or
+//!   `identity::two_factor`, `identity::session`), which validates and audits it with the
 //!   administrator's username as actor. Then the browser is sent back to the page with
 //!   `?done=<key>` (fixed texts, never the query's words), except when a secret must be shown
 //!   once: then the page is rendered at once with it.
@@ -33,7 +33,7 @@ use axum::http::StatusCode;
 use super::console::{Console, done_message};
 use super::web::PageError;
 use crate::error::Error;
-use authz_core::oauth::form::Form;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 
 pub fn router() -> Router<AppState> {

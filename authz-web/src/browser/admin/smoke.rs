@@ -11,11 +11,11 @@ use shared::secret::Password;
 use tower::ServiceExt;
 
 use crate::browser::web::csrf_token;
-use authz_core::account::admin::{self, Policy};
-use authz_core::account::session::{self, SignedIn};
-use authz_core::audit::RequestContext;
 use authz_core::clock::ManualClock;
 use authz_core::config::Config;
+use authz_core::events::audit::RequestContext;
+use authz_core::identity::admin::{self, Policy};
+use authz_core::identity::session::{self, SignedIn};
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, AuditQuery, Outcome, User};
 

@@ -17,13 +17,13 @@ use super::{Notice, SecretItem, SecretView, change_form, refused};
 use crate::browser::console::{Admin, Console};
 use crate::browser::web::PageError;
 use crate::context::Ctx;
-use authz_core::account::admin::{self, PasswordChange};
-use authz_core::account::password::check_policy;
-use authz_core::account::{session, two_factor};
-use authz_core::audit::RequestContext;
 use authz_core::config::PasswordPolicyConfig;
 use authz_core::crypto::random_bytes;
-use authz_core::oauth::form::Form;
+use authz_core::events::audit::RequestContext;
+use authz_core::identity::admin::{self, PasswordChange};
+use authz_core::identity::{session, two_factor};
+use authz_core::policy::password::check_policy;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome, User};
 
@@ -35,7 +35,8 @@ fn temporary_password(policy: &PasswordPolicyConfig, username: &str) -> String {
     for _ in 0..100 {
         let mut chars = String::new();
         while chars.len() < wanted {
-            chars.push_str(&authz_core::account::totp::base32(&random_bytes::<5>()).to_lowercase());
+            chars
+                .push_str(&authz_core::identity::totp::base32(&random_bytes::<5>()).to_lowercase());
         }
         chars.truncate(wanted);
         let grouped = chars

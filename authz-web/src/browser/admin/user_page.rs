@@ -17,7 +17,7 @@ use super::{Notice, change_form, refused};
 use crate::browser::account::Done;
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
-use authz_core::account::{passkeys, two_factor};
+use authz_core::identity::{passkeys, two_factor};
 use authz_core::state::AppState;
 use authz_core::store::User;
 

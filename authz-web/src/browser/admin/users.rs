@@ -1,7 +1,7 @@
 //! `/admin/users`: search, create, and per user (`user_actions`, routed in `admin::router`): disable/enable, set roles,
 //! reset the password (a temporary one, shown once, to be changed at the next sign-in), reset
-//! two-factor, end all sessions; each user's own page (`user_page`) lists their passkeys. The rules and the audit records are `account::admin`'s,
-//! `account::two_factor`'s and `account::session`'s; these modules read forms and show
+//! two-factor, end all sessions; each user's own page (`user_page`) lists their passkeys. The rules and the audit records are `identity::admin`'s,
+//! `identity::two_factor`'s and `identity::session`'s; these modules read forms and show
 //! results.
 //!
 //! An administrator cannot disable themself or take away their own `admin` role, and changes
@@ -24,9 +24,9 @@ use super::format::{segment, utc_minute};
 use super::{Notice, SecretView, change_form, refused};
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
-use authz_core::account::admin::{self, Policy};
-use authz_core::account::two_factor;
-use authz_core::oauth::form::Form;
+use authz_core::identity::admin::{self, Policy};
+use authz_core::identity::two_factor;
+use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::User;
 

@@ -348,7 +348,7 @@ async fn public_native_clients_never_get_a_code_without_the_user(backend: Backen
         "{loc}"
     );
     // And a public client cannot be registered to skip consent at all.
-    let e = authz::account::admin::add_client(
+    let e = authz::identity::admin::add_client(
         &app.state,
         "test",
         Some("native2".into()),
@@ -371,7 +371,7 @@ async fn public_native_clients_never_get_a_code_without_the_user(backend: Backen
 /// `Debug` with their secrets in the clear.
 async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let reg = authz::oauth::registration::register(
+    let reg = authz::clients::registration::register(
         &app.state,
         serde_json::from_value(json!({ "redirect_uris": ["https://a.example/cb"] })).unwrap(),
     )
@@ -387,7 +387,7 @@ async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let id = app.user("bob", PW, "user").await;
     let owner = app.state.store.get_user(&id).await.unwrap().unwrap();
     let asking = shared::ScopeSet::parse("keys:write notes:read").unwrap();
-    let key = authz::account::apikeys::create(
+    let key = authz::clients::api_keys::create(
         &app.state,
         &owner,
         None,

@@ -227,7 +227,7 @@ async fn token_exchange_refuses_api_key_tokens_deleted_clients_and_ended_session
         200,
         "positive control before the deletion"
     );
-    authz::account::admin::delete_client(&app.state, "test", "cli2")
+    authz::identity::admin::delete_client(&app.state, "test", "cli2")
         .await
         .unwrap();
     expect_error(
@@ -260,7 +260,7 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
     expect_token(key_token(&app, &id, &secret, None).await).await;
 
     // A disabled owner's key stops at once; re-enabled, it works again.
-    authz::account::admin::set_disabled(&app.state, "test", "alice", true)
+    authz::identity::admin::set_disabled(&app.state, "test", "alice", true)
         .await
         .unwrap();
     expect_error(
@@ -269,7 +269,7 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
         "invalid_client",
     )
     .await;
-    authz::account::admin::set_disabled(&app.state, "test", "alice", false)
+    authz::identity::admin::set_disabled(&app.state, "test", "alice", false)
         .await
         .unwrap();
     expect_token(key_token(&app, &id, &secret, None).await).await;
@@ -278,7 +278,7 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
     // granted before refused wherever this server checks them.
     let before = login(&app, "notes:read offline_access").await;
     let new_pw = shared::secret::Password::new("an entirely new passphrase");
-    authz::account::admin::set_password(&app.state, "admin", "alice", &new_pw)
+    authz::identity::admin::set_password(&app.state, "admin", "alice", &new_pw)
         .await
         .unwrap();
     let d = expect_error(
@@ -405,7 +405,7 @@ async fn refresh_refuses_ended_sessions_and_changed_credentials(backend: Backend
     let t = login(&app, "notes:read offline_access").await;
     app.clock.advance(1);
     let pw = shared::secret::Password::new("another new passphrase here");
-    authz::account::admin::set_password(&app.state, "admin", "alice", &pw)
+    authz::identity::admin::set_password(&app.state, "admin", "alice", &pw)
         .await
         .unwrap();
     app.sql("UPDATE refresh_tokens SET revoked_at = NULL").await;
@@ -490,7 +490,7 @@ async fn every_endpoint_applies_the_same_liveness_rule(backend: Backend) {
             }
             Death::ClientDeleted => {
                 // Its refresh tokens go with it (ON DELETE CASCADE); its access tokens remain.
-                authz::account::admin::delete_client(&app.state, "test", "rp")
+                authz::identity::admin::delete_client(&app.state, "test", "rp")
                     .await
                     .unwrap();
             }

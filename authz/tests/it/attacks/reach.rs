@@ -163,7 +163,7 @@ async fn an_id_token_hint_signs_out_only_the_browsers_own_session(backend: Backe
 async fn refresh_and_consent_are_bound_to_the_consented_resource(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.user("alice", PW, "user").await;
-    let (_, secret) = authz::account::admin::add_client(
+    let (_, secret) = authz::identity::admin::add_client(
         &app.state,
         "test",
         Some("conf".into()),

@@ -12,10 +12,10 @@
 //! as a single JSON string, nothing else — for client assertions (at `/token` and `/par`) and
 //! for ID-JAGs.
 
+use authz::clients::assertion::ASSERTION_TYPE;
 use authz::clock::Clock;
-use authz::oauth::client_assertion::ASSERTION_TYPE;
-use authz::oauth::id_jag_config::{SubjectClaim, TrustedIssuer};
-use authz::oauth::id_jag_subject;
+use authz::config::id_jag::{SubjectClaim, TrustedIssuer};
+use authz::protocol::id_jag_subject;
 use authz::store::{AuthMethod, ClientSettings, GrantType};
 use serde_json::{Value, json};
 use testkit::both_backends;
@@ -210,7 +210,7 @@ async fn item_11_the_upper_case_email_of_an_admin_is_refused_as_privileged(backe
     assert_eq!(fx.accepted(&c).await, fx.alice);
     // Once admin is no longer privileged (a role change), the same address maps to them: the
     // refusal was the privileged rule, not the lookup.
-    authz::account::admin::set_roles(&app.state, "test", "admin", vec!["user".into()])
+    authz::identity::admin::set_roles(&app.state, "test", "admin", vec!["user".into()])
         .await
         .unwrap();
     let c = mail(app, "p-4", "ADMIN@EXAMPLE.COM", json!(true));
@@ -397,7 +397,7 @@ async fn item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refuse
 ) {
     let app = TestApp::spawn(backend).await;
     let (pem, jwk) = testkit::https::es256_key("k1");
-    authz::account::admin::add_client(
+    authz::identity::admin::add_client(
         &app.state,
         "test",
         Some("signed".into()),

@@ -13,9 +13,9 @@
 
 pub(super) mod soft_passkey;
 
-use authz::account::admin::{self, PasswordChange, change_password};
-use authz::account::{passkeys, totp, two_factor};
 use authz::clock::Clock;
+use authz::identity::admin::{self, PasswordChange, change_password};
+use authz::identity::{passkeys, totp, two_factor};
 use authz::store::{AuthMethod, User};
 use serde_json::Value;
 use shared::secret::Password;
@@ -93,12 +93,12 @@ pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
         .ascii_serialization();
     let (key, credential) = SoftPasskey::register(&origin, &options);
     // Registration happens from a live session of the user's (it stores nothing otherwise).
-    let ctx = authz::audit::RequestContext {
+    let ctx = authz::events::audit::RequestContext {
         ip: None,
         now: app.clock.now(),
         dpop_jkt: None,
     };
-    let held = authz::account::session::start_grant(&app.state, &u, "test", &["pwd"], &ctx)
+    let held = authz::identity::session::start_grant(&app.state, &u, "test", &["pwd"], &ctx)
         .await
         .unwrap()
         .expect("a live session");

@@ -13,8 +13,8 @@
 //!   fresh one works, the passkey signs in (positive control), and after each remedy it no
 //!   longer does.
 
-use authz::account::{admin, totp};
 use authz::clock::Clock;
+use authz::identity::{admin, totp};
 use authz::store::{StoredPasskey, User};
 use shared::secret::Password;
 use testkit::agent::{FormAgent, Page, hidden_inputs};
@@ -65,7 +65,7 @@ pub(super) fn passkey_row(
     StoredPasskey {
         credential_id: credential_id.into(),
         user_id: user_id.into(),
-        user_handle: authz::account::passkeys::user_handle(user_id).to_string(),
+        user_handle: authz::identity::passkeys::user_handle(user_id).to_string(),
         name: name.into(),
         passkey: "{}".into(),
         created_at: app.clock.now(),
@@ -140,7 +140,7 @@ pub(super) fn sent_to_reauth(page: &Page, back: &str) -> bool {
 
 async fn api_key_count(app: &TestApp, id: &str) -> usize {
     let u = user(app, id).await;
-    authz::account::apikeys::list(&app.state, &u)
+    authz::clients::api_keys::list(&app.state, &u)
         .await
         .unwrap()
         .len()

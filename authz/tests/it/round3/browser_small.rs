@@ -3,9 +3,10 @@
 //! limiter for `/device` and `/device/decide` (5), API keys with several scopes from the
 //! console form (8), and administrators who revoke API keys but never take them over (9).
 
-use authz::account::admin::rotate_client_secret;
-use authz::account::{apikeys, totp};
+use authz::clients::api_keys;
 use authz::clock::Clock;
+use authz::identity::admin::rotate_client_secret;
+use authz::identity::totp;
 use authz::store::{AuthMethod, GrantType};
 use serde_json::Value;
 use testkit::agent::{FormAgent, Page, hidden_inputs};
@@ -388,7 +389,7 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     let svc_secret = app.service_client("svc", "notes:read").await;
     let owner = app.state.store.get_user(&alice).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
-    let key = apikeys::create(
+    let key = api_keys::create(
         &app.state,
         &owner,
         None,

@@ -10,7 +10,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use authz::account::admin;
+use authz::identity::admin;
 use authz::state::AppState;
 use authz::store::AuthMethod;
 use serde_json::{Value, json};

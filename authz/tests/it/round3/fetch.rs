@@ -60,7 +60,7 @@ async fn fixture(backend: Backend, tweak: impl FnOnce(&mut authz::config::Config
         .await;
     let agent_secret = agent_client(&app, AGENT).await;
     // An administrator's private_key_jwt client whose keys are at a jwks_uri.
-    authz::account::admin::add_client(
+    authz::identity::admin::add_client(
         &app.state,
         "test",
         Some(SVC.into()),
@@ -120,7 +120,7 @@ impl Fixture {
                     ("grant_type", "client_credentials"),
                     (
                         "client_assertion_type",
-                        authz::oauth::client_assertion::ASSERTION_TYPE,
+                        authz::clients::assertion::ASSERTION_TYPE,
                     ),
                     ("client_assertion", &assertion),
                 ],

@@ -7,11 +7,11 @@
 //! (`store::SessionStore::create_session`); an API key created for a browser session takes
 //! that session's row first (`store::ClientStore::create_client_in_session`).
 
-use authz::account::admin::{self, PasswordChange, change_password};
-use authz::account::apikeys;
-use authz::account::session::{self, SignedIn};
-use authz::audit::RequestContext;
+use authz::clients::api_keys;
 use authz::clock::Clock;
+use authz::events::audit::RequestContext;
+use authz::identity::admin::{self, PasswordChange, change_password};
+use authz::identity::session::{self, SignedIn};
 use authz::store::User;
 use shared::secret::Password;
 use testkit::both_backends;
@@ -150,7 +150,7 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     let old_sid = app.sql_text(&sql).await.unwrap();
 
     // Positive control: from a live session the key is created.
-    let key = apikeys::create(
+    let key = api_keys::create(
         &app.state,
         &owner,
         Some(&old_sid),
@@ -169,7 +169,7 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     change_password(&app.state, "root", &owner, &Password::new(NEW), reset)
         .await
         .unwrap();
-    let late = apikeys::create(
+    let late = api_keys::create(
         &app.state,
         &owner,
         Some(&old_sid),

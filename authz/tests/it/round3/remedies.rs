@@ -9,8 +9,8 @@
 //! - C: a device grant is bound to the approving session: approved, then the user's sessions
 //!   ended (or the user disabled and enabled again), the device's poll gets `access_denied`.
 
-use authz::account::{totp, two_factor};
 use authz::clock::Clock;
+use authz::identity::{totp, two_factor};
 use authz::store::AuthMethod;
 use testkit::agent::{FormAgent, Page};
 use testkit::both_backends;

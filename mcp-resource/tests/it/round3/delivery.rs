@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use authz::account::admin::{self, KeySwitch};
+use authz::identity::admin::{self, KeySwitch};
 use authz::keys::SigningAlg;
 use reqwest::StatusCode;
 use testkit::both_backends;

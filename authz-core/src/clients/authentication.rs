@@ -1,0 +1,250 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
+//! `client_secret_post`, or `none` for public clients. Exactly one method per request; the
+//! method must be the one the client registered; secrets compared as SHA-256 in constant time.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, header};
+use shared::secret::ClientSecret;
+
+use crate::clients::assertion;
+use crate::crypto::{ct_eq, sha256_hex};
+use crate::error::{Error, Result};
+use crate::protocol::form::{Form, decode_component};
+use crate::state::AppState;
+use std::sync::Arc;
+
+use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness, Registration};
+
+/// Credentials as presented, before they are checked.
+#[derive(Debug)]
+pub struct Presented {
+    pub client_id: String,
+    pub secret: Option<ClientSecret>,
+    pub method: AuthMethod,
+    /// `private_key_jwt`: the client assertion (RFC 7523 §2.2).
+    pub assertion: Option<String>,
+}
+
+/// Extract the client's credentials from the request.
+pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| Error::invalid_client("malformed Authorization header"))?;
+            let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(Error::invalid_client(
+                    "unsupported Authorization scheme: use Basic (client_secret_basic)",
+                ));
+            }
+            let raw = STANDARD
+                .decode(rest.trim())
+                .map_err(|_| Error::invalid_client("malformed Basic credentials"))?;
+            let raw = String::from_utf8(raw)
+                .map_err(|_| Error::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = raw
+                .split_once(':')
+                .ok_or_else(|| Error::invalid_client("malformed Basic credentials"))?;
+            Some((decode_component(id)?, decode_component(secret)?))
+        }
+        None => None,
+    };
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    // RFC 7523 §2.2: a client assertion, alone (no Basic, no secret).
+    if form.get("client_assertion_type").is_some() || form.get("client_assertion").is_some() {
+        if form.get("client_assertion_type") != Some(assertion::ASSERTION_TYPE) {
+            return Err(Error::invalid_client(format!(
+                "client_assertion_type must be {}",
+                assertion::ASSERTION_TYPE
+            )));
+        }
+        let assertion = form
+            .get("client_assertion")
+            .ok_or_else(|| Error::invalid_client("client_assertion is missing"))?;
+        if basic.is_some() || body_secret.is_some() {
+            return Err(Error::invalid_request(
+                "use one client authentication method, not a client assertion and a secret",
+            ));
+        }
+        let client_id = match (body_id, assertion::claimed_client(assertion)) {
+            (Some(id), _) => id.to_owned(),
+            (None, Some(sub)) => sub,
+            (None, None) => return Err(Error::invalid_client("the client assertion has no sub")),
+        };
+        return Ok(Presented {
+            client_id,
+            secret: None,
+            method: AuthMethod::PrivateKeyJwt,
+            assertion: Some(assertion.to_owned()),
+        });
+    }
+    match (basic, body_id, body_secret) {
+        (Some(_), _, Some(_)) => Err(Error::invalid_request(
+            "use one client authentication method, not Basic and client_secret (RFC 6749 §2.3)",
+        )),
+        (Some((id, _)), Some(body_id), None) if body_id != id => Err(Error::invalid_request(
+            "client_id does not match the Basic credentials",
+        )),
+        (Some((id, secret)), _, None) => Ok(Presented {
+            client_id: id,
+            secret: Some(ClientSecret::new(secret)),
+            method: AuthMethod::ClientSecretBasic,
+            assertion: None,
+        }),
+        (None, Some(id), Some(secret)) => Ok(Presented {
+            client_id: id.to_owned(),
+            secret: Some(ClientSecret::new(secret)),
+            method: AuthMethod::ClientSecretPost,
+            assertion: None,
+        }),
+        (None, Some(id), None) => Ok(Presented {
+            client_id: id.to_owned(),
+            secret: None,
+            method: AuthMethod::None,
+            assertion: None,
+        }),
+        (None, None, _) => Err(Error::invalid_client("client authentication is required")),
+    }
+}
+
+/// The longest client id looked up (metadata-document URLs included).
+const MAX_CLIENT_ID_BYTES: usize = 2048;
+
+/// Authenticate the client of a request to a token-style endpoint (`/token`, `/par`,
+/// `/device_authorization`); a failure is audited (`client.auth_failed`, with `details`) before
+/// it is answered.
+pub async fn authenticate_audited(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    details: serde_json::Value,
+    ctx: &crate::events::audit::RequestContext,
+) -> Result<Arc<Client>> {
+    let presented = presented(headers, form)?;
+    match authenticate_request(state, &presented, ctx.now).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let ev = crate::store::AuditEvent::new(
+                ctx.now,
+                "client.auth_failed",
+                crate::store::Outcome::Failure,
+            )
+            .client(presented.client_id.chars().take(256).collect::<String>())
+            .details(details)
+            .ctx(ctx);
+            state.audit(ev).await;
+            Err(e)
+        }
+    }
+}
+
+/// Authenticate the client of a request to this server (`/token`, `/revoke`, `/introspect`):
+/// a metadata-document client is resolved first (`clients::cimd::resolve`: cache, else fetch), then the
+/// credentials are checked like any client's.
+pub async fn authenticate_request(
+    state: &AppState,
+    p: &Presented,
+    now: i64,
+) -> Result<Arc<Client>> {
+    if p.client_id.len() <= MAX_CLIENT_ID_BYTES
+        && crate::clients::cimd::is_document_url(&p.client_id)
+    {
+        crate::clients::cimd::resolve(state, &p.client_id).await??;
+    }
+    let client = authenticate(&state.clients, &*state.store, p, now).await?;
+    verify_assertion(state, p, &client, now).await?;
+    Ok(client)
+}
+
+/// Authenticate the client of an endpoint only an administrator's clients may use (the Shared
+/// Signals receiver endpoints, `/resource-events`): against stored clients only. No metadata
+/// document is resolved, so an anonymous caller cannot make this server fetch anything here (a
+/// URL client id is an unknown client: `invalid_client`), and only clients an administrator
+/// registered pass.
+pub async fn authenticate_registered(
+    state: &AppState,
+    p: &Presented,
+    now: i64,
+) -> Result<Arc<Client>> {
+    let client = authenticate(&state.clients, &*state.store, p, now).await?;
+    if client.registration != Registration::Admin {
+        return Err(Error::invalid_client("client authentication failed"));
+    }
+    verify_assertion(state, p, &client, now).await?;
+    Ok(client)
+}
+
+/// A `private_key_jwt` request's assertion: presented, so checked (never a fallback to `none`
+/// when an assertion fails).
+async fn verify_assertion(
+    state: &AppState,
+    p: &Presented,
+    client: &Client,
+    now: i64,
+) -> Result<()> {
+    if p.method == AuthMethod::PrivateKeyJwt {
+        let assertion = p.assertion.as_deref().unwrap_or_default();
+        assertion::verify(state, client, assertion, now).await?;
+    }
+    Ok(())
+}
+
+/// Check presented credentials against the registration (through the client cache).
+async fn authenticate(
+    cache: &ClientCache,
+    store: &dyn ClientStore,
+    p: &Presented,
+    now: i64,
+) -> Result<Arc<Client>> {
+    const GENERIC: &str = "client authentication failed";
+    if p.client_id.len() > MAX_CLIENT_ID_BYTES {
+        return Err(Error::invalid_client(GENERIC));
+    }
+    let presented_hash = p.secret.as_ref().map(|s| sha256_hex(s.expose()));
+    let Some((mut client, freshness)) = cache.get(store, &p.client_id, now).await? else {
+        // Same work as a real comparison, so unknown ids are not cheaper to probe.
+        if let Some(h) = &presented_hash {
+            let _ = ct_eq(h.as_bytes(), &[b'0'; 64]);
+        }
+        return Err(Error::invalid_client(GENERIC));
+    };
+    if !secret_matches(&client, presented_hash.as_deref()) && freshness == Freshness::Cached {
+        // The secret may have been rotated by another process: check against a fresh read.
+        match cache.load(store, &p.client_id, now).await? {
+            Some(fresh) => client = fresh,
+            None => return Err(Error::invalid_client(GENERIC)),
+        }
+    }
+    // A client listing `none` beside `private_key_jwt` may present either.
+    let allowed =
+        client.auth_method == p.method || (client.also_public && p.method == AuthMethod::None);
+    if !allowed {
+        return Err(Error::invalid_client(format!(
+            "this client must authenticate with {}",
+            client.auth_method.as_str()
+        )));
+    }
+    if !secret_matches(&client, presented_hash.as_deref()) {
+        return Err(Error::invalid_client(GENERIC));
+    }
+    if !client.is_live(now) {
+        // A revoked or expired API key (after the secret check: no oracle for unknown secrets).
+        return Err(Error::invalid_client(
+            "this credential was revoked or has expired",
+        ));
+    }
+    Ok(client)
+}
+
+/// Public clients present no secret; confidential ones the one whose hash is stored.
+fn secret_matches(client: &Client, presented_hash: Option<&str>) -> bool {
+    match (&client.secret_hash, presented_hash) {
+        // Public clients, and private_key_jwt clients (their assertion is checked next).
+        (None, None) => client.is_public() || client.auth_method == AuthMethod::PrivateKeyJwt,
+        (Some(stored), Some(given)) => ct_eq(stored.as_bytes(), given.as_bytes()),
+        _ => false,
+    }
+}

@@ -1,0 +1,185 @@
+//! Browser sessions: a random cookie value whose SHA-256 keys a server-side row, with idle and
+//! absolute timeouts (OWASP Session Management). Ending a session revokes the refresh tokens
+//! issued through it (OIDC RP-Initiated Logout §2).
+
+use crate::crypto::{random_id, random_secret, sha256_hex};
+use crate::error::Result;
+use crate::events::audit::RequestContext;
+use crate::state::AppState;
+use crate::store::{AuditEvent, Outcome, Session, User};
+
+/// The live session a cookie value names, if any. Expired sessions are ended on sight; a live
+/// one has its idle timer reset.
+pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Option<Session>> {
+    let Some(value) = cookie_value.filter(|v| !v.is_empty() && v.len() <= 128) else {
+        return Ok(None);
+    };
+    let hash = sha256_hex(value);
+    let Some(session) = state.store.get_session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let idle = state.config.browser.session_idle_secs;
+    if session.expires_at <= now || session.last_seen_at + idle <= now {
+        state.store.end_session(&session.sid, now).await?;
+        return Ok(None);
+    }
+    // Writing on every request would be wasteful; a minute of precision is plenty.
+    if now - session.last_seen_at >= 60 {
+        state.store.touch_session(&hash, now).await?;
+    }
+    Ok(Some(session))
+}
+
+/// The one re-authentication rule (OWASP ASVS V3.7.1, NIST SP 800-63B §7.1): is `session` a
+/// fresh sign-in of `user` with every factor the user has? It must be within
+/// `console.reauth_secs` **and** made with a passkey (RFC 8176 `hwk`: possession plus the
+/// device's user verification), or with the password (`pwd`) plus — when two-factor sign-in
+/// is on now — the second factor (`otp`, or `mfa`). Every change to how an account signs in
+/// or what speaks for it (passkeys, TOTP enrolment, API keys) and every administrator's
+/// change asks this; a session that fails it is sent to sign in again.
+pub async fn is_fresh(state: &AppState, session: &Session, user: &User) -> Result<bool> {
+    let age = state.now() - session.auth_time;
+    if session.user_id != user.id || age > state.config.console.reauth_secs {
+        return Ok(false);
+    }
+    let used = |m: &str| session.amr.iter().any(|a| a == m);
+    if used("hwk") {
+        return Ok(true);
+    }
+    if !used("pwd") {
+        return Ok(false);
+    }
+    Ok(session.is_multi_factor() || !crate::identity::two_factor::is_enabled(state, user).await?)
+}
+
+/// How a browser signed in: the methods used (RFC 8176 `amr`) and its user agent.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedIn<'a> {
+    pub amr: &'a [&'a str],
+    pub user_agent: Option<&'a str>,
+}
+
+/// Start a session for `user` who just signed in; returns it and the cookie value.
+///
+/// `user` is the account as the sign-in read it before checking its secret (for the user's
+/// own password change: with the new hash). Starting a session is a compare-and-insert on that
+/// state (`SessionStore::create_session`): when the password changed or the account was
+/// disabled meanwhile — a remedy that committed while this sign-in was under way — nothing is
+/// started (`None`, audited as `login.failed` with reason `credentials_changed`), so no
+/// session outlives the remedy.
+pub async fn start(
+    state: &AppState,
+    user: &User,
+    how: SignedIn<'_>,
+    ctx: &RequestContext,
+) -> Result<Option<(Session, String)>> {
+    create(state, user, None, how, ctx).await
+}
+
+/// A session for a grant made without a browser (the password grant) by `client_id`: no
+/// cookie points at it, but its `sid` goes into the tokens, so the grant can be logged out and
+/// revoked like a browser session. It lasts as long as a refresh-token family can. `None`
+/// when `user`'s credentials changed since they were read (as `start`).
+pub async fn start_grant(
+    state: &AppState,
+    user: &User,
+    client_id: &str,
+    amr: &[&str],
+    ctx: &RequestContext,
+) -> Result<Option<Session>> {
+    let how = SignedIn {
+        amr,
+        user_agent: None,
+    };
+    let started = create(state, user, Some(client_id), how, ctx).await?;
+    Ok(started.map(|(session, _)| session))
+}
+
+async fn create(
+    state: &AppState,
+    user: &User,
+    grant_of: Option<&str>,
+    how: SignedIn<'_>,
+    ctx: &RequestContext,
+) -> Result<Option<(Session, String)>> {
+    let kind = if grant_of.is_some() {
+        "grant"
+    } else {
+        "browser"
+    };
+    let value = random_secret();
+    let now = ctx.now;
+    let session = Session {
+        id_hash: sha256_hex(&value),
+        sid: random_id("sid_"),
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now
+            + if grant_of.is_some() {
+                state.config.refresh_token_absolute_ttl_secs
+            } else {
+                state.config.browser.session_absolute_secs
+            },
+        ended_at: None,
+        client_id: grant_of.map(str::to_owned),
+        amr: how.amr.iter().map(|m| (*m).to_owned()).collect(),
+        user_agent: how.user_agent.map(|ua| ua.chars().take(200).collect()),
+        ip: ctx.ip.map(|ip| ip.to_string()),
+    };
+    if !state
+        .store
+        .create_session(&session, &user.password_hash, user.factors_epoch)
+        .await?
+    {
+        let details = serde_json::json!({
+            "via": "session", "kind": kind, "reason": "credentials_changed",
+        });
+        let mut ev = AuditEvent::new(now, "login.failed", Outcome::Failure)
+            .actor(&user.username)
+            .subject(&user.id)
+            .details(details)
+            .ctx(ctx);
+        if let Some(client_id) = grant_of {
+            ev = ev.client(client_id);
+        }
+        state.audit(ev).await;
+        return Ok(None);
+    }
+    let ev = AuditEvent::new(now, "session.started", Outcome::Success)
+        .actor(&user.username)
+        .subject(&user.id)
+        .details(serde_json::json!({ "sid": session.sid, "kind": kind, "amr": session.amr }))
+        .ctx(ctx);
+    state.audit(ev).await;
+    Ok(Some((session, value)))
+}
+
+/// End a session and revoke what was issued through it.
+pub async fn end(
+    state: &AppState,
+    session: &Session,
+    reason: &str,
+    ctx: &RequestContext,
+) -> Result<()> {
+    let now = ctx.now;
+    let end = state.store.end_session(&session.sid, now).await?;
+    let (ended, revoked) = (end.ended, end.refresh_tokens_revoked);
+    if ended {
+        let signal = crate::events::ssf::Signal::SessionRevoked {
+            user: Some(&session.user_id),
+            sid: &session.sid,
+        };
+        crate::events::ssf::emit(state, signal).await;
+        let ev = AuditEvent::new(now, "session.ended", Outcome::Success)
+            .subject(&session.user_id)
+            .details(serde_json::json!({
+                "sid": session.sid, "reason": reason, "refresh_tokens_revoked": revoked,
+            }))
+            .ctx(ctx);
+        state.audit(ev).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! Checking a user's password, for the login form and the password grant alike, and the TOTP
+//! second factor after it (`second_factor`), with per-username throttling (stored, so every
+//! replica sees it): a code attempt counts exactly like a password attempt, and while a code
+//! is owed a right password does not clear the count.
+//!
+//! - One generic failure for unknown user, wrong password and disabled account; unknown users
+//!   cost the same argon2 verification (dummy hash), so neither words nor timing enumerate
+//!   accounts (RFC 9700 §4.15 / OWASP Authentication Cheat Sheet).
+//! - Attempts are counted per lower-cased username whether or not it exists, so a lock says
+//!   nothing about existence. Each attempt is counted atomically **before** the password is
+//!   checked (`ThrottleStore::count_attempt`, one upsert with `RETURNING`) and the decision
+//!   uses the returned count: a burst of N concurrent guesses counts N, and attempts beyond the
+//!   budget are not checked at all (answered "retry in a moment": the attempts ahead of them
+//!   either spend the budget and lock the name, or succeed and clear the count). A success
+//!   clears the count. After
+//!   `login_max_failures` within the window the name is locked for `login_lockout_secs`,
+//!   doubling with each further lock (capped at a day). While locked, the password is not even
+//!   checked: a correct guess during a lock learns nothing.
+//! - When the hashing queue is full the attempt is shed (`Error::Overloaded`) before it is
+//!   counted.
+
+use shared::secret::Password;
+
+use crate::crypto::sha256_hex;
+use crate::error::Result;
+use crate::events::audit::RequestContext;
+use crate::state::AppState;
+use crate::store::{AuditEvent, LoginThrottle, Outcome, User};
+
+const MAX_LOCK_SECS: i64 = 24 * 3600;
+const MAX_USERNAME_BYTES: usize = 256;
+
+/// Why a login did not succeed (the caller shows one generic message for `Invalid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    Invalid,
+    /// Too many failures: try again after this many seconds.
+    Locked {
+        retry_after: i64,
+    },
+}
+
+/// Verify `username` / `password`; `via` names the entry point for the audit log.
+pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: &Password,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    let key = sha256_hex(&username.to_lowercase());
+    // 1. Count this attempt first; decide on the count that includes it.
+    let counted = match admit(state, username, &key, client_id, via, ctx).await? {
+        Ok(counted) => counted,
+        Err(locked) => return Ok(Err(locked)),
+    };
+    // 2. Check the password (argon2id on the worker pool; the dummy hash for unknown users).
+    let too_long = username.len() > MAX_USERNAME_BYTES
+        || password.expose().chars().count() > state.config.password_policy.max_length;
+    let user = if too_long {
+        None
+    } else {
+        state.store.get_user_by_username(username).await?
+    };
+    let ok = state
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?
+        && !too_long;
+    match user {
+        Some(u) if ok && u.is_enabled() => {
+            // With a second factor the sign-in is not done: the count stands until the code
+            // is right too, so a known password does not reset the code-guessing budget.
+            if !crate::identity::two_factor::is_enabled(state, &u).await? {
+                state.store.clear_throttle(&key).await?;
+            }
+            Ok(Ok(u))
+        }
+        other => {
+            let reason = match &other {
+                None => "unknown_user",
+                Some(u) if !u.is_enabled() => "disabled",
+                Some(_) => "bad_password",
+            };
+            let subject = other.as_ref().map(|u| u.id.as_str());
+            audit_failure(state, username, subject, client_id, via, reason, ctx).await;
+            failed(state, username, subject, &key, &counted, client_id, ctx).await
+        }
+    }
+}
+
+/// Count one attempt for `username` (its throttle key `key`) before anything is checked:
+/// the count that includes it, or why it is not checked at all (locked; or a burst beyond the
+/// budget, told to retry in a moment).
+async fn admit(
+    state: &AppState,
+    username: &str,
+    key: &str,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<LoginThrottle, LoginFailure>> {
+    let now = ctx.now;
+    let cfg = &state.config.browser;
+    // Shed before counting: an attempt the server cannot check is not one.
+    if state.passwords.saturated() {
+        return Err(crate::error::Error::Overloaded { retry_after: 1 });
+    }
+    let counted = state
+        .store
+        .count_attempt(key, now, cfg.login_failure_window_secs)
+        .await?;
+    if let Some(until) = counted.locked_until.filter(|u| *u > now) {
+        audit_failure(state, username, None, client_id, via, "locked", ctx).await;
+        return Ok(Err(LoginFailure::Locked {
+            retry_after: until - now,
+        }));
+    }
+    if counted.failures > cfg.login_max_failures {
+        // More attempts in flight than the budget has left (a burst): this one is not
+        // checked. The earlier ones decide — they lock the name if they fail, clear the count
+        // if one succeeds — so the caller is told to retry in a moment, not that it is locked.
+        audit_failure(state, username, None, client_id, via, "over_budget", ctx).await;
+        return Err(crate::error::Error::Overloaded { retry_after: 1 });
+    }
+    Ok(Ok(counted))
+}
+
+/// A failed attempt: locks the name when it spent the budget.
+async fn failed(
+    state: &AppState,
+    username: &str,
+    subject: Option<&str>,
+    key: &str,
+    counted: &LoginThrottle,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    if counted.failures >= state.config.browser.login_max_failures {
+        return Ok(Err(lock(
+            state, username, subject, key, counted, client_id, ctx,
+        )
+        .await?));
+    }
+    Ok(Err(LoginFailure::Invalid))
+}
+
+/// The second step of a sign-in (issue 17): a TOTP code or a recovery code from `user`, whose
+/// password was just checked. It counts toward the same per-username lockout as passwords:
+/// counted before it is checked, a success clears the count, the budget's last failure locks.
+/// A replayed code fails like a wrong one.
+pub async fn second_factor(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    let via = "second_factor";
+    let key = sha256_hex(&user.username.to_lowercase());
+    let counted = match admit(state, &user.username, &key, client_id, via, ctx).await? {
+        Ok(counted) => counted,
+        Err(locked) => return Ok(Err(locked)),
+    };
+    if crate::identity::two_factor::check(state, user, code).await? {
+        state.store.clear_throttle(&key).await?;
+        return Ok(Ok(user.clone()));
+    }
+    let subject = Some(user.id.as_str());
+    audit_failure(
+        state,
+        &user.username,
+        subject,
+        client_id,
+        via,
+        "bad_code",
+        ctx,
+    )
+    .await;
+    failed(
+        state,
+        &user.username,
+        subject,
+        &key,
+        &counted,
+        client_id,
+        ctx,
+    )
+    .await
+}
+
+/// Lock the username (one of concurrent callers wins; the others see the lock it set).
+async fn lock(
+    state: &AppState,
+    username: &str,
+    subject: Option<&str>,
+    key: &str,
+    counted: &LoginThrottle,
+    client_id: &str,
+    ctx: &RequestContext,
+) -> Result<LoginFailure> {
+    let now = ctx.now;
+    let cfg = &state.config.browser;
+    let factor = 1_i64 << counted.lockouts.clamp(0, 16);
+    let until = now + (cfg.login_lockout_secs * factor).min(MAX_LOCK_SECS);
+    match state.store.lock_throttle(key, now, until).await? {
+        Some(locked) => {
+            let mut ev = AuditEvent::new(now, "login.locked", Outcome::Failure)
+                .actor(truncate(username))
+                .client(client_id)
+                .details(
+                    serde_json::json!({ "lock_secs": until - now, "lockouts": locked.lockouts }),
+                );
+            if let Some(s) = subject {
+                ev = ev.subject(s);
+            }
+            ev = ev.ctx(ctx);
+            state.audit(ev).await;
+            Ok(LoginFailure::Locked {
+                retry_after: until - now,
+            })
+        }
+        // Another attempt locked it a moment ago.
+        None => {
+            let current = state.store.get_throttle(key).await?.unwrap_or_default();
+            Ok(LoginFailure::Locked {
+                retry_after: current
+                    .locked_until
+                    .map_or(cfg.login_lockout_secs, |u| (u - now).max(1)),
+            })
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+async fn audit_failure(
+    state: &AppState,
+    username: &str,
+    subject: Option<&str>,
+    client_id: &str,
+    via: &str,
+    reason: &str,
+    ctx: &RequestContext,
+) {
+    let mut ev = AuditEvent::new(ctx.now, "login.failed", Outcome::Failure)
+        .actor(truncate(username))
+        .client(client_id)
+        .details(serde_json::json!({ "via": via, "reason": reason }));
+    if let Some(s) = subject {
+        ev = ev.subject(s);
+    }
+    ev = ev.ctx(ctx);
+    state.audit(ev).await;
+}
+
+/// Audit a successful login.
+pub async fn audit_success(
+    state: &AppState,
+    user: &User,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) {
+    let ev = AuditEvent::new(ctx.now, "login.succeeded", Outcome::Success)
+        .actor(&user.username)
+        .subject(&user.id)
+        .client(client_id)
+        .details(serde_json::json!({ "via": via }))
+        .ctx(ctx);
+    state.audit(ev).await;
+}
