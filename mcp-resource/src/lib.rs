@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::Method;
-use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use shared::crypto::MasterKey;
@@ -134,7 +133,7 @@ pub async fn build_state_with_clock(
 
 /// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
 pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
-    // Origin is validated by `auth::check_origin` (outermost, before the token check).
+    // Origin is validated by `origin::check_origin` (outermost, before the token check).
     let mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -161,7 +160,7 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     }
     let protected = protected.layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
-        auth::check_origin,
+        origin::check_origin,
     ));
     // Outermost: preflights are answered before the Origin and token checks, and every
     // answer (401/403 challenges too) carries the grant for an allowed origin.
@@ -183,9 +182,8 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
         ))
 }
 
-/// Serve `GET /metrics` (Prometheus text format) on its own listener (`MCP_METRICS_BIND`),
-/// apart from the public one, until the task is dropped.
-pub async fn serve_metrics(state: Arc<McpState>, listener: TcpListener) -> Result<(), Error> {
+/// `GET /metrics` (Prometheus text format), for the metrics listener (`MCP_METRICS_BIND`).
+pub fn metrics_router(state: Arc<McpState>) -> Router {
     async fn metrics(
         axum::extract::State(state): axum::extract::State<Arc<McpState>>,
     ) -> impl axum::response::IntoResponse {
@@ -201,27 +199,33 @@ pub async fn serve_metrics(state: Arc<McpState>, listener: TcpListener) -> Resul
             body,
         )
     }
-    let app = Router::new()
+    Router::new()
         .route("/metrics", axum::routing::get(metrics))
-        .with_state(state);
-    axum::serve(listener, app).await.map_err(Error::Serve)
+        .with_state(state)
 }
 
-/// Serve until `shutdown` resolves; keeps the JWKS fresh in the background.
+/// Serve `GET /metrics` on its own listener (`MCP_METRICS_BIND`), apart from the public one,
+/// until the task is dropped.
+pub async fn serve_metrics(state: Arc<McpState>, listener: TcpListener) -> Result<(), Error> {
+    shared::serve::serve_metrics(listener, metrics_router(state))
+        .await
+        .map_err(Error::Serve)
+}
+
+/// Serve until `shutdown` resolves; keeps the JWKS fresh in the background. Every connection
+/// gets TCP_NODELAY (`shared::serve::Listener`).
 pub async fn serve(
     state: Arc<McpState>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    // SSE responses go out as several small writes: without TCP_NODELAY, Nagle and delayed
-    // ACKs add ~40 ms to every call.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    serve_on(state, listener, shutdown).await
+    serve_on(state, shared::serve::Listener::tcp(listener), shutdown).await
 }
 
-/// `serve` on any listener of TCP addresses (`shared::tls::TlsListener` for native TLS).
+/// `serve` on any listener of TCP addresses (`shared::serve::Listener`, plain or TLS, from the
+/// binary's `shared::serve::Server`; `shared::tls::TlsListener`). The background loops (JWKS
+/// refresh, Shared Signals poller, denial reporter) run until the server stops; then queued
+/// audit rows are written.
 pub async fn serve_on<L>(
     state: Arc<McpState>,
     listener: L,
@@ -230,33 +234,26 @@ pub async fn serve_on<L>(
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {
-    let refresher = state.verifier.spawn_refresher();
-    // Shared Signals: only with this server's client credentials (its stream is its client's).
-    let receiver = (state.config.ssf_poll_secs > 0 && state.config.load_client_secret().is_some())
-        .then(|| tokio::spawn(signals::poll_forever(Arc::clone(&state))));
-    // Denied tool calls to the authorization server's audit log: also as this server's client.
-    let reporter = (state.config.denial_report_secs > 0
-        && state.config.load_client_secret().is_some())
-    .then(|| tokio::spawn(denials::report_forever(Arc::clone(&state))));
+    let mut tasks = shared::serve::Tasks::new();
+    tasks.spawn(Arc::clone(&state.verifier).refresh_forever());
+    // Shared Signals and denied tool calls to the authorization server's audit log: only with
+    // this server's client credentials (its stream and its reports are its client's).
+    let has_credentials = || state.config.load_client_secret().is_some();
+    if state.config.ssf_poll_secs > 0 && has_credentials() {
+        tasks.spawn(signals::poll_forever(Arc::clone(&state)));
+    }
+    if state.config.denial_report_secs > 0 && has_credentials() {
+        tasks.spawn(denials::report_forever(Arc::clone(&state)));
+    }
     let audit_log = state.audit_log.clone();
     let cancel = CancellationToken::new();
     let app = router(state, cancel.clone());
-    // axum knows the peer address of tapped listeners: tap this one (doing nothing).
-    let listener = listener.tap_io(|_| {});
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            cancel.cancel();
-        })
-        .await;
-    refresher.abort();
-    if let Some(r) = receiver {
-        r.abort();
-    }
-    if let Some(r) = reporter {
-        r.abort();
-    }
+    let result = shared::serve::serve_router(listener, app, async move {
+        shutdown.await;
+        cancel.cancel();
+    })
+    .await;
+    tasks.shutdown().await;
     audit_log.flush().await;
     result.map_err(Error::Serve)
 }

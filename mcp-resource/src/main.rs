@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
     // rmcp logs whole JSON-RPC messages at debug level (tool arguments and results: note
     // contents, API key secrets) and a line per request at info. Cap it at warn whatever the
     // filter says (a more specific directive wins in EnvFilter).
-    shared::observe::init_logging(
+    shared::serve::init_logging(
         &config.log,
         &["rmcp::service=warn", "rmcp::transport=warn"],
         config.log_format,
@@ -72,64 +72,49 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command, config: mcp_resource::Config) -> Result<(), mcp_resource::Error> {
-    let bind = config.bind;
+    let listen = shared::serve::Listen {
+        bind: config.bind,
+        tls_cert: config.tls_cert.clone(),
+        tls_key: config.tls_key.clone(),
+        metrics_bind: config.metrics_bind,
+    };
     let state = mcp_resource::build_state(config).await?;
     if let Command::Migrate = command {
         println!("migrations applied");
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(bind)
+    let server = shared::serve::Server::bind(&listen)
         .await
-        .map_err(mcp_resource::Error::Serve)?;
-    let addr = listener.local_addr().map_err(mcp_resource::Error::Serve)?;
+        .map_err(startup_error)?;
+    let addr = server.local_addr();
     let c = &state.config;
     if c.log_format == shared::observe::LogFormat::Json {
         // Machine-read logs: the banner is one event like every other line.
         tracing::info!(%addr, resource = %c.resource_url, issuer = %c.issuer, "mcp-resource listening");
     } else {
-        let scheme = if c.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         eprintln!(
-            "mcp-resource listening on {scheme}://{addr}\n  resource:  {}\n  metadata:  {}\n  issuer:    {}",
+            "mcp-resource listening on {}://{addr}\n  resource:  {}\n  metadata:  {}\n  issuer:    {}",
+            server.scheme(),
             c.resource_url,
             c.metadata_url(),
             c.issuer
         );
     }
-    let metrics = match c.metrics_bind {
-        Some(bind) => {
-            let l = tokio::net::TcpListener::bind(bind)
-                .await
-                .map_err(mcp_resource::Error::Serve)?;
-            tracing::info!(%bind, "metrics on http://{bind}/metrics");
-            Some(tokio::spawn(mcp_resource::serve_metrics(
-                std::sync::Arc::clone(&state),
-                l,
-            )))
-        }
-        None => None,
-    };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let served = match (c.tls_cert.clone(), c.tls_key.clone()) {
-        (Some(cert), Some(key)) => {
-            let files = shared::tls::TlsFiles::load(&cert, &key)
-                .map_err(|e| mcp_resource::Error::Config(e.to_string()))?;
-            let reload = tokio::spawn(shared::tls::reload_on_hangup(files.clone()));
-            let tls = shared::tls::TlsListener::new(listener, files)
-                .map_err(mcp_resource::Error::Serve)?;
-            let served = mcp_resource::serve_on(state, tls, stop).await;
-            reload.abort();
-            served
-        }
-        _ => mcp_resource::serve(state, listener, stop).await,
-    };
-    if let Some(m) = metrics {
-        m.abort();
+    let metrics = mcp_resource::metrics_router(std::sync::Arc::clone(&state));
+    server
+        .run(metrics, |listener| {
+            mcp_resource::serve_on(state, listener, shared::serve::shutdown_signal())
+        })
+        .await
+}
+
+/// The errors of starting to listen, as this binary has always reported them.
+fn startup_error(e: shared::serve::ServeError) -> mcp_resource::Error {
+    use shared::serve::ServeError;
+    match e {
+        ServeError::Bind { source, .. }
+        | ServeError::BindMetrics { source, .. }
+        | ServeError::Listener(source) => mcp_resource::Error::Serve(source),
+        e @ ServeError::Tls(_) => mcp_resource::Error::Config(e.to_string()),
     }
-    served
 }

@@ -1,9 +1,11 @@
-//! Application state shared by the HTTP layer and the MCP handlers.
+//! Application state shared by the HTTP layer and the MCP handlers, and every `impl McpState`:
+//! the clock, refusals (their challenge details and count), the audit trail and revocations.
 
 use std::sync::Arc;
 
 use shared::verifier::Verifier;
 
+use crate::auth::{AuthError, Caller, Refusal};
 use crate::config::Config;
 use crate::store::{AuditRow, Store};
 
@@ -66,5 +68,47 @@ impl McpState {
             sid: sid.to_owned(),
         };
         self.revoke(rule, now, until).await
+    }
+
+    /// A refusal carrying this server's challenge details (RFC 9728 `resource_metadata`, RFC
+    /// 6750 `scope`, a fresh DPoP nonce for `use_dpop_nonce`, RFC 9449 §9), counted in the
+    /// metrics; `scope` defaults to the configured challenge scope.
+    pub fn refuse(&self, kind: Refusal, scope: Option<String>) -> AuthError {
+        self.metrics.refused(kind.name());
+        let nonce = match kind {
+            Refusal::UseDpopNonce(_) => self.dpop.current_nonce(self.now()),
+            _ => None,
+        };
+        AuthError::new(
+            kind,
+            self.config.metadata_url(),
+            scope.unwrap_or_else(|| self.config.challenge_scope.clone()),
+            self.config.dpop_required,
+            nonce,
+        )
+    }
+
+    /// Record an allowed or denied call (never tokens or note contents).
+    pub async fn audit(
+        &self,
+        caller: Option<&Caller>,
+        action: &str,
+        outcome: &'static str,
+        reason: Option<String>,
+    ) {
+        let row = AuditRow {
+            ts: self.now(),
+            subject: caller.map(|c| c.claims.sub.clone()),
+            client_id: caller.map(|c| c.claims.client_id.clone()),
+            action: action.to_owned(),
+            outcome,
+            reason,
+        };
+        // Allowed calls are the high-volume case: enqueue only. Denials wait for the commit.
+        if outcome == "allowed" {
+            self.audit_log.record_async(row).await;
+        } else {
+            self.audit_log.record(row).await;
+        }
     }
 }

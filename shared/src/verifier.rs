@@ -143,7 +143,7 @@ struct Metadata {
 
 impl Verifier {
     /// A verifier with no keys yet, on the system clock; call [`Verifier::refresh`] (or let the
-    /// first token do it) and [`Verifier::spawn_refresher`].
+    /// first token do it) and [`Verifier::refresh_forever`].
     pub fn new(cfg: VerifierConfig, http: reqwest::Client) -> Arc<Self> {
         Self::with_clock(cfg, http, Arc::new(SystemClock))
     }
@@ -184,28 +184,26 @@ impl Verifier {
         &self.cfg
     }
 
-    /// Keep the JWKS fresh in the background, per its cache lifetime.
-    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let me = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_secs(1);
-            loop {
-                let due = me
-                    .keys
-                    .read()
-                    .map(|k| k.refresh_at)
-                    .unwrap_or_else(|_| Instant::now());
-                tokio::time::sleep_until(due.into()).await;
-                match me.refresh(true).await {
-                    Ok(()) => backoff = Duration::from_secs(1),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
-                    }
+    /// Keep the JWKS fresh, per its cache lifetime, until the task running this is stopped (a
+    /// server's background task, `shared::serve::Tasks`).
+    pub async fn refresh_forever(self: Arc<Self>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let due = self
+                .keys
+                .read()
+                .map(|k| k.refresh_at)
+                .unwrap_or_else(|_| Instant::now());
+            tokio::time::sleep_until(due.into()).await;
+            match self.refresh(true).await {
+                Ok(()) => backoff = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
             }
-        })
+        }
     }
 
     /// Fetch metadata (once) and the JWKS. Unless `scheduled`, at most one fetch per
