@@ -7,13 +7,19 @@
 //!
 //! Behind cargo features, the pieces that touch the outside:
 //! - `config`: configuration read from TOML files and the environment;
-//! - `db`: the database opener (SQLite or PostgreSQL through sqlx's `Any` driver);
+//! - `db`: the database opener (SQLite or PostgreSQL through sqlx's `Any` driver) and
+//!   `db::begin_write`, the one way a store begins a transaction that writes (`BEGIN
+//!   IMMEDIATE` on SQLite, so a read-then-write transaction waits for the write lock instead of
+//!   failing with `SQLITE_BUSY`; a plain `BEGIN` on PostgreSQL);
 //! - `batch`: the group-commit writer (audit logs);
 //! - `limits`: rate-limit counters in this process or in Redis (shared by replicas);
 //! - `verifier`: the offline JWT verifier that fetches the issuer's JWKS;
 //! - `dpop`: DPoP (RFC 9449) proofs, binding, nonces and challenges;
 //! - `cors`: CORS for browser clients;
 //! - `observe`: logs as text or JSON, request ids and request metrics;
+//! - `http`: what reads an axum request (the request-id middleware and request metrics of
+//!   `observe`, the `X-Forwarded-For` lines for `ratelimit::client_ip`); `cors` and `tls` build
+//!   on it, `authz-core` does without it;
 //! - `tls`: native TLS (rustls), reloadable on SIGHUP;
 //! - `serve`: the serve bootstrap both binaries run (`serve::Server`: public listener with
 //!   TCP_NODELAY, TLS and its SIGHUP reload, the metrics listener; `serve::Tasks`, the

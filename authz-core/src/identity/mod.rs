@@ -1,7 +1,8 @@
-//! Accounts and their credentials, beside the protocol (`oauth`): browser and grant sessions,
-//! password hashing and policy, checking a sign-in (with per-username throttling), users' API
-//! keys, the TOTP second factor, and the administration of users, clients and keys shared by
-//! the CLI, the seed and the management API.
+//! People and their credentials, beside the protocol (`protocol`): browser and grant sessions,
+//! checking a sign-in (with per-username throttling), the TOTP second factor, passkeys, a
+//! user's own data (export, deletion), and the administration of users, clients and keys
+//! shared by the CLI, the seed and the management API. Password hashing and policy are
+//! `policy::password`; users' API keys are `clients::api_keys`.
 
 pub mod admin;
 pub mod data;

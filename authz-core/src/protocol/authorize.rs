@@ -1,7 +1,7 @@
 //! The authorization endpoint's rules (RFC 6749 §4.1, RFC 7636, RFC 8707, RFC 9207, RFC 9700
 //! §2.1, OIDC Core §3.1.2): validate a request, decide whether the user must sign in or
-//! consent, and issue single-use codes. The HTTP layer (`http::browser`) only renders pages
-//! and follows what this module decides.
+//! consent, and issue single-use codes. The web edge (`authz_web`'s `browser`) only renders
+//! pages and follows what this module decides.
 //!
 //! Validation order (RFC 6749 §4.1.2.1): the client and its redirect URI first; while either
 //! is in doubt nothing is sent to the redirect URI (an error page instead, so the endpoint is

@@ -1,5 +1,8 @@
-//! OAuth 2.0 protocol logic, independent of HTTP framing: request parsing, client
-//! authentication, scope and resource policy, the token issuer and one module per grant.
+//! OAuth 2.0 / OpenID Connect protocol logic, free of any web framework (it reads the `http`
+//! crate's types at most): request parsing, the authorization endpoint and PAR, the device
+//! flow, one module per grant, token liveness, introspection, revocation, resources, PKCE and
+//! redirect URIs. Client authentication is `clients`, scope policy `policy::scope`, the token
+//! issuer `keys::issuer`.
 
 pub mod authorize;
 pub mod device;

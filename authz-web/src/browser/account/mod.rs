@@ -1,7 +1,7 @@
 //! `/account`: every signed-in user's own account — profile and password, connected apps,
 //! sessions, API keys, two-factor sign-in, and their data (export, deletion). Thin handlers
-//! over `account::*`; every form is CSRF-checked (`console::Console::form`) and answered with
-//! a page or a 303 back to its page.
+//! over `authz_core::identity` (and `clients::api_keys`); every form is CSRF-checked
+//! (`console::Console::form`) and answered with a page or a 303 back to its page.
 
 mod apps;
 mod data;

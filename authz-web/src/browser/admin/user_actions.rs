@@ -2,9 +2,9 @@
 //! enable, roles, reset-password (a temporary password shown once, changed at the next
 //! sign-in), reset-two-factor and end-sessions. Disable, reset-password and reset-two-factor
 //! remove the user's passkeys and end every session and refresh token of the user in the same
-//! transaction (a session signed in with a removed factor does not outlive it). Each goes through `account::*`, which
-//! validates and audits it with the administrator as actor; a refusal is the list again with
-//! the reason.
+//! transaction (a session signed in with a removed factor does not outlive it). Each goes
+//! through `authz_core::identity::*`, which validates and audits it with the administrator as
+//! actor; a refusal is the list again with the reason.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
