@@ -274,71 +274,38 @@ async fn serve(state: AppState, args: ServeArgs) -> Result<()> {
         let report = authz::seed::seed_demo(&state).await?;
         print_demo(&state, &report);
     }
-    let bind = state.config.bind;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| Error::Invalid(format!("cannot listen on {bind}: {e}")))?;
     let c = &state.config;
-    let addr = listener.local_addr().map_err(Error::internal)?;
+    let listen = shared::serve::Listen {
+        bind: c.bind,
+        tls_cert: c.tls_cert.clone(),
+        tls_key: c.tls_key.clone(),
+        metrics_bind: c.metrics_bind,
+    };
+    let server = shared::serve::Server::bind(&listen)
+        .await
+        .map_err(|e| match e {
+            shared::serve::ServeError::Listener(e) => Error::internal(e),
+            other => Error::Invalid(other.to_string()),
+        })?;
+    let addr = server.local_addr();
     let database = redact_url(&c.database_url());
     if c.log_format == shared::observe::LogFormat::Json {
         // Machine-read logs: the banner is one event like every other line.
         tracing::info!(%addr, issuer = %c.issuer, %database, "authz listening");
     } else {
-        let scheme = if c.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         eprintln!(
-            "authz listening on {scheme}://{addr}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {database}",
-            c.issuer, c.issuer,
+            "authz listening on {}://{addr}\n  issuer:    {}\n  metadata:  {}/.well-known/oauth-authorization-server\n  database:  {database}",
+            server.scheme(),
+            c.issuer,
+            c.issuer,
         );
     }
-    let metrics = match c.metrics_bind {
-        Some(bind) => {
-            let l = tokio::net::TcpListener::bind(bind)
-                .await
-                .map_err(|e| Error::Invalid(format!("cannot listen on {bind} for metrics: {e}")))?;
-            tracing::info!(%bind, "metrics on http://{bind}/metrics");
-            Some(tokio::spawn(authz::serve_metrics(state.clone(), l)))
-        }
-        None => None,
-    };
-    let tls_files = (c.tls_cert.clone(), c.tls_key.clone());
-    let served = match tls_files {
-        (Some(cert), Some(key)) => {
-            let files = shared::tls::TlsFiles::load(&cert, &key)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-            let reload = tokio::spawn(shared::tls::reload_on_hangup(files.clone()));
-            let tls = shared::tls::TlsListener::new(listener, files).map_err(Error::internal)?;
-            let served = authz::serve_on(state, tls, shutdown_signal()).await;
-            reload.abort();
-            served
-        }
-        _ => authz::serve(state, listener, shutdown_signal()).await,
-    };
-    if let Some(m) = metrics {
-        m.abort();
-    }
-    served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let metrics = authz::http::metrics::router(state.clone());
+    server
+        .run(metrics, |listener| {
+            authz::serve_on(state, listener, shared::serve::shutdown_signal())
+        })
+        .await
 }
 
 fn print_demo(state: &AppState, r: &authz::seed::DemoReport) {

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use authz_core::error::{Error, Result};
@@ -25,14 +24,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Responses are small and latency-bound: never wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
-    serve_on(state, listener, shutdown).await
+    serve_on(state, shared::serve::Listener::tcp(listener), shutdown).await
 }
 
-/// `serve` on any listener of TCP addresses (`shared::tls::TlsListener` for native TLS).
+/// `serve` on any listener of TCP addresses (`shared::serve::Listener`, or
+/// `shared::tls::TlsListener` for native TLS). The background loops run in one task set,
+/// stopped when serving ends.
 pub async fn serve_on<L>(
     state: AppState,
     listener: L,
@@ -41,53 +38,41 @@ pub async fn serve_on<L>(
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
-    let reloader = tokio::spawn(reload_keys_forever(state.clone()));
+    let mut tasks = shared::serve::Tasks::new();
+    tasks.spawn(reload_keys_forever(state.clone()));
     // The first pass runs before the first request is served, so what a request sees never
     // depends on whether a start-up pass has happened yet; then hourly.
     if let Err(e) = housekeeping(&state).await {
         tracing::warn!(error = %e, "housekeeping failed");
     }
-    let housekeeper = tokio::spawn(housekeeping_forever(state.clone()));
-    let sweeper = tokio::spawn(erase_retry_successors_forever(state.clone()));
-    let alerts = (!state.config.alerts.webhooks.is_empty()).then(|| {
+    tasks.spawn(housekeeping_forever(state.clone()));
+    tasks.spawn(erase_retry_successors_forever(state.clone()));
+    if !state.config.alerts.webhooks.is_empty() {
         let store: Arc<dyn store::AlertStore> = state.store.clone();
-        tokio::spawn(events::alerts::deliver_forever(
+        tasks.spawn(events::alerts::deliver_forever(
             state.config.clone(),
             store,
             state.clock.clone(),
-        ))
-    });
+        ));
+    }
     // PostgreSQL: hear other replicas' client and key changes at once.
     let database_url = state.config.database_url();
-    let listener_task = matches!(
+    if matches!(
         shared::db::Backend::of_url(&database_url),
         Ok(shared::db::Backend::Postgres)
-    )
-    .then(|| tokio::spawn(replicas::listen_forever(state.clone(), database_url)));
+    ) {
+        tasks.spawn(replicas::listen_forever(state.clone(), database_url));
+    }
     let audit_log = state.audit_log.clone();
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // axum knows the peer address of a `TcpListener` and of any tapped listener: tap this one
-    // (doing nothing) so every listener of TCP addresses, TLS included, has it.
-    let listener = listener.tap_io(|_| {});
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = shared::serve::serve_router(listener, http::router(state), shutdown).await;
     audit_log.flush().await;
-    reloader.abort();
-    housekeeper.abort();
-    sweeper.abort();
-    if let Some(task) = alerts {
-        task.abort();
-    }
-    if let Some(task) = listener_task {
-        task.abort();
-    }
+    tasks.shutdown().await;
     result.map_err(|e| Error::internal(format!("server: {e}")))
 }
 
 /// Serve `/metrics` on its own listener (`AUTHZ_METRICS_BIND`) until the task is dropped.
 pub async fn serve_metrics(state: AppState, listener: TcpListener) -> Result<()> {
-    axum::serve(listener, http::metrics::router(state))
+    shared::serve::serve_metrics(listener, http::metrics::router(state))
         .await
         .map_err(|e| Error::internal(format!("metrics server: {e}")))
 }

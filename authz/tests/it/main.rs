@@ -26,6 +26,7 @@ mod dpop_code;
 mod haproxy;
 mod id_jag;
 mod keys;
+mod layering;
 mod lifecycle;
 mod login_pages;
 mod logout;
