@@ -69,7 +69,7 @@ pub fn import(stored: &StoredKey) -> Option<Arc<DpopKey>> {
 /// request (the transport's own bearer header is not used).
 #[derive(Clone)]
 pub struct DpopHttp {
-    pub inner: rmcp_reqwest::Client,
+    pub inner: reqwest::Client,
     pub key: Arc<DpopKey>,
     pub token: Arc<str>,
     /// The resource server's nonce (RFC 9449 §9), once it asked for one.
@@ -85,7 +85,7 @@ impl std::fmt::Debug for DpopHttp {
 }
 
 impl DpopHttp {
-    pub fn new(inner: rmcp_reqwest::Client, key: Arc<DpopKey>, token: Arc<str>) -> Self {
+    pub fn new(inner: reqwest::Client, key: Arc<DpopKey>, token: Arc<str>) -> Self {
         Self {
             inner,
             key,
@@ -180,10 +180,10 @@ impl DpopHttp {
 }
 
 type SseStream = BoxStream<'static, std::result::Result<sse_stream::Sse, SseError>>;
-type HttpResult<T> = std::result::Result<T, StreamableHttpError<rmcp_reqwest::Error>>;
+type HttpResult<T> = std::result::Result<T, StreamableHttpError<reqwest::Error>>;
 
 impl StreamableHttpClient for DpopHttp {
-    type Error = rmcp_reqwest::Error;
+    type Error = reqwest::Error;
 
     async fn post_message(
         &self,

@@ -387,7 +387,7 @@ impl AuthenticatedMcpClient {
             // RFC 9449 §7: a bound token goes with a proof on every request.
             (Some(key), true) => {
                 let client = dpop::DpopHttp::new(
-                    rmcp_reqwest::Client::default(),
+                    reqwest::Client::default(),
                     key.clone(),
                     token.expose().into(),
                 );

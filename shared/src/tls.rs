@@ -7,7 +7,8 @@
 //! - **Handshakes off the accept loop.** [`TlsListener`] accepts TCP connections and hands each
 //!   handshake to its own task, bounded by [`HANDSHAKE_TIMEOUT`], so a client that connects and
 //!   says nothing stalls nobody; only finished handshakes reach the HTTP server.
-//! - TLS 1.2 and 1.3 with rustls' safe defaults (ring provider), ALPN `http/1.1`.
+//! - TLS 1.2 and 1.3 with rustls' safe defaults (aws-lc-rs provider, the crypto library of the
+//!   rest of the workspace), ALPN `http/1.1`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ fn build(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     }
     let key = PrivateKeyDer::from_pem_slice(&read(key)?)
         .map_err(|e| TlsError(format!("{}: {e}", key.display())))?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError(e.to_string()))?

@@ -45,7 +45,7 @@ async fn service_bot_gets_audience_bound_token(backend: Backend) {
     let resp = client
         .exchange_client_credentials()
         .add_scope(Scope::new("notes:read".into()))
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     assert!(
@@ -74,7 +74,7 @@ async fn service_bot_gets_audience_bound_token(backend: Backend) {
     // Default scope: everything the client may have.
     let resp = client
         .exchange_client_credentials()
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     assert_eq!(

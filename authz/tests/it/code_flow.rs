@@ -39,10 +39,12 @@ async fn openidconnect_code_flow_with_pkce_id_token_and_userinfo(backend: Backen
         "openid profile email notes:read offline_access",
     )
     .await;
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &app.http)
-            .await
-            .unwrap();
+    let meta = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(app.base.clone()).unwrap(),
+        &app.oidc(),
+    )
+    .await
+    .unwrap();
     let client = CoreClient::from_provider_metadata(meta, ClientId::new("rp".into()), None)
         .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -71,7 +73,7 @@ async fn openidconnect_code_flow_with_pkce_id_token_and_userinfo(backend: Backen
         .exchange_code(AuthorizationCode::new(back["code"].clone()))
         .unwrap()
         .set_pkce_verifier(verifier)
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     let id_token = tokens.id_token().expect("id_token with openid");
@@ -104,7 +106,7 @@ async fn openidconnect_code_flow_with_pkce_id_token_and_userinfo(backend: Backen
     let info: CoreUserInfoClaims = client
         .user_info(tokens.access_token().clone(), None)
         .unwrap()
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     assert_eq!(info.subject().as_str(), at.sub);

@@ -127,10 +127,12 @@ pub(crate) async fn approve(app: &TestApp, user_code: &str, decision: &str) -> P
 async fn openidconnect_device_flow_end_to_end(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     setup(&app).await;
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &app.http)
-            .await
-            .unwrap();
+    let meta = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(app.base.clone()).unwrap(),
+        &app.oidc(),
+    )
+    .await
+    .unwrap();
     let raw: Value = app
         .get_json("/.well-known/oauth-authorization-server")
         .await;
@@ -142,7 +144,7 @@ async fn openidconnect_device_flow_end_to_end(backend: Backend) {
         .exchange_device_code()
         .add_scope(Scope::new("notes:read".into()))
         .add_scope(Scope::new("offline_access".into()))
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     // RFC 8628 §3.2, §6.1: XXXX-XXXX from the no-vowel alphabet; the page and its complete form.
@@ -206,7 +208,7 @@ async fn openidconnect_device_flow_end_to_end(backend: Backend) {
         .exchange_device_access_token(&details)
         .unwrap()
         .request_async(
-            &app.http,
+            &app.oidc(),
             move |d: Duration| {
                 clock.advance(d.as_secs() as i64);
                 async {}

@@ -53,7 +53,7 @@ async fn openidconnect_discovers_and_uses_the_server(backend: Backend) {
         d.scopes_supported
             .contains(&Scope::new("notes:read".into()))
     );
-    let jwks = CoreJsonWebKeySet::fetch_async(&d.jwks_uri, &app.http)
+    let jwks = CoreJsonWebKeySet::fetch_async(&d.jwks_uri, &app.oidc())
         .await
         .unwrap();
     let client = CoreClient::new(ClientId::new("bot".into()), d.issuer.clone(), jwks.clone())
@@ -61,7 +61,7 @@ async fn openidconnect_discovers_and_uses_the_server(backend: Backend) {
         .set_token_uri(d.token_endpoint.clone());
     let resp = client
         .exchange_client_credentials()
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     let token = resp.access_token().secret();

@@ -30,7 +30,7 @@ async fn user_token_carries_identity_and_role_scopes(backend: Backend) {
         )
         .add_scope(Scope::new("notes:read".into()))
         .add_scope(Scope::new("profile".into()))
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     assert!(
@@ -51,7 +51,7 @@ async fn user_token_carries_identity_and_role_scopes(backend: Backend) {
             &ResourceOwnerUsername::new("alice".into()),
             &ResourceOwnerPassword::new(ALICE_PW.into()),
         )
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     let claims = app.verify(resp.access_token().secret(), MCP).await;

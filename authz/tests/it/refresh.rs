@@ -113,7 +113,7 @@ async fn rotation_and_reuse_revokes_family(backend: Backend) {
         )
         .add_scope(Scope::new("notes:read".into()))
         .add_scope(Scope::new("offline_access".into()))
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     let rt1 = first
@@ -122,7 +122,7 @@ async fn rotation_and_reuse_revokes_family(backend: Backend) {
         .clone();
     let second = client
         .exchange_refresh_token(&rt1)
-        .request_async(&app.http)
+        .request_async(&app.oidc())
         .await
         .unwrap();
     let rt2 = second
@@ -162,7 +162,7 @@ async fn rotation_and_reuse_revokes_family(backend: Backend) {
     assert!(
         client
             .exchange_refresh_token(&bogus)
-            .request_async(&app.http)
+            .request_async(&app.oidc())
             .await
             .is_err()
     );

@@ -2,6 +2,7 @@
 //! parameters (config, not a code path) and a fresh database: a SQLite file in a temp dir, or a
 //! fresh PostgreSQL schema dropped afterwards.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use authz::clock::{Clock, ManualClock, SystemClock};
@@ -31,6 +32,31 @@ pub struct TestApp {
     pub database_url: String,
     _db: testkit::TestDb,
     server: tokio::task::JoinHandle<()>,
+}
+
+/// The test's reqwest client as the openidconnect crate's HTTP client (the crate's own reqwest
+/// support is on reqwest 0.12, which the workspace does not use): the request goes out as given,
+/// and the response comes back whole, redirects not followed.
+#[derive(Debug, Clone, Copy)]
+pub struct OidcHttp<'a>(&'a reqwest::Client);
+
+type OidcResult = Result<openidconnect::HttpResponse, reqwest::Error>;
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp<'_> {
+    type Error = reqwest::Error;
+    type Future = Pin<Box<dyn Future<Output = OidcResult> + Send + 'c>>;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let resp = self.0.execute(request.try_into()?).await?;
+            let mut out = openidconnect::http::Response::new(Vec::new());
+            *out.status_mut() = resp.status();
+            *out.version_mut() = resp.version();
+            *out.headers_mut() = resp.headers().clone();
+            *out.body_mut() = resp.bytes().await?.to_vec();
+            Ok(out)
+        })
+    }
 }
 
 impl TestApp {
@@ -90,6 +116,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// [`Self::http`] as the openidconnect crate's HTTP client.
+    pub fn oidc(&self) -> OidcHttp<'_> {
+        OidcHttp(&self.http)
     }
 
     /// Register a client through the real admin path; returns its secret (if confidential).

@@ -82,7 +82,7 @@ async fn rmcp_client_discovers_registers_signs_in_and_calls_tools(backend: Backe
 
     // The MCP session over Streamable HTTP with rmcp's authorized client.
     let transport = StreamableHttpClientTransport::with_client(
-        AuthClient::new(reqwest013::Client::default(), manager),
+        AuthClient::new(reqwest::Client::default(), manager),
         StreamableHttpClientTransportConfig::with_uri(sys.mcp_url.clone()),
     );
     let client = ().serve(transport).await.unwrap();

@@ -19,8 +19,7 @@ use crate::support::{Backend, initialize};
 fn trusting(pem: &std::path::Path) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(&std::fs::read(pem).unwrap()).unwrap();
     reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
+        .tls_certs_only([ca])
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
