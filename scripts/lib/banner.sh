@@ -2,6 +2,7 @@
 # The banner printed once the system is up (sourced by scripts/run and scripts/cluster).
 # banner ISSUER MCP_URL [LINE…]: each LINE is printed after the authz line (for the cluster's
 # replicas); the last line names what Ctrl-C stops ($BANNER_STOPS, default "both servers").
+# $RELEASE (scripts/lib/cargo.sh) is where the command-line client was built.
 banner() {
   local issuer="$1" mcp="$2" line
   shift 2
@@ -24,7 +25,7 @@ banner() {
   MCP clients (Claude, Inspector, the SDKs): point them at $mcp. They discover the
   authorization server from the 401, register themselves and open the sign-in page in
   your browser (demo users: admin/admin123, testuser/TestPass123!, readonly/ReadOnly123!).
-  Or try the command-line client in another terminal:  ./target/release/mcp-auth-client
+  Or try the command-line client in another terminal:  ${RELEASE:-./target/release}/mcp-auth-client
   (demo; also: interactive, validate).
   Ctrl-C stops ${BANNER_STOPS:-both servers}.
 TXT
