@@ -12,6 +12,9 @@ use shared::dpop::Scheme;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `Retry-After` (seconds) while the database cannot be reached.
+pub const OUTAGE_RETRY_AFTER_SECS: u64 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A protocol error the client caused; `description` is shown to it.
@@ -181,6 +184,32 @@ impl Error {
         Self::Internal(cause.to_string())
     }
 
+    /// The database cannot be reached (connection refused or lost, pool closed or exhausted):
+    /// a temporary condition a client may retry, unlike a query that failed. The server
+    /// recovers by itself once the database is back (the pool reconnects).
+    pub fn is_storage_outage(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+
+    /// When a client should try again (`Retry-After`, seconds): for limits, shedding and
+    /// storage outages.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooMany { retry_after } | Self::Overloaded { retry_after } => Some(*retry_after),
+            _ if self.is_storage_outage() => Some(OUTAGE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+
     /// The OAuth code this error is reported as.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -190,6 +219,8 @@ impl Error {
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::TooMany { .. } | Self::Overloaded { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) => ErrorCode::InvalidRequest,
+            // RFC 6749 §4.1.2.1: a temporary condition the client may retry.
+            Self::Database(_) if self.is_storage_outage() => ErrorCode::TemporarilyUnavailable,
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
     }
@@ -207,6 +238,9 @@ impl Error {
             }
             Self::Resource(r) => r.description.to_string(),
             Self::InsufficientScope { scope } => format!("this needs the {scope} scope"),
+            Self::Database(_) if self.is_storage_outage() => {
+                "the server is temporarily unavailable; retry shortly".to_owned()
+            }
             Self::Database(_) | Self::Migrate(_) | Self::Internal(_) => {
                 "the server could not complete the request".to_owned()
             }
@@ -217,6 +251,8 @@ impl Error {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
+            // RFC 9110 §15.6.4, with `Retry-After` (`retry_after`).
+            Self::Database(_) if self.is_storage_outage() => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -39,7 +39,7 @@ impl IntoResponse for WebError {
         // RFC 6749 §5.1/§5.2: token endpoint responses must not be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Error::TooMany { retry_after } | Error::Overloaded { retry_after } = e {
+        if let Some(retry_after) = e.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         if let Some(v) = e.challenge().and_then(|c| HeaderValue::from_str(&c).ok()) {

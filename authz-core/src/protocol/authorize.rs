@@ -68,6 +68,9 @@ pub enum Reject {
     Page { title: String, message: String },
     /// Tell the client, at its redirect URI.
     Redirect(ErrorRedirect),
+    /// The server itself failed (storage unreachable…): neither the client's nor the user's
+    /// doing, answered as the error says (a storage outage is a 503 with `Retry-After`).
+    Server(Error),
 }
 
 impl Reject {
@@ -76,6 +79,7 @@ impl Reject {
         match self {
             Reject::Page { message, .. } => Error::invalid_request(message),
             Reject::Redirect(e) => Error::oauth(e.error, e.description),
+            Reject::Server(e) => e,
         }
     }
 }
@@ -186,7 +190,7 @@ pub async fn validate(
         })?;
         let pushed = crate::protocol::par::redeem(state, client_id, request_uri, now)
             .await
-            .map_err(|_| page("Temporarily unavailable", "Please try again in a moment."))?
+            .map_err(Reject::Server)?
             .ok_or_else(|| page("Sign-in request expired", EXPIRED_PUSHED))?;
         let pushed_form = Form::parse(pushed.as_bytes()).map_err(|_| {
             page(
@@ -238,7 +242,7 @@ async fn validate_form(
     // never a redirect to a URI nothing vouches for.
     let client = crate::clients::cimd::resolve(state, client_id)
         .await
-        .map_err(|_| page("Temporarily unavailable", "Please try again in a moment."))?
+        .map_err(Reject::Server)?
         .map_err(|r| {
             page(
                 "Application not accepted",

@@ -35,6 +35,7 @@ impl From<Reject> for PageError {
                 PageError::page(StatusCode::BAD_REQUEST, title, message)
             }
             Reject::Redirect(e) => PageError::Redirect(e),
+            Reject::Server(e) => PageError::Server(e),
         }
     }
 }

@@ -233,6 +233,20 @@ impl IntoResponse for PageError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 r
             }
+            // The database cannot be reached: temporary, and said so (503, when to retry).
+            Self::Server(e) if e.is_storage_outage() => {
+                tracing::error!(error = %e, "browser request failed: storage unavailable");
+                let mut r = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "The server cannot reach its storage right now. Please try again in a moment.",
+                );
+                if let Some(s) = e.retry_after() {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(s));
+                }
+                r
+            }
             Self::Server(e) => {
                 tracing::error!(error = %e, "browser request failed");
                 error_page(
