@@ -7,6 +7,7 @@ pub mod flows;
 pub mod id_jag;
 pub mod ssf;
 
+use crate::events::kinds;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -152,9 +153,9 @@ pub struct Webhook {
 /// Lockouts, refresh reuse, code replays, signing-key and administrative changes.
 pub fn default_alert_kinds() -> Vec<String> {
     [
-        "login.locked",
-        "refresh.reuse_detected",
-        "code.replayed",
+        kinds::LOGIN_LOCKED,
+        kinds::REFRESH_REUSE_DETECTED,
+        kinds::CODE_REPLAYED,
         "key.*",
         "user.*",
         "client.*",

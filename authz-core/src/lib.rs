@@ -20,6 +20,7 @@ pub mod seed;
 pub mod state;
 pub mod store;
 
+use crate::events::kinds;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -69,7 +70,7 @@ pub async fn build_state_with_store(
         tracing::info!(%kid, alg = %config.signing_alg, "created signing key");
         store
             .append(
-                &store::AuditEvent::new(now, "key.created", store::Outcome::Success)
+                &store::AuditEvent::new(now, kinds::KEY_CREATED, store::Outcome::Success)
                     .actor("system")
                     .details(serde_json::json!({ "kid": kid, "alg": config.signing_alg.as_str() })),
             )

@@ -2,6 +2,7 @@
 //! them. Constructed once by `build_state` (or `build_state_with_store`), cloned cheaply into
 //! every handler.
 
+use crate::events::kinds;
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -100,7 +101,7 @@ impl AppState {
             tracing::info!(%kid, activate_at, "scheduled key rotation: next key published");
             let alg = self.config.signing_alg.as_str();
             self.audit(
-                AuditEvent::new(now, "key.rotated", crate::store::Outcome::Success)
+                AuditEvent::new(now, kinds::KEY_ROTATED, crate::store::Outcome::Success)
                     .actor("system")
                     .details(serde_json::json!({
                         "kid": kid, "alg": alg, "activate_at": activate_at,

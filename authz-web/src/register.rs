@@ -1,6 +1,7 @@
 //! `POST /register` (RFC 7591 §3): JSON in, `201 Created` with the client's credentials out.
 //! Off when `registration_open` is false; rate-limited per client IP.
 
+use authz_core::events::kinds;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -54,15 +55,19 @@ async fn register(
     })?;
     let registered = registration::register(&state, metadata).await;
     let ev = match &registered {
-        Ok(c) => AuditEvent::new(state.now(), "client.registered", Outcome::Success)
+        Ok(c) => AuditEvent::new(state.now(), kinds::CLIENT_REGISTERED, Outcome::Success)
             .client(&c.client_id)
             .details(serde_json::json!({
                 "client_name": c.client_name,
                 "auth_method": c.token_endpoint_auth_method,
                 "redirect_uris": c.redirect_uris,
             })),
-        Err(e) => AuditEvent::new(state.now(), "client.registration_failed", Outcome::Failure)
-            .details(serde_json::json!({ "error": e.code().as_str() })),
+        Err(e) => AuditEvent::new(
+            state.now(),
+            kinds::CLIENT_REGISTRATION_FAILED,
+            Outcome::Failure,
+        )
+        .details(serde_json::json!({ "error": e.code().as_str() })),
     };
     state.audit(ev.ctx(&ctx)).await;
     let mut r = (StatusCode::CREATED, Json(registered?)).into_response();

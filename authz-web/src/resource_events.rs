@@ -21,6 +21,7 @@
 //!   into the last `MAX_AGE_SECS` (by this server's clock), so a reporter can neither bloat the
 //!   log nor write into the past or the future.
 
+use authz_core::events::kinds;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -37,7 +38,7 @@ use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome, Reported};
 
 /// The audit event kind of a denied MCP tool call.
-pub const KIND: &str = "mcp.tool_denied";
+pub const KIND: &str = kinds::MCP_TOOL_DENIED;
 /// The most events one request carries.
 pub const MAX_EVENTS: usize = 500;
 /// The longest string kept (characters); longer ones are clipped.

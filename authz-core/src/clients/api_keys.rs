@@ -14,6 +14,7 @@
 //! Keys stop working at once when their owner is disabled or deleted (checked at every use), and
 //! an administrator's password reset revokes them (`admin::set_password`).
 
+use crate::events::kinds;
 use serde::Serialize;
 use shared::ScopeSet;
 use shared::scope::OIDC_SCOPES;
@@ -152,7 +153,7 @@ pub async fn create(
         other => other,
     })?;
     let secret = secret.ok_or_else(|| Error::internal("API key without a secret"))?;
-    audit(state, "api_key.created", owner, &client).await;
+    audit(state, kinds::API_KEY_CREATED, owner, &client).await;
     Ok(CreatedKey {
         key: view(&client, now),
         client_id: client.id.clone(),
@@ -183,7 +184,7 @@ pub async fn revoke(state: &AppState, owner: &User, key_id: &str) -> Result<KeyV
     let now = state.now();
     state.store.revoke_client(&key.id, now).await?;
     state.clients.invalidate(&key.id);
-    audit(state, "api_key.revoked", owner, &key).await;
+    audit(state, kinds::API_KEY_REVOKED, owner, &key).await;
     let revoked = crate::events::ssf::Signal::CredentialChange {
         user: &owner.id,
         credential: "api-key",

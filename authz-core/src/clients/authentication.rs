@@ -2,6 +2,7 @@
 //! `client_secret_post`, or `none` for public clients. Exactly one method per request; the
 //! method must be the one the client registered; secrets compared as SHA-256 in constant time.
 
+use crate::events::kinds;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, header};
@@ -129,7 +130,7 @@ pub async fn authenticate_audited(
         Err(e) => {
             let ev = crate::store::AuditEvent::new(
                 ctx.now,
-                "client.auth_failed",
+                kinds::CLIENT_AUTH_FAILED,
                 crate::store::Outcome::Failure,
             )
             .client(presented.client_id.chars().take(256).collect::<String>())

@@ -3,5 +3,6 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod kinds;
 pub mod resource_reports;
 pub mod ssf;

@@ -1,6 +1,7 @@
 //! Administrative operations on users, clients and keys: validation, hashing and audit in one
 //! place, shared by the CLI (and later the management API). Each returns what it changed.
 
+use crate::events::kinds;
 use shared::secret::{ClientSecret, Password};
 use shared::{ErrorCode, ScopeSet};
 
@@ -104,7 +105,7 @@ pub async fn add_user(
         updated_at: now,
     };
     state.store.create_user(&user).await?;
-    audit(state, "user.created", actor, |e| {
+    audit(state, kinds::USER_CREATED, actor, |e| {
         e.subject(&user.id)
             .details(serde_json::json!({ "username": user.username, "roles": user.roles }))
     })
@@ -124,7 +125,7 @@ pub async fn set_roles(
         .store
         .set_user_roles(&user.id, &roles, state.now())
         .await?;
-    audit(state, "user.roles_changed", actor, |e| {
+    audit(state, kinds::USER_ROLES_CHANGED, actor, |e| {
         e.subject(&user.id)
             .details(serde_json::json!({ "from": user.roles, "to": roles }))
     })
@@ -155,9 +156,9 @@ pub async fn set_disabled(
         serde_json::json!({})
     };
     let kind = if disabled {
-        "user.disabled"
+        kinds::USER_DISABLED
     } else {
-        "user.enabled"
+        kinds::USER_ENABLED
     };
     audit(state, kind, actor, |e| e.subject(&user.id).details(details)).await;
     if disabled {
@@ -237,7 +238,7 @@ pub async fn change_password(
     for key in &r.api_keys_revoked {
         state.clients.invalidate(key);
     }
-    audit(state, "user.password_changed", actor, |e| {
+    audit(state, kinds::USER_PASSWORD_CHANGED, actor, |e| {
         e.subject(&user.id).details(serde_json::json!({
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
@@ -293,7 +294,10 @@ pub async fn set_email(
         .store
         .set_user_email(&user.id, email, state.now())
         .await?;
-    audit(state, "user.email_changed", actor, |e| e.subject(&user.id)).await;
+    audit(state, kinds::USER_EMAIL_CHANGED, actor, |e| {
+        e.subject(&user.id)
+    })
+    .await;
     Ok(())
 }
 
@@ -432,7 +436,7 @@ pub(crate) async fn add_client_for(
     } else {
         state.store.create_client(&client).await?;
     }
-    audit(state, "client.created", actor, |e| {
+    audit(state, kinds::CLIENT_CREATED, actor, |e| {
         e.client(&client.id).details(serde_json::json!({
             "auth_method": client.auth_method.as_str(),
             "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
@@ -483,7 +487,7 @@ pub async fn prune_clients(state: &AppState, actor: &str, dry_run: bool) -> Resu
         };
         if !dry_run && state.store.delete_client(&c.id).await? {
             state.clients.invalidate(&c.id);
-            audit(state, "client.pruned", actor, |e| {
+            audit(state, kinds::CLIENT_PRUNED, actor, |e| {
                 e.client(&c.id).details(
                     serde_json::json!({ "reason": p.reason, "last_used_at": p.last_used_at }),
                 )
@@ -507,7 +511,7 @@ pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Re
     if client.owner_id.is_some() {
         let ev = AuditEvent::new(
             state.now(),
-            "client.secret_rotation_refused",
+            kinds::CLIENT_SECRET_ROTATION_REFUSED,
             Outcome::Failure,
         )
         .actor(actor)
@@ -531,7 +535,7 @@ pub async fn rotate_client_secret(state: &AppState, actor: &str, id: &str) -> Re
         .set_client_secret(id, &sha256_hex(secret.expose()), state.now())
         .await?;
     state.clients.invalidate(id);
-    audit(state, "client.secret_rotated", actor, |e| e.client(id)).await;
+    audit(state, kinds::CLIENT_SECRET_ROTATED, actor, |e| e.client(id)).await;
     Ok(secret)
 }
 
@@ -541,7 +545,7 @@ pub async fn delete_client(state: &AppState, actor: &str, id: &str) -> Result<()
     if !deleted {
         return Err(Error::NotFound(format!("client {id:?}")));
     }
-    audit(state, "client.deleted", actor, |e| e.client(id)).await;
+    audit(state, kinds::CLIENT_DELETED, actor, |e| e.client(id)).await;
     Ok(())
 }
 
@@ -568,7 +572,7 @@ pub async fn rotate_keys(
     let previous = state.keys.current().active.kid().to_owned();
     let kid =
         crate::keys::rotate(&*state.store, &state.master, alg, now, publish_until, when).await?;
-    audit(state, "key.rotated", actor, |e| {
+    audit(state, kinds::KEY_ROTATED, actor, |e| {
         e.details(serde_json::json!({
             "kid": kid, "alg": alg.as_str(), "previous": previous,
             "activate_at": activate_at, "immediate": now_or_later == KeySwitch::Now,
@@ -598,7 +602,7 @@ pub async fn withdraw_key(state: &AppState, actor: &str, kid: &str) -> Result<Wi
         publish_until,
     )
     .await?;
-    audit(state, "key.withdrawn", actor, |e| {
+    audit(state, kinds::KEY_WITHDRAWN, actor, |e| {
         e.details(serde_json::json!({
             "kid": w.kid, "purpose": w.purpose.as_str(), "replaced_by": w.replaced_by,
         }))

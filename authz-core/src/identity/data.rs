@@ -13,6 +13,7 @@
 //!   the user and everything keyed by them in one transaction. Audit events stay (they are
 //!   the security record), with the user's id, not the account.
 
+use crate::events::kinds;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -144,7 +145,7 @@ pub async fn revoke_app(
         )
         .await?;
     }
-    let ev = AuditEvent::new(ctx.now, "app.revoked", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, kinds::APP_REVOKED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .client(client_id)
@@ -247,7 +248,7 @@ pub async fn delete_account(state: &AppState, user: &User, ctx: &RequestContext)
     for k in &keys {
         state.clients.invalidate(&k.id);
     }
-    let ev = AuditEvent::new(ctx.now, "user.deleted", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, kinds::USER_DELETED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "by": "user", "api_keys_deleted": keys.len() }))

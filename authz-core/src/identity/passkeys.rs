@@ -14,6 +14,7 @@
 //!   stored credential is public data (public key, signature counter; a counter that goes
 //!   backwards is refused by `webauthn-rs` as a possibly cloned authenticator).
 
+use crate::events::kinds;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use webauthn_rs::prelude::{
@@ -192,7 +193,7 @@ pub async fn finish_registration(
     if !state.store.add_passkey(&stored, sid).await? {
         return Err(bad("your session has ended: sign in again"));
     }
-    let ev = AuditEvent::new(now, "passkey.added", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::PASSKEY_ADDED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "name": stored.name }));
@@ -311,7 +312,7 @@ pub async fn finish_authentication(
 }
 
 async fn audit_failure(state: &AppState, user: Option<&User>) {
-    let mut ev = AuditEvent::new(state.now(), "passkey.failed", Outcome::Failure);
+    let mut ev = AuditEvent::new(state.now(), kinds::PASSKEY_FAILED, Outcome::Failure);
     if let Some(u) = user {
         ev = ev.actor(&u.username).subject(&u.id);
     }
@@ -339,7 +340,7 @@ pub async fn remove(
     else {
         return Err(Error::NotFound("passkey".into()));
     };
-    let ev = AuditEvent::new(now, "passkey.removed", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::PASSKEY_REMOVED, Outcome::Success)
         .actor(actor)
         .subject(&user.id)
         .details(serde_json::json!({

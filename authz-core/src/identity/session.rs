@@ -5,6 +5,7 @@
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::Result;
 use crate::events::audit::RequestContext;
+use crate::events::kinds;
 use crate::state::AppState;
 use crate::store::{AuditEvent, Outcome, Session, User};
 
@@ -137,7 +138,7 @@ async fn create(
         let details = serde_json::json!({
             "via": "session", "kind": kind, "reason": "credentials_changed",
         });
-        let mut ev = AuditEvent::new(now, "login.failed", Outcome::Failure)
+        let mut ev = AuditEvent::new(now, kinds::LOGIN_FAILED, Outcome::Failure)
             .actor(&user.username)
             .subject(&user.id)
             .details(details)
@@ -148,7 +149,7 @@ async fn create(
         state.audit(ev).await;
         return Ok(None);
     }
-    let ev = AuditEvent::new(now, "session.started", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::SESSION_STARTED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "sid": session.sid, "kind": kind, "amr": session.amr }))
@@ -173,7 +174,7 @@ pub async fn end(
             sid: &session.sid,
         };
         crate::events::ssf::emit(state, signal).await;
-        let ev = AuditEvent::new(now, "session.ended", Outcome::Success)
+        let ev = AuditEvent::new(now, kinds::SESSION_ENDED, Outcome::Success)
             .subject(&session.user_id)
             .details(serde_json::json!({
                 "sid": session.sid, "reason": reason, "refresh_tokens_revoked": revoked,

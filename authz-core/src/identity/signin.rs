@@ -19,6 +19,7 @@
 //! - When the hashing queue is full the attempt is shed (`Error::Overloaded`) before it is
 //!   counted.
 
+use crate::events::kinds;
 use shared::secret::Password;
 
 use crate::crypto::sha256_hex;
@@ -206,7 +207,7 @@ async fn lock(
     let until = now + (cfg.login_lockout_secs * factor).min(MAX_LOCK_SECS);
     match state.store.lock_throttle(key, now, until).await? {
         Some(locked) => {
-            let mut ev = AuditEvent::new(now, "login.locked", Outcome::Failure)
+            let mut ev = AuditEvent::new(now, kinds::LOGIN_LOCKED, Outcome::Failure)
                 .actor(truncate(username))
                 .client(client_id)
                 .details(
@@ -246,7 +247,7 @@ async fn audit_failure(
     reason: &str,
     ctx: &RequestContext,
 ) {
-    let mut ev = AuditEvent::new(ctx.now, "login.failed", Outcome::Failure)
+    let mut ev = AuditEvent::new(ctx.now, kinds::LOGIN_FAILED, Outcome::Failure)
         .actor(truncate(username))
         .client(client_id)
         .details(serde_json::json!({ "via": via, "reason": reason }));
@@ -265,7 +266,7 @@ pub async fn audit_success(
     via: &str,
     ctx: &RequestContext,
 ) {
-    let ev = AuditEvent::new(ctx.now, "login.succeeded", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, kinds::LOGIN_SUCCEEDED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .client(client_id)

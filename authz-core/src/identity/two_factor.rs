@@ -10,6 +10,7 @@
 //!   one conditional update of its row, so the same code cannot succeed twice, even in two
 //!   concurrent sign-ins. Every outcome is audited (`mfa.*`).
 
+use crate::events::kinds;
 use shared::crypto::sha256_hex;
 
 use crate::error::{Error, Result};
@@ -46,7 +47,7 @@ pub async fn begin(state: &AppState, user: &User) -> Result<Enrolment> {
         .store
         .begin_totp(&user.id, &sealed, state.now())
         .await?;
-    audit(state, user, "mfa.enrolment_started", Outcome::Success).await;
+    audit(state, user, kinds::MFA_ENROLMENT_STARTED, Outcome::Success).await;
     Ok(Enrolment {
         secret_base32: totp::base32(&secret),
         uri: totp::otpauth_uri(&state.config.issuer, &user.username, &secret),
@@ -96,13 +97,13 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
         None => false,
     };
     if !spent {
-        audit(state, user, "mfa.confirm_failed", Outcome::Failure).await;
+        audit(state, user, kinds::MFA_CONFIRM_FAILED, Outcome::Failure).await;
         return Err(Error::Invalid(
             "that code is not valid: check the app's clock and try the current code".into(),
         ));
     }
     let codes = new_recovery_codes(state, user).await?;
-    audit(state, user, "mfa.enabled", Outcome::Success).await;
+    audit(state, user, kinds::MFA_ENABLED, Outcome::Success).await;
     Ok(codes)
 }
 
@@ -143,7 +144,7 @@ pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
         if fresh && state.store.spend_totp_step(&user.id, step, now).await? {
             return Ok(true);
         }
-        audit(state, user, "mfa.code_replayed", Outcome::Failure).await;
+        audit(state, user, kinds::MFA_CODE_REPLAYED, Outcome::Failure).await;
         return Ok(false);
     }
     let normalized = totp::normalize_recovery_code(typed);
@@ -153,10 +154,10 @@ pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
             .spend_recovery_code(&user.id, &sha256_hex(&normalized), now)
             .await?
     {
-        audit(state, user, "mfa.recovery_code_used", Outcome::Success).await;
+        audit(state, user, kinds::MFA_RECOVERY_CODE_USED, Outcome::Success).await;
         return Ok(true);
     }
-    audit(state, user, "mfa.code_failed", Outcome::Failure).await;
+    audit(state, user, kinds::MFA_CODE_FAILED, Outcome::Failure).await;
     Ok(false)
 }
 
@@ -164,7 +165,7 @@ pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
 pub async fn disable(state: &AppState, user: &User) -> Result<bool> {
     let removed = state.store.remove_totp(&user.id, None).await?.totp;
     if removed {
-        audit(state, user, "mfa.disabled", Outcome::Success).await;
+        audit(state, user, kinds::MFA_DISABLED, Outcome::Success).await;
     }
     Ok(removed)
 }
@@ -182,7 +183,7 @@ pub async fn reset(
 ) -> Result<crate::store::SecondFactorsRemoved> {
     let removed = state.store.remove_totp(&user.id, Some(state.now())).await?;
     if removed.totp || removed.passkeys > 0 {
-        let event = AuditEvent::new(state.now(), "mfa.reset_by_admin", Outcome::Success)
+        let event = AuditEvent::new(state.now(), kinds::MFA_RESET_BY_ADMIN, Outcome::Success)
             .actor(actor)
             .subject(&user.id)
             .details(serde_json::json!({

@@ -9,6 +9,7 @@
 //!   an offline search of the small code space. Entry is rate-limited per session and per
 //!   client IP (§5.1), and the code lives `device.code_ttl_secs` (600 s by default).
 
+use crate::events::kinds;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -147,7 +148,7 @@ pub async fn start(
             Err(e) => return Err(e),
         }
     }
-    let ev = AuditEvent::new(now, "device.authorization_started", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::DEVICE_AUTHORIZATION_STARTED, Outcome::Success)
         .client(&client.id)
         .details(serde_json::json!({ "scope": scope.to_string(), "aud": resource }))
         .ctx(ctx);

@@ -21,6 +21,7 @@
 
 use crate::config::id_jag::{SubjectClaim, TrustedIssuer};
 use crate::error::{Error, Result};
+use crate::events::kinds;
 use crate::protocol::id_jag::{IdJag, Refusal};
 use crate::state::AppState;
 use crate::store::{AuditEvent, IdJagLink, Outcome, User};
@@ -179,7 +180,7 @@ pub async fn link(
         .store
         .add_id_jag_link(issuer, subject, &user.id, actor, now)
         .await?;
-    let ev = AuditEvent::new(now, "id_jag.linked", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::ID_JAG_LINKED, Outcome::Success)
         .actor(actor)
         .subject(&user.id)
         .details(serde_json::json!({
@@ -224,7 +225,7 @@ pub async fn unlink(state: &AppState, actor: &str, issuer: &str, subject: &str) 
         .remove_id_jag_link(issuer, subject)
         .await?
         .ok_or_else(|| Error::NotFound(format!("a link of {subject:?} at {issuer}")))?;
-    let ev = AuditEvent::new(state.now(), "id_jag.unlinked", Outcome::Success)
+    let ev = AuditEvent::new(state.now(), kinds::ID_JAG_UNLINKED, Outcome::Success)
         .actor(actor)
         .subject(&user_id)
         .details(serde_json::json!({ "issuer": issuer, "sub": subject }));

@@ -19,6 +19,7 @@
 //! - RFC 9449 §10.1: a DPoP proof sent to `/par` binds the code to its key, as `dpop_jkt`
 //!   would; when both are sent they must name the same key.
 
+use crate::events::kinds;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -132,7 +133,7 @@ pub async fn keep(
             expires_at: now + ttl,
         })
         .await?;
-    let ev = AuditEvent::new(now, "par.pushed", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::PAR_PUSHED, Outcome::Success)
         .client(&client.id)
         .ctx(ctx);
     state.audit_async(ev).await;

@@ -11,6 +11,7 @@
 
 use crate::error::Result;
 use crate::events::audit::RequestContext;
+use crate::events::kinds;
 use crate::protocol::introspection::{Found, find};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome};
@@ -40,7 +41,7 @@ pub async fn end_grant(
         }
     }
     if ended || revoked > 0 {
-        let ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
+        let ev = AuditEvent::new(now, kinds::GRANT_REVOKED, Outcome::Success)
             .actor(actor)
             .details(serde_json::json!({
                 "sid": sid, "family_id": family, "reason": reason,
@@ -67,7 +68,7 @@ pub async fn revoke(
         Found::Access(c) if c.client_id == client.id => (c.sub, c.sid, None, "access_token"),
         _ => return Ok(()),
     };
-    let ev = AuditEvent::new(ctx.now, "token.revoked", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, kinds::TOKEN_REVOKED, Outcome::Success)
         .subject(&subject)
         .client(&client.id)
         .details(serde_json::json!({ "token_type": token_type, "sid": sid }))
@@ -133,7 +134,7 @@ pub async fn end_client_grant(
             None => {}
         }
     }
-    let ev = AuditEvent::new(now, "grant.revoked", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::GRANT_REVOKED, Outcome::Success)
         .actor(format!("client:{client_id}"))
         .client(client_id)
         .details(serde_json::json!({

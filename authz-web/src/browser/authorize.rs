@@ -3,6 +3,7 @@
 //! send the browser back to the client. Every failure is a `PageError` (a page, or an error
 //! redirect to the client), so the handlers use `?`.
 
+use authz_core::events::kinds;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -234,7 +235,7 @@ async fn issue(
     ctx: &RequestContext,
 ) -> PageResult {
     let location = req.issue_code(state, user, session, scope).await?;
-    let ev = AuditEvent::new(ctx.now, "code.issued", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, kinds::CODE_ISSUED, Outcome::Success)
         .subject(&user.id)
         .client(&req.client.id)
         .details(serde_json::json!({ "scope": scope.to_string(), "aud": req.resource }))
@@ -277,8 +278,8 @@ pub async fn consent(
     }
     let scope = req.granted_scope(&state, &user);
     let (kind, outcome) = match form.get("decision") {
-        Some("approve") => ("consent.granted", Outcome::Success),
-        Some("deny") => ("consent.denied", Outcome::Failure),
+        Some("approve") => (kinds::CONSENT_GRANTED, Outcome::Success),
+        Some("deny") => (kinds::CONSENT_DENIED, Outcome::Failure),
         _ => {
             return Err(PageError::page(
                 StatusCode::BAD_REQUEST,

@@ -17,6 +17,7 @@
 //! - The decision records the deciding session: the device gets its tokens only while that
 //!   session is live (`protocol::grant::device_code`).
 
+use authz_core::events::kinds;
 use std::sync::Arc;
 
 use axum::Router;
@@ -222,7 +223,7 @@ async fn resolve(
     Ok(match device::lookup(state, &code, ctx.now).await? {
         Lookup::Pending(d, client) => Ok((code, d, client)),
         Lookup::Unknown => {
-            let ev = AuditEvent::new(ctx.now, "device.user_code_failed", Outcome::Failure)
+            let ev = AuditEvent::new(ctx.now, kinds::DEVICE_USER_CODE_FAILED, Outcome::Failure)
                 .actor(&console.user.username)
                 .subject(&console.user.id)
                 .ctx(ctx);
@@ -330,9 +331,9 @@ async fn decide(
         ));
     }
     let (kind, outcome) = if approve {
-        ("device.approved", Outcome::Success)
+        (kinds::DEVICE_APPROVED, Outcome::Success)
     } else {
-        ("device.denied", Outcome::Failure)
+        (kinds::DEVICE_DENIED, Outcome::Failure)
     };
     let ev = AuditEvent::new(ctx.now, kind, outcome)
         .actor(&user.username)

@@ -17,6 +17,7 @@
 //!   own transaction (`store::sql::users`, `two_factor`); the stamp covers a step already
 //!   under way when they commit.
 
+use authz_core::events::kinds;
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -154,7 +155,7 @@ pub(super) async fn take(
     match valid(state, row).await? {
         Ok(p) => Ok(Some(p)),
         Err(Some(user)) => {
-            let ev = AuditEvent::new(ctx.now, "login.failed", Outcome::Failure)
+            let ev = AuditEvent::new(ctx.now, kinds::LOGIN_FAILED, Outcome::Failure)
                 .actor(&user.username)
                 .subject(&user.id)
                 .details(serde_json::json!({ "via": "pending", "reason": "credentials_changed" }))

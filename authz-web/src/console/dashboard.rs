@@ -7,6 +7,7 @@
 //! charts are built from the store's per-hour counts by pure functions of those counts and
 //! `now` (the injected clock), so tests can feed known counts and check the bars.
 
+use authz_core::events::kinds;
 use std::collections::BTreeMap;
 
 use crate::console::chart::{BarChart, Series};
@@ -18,13 +19,13 @@ pub const HOUR: i64 = 3600;
 /// Buckets in the window.
 pub const HOURS: i64 = 24;
 
-pub const SIGNED_IN: &str = "login.succeeded";
-pub const SIGN_IN_FAILED: &str = "login.failed";
-pub const LOCKED: &str = "login.locked";
-pub const REFRESH_REUSE: &str = "refresh.reuse_detected";
-pub const CODE_REPLAY: &str = "code.replayed";
+pub const SIGNED_IN: &str = kinds::LOGIN_SUCCEEDED;
+pub const SIGN_IN_FAILED: &str = kinds::LOGIN_FAILED;
+pub const LOCKED: &str = kinds::LOGIN_LOCKED;
+pub const REFRESH_REUSE: &str = kinds::REFRESH_REUSE_DETECTED;
+pub const CODE_REPLAY: &str = kinds::CODE_REPLAYED;
 /// A tool call the MCP server refused (reported into this audit log by the MCP server).
-pub const MCP_TOOL_DENIED: &str = "mcp.tool_denied";
+pub const MCP_TOOL_DENIED: &str = kinds::MCP_TOOL_DENIED;
 
 /// The kinds the hourly charts count.
 pub const CHART_KINDS: [&str; 6] = [

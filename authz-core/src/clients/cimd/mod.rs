@@ -19,6 +19,7 @@
 mod document;
 pub mod resolver;
 
+use crate::events::kinds;
 use std::sync::Arc;
 
 pub use crate::config::cimd::{CimdConfig, HostVerdict};
@@ -151,7 +152,7 @@ async fn resolve_with(
 
 /// Audit a refusal (`client.metadata_rejected`, with the reason and host) and return it.
 async fn rejected(state: &AppState, client_id: &str, reason: String, now: i64) -> Rejected {
-    let ev = AuditEvent::new(now, "client.metadata_rejected", Outcome::Failure)
+    let ev = AuditEvent::new(now, kinds::CLIENT_METADATA_REJECTED, Outcome::Failure)
         .client(client_id)
         .details(serde_json::json!({ "reason": reason, "host": host_of(client_id) }));
     state.audit(ev).await;

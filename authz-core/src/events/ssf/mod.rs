@@ -28,6 +28,7 @@
 //!   is delivered, so the receiver can verify it. The queued SET is this server's own record,
 //!   trusted like the key table it sits beside.
 
+use crate::events::kinds;
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -191,7 +192,7 @@ pub async fn refused(state: &AppState, receiver: &str, refusals: &[SetRefusal]) 
             "gave up delivering a security event the receiver keeps refusing");
         state
             .audit(
-                AuditEvent::new(now, "ssf.event_dropped", Outcome::Failure)
+                AuditEvent::new(now, kinds::SSF_EVENT_DROPPED, Outcome::Failure)
                     .actor("system")
                     .client(receiver)
                     .details(json!({

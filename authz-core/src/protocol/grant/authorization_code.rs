@@ -13,6 +13,7 @@
 //!    only (RFC 8707 §2.2) — when the client may refresh and asked (`offline_access`) or is
 //!    configured to always get one; ID token with `openid` (nonce, at_hash, auth_time, sid).
 
+use crate::events::kinds;
 use shared::ScopeSet;
 
 use crate::crypto::sha256_hex;
@@ -168,7 +169,7 @@ async fn replayed(state: &AppState, ctx: &RequestContext, code: &AuthCode, now: 
     )
     .await?;
     tracing::warn!(client = %code.client_id, "authorization code replayed; its grant revoked");
-    let ev = AuditEvent::new(now, "code.replayed", Outcome::Failure)
+    let ev = AuditEvent::new(now, kinds::CODE_REPLAYED, Outcome::Failure)
         .subject(&code.user_id)
         .client(&code.client_id)
         .details(serde_json::json!({ "refresh_tokens_revoked": revoked }))

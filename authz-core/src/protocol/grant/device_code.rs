@@ -17,6 +17,7 @@
 //!    token for the authorization's one resource (RFC 8707); a refresh token when allowed;
 //!    an ID token with `openid` (no nonce: the device flow has none).
 
+use crate::events::kinds;
 use shared::{ErrorCode, ScopeSet};
 
 use crate::crypto::sha256_hex;
@@ -142,7 +143,7 @@ pub async fn handle(
         },
         now,
     )?;
-    let ev = AuditEvent::new(now, "device.token_issued", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::DEVICE_TOKEN_ISSUED, Outcome::Success)
         .subject(&user.id)
         .client(&client.id)
         .ctx(ctx);

@@ -29,6 +29,7 @@
 //!    presents a fresh ID-JAG instead). Audited `token.issued` and `id_jag.accepted`, or
 //!    `id_jag.refused` with the reason — never the assertion.
 
+use crate::events::kinds;
 use shared::ScopeSet;
 
 use crate::crypto::sha256_hex;
@@ -189,7 +190,7 @@ async fn accept(
         ctx.dpop_jkt,
         now,
     )?;
-    let ev = AuditEvent::new(now, "id_jag.accepted", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::ID_JAG_ACCEPTED, Outcome::Success)
         .client(&client.id)
         .subject(&user.id)
         .details(serde_json::json!({
@@ -250,7 +251,7 @@ async fn refused(
     r: Refusal,
 ) -> Error {
     tracing::info!(client = %client.id, reason = r.reason, "ID-JAG refused");
-    let ev = AuditEvent::new(ctx.now, "id_jag.refused", Outcome::Failure)
+    let ev = AuditEvent::new(ctx.now, kinds::ID_JAG_REFUSED, Outcome::Failure)
         .client(&client.id)
         .details(serde_json::json!({
             "reason": r.reason,

@@ -9,6 +9,7 @@ mod password;
 mod refresh_token;
 mod token_exchange;
 
+use crate::events::kinds;
 use http::HeaderMap;
 use shared::ErrorCode;
 use shared::ScopeSet;
@@ -167,7 +168,7 @@ struct Issued<'a> {
 }
 
 async fn audit_issued(state: &AppState, ctx: &RequestContext, i: Issued<'_>) {
-    let ev = AuditEvent::new(ctx.now, "token.issued", Outcome::Success)
+    let ev = AuditEvent::new(ctx.now, kinds::TOKEN_ISSUED, Outcome::Success)
         .client(&i.client.id)
         .subject(i.subject)
         .details(serde_json::json!({

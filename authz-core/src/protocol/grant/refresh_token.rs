@@ -14,6 +14,7 @@
 //! 5. New access token, and the successor refresh token in the same family (absolute lifetime
 //!    kept).
 
+use crate::events::kinds;
 use shared::secret::RefreshToken;
 use shared::{ErrorCode, ScopeSet};
 
@@ -200,7 +201,7 @@ async fn audit_reuse(
 ) {
     tracing::warn!(family = %record.family_id, client = %record.client_id,
         "refresh token reuse detected; family revoked");
-    let ev = AuditEvent::new(now, "refresh.reuse_detected", Outcome::Failure)
+    let ev = AuditEvent::new(now, kinds::REFRESH_REUSE_DETECTED, Outcome::Failure)
         .subject(&record.user_id)
         .client(&record.client_id)
         .details(serde_json::json!({ "family_id": record.family_id, "family_revoked": true }))
@@ -214,7 +215,7 @@ async fn audit_retry(
     record: &RefreshTokenRecord,
     now: i64,
 ) {
-    let ev = AuditEvent::new(now, "refresh.retried", Outcome::Success)
+    let ev = AuditEvent::new(now, kinds::REFRESH_RETRIED, Outcome::Success)
         .subject(&record.user_id)
         .client(&record.client_id)
         .details(serde_json::json!({

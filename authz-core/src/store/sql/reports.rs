@@ -1,6 +1,7 @@
 //! `ReportStore` on SQL: filtered audit reads and the security summary's counts. Optional
 //! filters use `($n IS NULL OR …)`, so the SQL stays static for both backends.
 
+use crate::events::kinds;
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -47,12 +48,12 @@ impl ReportStore for SqlStore {
             let kind: String = r.try_get("kind")?;
             let n: i64 = r.try_get("n")?;
             match kind.as_str() {
-                "login.succeeded" => c.logins_succeeded = n,
-                "login.failed" => c.logins_failed = n,
-                "login.locked" => c.lockouts = n,
-                "refresh.reuse_detected" => c.refresh_reuse_detected = n,
-                "code.replayed" => c.code_replays = n,
-                "grant.revoked" => c.grants_revoked = n,
+                kinds::LOGIN_SUCCEEDED => c.logins_succeeded = n,
+                kinds::LOGIN_FAILED => c.logins_failed = n,
+                kinds::LOGIN_LOCKED => c.lockouts = n,
+                kinds::REFRESH_REUSE_DETECTED => c.refresh_reuse_detected = n,
+                kinds::CODE_REPLAYED => c.code_replays = n,
+                kinds::GRANT_REVOKED => c.grants_revoked = n,
                 _ => {}
             }
         }

@@ -6,6 +6,7 @@
 //! Filter values come from the query string: each is checked ([`Filter::parse`]) and a bad
 //! one is a 400 page that says which, never a 500.
 
+use authz_core::events::kinds;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -27,54 +28,8 @@ use authz_core::store::{AuditEvent, AuditQuery, Outcome};
 /// The most rows one CSV export holds.
 pub const EXPORT_MAX: i64 = 10_000;
 
-/// Kinds offered in the filter's `<datalist>` (any other kind can be typed).
-pub const KNOWN_KINDS: &[&str] = &[
-    "api_key.created",
-    "api_key.revoked",
-    "audit.exported",
-    "client.auth_failed",
-    "client.created",
-    "client.deleted",
-    "client.metadata_rejected",
-    "client.pruned",
-    "client.registered",
-    "client.registration_failed",
-    "client.secret_rotated",
-    "code.issued",
-    "code.replayed",
-    "consent.denied",
-    "consent.granted",
-    "grant.revoked",
-    "key.created",
-    "key.rotated",
-    "key.withdrawn",
-    "login.failed",
-    "login.locked",
-    "login.succeeded",
-    "mcp.tool_denied",
-    "mfa.code_failed",
-    "mfa.code_replayed",
-    "mfa.confirm_failed",
-    "mfa.disabled",
-    "mfa.enabled",
-    "mfa.enrolment_started",
-    "mfa.recovery_code_used",
-    "mfa.reset_by_admin",
-    "refresh.retried",
-    "refresh.reuse_detected",
-    "session.ended",
-    "session.started",
-    "ssf.event_dropped",
-    "token.issued",
-    "token.revoked",
-    "user.created",
-    "user.disabled",
-    "user.email_changed",
-    "user.enabled",
-    "user.password_changed",
-    "user.roles_changed",
-    "user.sessions_ended",
-];
+/// Kinds offered in the filter's `<datalist>` (any other kind can be typed): the catalogue.
+pub const KNOWN_KINDS: &[&str] = kinds::ALL;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -255,7 +210,7 @@ async fn export(
     let events = state.store.query_audit(&q).await?;
     let body = to_csv(&events);
     // Reading the audit log out is itself recorded (after the read: not in this file).
-    let event = AuditEvent::new(state.now(), "audit.exported", Outcome::Success)
+    let event = AuditEvent::new(state.now(), kinds::AUDIT_EXPORTED, Outcome::Success)
         .actor(&console.user.username)
         .details(serde_json::json!({
             "rows": events.len(),

@@ -6,6 +6,7 @@
 //! through `authz_core::identity::*`, which validates and audits it with the administrator as
 //! actor; a refusal is the list again with the reason.
 
+use authz_core::events::kinds;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -241,7 +242,7 @@ async fn end_sessions(
     }
     // And the sign-ins half done (issue 24 item 2).
     state.store.end_pending_signins(&user.id).await?;
-    let event = AuditEvent::new(ctx.now, "user.sessions_ended", Outcome::Success)
+    let event = AuditEvent::new(ctx.now, kinds::USER_SESSIONS_ENDED, Outcome::Success)
         .actor(&console.user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "sessions_ended": sessions.len() }))
