@@ -117,3 +117,25 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// Wait until `url` answers 200 (a spawned server's `/healthz` or `/readyz`), polling every
+/// 50 ms for up to 20 s; on timeout, panic with the last lines of the server's `log`. The one
+/// readiness wait of the tests that start the binaries as processes.
+pub async fn wait_ready(http: &reqwest::Client, url: &str, log: Option<&Path>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if http.get(url).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let tail = log.map(|p| log_tail(p, 40)).unwrap_or_default();
+    panic!("{url} did not answer 200 within 20 s:\n{tail}");
+}
+
+/// The last `lines` lines of a log file (empty if it cannot be read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

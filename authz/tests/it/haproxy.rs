@@ -54,11 +54,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
+use testkit::log_tail as tail;
 
 /// One request of the load: which worker sent it, when it started and ended (since the load
 /// began), and how it went.
@@ -105,19 +101,9 @@ impl Cluster {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            let ready = http
-                .get(format!("{}/readyz", self.replica(i)))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ready {
-                return child;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("replica {i} did not become ready:\n{}", tail(&log, 30));
+        let url = format!("{}/readyz", self.replica(i));
+        testkit::wait_ready(&reqwest::Client::new(), &url, Some(&log)).await;
+        child
     }
 
     /// HAProxy's view of replica `i`: (status, total sessions sent to it), from the stats CSV.
@@ -384,24 +370,7 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
         .timeout(Duration::from_secs(15))
         .build()
         .unwrap();
-    let mut lb_ready = false;
-    for _ in 0..200 {
-        if http
-            .get(format!("{lb}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            lb_ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        lb_ready,
-        "HAProxy did not answer:\n{}",
-        tail(&haproxy_log, 30)
-    );
+    testkit::wait_ready(&http, &format!("{lb}/readyz"), Some(&haproxy_log)).await;
     for i in 0..REPLICAS {
         cluster.wait_status(&http, i, "UP").await;
     }

@@ -131,19 +131,9 @@ impl Proc {
             None => cmd.stderr(Stdio::null()),
         };
         let child = cmd.spawn().unwrap();
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return child;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("authz did not start");
+        let url = format!("{}/healthz", self.base);
+        testkit::wait_ready(&reqwest::Client::new(), &url, log).await;
+        child
     }
 }
 

@@ -54,17 +54,7 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/.well-known/oauth-protected-resource"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    testkit::wait_ready(&http, &format!("{base}/healthz"), Some(&log)).await;
     let token = sys
         .token(
             &[

@@ -97,24 +97,8 @@ async fn both_servers_serve_https_and_swap_certificates_without_restart() {
         .spawn()
         .unwrap();
     let old = trusting(&cert1);
-    let mut up = false;
-    for _ in 0..200 {
-        if old
-            .get(format!("https://127.0.0.1:{m_port}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        up,
-        "mcp-resource did not start:\n{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    let url = format!("https://127.0.0.1:{m_port}/healthz");
+    testkit::wait_ready(&old, &url, Some(&log)).await;
 
     // An https issuer end to end: discovery, a token, and the MCP server verifying it through
     // the https JWKS.
