@@ -1,6 +1,6 @@
 //! The core's one error type. Each error knows its OAuth code, its HTTP status and its
 //! challenge (RFC 6749 §5.2 for protocol and administrative errors, RFC 6750 §3 for bearer
-//! tokens, 429/503 with `Retry-After` for limits and shedding) and has a client-visible
+//! tokens, 429/503 with `Retry-After` for limits, shedding and storage outages) and has a client-visible
 //! description; causes of internal failures are for the log only. The web edge
 //! (`authz_web::error::WebError`) turns it into a response, once.
 

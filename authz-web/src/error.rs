@@ -1,7 +1,7 @@
 //! The web edge's one error type: a core `Error` mapped once to its response — RFC 6749 §5.2
 //! JSON for protocol and administrative errors, RFC 6750 §3 challenges for bearer tokens,
-//! 429/503 with `Retry-After` for limits and shedding, never cached. Internal causes are
-//! logged, never sent. Browser pages have their own type (`browser::PageError`).
+//! 429/503 with `Retry-After` for limits, shedding and storage outages, never cached.
+//! Internal causes are logged, never sent. Browser pages have their own type (`browser::PageError`).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
