@@ -9,6 +9,7 @@ mod console;
 mod device;
 mod logout;
 mod pages;
+#[cfg(feature = "passkeys")]
 mod passkeys;
 mod pending;
 mod signin;
@@ -23,6 +24,27 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use super::limits::{Limit, limited};
 use authz_core::protocol::form::MAX_BODY_BYTES;
 use authz_core::state::AppState;
+
+/// Whether this build offers passkeys (the cargo feature `passkeys`, on by default): the
+/// templates show the passkey buttons, the script and the account's passkey page only then.
+/// Removing stored passkeys (the remedies, an administrator's removal) does not depend on it.
+pub(crate) const PASSKEYS: bool = cfg!(feature = "passkeys");
+
+/// A build without passkeys: none of their routes (404), no script.
+#[cfg(not(feature = "passkeys"))]
+mod passkeys {
+    use super::Limit;
+    use authz_core::state::AppState;
+    use axum::Router;
+
+    pub fn router(_forms: &Option<Limit>) -> Router<AppState> {
+        Router::new()
+    }
+
+    pub fn script() -> Router<AppState> {
+        Router::new()
+    }
+}
 
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
@@ -70,19 +92,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             HeaderValue::from_static("no-referrer"),
         ));
     html.route("/static/style.css", get(style))
-        .route("/static/passkeys.js", get(passkeys_js))
-}
-
-const PASSKEYS_JS: &str = include_str!("../../static/passkeys.js");
-
-async fn passkeys_js() -> impl axum::response::IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        PASSKEYS_JS,
-    )
+        .merge(passkeys::script())
 }
 
 async fn style() -> impl axum::response::IntoResponse {

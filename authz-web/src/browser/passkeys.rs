@@ -6,11 +6,13 @@
 //! Options requests carry the form's CSRF token too. Adding a passkey (its options too) and
 //! removing one need a fresh re-authentication (`Console::require_recent`): a session left
 //! open must not plant a credential that outlives the password (issue 24).
+//! Only in a build with the cargo feature `passkeys` (`browser::PASSKEYS`); removing stored
+//! passkeys elsewhere (an administrator's removal, the remedies) does not depend on it.
 
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,6 +40,23 @@ pub fn router(forms: &Option<Limit>) -> Router<AppState> {
             limited(post(sign_in_options), forms),
         )
         .route("/login/passkey", limited(post(sign_in), forms))
+}
+
+/// The script the passkey pages load, outside the pages' headers (as the stylesheet).
+pub fn script() -> Router<AppState> {
+    Router::new().route("/static/passkeys.js", get(passkeys_js))
+}
+
+const PASSKEYS_JS: &str = include_str!("../../static/passkeys.js");
+
+async fn passkeys_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PASSKEYS_JS,
+    )
 }
 
 struct Row {

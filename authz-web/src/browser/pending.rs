@@ -124,6 +124,7 @@ fn handle_hash(state: &AppState, headers: &HeaderMap) -> Option<String> {
 
 /// The pending sign-in this browser holds, read without spending it (the passkey options of
 /// the next step), while it is valid.
+#[cfg(feature = "passkeys")]
 pub(super) async fn peek(
     state: &AppState,
     headers: &HeaderMap,

@@ -133,6 +133,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// The pending sign-in this browser holds, if any and still valid, with its user (enabled),
 /// read without spending it (the passkey options of the next step).
+#[cfg(feature = "passkeys")]
 pub(super) async fn open_pending(
     state: &AppState,
     headers: &HeaderMap,
@@ -142,6 +143,7 @@ pub(super) async fn open_pending(
 }
 
 /// Spend the pending sign-in this browser holds, for the step that continues it (`pending`).
+#[cfg(feature = "passkeys")]
 pub(super) async fn take_pending(
     state: &AppState,
     headers: &HeaderMap,

@@ -4,6 +4,10 @@
 //! for the guarded outbound fetcher) is built on hyper and tower internally; those are allowed
 //! inside reqwest only, never reached any other way. Positive controls beside each rule: the
 //! same walk over the web edge does see the framework.
+//!
+//! One crypto stack (docs/architecture.md, decision record "One crypto stack"): OpenSSL comes
+//! in through webauthn-rs alone, behind the cargo feature `passkeys`; without it the server
+//! reaches neither.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -13,12 +17,23 @@ const WEB_FRAMEWORK: &[&str] = &["axum", "axum-core", "askama", "authz-web"];
 /// What the core may reach only inside its HTTP client.
 const SERVER_STACK: &[&str] = &["tower", "tower-http", "tower-layer", "hyper", "hyper-util"];
 
+/// What brings OpenSSL into the build: webauthn-rs (passkeys), and OpenSSL itself. (The
+/// pure-Rust `openssl-probe`, which only looks for the system's certificate directories for
+/// rustls-native-certs, is neither.)
+const OPENSSL: &[&str] = &["openssl", "openssl-sys", "webauthn-rs", "webauthn-rs-core"];
+
 /// Every crate `package` depends on at run time (normal dependencies, transitively), with the
 /// subtrees of `prune` left out.
 fn runtime_closure(package: &str, prune: Option<&str>) -> BTreeSet<String> {
+    closure_of(package, prune, &[])
+}
+
+/// [`runtime_closure`] with more `cargo tree` arguments (features).
+fn closure_of(package: &str, prune: Option<&str>, extra: &[&str]) -> BTreeSet<String> {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["tree", "--locked", "-e", "normal", "--prefix", "none"])
         .args(["--format", "{p}", "-p", package])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     if let Some(p) = prune {
         cmd.args(["--prune", p]);
@@ -58,4 +73,16 @@ fn the_core_knows_no_web_framework_and_nothing_below_the_web_edge_depends_on_it(
     assert_eq!(reached(&web, &["axum", "askama"]), ["axum", "askama"]);
     assert_eq!(reached(&web, SERVER_STACK), SERVER_STACK);
     assert!(web.contains("authz-core"));
+}
+
+#[test]
+fn without_the_passkeys_feature_the_server_reaches_no_openssl() {
+    let without = closure_of("authz", None, &["--no-default-features"]);
+    assert!(without.contains("authz-core") && without.contains("rustls"));
+    assert_eq!(reached(&without, OPENSSL), Vec::<&str>::new());
+    // Positive control: the default build (passkeys on) reaches them, through webauthn-rs.
+    let default = runtime_closure("authz", None);
+    assert_eq!(reached(&default, OPENSSL), OPENSSL);
+    let beside = runtime_closure("authz", Some("webauthn-rs"));
+    assert_eq!(reached(&beside, OPENSSL), Vec::<&str>::new());
 }

@@ -36,7 +36,10 @@ mod migration;
 mod outage;
 mod pages;
 mod par;
+#[cfg(feature = "passkeys")]
 mod passkeys;
+#[cfg(not(feature = "passkeys"))]
+mod passkeys_off;
 mod password;
 mod process;
 mod refresh;
