@@ -6,6 +6,8 @@ mod idp;
 mod support;
 
 mod account_console;
+mod admin_smoke;
+mod admin_smoke_changes;
 mod alerts;
 mod attacks;
 mod chromium;

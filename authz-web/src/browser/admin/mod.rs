@@ -19,10 +19,6 @@ mod clients;
 mod dashboard;
 mod format;
 mod keys;
-#[cfg(test)]
-mod smoke;
-#[cfg(test)]
-mod smoke_changes;
 mod user_actions;
 mod user_page;
 mod users;

@@ -1,14 +1,17 @@
-//! In-process checks of the admin console's changes (users, clients, keys) through the whole
-//! router: CSRF, a recent sign-in, the rules on oneself, and an audit record with the
-//! administrator as actor for each (harness: `smoke::App`).
+//! Checks of the admin console's changes (users, clients, keys) through the whole server
+//! (moved from `authz-web`'s unit tests): CSRF, a recent sign-in, the rules on oneself, and an
+//! audit record with the administrator as actor for each (harness: `admin_smoke::App`).
 
-use axum::http::StatusCode;
+use reqwest::StatusCode;
+use testkit::both_backends;
 
-use super::smoke::App;
+use crate::admin_smoke::App;
+use crate::support::Backend;
 
-#[tokio::test]
-async fn user_changes_are_checked_and_audited() {
-    let app = App::new().await;
+both_backends!(user_changes_are_checked_and_audited, clients_and_keys);
+
+async fn user_changes_are_checked_and_audited(backend: Backend) {
+    let app = App::new(backend).await;
     let root = app.user("root", "admin").await;
     let bob = app.user("bob", "user").await;
     let c = app.sign_in(&root).await;
@@ -155,9 +158,8 @@ async fn user_changes_are_checked_and_audited() {
     assert!(app.reload(&bob).await.is_enabled());
 }
 
-#[tokio::test]
-async fn clients_and_keys() {
-    let app = App::new().await;
+async fn clients_and_keys(backend: Backend) {
+    let app = App::new(backend).await;
     let root = app.user("root", "admin").await;
     let c = app.sign_in(&root).await;
     let pairs = [
@@ -212,7 +214,7 @@ async fn clients_and_keys() {
         .expect("registered");
     assert_eq!(
         stored.grant_types,
-        vec![authz_core::store::GrantType::TokenExchange]
+        vec![authz::store::GrantType::TokenExchange]
     );
     assert_eq!(
         stored.serves_resource.as_deref(),
