@@ -133,7 +133,7 @@ pub async fn build_state_with_clock(
 
 /// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
 pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
-    // Origin is validated by `origin::check_origin` (outermost, before the token check).
+    // Origin is validated by `auth::check_origin` (outermost, before the token check).
     let mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -160,7 +160,7 @@ pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     }
     let protected = protected.layer(axum::middleware::from_fn_with_state(
         Arc::clone(&state),
-        origin::check_origin,
+        auth::check_origin,
     ));
     // Outermost: preflights are answered before the Origin and token checks, and every
     // answer (401/403 challenges too) carries the grant for an allowed origin.

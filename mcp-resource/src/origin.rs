@@ -8,22 +8,16 @@
 //!   or to an entry of `MCP_ALLOWED_ORIGINS` (`scheme://host[:port]`, `:*` for any port):
 //!   allowed;
 //! - anything else, including `Origin: null` and malformed values: 403 with a JSON-RPC error
-//!   ([`check_origin`], the middleware).
+//!   (`auth::check_origin`, the middleware).
 //!
 //! The same policy decides who gets a CORS grant (`cors`, outermost on the MCP endpoint), so a
 //! browser client that the Origin check admits can also read the answers, 401 challenges
 //! included, and one it refuses gets none.
+//!
+//! A leaf: the configuration validates the policy and the state holds it, neither imported here.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderName, Method};
 use shared::cors::{Cors, Origins};
-
-use crate::auth::refusal::json_rpc_error;
-use crate::state::McpState;
 
 /// A `(scheme, host, port)` triple; `port: None` in an allow-list entry means any port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,27 +123,6 @@ impl OriginPolicy {
             a.scheme == o.scheme && a.host == o.host && (a.port.is_none() || a.port == o.port)
         })
     }
-}
-
-/// The middleware (outermost on the MCP endpoint, inside CORS).
-pub async fn check_origin(
-    State(state): State<Arc<McpState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
-        return next.run(req).await;
-    };
-    let allowed = origin.to_str().is_ok_and(|o| state.origins.allows(o));
-    if allowed {
-        return next.run(req).await;
-    }
-    tracing::warn!(origin = ?origin, "refused a request from a disallowed Origin");
-    json_rpc_error(
-        StatusCode::FORBIDDEN,
-        serde_json::Value::Null,
-        "Forbidden: this Origin may not call the MCP server",
-    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use shared::verifier::Verifier;
 
-use crate::auth::{AuthError, Caller, Refusal};
+use crate::auth::caller::Caller;
+use crate::auth::refusal::{AuthError, Refusal};
 use crate::config::Config;
 use crate::store::{AuditRow, Store};
 

@@ -23,16 +23,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::refusal::{Refusal, json_rpc_error};
-use super::token::Caller;
+use super::caller::Caller;
+use super::refusal::{MAX_BODY, Refusal, json_rpc_error};
 use crate::rbac;
 use crate::state::McpState;
 
-/// Largest JSON-RPC body accepted.
-pub const MAX_BODY: usize = 1024 * 1024;
-
-/// Read the body (at most [`MAX_BODY`]) of the request whose head is `parts`, check that its routing headers agree with it and that
-/// `caller` may make the call: the request rebuilt for rmcp, or the refusal.
+/// Read the body (at most [`MAX_BODY`]) of the request whose head is `parts`, check that its
+/// routing headers agree with it and that `caller` may make the call: the request rebuilt for
+/// rmcp, or the refusal.
 pub(super) async fn admit(
     state: &McpState,
     caller: &Caller,

@@ -1,7 +1,7 @@
 //! Authorization in front of the MCP endpoint (MCP authorization spec 2025-11-25, RFC 6750,
 //! RFC 9449, RFC 9728), as axum middleware. The layers, outermost first (`crate::router`):
 //!
-//! 1. CORS, then the `Origin` check (`origin::check_origin`);
+//! 1. CORS, then the `Origin` check ([`check_origin`], with the policy of `crate::origin`);
 //! 2. the per-client-IP limit ([`rate_limit`]), before any token work, so floods of bad tokens
 //!    are limited too;
 //! 3. [`require_token`]: the token layer ([`token`]: scheme, verification, DPoP binding,
@@ -13,6 +13,7 @@
 //! `resource_metadata` URL, DPoP challenges and nonces, `Retry-After`); `McpState::refuse`
 //! builds them and counts them.
 
+pub mod caller;
 pub mod gate;
 pub mod refusal;
 pub mod token;
@@ -20,14 +21,13 @@ pub mod token;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::dpop::Scheme;
 
-pub use self::gate::MAX_BODY;
-pub use self::refusal::{AuthError, Refusal};
-pub use self::token::Caller;
+pub use self::caller::Caller;
+pub use self::refusal::{AuthError, MAX_BODY, Refusal};
 use crate::state::McpState;
 
 /// The middleware: the token layer, then the JSON-RPC gate, then the MCP service.
@@ -83,4 +83,26 @@ pub async fn rate_limit(
         }
     }
     Ok(next.run(req).await)
+}
+
+/// The `Origin` check (outermost on the MCP endpoint, inside CORS; `crate::origin`): a
+/// request with an `Origin` the policy does not allow is a 403 JSON-RPC error.
+pub async fn check_origin(
+    State(state): State<Arc<McpState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return next.run(req).await;
+    };
+    let allowed = origin.to_str().is_ok_and(|o| state.origins.allows(o));
+    if allowed {
+        return next.run(req).await;
+    }
+    tracing::warn!(origin = ?origin, "refused a request from a disallowed Origin");
+    refusal::json_rpc_error(
+        StatusCode::FORBIDDEN,
+        serde_json::Value::Null,
+        "Forbidden: this Origin may not call the MCP server",
+    )
 }

@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use shared::dpop::{DpopError, Scheme};
 
-use super::gate::MAX_BODY;
+/// Largest JSON-RPC body accepted (the gate's body cap; its refusal names it).
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Why the MCP endpoint refuses a request, with what its challenge names. Built by
 /// `McpState::refuse` (which fills in this server's details and counts the refusal).
