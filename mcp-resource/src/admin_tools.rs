@@ -18,7 +18,7 @@ use crate::rbac;
 use crate::server::{McpServer, failed, json_result, tool_error};
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct NewApiKey {
+pub(crate) struct NewApiKey {
     /// A name to recognise the key by (1–100 characters).
     pub name: String,
     /// Space-separated scopes for the key; only scopes you hold (e.g. "notes:read").
@@ -28,13 +28,13 @@ pub struct NewApiKey {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct KeyId {
+pub(crate) struct KeyId {
     /// The key's id (`client_id`), as returned by create_api_key or list_api_keys.
     pub key_id: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct AuditFilter {
+pub(crate) struct AuditFilter {
     /// Only events at or after this Unix time.
     pub from: Option<i64>,
     /// Only events at or before this Unix time.
@@ -52,7 +52,7 @@ pub struct AuditFilter {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct Window {
+pub(crate) struct Window {
     /// The window to count over, in seconds (60 – 31 622 400, default a day).
     pub window_secs: Option<i64>,
 }

@@ -24,7 +24,7 @@ use crate::state::McpState;
 use crate::store::AuditRow;
 
 /// The most events one report carries (the authorization server's limit).
-pub const MAX_BATCH: usize = 500;
+pub(crate) const MAX_BATCH: usize = 500;
 /// The longest string sent (characters; the authorization server clips to this too).
 const MAX_TEXT: usize = 256;
 /// Largest request body sent (the authorization server accepts 1 MiB).

@@ -14,7 +14,7 @@ use shared::probe::Check;
 
 use crate::state::McpState;
 
-pub fn router() -> Router<Arc<McpState>> {
+pub(crate) fn router() -> Router<Arc<McpState>> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -1,21 +1,21 @@
 //! `mcp-resource`: an MCP server (rmcp, Streamable HTTP at the resource URL's path) that trusts
 //! only access tokens `authz` issued for it, verified offline, and enforces a scope per tool.
 
-pub mod admin_tools;
+pub(crate) mod admin_tools;
 pub mod auth;
-pub mod authz_client;
-pub mod config;
+pub(crate) mod authz_client;
+pub(crate) mod config;
 pub mod denials;
-pub mod health;
-pub mod metadata;
-pub mod metrics;
-pub mod origin;
+pub(crate) mod health;
+pub(crate) mod metadata;
+pub(crate) mod metrics;
+pub(crate) mod origin;
 pub mod rbac;
-pub mod revocations;
-pub mod server;
-pub mod signals;
-pub mod state;
-pub mod store;
+pub(crate) mod revocations;
+pub(crate) mod server;
+pub(crate) mod signals;
+pub(crate) mod state;
+pub(crate) mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -132,7 +132,7 @@ pub async fn build_state_with_clock(
 }
 
 /// The HTTP application: protected-resource metadata and the MCP endpoint behind the token check.
-pub fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
+pub(crate) fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router {
     // Origin is validated by `auth::check_origin` (outermost, before the token check).
     let mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)

@@ -13,7 +13,7 @@ use shared::cors::Origins;
 use crate::rbac;
 use crate::state::McpState;
 
-pub fn router(state: &McpState) -> Router<Arc<McpState>> {
+pub(crate) fn router(state: &McpState) -> Router<Arc<McpState>> {
     let suffixed = format!(
         "/.well-known/oauth-protected-resource{}",
         state.config.mcp_path()

@@ -22,18 +22,18 @@ pub const TOOLS: &[(&str, &str)] = &[
 
 /// A resource this server serves.
 #[derive(Debug, Clone, Copy)]
-pub struct ResourceDecl {
+pub(crate) struct ResourceDecl {
     pub uri: &'static str,
     pub name: &'static str,
     pub description: &'static str,
     pub scope: &'static str,
 }
 
-pub const PROFILE_URI: &str = "user://profile";
-pub const SUMMARY_URI: &str = "security://summary";
+pub(crate) const PROFILE_URI: &str = "user://profile";
+pub(crate) const SUMMARY_URI: &str = "security://summary";
 
 /// Every resource, with its scope.
-pub const RESOURCES: &[ResourceDecl] = &[
+pub(crate) const RESOURCES: &[ResourceDecl] = &[
     ResourceDecl {
         uri: PROFILE_URI,
         name: "profile",
@@ -48,22 +48,22 @@ pub const RESOURCES: &[ResourceDecl] = &[
     },
 ];
 
-pub fn tool_scope(name: &str) -> Option<&'static str> {
+pub(crate) fn tool_scope(name: &str) -> Option<&'static str> {
     TOOLS.iter().find(|(t, _)| *t == name).map(|(_, s)| *s)
 }
 
-pub fn resource(uri: &str) -> Option<&'static ResourceDecl> {
+pub(crate) fn resource(uri: &str) -> Option<&'static ResourceDecl> {
     RESOURCES.iter().find(|r| r.uri == uri)
 }
 
-pub fn resource_scope(uri: &str) -> Option<&'static str> {
+pub(crate) fn resource_scope(uri: &str) -> Option<&'static str> {
     resource(uri).map(|r| r.scope)
 }
 
 /// The scope to ask for when exchanging the caller's token for `tool`: the tool's own scope
 /// plus `extra` (none for a tool any valid token may call: the exchange then keeps the
 /// subject token's scopes, RFC 8693 §2.1).
-pub fn exchange_scope(tool: &str, extra: &ScopeSet) -> Option<String> {
+pub(crate) fn exchange_scope(tool: &str, extra: &ScopeSet) -> Option<String> {
     let mut scope = extra.clone();
     if let Some(s) = tool_scope(tool).and_then(|s| shared::Scope::new(s).ok()) {
         scope.insert(s);
@@ -72,12 +72,12 @@ pub fn exchange_scope(tool: &str, extra: &ScopeSet) -> Option<String> {
 }
 
 /// Does a token with `scopes` satisfy `needed` (empty: any valid token)?
-pub fn allows(scopes: &ScopeSet, needed: &str) -> bool {
+pub(crate) fn allows(scopes: &ScopeSet, needed: &str) -> bool {
     needed.is_empty() || scopes.contains(needed)
 }
 
 /// What a description says about its scope.
-pub fn needs(scope: &str) -> String {
+pub(crate) fn needs(scope: &str) -> String {
     if scope.is_empty() {
         "(any valid token)".to_owned()
     } else {
@@ -86,7 +86,7 @@ pub fn needs(scope: &str) -> String {
 }
 
 /// Every scope this server understands (for RFC 9728 `scopes_supported`).
-pub fn scopes_supported() -> ScopeSet {
+pub(crate) fn scopes_supported() -> ScopeSet {
     ScopeSet::from_tokens(
         TOOLS
             .iter()

@@ -23,11 +23,11 @@ use crate::auth::Caller;
 use crate::rbac::{self, PROFILE_URI, SUMMARY_URI};
 use crate::state::McpState;
 
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_CONTENT_CHARS: usize = 20_000;
+pub(crate) const MAX_TITLE_CHARS: usize = 200;
+pub(crate) const MAX_CONTENT_CHARS: usize = 20_000;
 
 #[derive(Clone)]
-pub struct McpServer {
+pub(crate) struct McpServer {
     pub(crate) state: Arc<McpState>,
     tool_router: Arc<ToolRouter<Self>>,
 }
@@ -39,7 +39,7 @@ impl std::fmt::Debug for McpServer {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateNote {
+pub(crate) struct CreateNote {
     /// Title, 1–200 characters, one line.
     pub title: String,
     /// Content, 1–20000 characters.
@@ -47,13 +47,13 @@ pub struct CreateNote {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct NoteId {
+pub(crate) struct NoteId {
     /// The note's id, as returned by create_secure_note or list_secure_notes.
     pub id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ListNotes {
+pub(crate) struct ListNotes {
     /// How many notes to return, newest first (1–100, default 50).
     pub limit: Option<i64>,
 }
@@ -69,7 +69,7 @@ fn require_caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, McpError> 
 
 /// Longest tool name or resource URI kept in an audit row or echoed in an error (the body
 /// limit is 1 MiB; names are never that long, attackers' are).
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 /// At most `MAX_NAME_CHARS` characters of a caller-chosen name, marked when cut.
 pub(crate) fn clip(name: &str) -> String {

@@ -30,7 +30,7 @@ use crate::revocations::rules_of;
 use crate::state::McpState;
 
 /// Poll the stream until the task is aborted.
-pub async fn poll_forever(state: Arc<McpState>) {
+pub(crate) async fn poll_forever(state: Arc<McpState>) {
     let every = Duration::from_secs(state.config.ssf_poll_secs);
     let mut endpoint: Option<String> = None;
     let mut ack: Vec<String> = Vec::new();

@@ -13,10 +13,10 @@
 //! `resource_metadata` URL, DPoP challenges and nonces, `Retry-After`); `McpState::refuse`
 //! builds them and counts them.
 
-pub mod caller;
-pub mod gate;
-pub mod refusal;
-pub mod token;
+pub(crate) mod caller;
+pub(crate) mod gate;
+pub(crate) mod refusal;
+pub(crate) mod token;
 
 use std::sync::Arc;
 
@@ -26,12 +26,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shared::dpop::Scheme;
 
-pub use self::caller::Caller;
-pub use self::refusal::{AuthError, MAX_BODY, Refusal};
+pub(crate) use self::caller::Caller;
+pub use self::refusal::MAX_BODY;
+pub(crate) use self::refusal::{AuthError, Refusal};
 use crate::state::McpState;
 
 /// The middleware: the token layer, then the JSON-RPC gate, then the MCP service.
-pub async fn require_token(
+pub(crate) async fn require_token(
     State(state): State<Arc<McpState>>,
     req: Request,
     next: Next,
@@ -64,7 +65,7 @@ pub async fn require_token(
 /// Per-client-IP request limit on the MCP endpoint, before any token work (so floods of bad
 /// tokens are limited too): 429 with `Retry-After`. The client's address is the peer's, or the
 /// `X-Forwarded-For` entry a trusted proxy (`MCP_TRUSTED_PROXIES`) added.
-pub async fn rate_limit(
+pub(crate) async fn rate_limit(
     State(state): State<Arc<McpState>>,
     req: Request,
     next: Next,
@@ -87,7 +88,7 @@ pub async fn rate_limit(
 
 /// The `Origin` check (outermost on the MCP endpoint, inside CORS; `crate::origin`): a
 /// request with an `Origin` the policy does not allow is a 403 JSON-RPC error.
-pub async fn check_origin(
+pub(crate) async fn check_origin(
     State(state): State<Arc<McpState>>,
     req: Request,
     next: Next,
