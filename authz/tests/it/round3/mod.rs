@@ -8,5 +8,6 @@ mod browser_small;
 mod delivery;
 mod dpop;
 mod fetch;
+mod keys_and_sessions;
 mod races;
 mod remedies;
