@@ -41,6 +41,14 @@ pub enum Error {
     /// scope to ask for (RFC 6750 §3.1).
     #[error("insufficient_scope: this needs the {scope} scope")]
     InsufficientScope { scope: Cow<'static, str> },
+    /// The token is live, but the sign-in behind it is too old (or lacks a factor) for what
+    /// the request does: 401 `insufficient_user_authentication` whose challenge carries
+    /// `max_age`, so the client signs the user in again and retries (RFC 9470 §3, §4).
+    #[error("insufficient_user_authentication: {description}")]
+    StepUp {
+        description: Cow<'static, str>,
+        max_age: i64,
+    },
     /// Over a per-client rate limit: 429 (RFC 6585 §4) with `Retry-After`.
     #[error("too many requests from this address; retry in {retry_after} s")]
     TooMany { retry_after: u64 },
@@ -217,6 +225,7 @@ impl Error {
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::Resource(r) => r.code,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
+            Self::StepUp { .. } => ErrorCode::InsufficientUserAuthentication,
             Self::TooMany { .. } | Self::Overloaded { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Invalid(_) | Self::Conflict(_) | Self::NotFound(_) => ErrorCode::InvalidRequest,
             // RFC 6749 §4.1.2.1: a temporary condition the client may retry.
@@ -233,9 +242,9 @@ impl Error {
 
     fn raw_description(&self) -> String {
         match self {
-            Self::OAuth { description, .. } | Self::InvalidToken { description, .. } => {
-                description.to_string()
-            }
+            Self::OAuth { description, .. }
+            | Self::InvalidToken { description, .. }
+            | Self::StepUp { description, .. } => description.to_string(),
             Self::Resource(r) => r.description.to_string(),
             Self::InsufficientScope { scope } => format!("this needs the {scope} scope"),
             Self::Database(_) if self.is_storage_outage() => {
@@ -279,6 +288,12 @@ impl Error {
             Self::InsufficientScope { scope } => Some(format!(
                 "Bearer realm=\"authz\", error=\"insufficient_scope\", scope=\"{}\"",
                 quote(scope)
+            )),
+            // RFC 9470 §3: the challenge says how recent a sign-in the request needs.
+            Self::StepUp { max_age, .. } => Some(format!(
+                "Bearer realm=\"authz\", error=\"insufficient_user_authentication\", \
+                 error_description=\"{}\", max_age={max_age}",
+                self.description()
             )),
             // Its own challenges (`ResourceRefusal::challenges`).
             Self::Resource(_) => None,

@@ -158,10 +158,17 @@ pub(crate) fn router(state: Arc<McpState>, cancel: CancellationToken) -> Router 
             auth::rate_limit,
         ));
     }
-    let protected = protected.layer(axum::middleware::from_fn_with_state(
-        Arc::clone(&state),
-        auth::check_origin,
-    ));
+    let protected = protected
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::check_origin,
+        ))
+        // Every MCP answer is the caller's own (tool results carry notes, a new API key's
+        // secret): never stored by a cache (RFC 9111 §5.2.2.5), as the refusals already say.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        ));
     // Outermost: preflights are answered before the Origin and token checks, and every
     // answer (401/403 challenges too) carries the grant for an allowed origin.
     let methods = [Method::GET, Method::POST, Method::DELETE];

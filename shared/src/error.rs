@@ -58,6 +58,9 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8, §9: the server requires a DPoP nonce (sent in the `DPoP-Nonce` header).
     UseDpopNonce,
+    /// RFC 9470 §3: the user's authentication behind the token is too old or too weak for
+    /// this request (HTTP 401, with `max_age` / `acr_values` in the challenge).
+    InsufficientUserAuthentication,
 }
 
 impl ErrorCode {
@@ -89,13 +92,14 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
         }
     }
 
     /// The HTTP status that goes with the code on a token-style endpoint.
     pub const fn http_status(self) -> u16 {
         match self {
-            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InvalidClient | Self::InvalidToken | Self::InsufficientUserAuthentication => 401,
             Self::InsufficientScope => 403,
             // `access_denied` at a token-style endpoint is the device grant's (RFC 8628 §3.5),
             // an RFC 6749 §5.2 error response: 400 like the others.

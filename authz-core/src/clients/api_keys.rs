@@ -11,6 +11,12 @@
 //! - only scopes the owner's roles grant now;
 //! - never `keys:write` (no key mints keys) and no OIDC scope.
 //!
+//! A key speaks for its owner for up to a year, so creating one needs a [`RecentSignIn`]: the
+//! one re-authentication rule (`identity::session::recent_sign_in`) applied to the session
+//! behind the request — the console's, or the asking token's `sid` through the management API
+//! and the MCP tool — whichever way the key is asked for. The type makes the rule impossible
+//! to skip: outside this crate a proof comes only from that function.
+//!
 //! Keys stop working at once when their owner is disabled or deleted (checked at every use), and
 //! an administrator's password reset revokes them (`admin::set_password`).
 
@@ -52,6 +58,24 @@ pub struct CreatedKey {
     pub client_secret: ClientSecret,
 }
 
+/// Proof that a session of a user is a fresh sign-in with every factor the user has (and the
+/// second factor their role may require): made only by `identity::session::recent_sign_in`.
+#[derive(Debug)]
+pub struct RecentSignIn {
+    sid: String,
+    user_id: String,
+}
+
+impl RecentSignIn {
+    /// For `identity::session::recent_sign_in`, once it has applied the rule.
+    pub(crate) fn new(sid: &str, user_id: &str) -> Self {
+        Self {
+            sid: sid.to_owned(),
+            user_id: user_id.to_owned(),
+        }
+    }
+}
+
 /// The scope no API key may carry: keys would mint keys.
 pub const KEYS_WRITE: &str = "keys:write";
 
@@ -68,20 +92,24 @@ fn view(c: &Client, now: i64) -> KeyView {
 }
 
 /// Create a key for `owner`, asked for by a token carrying `asking` (see the module docs),
-/// from the session `session` of the owner's (the console's, or the asking token's `sid`):
-/// the key is stored only while that session is live, in the transaction that takes its row,
+/// from a fresh sign-in of the owner's (`signed_in`: the console's session, or the asking
+/// token's `sid`): the key is stored only while that session is live, in the transaction that
+/// takes its row,
 /// so a key asked for from a session a password reset or disabling ended is not created
 /// (`Conflict`) — the remedy revokes the keys it sees, this sees the session ended.
 pub async fn create(
     state: &AppState,
     owner: &User,
-    session: Option<&str>,
+    signed_in: &RecentSignIn,
     asking: &ScopeSet,
     name: &str,
     scope: &str,
     expires_in_days: Option<i64>,
 ) -> Result<CreatedKey> {
     let now = state.now();
+    if signed_in.user_id != owner.id {
+        return Err(Error::internal("a sign-in proof of another user"));
+    }
     let days = expires_in_days.unwrap_or(90);
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(Error::invalid_request(format!(
@@ -145,7 +173,7 @@ pub async fn create(
             expires_at: Some(now + days * 86_400),
             ..Default::default()
         },
-        session,
+        Some(signed_in.sid.as_str()),
     )
     .await
     .map_err(|e| match e {

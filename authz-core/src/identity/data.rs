@@ -165,7 +165,7 @@ pub async fn end_other_sessions(
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<usize> {
-    let sessions = state.store.user_sessions(&user.id, ctx.now).await?;
+    let sessions = state.store.user_sessions(&user.id).await?;
     let mut ended = 0;
     for s in sessions.iter().filter(|s| Some(s.sid.as_str()) != keep_sid) {
         crate::identity::session::end(state, s, reason, ctx).await?;
@@ -183,7 +183,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value> 
     state.audit_log.flush().await;
     let sessions: Vec<_> = state
         .store
-        .user_sessions(&user.id, now)
+        .user_sessions(&user.id)
         .await?
         .into_iter()
         .map(|s| {

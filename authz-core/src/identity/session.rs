@@ -3,7 +3,7 @@
 //! issued through it (OIDC RP-Initiated Logout §2).
 
 use crate::crypto::{random_id, random_secret, sha256_hex};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::audit::RequestContext;
 use crate::events::kinds;
 use crate::state::AppState;
@@ -52,6 +52,46 @@ pub async fn is_fresh(state: &AppState, session: &Session, user: &User) -> Resul
         return Ok(false);
     }
     Ok(session.is_multi_factor() || !crate::identity::two_factor::is_enabled(state, user).await?)
+}
+
+/// The one re-authentication rule (`is_fresh`) and the multi-factor rule of `[mfa]
+/// required_roles`, applied to the session `sid` behind a request (the console's, or a
+/// token's `sid`) that creates a lasting credential for `user` (an API key): the proof that
+/// asks for, or 401 `insufficient_user_authentication` with `max_age` (RFC 9470 §3) so the
+/// client signs the user in again and retries. A token without a session (no `sid`) has no
+/// sign-in to be recent.
+pub async fn recent_sign_in(
+    state: &AppState,
+    sid: Option<&str>,
+    user: &User,
+) -> Result<crate::clients::api_keys::RecentSignIn> {
+    let max_age = state.config.console.reauth_secs;
+    let refused = |why: &'static str| Error::StepUp {
+        description: why.into(),
+        max_age,
+    };
+    let Some(sid) = sid else {
+        return Err(refused(
+            "creating a credential needs a recent sign-in; this token has no sign-in session",
+        ));
+    };
+    let session = state
+        .store
+        .get_session_by_sid(sid)
+        .await?
+        .filter(|s| s.ended_at.is_none() && s.user_id == user.id)
+        .ok_or_else(|| refused("creating a credential needs a recent sign-in"))?;
+    if state.config.mfa.required_for(&user.roles) && !session.is_multi_factor() {
+        return Err(refused(
+            "creating a credential needs a recent sign-in with a second factor",
+        ));
+    }
+    if !is_fresh(state, &session, user).await? {
+        return Err(refused(
+            "creating a credential needs a recent sign-in with every factor; sign in again",
+        ));
+    }
+    Ok(crate::clients::api_keys::RecentSignIn::new(sid, &user.id))
 }
 
 /// How a browser signed in: the methods used (RFC 8176 `amr`) and its user agent.

@@ -18,9 +18,11 @@ pub struct ConsentRecord {
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// The user's sessions that have not ended and not expired at `now` (browser and grant
-    /// sessions), newest first.
-    async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>>;
+    /// The user's sessions that have not ended (browser and grant sessions), newest first —
+    /// those past their idle or absolute lifetime too: a browser can no longer use one, but
+    /// the grants signed in through it (refresh tokens, `sid`-bound access tokens) live until
+    /// the session is ended, so every remedy that lists sessions must see it.
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>>;
     async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>>;
     /// The user's refresh tokens of families that are neither revoked nor past their end
     /// (used ones included: they date the grant's first and last use).

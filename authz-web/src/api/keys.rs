@@ -12,6 +12,7 @@ use super::Caller;
 use crate::context::Ctx;
 use crate::error::{Error, WebError};
 use authz_core::clients::api_keys;
+use authz_core::identity::session;
 use authz_core::protocol::revocation;
 use authz_core::state::AppState;
 
@@ -37,10 +38,13 @@ async fn create(
 ) -> Result<Response, WebError> {
     caller.require("keys:write")?;
     let Json(req) = body.map_err(|e| Error::invalid_request(format!("bad JSON body: {e}")))?;
+    // A lasting credential: the sign-in behind the token must be recent (RFC 9470).
+    let signed_in =
+        session::recent_sign_in(&state, caller.claims.sid.as_deref(), &caller.user).await?;
     let created = api_keys::create(
         &state,
         &caller.user,
-        caller.claims.sid.as_deref(),
+        &signed_in,
         &caller.scope,
         &req.name,
         &req.scope,

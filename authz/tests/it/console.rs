@@ -249,10 +249,11 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
     let bob_rt = grant(&app, "bob").await;
     let bob = app.state.store.get_user(&bob_id).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
+    let (_, signed_in) = app.recent_sign_in(&bob).await;
     let key = api_keys::create(
         &app.state,
         &bob,
-        None,
+        &signed_in,
         &held,
         "bob-bot",
         "notes:read",

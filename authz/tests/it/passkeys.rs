@@ -32,12 +32,7 @@ async fn password(b: &Browser, site: &str, next: &str) {
 
 /// The `amr` of alice's newest browser session.
 async fn newest_amr(app: &TestApp, user_id: &str) -> Vec<String> {
-    let sessions = app
-        .state
-        .store
-        .user_sessions(user_id, app.clock.now())
-        .await
-        .unwrap();
+    let sessions = app.state.store.user_sessions(user_id).await.unwrap();
     sessions
         .iter()
         .filter(|s| s.client_id.is_none())

@@ -595,3 +595,31 @@ pub async fn turn_on_totp(app: &TestApp, user: &authz::store::User) -> Vec<u8> {
     app.clock.advance(totp::STEP_SECS);
     secret
 }
+
+impl TestApp {
+    /// A fresh password sign-in of `user` (a browser session started now) and the proof the
+    /// one re-authentication rule gives for it: what creating an API key needs.
+    pub async fn recent_sign_in(
+        &self,
+        user: &authz::store::User,
+    ) -> (String, authz::clients::api_keys::RecentSignIn) {
+        use authz::identity::session;
+        let ctx = authz::events::audit::RequestContext {
+            ip: None,
+            now: self.clock.now(),
+            dpop_jkt: None,
+        };
+        let how = session::SignedIn {
+            amr: &["pwd"],
+            user_agent: None,
+        };
+        let (s, _) = session::start(&self.state, user, how, &ctx)
+            .await
+            .unwrap()
+            .expect("a session");
+        let proof = session::recent_sign_in(&self.state, Some(&s.sid), user)
+            .await
+            .unwrap();
+        (s.sid, proof)
+    }
+}

@@ -253,10 +253,31 @@ async fn stateless_requests_and_host_check(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A tool's answer is the caller's own (notes, a new key's secret): never cached (the
+    // review of issue 25); the public metadata document is (control).
+    let cache = |r: &reqwest::Response| r.headers().get("cache-control").cloned();
+    assert_eq!(
+        cache(&r).as_ref().map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
     let body: Value = r.json().await.unwrap();
     let profile: Value =
         serde_json::from_str(body["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(profile["username"], "testuser");
+    let prm = sys
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource",
+            sys.mcp_base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prm.status(), 200);
+    assert_ne!(
+        cache(&prm).as_ref().map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
 
     let r = sys
         .http

@@ -9,13 +9,12 @@ use crate::store::{AccountStore, ConsentRecord, RefreshTokenRecord, Session};
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    async fn user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>> {
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
         let rows = sqlx::query(
-            "SELECT * FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
+            "SELECT * FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
              ORDER BY created_at DESC, sid",
         )
         .bind(user_id)
-        .bind(now)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -152,10 +152,7 @@ async fn sessions_page(
     console: &Console,
     done: Option<&str>,
 ) -> Result<Response, PageError> {
-    let list = state
-        .store
-        .user_sessions(&console.user.id, state.now())
-        .await?;
+    let list = state.store.user_sessions(&console.user.id).await?;
     let rows: Vec<SessionRow> = list
         .iter()
         .map(|s| SessionRow {

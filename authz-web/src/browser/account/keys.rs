@@ -15,6 +15,7 @@ use super::profile::Done;
 use super::user_error;
 use crate::console::time::{utc, utc_or_dash};
 use authz_core::clients::api_keys::{self, KEYS_WRITE};
+use authz_core::identity::session;
 use authz_core::state::AppState;
 
 struct KeyRow {
@@ -130,17 +131,9 @@ pub async fn create(
         },
     };
     let held = asking(&state, &console);
-    match api_keys::create(
-        &state,
-        &console.user,
-        Some(&console.session.sid),
-        &held,
-        name,
-        &scope,
-        days,
-    )
-    .await
-    {
+    let signed_in =
+        session::recent_sign_in(&state, Some(&console.session.sid), &console.user).await?;
+    match api_keys::create(&state, &console.user, &signed_in, &held, name, &scope, days).await {
         Ok(k) => {
             let created = Created {
                 client_id: k.client_id,

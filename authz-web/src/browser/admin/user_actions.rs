@@ -236,7 +236,7 @@ async fn end_sessions(
         user,
         "Sign out your own sessions on your account page.",
     )?;
-    let sessions = state.store.user_sessions(&user.id, ctx.now).await?;
+    let sessions = state.store.user_sessions(&user.id).await?;
     for s in &sessions {
         session::end(state, s, "admin", ctx).await?;
     }

@@ -387,10 +387,11 @@ async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let id = app.user("bob", PW, "user").await;
     let owner = app.state.store.get_user(&id).await.unwrap().unwrap();
     let asking = shared::ScopeSet::parse("keys:write notes:read").unwrap();
+    let (_, signed_in) = app.recent_sign_in(&owner).await;
     let key = authz::clients::api_keys::create(
         &app.state,
         &owner,
-        None,
+        &signed_in,
         &asking,
         "bot",
         "notes:read",

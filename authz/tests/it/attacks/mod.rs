@@ -4,7 +4,7 @@
 
 mod accounts;
 mod browser;
-mod grants;
+pub(crate) mod grants;
 mod input;
 mod oauth;
 mod reach;

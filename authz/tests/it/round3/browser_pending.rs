@@ -214,7 +214,7 @@ async fn password_works(app: &TestApp, name: &str, pw: &str) -> bool {
 
 /// The `amr` of `user_id`'s newest browser session.
 async fn newest_amr(app: &TestApp, user_id: &str) -> Vec<String> {
-    let sessions = app.state.store.user_sessions(user_id, app.clock.now());
+    let sessions = app.state.store.user_sessions(user_id);
     let sessions = sessions.await.unwrap();
     let newest = sessions
         .iter()

@@ -356,12 +356,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
     // from a session the remedy ended stores nothing (positive control: before, it does).
     plant(&app, &alice, "planted-3", "attacker").await;
     let _held = signed_in(&app, "alice").await;
-    let sessions = app
-        .state
-        .store
-        .user_sessions(&alice, app.clock.now())
-        .await
-        .unwrap();
+    let sessions = app.state.store.user_sessions(&alice).await.unwrap();
     let sid = sessions[0].sid.clone();
     let late = passkey_row(&app, &alice, "in-flight", "attacker");
     assert!(app.state.store.add_passkey(&late, &sid).await.unwrap());

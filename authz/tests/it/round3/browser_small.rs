@@ -214,12 +214,7 @@ async fn item_04_passkey_options_do_not_tell_which_names_hold_passkeys(backend: 
     click(&b, "#passkey-signin").await;
     wait_h1(&b, "Your account").await;
     b.quit().await;
-    let sessions = app
-        .state
-        .store
-        .user_sessions(&alice, app.clock.now())
-        .await
-        .unwrap();
+    let sessions = app.state.store.user_sessions(&alice).await.unwrap();
     assert!(
         sessions
             .iter()
@@ -389,10 +384,11 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     let svc_secret = app.service_client("svc", "notes:read").await;
     let owner = app.state.store.get_user(&alice).await.unwrap().unwrap();
     let held = app.state.config.role_scopes(["user"]);
+    let (_, proof) = app.recent_sign_in(&owner).await;
     let key = api_keys::create(
         &app.state,
         &owner,
-        None,
+        &proof,
         &held,
         "bot",
         "notes:read",

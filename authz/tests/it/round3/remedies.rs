@@ -137,6 +137,13 @@ async fn passkey_session(app: &TestApp, key: &SoftPasskey) -> (FormAgent, String
     let login = agent.get(&app.url("/account/login")).await;
     let done = passkey_step(app, &agent, &login, key).await;
     assert_eq!(done.status, 303, "{}", done.body);
+    let rt = grant_through_rp(app, &agent).await;
+    (agent, rt)
+}
+
+/// The code flow of `rp` with `offline_access` in the signed-in browser `agent` (consenting
+/// when asked): the refresh token.
+pub(super) async fn grant_through_rp(app: &TestApp, agent: &FormAgent) -> String {
     let (verifier, challenge) = pkce();
     let url = app.authorize_url(
         "rp",
@@ -152,12 +159,12 @@ async fn passkey_session(app: &TestApp, key: &SoftPasskey) -> (FormAgent, String
                     let code = &query(&loc)["code"];
                     let t = expect_token(app.redeem("rp", code, verifier.as_str()).await).await;
                     let rt = t["refresh_token"].as_str().expect("a refresh token");
-                    return (agent, rt.to_owned());
+                    return rt.to_owned();
                 }
                 page = agent.get(&app.url(&loc)).await;
             }
             200 if page.body.contains("action=\"/consent\"") => {
-                page = submit(app, &agent, &page, "/consent", &[("decision", "approve")]).await;
+                page = submit(app, agent, &page, "/consent", &[("decision", "approve")]).await;
             }
             _ => panic!("flow stopped at {} {}", page.status, page.body),
         }
@@ -166,7 +173,7 @@ async fn passkey_session(app: &TestApp, key: &SoftPasskey) -> (FormAgent, String
 }
 
 /// Does the browser's session still open `/account`?
-async fn session_works(app: &TestApp, agent: &FormAgent) -> bool {
+pub(super) async fn session_works(app: &TestApp, agent: &FormAgent) -> bool {
     let page = agent.get(&app.url("/account")).await;
     match page.status {
         200 => true,
@@ -180,7 +187,7 @@ async fn session_works(app: &TestApp, agent: &FormAgent) -> bool {
 }
 
 /// Refresh `rt` at `rp`: the next refresh token, or `None` when refused with `invalid_grant`.
-async fn refreshed(app: &TestApp, rt: &str) -> Option<String> {
+pub(super) async fn refreshed(app: &TestApp, rt: &str) -> Option<String> {
     let r = app.refresh("rp", rt, &[]).await;
     if r.status() == 200 {
         let t = expect_token(r).await;

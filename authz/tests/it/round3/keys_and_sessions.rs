@@ -1,0 +1,202 @@
+//! The adversarial review of issue 25 (reproduced against the binaries), one test per finding,
+//! each beside its positive control:
+//!
+//! - F1: an API key asked for through the management API (the MCP tool's way, by token
+//!   exchange) follows the one re-authentication rule, as the console does: from a stale
+//!   sign-in it is refused with RFC 9470's `insufficient_user_authentication` and `max_age`.
+//! - F2: "End sessions" (administrator) and "Sign out other sessions" (the user) reach the
+//!   sessions past their lifetime too: a browser can no longer use them, but the refresh
+//!   tokens of the grants made through them still worked after the remedy.
+//! - F3: answers of the management API (a new key's secret) are never stored by a cache.
+
+use serde_json::json;
+use testkit::agent::FormAgent;
+use testkit::both_backends;
+
+use super::browser_reauth::{PW, STALE, post, signed_in};
+use super::remedies::{grant_through_rp, refreshed};
+use crate::attacks::grants::{exchange, login, s, setup};
+use crate::support::{Backend, TestApp, expect_token};
+use authz::store::AuthMethod;
+
+both_backends!(
+    f1_an_api_key_through_the_management_api_needs_a_recent_sign_in,
+    f2_ending_sessions_reaches_sessions_past_their_lifetime,
+    f3_management_api_answers_are_not_stored,
+);
+
+/// alice's management token (token exchange by "rs") from a password sign-in made now.
+async fn management_token(app: &TestApp, rs: &str, subject: &str) -> String {
+    let t = expect_token(exchange(app, rs, subject, "keys:write notes:read").await).await;
+    s(&t, "access_token")
+}
+
+async fn create_key(app: &TestApp, token: &str, name: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/v1/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({ "name": name, "scope": "notes:read" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn f1_an_api_key_through_the_management_api_needs_a_recent_sign_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let rs = setup(&app).await;
+    let alice = app
+        .state
+        .store
+        .get_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let user = login(&app, "keys:write notes:read offline_access").await;
+
+    // Positive control: right after the sign-in, the key is made.
+    let mgmt = management_token(&app, &rs, &s(&user, "access_token")).await;
+    let fresh = create_key(&app, &mgmt, "fresh").await;
+    assert_eq!(fresh.status(), 201, "{}", fresh.text().await.unwrap());
+
+    // Past the re-authentication window, with a live grant (a refreshed token, exchanged
+    // again): refused, with the step-up challenge, and nothing is stored.
+    app.clock.advance(STALE);
+    let r = app.refresh("cli", &s(&user, "refresh_token"), &[]).await;
+    let again = expect_token(r).await;
+    let stale_mgmt = management_token(&app, &rs, &s(&again, "access_token")).await;
+    let stale = create_key(&app, &stale_mgmt, "planted").await;
+    assert_eq!(stale.status(), 401);
+    let challenge = stale
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_user_authentication\""),
+        "{challenge}"
+    );
+    let max_age = app.state.config.console.reauth_secs;
+    assert!(
+        challenge.contains(&format!("max_age={max_age}")),
+        "{challenge}"
+    );
+    let body: serde_json::Value = stale.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_user_authentication", "{body}");
+    let keys = app
+        .state
+        .store
+        .list_clients_owned_by(&alice.id)
+        .await
+        .unwrap();
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["fresh"], "only the control's key");
+
+    // The same token still does what needs no fresh sign-in: listing keys.
+    let list = app
+        .http
+        .get(app.url("/api/v1/api-keys"))
+        .bearer_auth(&stale_mgmt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+
+    // Signed in again: made.
+    let user = login(&app, "keys:write notes:read").await;
+    let mgmt = management_token(&app, &rs, &s(&user, "access_token")).await;
+    assert_eq!(create_key(&app, &mgmt, "again").await.status(), 201);
+}
+
+/// alice signed in to a browser, with rp's refresh token from it; then the clock passes the
+/// session's absolute lifetime (the grant lives on: positive control).
+async fn grant_past_the_session_lifetime(app: &TestApp) -> (FormAgent, String) {
+    let agent = signed_in(app, "alice").await;
+    let rt = grant_through_rp(app, &agent).await;
+    app.clock
+        .advance(app.state.config.browser.session_absolute_secs + 60);
+    let rt = refreshed(app, &rt)
+        .await
+        .expect("the grant outlives the browser session's lifetime");
+    (agent, rt)
+}
+
+async fn f2_ending_sessions_reaches_sessions_past_their_lifetime(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice", PW, "user").await;
+    app.user("root", PW, "admin").await;
+    app.code_client("rp", AuthMethod::None, "openid notes:read offline_access")
+        .await;
+
+    // The administrator's "End sessions".
+    let (_, rt) = grant_past_the_session_lifetime(&app).await;
+    let admin = signed_in(&app, "root").await;
+    let url = format!("/admin/users/{alice}/end-sessions");
+    let done = post(&app, &admin, &url, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        refreshed(&app, &rt).await.is_none(),
+        "admin: the grant ended"
+    );
+
+    // The user's "Sign out other sessions", from a new sign-in: the old session is listed,
+    // and ending the others ends its grant.
+    let (_, rt) = grant_past_the_session_lifetime(&app).await;
+    let me = signed_in(&app, "alice").await;
+    let page = me.get(&app.url("/account/sessions")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("/account/sessions/others"),
+        "the other session is offered for sign-out: {}",
+        page.body
+    );
+    let done = post(&app, &me, "/account/sessions/others", &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        refreshed(&app, &rt).await.is_none(),
+        "user: the grant ended"
+    );
+    let page = me.get(&app.url("/account")).await;
+    assert_eq!(page.status, 200, "the current session stays");
+}
+
+async fn f3_management_api_answers_are_not_stored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let rs = setup(&app).await;
+    let user = login(&app, "keys:write notes:read").await;
+    let mgmt = management_token(&app, &rs, &s(&user, "access_token")).await;
+    let cache = |r: &reqwest::Response| {
+        r.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let made = create_key(&app, &mgmt, "bot").await;
+    assert_eq!(made.status(), 201);
+    assert_eq!(
+        cache(&made).as_deref(),
+        Some("no-store"),
+        "a new key's secret"
+    );
+    let list = app
+        .http
+        .get(app.url("/api/v1/api-keys"))
+        .bearer_auth(&mgmt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    assert_eq!(cache(&list).as_deref(), Some("no-store"), "the key list");
+    // Control: a public, cacheable document keeps its own caching.
+    let jwks = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    assert_ne!(
+        cache(&jwks).as_deref(),
+        Some("no-store"),
+        "the JWKS is cacheable"
+    );
+}
