@@ -22,6 +22,7 @@ use shared::secret::Password;
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 use testkit::both_backends;
 
+use super::flows::submit;
 use crate::support::{
     Backend, CB, TestApp, assert_form, expect_token, jwt_claims, pkce, query, turn_on_totp,
 };
@@ -106,29 +107,6 @@ pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
         .await
         .unwrap();
     key
-}
-
-/// Submit `page`'s form `action` with its hidden fields and `extra`.
-pub(super) async fn submit(
-    app: &TestApp,
-    agent: &FormAgent,
-    page: &Page,
-    action: &str,
-    extra: &[(&str, &str)],
-) -> Page {
-    assert!(
-        page.body.contains(&format!("action=\"{action}\"")),
-        "a form for {action}: {} {}",
-        page.status,
-        page.body
-    );
-    let mut fields = hidden_inputs(&page.body);
-    fields.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    agent.post_form(&app.url(action), &fields).await
 }
 
 /// Sign alice in with the temporary password `temp` and choose `MINE`: signed in.

@@ -14,7 +14,7 @@ use testkit::agent::FormAgent;
 use testkit::both_backends;
 
 use super::browser_reauth::{PW, STALE, post, signed_in};
-use super::remedies::{grant_through_rp, refreshed};
+use super::flows::{grant_through_rp, refreshed};
 use crate::attacks::grants::{exchange, login, s, setup};
 use crate::support::{Backend, TestApp, expect_token};
 use authz::store::AuthMethod;

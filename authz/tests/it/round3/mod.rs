@@ -10,6 +10,7 @@ mod browser_small;
 mod delivery;
 mod dpop;
 mod fetch;
+mod flows;
 mod keys_and_sessions;
 mod races;
 #[cfg(feature = "passkeys")]

@@ -12,16 +12,17 @@
 use authz::clock::Clock;
 use authz::identity::{totp, two_factor};
 use authz::store::AuthMethod;
-use testkit::agent::{FormAgent, Page};
+use testkit::agent::FormAgent;
 use testkit::both_backends;
 
 use super::browser_pending::soft_passkey::SoftPasskey;
-use super::browser_pending::{passkey_for, passkey_step, submit};
+use super::browser_pending::{passkey_for, passkey_step};
 use super::browser_reauth::{
     PW, STALE, last_details, passkeys_of, password_and_code, post, sent_to_reauth, signed_in,
     spawn, user,
 };
-use crate::support::{Backend, CB, TestApp, expect_error, expect_token, pkce, query};
+use super::flows::{grant_through_rp, refreshed, session_works};
+use crate::support::{Backend, TestApp, expect_error, expect_token};
 use crate::two_factor::unbase32;
 
 both_backends!(
@@ -139,62 +140,6 @@ async fn passkey_session(app: &TestApp, key: &SoftPasskey) -> (FormAgent, String
     assert_eq!(done.status, 303, "{}", done.body);
     let rt = grant_through_rp(app, &agent).await;
     (agent, rt)
-}
-
-/// The code flow of `rp` with `offline_access` in the signed-in browser `agent` (consenting
-/// when asked): the refresh token.
-pub(super) async fn grant_through_rp(app: &TestApp, agent: &FormAgent) -> String {
-    let (verifier, challenge) = pkce();
-    let url = app.authorize_url(
-        "rp",
-        &challenge,
-        &[("scope", "openid notes:read offline_access")],
-    );
-    let mut page: Page = agent.get(&url).await;
-    for _ in 0..5 {
-        match page.status {
-            302 | 303 => {
-                let loc = page.location.clone().unwrap();
-                if loc.starts_with(CB) {
-                    let code = &query(&loc)["code"];
-                    let t = expect_token(app.redeem("rp", code, verifier.as_str()).await).await;
-                    let rt = t["refresh_token"].as_str().expect("a refresh token");
-                    return rt.to_owned();
-                }
-                page = agent.get(&app.url(&loc)).await;
-            }
-            200 if page.body.contains("action=\"/consent\"") => {
-                page = submit(app, agent, &page, "/consent", &[("decision", "approve")]).await;
-            }
-            _ => panic!("flow stopped at {} {}", page.status, page.body),
-        }
-    }
-    panic!("too many steps")
-}
-
-/// Does the browser's session still open `/account`?
-pub(super) async fn session_works(app: &TestApp, agent: &FormAgent) -> bool {
-    let page = agent.get(&app.url("/account")).await;
-    match page.status {
-        200 => true,
-        302 | 303 => {
-            let loc = page.location.unwrap_or_default();
-            assert!(loc.starts_with("/account/login"), "{loc}");
-            false
-        }
-        s => panic!("{s} {}", page.body),
-    }
-}
-
-/// Refresh `rt` at `rp`: the next refresh token, or `None` when refused with `invalid_grant`.
-pub(super) async fn refreshed(app: &TestApp, rt: &str) -> Option<String> {
-    let r = app.refresh("rp", rt, &[]).await;
-    if r.status() == 200 {
-        let t = expect_token(r).await;
-        return Some(t["refresh_token"].as_str().unwrap().to_owned());
-    }
-    expect_error(r, 400, "invalid_grant").await;
-    None
 }
 
 /// The passkey registration options for this browser: `true` when it got them (200).
