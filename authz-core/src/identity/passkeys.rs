@@ -354,7 +354,7 @@ pub async fn remove(
         credential: "fido2-platform",
         client_id: None,
     };
-    crate::events::ssf::emit(state, changed).await;
+    state.events.signal(changed).await;
     Ok(ended)
 }
 

@@ -52,7 +52,7 @@ async fn create(
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, WebError> {
     caller.require("keys:write")?;
-    let keys = api_keys::list(&state, &caller.user).await?;
+    let keys = api_keys::list(&*state.store, state.now(), &caller.user).await?;
     Ok(Json(serde_json::json!({ "keys": keys })).into_response())
 }
 
@@ -62,7 +62,14 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     caller.require("keys:write")?;
-    let key = api_keys::revoke(&state, &caller.user, &id).await?;
+    let key = api_keys::revoke(
+        &*state.store,
+        &state.clients,
+        &state.events,
+        &caller.user,
+        &id,
+    )
+    .await?;
     Ok(Json(key).into_response())
 }
 

@@ -588,10 +588,26 @@ pub fn assert_form(page: &Page, action: &str) {
 /// Turn two-factor on for `user`: the secret (the confirming code's step is spent).
 pub async fn turn_on_totp(app: &TestApp, user: &authz::store::User) -> Vec<u8> {
     use authz::identity::{totp, two_factor};
-    let e = two_factor::begin(&app.state, user).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        user,
+    )
+    .await
+    .unwrap();
     let secret = crate::two_factor::unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, user, &code).await.unwrap();
+    two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        user,
+        &code,
+    )
+    .await
+    .unwrap();
     app.clock.advance(totp::STEP_SECS);
     secret
 }

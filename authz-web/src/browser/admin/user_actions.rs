@@ -212,7 +212,8 @@ async fn reset_two_factor(state: &AppState, console: &Console, user: &User) -> A
         user,
         "Turn your own two-factor sign-in off on your account page.",
     )?;
-    let removed = two_factor::reset(state, &console.user.username, user).await?;
+    let removed =
+        two_factor::reset(&*state.store, &state.events, &console.user.username, user).await?;
     if !removed.totp && removed.passkeys == 0 {
         return Err(Refusal::Notice(
             StatusCode::CONFLICT,
@@ -238,7 +239,7 @@ async fn end_sessions(
     )?;
     let sessions = state.store.user_sessions(&user.id, ctx.now).await?;
     for s in &sessions {
-        session::end(state, s, "admin", ctx).await?;
+        session::end(&*state.store, &state.events, s, "admin", ctx).await?;
     }
     // And the sign-ins half done (issue 24 item 2).
     state.store.end_pending_signins(&user.id).await?;

@@ -227,9 +227,15 @@ async fn token_exchange_refuses_api_key_tokens_deleted_clients_and_ended_session
         200,
         "positive control before the deletion"
     );
-    authz::identity::admin::delete_client(&app.state, "test", "cli2")
-        .await
-        .unwrap();
+    authz::identity::admin::delete_client(
+        &*app.state.store,
+        &app.state.clients,
+        &app.state.events,
+        "test",
+        "cli2",
+    )
+    .await
+    .unwrap();
     expect_error(
         exchange(&app, &rs, &s(&t2, "access_token"), "notes:read").await,
         400,
@@ -490,9 +496,15 @@ async fn every_endpoint_applies_the_same_liveness_rule(backend: Backend) {
             }
             Death::ClientDeleted => {
                 // Its refresh tokens go with it (ON DELETE CASCADE); its access tokens remain.
-                authz::identity::admin::delete_client(&app.state, "test", "rp")
-                    .await
-                    .unwrap();
+                authz::identity::admin::delete_client(
+                    &*app.state.store,
+                    &app.state.clients,
+                    &app.state.events,
+                    "test",
+                    "rp",
+                )
+                .await
+                .unwrap();
             }
         }
         assert_eq!(app.userinfo_status(&at).await, 401, "userinfo, {death:?}");

@@ -366,14 +366,16 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
     let first = app.state.keys.current().active.kid().to_owned();
     // An emergency rotation: the compromised key is retired but still published (its tokens
     // would verify for another ~11 minutes).
-    let (second, _) = admin::rotate_keys(
-        &app.state,
-        "test",
-        authz::keys::SigningAlg::Es256,
-        admin::KeySwitch::Now,
-    )
-    .await
-    .unwrap();
+    let (second, _) = app
+        .state
+        .key_admin()
+        .rotate_keys(
+            "test",
+            authz::keys::SigningAlg::Es256,
+            authz::keys::KeySwitch::Now,
+        )
+        .await
+        .unwrap();
     assert!(jwks_kids(&app.http, &app.base).await.contains(&first));
     let agent = console_agent(&app, "root", PW).await;
     let fields = withdraw_form(&app, &agent, &first).await;
@@ -445,7 +447,10 @@ async fn item_17_a_queued_event_signed_by_a_withdrawn_key_is_delivered_signed_by
         .await
         .unwrap();
     // … when that key is withdrawn.
-    let w = admin::withdraw_key(&app.state, "test", &old_kid)
+    let w = app
+        .state
+        .key_admin()
+        .withdraw_key("test", &old_kid)
         .await
         .unwrap();
     let new_kid = w.replaced_by.unwrap();
