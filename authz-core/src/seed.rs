@@ -55,7 +55,14 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
         )
         .await?;
         let email = format!("{}@example.com", username.replace('_', "."));
-        admin::set_email(state, "seed-demo", username, Some(&email)).await?;
+        admin::set_email(
+            &*state.store,
+            &state.events,
+            "seed-demo",
+            username,
+            Some(&email),
+        )
+        .await?;
         report.users_created.push(username.to_owned());
     }
     let secrets_path = state.config.data_dir.join(DEMO_SECRETS_FILE);

@@ -379,7 +379,7 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             let mut u =
                 admin::add_user(state, ACTOR, &username, &pw, roles, Policy::Enforce).await?;
             if let Some(e) = email.as_deref() {
-                admin::set_email(state, ACTOR, &username, Some(e)).await?;
+                admin::set_email(&*state.store, &state.events, ACTOR, &username, Some(e)).await?;
                 u.email = Some(e.to_owned());
             }
             if json {
@@ -418,15 +418,23 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             }
         }
         UserCmd::SetRoles { username, roles } => {
-            let u = admin::set_roles(state, ACTOR, &username, roles).await?;
+            let u = admin::set_roles(
+                &*state.store,
+                &state.config,
+                &state.events,
+                ACTOR,
+                &username,
+                roles,
+            )
+            .await?;
             println!("{} now has roles {}", u.username, u.roles.join(","));
         }
         UserCmd::Disable { username } => {
-            admin::set_disabled(state, ACTOR, &username, true).await?;
+            admin::set_disabled(&*state.store, &state.events, ACTOR, &username, true).await?;
             println!("disabled {username}");
         }
         UserCmd::Enable { username } => {
-            admin::set_disabled(state, ACTOR, &username, false).await?;
+            admin::set_disabled(&*state.store, &state.events, ACTOR, &username, false).await?;
             println!("enabled {username}");
         }
         UserCmd::Passwd {

@@ -10,11 +10,13 @@ pub use crate::clients::admin::{
     Pruned, add_client, delete_client, parse_scopes, prune_clients, rotate_client_secret,
     validate_redirect_uri,
 };
+use crate::config::Config;
 use crate::crypto::random_id;
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::policy::password::check_policy;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Outcome, User};
+use crate::store::{AuditEvent, Outcome, User, UserStore};
 
 /// Whether the password policy applies (it always does, except for `seed-demo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +38,13 @@ fn validate_username(username: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_roles(state: &AppState, roles: &[String]) -> Result<()> {
+fn validate_roles(config: &Config, roles: &[String]) -> Result<()> {
     if roles.is_empty() {
         return Err(Error::Invalid("give at least one role".to_owned()));
     }
     for r in roles {
-        if !state.config.roles.contains_key(r) {
-            let known: Vec<&str> = state.config.roles.keys().map(String::as_str).collect();
+        if !config.roles.contains_key(r) {
+            let known: Vec<&str> = config.roles.keys().map(String::as_str).collect();
             return Err(Error::Invalid(format!(
                 "unknown role {r:?} (known: {})",
                 known.join(", ")
@@ -52,22 +54,13 @@ fn validate_roles(state: &AppState, roles: &[String]) -> Result<()> {
     Ok(())
 }
 
-async fn audit(
-    state: &AppState,
-    kind: &str,
-    actor: &str,
-    f: impl FnOnce(AuditEvent) -> AuditEvent,
-) {
-    state
-        .audit(f(
-            AuditEvent::new(state.now(), kind, Outcome::Success).actor(actor)
-        ))
-        .await;
+async fn audit(events: &Events, kind: &str, actor: &str, f: impl FnOnce(AuditEvent) -> AuditEvent) {
+    let event = AuditEvent::new(events.now(), kind, Outcome::Success).actor(actor);
+    events.audit(f(event)).await;
 }
 
-async fn user_by_name(state: &AppState, username: &str) -> Result<User> {
-    state
-        .store
+async fn user_by_name(store: &dyn UserStore, username: &str) -> Result<User> {
+    store
         .get_user_by_username(username)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {username:?}")))
@@ -82,7 +75,7 @@ pub async fn add_user(
     policy: Policy,
 ) -> Result<User> {
     validate_username(username)?;
-    validate_roles(state, &roles)?;
+    validate_roles(&state.config, &roles)?;
     if policy == Policy::Enforce {
         check_policy(&state.config.password_policy, username, password.expose())?;
     }
@@ -104,7 +97,7 @@ pub async fn add_user(
         updated_at: now,
     };
     state.store.create_user(&user).await?;
-    audit(state, kinds::USER_CREATED, actor, |e| {
+    audit(&state.events, kinds::USER_CREATED, actor, |e| {
         e.subject(&user.id)
             .details(serde_json::json!({ "username": user.username, "roles": user.roles }))
     })
@@ -113,45 +106,45 @@ pub async fn add_user(
 }
 
 pub async fn set_roles(
-    state: &AppState,
+    store: &dyn UserStore,
+    config: &Config,
+    events: &Events,
     actor: &str,
     username: &str,
     roles: Vec<String>,
 ) -> Result<User> {
-    validate_roles(state, &roles)?;
-    let user = user_by_name(state, username).await?;
-    state
-        .store
-        .set_user_roles(&user.id, &roles, state.now())
-        .await?;
-    audit(state, kinds::USER_ROLES_CHANGED, actor, |e| {
+    validate_roles(config, &roles)?;
+    let user = user_by_name(store, username).await?;
+    store.set_user_roles(&user.id, &roles, events.now()).await?;
+    audit(events, kinds::USER_ROLES_CHANGED, actor, |e| {
         e.subject(&user.id)
             .details(serde_json::json!({ "from": user.roles, "to": roles }))
     })
     .await;
-    user_by_name(state, username).await
+    user_by_name(store, username).await
 }
 
 /// Disable (or re-enable) a user. Disabling ends every session, revokes every refresh token
 /// and removes every passkey at once (enabling again does not bring them back); the user's
 /// API keys stop authenticating while the owner is disabled.
 pub async fn set_disabled(
-    state: &AppState,
+    store: &dyn UserStore,
+    events: &Events,
     actor: &str,
     username: &str,
     disabled: bool,
 ) -> Result<User> {
-    let user = user_by_name(state, username).await?;
-    let now = state.now();
+    let user = user_by_name(store, username).await?;
+    let now = events.now();
     let details = if disabled {
-        let r = state.store.disable_user(&user.id, now).await?;
+        let r = store.disable_user(&user.id, now).await?;
         serde_json::json!({
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
             "passkeys_removed": r.passkeys_removed,
         })
     } else {
-        state.store.enable_user(&user.id, now).await?;
+        store.enable_user(&user.id, now).await?;
         serde_json::json!({})
     };
     let kind = if disabled {
@@ -159,14 +152,16 @@ pub async fn set_disabled(
     } else {
         kinds::USER_ENABLED
     };
-    audit(state, kind, actor, |e| e.subject(&user.id).details(details)).await;
+    audit(events, kind, actor, |e| {
+        e.subject(&user.id).details(details)
+    })
+    .await;
     if disabled {
-        state
-            .events
+        events
             .signal(crate::events::ssf::Signal::AccountDisabled { user: &user.id })
             .await;
     }
-    user_by_name(state, username).await
+    user_by_name(store, username).await
 }
 
 /// An administrator's password reset (`authz user passwd`). A new password ends everything
@@ -180,7 +175,7 @@ pub async fn set_password(
     username: &str,
     password: &Password,
 ) -> Result<()> {
-    let user = user_by_name(state, username).await?;
+    let user = user_by_name(&*state.store, username).await?;
     let reset = PasswordChange::AdminReset { temporary: false };
     change_password(state, actor, &user, password, reset).await?;
     Ok(())
@@ -236,7 +231,7 @@ pub async fn change_password(
     for key in &r.api_keys_revoked {
         state.clients.invalidate(key);
     }
-    audit(state, kinds::USER_PASSWORD_CHANGED, actor, |e| {
+    audit(&state.events, kinds::USER_PASSWORD_CHANGED, actor, |e| {
         e.subject(&user.id).details(serde_json::json!({
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
@@ -259,7 +254,8 @@ pub async fn change_password(
 
 /// Set (or clear) a user's email address, released with the `email` scope.
 pub async fn set_email(
-    state: &AppState,
+    store: &dyn UserStore,
+    events: &Events,
     actor: &str,
     username: &str,
     email: Option<&str>,
@@ -274,12 +270,9 @@ pub async fn set_email(
             return Err(Error::Invalid(format!("{e:?} is not an email address")));
         }
     }
-    let user = user_by_name(state, username).await?;
-    state
-        .store
-        .set_user_email(&user.id, email, state.now())
-        .await?;
-    audit(state, kinds::USER_EMAIL_CHANGED, actor, |e| {
+    let user = user_by_name(store, username).await?;
+    store.set_user_email(&user.id, email, events.now()).await?;
+    audit(events, kinds::USER_EMAIL_CHANGED, actor, |e| {
         e.subject(&user.id)
     })
     .await;

@@ -155,12 +155,26 @@ fn not_on_self(console: &Console, user: &User, message: &str) -> Result<(), Refu
 
 async fn disable(state: &AppState, console: &Console, user: &User) -> Action {
     not_on_self(console, user, "You cannot disable your own account.")?;
-    admin::set_disabled(state, &console.user.username, &user.username, true).await?;
+    admin::set_disabled(
+        &*state.store,
+        &state.events,
+        &console.user.username,
+        &user.username,
+        true,
+    )
+    .await?;
     Ok(Done::Back("disabled", None))
 }
 
 async fn enable(state: &AppState, console: &Console, user: &User) -> Action {
-    admin::set_disabled(state, &console.user.username, &user.username, false).await?;
+    admin::set_disabled(
+        &*state.store,
+        &state.events,
+        &console.user.username,
+        &user.username,
+        false,
+    )
+    .await?;
     Ok(Done::Back("enabled", None))
 }
 
@@ -172,7 +186,15 @@ async fn set_roles(state: &AppState, console: &Console, user: &User, form: &Form
             Notice::error("You cannot remove your own admin role: another administrator can."),
         ));
     }
-    admin::set_roles(state, &console.user.username, &user.username, roles).await?;
+    admin::set_roles(
+        &*state.store,
+        &state.config,
+        &state.events,
+        &console.user.username,
+        &user.username,
+        roles,
+    )
+    .await?;
     Ok(Done::Back("roles", None))
 }
 

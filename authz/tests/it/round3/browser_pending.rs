@@ -422,11 +422,11 @@ async fn item_02_disabling_and_a_two_factor_reset_end_pending_sign_ins(backend: 
     let alice = user(&app, "alice").await.id;
     let rows = format!("SELECT COUNT(*) FROM pending_signins WHERE user_id = '{alice}'");
     assert_eq!(app.sql_count(&rows).await, 1);
-    admin::set_disabled(&app.state, "root", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
         .await
         .unwrap();
     assert_eq!(app.sql_count(&rows).await, 0, "ended with disabling");
-    admin::set_disabled(&app.state, "root", "alice", false)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
         .await
         .unwrap();
     let late = submit(

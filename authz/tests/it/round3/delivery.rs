@@ -84,7 +84,7 @@ async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_
 
     // Positive control: an event refused once, delivered again, then acknowledged: gone for
     // good, and nothing is reported as dropped.
-    admin::set_disabled(&app.state, "test", "bob", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "test", "bob", true)
         .await
         .unwrap();
     let (jti, _) = only_set(&poll(&app, &secret, now.clone()).await);
@@ -109,7 +109,7 @@ async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_
 
     // An event refused every time: delivered again until it has been refused five times (the
     // default bound), then dropped and audited.
-    admin::set_disabled(&app.state, "test", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "test", "alice", true)
         .await
         .unwrap();
     let (jti, set) = only_set(&poll(&app, &secret, now.clone()).await);
@@ -443,7 +443,7 @@ async fn item_17_a_queued_event_signed_by_a_withdrawn_key_is_delivered_signed_by
     app.user("alice", PW, "user").await;
     let old_kid = app.state.keys.current().active.kid().to_owned();
     // An event queued (signed by the current key), not yet fetched by its receiver …
-    admin::set_disabled(&app.state, "test", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "test", "alice", true)
         .await
         .unwrap();
     // … when that key is withdrawn.

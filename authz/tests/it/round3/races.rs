@@ -153,7 +153,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
 
     // Disabling: a session started with the user as read before does not come back on enable.
     let enabled = read(&app).await;
-    admin::set_disabled(&app.state, "root", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
         .await
         .unwrap();
     let _ = session::start(
@@ -166,7 +166,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     )
     .await;
     let _ = session::start_grant(&app.state, &enabled, "test", &["pwd"], &ctx(&app)).await;
-    admin::set_disabled(&app.state, "root", "alice", false)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
         .await
         .unwrap();
     assert_eq!(
