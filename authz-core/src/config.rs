@@ -3,11 +3,14 @@
 
 pub mod cimd;
 pub mod console;
+pub mod dpop;
 pub mod flows;
+pub mod host;
 pub mod id_jag;
+pub mod kinds;
 pub mod ssf;
+pub mod types;
 
-use crate::events::kinds;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ pub use shared::config::ConfigError;
 use shared::config::{self, Env};
 use shared::secret::{DatabaseUrl, KeyText};
 
-use crate::keys::SigningAlg;
+use crate::config::types::SigningAlg;
 
 /// Everything the server and CLI need to know. Field docs name the environment variable.
 #[derive(Debug, Clone, Deserialize)]

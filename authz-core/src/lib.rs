@@ -91,7 +91,7 @@ pub async fn build_state_with_store(
         .cimd
         .load_roots()
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    let cimd = Arc::new(clients::cimd::resolver::Cimd::new(&config.cimd, roots));
+    let cimd = Arc::new(outbound::cimd::Cimd::new(&config.cimd, roots));
     let counters = shared::limits::Counters::new(
         config.redis_url.as_ref().map(|u| u.expose()),
         &config.redis_prefix,
@@ -104,9 +104,19 @@ pub async fn build_state_with_store(
         .limiter("token-client", config.rate_limits.token_per_client)
         .map(Arc::new);
     let dpop = Arc::new(policy::dpop::Dpop::new(&config.dpop, &master, &counters));
+    let config = Arc::new(config);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let events = events::Events::new(
+        Arc::clone(&config),
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Arc::clone(&metrics),
+        audit_log.clone(),
+        Arc::new(issuer.clone()),
+    );
     Ok(AppState {
         dpop,
-        config: Arc::new(config),
+        config,
         store,
         clock,
         keys,
@@ -119,8 +129,9 @@ pub async fn build_state_with_store(
         counters,
         registrations,
         token_per_client,
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics,
         cimd,
+        events,
     })
 }
 
@@ -154,9 +165,16 @@ pub async fn housekeeping(state: &AppState) -> Result<()> {
         .store
         .delete_sets_before(now - 86_400, now - 7 * 86_400)
         .await?;
-    let clients = identity::admin::prune_clients(state, "housekeeping", false)
-        .await?
-        .len() as u64;
+    let clients = clients::admin::prune_clients(
+        &*state.store,
+        &state.clients,
+        &state.events,
+        &state.config.browser,
+        "housekeeping",
+        false,
+    )
+    .await?
+    .len() as u64;
     state
         .store
         .erase_retry_successors(now - state.config.refresh_retry_grace_secs)

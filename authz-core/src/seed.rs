@@ -5,6 +5,7 @@
 use serde::Serialize;
 use shared::secret::Password;
 
+use crate::clients::admin::{add_client, parse_scopes};
 use crate::error::{Error, Result};
 use crate::identity::admin::{self, Policy};
 use crate::state::AppState;
@@ -54,12 +55,19 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
         )
         .await?;
         let email = format!("{}@example.com", username.replace('_', "."));
-        admin::set_email(state, "seed-demo", username, Some(&email)).await?;
+        admin::set_email(
+            &*state.store,
+            &state.events,
+            "seed-demo",
+            username,
+            Some(&email),
+        )
+        .await?;
         report.users_created.push(username.to_owned());
     }
     let secrets_path = state.config.data_dir.join(DEMO_SECRETS_FILE);
     if state.store.get_client(DEMO_SERVICE_CLIENT).await?.is_none() {
-        let (_, secret) = admin::add_client(
+        let (_, secret) = add_client(
             state,
             "seed-demo",
             Some(DEMO_SERVICE_CLIENT.to_owned()),
@@ -68,7 +76,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
                 auth_method: AuthMethod::ClientSecretBasic,
                 grant_types: vec![GrantType::ClientCredentials],
                 redirect_uris: vec![],
-                scopes: admin::parse_scopes("profile:read notes:read notes:write")?,
+                scopes: parse_scopes("profile:read notes:read notes:write")?,
                 resources: vec![],
                 always_issue_refresh: false,
                 ..Default::default()
@@ -92,8 +100,8 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
             });
     }
     if state.store.get_client(DEMO_CLI_CLIENT).await?.is_none() {
-        let scopes = admin::parse_scopes(&format!("{} openid", state.scopes.supported()))?;
-        admin::add_client(
+        let scopes = parse_scopes(&format!("{} openid", state.scopes.supported()))?;
+        add_client(
             state,
             "seed-demo",
             Some(DEMO_CLI_CLIENT.to_owned()),
@@ -128,7 +136,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
     if state.store.get_client(DEMO_MCP_CLIENT).await?.is_none() {
         // The MCP server's own credentials: token exchange for the management API (so it never
         // forwards a user's token) and introspection.
-        let (_, secret) = admin::add_client(
+        let (_, secret) = add_client(
             state,
             "seed-demo",
             Some(DEMO_MCP_CLIENT.to_owned()),

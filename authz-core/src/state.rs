@@ -2,15 +2,15 @@
 //! them. Constructed once by `build_state` (or `build_state_with_store`), cloned cheaply into
 //! every handler.
 
-use crate::events::kinds;
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
+use crate::events::Events;
 use crate::events::audit::AuditLog;
-use crate::keys::KeyRing;
 use crate::keys::issuer::TokenIssuer;
+use crate::keys::{KeyAdmin, KeyRing};
 use crate::policy::password::PasswordHasher;
 use crate::policy::scope::ScopePolicy;
 use crate::store::{AuditEvent, ClientCache, Store};
@@ -37,9 +37,11 @@ pub struct AppState {
     /// What `/metrics` reports.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
-    pub cimd: Arc<crate::clients::cimd::resolver::Cimd>,
+    pub cimd: Arc<crate::outbound::cimd::Cimd>,
     /// DPoP proofs (RFC 9449): verifier, replay cache, nonces.
     pub dpop: Arc<crate::policy::dpop::Dpop>,
+    /// Where audit events and Shared Signals go (over the same store, metrics and audit log).
+    pub events: Events,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -53,18 +55,14 @@ impl AppState {
         self.clock.now()
     }
 
-    /// Append an audit event and wait until it is committed.
+    /// Append an audit event and wait until it is committed (`Events::audit`).
     pub async fn audit(&self, event: AuditEvent) {
-        self.metrics.audited(&event.kind, event.outcome.as_str());
-        crate::events::alerts::enqueue(&self.config, &*self.store, &event).await;
-        self.audit_log.record(event).await;
+        self.events.audit(event).await;
     }
 
     /// Append a high-volume audit event without waiting for the commit.
     pub async fn audit_async(&self, event: AuditEvent) {
-        self.metrics.audited(&event.kind, event.outcome.as_str());
-        crate::events::alerts::enqueue(&self.config, &*self.store, &event).await;
-        self.audit_log.record_async(event).await;
+        self.events.audit_async(event).await;
     }
 
     /// The values `/metrics` samples at scrape time.
@@ -78,48 +76,20 @@ impl AppState {
         }
     }
 
+    /// Key administration over this state's store, master key, key ring and events.
+    pub fn key_admin(&self) -> KeyAdmin<'_> {
+        KeyAdmin {
+            store: &*self.store,
+            master: &self.master,
+            ring: &self.keys,
+            config: &self.config,
+            events: &self.events,
+        }
+    }
+
     /// Schedule the next key when the rotation period says so, promote pending keys that are
-    /// due, then re-read keys from storage (after a rotation by
-    /// another process, or when a pre-published key's time has come).
+    /// due, then re-read keys from storage (`KeyAdmin::reload`).
     pub async fn reload_keys(&self) -> crate::error::Result<()> {
-        // Taken before anything is read, so a reload overtaken by a newer one is dropped.
-        let ticket = self.keys.begin_reload();
-        let now = self.now();
-        let publish_until = now + self.config.max_signed_token_ttl() + 60;
-        if self.config.key_rotation_days > 0
-            && let Some((kid, activate_at)) = crate::keys::rotate_on_schedule(
-                &*self.store,
-                &self.master,
-                self.config.signing_alg,
-                now,
-                publish_until,
-                self.config.key_rotation_days * 86_400,
-                self.config.key_prepublish_secs,
-            )
-            .await?
-        {
-            tracing::info!(%kid, activate_at, "scheduled key rotation: next key published");
-            let alg = self.config.signing_alg.as_str();
-            self.audit(
-                AuditEvent::new(now, kinds::KEY_ROTATED, crate::store::Outcome::Success)
-                    .actor("system")
-                    .details(serde_json::json!({
-                        "kid": kid, "alg": alg, "activate_at": activate_at,
-                        "immediate": false, "scheduled": true,
-                    })),
-            )
-            .await;
-        }
-        crate::keys::promote_due(&*self.store, &self.master, now, publish_until).await?;
-        let set = crate::keys::load_key_set(&*self.store, &self.master, now).await?;
-        let changed = set.kids != self.keys.current().kids;
-        if !self.keys.replace(ticket, set) {
-            tracing::debug!("a newer key reload finished first; this one's keys are dropped");
-            return Ok(());
-        }
-        if changed {
-            tracing::info!(kid = %self.keys.current().active.kid(), "signing keys reloaded");
-        }
-        Ok(())
+        self.key_admin().reload().await
     }
 }

@@ -39,7 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 async fn configuration(State(state): State<AppState>) -> Response {
-    Json(authz_core::events::ssf::configuration(&state)).into_response()
+    Json(authz_core::events::ssf::configuration(&state.config)).into_response()
 }
 
 /// The authenticated receiver's client id.
@@ -70,7 +70,7 @@ fn no_store(mut r: Response) -> Response {
 async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let receiver = receiver(&state, &headers).await?;
     Ok(no_store(
-        Json(authz_core::events::ssf::stream(&state, &receiver)).into_response(),
+        Json(authz_core::events::ssf::stream(&state.config, &receiver)).into_response(),
     ))
 }
 
@@ -144,7 +144,7 @@ async fn poll(
                 err: error_code(&e.err),
             })
             .collect();
-        authz_core::events::ssf::refused(&state, &receiver, &refusals).await?;
+        authz_core::events::ssf::refused(&state.events, &receiver, &refusals).await?;
     }
     let max = req.max_events.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
     // maxEvents 0: only acknowledging (RFC 8936 §2.4.1).
@@ -171,7 +171,7 @@ async fn poll(
     let more = pending.len() > max as usize;
     pending.truncate(max as usize);
     let sets: serde_json::Map<String, serde_json::Value> =
-        authz_core::events::ssf::deliverable(&state, &receiver, pending)
+        authz_core::events::ssf::deliverable(&state.events, &receiver, pending)
             .await
             .into_iter()
             .map(|(jti, jwt)| (jti, jwt.into()))

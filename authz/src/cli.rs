@@ -8,10 +8,12 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use authz::clients::admin as client_admin;
 use authz::clock::SystemClock;
 use authz::config::Config;
 use authz::error::{Error, Result};
 use authz::identity::admin::{self, Policy};
+use authz::keys::KeySwitch;
 use authz::keys::SigningAlg;
 use authz::state::AppState;
 use authz::store::{AuthMethod, Client, ClientSettings, GrantType, Registration, User};
@@ -377,7 +379,7 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             let mut u =
                 admin::add_user(state, ACTOR, &username, &pw, roles, Policy::Enforce).await?;
             if let Some(e) = email.as_deref() {
-                admin::set_email(state, ACTOR, &username, Some(e)).await?;
+                admin::set_email(&*state.store, &state.events, ACTOR, &username, Some(e)).await?;
                 u.email = Some(e.to_owned());
             }
             if json {
@@ -416,15 +418,23 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             }
         }
         UserCmd::SetRoles { username, roles } => {
-            let u = admin::set_roles(state, ACTOR, &username, roles).await?;
+            let u = admin::set_roles(
+                &*state.store,
+                &state.config,
+                &state.events,
+                ACTOR,
+                &username,
+                roles,
+            )
+            .await?;
             println!("{} now has roles {}", u.username, u.roles.join(","));
         }
         UserCmd::Disable { username } => {
-            admin::set_disabled(state, ACTOR, &username, true).await?;
+            admin::set_disabled(&*state.store, &state.events, ACTOR, &username, true).await?;
             println!("disabled {username}");
         }
         UserCmd::Enable { username } => {
-            admin::set_disabled(state, ACTOR, &username, false).await?;
+            admin::set_disabled(&*state.store, &state.events, ACTOR, &username, false).await?;
             println!("enabled {username}");
         }
         UserCmd::Passwd {
@@ -477,7 +487,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             jwks_uri,
             json,
         } => {
-            let scopes = admin::parse_scopes(&scope)?;
+            let scopes = client_admin::parse_scopes(&scope)?;
             let new = ClientSettings {
                 name,
                 auth_method,
@@ -495,7 +505,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 require_pushed_authorization_requests: require_par,
                 ..Default::default()
             };
-            let (c, secret) = admin::add_client(state, ACTOR, id, new).await?;
+            let (c, secret) = client_admin::add_client(state, ACTOR, id, new).await?;
             if json {
                 let mut v = client_json(&c);
                 if let Some(s) = &secret {
@@ -543,7 +553,15 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::Prune { dry_run, json } => {
-            let pruned = admin::prune_clients(state, ACTOR, dry_run).await?;
+            let pruned = client_admin::prune_clients(
+                &*state.store,
+                &state.clients,
+                &state.events,
+                &state.config.browser,
+                ACTOR,
+                dry_run,
+            )
+            .await?;
             if json {
                 println!("{}", json!(pruned));
             } else {
@@ -569,7 +587,14 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::RotateSecret { id, json } => {
-            let s = admin::rotate_client_secret(state, ACTOR, &id).await?;
+            let s = client_admin::rotate_client_secret(
+                &*state.store,
+                &state.clients,
+                &state.events,
+                ACTOR,
+                &id,
+            )
+            .await?;
             if json {
                 println!(
                     "{}",
@@ -583,7 +608,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::Delete { id } => {
-            admin::delete_client(state, ACTOR, &id).await?;
+            client_admin::delete_client(&*state.store, &state.clients, &state.events, ACTOR, &id)
+                .await?;
             println!("deleted client {id}");
         }
     }
@@ -622,11 +648,11 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
         KeysCmd::Rotate { alg, now, json } => {
             let alg = alg.unwrap_or(state.config.signing_alg);
             let switch = if now {
-                admin::KeySwitch::Now
+                KeySwitch::Now
             } else {
-                admin::KeySwitch::AfterPrepublication
+                KeySwitch::AfterPrepublication
             };
-            let (kid, activate_at) = admin::rotate_keys(state, "cli", alg, switch).await?;
+            let (kid, activate_at) = state.key_admin().rotate_keys("cli", alg, switch).await?;
             if json {
                 println!(
                     "{}",
@@ -650,7 +676,7 @@ async fn keys(state: &AppState, cmd: KeysCmd) -> Result<()> {
             }
         }
         KeysCmd::Revoke { kid, json } => {
-            let w = admin::withdraw_key(state, "cli", &kid).await?;
+            let w = state.key_admin().withdraw_key("cli", &kid).await?;
             if json {
                 println!(
                     "{}",

@@ -6,6 +6,9 @@ use std::fmt;
 /// Scopes understood by OpenID Connect; any role may hold them (design notes).
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
+/// `openid` asks for an ID token, which only the authorization-code flow issues (OIDC Core §3).
+pub const OPENID: &str = "openid";
+
 /// `offline_access` asks for a refresh token (OIDC Core §11).
 pub const OFFLINE_ACCESS: &str = "offline_access";
 

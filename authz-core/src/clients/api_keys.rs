@@ -26,10 +26,14 @@ use shared::ScopeSet;
 use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 
+use crate::clients::admin;
 use crate::error::{Error, Result};
-use crate::identity::admin;
+use crate::events::Events;
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuthMethod, Client, ClientSettings, GrantType, Outcome, User};
+use crate::store::{
+    AuditEvent, AuthMethod, Client, ClientCache, ClientSettings, ClientStore, GrantType, Outcome,
+    User,
+};
 
 /// Live keys a user may hold at once.
 pub const MAX_KEYS_PER_USER: usize = 20;
@@ -181,7 +185,7 @@ pub async fn create(
         other => other,
     })?;
     let secret = secret.ok_or_else(|| Error::internal("API key without a secret"))?;
-    audit(state, kinds::API_KEY_CREATED, owner, &client).await;
+    audit(&state.events, kinds::API_KEY_CREATED, owner, &client).await;
     Ok(CreatedKey {
         key: view(&client, now),
         client_id: client.id.clone(),
@@ -189,10 +193,8 @@ pub async fn create(
     })
 }
 
-pub async fn list(state: &AppState, owner: &User) -> Result<Vec<KeyView>> {
-    let now = state.now();
-    Ok(state
-        .store
+pub async fn list(store: &dyn ClientStore, now: i64, owner: &User) -> Result<Vec<KeyView>> {
+    Ok(store
         .list_clients_owned_by(&owner.id)
         .await?
         .iter()
@@ -202,33 +204,38 @@ pub async fn list(state: &AppState, owner: &User) -> Result<Vec<KeyView>> {
 
 /// Revoke one of `owner`'s keys: it stops authenticating at once (on every replica, on
 /// PostgreSQL), and resource servers hear of it (`crate::events::ssf`).
-pub async fn revoke(state: &AppState, owner: &User, key_id: &str) -> Result<KeyView> {
-    let key = state
-        .store
+pub async fn revoke(
+    store: &dyn ClientStore,
+    clients: &ClientCache,
+    events: &Events,
+    owner: &User,
+    key_id: &str,
+) -> Result<KeyView> {
+    let key = store
         .get_client(key_id)
         .await?
         .filter(|c| c.owner_id.as_deref() == Some(owner.id.as_str()))
         .ok_or_else(|| Error::NotFound(format!("API key {key_id:?}")))?;
-    let now = state.now();
-    state.store.revoke_client(&key.id, now).await?;
-    state.clients.invalidate(&key.id);
-    audit(state, kinds::API_KEY_REVOKED, owner, &key).await;
+    let now = events.now();
+    store.revoke_client(&key.id, now).await?;
+    clients.invalidate(&key.id);
+    audit(events, kinds::API_KEY_REVOKED, owner, &key).await;
     let revoked = crate::events::ssf::Signal::CredentialChange {
         user: &owner.id,
         credential: "api-key",
         client_id: Some(&key.id),
     };
-    crate::events::ssf::emit(state, revoked).await;
+    events.signal(revoked).await;
     let mut key = key;
     key.revoked_at.get_or_insert(now);
     Ok(view(&key, now))
 }
 
-async fn audit(state: &AppState, kind: &str, owner: &User, key: &Client) {
-    let ev = AuditEvent::new(state.now(), kind, Outcome::Success)
+async fn audit(events: &Events, kind: &str, owner: &User, key: &Client) {
+    let ev = AuditEvent::new(events.now(), kind, Outcome::Success)
         .actor(&owner.username)
         .subject(&owner.id)
         .client(&key.id)
         .details(serde_json::json!({ "name": key.name, "scope": key.scopes.to_string() }));
-    state.audit(ev).await;
+    events.audit(ev).await;
 }

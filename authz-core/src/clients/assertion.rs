@@ -21,9 +21,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use crate::clients::cimd::resolver::KeySetError;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
+use crate::outbound::key_sets::KeySetError;
 use crate::state::AppState;
 use crate::store::{Client, ClientSettings, Registration};
 

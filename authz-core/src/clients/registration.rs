@@ -11,9 +11,10 @@ use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 use shared::{ErrorCode, ScopeSet};
 
+use crate::clients::admin;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::identity::admin;
-use crate::protocol::redirect_uri::{self, Registrant};
+use crate::policy::redirect_uri::{self, Registrant};
 use crate::state::AppState;
 use crate::store::{AuthMethod, ClientSettings, GrantType, Registration};
 
@@ -103,7 +104,7 @@ pub enum Source {
 
 /// The settings a client may have from metadata it wrote itself: the rules above, the same for
 /// registration and metadata documents.
-pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<ClientSettings> {
+pub fn settings(config: &Config, m: ClientMetadata, source: Source) -> Result<ClientSettings> {
     application_type(&m)?;
     let redirect_uris = m.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
@@ -183,9 +184,8 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
         return Err(meta("only the response type \"code\" is supported"));
     }
     // Scopes: what users can be granted at all (role scopes and OIDC scopes).
-    let grantable = state
-        .config
-        .role_scopes(state.config.roles.keys().map(String::as_str))
+    let grantable = config
+        .role_scopes(config.roles.keys().map(String::as_str))
         .union(&ScopeSet::from_tokens(OIDC_SCOPES).unwrap_or_default());
     let scopes = match m.scope.as_deref() {
         None | Some("") => grantable,
@@ -219,7 +219,7 @@ pub fn settings(state: &AppState, m: ClientMetadata, source: Source) -> Result<C
         redirect_uris,
         scopes,
         // Self-described clients get tokens for the default resource (the MCP server).
-        resources: vec![state.config.default_resource.clone()],
+        resources: vec![config.default_resource.clone()],
         // MCP clients rarely ask for offline_access but need to stay signed in.
         always_issue_refresh: true,
         post_logout_redirect_uris: post_logout,
@@ -290,7 +290,7 @@ pub fn application_type(m: &ClientMetadata) -> Result<Option<&'static str>> {
 /// Register a client from its metadata.
 pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
     let application_type = application_type(&m)?;
-    let new = settings(state, m, Source::Registration)?;
+    let new = settings(&state.config, m, Source::Registration)?;
     let (client, secret) = admin::add_client(state, "registration", None, new)
         .await
         .map_err(|e| match e {

@@ -3,8 +3,7 @@
 use serde::Deserialize;
 use shared::config::{ConfigError, Env};
 
-/// The `acr` of a sign-in with a password alone (OIDC Core §2).
-pub const ACR_PASSWORD: &str = "pwd";
+pub use super::types::ACR_PASSWORD;
 
 /// TOTP two-factor sign-in. Field docs name the environment variable.
 #[derive(Debug, Clone, Deserialize)]

@@ -18,10 +18,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::Config;
+use crate::config::cimd::CimdConfig;
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::events::audit::RequestContext;
-use crate::state::AppState;
 use crate::store::{AuditEvent, AuditQuery, Outcome, User};
+use crate::store::{ClientCache, Store};
 
 /// One client the user connected.
 #[derive(Debug, Clone, Serialize)]
@@ -41,10 +44,14 @@ pub struct ConnectedApp {
 }
 
 /// The clients the user connected, by name.
-pub async fn connected_apps(state: &AppState, user: &User) -> Result<Vec<ConnectedApp>> {
-    let now = state.now();
-    let tokens = state.store.user_refresh_tokens(&user.id, now).await?;
-    let consents = state.store.user_consents(&user.id).await?;
+pub async fn connected_apps(
+    store: &dyn Store,
+    cimd: &CimdConfig,
+    now: i64,
+    user: &User,
+) -> Result<Vec<ConnectedApp>> {
+    let tokens = store.user_refresh_tokens(&user.id, now).await?;
+    let consents = store.user_consents(&user.id).await?;
     // API keys are the user's own clients, shown apart.
     let mut by_client: BTreeMap<String, ConnectedApp> = BTreeMap::new();
     for t in &tokens {
@@ -74,12 +81,12 @@ pub async fn connected_apps(state: &AppState, user: &User) -> Result<Vec<Connect
     }
     let mut apps = Vec::with_capacity(by_client.len());
     for (id, mut app) in by_client {
-        match state.store.get_client(&id).await? {
+        match store.get_client(&id).await? {
             Some(c) if c.owner_id.is_some() => continue,
             Some(c) => {
                 app.name = c.name.clone();
                 app.host = crate::clients::cimd::document_host(&c);
-                app.verified = crate::clients::cimd::is_verified(state, &c);
+                app.verified = crate::clients::cimd::is_verified(cimd, &c);
             }
             None => continue,
         }
@@ -115,12 +122,14 @@ fn merge<'a>(into: &mut Vec<String>, items: impl IntoIterator<Item = &'a str>) {
 /// Revoke everything `client_id` holds from the user, and forget the consent. `NotFound`
 /// when the client holds nothing of the user's.
 pub async fn revoke_app(
-    state: &AppState,
+    store: &dyn Store,
+    events: &Events,
+    config: &Config,
     user: &User,
     client_id: &str,
     ctx: &RequestContext,
 ) -> Result<u64> {
-    let tokens = state.store.user_refresh_tokens(&user.id, ctx.now).await?;
+    let tokens = store.user_refresh_tokens(&user.id, ctx.now).await?;
     let mine: Vec<_> = tokens.iter().filter(|t| t.client_id == client_id).collect();
     let mut families: Vec<(&str, Option<&str>)> = mine
         .iter()
@@ -128,18 +137,22 @@ pub async fn revoke_app(
         .collect();
     families.sort_unstable();
     families.dedup();
-    let forgotten = state.store.forget_consents(&user.id, client_id).await?;
+    let forgotten = store.forget_consents(&user.id, client_id).await?;
     if families.is_empty() && forgotten == 0 {
         return Err(Error::NotFound(format!("connected app {client_id:?}")));
     }
     let mut revoked = 0;
     for (family, sid) in families {
         let reason = "revoked_by_user";
-        revoked += crate::protocol::revocation::end_client_grant(
-            state,
-            client_id,
-            sid,
-            Some(family),
+        revoked += crate::identity::grants::end_client_grant(
+            store,
+            events,
+            config,
+            crate::identity::grants::ClientGrant {
+                client_id,
+                sid,
+                family: Some(family),
+            },
             reason,
             ctx,
         )
@@ -153,22 +166,23 @@ pub async fn revoke_app(
             "refresh_tokens_revoked": revoked, "consents_forgotten": forgotten,
         }))
         .ctx(ctx);
-    state.audit(ev).await;
+    events.audit(ev).await;
     Ok(revoked)
 }
 
 /// End the user's other sessions (browser and grant sessions), keeping `keep_sid`.
 pub async fn end_other_sessions(
-    state: &AppState,
+    store: &dyn Store,
+    events: &Events,
     user: &User,
     keep_sid: Option<&str>,
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<usize> {
-    let sessions = state.store.user_sessions(&user.id).await?;
+    let sessions = store.user_sessions(&user.id).await?;
     let mut ended = 0;
     for s in sessions.iter().filter(|s| Some(s.sid.as_str()) != keep_sid) {
-        crate::identity::session::end(state, s, reason, ctx).await?;
+        crate::identity::session::end(store, events, s, reason, ctx).await?;
         ended += 1;
     }
     Ok(ended)
@@ -178,11 +192,15 @@ pub async fn end_other_sessions(
 const EXPORT_AUDIT_LIMIT: i64 = 5_000;
 
 /// Everything stored about the user, as JSON (no secret, no hash).
-pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value> {
-    let now = state.now();
-    state.audit_log.flush().await;
-    let sessions: Vec<_> = state
-        .store
+pub async fn export(
+    store: &dyn Store,
+    events: &Events,
+    issuer: &str,
+    user: &User,
+) -> Result<serde_json::Value> {
+    let now = events.now();
+    events.flush().await;
+    let sessions: Vec<_> = store
         .user_sessions(&user.id)
         .await?
         .into_iter()
@@ -194,8 +212,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value> 
             })
         })
         .collect();
-    let grants: Vec<_> = state
-        .store
+    let grants: Vec<_> = store
         .user_refresh_tokens(&user.id, now)
         .await?
         .into_iter()
@@ -207,18 +224,18 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value> 
             })
         })
         .collect();
-    let consents = state.store.user_consents(&user.id).await?;
-    let api_keys = crate::clients::api_keys::list(state, user).await?;
-    let two_factor = state.store.get_totp(&user.id).await?;
+    let consents = store.user_consents(&user.id).await?;
+    let api_keys = crate::clients::api_keys::list(store, now, user).await?;
+    let two_factor = store.get_totp(&user.id).await?;
     let q = AuditQuery {
         subject: Some(user.id.clone()),
         limit: EXPORT_AUDIT_LIMIT,
         ..AuditQuery::default()
     };
-    let audit = state.store.query_audit(&q).await?;
+    let audit = store.query_audit(&q).await?;
     Ok(serde_json::json!({
         "exported_at": now,
-        "issuer": state.config.issuer,
+        "issuer": issuer,
         "profile": {
             "id": user.id, "username": user.username, "email": user.email, "roles": user.roles,
             "created_at": user.created_at, "updated_at": user.updated_at,
@@ -227,7 +244,7 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value> 
         "two_factor": {
             "enabled": two_factor.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
             "confirmed_at": two_factor.and_then(|t| t.confirmed_at),
-            "recovery_codes_left": state.store.recovery_codes_left(&user.id).await?,
+            "recovery_codes_left": store.recovery_codes_left(&user.id).await?,
         },
         "sessions": sessions,
         "grants": grants,
@@ -239,25 +256,29 @@ pub async fn export(state: &AppState, user: &User) -> Result<serde_json::Value> 
 
 /// Delete the account (the caller checked the password and second factor, and that
 /// deletion is allowed): sessions end (signalled), then the user and what is keyed by them go.
-pub async fn delete_account(state: &AppState, user: &User, ctx: &RequestContext) -> Result<()> {
-    end_other_sessions(state, user, None, "account_deleted", ctx).await?;
-    let keys = state.store.list_clients_owned_by(&user.id).await?;
-    if !state.store.delete_user(&user.id).await? {
+pub async fn delete_account(
+    store: &dyn Store,
+    clients: &ClientCache,
+    events: &Events,
+    user: &User,
+    ctx: &RequestContext,
+) -> Result<()> {
+    end_other_sessions(store, events, user, None, "account_deleted", ctx).await?;
+    let keys = store.list_clients_owned_by(&user.id).await?;
+    if !store.delete_user(&user.id).await? {
         return Err(Error::NotFound("account".into()));
     }
     for k in &keys {
-        state.clients.invalidate(&k.id);
+        clients.invalidate(&k.id);
     }
     let ev = AuditEvent::new(ctx.now, kinds::USER_DELETED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "by": "user", "api_keys_deleted": keys.len() }))
         .ctx(ctx);
-    state.audit(ev).await;
-    crate::events::ssf::emit(
-        state,
-        crate::events::ssf::Signal::AccountDisabled { user: &user.id },
-    )
-    .await;
+    events.audit(ev).await;
+    events
+        .signal(crate::events::ssf::Signal::AccountDisabled { user: &user.id })
+        .await;
     Ok(())
 }

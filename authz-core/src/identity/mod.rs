@@ -1,11 +1,13 @@
 //! People and their credentials, beside the protocol (`protocol`): browser and grant sessions,
 //! checking a sign-in (with per-username throttling), the TOTP second factor, passkeys, a
-//! user's own data (export, deletion), and the administration of users, clients and keys
-//! shared by the CLI, the seed and the management API. Password hashing and policy are
-//! `policy::password`; users' API keys are `clients::api_keys`.
+//! user's own data (export, deletion), ending one client's grant (`grants`), and the
+//! administration of users shared by the CLI, the console and the seed. Password hashing and
+//! policy are `policy::password`; clients are administered in `clients::admin`, keys by
+//! `keys::KeyAdmin`; users' API keys are `clients::api_keys`.
 
 pub mod admin;
 pub mod data;
+pub mod grants;
 pub mod passkeys;
 pub mod session;
 pub mod signin;

@@ -103,6 +103,6 @@ pub async fn remove(
         credential: "fido2-platform",
         client_id: None,
     };
-    crate::events::ssf::emit(state, changed).await;
+    state.events.signal(changed).await;
     Ok(ended)
 }

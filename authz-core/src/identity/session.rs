@@ -2,32 +2,39 @@
 //! absolute timeouts (OWASP Session Management). Ending a session revokes the refresh tokens
 //! issued through it (OIDC RP-Initiated Logout §2).
 
+use crate::config::console::ConsoleConfig;
+use crate::config::{BrowserConfig, Config};
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::events::audit::RequestContext;
 use crate::events::kinds;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Outcome, Session, User};
+use crate::store::{AuditEvent, Outcome, Session, SessionStore, Store, TwoFactorStore, User};
 
 /// The live session a cookie value names, if any. Expired sessions are ended on sight; a live
-/// one has its idle timer reset.
-pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Option<Session>> {
+/// one has its idle timer reset (`browser.session_idle_secs`).
+pub async fn current(
+    store: &dyn SessionStore,
+    browser: &BrowserConfig,
+    now: i64,
+    cookie_value: Option<&str>,
+) -> Result<Option<Session>> {
     let Some(value) = cookie_value.filter(|v| !v.is_empty() && v.len() <= 128) else {
         return Ok(None);
     };
     let hash = sha256_hex(value);
-    let Some(session) = state.store.get_session(&hash).await? else {
+    let Some(session) = store.get_session(&hash).await? else {
         return Ok(None);
     };
-    let now = state.now();
-    let idle = state.config.browser.session_idle_secs;
+    let idle = browser.session_idle_secs;
     if session.expires_at <= now || session.last_seen_at + idle <= now {
-        state.store.end_session(&session.sid, now).await?;
+        store.end_session(&session.sid, now).await?;
         return Ok(None);
     }
     // Writing on every request would be wasteful; a minute of precision is plenty.
     if now - session.last_seen_at >= 60 {
-        state.store.touch_session(&hash, now).await?;
+        store.touch_session(&hash, now).await?;
     }
     Ok(Some(session))
 }
@@ -39,9 +46,15 @@ pub async fn current(state: &AppState, cookie_value: Option<&str>) -> Result<Opt
 /// is on now — the second factor (`otp`, or `mfa`). Every change to how an account signs in
 /// or what speaks for it (passkeys, TOTP enrolment, API keys) and every administrator's
 /// change asks this; a session that fails it is sent to sign in again.
-pub async fn is_fresh(state: &AppState, session: &Session, user: &User) -> Result<bool> {
-    let age = state.now() - session.auth_time;
-    if session.user_id != user.id || age > state.config.console.reauth_secs {
+pub async fn is_fresh(
+    store: &dyn TwoFactorStore,
+    console: &ConsoleConfig,
+    now: i64,
+    session: &Session,
+    user: &User,
+) -> Result<bool> {
+    let age = now - session.auth_time;
+    if session.user_id != user.id || age > console.reauth_secs {
         return Ok(false);
     }
     let used = |m: &str| session.amr.iter().any(|a| a == m);
@@ -51,7 +64,7 @@ pub async fn is_fresh(state: &AppState, session: &Session, user: &User) -> Resul
     if !used("pwd") {
         return Ok(false);
     }
-    Ok(session.is_multi_factor() || !crate::identity::two_factor::is_enabled(state, user).await?)
+    Ok(session.is_multi_factor() || !crate::identity::two_factor::is_enabled(store, user).await?)
 }
 
 /// The one re-authentication rule (`is_fresh`) and the multi-factor rule of `[mfa]
@@ -61,11 +74,13 @@ pub async fn is_fresh(state: &AppState, session: &Session, user: &User) -> Resul
 /// client signs the user in again and retries. A token without a session (no `sid`) has no
 /// sign-in to be recent.
 pub async fn recent_sign_in(
-    state: &AppState,
+    store: &dyn Store,
+    config: &Config,
+    now: i64,
     sid: Option<&str>,
     user: &User,
 ) -> Result<crate::clients::api_keys::RecentSignIn> {
-    let max_age = state.config.console.reauth_secs;
+    let max_age = config.console.reauth_secs;
     let refused = |why: &'static str| Error::StepUp {
         description: why.into(),
         max_age,
@@ -75,18 +90,17 @@ pub async fn recent_sign_in(
             "creating a credential needs a recent sign-in; this token has no sign-in session",
         ));
     };
-    let session = state
-        .store
+    let session = store
         .get_session_by_sid(sid)
         .await?
         .filter(|s| s.ended_at.is_none() && s.user_id == user.id)
         .ok_or_else(|| refused("creating a credential needs a recent sign-in"))?;
-    if state.config.mfa.required_for(&user.roles) && !session.is_multi_factor() {
+    if config.mfa.required_for(&user.roles) && !session.is_multi_factor() {
         return Err(refused(
             "creating a credential needs a recent sign-in with a second factor",
         ));
     }
-    if !is_fresh(state, &session, user).await? {
+    if !is_fresh(store, &config.console, now, &session, user).await? {
         return Err(refused(
             "creating a credential needs a recent sign-in with every factor; sign in again",
         ));
@@ -110,12 +124,14 @@ pub struct SignedIn<'a> {
 /// started (`None`, audited as `login.failed` with reason `credentials_changed`), so no
 /// session outlives the remedy.
 pub async fn start(
-    state: &AppState,
+    store: &dyn SessionStore,
+    config: &Config,
+    events: &Events,
     user: &User,
     how: SignedIn<'_>,
     ctx: &RequestContext,
 ) -> Result<Option<(Session, String)>> {
-    create(state, user, None, how, ctx).await
+    create(store, config, events, user, None, how, ctx).await
 }
 
 /// A session for a grant made without a browser (the password grant) by `client_id`: no
@@ -133,12 +149,23 @@ pub async fn start_grant(
         amr,
         user_agent: None,
     };
-    let started = create(state, user, Some(client_id), how, ctx).await?;
+    let started = create(
+        &*state.store,
+        &state.config,
+        &state.events,
+        user,
+        Some(client_id),
+        how,
+        ctx,
+    )
+    .await?;
     Ok(started.map(|(session, _)| session))
 }
 
 async fn create(
-    state: &AppState,
+    store: &dyn SessionStore,
+    config: &Config,
+    events: &Events,
     user: &User,
     grant_of: Option<&str>,
     how: SignedIn<'_>,
@@ -160,9 +187,9 @@ async fn create(
         last_seen_at: now,
         expires_at: now
             + if grant_of.is_some() {
-                state.config.refresh_token_absolute_ttl_secs
+                config.refresh_token_absolute_ttl_secs
             } else {
-                state.config.browser.session_absolute_secs
+                config.browser.session_absolute_secs
             },
         ended_at: None,
         client_id: grant_of.map(str::to_owned),
@@ -170,8 +197,7 @@ async fn create(
         user_agent: how.user_agent.map(|ua| ua.chars().take(200).collect()),
         ip: ctx.ip.map(|ip| ip.to_string()),
     };
-    if !state
-        .store
+    if !store
         .create_session(&session, &user.password_hash, user.factors_epoch)
         .await?
     {
@@ -186,7 +212,7 @@ async fn create(
         if let Some(client_id) = grant_of {
             ev = ev.client(client_id);
         }
-        state.audit(ev).await;
+        events.audit(ev).await;
         return Ok(None);
     }
     let ev = AuditEvent::new(now, kinds::SESSION_STARTED, Outcome::Success)
@@ -194,33 +220,34 @@ async fn create(
         .subject(&user.id)
         .details(serde_json::json!({ "sid": session.sid, "kind": kind, "amr": session.amr }))
         .ctx(ctx);
-    state.audit(ev).await;
+    events.audit(ev).await;
     Ok(Some((session, value)))
 }
 
 /// End a session and revoke what was issued through it.
 pub async fn end(
-    state: &AppState,
+    store: &dyn SessionStore,
+    events: &Events,
     session: &Session,
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<()> {
     let now = ctx.now;
-    let end = state.store.end_session(&session.sid, now).await?;
+    let end = store.end_session(&session.sid, now).await?;
     let (ended, revoked) = (end.ended, end.refresh_tokens_revoked);
     if ended {
         let signal = crate::events::ssf::Signal::SessionRevoked {
             user: Some(&session.user_id),
             sid: &session.sid,
         };
-        crate::events::ssf::emit(state, signal).await;
+        events.signal(signal).await;
         let ev = AuditEvent::new(now, kinds::SESSION_ENDED, Outcome::Success)
             .subject(&session.user_id)
             .details(serde_json::json!({
                 "sid": session.sid, "reason": reason, "refresh_tokens_revoked": revoked,
             }))
             .ctx(ctx);
-        state.audit(ev).await;
+        events.audit(ev).await;
     }
     Ok(())
 }

@@ -73,7 +73,7 @@ pub async fn authenticate(
         Some(u) if ok && u.is_enabled() => {
             // With a second factor the sign-in is not done: the count stands until the code
             // is right too, so a known password does not reset the code-guessing budget.
-            if !crate::identity::two_factor::is_enabled(state, &u).await? {
+            if !crate::identity::two_factor::is_enabled(&*state.store, &u).await? {
                 state.store.clear_throttle(&key).await?;
             }
             Ok(Ok(u))
@@ -164,7 +164,9 @@ pub async fn second_factor(
         Ok(counted) => counted,
         Err(locked) => return Ok(Err(locked)),
     };
-    if crate::identity::two_factor::check(state, user, code).await? {
+    if crate::identity::two_factor::check(&*state.store, &state.master, &state.events, user, code)
+        .await?
+    {
         state.store.clear_throttle(&key).await?;
         return Ok(Ok(user.clone()));
     }

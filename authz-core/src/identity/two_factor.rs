@@ -13,10 +13,11 @@
 use crate::events::kinds;
 use shared::crypto::sha256_hex;
 
+use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::identity::totp;
-use crate::state::AppState;
-use crate::store::{AuditEvent, Outcome, User};
+use crate::store::{AuditEvent, Outcome, TwoFactorStore, User};
 
 /// What the user needs to add the account to an authenticator app.
 #[derive(Debug, Clone)]
@@ -31,50 +32,58 @@ fn aad(user_id: &str) -> Vec<u8> {
     format!("totp:{user_id}").into_bytes()
 }
 
-async fn audit(state: &AppState, user: &User, kind: &str, outcome: Outcome) {
-    let event = AuditEvent::new(state.now(), kind, outcome)
+async fn audit(events: &Events, user: &User, kind: &str, outcome: Outcome) {
+    let event = AuditEvent::new(events.now(), kind, outcome)
         .actor(user.username.clone())
         .subject(&user.id);
-    state.audit(event).await;
+    events.audit(event).await;
 }
 
 /// Start (or restart) enrolment: a fresh secret, inactive until [`confirm`]. Replaces any
-/// earlier enrolment and recovery codes.
-pub async fn begin(state: &AppState, user: &User) -> Result<Enrolment> {
+/// earlier enrolment and recovery codes. `issuer` names the account in the authenticator app.
+pub async fn begin(
+    store: &dyn TwoFactorStore,
+    master: &MasterKey,
+    events: &Events,
+    issuer: &str,
+    user: &User,
+) -> Result<Enrolment> {
     let secret = totp::new_secret();
-    let sealed = state.master.seal(&aad(&user.id), &secret);
-    state
-        .store
-        .begin_totp(&user.id, &sealed, state.now())
-        .await?;
-    audit(state, user, kinds::MFA_ENROLMENT_STARTED, Outcome::Success).await;
+    let sealed = master.seal(&aad(&user.id), &secret);
+    store.begin_totp(&user.id, &sealed, events.now()).await?;
+    audit(events, user, kinds::MFA_ENROLMENT_STARTED, Outcome::Success).await;
     Ok(Enrolment {
         secret_base32: totp::base32(&secret),
-        uri: totp::otpauth_uri(&state.config.issuer, &user.username, &secret),
+        uri: totp::otpauth_uri(issuer, &user.username, &secret),
     })
 }
 
 /// The user's secret and stored state, if enrolled.
 async fn secret_of(
-    state: &AppState,
+    store: &dyn TwoFactorStore,
+    master: &MasterKey,
     user: &User,
 ) -> Result<Option<(Vec<u8>, crate::store::StoredTotp)>> {
-    let Some(stored) = state.store.get_totp(&user.id).await? else {
+    let Some(stored) = store.get_totp(&user.id).await? else {
         return Ok(None);
     };
-    let secret = state
-        .master
+    let secret = master
         .open(&aad(&user.id), &stored.secret_enc)
         .map_err(|e| Error::internal(format!("TOTP secret of {}: {e}", user.id)))?;
     Ok(Some((secret, stored)))
 }
 
 /// The enrolment started and not yet confirmed, to show again (after a mistyped code).
-pub async fn pending(state: &AppState, user: &User) -> Result<Option<Enrolment>> {
-    Ok(match secret_of(state, user).await? {
+pub async fn pending(
+    store: &dyn TwoFactorStore,
+    master: &MasterKey,
+    issuer: &str,
+    user: &User,
+) -> Result<Option<Enrolment>> {
+    Ok(match secret_of(store, master, user).await? {
         Some((secret, stored)) if stored.confirmed_at.is_none() => Some(Enrolment {
             secret_base32: totp::base32(&secret),
-            uri: totp::otpauth_uri(&state.config.issuer, &user.username, &secret),
+            uri: totp::otpauth_uri(issuer, &user.username, &secret),
         }),
         _ => None,
     })
@@ -82,8 +91,14 @@ pub async fn pending(state: &AppState, user: &User) -> Result<Option<Enrolment>>
 
 /// Confirm a pending enrolment with a code from the app: it becomes active, and the recovery
 /// codes (to show once) are returned.
-pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<String>> {
-    let Some((secret, stored)) = secret_of(state, user).await? else {
+pub async fn confirm(
+    store: &dyn TwoFactorStore,
+    master: &MasterKey,
+    events: &Events,
+    user: &User,
+    code: &str,
+) -> Result<Vec<String>> {
+    let Some((secret, stored)) = secret_of(store, master, user).await? else {
         return Err(Error::Invalid(
             "start the two-factor enrolment first".into(),
         ));
@@ -91,37 +106,36 @@ pub async fn confirm(state: &AppState, user: &User, code: &str) -> Result<Vec<St
     if stored.confirmed_at.is_some() {
         return Err(Error::Conflict("two-factor sign-in is already on".into()));
     }
-    let now = state.now();
+    let now = events.now();
     let spent = match totp::verify(&secret, code, now, stored.last_step) {
-        Some(step) => state.store.spend_totp_step(&user.id, step, now).await?,
+        Some(step) => store.spend_totp_step(&user.id, step, now).await?,
         None => false,
     };
     if !spent {
-        audit(state, user, kinds::MFA_CONFIRM_FAILED, Outcome::Failure).await;
+        audit(events, user, kinds::MFA_CONFIRM_FAILED, Outcome::Failure).await;
         return Err(Error::Invalid(
             "that code is not valid: check the app's clock and try the current code".into(),
         ));
     }
-    let codes = new_recovery_codes(state, user).await?;
-    audit(state, user, kinds::MFA_ENABLED, Outcome::Success).await;
+    let codes = new_recovery_codes(store, user).await?;
+    audit(events, user, kinds::MFA_ENABLED, Outcome::Success).await;
     Ok(codes)
 }
 
 /// Issue ten new recovery codes (the old ones stop working): to show once.
-pub async fn new_recovery_codes(state: &AppState, user: &User) -> Result<Vec<String>> {
+pub async fn new_recovery_codes(store: &dyn TwoFactorStore, user: &User) -> Result<Vec<String>> {
     let codes = totp::new_recovery_codes();
     let hashes: Vec<String> = codes
         .iter()
         .map(|c| sha256_hex(&totp::normalize_recovery_code(c)))
         .collect();
-    state.store.set_recovery_codes(&user.id, &hashes).await?;
+    store.set_recovery_codes(&user.id, &hashes).await?;
     Ok(codes)
 }
 
 /// Whether the user signs in with a second factor (an enrolment confirmed).
-pub async fn is_enabled(state: &AppState, user: &User) -> Result<bool> {
-    Ok(state
-        .store
+pub async fn is_enabled(store: &dyn TwoFactorStore, user: &User) -> Result<bool> {
+    Ok(store
         .get_totp(&user.id)
         .await?
         .is_some_and(|t| t.confirmed_at.is_some()))
@@ -130,42 +144,53 @@ pub async fn is_enabled(state: &AppState, user: &User) -> Result<bool> {
 /// Check the second factor at sign-in: a current code (spent, so never accepted twice) or an
 /// unused recovery code (spent, audited). `false` for anything else, and for a user without
 /// an active enrolment.
-pub async fn check(state: &AppState, user: &User, typed: &str) -> Result<bool> {
-    let Some((secret, stored)) = secret_of(state, user).await? else {
+pub async fn check(
+    store: &dyn TwoFactorStore,
+    master: &MasterKey,
+    events: &Events,
+    user: &User,
+    typed: &str,
+) -> Result<bool> {
+    let Some((secret, stored)) = secret_of(store, master, user).await? else {
         return Ok(false);
     };
     if stored.confirmed_at.is_none() {
         return Ok(false);
     }
-    let now = state.now();
+    let now = events.now();
     // A code of the window: spent now, or already spent (a replay, audited as one).
     if let Some(step) = totp::verify(&secret, typed, now, None) {
         let fresh = stored.last_step.is_none_or(|last| step > last);
-        if fresh && state.store.spend_totp_step(&user.id, step, now).await? {
+        if fresh && store.spend_totp_step(&user.id, step, now).await? {
             return Ok(true);
         }
-        audit(state, user, kinds::MFA_CODE_REPLAYED, Outcome::Failure).await;
+        audit(events, user, kinds::MFA_CODE_REPLAYED, Outcome::Failure).await;
         return Ok(false);
     }
     let normalized = totp::normalize_recovery_code(typed);
     if normalized.len() == 10
-        && state
-            .store
+        && store
             .spend_recovery_code(&user.id, &sha256_hex(&normalized), now)
             .await?
     {
-        audit(state, user, kinds::MFA_RECOVERY_CODE_USED, Outcome::Success).await;
+        audit(
+            events,
+            user,
+            kinds::MFA_RECOVERY_CODE_USED,
+            Outcome::Success,
+        )
+        .await;
         return Ok(true);
     }
-    audit(state, user, kinds::MFA_CODE_FAILED, Outcome::Failure).await;
+    audit(events, user, kinds::MFA_CODE_FAILED, Outcome::Failure).await;
     Ok(false)
 }
 
 /// Turn the second factor off (the caller has checked the password and a code).
-pub async fn disable(state: &AppState, user: &User) -> Result<bool> {
-    let removed = state.store.remove_totp(&user.id, None).await?.totp;
+pub async fn disable(store: &dyn TwoFactorStore, events: &Events, user: &User) -> Result<bool> {
+    let removed = store.remove_totp(&user.id, None).await?.totp;
     if removed {
-        audit(state, user, kinds::MFA_DISABLED, Outcome::Success).await;
+        audit(events, user, kinds::MFA_DISABLED, Outcome::Success).await;
     }
     Ok(removed)
 }
@@ -177,13 +202,14 @@ pub async fn disable(state: &AppState, user: &User) -> Result<bool> {
 /// (`mfa.reset_by_admin`, with how many sessions ended) and signalled (SSF credential change)
 /// when anything was removed.
 pub async fn reset(
-    state: &AppState,
+    store: &dyn TwoFactorStore,
+    events: &Events,
     actor: &str,
     user: &User,
 ) -> Result<crate::store::SecondFactorsRemoved> {
-    let removed = state.store.remove_totp(&user.id, Some(state.now())).await?;
+    let removed = store.remove_totp(&user.id, Some(events.now())).await?;
     if removed.totp || removed.passkeys > 0 {
-        let event = AuditEvent::new(state.now(), kinds::MFA_RESET_BY_ADMIN, Outcome::Success)
+        let event = AuditEvent::new(events.now(), kinds::MFA_RESET_BY_ADMIN, Outcome::Success)
             .actor(actor)
             .subject(&user.id)
             .details(serde_json::json!({
@@ -193,7 +219,7 @@ pub async fn reset(
                 "sessions_ended": removed.ended.sessions_ended,
                 "refresh_tokens_revoked": removed.ended.refresh_tokens_revoked,
             }));
-        state.audit(event).await;
+        events.audit(event).await;
         // RFC 8176 / CAEP credential types: "app" (an authenticator app), "fido2-platform".
         let kinds = [
             (removed.totp, "app"),
@@ -205,13 +231,13 @@ pub async fn reset(
                 credential,
                 client_id: None,
             };
-            crate::events::ssf::emit(state, changed).await;
+            events.signal(changed).await;
         }
     }
     Ok(removed)
 }
 
 /// Recovery codes the user has left.
-pub async fn recovery_codes_left(state: &AppState, user: &User) -> Result<i64> {
-    state.store.recovery_codes_left(&user.id).await
+pub async fn recovery_codes_left(store: &dyn TwoFactorStore, user: &User) -> Result<i64> {
+    store.recovery_codes_left(&user.id).await
 }

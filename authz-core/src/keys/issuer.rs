@@ -30,7 +30,7 @@ pub enum Subject<'a> {
     Client,
 }
 
-pub use crate::config::console::ACR_PASSWORD;
+pub use crate::config::types::ACR_PASSWORD;
 
 /// Longest life of a token obtained by token exchange.
 pub const EXCHANGED_TTL: i64 = 300;
@@ -335,7 +335,7 @@ impl TokenIssuer {
     /// An ID token when `openid` was granted (OIDC Core §3.1.3.3), else none: the rule every
     /// grant that signs a user in follows.
     pub fn id_token_if_openid(&self, id: IdTokenRequest<'_>, now: i64) -> Result<Option<IdToken>> {
-        if !id.scope.contains(crate::policy::scope::OPENID) {
+        if !id.scope.contains(shared::scope::OPENID) {
             return Ok(None);
         }
         self.id_token(id, now).map(Some)
@@ -400,6 +400,17 @@ impl TokenIssuer {
             id_token: None,
             issued_token_type: None,
         }
+    }
+}
+
+/// Shared Signals events are signed like access tokens, by the key that signs now.
+impl crate::events::ssf::SetSigner for TokenIssuer {
+    fn security_event(&self, claims: &serde_json::Value, now: i64) -> Result<String> {
+        TokenIssuer::security_event(self, claims, now)
+    }
+
+    fn publishes(&self, kid: &str) -> bool {
+        self.keys.current().verifying.contains_key(kid)
     }
 }
 

@@ -5,16 +5,16 @@
 //! `kid` is the RFC 7638 JWK thumbprint. Private keys are stored AES-256-GCM encrypted under
 //! the master key, with the `kid` as associated data.
 
+pub mod admin;
 pub mod issuer;
 mod ring;
 mod signer;
 
+pub use admin::{KeyAdmin, KeySwitch};
 pub use ring::{
     Activation, KeyRing, KeySet, NextKeys, Withdrawal, ensure_active_key, load_key_set,
     promote_due, rotate, rotate_on_schedule, withdraw,
 };
 pub use signer::{SigningAlg, SigningKey};
 
-/// How long verifiers may cache the JWKS (`Cache-Control: max-age`); the pre-publication delay
-/// of a rotated key is at least this long (`Config::validate`).
-pub const JWKS_MAX_AGE_SECS: i64 = 60;
+pub use crate::config::types::JWKS_MAX_AGE_SECS;

@@ -1,8 +1,8 @@
 //! One signing key: its algorithm, parsed private key, public JWK and thumbprint `kid`.
 //! The only place in the server that produces signatures.
 
-use std::str::FromStr;
-
+pub use crate::config::types::SigningAlg;
+use crate::error::{Error, Result};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -17,58 +17,7 @@ use jsonwebtoken::jwk::{
     EllipticCurveKeyType, Jwk, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
     PublicKeyUse, RSAKeyParameters, RSAKeyType, ThumbprintHash,
 };
-use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
-
-/// A JWS algorithm the server signs with (RFC 8725 §3.1: a fixed allow-list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SigningAlg {
-    #[serde(rename = "RS256")]
-    Rs256,
-    #[serde(rename = "ES256")]
-    Es256,
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl SigningAlg {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    pub fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
-            Self::Es256 => jsonwebtoken::Algorithm::ES256,
-            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
-        }
-    }
-}
-
-impl FromStr for SigningAlg {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s {
-            "RS256" => Ok(Self::Rs256),
-            "ES256" => Ok(Self::Es256),
-            "EdDSA" => Ok(Self::EdDsa),
-            other => Err(format!(
-                "unsupported signing algorithm {other:?} (RS256, ES256, EdDSA)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use serde::Serialize;
 
 enum Signer {
     Rsa(RsaKeyPair),

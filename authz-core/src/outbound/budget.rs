@@ -24,7 +24,7 @@ use shared::ratelimit::{IpBucket, IpRateLimiter};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::cimd::CimdConfig;
-use crate::outbound::fetch::FetchError;
+use crate::outbound::fetch_error::FetchError;
 
 /// Fetches one address may have in flight at once.
 pub const MAX_IN_FLIGHT_PER_IP: usize = 2;

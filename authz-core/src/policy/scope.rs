@@ -7,8 +7,7 @@ use shared::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// `openid` asks for an ID token, which only the authorization-code flow issues (OIDC Core §3).
-pub const OPENID: &str = "openid";
+pub use shared::scope::OPENID;
 
 /// The scopes this server knows: every role's scopes plus the OpenID Connect ones.
 #[derive(Debug, Clone)]

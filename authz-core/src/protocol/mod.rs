@@ -15,6 +15,6 @@ pub mod introspection;
 pub mod live;
 pub mod par;
 pub mod pkce;
-pub mod redirect_uri;
-pub mod resource;
+// Moved to `policy` (LAYERING.md); the old paths stay until every branch names the new ones.
+pub use crate::policy::{redirect_uri, resource};
 pub mod revocation;

@@ -12,6 +12,7 @@
 use crate::error::Result;
 use crate::events::audit::RequestContext;
 use crate::events::kinds;
+pub use crate::identity::grants::{ClientGrant, end_client_grant};
 use crate::protocol::introspection::{Found, find};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome};
@@ -37,7 +38,7 @@ pub async fn end_grant(
         revoked += end.refresh_tokens_revoked;
         if ended {
             let signal = crate::events::ssf::Signal::SessionRevoked { user: None, sid };
-            crate::events::ssf::emit(state, signal).await;
+            state.events.signal(signal).await;
         }
     }
     if ended || revoked > 0 {
@@ -75,74 +76,17 @@ pub async fn revoke(
         .ctx(ctx);
     state.audit(ev).await;
     end_client_grant(
-        state,
-        &client.id,
-        sid.as_deref(),
-        family.as_deref(),
+        &*state.store,
+        &state.events,
+        &state.config,
+        ClientGrant {
+            client_id: &client.id,
+            sid: sid.as_deref(),
+            family: family.as_deref(),
+        },
         "revoked",
         ctx,
     )
     .await?;
     Ok(())
-}
-
-/// End `client_id`'s grant (see the module docs): on revocation, and when an authorization
-/// code is replayed (RFC 6749 §4.1.2: revoke the tokens issued from it). Returns how many
-/// refresh tokens went with it.
-pub async fn end_client_grant(
-    state: &AppState,
-    client_id: &str,
-    sid: Option<&str>,
-    family: Option<&str>,
-    reason: &str,
-    ctx: &RequestContext,
-) -> Result<u64> {
-    let now = ctx.now;
-    let mut revoked = 0;
-    let mut session_ended = false;
-    let mut grant_revoked = false;
-    if let Some(f) = family {
-        revoked += state.store.revoke_refresh_family(f, now).await?;
-    }
-    if let Some(sid) = sid {
-        match state.store.get_session_by_sid(sid).await? {
-            Some(s) if s.client_id.as_deref() == Some(client_id) => {
-                let end = state.store.end_session(sid, now).await?;
-                session_ended = end.ended;
-                revoked += end.refresh_tokens_revoked;
-                let signal = crate::events::ssf::Signal::SessionRevoked {
-                    user: Some(&s.user_id),
-                    sid,
-                };
-                crate::events::ssf::emit(state, signal).await;
-            }
-            Some(s) => {
-                // Access tokens of this grant could live this long; refuse them until then.
-                let keep_until = now + state.config.max_signed_token_ttl() + 60;
-                revoked += state
-                    .store
-                    .revoke_grant(sid, client_id, now, keep_until)
-                    .await?;
-                grant_revoked = true;
-                let signal = crate::events::ssf::Signal::GrantRevoked {
-                    user: Some(&s.user_id),
-                    sid,
-                    client_id,
-                };
-                crate::events::ssf::emit(state, signal).await;
-            }
-            None => {}
-        }
-    }
-    let ev = AuditEvent::new(now, kinds::GRANT_REVOKED, Outcome::Success)
-        .actor(format!("client:{client_id}"))
-        .client(client_id)
-        .details(serde_json::json!({
-            "sid": sid, "family_id": family, "reason": reason,
-            "session_ended": session_ended, "client_grant_revoked": grant_revoked,
-            "refresh_tokens_revoked": revoked,
-        }))
-        .ctx(ctx);
-    state.audit(ev).await;
-    Ok(revoked)
 }

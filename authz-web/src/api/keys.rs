@@ -40,7 +40,14 @@ async fn create(
     let Json(req) = body.map_err(|e| Error::invalid_request(format!("bad JSON body: {e}")))?;
     // A lasting credential: the sign-in behind the token must be recent (RFC 9470).
     let signed_in =
-        session::recent_sign_in(&state, caller.claims.sid.as_deref(), &caller.user).await?;
+        session::recent_sign_in(
+        &*state.store,
+        &state.config,
+        state.now(),
+        caller.claims.sid.as_deref(),
+        &caller.user,
+    )
+    .await?;
     let created = api_keys::create(
         &state,
         &caller.user,
@@ -56,7 +63,7 @@ async fn create(
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, WebError> {
     caller.require("keys:write")?;
-    let keys = api_keys::list(&state, &caller.user).await?;
+    let keys = api_keys::list(&*state.store, state.now(), &caller.user).await?;
     Ok(Json(serde_json::json!({ "keys": keys })).into_response())
 }
 
@@ -66,7 +73,14 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     caller.require("keys:write")?;
-    let key = api_keys::revoke(&state, &caller.user, &id).await?;
+    let key = api_keys::revoke(
+        &*state.store,
+        &state.clients,
+        &state.events,
+        &caller.user,
+        &id,
+    )
+    .await?;
     Ok(Json(key).into_response())
 }
 

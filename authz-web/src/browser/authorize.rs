@@ -72,7 +72,14 @@ async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
 ) -> authz_core::error::Result<Option<(Session, User)>> {
-    let Some(session) = session::current(state, session_cookie(state, headers)).await? else {
+    let Some(session) = session::current(
+        &*state.store,
+        &state.config.browser,
+        state.now(),
+        session_cookie(state, headers),
+    )
+    .await?
+    else {
         return Ok(None);
     };
     match state.store.get_user(&session.user_id).await? {
@@ -153,7 +160,7 @@ async fn sign_in_owed(
                 "the user must sign in with a second factor",
             )));
         }
-        if authz_core::identity::two_factor::is_enabled(state, user).await? {
+        if authz_core::identity::two_factor::is_enabled(&*state.store, user).await? {
             let msg = "Sign in again with your password and authenticator app.".to_owned();
             return Ok(Some(login_page(
                 state,
@@ -214,7 +221,7 @@ async fn proceed(
     let page = ConsentPage {
         client_name: client.name.clone(),
         client_host: authz_core::clients::cimd::document_host(client),
-        unverified: !authz_core::clients::cimd::is_verified(state, client),
+        unverified: !authz_core::clients::cimd::is_verified(&state.config.cimd, client),
         local_only,
         redirect_host,
         username: user.username.clone(),

@@ -102,7 +102,14 @@ impl Console {
     /// Is this session a fresh sign-in with every factor the user has
     /// (`session::is_fresh`, the one re-authentication rule)?
     pub async fn is_recent(&self, state: &AppState) -> Result<bool, PageError> {
-        Ok(session::is_fresh(state, &self.session, &self.user).await?)
+        Ok(session::is_fresh(
+            &*state.store,
+            &state.config.console,
+            state.now(),
+            &self.session,
+            &self.user,
+        )
+        .await?)
     }
 
     /// A change that needs a fresh re-authentication (`is_recent`): otherwise the browser is
@@ -130,7 +137,8 @@ impl Console {
         if !state.config.mfa.required_for(&self.user.roles) || self.session.is_multi_factor() {
             return Ok(());
         }
-        let has_second = authz_core::identity::two_factor::is_enabled(state, &self.user).await?
+        let has_second = authz_core::identity::two_factor::is_enabled(&*state.store, &self.user)
+            .await?
             || !state.store.user_passkeys(&self.user.id).await?.is_empty();
         let page = if has_second {
             ConsoleMessage {
@@ -194,9 +202,14 @@ impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let current = session::current(state, session_cookie(state, &parts.headers))
-            .await
-            .map_err(|e| PageError::from(e).into_response())?;
+        let current = session::current(
+            &*state.store,
+            &state.config.browser,
+            state.now(),
+            session_cookie(state, &parts.headers),
+        )
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
         let user = match &current {
             Some(s) => state
                 .store

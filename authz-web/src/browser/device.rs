@@ -267,7 +267,7 @@ async fn enter_code(
     let page = DeviceConfirmPage {
         client_name: client.name.clone(),
         client_host: authz_core::clients::cimd::document_host(&client),
-        unverified: !authz_core::clients::cimd::is_verified(&state, &client),
+        unverified: !authz_core::clients::cimd::is_verified(&state.config.cimd, &client),
         username: console.user.username.clone(),
         shown_code: device::display_user_code(&code),
         entered: entered_mark(&state, &console.session.sid, &code),

@@ -155,7 +155,13 @@ async fn rp_request(
     headers: &HeaderMap,
     req: &LogoutRequest,
 ) -> PageResult {
-    let current = session::current(state, session_cookie(state, headers)).await?;
+    let current = session::current(
+        &*state.store,
+        &state.config.browser,
+        state.now(),
+        session_cookie(state, headers),
+    )
+    .await?;
     match (&req.hint, &current) {
         // Nothing to end in this browser.
         (_, None) => return Ok(done(state, req)),
@@ -165,7 +171,7 @@ async fn rp_request(
         (Some(hint), Some(s))
             if hint.sid.as_deref() == Some(s.sid.as_str()) && hint.sub == s.user_id =>
         {
-            session::end(state, s, "logout", ctx).await?;
+            session::end(&*state.store, &state.events, s, "logout", ctx).await?;
             return Ok(done(state, req));
         }
         _ => {}
@@ -227,8 +233,15 @@ pub async fn logout_post(
             "You chose to stay signed in. You can close this page.",
         ));
     }
-    if let Some(s) = session::current(&state, session_cookie(&state, &headers)).await? {
-        session::end(&state, &s, "logout", &ctx).await?;
+    if let Some(s) = session::current(
+        &*state.store,
+        &state.config.browser,
+        state.now(),
+        session_cookie(&state, &headers),
+    )
+    .await?
+    {
+        session::end(&*state.store, &state.events, &s, "logout", &ctx).await?;
     }
     Ok(done(&state, &req))
 }

@@ -281,7 +281,7 @@ pub(super) async fn next_step(
         return Ok(with_cookies(page, [pending::clear(state)]));
     }
     let second_done = authz_core::store::is_multi_factor(&pending.amr);
-    if !second_done && two_factor::is_enabled(state, user).await? {
+    if !second_done && two_factor::is_enabled(&*state.store, user).await? {
         let page = code_page(state, headers, target, user, None);
         return again(state, &pending, page, ctx).await;
     }
@@ -420,7 +420,7 @@ pub async fn login_new_password(
     // The steps before this one must be done: the (temporary) password, and a second factor
     // when two-factor is on — a code or a passkey, the one multi-factor rule.
     let owes_code = !authz_core::store::is_multi_factor(&pending.amr)
-        && two_factor::is_enabled(&state, &user).await?;
+        && two_factor::is_enabled(&*state.store, &user).await?;
     if owes_code || !pending.has_password() || !user.password_change_required {
         return next_step(&state, &headers, &target, &user, pending, &ctx).await;
     }
@@ -469,8 +469,15 @@ async fn finish(
     amr: &[String],
     ctx: &RequestContext,
 ) -> PageResult {
-    if let Some(old) = session::current(state, session_cookie(state, headers)).await? {
-        session::end(state, &old, "replaced", ctx).await?;
+    if let Some(old) = session::current(
+        &*state.store,
+        &state.config.browser,
+        state.now(),
+        session_cookie(state, headers),
+    )
+    .await?
+    {
+        session::end(&*state.store, &state.events, &old, "replaced", ctx).await?;
     }
     let methods: Vec<&str> = amr.iter().map(String::as_str).collect();
     let how = SignedIn {
@@ -481,7 +488,9 @@ async fn finish(
     };
     // `user` carries the credential state the sign-in began under: a remedy that committed
     // since (a reset, a password change, disabling) leaves no session (audited).
-    let Some((_, cookie_value)) = session::start(state, user, how, ctx).await? else {
+    let Some((_, cookie_value)) =
+        session::start(&*state.store, &state.config, &state.events, user, how, ctx).await?
+    else {
         return Ok(restart(state, headers, target, ENDED));
     };
     let via = match target {

@@ -268,12 +268,26 @@ async fn export_two_factor_off_and_deletion(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let e = two_factor::begin(&app.state, &user).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &user,
+    )
+    .await
+    .unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = |app: &TestApp| totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &user, &code(&app))
-        .await
-        .unwrap();
+    two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &user,
+        &code(&app),
+    )
+    .await
+    .unwrap();
     app.clock.advance(totp::STEP_SECS);
     let no_code = submit(
         &app,
@@ -284,7 +298,11 @@ async fn export_two_factor_off_and_deletion(backend: Backend) {
     )
     .await;
     assert!(no_code.body.contains("not valid"), "{}", no_code.body);
-    assert!(two_factor::is_enabled(&app.state, &user).await.unwrap());
+    assert!(
+        two_factor::is_enabled(&*app.state.store, &user)
+            .await
+            .unwrap()
+    );
     let off = submit(
         &app,
         &me,
@@ -297,7 +315,11 @@ async fn export_two_factor_off_and_deletion(backend: Backend) {
         off.location.as_deref(),
         Some("/account/two-factor?done=off")
     );
-    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
+    assert!(
+        !two_factor::is_enabled(&*app.state.store, &user)
+            .await
+            .unwrap()
+    );
 
     // Deletion: without the tick or with a wrong password nothing happens; then everything goes.
     let unticked = submit(

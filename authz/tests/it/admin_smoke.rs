@@ -75,10 +75,17 @@ impl App {
             now: self.state.now(),
             dpop_jkt: None,
         };
-        let (_, value) = session::start(&self.state, user, how, &ctx)
-            .await
-            .expect("session")
-            .expect("the user as stored");
+        let (_, value) = session::start(
+            &*self.state.store,
+            &self.state.config,
+            &self.state.events,
+            user,
+            how,
+            &ctx,
+        )
+        .await
+        .expect("session")
+        .expect("the user as stored");
         format!("authz_session={value}; authz_csrf={CSRF_COOKIE}")
     }
 

@@ -136,9 +136,15 @@ async fn client_secret_post_and_resource_selection(backend: Backend) {
     );
 
     // A rotation in this process takes effect at once (the client cache is invalidated).
-    let new = authz::identity::admin::rotate_client_secret(&app.state, "test", "poster")
-        .await
-        .unwrap();
+    let new = authz::identity::admin::rotate_client_secret(
+        &*app.state.store,
+        &app.state.clients,
+        &app.state.events,
+        "test",
+        "poster",
+    )
+    .await
+    .unwrap();
     let old = app
         .token(
             &[

@@ -470,14 +470,16 @@ async fn id_tokens_are_rs256_even_when_access_tokens_are_not(backend: Backend) {
     );
     // Back to RS256 access tokens, pre-published: the extra ID-token key keeps signing ID
     // tokens until the new key takes over, and is retired when it does.
-    let (next, _) = authz::identity::admin::rotate_keys(
-        &app.state,
-        "test",
-        authz::keys::SigningAlg::Rs256,
-        authz::identity::admin::KeySwitch::AfterPrepublication,
-    )
-    .await
-    .unwrap();
+    let (next, _) = app
+        .state
+        .key_admin()
+        .rotate_keys(
+            "test",
+            authz::keys::SigningAlg::Rs256,
+            authz::keys::KeySwitch::AfterPrepublication,
+        )
+        .await
+        .unwrap();
     let ks = app.state.keys.current();
     let (access, id_signer) = ks.signers(app.state.now());
     assert_ne!(access.kid(), next, "not signing before its time");

@@ -27,9 +27,16 @@ async fn read_then_write_transactions_survive_concurrent_writers(backend: Backen
     let deletes: Vec<_> = (0..CLIENTS)
         .map(|i| {
             let state = app.state.clone();
-            tokio::spawn(
-                async move { admin::delete_client(&state, "test", &format!("old-{i}")).await },
-            )
+            tokio::spawn(async move {
+                admin::delete_client(
+                    &*state.store,
+                    &state.clients,
+                    &state.events,
+                    "test",
+                    &format!("old-{i}"),
+                )
+                .await
+            })
         })
         .collect();
     for i in 0..CLIENTS {

@@ -529,12 +529,26 @@ async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let e = two_factor::begin(&app.state, &alice).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &alice,
+    )
+    .await
+    .unwrap();
     let secret = crate::two_factor::unbase32(&e.secret_base32);
     let code = |app: &TestApp| totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &alice, &code(&app))
-        .await
-        .unwrap();
+    two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &alice,
+        &code(&app),
+    )
+    .await
+    .unwrap();
     app.clock.advance(totp::STEP_SECS);
 
     // alice: password, then the code, then the device page.

@@ -593,7 +593,7 @@ async fn unknown_and_disabled_users_are_refused(backend: Backend) {
     c["jti"] = json!("u-4c");
     c["auth_time"] = json!(app.clock.now());
     idp.accepted(&idp.mint(&c)).await;
-    authz::identity::admin::set_disabled(&app.state, "test", "bob", true)
+    authz::identity::admin::set_disabled(&*app.state.store, &app.state.events, "test", "bob", true)
         .await
         .unwrap();
     c["jti"] = json!("u-5");

@@ -116,14 +116,12 @@ async fn rotation_keeps_old_tokens_verifiable(backend: Backend) {
 
     // Other algorithms (RFC 8725 §3.1 allow-list): ES256 and EdDSA.
     for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
-        let (kid, _) = authz::identity::admin::rotate_keys(
-            &app.state,
-            "test",
-            alg,
-            authz::identity::admin::KeySwitch::Now,
-        )
-        .await
-        .unwrap();
+        let (kid, _) = app
+            .state
+            .key_admin()
+            .rotate_keys("test", alg, authz::keys::KeySwitch::Now)
+            .await
+            .unwrap();
         let t = cc_token(&app, &secret).await;
         let h = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(h.kid.as_deref(), Some(kid.as_str()));
@@ -171,7 +169,7 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
 /// keeps exactly one active key per purpose (a partial unique index); the loser is told, and
 /// changes nothing.
 async fn concurrent_rotations_on_two_replicas_leave_one_active_key(backend: Backend) {
-    use authz::identity::admin::{KeySwitch, rotate_keys};
+    use authz::keys::KeySwitch;
     use authz::keys::SigningAlg;
     let app = TestApp::spawn(backend).await;
     let other = authz::build_state((*app.state.config).clone(), app.clock.clone())
@@ -181,10 +179,14 @@ async fn concurrent_rotations_on_two_replicas_leave_one_active_key(backend: Back
         // Each replica on its own task, so the two transactions overlap.
         let (s1, s2) = (app.state.clone(), other.clone());
         let t1 = tokio::spawn(async move {
-            rotate_keys(&s1, "replica-1", SigningAlg::Es256, KeySwitch::Now).await
+            s1.key_admin()
+                .rotate_keys("replica-1", SigningAlg::Es256, KeySwitch::Now)
+                .await
         });
         let t2 = tokio::spawn(async move {
-            rotate_keys(&s2, "replica-2", SigningAlg::Es256, KeySwitch::Now).await
+            s2.key_admin()
+                .rotate_keys("replica-2", SigningAlg::Es256, KeySwitch::Now)
+                .await
         });
         let (a, b) = (t1.await.unwrap(), t2.await.unwrap());
         assert!(

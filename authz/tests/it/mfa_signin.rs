@@ -35,10 +35,26 @@ async fn enrol(app: &TestApp, username: &str) -> (User, Vec<u8>, Vec<String>) {
         .await
         .unwrap()
         .unwrap();
-    let e = two_factor::begin(&app.state, &user).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &user,
+    )
+    .await
+    .unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    let recovery = two_factor::confirm(&app.state, &user, &code).await.unwrap();
+    let recovery = two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &user,
+        &code,
+    )
+    .await
+    .unwrap();
     // The confirming code is spent: move to the next step for the sign-ins.
     app.clock.advance(totp::STEP_SECS);
     (user, secret, recovery)

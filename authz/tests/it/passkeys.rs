@@ -90,10 +90,26 @@ async fn passkeys_register_sign_in_and_second_factor_in_chromium(backend: Backen
 
     // As the second factor: with TOTP on, the code page offers the passkey instead.
     let user = app.state.store.get_user(&alice).await.unwrap().unwrap();
-    let e = two_factor::begin(&app.state, &user).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &user,
+    )
+    .await
+    .unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &user, &code).await.unwrap();
+    two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &user,
+        &code,
+    )
+    .await
+    .unwrap();
     password(&b, &site, "%2Faccount").await;
     wait_h1(&b, "Enter your code").await;
     click(&b, "#passkey-second").await;

@@ -25,9 +25,16 @@ async fn account_changes_reach_refresh(backend: Backend) {
     let app = setup(backend).await;
     let t = login(&app, "notes:read notes:write offline_access").await;
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
-    authz::identity::admin::set_roles(&app.state, "test", "alice", vec!["readonly".into()])
-        .await
-        .unwrap();
+    authz::identity::admin::set_roles(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        "test",
+        "alice",
+        vec!["readonly".into()],
+    )
+    .await
+    .unwrap();
     let t = expect_token(refresh(&app, &rt, &[]).await).await;
     assert_eq!(
         t["scope"], "notes:read offline_access",
@@ -52,13 +59,25 @@ async fn account_changes_reach_refresh(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    authz::identity::admin::set_disabled(&app.state, "test", "alice", true)
-        .await
-        .unwrap();
+    authz::identity::admin::set_disabled(
+        &*app.state.store,
+        &app.state.events,
+        "test",
+        "alice",
+        true,
+    )
+    .await
+    .unwrap();
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
-    authz::identity::admin::set_disabled(&app.state, "test", "alice", false)
-        .await
-        .unwrap();
+    authz::identity::admin::set_disabled(
+        &*app.state.store,
+        &app.state.events,
+        "test",
+        "alice",
+        false,
+    )
+    .await
+    .unwrap();
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
 }
 

@@ -300,9 +300,15 @@ async fn the_cap_on_self_registered_clients_holds_under_concurrency(backend: Bac
     app.code_client("admin-made", authz::store::AuthMethod::None, "notes:read")
         .await;
     let id = created[0]["client_id"].as_str().unwrap();
-    authz::identity::admin::delete_client(&app.state, "test", id)
-        .await
-        .unwrap();
+    authz::identity::admin::delete_client(
+        &*app.state.store,
+        &app.state.clients,
+        &app.state.events,
+        "test",
+        id,
+    )
+    .await
+    .unwrap();
     let (status, _) = register(&app, body.clone()).await;
     assert_eq!(status, 201);
     let (status, _) = register(&app, body).await;
@@ -342,15 +348,31 @@ async fn unused_and_idle_self_registered_clients_are_pruned(backend: Backend) {
     let tokens =
         crate::support::expect_token(app.redeem(&used, &back["code"], &verifier).await).await;
     assert!(
-        prune_clients(&app.state, "test", false)
-            .await
-            .unwrap()
-            .is_empty(),
+        prune_clients(
+            &*app.state.store,
+            &app.state.clients,
+            &app.state.events,
+            &app.state.config.browser,
+            "test",
+            false
+        )
+        .await
+        .unwrap()
+        .is_empty(),
         "too early"
     );
 
     app.clock.advance(86_401);
-    let listed = prune_clients(&app.state, "test", true).await.unwrap();
+    let listed = prune_clients(
+        &*app.state.store,
+        &app.state.clients,
+        &app.state.events,
+        &app.state.config.browser,
+        "test",
+        true,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         listed
             .iter()

@@ -588,10 +588,26 @@ pub fn assert_form(page: &Page, action: &str) {
 /// Turn two-factor on for `user`: the secret (the confirming code's step is spent).
 pub async fn turn_on_totp(app: &TestApp, user: &authz::store::User) -> Vec<u8> {
     use authz::identity::{totp, two_factor};
-    let e = two_factor::begin(&app.state, user).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        user,
+    )
+    .await
+    .unwrap();
     let secret = crate::two_factor::unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, user, &code).await.unwrap();
+    two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        user,
+        &code,
+    )
+    .await
+    .unwrap();
     app.clock.advance(totp::STEP_SECS);
     secret
 }
@@ -613,11 +629,24 @@ impl TestApp {
             amr: &["pwd"],
             user_agent: None,
         };
-        let (s, _) = session::start(&self.state, user, how, &ctx)
+        let (s, _) = session::start(
+            &*self.state.store,
+            &self.state.config,
+            &self.state.events,
+            user,
+            how,
+            &ctx,
+        )
             .await
             .unwrap()
             .expect("a session");
-        let proof = session::recent_sign_in(&self.state, Some(&s.sid), user)
+        let proof = session::recent_sign_in(
+            &*self.state.store,
+            &self.state.config,
+            self.clock.now(),
+            Some(&s.sid),
+            user,
+        )
             .await
             .unwrap();
         (s.sid, proof)

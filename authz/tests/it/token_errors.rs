@@ -362,9 +362,15 @@ async fn password_errors(backend: Backend) {
     )
     .await;
     // Disabled accounts get the same generic answer.
-    authz::identity::admin::set_disabled(&app.state, "test", "alice", true)
-        .await
-        .unwrap();
+    authz::identity::admin::set_disabled(
+        &*app.state.store,
+        &app.state.events,
+        "test",
+        "alice",
+        true,
+    )
+    .await
+    .unwrap();
     let disabled = expect_error(
         app.token(&pw("alice", ALICE_PW, ""), None).await,
         400,

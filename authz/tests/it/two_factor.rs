@@ -40,14 +40,32 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
         .await;
 
     // Nothing before enrolment.
-    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
     assert!(
-        !two_factor::check(&app.state, &user, "000000")
+        !two_factor::is_enabled(&*app.state.store, &user)
             .await
             .unwrap()
     );
+    assert!(
+        !two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            "000000"
+        )
+        .await
+        .unwrap()
+    );
 
-    let enrolment = two_factor::begin(&app.state, &user).await.unwrap();
+    let enrolment = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &user,
+    )
+    .await
+    .unwrap();
     assert!(enrolment.uri.starts_with("otpauth://totp/"));
     assert!(enrolment.uri.contains(&enrolment.secret_base32));
     let secret = unbase32(&enrolment.secret_base32);
@@ -55,11 +73,21 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
     let code_now = || totp::code_at(&secret, totp::step_at(app.clock.now()));
 
     // Pending: a valid code does not sign in until the enrolment is confirmed.
-    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
     assert!(
-        !two_factor::check(&app.state, &user, &code_now())
+        !two_factor::is_enabled(&*app.state.store, &user)
             .await
             .unwrap()
+    );
+    assert!(
+        !two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &code_now()
+        )
+        .await
+        .unwrap()
     );
     // A wrong code does not confirm; the right one does and yields ten recovery codes.
     let wrong = if code_now() == "123456" {
@@ -67,25 +95,63 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
     } else {
         "123456"
     };
-    assert!(two_factor::confirm(&app.state, &user, wrong).await.is_err());
-    let recovery = two_factor::confirm(&app.state, &user, &code_now())
+    assert!(
+        two_factor::confirm(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            wrong
+        )
         .await
-        .unwrap();
+        .is_err()
+    );
+    let recovery = two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &user,
+        &code_now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(recovery.len(), 10);
-    assert!(two_factor::is_enabled(&app.state, &user).await.unwrap());
+    assert!(
+        two_factor::is_enabled(&*app.state.store, &user)
+            .await
+            .unwrap()
+    );
 
     // The confirming code is spent: the same code fails at sign-in (replay).
     assert!(
-        !two_factor::check(&app.state, &user, &code_now())
-            .await
-            .unwrap()
+        !two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &code_now()
+        )
+        .await
+        .unwrap()
     );
     // The next step's code works once; two sign-ins racing with one code: exactly one wins.
     app.clock.advance(totp::STEP_SECS);
     let code = code_now();
     let (a, b) = tokio::join!(
-        two_factor::check(&app.state, &user, &code),
-        two_factor::check(&app.state, &user, &code)
+        two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &code
+        ),
+        two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &code
+        )
     );
     assert_eq!(
         [a.unwrap(), b.unwrap()].iter().filter(|ok| **ok).count(),
@@ -95,14 +161,30 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
 
     // Recovery codes: each works once, typed in any case, with or without the dash.
     let typed = recovery[0].to_uppercase().replace('-', " ");
-    assert!(two_factor::check(&app.state, &user, &typed).await.unwrap());
     assert!(
-        !two_factor::check(&app.state, &user, &recovery[0])
-            .await
-            .unwrap()
+        two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &typed
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &recovery[0]
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(
-        two_factor::recovery_codes_left(&app.state, &user)
+        two_factor::recovery_codes_left(&*app.state.store, &user)
             .await
             .unwrap(),
         9
@@ -110,9 +192,15 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
     // Another user's codes mean nothing here, and vice versa.
     let bob = app.state.store.get_user(&other_id).await.unwrap().unwrap();
     assert!(
-        !two_factor::check(&app.state, &bob, &recovery[1])
-            .await
-            .unwrap()
+        !two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &bob,
+            &recovery[1]
+        )
+        .await
+        .unwrap()
     );
 
     // At rest: sealed (neither the secret nor its base32 is in the row), bound to alice.
@@ -136,16 +224,30 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
     }
 
     // Off: codes stop counting, the recovery codes are gone.
-    assert!(two_factor::disable(&app.state, &user).await.unwrap());
-    assert!(!two_factor::is_enabled(&app.state, &user).await.unwrap());
-    app.clock.advance(totp::STEP_SECS);
     assert!(
-        !two_factor::check(&app.state, &user, &code_now())
+        two_factor::disable(&*app.state.store, &app.state.events, &user)
             .await
             .unwrap()
     );
+    assert!(
+        !two_factor::is_enabled(&*app.state.store, &user)
+            .await
+            .unwrap()
+    );
+    app.clock.advance(totp::STEP_SECS);
+    assert!(
+        !two_factor::check(
+            &*app.state.store,
+            &app.state.master,
+            &app.state.events,
+            &user,
+            &code_now()
+        )
+        .await
+        .unwrap()
+    );
     assert_eq!(
-        two_factor::recovery_codes_left(&app.state, &user)
+        two_factor::recovery_codes_left(&*app.state.store, &user)
             .await
             .unwrap(),
         0
@@ -178,12 +280,28 @@ async fn the_password_grant_refuses_two_factor_accounts(backend: Backend) {
         app.token(&form, None).await
     };
     let user = app.state.store.get_user(&id).await.unwrap().unwrap();
-    let enrolment = two_factor::begin(&app.state, &user).await.unwrap();
+    let enrolment = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &user,
+    )
+    .await
+    .unwrap();
     // Pending enrolment: still the password grant (positive control).
     assert_eq!(grant(pw).await.status(), 200);
     let secret = unbase32(&enrolment.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(&app.state, &user, &code).await.unwrap();
+    two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &user,
+        &code,
+    )
+    .await
+    .unwrap();
     let r = grant(pw).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();

@@ -9,7 +9,8 @@
 use std::time::{Duration, Instant};
 
 use authz::config::Config;
-use authz::identity::admin::{self, KeySwitch};
+use authz::identity::admin;
+use authz::keys::KeySwitch;
 use authz::state::AppState;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -336,9 +337,15 @@ async fn a_rotated_secret_fails_on_every_replica_at_once() {
             StatusCode::OK
         );
     }
-    let new = admin::rotate_client_secret(&c.nodes[0].1, "test", &id)
-        .await
-        .unwrap();
+    let new = admin::rotate_client_secret(
+        &*c.nodes[0].1.store,
+        &c.nodes[0].1.clients,
+        &c.nodes[0].1.events,
+        "test",
+        &id,
+    )
+    .await
+    .unwrap();
     let rotated = Instant::now();
     for node in 1..3 {
         within(Duration::from_secs(1), "the old secret refused", || async {
@@ -369,7 +376,10 @@ async fn a_key_rotation_reaches_every_replica_within_a_second() {
     let before = c.service_token(1).await;
     assert!(c.mcp_accepts(&before).await);
     let alg = c.nodes[0].1.config.signing_alg;
-    let (kid, _) = admin::rotate_keys(&c.nodes[0].1, "test", alg, KeySwitch::Now)
+    let (kid, _) = c.nodes[0]
+        .1
+        .key_admin()
+        .rotate_keys("test", alg, KeySwitch::Now)
         .await
         .unwrap();
     assert_ne!(kid, kid_of(&before));

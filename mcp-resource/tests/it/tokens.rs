@@ -21,14 +21,16 @@ async fn key_rotation_is_picked_up_live(backend: Backend) {
             .status(),
         200
     );
-    let (new_kid, _) = authz::identity::admin::rotate_keys(
-        &sys.authz,
-        "test",
-        authz::keys::SigningAlg::Es256,
-        authz::identity::admin::KeySwitch::Now,
-    )
-    .await
-    .unwrap();
+    let (new_kid, _) = sys
+        .authz
+        .key_admin()
+        .rotate_keys(
+            "test",
+            authz::keys::SigningAlg::Es256,
+            authz::keys::KeySwitch::Now,
+        )
+        .await
+        .unwrap();
     let after = sys.user_token("testuser").await;
     assert_eq!(
         jsonwebtoken::decode_header(&after).unwrap().kid.unwrap(),
@@ -85,14 +87,16 @@ async fn rotation_refuses_no_fresh_token(backend: Backend) {
     // 1. `authz keys rotate`: published now, signing after the pre-publication delay. Resource
     //    servers fetch the JWKS within its max-age (60 s); this one's scheduled refresh is
     //    triggered here instead of waited for.
-    let (next, at) = authz::identity::admin::rotate_keys(
-        &sys.authz,
-        "test",
-        authz::keys::SigningAlg::Es256,
-        authz::identity::admin::KeySwitch::AfterPrepublication,
-    )
-    .await
-    .unwrap();
+    let (next, at) = sys
+        .authz
+        .key_admin()
+        .rotate_keys(
+            "test",
+            authz::keys::SigningAlg::Es256,
+            authz::keys::KeySwitch::AfterPrepublication,
+        )
+        .await
+        .unwrap();
     assert!(at > sys.authz.now());
     sys.mcp.verifier.refresh(true).await.unwrap();
     pause(300).await;
@@ -101,14 +105,16 @@ async fn rotation_refuses_no_fresh_token(backend: Backend) {
     // 2. `authz keys rotate --now` (an emergency): the first token the new key signs makes the
     //    verifier refetch at once (its floor, 1 s, has long passed).
     pause(1100).await;
-    let (emergency, _) = authz::identity::admin::rotate_keys(
-        &sys.authz,
-        "test",
-        authz::keys::SigningAlg::Rs256,
-        authz::identity::admin::KeySwitch::Now,
-    )
-    .await
-    .unwrap();
+    let (emergency, _) = sys
+        .authz
+        .key_admin()
+        .rotate_keys(
+            "test",
+            authz::keys::SigningAlg::Rs256,
+            authz::keys::KeySwitch::Now,
+        )
+        .await
+        .unwrap();
     pause(300).await;
     stop.store(true, Ordering::SeqCst);
     let (statuses, kids) = caller.await.unwrap();

@@ -8,14 +8,14 @@
 use serde_json::Value;
 
 use crate::clients::registration::{self, ClientMetadata, Source};
-use crate::state::AppState;
+use crate::config::Config;
 use crate::store::ClientSettings;
 
 /// Members that would put a shared secret in a public document.
 const SECRET_MEMBERS: [&str; 2] = ["client_secret", "client_secret_expires_at"];
 
 /// The settings `body` gives the client `client_id`, or why it is refused.
-pub fn validate(state: &AppState, client_id: &str, body: &[u8]) -> Result<ClientSettings, String> {
+pub fn validate(config: &Config, client_id: &str, body: &[u8]) -> Result<ClientSettings, String> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the metadata document is not valid JSON: {e}"))?;
     let Some(obj) = doc.as_object() else {
@@ -45,5 +45,5 @@ pub fn validate(state: &AppState, client_id: &str, body: &[u8]) -> Result<Client
     }
     let metadata: ClientMetadata = serde_json::from_value(doc.clone())
         .map_err(|e| format!("the metadata document has a member of the wrong type: {e}"))?;
-    registration::settings(state, metadata, Source::MetadataDocument).map_err(|e| e.description())
+    registration::settings(config, metadata, Source::MetadataDocument).map_err(|e| e.description())
 }

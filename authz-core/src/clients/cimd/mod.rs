@@ -17,7 +17,9 @@
 //! host normalized once, by `host::normalize`.
 
 mod document;
-pub mod resolver;
+
+/// The resolver's memory between requests lives with the fetcher (`outbound::cimd`).
+pub use crate::outbound::cimd as resolver;
 
 use crate::events::kinds;
 use std::sync::Arc;
@@ -174,7 +176,8 @@ async fn fetch_and_validate(
         .fetch(&url, now, budget::requester())
         .await
         .map_err(|e| (e.to_string(), !e.is_budget()))?;
-    let settings = document::validate(state, client_id, &fetched.body).map_err(|r| (r, true))?;
+    let settings =
+        document::validate(&state.config, client_id, &fetched.body).map_err(|r| (r, true))?;
     Ok((settings, fetched.max_age))
 }
 
@@ -203,11 +206,12 @@ impl From<Rejected> for Error {
 
 /// Is `client` vouched for (shown without the "unverified application" badge)? Clients an
 /// administrator created, and metadata-document clients whose host is allow-listed.
-pub fn is_verified(state: &AppState, client: &Client) -> bool {
+pub fn is_verified(cfg: &CimdConfig, client: &Client) -> bool {
     match client.registration {
         Registration::Admin => true,
-        Registration::MetadataDocument => host_of(&client.id)
-            .is_some_and(|h| state.config.cimd.verdict(&h) == HostVerdict::Verified),
+        Registration::MetadataDocument => {
+            host_of(&client.id).is_some_and(|h| cfg.verdict(&h) == HostVerdict::Verified)
+        }
         Registration::Dynamic => false,
     }
 }

@@ -32,8 +32,9 @@ use crate::events::kinds;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::config::Config;
 use crate::error::Result;
-use crate::state::AppState;
+use crate::events::Events;
 use crate::store::{AuditEvent, Outcome, QueuedSet, SetRefusal};
 
 /// The pause before a refused event is delivered again grows by this much per refusal (15 s,
@@ -51,6 +52,15 @@ pub const ACCOUNT_DISABLED: &str =
 pub const POLL_DELIVERY: &str = "urn:ietf:rfc:8936";
 /// Every event type this transmitter emits.
 pub const EVENTS: [&str; 3] = [SESSION_REVOKED, CREDENTIAL_CHANGE, ACCOUNT_DISABLED];
+
+/// What signs security events: the token issuer, with the access-token key (RFC 8417 §2.3),
+/// so receivers verify SETs with the JWKS they already hold.
+pub trait SetSigner: Send + Sync {
+    /// `claims` signed as a SET (`typ: secevent+jwt`) by the key that signs at `now`.
+    fn security_event(&self, claims: &Value, now: i64) -> Result<String>;
+    /// Is the key `kid` published in the JWKS now?
+    fn publishes(&self, kid: &str) -> bool;
+}
 
 /// Something resource servers must hear of.
 #[derive(Debug, Clone, Copy)]
@@ -137,14 +147,14 @@ impl Signal<'_> {
     }
 }
 
-/// Queue `signal` for every receiver, as one signed SET each.
-pub async fn emit(state: &AppState, signal: Signal<'_>) {
-    let receivers = &state.config.ssf.receivers;
+/// Queue `signal` for every receiver, as one signed SET each (`Events::signal`).
+pub async fn emit(events: &Events, signal: Signal<'_>) {
+    let receivers = &events.config.ssf.receivers;
     if receivers.is_empty() {
         return;
     }
-    let now = state.now();
-    let issuer = &state.config.issuer;
+    let now = events.now();
+    let issuer = &events.config.issuer;
     let mut sets = Vec::with_capacity(receivers.len());
     for receiver in receivers {
         let jti = shared::crypto::random_id("");
@@ -156,7 +166,7 @@ pub async fn emit(state: &AppState, signal: Signal<'_>) {
             "sub_id": signal.subject(issuer),
             "events": { signal.event_type(): signal.event(now) },
         });
-        match state.issuer.security_event(&claims, now) {
+        match events.signer.security_event(&claims, now) {
             Ok(jwt) => sets.push(QueuedSet {
                 receiver: receiver.clone(),
                 jti,
@@ -166,8 +176,8 @@ pub async fn emit(state: &AppState, signal: Signal<'_>) {
             Err(e) => tracing::error!(error = %e, "signing a security event failed"),
         }
     }
-    match state.store.queue_sets(&sets).await {
-        Ok(()) => state
+    match events.store.queue_sets(&sets).await {
+        Ok(()) => events
             .metrics
             .security_events(signal.event_type(), sets.len() as u64),
         Err(e) => tracing::error!(
@@ -180,17 +190,17 @@ pub async fn emit(state: &AppState, signal: Signal<'_>) {
 
 /// The receiver could not process these SETs (RFC 8936 §2.4 `setErrs`): each is delivered
 /// again after a pause, or dropped and audited once refused too often (see the module docs).
-pub async fn refused(state: &AppState, receiver: &str, refusals: &[SetRefusal]) -> Result<()> {
-    let now = state.now();
-    let max = i64::from(state.config.ssf.max_set_errors.max(1));
-    let dropped = state
+pub async fn refused(events: &Events, receiver: &str, refusals: &[SetRefusal]) -> Result<()> {
+    let now = events.now();
+    let max = i64::from(events.config.ssf.max_set_errors.max(1));
+    let dropped = events
         .store
         .refuse_sets(receiver, refusals, now, REFUSAL_PAUSE_STEP, max)
         .await?;
     for d in dropped {
         tracing::error!(%receiver, jti = %d.jti, err = %d.err, refusals = d.refusals,
             "gave up delivering a security event the receiver keeps refusing");
-        state
+        events
             .audit(
                 AuditEvent::new(now, kinds::SSF_EVENT_DROPPED, Outcome::Failure)
                     .actor("system")
@@ -207,23 +217,22 @@ pub async fn refused(state: &AppState, receiver: &str, refusals: &[SetRefusal]) 
 /// The queued SETs of `receiver` as they are delivered: one whose key is no longer published
 /// is signed again by the current key (and stored so); see the module docs.
 pub async fn deliverable(
-    state: &AppState,
+    events: &Events,
     receiver: &str,
     pending: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
-    let keys = state.keys.current();
     let mut out = Vec::with_capacity(pending.len());
     for (jti, jwt) in pending {
         let kid = jsonwebtoken::decode_header(&jwt).ok().and_then(|h| h.kid);
-        if kid.is_some_and(|k| keys.verifying.contains_key(&k)) {
+        if kid.is_some_and(|k| events.signer.publishes(&k)) {
             out.push((jti, jwt));
             continue;
         }
         let signed =
-            claims_of(&jwt).and_then(|c| state.issuer.security_event(&c, state.now()).ok());
+            claims_of(&jwt).and_then(|c| events.signer.security_event(&c, events.now()).ok());
         match signed {
             Some(again) => {
-                if let Err(e) = state.store.replace_set(receiver, &jti, &again).await {
+                if let Err(e) = events.store.replace_set(receiver, &jti, &again).await {
                     tracing::warn!(error = %e, %jti, "storing a security event signed again failed");
                 }
                 out.push((jti, again));
@@ -247,8 +256,8 @@ fn claims_of(jwt: &str) -> Option<Value> {
 }
 
 /// The transmitter's metadata (SSF 1.0 §7.1), at `/.well-known/ssf-configuration`.
-pub fn configuration(state: &AppState) -> Value {
-    let issuer = &state.config.issuer;
+pub fn configuration(config: &Config) -> Value {
+    let issuer = &config.issuer;
     json!({
         "spec_version": "1_0",
         "issuer": issuer,
@@ -261,8 +270,8 @@ pub fn configuration(state: &AppState) -> Value {
 }
 
 /// A receiver's stream (SSF 1.0 §8.1.1): what it gets and where it polls.
-pub fn stream(state: &AppState, receiver: &str) -> Value {
-    let issuer = &state.config.issuer;
+pub fn stream(config: &Config, receiver: &str) -> Value {
+    let issuer = &config.issuer;
     json!({
         "stream_id": receiver,
         "iss": issuer,

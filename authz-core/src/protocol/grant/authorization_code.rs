@@ -160,10 +160,14 @@ pub async fn handle(
 /// introspection, token exchange: `protocol::live`). Whoever replays it, it fails closed.
 async fn replayed(state: &AppState, ctx: &RequestContext, code: &AuthCode, now: i64) -> Result<()> {
     let revoked = revocation::end_client_grant(
-        state,
-        &code.client_id,
-        Some(&code.sid),
-        code.family_id.as_deref(),
+        &*state.store,
+        &state.events,
+        &state.config,
+        revocation::ClientGrant {
+            client_id: &code.client_id,
+            sid: Some(&code.sid),
+            family: code.family_id.as_deref(),
+        },
         "code_replayed",
         ctx,
     )

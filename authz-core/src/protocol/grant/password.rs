@@ -66,7 +66,7 @@ pub async fn handle(
              cannot be used (sign in through the browser, or use an API key)",
         ));
     }
-    if crate::identity::two_factor::is_enabled(state, &user).await? {
+    if crate::identity::two_factor::is_enabled(&*state.store, &user).await? {
         return Err(Error::invalid_grant(
             "this account signs in interactively: two-factor sign-in is on, so the password \
              grant cannot be used (sign in through the browser, or use an API key)",

@@ -8,6 +8,7 @@ mod audit;
 mod clients;
 mod dashboard;
 mod device;
+mod factors;
 mod id_jag;
 mod keys;
 mod par;

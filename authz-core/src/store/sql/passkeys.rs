@@ -22,19 +22,6 @@ fn passkey(r: &AnyRow) -> Result<StoredPasskey> {
     })
 }
 
-/// Delete every passkey of `user_id` inside `tx` (a remedy's transaction: a password reset,
-/// disabling, a two-factor reset); how many went.
-pub(super) async fn delete_all(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(r.rows_affected())
-}
-
 #[async_trait]
 impl PasskeyStore for SqlStore {
     async fn add_passkey(&self, p: &StoredPasskey, sid: &str) -> Result<bool> {
@@ -110,7 +97,7 @@ impl PasskeyStore for SqlStore {
         let mut tx = self.write_tx().await?;
         // The user row first (see `remove_totp`): a sign-in under way with this passkey then
         // gets no session.
-        crate::store::sql::users::bump_factors_epoch(&mut tx, user_id).await?;
+        super::factors::bump_factors_epoch(&mut tx, user_id).await?;
         let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2")
             .bind(user_id)
             .bind(credential_id)

@@ -1,7 +1,7 @@
 //! `ReportStore` on SQL: filtered audit reads and the security summary's counts. Optional
 //! filters use `($n IS NULL OR …)`, so the SQL stays static for both backends.
 
-use crate::events::kinds;
+use crate::config::kinds;
 use async_trait::async_trait;
 use sqlx::Row;
 

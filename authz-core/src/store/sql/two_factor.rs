@@ -114,7 +114,7 @@ impl TwoFactorStore for SqlStore {
         let mut tx = self.write_tx().await?;
         // The user row first, as a password reset does: a sign-in under way with the removed
         // factor then gets no session (`create_session` compares the epoch).
-        crate::store::sql::users::bump_factors_epoch(&mut tx, user_id).await?;
+        super::factors::bump_factors_epoch(&mut tx, user_id).await?;
         // An administrator's reset: the sessions next, as every remedy ends them.
         let ended = match admin_reset_at {
             Some(now) => {
@@ -134,7 +134,7 @@ impl TwoFactorStore for SqlStore {
         // A sign-in waiting for a code of the removed enrolment ends (issue 24 item 2).
         crate::store::sql::signin::end_pending_in(&mut tx, user_id).await?;
         let passkeys = if admin_reset_at.is_some() {
-            crate::store::sql::passkeys::delete_all(&mut tx, user_id).await?
+            super::factors::delete_passkeys(&mut tx, user_id).await?
         } else {
             0
         };

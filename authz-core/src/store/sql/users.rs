@@ -259,7 +259,7 @@ async fn end_user_grants(
         }
     }
     let passkeys_removed = if with_passkeys {
-        crate::store::sql::passkeys::delete_all(&mut tx, user_id).await?
+        super::factors::delete_passkeys(&mut tx, user_id).await?
     } else {
         0
     };
@@ -272,17 +272,4 @@ async fn end_user_grants(
         passkeys_removed,
         password_hash: None,
     })
-}
-
-/// A second factor of `user_id` goes (in `tx`): the epoch sessions are stamped with moves on,
-/// so a sign-in that read the user before gets no session (issue 24, second review F1/F2).
-pub(super) async fn bump_factors_epoch(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-) -> Result<()> {
-    sqlx::query("UPDATE users SET factors_epoch = factors_epoch + 1 WHERE id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

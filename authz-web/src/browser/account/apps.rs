@@ -48,28 +48,33 @@ async fn apps_page(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let apps = data::connected_apps(state, &console.user)
-        .await?
-        .into_iter()
-        .map(|a| AppRow {
-            client_id: a.client_id,
-            name: a.name,
-            host: a.host,
-            verified: a.verified,
-            scopes: a
-                .scopes
-                .into_iter()
-                .map(|s| {
-                    let d = describe(&s);
-                    (s, d)
-                })
-                .collect(),
-            resources: a.resources,
-            first_used: utc_or_dash(a.first_used),
-            last_used: utc_or_dash(a.last_used),
-            active: a.active_grant,
-        })
-        .collect();
+    let apps = data::connected_apps(
+        &*state.store,
+        &state.config.cimd,
+        state.now(),
+        &console.user,
+    )
+    .await?
+    .into_iter()
+    .map(|a| AppRow {
+        client_id: a.client_id,
+        name: a.name,
+        host: a.host,
+        verified: a.verified,
+        scopes: a
+            .scopes
+            .into_iter()
+            .map(|s| {
+                let d = describe(&s);
+                (s, d)
+            })
+            .collect(),
+        resources: a.resources,
+        first_used: utc_or_dash(a.first_used),
+        last_used: utc_or_dash(a.last_used),
+        active: a.active_grant,
+    })
+    .collect();
     let page = AppsPage {
         nav: console.nav("apps"),
         apps,
@@ -104,7 +109,16 @@ pub async fn revoke(
         .get("client_id")
         .filter(|c| !c.is_empty() && c.len() <= 2048)
         .ok_or_else(|| bad_request("Choose the app to revoke."))?;
-    match data::revoke_app(&state, &console.user, client_id, &ctx).await {
+    match data::revoke_app(
+        &*state.store,
+        &state.events,
+        &state.config,
+        &console.user,
+        client_id,
+        &ctx,
+    )
+    .await
+    {
         Ok(_) => Ok(see_other("/account/apps?done=revoked")),
         Err(e) => {
             let msg = user_error(e)?;
@@ -228,8 +242,15 @@ pub async fn end_others(
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
     let keep = Some(console.session.sid.as_str());
-    let n =
-        data::end_other_sessions(&state, &console.user, keep, "signed_out_by_user", &ctx).await?;
+    let n = data::end_other_sessions(
+        &*state.store,
+        &state.events,
+        &console.user,
+        keep,
+        "signed_out_by_user",
+        &ctx,
+    )
+    .await?;
     Ok(see_other(&format!("/account/sessions?done=ended-{n}")))
 }
 

@@ -32,7 +32,8 @@ async fn page(
     let page = DataPage {
         nav: console.nav("data"),
         deletion_allowed: state.config.console.account_deletion,
-        two_factor: authz_core::identity::two_factor::is_enabled(state, &console.user).await?,
+        two_factor: authz_core::identity::two_factor::is_enabled(&*state.store, &console.user)
+            .await?,
         error,
     };
     Ok(console.page_with(status, &page))
@@ -47,7 +48,13 @@ pub async fn export(
     State(state): State<AppState>,
     console: Console,
 ) -> Result<Response, PageError> {
-    let json = data::export(&state, &console.user).await?;
+    let json = data::export(
+        &*state.store,
+        &state.events,
+        &state.config.issuer,
+        &console.user,
+    )
+    .await?;
     let body = serde_json::to_string_pretty(&json).map_err(crate::error::Error::internal)?;
     let name = format!(
         "attachment; filename=\"authz-data-{}.json\"",
@@ -89,7 +96,14 @@ pub async fn delete(
     if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, true).await? {
         return page(&state, &console, StatusCode::BAD_REQUEST, Some(msg)).await;
     }
-    data::delete_account(&state, &console.user, &ctx).await?;
+    data::delete_account(
+        &*state.store,
+        &state.clients,
+        &state.events,
+        &console.user,
+        &ctx,
+    )
+    .await?;
     let done = super::super::pages::MessagePage {
         title: "Account deleted".into(),
         message: "Your account and everything stored with it were deleted, and you were \

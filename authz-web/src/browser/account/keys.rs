@@ -54,7 +54,7 @@ async fn page(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let keys = api_keys::list(state, &console.user)
+    let keys = api_keys::list(&*state.store, state.now(), &console.user)
         .await?
         .into_iter()
         .map(|k| KeyRow {
@@ -132,7 +132,14 @@ pub async fn create(
     };
     let held = asking(&state, &console);
     let signed_in =
-        session::recent_sign_in(&state, Some(&console.session.sid), &console.user).await?;
+        session::recent_sign_in(
+        &*state.store,
+        &state.config,
+        state.now(),
+        Some(&console.session.sid),
+        &console.user,
+    )
+    .await?;
     match api_keys::create(&state, &console.user, &signed_in, &held, name, &scope, days).await {
         Ok(k) => {
             let created = Created {
@@ -155,7 +162,15 @@ pub async fn revoke(
     body: Bytes,
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
-    match api_keys::revoke(&state, &console.user, &id).await {
+    match api_keys::revoke(
+        &*state.store,
+        &state.clients,
+        &state.events,
+        &console.user,
+        &id,
+    )
+    .await
+    {
         Ok(_) => Ok(see_other("/account/api-keys?done=revoked")),
         Err(e) => {
             let msg = format!("Nothing was revoked: {}.", user_error(e)?);

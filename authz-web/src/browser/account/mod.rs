@@ -72,7 +72,7 @@ async fn confirm_identity(
             return Ok(Err("Too many failed attempts: try again later.".to_owned()));
         }
     }
-    if with_code && authz_core::identity::two_factor::is_enabled(state, user).await? {
+    if with_code && authz_core::identity::two_factor::is_enabled(&*state.store, user).await? {
         let code = form.get("code").unwrap_or_default().trim();
         match signin::second_factor(state, user, code, "console", ctx).await? {
             Ok(_) => {}

@@ -73,7 +73,7 @@ async fn page(
         email: u.email.clone(),
         roles: u.roles.clone(),
         created: utc(u.created_at),
-        two_factor: authz_core::identity::two_factor::is_enabled(state, u).await?,
+        two_factor: authz_core::identity::two_factor::is_enabled(&*state.store, u).await?,
         passkeys: state.store.user_passkeys(&u.id).await?.len(),
         min_length: state.config.password_policy.min_length,
         notice,
@@ -104,7 +104,8 @@ pub async fn change_password(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
-    let with_code = authz_core::identity::two_factor::is_enabled(&state, &console.user).await?;
+    let with_code =
+        authz_core::identity::two_factor::is_enabled(&*state.store, &console.user).await?;
     if let Err(msg) = confirm_identity(&state, &console, &form, &ctx, with_code).await? {
         return page(&state, &console, None, Some(msg)).await;
     }
@@ -142,7 +143,16 @@ pub async fn change_password(
         password_change_required: false,
         ..user.clone()
     };
-    let Some((_, cookie)) = session::start(&state, &changed, how, &ctx).await? else {
+    let Some((_, cookie)) = session::start(
+        &*state.store,
+        &state.config,
+        &state.events,
+        &changed,
+        how,
+        &ctx,
+    )
+    .await?
+    else {
         return Ok(see_other("/account/login?next=%2Faccount"));
     };
     Ok(with_cookies(

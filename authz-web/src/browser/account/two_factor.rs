@@ -54,8 +54,8 @@ async fn page(state: &AppState, console: &Console, extra: Extra) -> Result<Respo
     let user = &console.user;
     let page = TwoFactorPage {
         nav: console.nav("two-factor"),
-        enabled: two_factor::is_enabled(state, user).await?,
-        codes_left: two_factor::recovery_codes_left(state, user).await?,
+        enabled: two_factor::is_enabled(&*state.store, user).await?,
+        codes_left: two_factor::recovery_codes_left(&*state.store, user).await?,
         setup: extra.setup,
         codes: extra.codes,
         notice: extra.notice,
@@ -77,7 +77,14 @@ pub async fn show(
 }
 
 async fn setup(state: &AppState, console: &Console) -> Result<Setup, PageError> {
-    let e = two_factor::begin(state, &console.user).await?;
+    let e = two_factor::begin(
+        &*state.store,
+        &state.master,
+        &state.events,
+        &state.config.issuer,
+        &console.user,
+    )
+    .await?;
     let qr_svg = crate::console::qr::qr_svg(&e.uri)
         .map_err(|m| crate::error::Error::internal(format!("QR code: {m}")))?;
     Ok(Setup {
@@ -95,7 +102,7 @@ pub async fn begin(
 ) -> Result<Response, PageError> {
     console.form(&state, &body)?;
     console.require_recent(&state, PAGE).await?;
-    if two_factor::is_enabled(&state, &console.user).await? {
+    if two_factor::is_enabled(&*state.store, &console.user).await? {
         let extra = Extra {
             error: Some(
                 "Two-factor sign-in is already on. Turn it off first to move it to \
@@ -122,7 +129,15 @@ pub async fn confirm(
     // The pending secret is shown again after a wrong code: the same rule as starting.
     console.require_recent(&state, PAGE).await?;
     let code = form.get("code").unwrap_or_default().trim();
-    match two_factor::confirm(&state, &console.user, code).await {
+    match two_factor::confirm(
+        &*state.store,
+        &state.master,
+        &state.events,
+        &console.user,
+        code,
+    )
+    .await
+    {
         Ok(codes) => {
             let extra = Extra {
                 codes,
@@ -145,7 +160,14 @@ pub async fn confirm(
 
 /// The pending enrolment's secret, to show again after a wrong code.
 async fn pending_setup(state: &AppState, console: &Console) -> Result<Option<Setup>, PageError> {
-    let Some(e) = two_factor::pending(state, &console.user).await? else {
+    let Some(e) = two_factor::pending(
+        &*state.store,
+        &state.master,
+        &state.config.issuer,
+        &console.user,
+    )
+    .await?
+    else {
         return Ok(None);
     };
     let qr_svg = crate::console::qr::qr_svg(&e.uri)
@@ -175,7 +197,7 @@ pub async fn new_codes(
 ) -> Result<Response, PageError> {
     let form = console.form(&state, &body)?;
     console.require_recent(&state, PAGE).await?;
-    if !two_factor::is_enabled(&state, &console.user).await? {
+    if !two_factor::is_enabled(&*state.store, &console.user).await? {
         return Ok(see_other("/account/two-factor"));
     }
     if form.get("code").unwrap_or_default().trim().is_empty() {
@@ -192,7 +214,7 @@ pub async fn new_codes(
         };
         return page(&state, &console, extra).await;
     }
-    let codes = two_factor::new_recovery_codes(&state, &console.user).await?;
+    let codes = two_factor::new_recovery_codes(&*state.store, &console.user).await?;
     let extra = Extra {
         codes,
         ..Extra::default()
@@ -222,6 +244,6 @@ pub async fn disable(
         };
         return page(&state, &console, extra).await;
     }
-    two_factor::disable(&state, &console.user).await?;
+    two_factor::disable(&*state.store, &state.events, &console.user).await?;
     Ok(see_other("/account/two-factor?done=off"))
 }

@@ -1,8 +1,8 @@
 //! The create form of `/admin/clients`: what it offers (grant types, authentication methods)
-//! and how its fields become the `ClientSettings` that `identity::admin::add_client` checks.
+//! and how its fields become the `ClientSettings` that `clients::admin::add_client` checks.
 
+use authz_core::clients::admin;
 use authz_core::error::{Error, Result};
-use authz_core::identity::admin;
 use authz_core::protocol::form::Form;
 use authz_core::store::{AuthMethod, ClientSettings, GrantType, Registration};
 

@@ -19,7 +19,7 @@ use super::format::{segment, utc_minute, utc_minute_or_dash};
 use super::{Notice, SecretItem, SecretView, change_form, refused};
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
-use authz_core::identity::admin;
+use authz_core::clients::admin;
 use authz_core::state::AppState;
 use authz_core::store::{AuthMethod, Client, Registration};
 
@@ -263,7 +263,15 @@ async fn prune(
     body: Bytes,
 ) -> Result<Response, PageError> {
     change_form(&state, &console, &body, "/admin/clients").await?;
-    let pruned = admin::prune_clients(&state, &console.user.username, false).await?;
+    let pruned = admin::prune_clients(
+        &*state.store,
+        &state.clients,
+        &state.events,
+        &state.config.browser,
+        &console.user.username,
+        false,
+    )
+    .await?;
     Ok(see_other(&format!(
         "/admin/clients?done=pruned&count={}",
         pruned.len()
@@ -279,9 +287,11 @@ async fn act(
     let form = change_form(&state, &console, &body, "/admin/clients").await?;
     let actor = &console.user.username;
     let result = match action.as_str() {
-        "rotate-secret" => admin::rotate_client_secret(&state, actor, &id)
-            .await
-            .map(Some),
+        "rotate-secret" => {
+            admin::rotate_client_secret(&*state.store, &state.clients, &state.events, actor, &id)
+                .await
+                .map(Some)
+        }
         "delete" if form.get("confirm").is_none() => {
             let notice = Notice::error(
                 "Tick “I understand” to delete the client: its grants and tokens end at once.",
@@ -292,7 +302,7 @@ async fn act(
             };
             return render(&state, &console, view, StatusCode::BAD_REQUEST).await;
         }
-        "delete" => admin::delete_client(&state, actor, &id)
+        "delete" => admin::delete_client(&*state.store, &state.clients, &state.events, actor, &id)
             .await
             .map(|()| None),
         _ => {

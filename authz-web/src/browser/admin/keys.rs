@@ -1,10 +1,10 @@
 //! `/admin/keys`: the signing keys (kid, algorithm, purpose, status and dates) and rotation:
 //! a new key of the chosen algorithm, published now and signing after the pre-publication
-//! delay, or at once ("switch now", for a compromised key). `identity::admin::rotate_keys`
+//! delay, or at once ("switch now", for a compromised key). `keys::KeyAdmin::rotate_keys`
 //! does the work and the audit record.
 //!
 //! "Withdraw" (`POST /admin/keys/withdraw`, confirmed) takes a compromised key out of the JWKS
-//! at once, like `authz keys revoke`: `identity::admin::withdraw_key` (the active key is
+//! at once, like `authz keys revoke`: `keys::KeyAdmin::withdraw_key` (the active key is
 //! replaced by a new one first; audited with the administrator as actor).
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use super::format::{utc_minute, utc_minute_or_dash};
 use super::{Notice, bad_form, change_form, refused};
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
-use authz_core::identity::admin::{self, KeySwitch};
+use authz_core::keys::KeySwitch;
 use authz_core::keys::SigningAlg;
 use authz_core::state::AppState;
 use authz_core::store::{KeyStatus, StoredKey};
@@ -165,7 +165,11 @@ async fn rotate(
     } else {
         KeySwitch::AfterPrepublication
     };
-    match admin::rotate_keys(&state, &console.user.username, alg, switch).await {
+    match state
+        .key_admin()
+        .rotate_keys(&console.user.username, alg, switch)
+        .await
+    {
         Ok(_) => Ok(see_other(match switch {
             KeySwitch::Now => "/admin/keys?done=rotated-now",
             KeySwitch::AfterPrepublication => "/admin/keys?done=rotated",
@@ -193,7 +197,11 @@ async fn withdraw(
         );
         return render(&state, &console, Some(notice), StatusCode::BAD_REQUEST).await;
     }
-    match admin::withdraw_key(&state, &console.user.username, kid).await {
+    match state
+        .key_admin()
+        .withdraw_key(&console.user.username, kid)
+        .await
+    {
         Ok(_) => Ok(see_other("/admin/keys?done=withdrawn")),
         Err(e) => {
             let (status, notice) = refused(e)?;

@@ -155,12 +155,26 @@ fn not_on_self(console: &Console, user: &User, message: &str) -> Result<(), Refu
 
 async fn disable(state: &AppState, console: &Console, user: &User) -> Action {
     not_on_self(console, user, "You cannot disable your own account.")?;
-    admin::set_disabled(state, &console.user.username, &user.username, true).await?;
+    admin::set_disabled(
+        &*state.store,
+        &state.events,
+        &console.user.username,
+        &user.username,
+        true,
+    )
+    .await?;
     Ok(Done::Back("disabled", None))
 }
 
 async fn enable(state: &AppState, console: &Console, user: &User) -> Action {
-    admin::set_disabled(state, &console.user.username, &user.username, false).await?;
+    admin::set_disabled(
+        &*state.store,
+        &state.events,
+        &console.user.username,
+        &user.username,
+        false,
+    )
+    .await?;
     Ok(Done::Back("enabled", None))
 }
 
@@ -172,7 +186,15 @@ async fn set_roles(state: &AppState, console: &Console, user: &User, form: &Form
             Notice::error("You cannot remove your own admin role: another administrator can."),
         ));
     }
-    admin::set_roles(state, &console.user.username, &user.username, roles).await?;
+    admin::set_roles(
+        &*state.store,
+        &state.config,
+        &state.events,
+        &console.user.username,
+        &user.username,
+        roles,
+    )
+    .await?;
     Ok(Done::Back("roles", None))
 }
 
@@ -212,7 +234,8 @@ async fn reset_two_factor(state: &AppState, console: &Console, user: &User) -> A
         user,
         "Turn your own two-factor sign-in off on your account page.",
     )?;
-    let removed = two_factor::reset(state, &console.user.username, user).await?;
+    let removed =
+        two_factor::reset(&*state.store, &state.events, &console.user.username, user).await?;
     if !removed.totp && removed.passkeys == 0 {
         return Err(Refusal::Notice(
             StatusCode::CONFLICT,
@@ -238,7 +261,7 @@ async fn end_sessions(
     )?;
     let sessions = state.store.user_sessions(&user.id).await?;
     for s in &sessions {
-        session::end(state, s, "admin", ctx).await?;
+        session::end(&*state.store, &state.events, s, "admin", ctx).await?;
     }
     // And the sign-ins half done (issue 24 item 2).
     state.store.end_pending_signins(&user.id).await?;

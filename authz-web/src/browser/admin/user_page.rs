@@ -92,7 +92,7 @@ async fn render(
         email: user.email.clone().unwrap_or_default(),
         roles: user.roles.join(", "),
         enabled: user.is_enabled(),
-        two_factor: two_factor::is_enabled(state, user).await?,
+        two_factor: two_factor::is_enabled(&*state.store, user).await?,
         created: utc_minute(user.created_at),
         passkeys,
     };

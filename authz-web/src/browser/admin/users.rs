@@ -143,7 +143,7 @@ pub(super) async fn render(
     for u in users {
         rows.push(UserRow {
             seg: segment(&u.id),
-            two_factor: two_factor::is_enabled(state, &u).await?,
+            two_factor: two_factor::is_enabled(&*state.store, &u).await?,
             passkeys: state.store.user_passkeys(&u.id).await?.len(),
             email: u.email.clone().unwrap_or_default(),
             roles: u.roles.join(", "),

@@ -227,9 +227,15 @@ async fn token_exchange_refuses_api_key_tokens_deleted_clients_and_ended_session
         200,
         "positive control before the deletion"
     );
-    authz::identity::admin::delete_client(&app.state, "test", "cli2")
-        .await
-        .unwrap();
+    authz::identity::admin::delete_client(
+        &*app.state.store,
+        &app.state.clients,
+        &app.state.events,
+        "test",
+        "cli2",
+    )
+    .await
+    .unwrap();
     expect_error(
         exchange(&app, &rs, &s(&t2, "access_token"), "notes:read").await,
         400,
@@ -260,18 +266,30 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
     expect_token(key_token(&app, &id, &secret, None).await).await;
 
     // A disabled owner's key stops at once; re-enabled, it works again.
-    authz::identity::admin::set_disabled(&app.state, "test", "alice", true)
-        .await
-        .unwrap();
+    authz::identity::admin::set_disabled(
+        &*app.state.store,
+        &app.state.events,
+        "test",
+        "alice",
+        true,
+    )
+    .await
+    .unwrap();
     expect_error(
         key_token(&app, &id, &secret, None).await,
         401,
         "invalid_client",
     )
     .await;
-    authz::identity::admin::set_disabled(&app.state, "test", "alice", false)
-        .await
-        .unwrap();
+    authz::identity::admin::set_disabled(
+        &*app.state.store,
+        &app.state.events,
+        "test",
+        "alice",
+        false,
+    )
+    .await
+    .unwrap();
     expect_token(key_token(&app, &id, &secret, None).await).await;
 
     // `authz user passwd`: keys revoked, refresh tokens revoked, sessions ended, and tokens
@@ -490,9 +508,15 @@ async fn every_endpoint_applies_the_same_liveness_rule(backend: Backend) {
             }
             Death::ClientDeleted => {
                 // Its refresh tokens go with it (ON DELETE CASCADE); its access tokens remain.
-                authz::identity::admin::delete_client(&app.state, "test", "rp")
-                    .await
-                    .unwrap();
+                authz::identity::admin::delete_client(
+                    &*app.state.store,
+                    &app.state.clients,
+                    &app.state.events,
+                    "test",
+                    "rp",
+                )
+                .await
+                .unwrap();
             }
         }
         assert_eq!(app.userinfo_status(&at).await, 401, "userinfo, {death:?}");

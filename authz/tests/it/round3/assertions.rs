@@ -210,9 +210,16 @@ async fn item_11_the_upper_case_email_of_an_admin_is_refused_as_privileged(backe
     assert_eq!(fx.accepted(&c).await, fx.alice);
     // Once admin is no longer privileged (a role change), the same address maps to them: the
     // refusal was the privileged rule, not the lookup.
-    authz::identity::admin::set_roles(&app.state, "test", "admin", vec!["user".into()])
-        .await
-        .unwrap();
+    authz::identity::admin::set_roles(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        "test",
+        "admin",
+        vec!["user".into()],
+    )
+    .await
+    .unwrap();
     let c = mail(app, "p-4", "ADMIN@EXAMPLE.COM", json!(true));
     assert_eq!(fx.accepted(&c).await, fx.admin);
 }

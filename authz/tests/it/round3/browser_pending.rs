@@ -400,11 +400,11 @@ async fn item_02_disabling_and_a_two_factor_reset_end_pending_sign_ins(backend: 
     let alice = user(&app, "alice").await.id;
     let rows = format!("SELECT COUNT(*) FROM pending_signins WHERE user_id = '{alice}'");
     assert_eq!(app.sql_count(&rows).await, 1);
-    admin::set_disabled(&app.state, "root", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
         .await
         .unwrap();
     assert_eq!(app.sql_count(&rows).await, 0, "ended with disabling");
-    admin::set_disabled(&app.state, "root", "alice", false)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
         .await
         .unwrap();
     let late = submit(
@@ -431,9 +431,13 @@ async fn item_02_disabling_and_a_two_factor_reset_end_pending_sign_ins(backend: 
     assert_form(&code_page, "/login/code");
     assert_eq!(app.sql_count(&rows).await, 1);
     assert!(
-        two_factor::disable(&app.state, &user(&app, "alice").await)
-            .await
-            .unwrap()
+        two_factor::disable(
+            &*app.state.store,
+            &app.state.events,
+            &user(&app, "alice").await
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(
         app.sql_count(&rows).await,
@@ -657,9 +661,13 @@ async fn item_06_a_password_change_does_not_claim_factors_that_were_not_given(ba
     // Her two-factor is turned off (her session stands); she changes her password, which
     // needs no code now. Her session must not say a code was given with it.
     assert!(
-        two_factor::disable(&app.state, &user(&app, "alice").await)
-            .await
-            .unwrap()
+        two_factor::disable(
+            &*app.state.store,
+            &app.state.events,
+            &user(&app, "alice").await
+        )
+        .await
+        .unwrap()
     );
     app.clock.advance(300);
     let changed = change_own_password(&app, &agent, PW, MINE, None).await;

@@ -140,7 +140,7 @@ pub(super) fn sent_to_reauth(page: &Page, back: &str) -> bool {
 
 async fn api_key_count(app: &TestApp, id: &str) -> usize {
     let u = user(app, id).await;
-    authz::clients::api_keys::list(&app.state, &u)
+    authz::clients::api_keys::list(&*app.state.store, app.state.now(), &u)
         .await
         .unwrap()
         .len()

@@ -440,9 +440,15 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     );
     // The same function serves the CLI (`authz client rotate-secret`): refused there too.
     assert!(
-        rotate_client_secret(&app.state, "cli", &key_id)
-            .await
-            .is_err()
+        rotate_client_secret(
+            &*app.state.store,
+            &app.state.clients,
+            &app.state.events,
+            "cli",
+            &key_id
+        )
+        .await
+        .is_err()
     );
     // The key's own secret keeps working: nobody took it over.
     assert!(works(key_id.clone(), key_secret.clone()).await);

@@ -84,7 +84,7 @@ async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_
 
     // Positive control: an event refused once, delivered again, then acknowledged: gone for
     // good, and nothing is reported as dropped.
-    admin::set_disabled(&app.state, "test", "bob", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "test", "bob", true)
         .await
         .unwrap();
     let (jti, _) = only_set(&poll(&app, &secret, now.clone()).await);
@@ -109,7 +109,7 @@ async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_
 
     // An event refused every time: delivered again until it has been refused five times (the
     // default bound), then dropped and audited.
-    admin::set_disabled(&app.state, "test", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "test", "alice", true)
         .await
         .unwrap();
     let (jti, set) = only_set(&poll(&app, &secret, now.clone()).await);
@@ -366,14 +366,16 @@ async fn item_17_the_console_withdraws_a_key_with_csrf_and_a_recent_sign_in_audi
     let first = app.state.keys.current().active.kid().to_owned();
     // An emergency rotation: the compromised key is retired but still published (its tokens
     // would verify for another ~11 minutes).
-    let (second, _) = admin::rotate_keys(
-        &app.state,
-        "test",
-        authz::keys::SigningAlg::Es256,
-        admin::KeySwitch::Now,
-    )
-    .await
-    .unwrap();
+    let (second, _) = app
+        .state
+        .key_admin()
+        .rotate_keys(
+            "test",
+            authz::keys::SigningAlg::Es256,
+            authz::keys::KeySwitch::Now,
+        )
+        .await
+        .unwrap();
     assert!(jwks_kids(&app.http, &app.base).await.contains(&first));
     let agent = console_agent(&app, "root", PW).await;
     let fields = withdraw_form(&app, &agent, &first).await;
@@ -441,11 +443,14 @@ async fn item_17_a_queued_event_signed_by_a_withdrawn_key_is_delivered_signed_by
     app.user("alice", PW, "user").await;
     let old_kid = app.state.keys.current().active.kid().to_owned();
     // An event queued (signed by the current key), not yet fetched by its receiver …
-    admin::set_disabled(&app.state, "test", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "test", "alice", true)
         .await
         .unwrap();
     // … when that key is withdrawn.
-    let w = admin::withdraw_key(&app.state, "test", &old_kid)
+    let w = app
+        .state
+        .key_admin()
+        .withdraw_key("test", &old_kid)
         .await
         .unwrap();
     let new_kid = w.replaced_by.unwrap();

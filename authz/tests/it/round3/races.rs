@@ -61,9 +61,16 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
 
     // Positive control: nothing happened in between, the session starts (browser and grant).
     let u = read(&app).await;
-    let _ = session::start(&app.state, &u, HOW, &ctx(&app))
-        .await
-        .unwrap();
+    let _ = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &u,
+        HOW,
+        &ctx(&app),
+    )
+    .await
+    .unwrap();
     let _ = session::start_grant(&app.state, &u, "test", &["pwd"], &ctx(&app))
         .await
         .unwrap();
@@ -76,7 +83,15 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
         .await
         .unwrap();
     assert_eq!(live_sessions(&app, &id).await, 0);
-    let _ = session::start(&app.state, &stale, HOW, &ctx(&app)).await;
+    let _ = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &stale,
+        HOW,
+        &ctx(&app),
+    )
+    .await;
     let _ = session::start_grant(&app.state, &stale, "test", &["pwd"], &ctx(&app)).await;
     assert_eq!(
         live_sessions(&app, &id).await,
@@ -107,13 +122,29 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     )
     .await
     .unwrap();
-    let _ = session::start(&app.state, &before, HOW, &ctx(&app)).await;
+    let _ = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &before,
+        HOW,
+        &ctx(&app),
+    )
+    .await;
     assert_eq!(
         live_sessions(&app, &id).await,
         0,
         "after the user's own change"
     );
-    let _ = session::start(&app.state, &read(&app).await, HOW, &ctx(&app)).await;
+    let _ = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &read(&app).await,
+        HOW,
+        &ctx(&app),
+    )
+    .await;
     assert_eq!(
         live_sessions(&app, &id).await,
         1,
@@ -122,12 +153,20 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
 
     // Disabling: a session started with the user as read before does not come back on enable.
     let enabled = read(&app).await;
-    admin::set_disabled(&app.state, "root", "alice", true)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
         .await
         .unwrap();
-    let _ = session::start(&app.state, &enabled, HOW, &ctx(&app)).await;
+    let _ = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &enabled,
+        HOW,
+        &ctx(&app),
+    )
+    .await;
     let _ = session::start_grant(&app.state, &enabled, "test", &["pwd"], &ctx(&app)).await;
-    admin::set_disabled(&app.state, "root", "alice", false)
+    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
         .await
         .unwrap();
     assert_eq!(
@@ -143,17 +182,24 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     app.user("root", PW, "admin").await;
     let held = app.state.config.role_scopes(["user"]);
     let owner = read(&app).await;
-    let _ = session::start(&app.state, &owner, HOW, &ctx(&app))
-        .await
-        .unwrap();
+    let _ = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &owner,
+        HOW,
+        &ctx(&app),
+    )
+    .await
+    .unwrap();
     let sql = format!("SELECT sid FROM sessions WHERE user_id = '{id}' AND ended_at IS NULL");
     let old_sid = app.sql_text(&sql).await.unwrap();
 
     // Positive control: from a live session the key is created.
-    let signed_in = session::recent_sign_in(&app.state, Some(&old_sid), &owner)
+    let signed_in = session::recent_sign_in(&*app.state.store, &app.state.config, app.clock.now(), Some(&old_sid), &owner)
         .await
         .unwrap();
-    let late_proof = session::recent_sign_in(&app.state, Some(&old_sid), &owner)
+    let late_proof = session::recent_sign_in(&*app.state.store, &app.state.config, app.clock.now(), Some(&old_sid), &owner)
         .await
         .unwrap();
     let key = api_keys::create(
@@ -213,10 +259,17 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
     // Positive control: nothing removed in between, the passkey sign-in gets its session.
     let u = read(&app).await;
     assert!(
-        session::start(&app.state, &u, mfa, &ctx(&app))
-            .await
-            .unwrap()
-            .is_some()
+        session::start(
+            &*app.state.store,
+            &app.state.config,
+            &app.state.events,
+            &u,
+            mfa,
+            &ctx(&app)
+        )
+        .await
+        .unwrap()
+        .is_some()
     );
     assert_eq!(live_sessions(&app, &id).await, 1);
 
@@ -230,9 +283,16 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
         0,
         "the removal ended the sessions"
     );
-    let late = session::start(&app.state, &stale, mfa, &ctx(&app))
-        .await
-        .unwrap();
+    let late = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &stale,
+        mfa,
+        &ctx(&app),
+    )
+    .await
+    .unwrap();
     assert!(
         late.is_none(),
         "a sign-in from before the removal got a session"
@@ -246,9 +306,16 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
         amr: &["pwd", "otp"],
         user_agent: None,
     };
-    let late = session::start(&app.state, &stale, otp, &ctx(&app))
-        .await
-        .unwrap();
+    let late = session::start(
+        &*app.state.store,
+        &app.state.config,
+        &app.state.events,
+        &stale,
+        otp,
+        &ctx(&app),
+    )
+    .await
+    .unwrap();
     assert!(
         late.is_none(),
         "a code sign-in from before the reset got a session"
@@ -258,10 +325,17 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
     // Positive control: a sign-in that read the user after the remedy starts.
     let fresh = read(&app).await;
     assert!(
-        session::start(&app.state, &fresh, mfa, &ctx(&app))
-            .await
-            .unwrap()
-            .is_some()
+        session::start(
+            &*app.state.store,
+            &app.state.config,
+            &app.state.events,
+            &fresh,
+            mfa,
+            &ctx(&app)
+        )
+        .await
+        .unwrap()
+        .is_some()
     );
     assert_eq!(live_sessions(&app, &id).await, 1);
 }

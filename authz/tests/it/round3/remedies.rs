@@ -35,10 +35,26 @@ both_backends!(
 /// Turn TOTP on for `id`: its secret and the ten recovery codes (the confirming step spent).
 async fn totp_with_codes(app: &TestApp, id: &str) -> (Vec<u8>, Vec<String>) {
     let u = user(app, id).await;
-    let e = two_factor::begin(&app.state, &u).await.unwrap();
+    let e = two_factor::begin(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &app.state.config.issuer,
+        &u,
+    )
+    .await
+    .unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    let codes = two_factor::confirm(&app.state, &u, &code).await.unwrap();
+    let codes = two_factor::confirm(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &u,
+        &code,
+    )
+    .await
+    .unwrap();
     app.clock.advance(totp::STEP_SECS);
     (secret, codes)
 }
@@ -49,7 +65,7 @@ fn code_now(app: &TestApp, secret: &[u8]) -> String {
 
 async fn codes_left(app: &TestApp, id: &str) -> i64 {
     let u = user(app, id).await;
-    two_factor::recovery_codes_left(&app.state, &u)
+    two_factor::recovery_codes_left(&*app.state.store, &u)
         .await
         .unwrap()
 }
@@ -57,7 +73,15 @@ async fn codes_left(app: &TestApp, id: &str) -> i64 {
 /// Does `code` (a recovery code) still work for `id`? (Spends it when it does.)
 async fn recovery_code_works(app: &TestApp, id: &str, code: &str) -> bool {
     let u = user(app, id).await;
-    two_factor::check(&app.state, &u, code).await.unwrap()
+    two_factor::check(
+        &*app.state.store,
+        &app.state.master,
+        &app.state.events,
+        &u,
+        code,
+    )
+    .await
+    .unwrap()
 }
 
 const NEW_CODES: &str = "/account/two-factor/recovery-codes";

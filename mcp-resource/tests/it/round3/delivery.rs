@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use authz::identity::admin::{self, KeySwitch};
+use authz::keys::KeySwitch;
 use authz::keys::SigningAlg;
 use reqwest::StatusCode;
 use testkit::both_backends;
@@ -97,7 +97,10 @@ async fn item_12_a_revocation_signed_by_a_key_not_fetched_yet_is_applied_after_t
     assert_eq!(status(&sys, &token).await, StatusCode::OK);
     sys.mcp.verifier.refresh(true).await.unwrap();
     let fetches = sys.mcp.verifier.jwks_fetches();
-    let (new_kid, _) = admin::rotate_keys(&sys.authz, "test", SigningAlg::Es256, KeySwitch::Now)
+    let (new_kid, _) = sys
+        .authz
+        .key_admin()
+        .rotate_keys("test", SigningAlg::Es256, KeySwitch::Now)
         .await
         .unwrap();
     assert_ne!(kid(&token), new_kid);
@@ -129,7 +132,10 @@ async fn item_17_a_withdrawn_key_is_refused_at_the_mcp_server_after_its_refetch(
 
     // `authz keys revoke <active kid>`: a new key signs from now on, the old one is gone from
     // the JWKS.
-    let withdrawn = admin::withdraw_key(&sys.authz, "test", &old_kid)
+    let withdrawn = sys
+        .authz
+        .key_admin()
+        .withdraw_key("test", &old_kid)
         .await
         .unwrap();
     let new = sys.user_token("testuser").await;

@@ -1,25 +1,8 @@
 //! Resource indicators (RFC 8707): which audience a token is for.
 
+pub use crate::config::types::validate_resource_uri;
 use crate::error::{Error, Result};
 use crate::store::Client;
-
-/// RFC 8707 §2: an absolute URI without a fragment. We also require http(s).
-pub fn validate_resource_uri(value: &str) -> std::result::Result<(), String> {
-    let url =
-        url::Url::parse(value).map_err(|e| format!("{value:?} is not an absolute URI: {e}"))?;
-    if url.fragment().is_some() || value.contains('#') {
-        return Err(format!(
-            "{value:?} must not contain a fragment (RFC 8707 §2)"
-        ));
-    }
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(format!("{value:?} must be an http(s) URI"));
-    }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{value:?} contains whitespace"));
-    }
-    Ok(())
-}
 
 /// The comparison form of a resource URI (MCP 2026-07-28, RFC 3986 §6.2.2–6.2.3): scheme and
 /// host in lower case, the scheme's default port dropped, percent-encoding normalised by the

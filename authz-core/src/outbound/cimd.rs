@@ -1,6 +1,7 @@
-//! What the metadata-document resolver keeps between requests: the guarded fetcher (with its
-//! budgets), per process the failures remembered for `negative_cache_secs`, and the remote key
-//! sets (`key_sets.rs`): the operator's trusted ones and the ones clients name, apart.
+//! What the metadata-document resolver (`clients::cimd`) keeps between requests: the guarded
+//! fetcher (with its budgets), per process the failures remembered for `negative_cache_secs`,
+//! and the remote key sets (`key_sets.rs`): the operator's trusted ones and the ones clients
+//! name, apart.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -94,20 +95,20 @@ impl Cimd {
         &self.fetcher
     }
 
-    pub(super) fn remembered_failure(&self, url: &str, now: i64) -> Option<String> {
+    pub(crate) fn remembered_failure(&self, url: &str, now: i64) -> Option<String> {
         let map = self.failures.lock().ok()?;
         map.get(url)
             .filter(|(_, until)| now < *until)
             .map(|(r, _)| r.clone())
     }
 
-    pub(super) fn forget_failure(&self, url: &str) {
+    pub(crate) fn forget_failure(&self, url: &str) {
         if let Ok(mut map) = self.failures.lock() {
             map.remove(url);
         }
     }
 
-    pub(super) fn remember_failure(&self, url: &str, reason: &str, until: i64, now: i64) {
+    pub(crate) fn remember_failure(&self, url: &str, reason: &str, until: i64, now: i64) {
         if let Ok(mut map) = self.failures.lock() {
             if map.len() >= MAX_REMEMBERED_FAILURES {
                 map.retain(|_, (_, u)| now < *u);
