@@ -1,9 +1,10 @@
-//! The router's cross-cutting layers, in one place: the client address as the requester of
-//! whatever the request makes this server fetch, the request id with its span and access line,
-//! the request timeout, the security headers every response carries, and the one
-//! `Cache-Control: no-store` layer. Per-route layers stay with their routes: rate limits
-//! (`limits`), body limits and CORS (`client_form_endpoint`, `cors`), the pages' HTML security
-//! headers (`browser`).
+//! The router's layers, in one place: around everything ([`around`]) the one
+//! `Cache-Control: no-store` layer, the client address as the requester of whatever the
+//! request makes this server fetch, the request id with its span and access line, the request
+//! timeout and the security headers every response carries; per group of routes, CORS
+//! ([`cors`]) and the client form endpoints' rate limit, body limit and CORS
+//! ([`client_form_endpoint`]). The rate limiter itself is `limits`; the pages' HTML security
+//! headers are `browser`'s.
 //!
 //! **Never cached.** Responses that carry secrets or per-request answers must not be stored
 //! (RFC 6749 §5.1, §5.2; RFC 7009 §2.2; RFC 7591 §3.2.1; RFC 8628 §3.2; OIDC Core §5.3.2; the

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::extract::{ClientCredentials, Ctx, DpopProof, FormBody};
 use crate::layers::NoStore;
 use authz_core::clients::authentication;
+use authz_core::protocol::authorize::par as pushed;
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -41,12 +42,7 @@ async fn par(
         Ok(jkt) => jkt,
         Err(refused) => return Ok(crate::error::dpop_refused(refused)),
     };
-    let params = authz_core::protocol::par::pushed_params(&client, &form, raw, proved.as_ref())?;
-    // The same validation as /authorize; its errors, as JSON (RFC 9126 §2.3).
-    authz_core::protocol::authorize::validate_pushed(&state, &params)
-        .await
-        .map_err(authz_core::protocol::authorize::Reject::into_error)?;
-    let pushed = authz_core::protocol::par::keep(&state, &client, params, &ctx).await?;
+    let pushed = pushed::push(&state, &client, &form, raw, proved.as_ref(), &ctx).await?;
     // RFC 9126 §2.2: 201 Created.
     Ok((StatusCode::CREATED, Json(pushed)).into_response())
 }
