@@ -1,11 +1,14 @@
 //! The web edge's one error type: a core `Error` mapped once to its response — RFC 6749 §5.2
 //! JSON for protocol and administrative errors, RFC 6750 §3 challenges for bearer tokens,
-//! 429/503 with `Retry-After` for limits, shedding and storage outages, never cached.
+//! 429/503 with `Retry-After` for limits, shedding and storage outages, never cached (marked
+//! `layers::NoStore`: `Cache-Control: no-store`, and `Pragma: no-cache`, RFC 6749 §5.1/§5.2).
 //! Internal causes are logged, never sent. Browser pages have their own type (`browser::PageError`).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use shared::ErrorResponse;
+
+use crate::layers::NoStore;
 
 pub use authz_core::error::Error;
 use authz_core::policy::dpop::Refused;
@@ -36,9 +39,6 @@ impl IntoResponse for WebError {
         let body = ErrorResponse::new(e.code(), &e.description());
         let mut response = (e.status(), axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        // RFC 6749 §5.1/§5.2: token endpoint responses must not be cached.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(retry_after) = e.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
@@ -62,12 +62,14 @@ impl IntoResponse for WebError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
             }
         }
-        response
+        // RFC 6749 §5.1/§5.2: token endpoint responses must not be cached.
+        NoStore::WithPragma.mark(response)
     }
 }
 
 /// A refused DPoP proof at the token or PAR endpoint (RFC 9449 §5, §8): 400
-/// `invalid_dpop_proof` / `use_dpop_nonce` with the next nonce, or 503 with `Retry-After`.
+/// `invalid_dpop_proof` / `use_dpop_nonce` with the next nonce, or 503 with `Retry-After`;
+/// never cached (`Cache-Control: no-store` only).
 pub fn dpop_refused(refused: Refused) -> Response {
     {
         let description = shared::error_description(&refused.error.to_string());
@@ -79,10 +81,6 @@ pub fn dpop_refused(refused: Refused) -> Response {
         let body = shared::ErrorResponse::new(code, &description);
         let mut r = (status, axum::Json(body)).into_response();
         let h = r.headers_mut();
-        h.insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
         if let Some(n) = refused.nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
             h.insert(shared::dpop::NONCE_HEADER, n);
         }
@@ -92,6 +90,6 @@ pub fn dpop_refused(refused: Refused) -> Response {
                 HeaderValue::from(retry_after),
             );
         }
-        r
+        NoStore::CacheControl.mark(r)
     }
 }

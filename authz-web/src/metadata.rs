@@ -20,7 +20,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route(JWKS_PATH, get(jwks));
-    super::cors(state, &[Method::GET]).apply(routes)
+    crate::layers::cors(state, &[Method::GET]).apply(routes)
 }
 
 /// The metadata document (RFC 8414 §2, OIDC Discovery §3). Lists only what the server

@@ -2,58 +2,47 @@
 //! as at `/token` (a public client sends its `client_id`); rate-limited per client IP with the
 //! token endpoint's budget.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 
-use crate::context::Ctx;
 use crate::error::{Error, Result};
+use crate::extract::{ClientCredentials, Ctx, DpopProof, FormBody};
+use crate::layers::NoStore;
 use authz_core::clients::authentication;
-use authz_core::protocol::form::Form;
+use authz_core::protocol::authorize::par as pushed;
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     // The token endpoint's budget (RFC 9126 §2: a client-authenticated endpoint like it).
-    super::client_form_endpoint(state, "/par", par, "par", state.config.rate_limits.token)
+    let per_minute = state.config.rate_limits.token;
+    let no_store = NoStore::CacheControl;
+    crate::layers::client_form_endpoint(state, "/par", par, "par", per_minute, no_store)
 }
 
 async fn par(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    ClientCredentials(credentials): ClientCredentials,
+    DpopProof(proof): DpopProof,
+    FormBody { form, raw }: FormBody,
 ) -> Result<Response> {
-    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    let form = Form::from_request(&headers, &body)?;
     let raw =
-        std::str::from_utf8(&body).map_err(|_| Error::invalid_request("the body must be UTF-8"))?;
+        std::str::from_utf8(&raw).map_err(|_| Error::invalid_request("the body must be UTF-8"))?;
     let client = authentication::authenticate_audited(
         &state,
-        &headers,
-        &form,
+        &form.client_credentials(credentials),
         serde_json::json!({ "endpoint": "par" }),
         &ctx,
     )
     .await?;
     // RFC 9449 §10.1: a DPoP proof for this endpoint binds the code to its key.
-    let endpoint = format!("{}/par", state.config.issuer);
-    let proved = match state.dpop.check(&headers, "POST", &endpoint, ctx.now).await {
+    let proved = match state.dpop.check(proof.as_ref(), ctx.now).await {
         Ok(jkt) => jkt,
         Err(refused) => return Ok(crate::error::dpop_refused(refused)),
     };
-    let params = authz_core::protocol::par::pushed_params(&client, &form, raw, proved.as_ref())?;
-    // The same validation as /authorize; its errors, as JSON (RFC 9126 §2.3).
-    authz_core::protocol::authorize::validate_pushed(&state, &params)
-        .await
-        .map_err(authz_core::protocol::authorize::Reject::into_error)?;
-    let pushed = authz_core::protocol::par::keep(&state, &client, params, &ctx).await?;
+    let pushed = pushed::push(&state, &client, &form, raw, proved.as_ref(), &ctx).await?;
     // RFC 9126 §2.2: 201 Created.
-    let mut response = (StatusCode::CREATED, Json(pushed)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok((StatusCode::CREATED, Json(pushed)).into_response())
 }

@@ -4,14 +4,15 @@
 use authz_core::events::kinds;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use shared::ErrorCode;
 
-use crate::context::Ctx;
 use crate::error::{Error, Result};
+use crate::extract::{Ctx, content_type};
+use crate::layers::{NoStore, never_cached};
 use authz_core::clients::registration::{self, ClientMetadata};
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome};
@@ -20,9 +21,13 @@ const MAX_BODY: usize = 16 * 1024;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
-        .route("/register", post(register))
+        // RFC 7591 §3.2.1: the answer carries the client's secret.
+        .route(
+            "/register",
+            never_cached(post(register), NoStore::CacheControl),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY));
-    super::cors(state, &[Method::POST]).apply(routes)
+    crate::layers::cors(state, &[Method::POST]).apply(routes)
 }
 
 async fn register(
@@ -46,7 +51,7 @@ async fn register(
         return Err(Error::TooMany { retry_after }.into());
     }
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    authz_core::protocol::form::require_json(&headers, "RFC 7591 §3.1")?;
+    authz_core::protocol::form::require_json(content_type(&headers), "RFC 7591 §3.1")?;
     let metadata: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         Error::oauth(
             ErrorCode::InvalidClientMetadata,
@@ -70,8 +75,5 @@ async fn register(
         .details(serde_json::json!({ "error": e.code().as_str() })),
     };
     state.audit(ev.ctx(&ctx)).await;
-    let mut r = (StatusCode::CREATED, Json(registered?)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    Ok((StatusCode::CREATED, Json(registered?)).into_response())
 }

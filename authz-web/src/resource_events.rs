@@ -24,16 +24,17 @@
 use authz_core::events::kinds;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::limits::{Limit, limited, too_many_json};
 use crate::error::{Error, Result};
+use crate::extract::{ClientCredentials, content_type};
+use crate::layers::{NoStore, never_cached};
+use crate::limits::{Limit, limited, too_many_json};
 use authz_core::clients::authentication;
-use authz_core::protocol::form::Form;
 use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, Outcome, Reported};
 
@@ -55,7 +56,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         state.config.rate_limits.resource_events,
         too_many_json,
     );
-    Router::new().route("/resource-events", limited(post(report), &limit))
+    let report = never_cached(post(report), NoStore::CacheControl);
+    Router::new().route("/resource-events", limited(report, &limit))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,16 +90,15 @@ fn clip_opt(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(clip)
 }
 
-fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn report(
+    State(state): State<AppState>,
+    ClientCredentials(credentials): ClientCredentials,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     // The Shared Signals receiver's authentication (`/ssf/poll`): credentials in the headers,
     // checked as at the token endpoint; a confidential client only.
-    let presented = authentication::presented(&headers, &Form::default())?;
+    let presented = authentication::presented(&credentials)?;
     let client = authentication::authenticate_registered(&state, &presented, state.now()).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
@@ -113,7 +114,7 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -
         *r.status_mut() = StatusCode::FORBIDDEN;
         return Ok(r);
     };
-    authz_core::protocol::form::require_json(&headers, "POST /resource-events")?;
+    authz_core::protocol::form::require_json(content_type(&headers), "POST /resource-events")?;
     // Read only once the reporter is known to be a resource server.
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -167,8 +168,8 @@ async fn report(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     };
     let duplicates = events.len() - recorded;
     tracing::debug!(client = %client.id, recorded, duplicates, "resource events recorded");
-    Ok(no_store(
+    Ok(
         Json(serde_json::json!({ "accepted": events.len(), "duplicates": duplicates }))
             .into_response(),
-    ))
+    )
 }

@@ -13,16 +13,18 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::limits::{Limit, limited, too_many_json};
 use crate::error::{Error, Result};
+use crate::extract::{ClientCredentials, content_type};
+use crate::layers::{NoStore, never_cached};
+use crate::limits::{Limit, limited, too_many_json};
 use authz_core::clients::authentication;
-use authz_core::protocol::form::{Form, MAX_BODY_BYTES};
+use authz_core::protocol::form::MAX_BODY_BYTES;
 use authz_core::state::AppState;
 use authz_core::store::SetRefusal;
 
@@ -31,10 +33,13 @@ pub const MAX_EVENTS: u32 = 100;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let limit = Limit::new(state, "ssf", state.config.rate_limits.ssf, too_many_json);
+    // A receiver's stream and its events: never cached (the metadata is public).
+    let stream = never_cached(get(stream), NoStore::CacheControl);
+    let poll = never_cached(post(poll), NoStore::CacheControl);
     Router::new()
         .route("/.well-known/ssf-configuration", get(configuration))
-        .route("/ssf/stream", limited(get(stream), &limit))
-        .route("/ssf/poll", limited(post(poll), &limit))
+        .route("/ssf/stream", limited(stream, &limit))
+        .route("/ssf/poll", limited(poll, &limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -42,9 +47,12 @@ async fn configuration(State(state): State<AppState>) -> Response {
     Json(authz_core::events::ssf::configuration(&state.config)).into_response()
 }
 
-/// The authenticated receiver's client id.
-async fn receiver(state: &AppState, headers: &HeaderMap) -> Result<String> {
-    let presented = authentication::presented(headers, &Form::default())?;
+/// The authenticated receiver's client id (credentials in the headers only).
+async fn receiver(
+    state: &AppState,
+    credentials: &authentication::ClientCredentials,
+) -> Result<String> {
+    let presented = authentication::presented(credentials)?;
     let client = authentication::authenticate_registered(state, &presented, state.now()).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
@@ -61,17 +69,12 @@ async fn receiver(state: &AppState, headers: &HeaderMap) -> Result<String> {
     Ok(client.id.clone())
 }
 
-fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    let receiver = receiver(&state, &headers).await?;
-    Ok(no_store(
-        Json(authz_core::events::ssf::stream(&state.config, &receiver)).into_response(),
-    ))
+async fn stream(
+    State(state): State<AppState>,
+    ClientCredentials(credentials): ClientCredentials,
+) -> Result<Response> {
+    let receiver = receiver(&state, &credentials).await?;
+    Ok(Json(authz_core::events::ssf::stream(&state.config, &receiver)).into_response())
 }
 
 /// An RFC 8936 §2.4 poll request.
@@ -114,12 +117,13 @@ fn error_code(err: &str) -> String {
 
 async fn poll(
     State(state): State<AppState>,
+    ClientCredentials(credentials): ClientCredentials,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let receiver = receiver(&state, &headers).await?;
+    let receiver = receiver(&state, &credentials).await?;
     let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    authz_core::protocol::form::require_json(&headers, "RFC 8936 §2.4")?;
+    authz_core::protocol::form::require_json(content_type(&headers), "RFC 8936 §2.4")?;
     let req: PollRequest = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid_request(format!("malformed poll request: {e}")))?;
     if req.ack.len() + req.set_errs.len() > 10 * MAX_EVENTS as usize {
@@ -149,9 +153,7 @@ async fn poll(
     let max = req.max_events.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
     // maxEvents 0: only acknowledging (RFC 8936 §2.4.1).
     if max == 0 {
-        return Ok(no_store(
-            Json(serde_json::json!({ "sets": {}, "moreAvailable": false })).into_response(),
-        ));
+        return Ok(Json(serde_json::json!({ "sets": {}, "moreAvailable": false })).into_response());
     }
     // Long poll (RFC 8936 §2.4.1): wait a bounded time for an event, checking storage (where
     // every replica queues) four times a second.
@@ -176,7 +178,5 @@ async fn poll(
             .into_iter()
             .map(|(jti, jwt)| (jti, jwt.into()))
             .collect();
-    Ok(no_store(
-        Json(serde_json::json!({ "sets": sets, "moreAvailable": more })).into_response(),
-    ))
+    Ok(Json(serde_json::json!({ "sets": sets, "moreAvailable": more })).into_response())
 }

@@ -1,40 +1,38 @@
-//! `POST /token` (RFC 6749 §3.2): form in, JSON out, never cached.
+//! `POST /token` (RFC 6749 §3.2): form in, JSON out, never cached (the route's `no-store`,
+//! `layers::NoStore::WithPragma`, RFC 6749 §5.1).
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 
-use crate::context::Ctx;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::extract::{ClientCredentials, Ctx, DpopProof, FormBody};
+use crate::layers::NoStore;
 use authz_core::events::audit::RequestContext;
-use authz_core::protocol::form::Form;
 use authz_core::protocol::grant;
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let per_minute = state.config.rate_limits.token;
-    super::client_form_endpoint(state, "/token", token, "token", per_minute)
+    let no_store = NoStore::WithPragma;
+    crate::layers::client_form_endpoint(state, "/token", token, "token", per_minute, no_store)
 }
 
 async fn token(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    ClientCredentials(credentials): ClientCredentials,
+    DpopProof(proof): DpopProof,
+    FormBody { form, .. }: FormBody,
 ) -> Result<Response> {
-    let body = body.map_err(|e| Error::invalid_request(format!("unreadable body: {e}")))?;
-    let form = Form::from_request(&headers, &body)?;
     // RFC 9449 §5: a DPoP proof for this endpoint binds what is issued to its key. A refused
     // proof is answered here (400 invalid_dpop_proof / use_dpop_nonce with DPoP-Nonce).
-    let endpoint = format!("{}/token", state.config.issuer);
-    let ctx = match state.dpop.check(&headers, "POST", &endpoint, ctx.now).await {
+    let ctx = match state.dpop.check(proof.as_ref(), ctx.now).await {
         Ok(dpop_jkt) => RequestContext { dpop_jkt, ..ctx },
         Err(refused) => return Ok(crate::error::dpop_refused(refused)),
     };
-    let issued = grant::exchange(&state, &headers, &form, &ctx).await;
+    let issued = grant::exchange(&state, credentials, &form, &ctx).await;
     let nonce = state
         .dpop
         .current_nonce(ctx.now)
@@ -47,12 +45,5 @@ async fn token(
     if let Some(n) = nonce {
         response.headers_mut().insert(shared::dpop::NONCE_HEADER, n);
     }
-    // RFC 6749 §5.1.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

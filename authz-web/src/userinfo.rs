@@ -10,30 +10,31 @@
 //! exactly one audience (RFC 8707), and the UserInfo endpoint is part of this server, not a
 //! resource server that could be confused with another.
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::extract::BearerOrDpop;
+use crate::layers::{NoStore, never_cached};
 use authz_core::protocol::live::{self, Audience};
 use authz_core::state::AppState;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = Router::new().route("/userinfo", get(userinfo).post(userinfo));
-    super::cors(state, &[Method::GET, Method::POST]).apply(routes)
+    // OIDC Core §5.3.2: claims about the user, never cached.
+    let userinfo = never_cached(get(userinfo).post(userinfo), NoStore::CacheControl);
+    let routes = Router::new().route("/userinfo", userinfo);
+    crate::layers::cors(state, &[Method::GET, Method::POST]).apply(routes)
 }
 
 async fn userinfo(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-) -> Result<Response> {
+    BearerOrDpop(presentation): BearerOrDpop,
+) -> Result<Json<serde_json::Value>> {
     // The token live and presented as its DPoP binding requires (RFC 9449 §7).
-    let uri = format!("{}/userinfo", state.config.issuer);
-    let live = live::presented(&state, &headers, method.as_str(), &uri, Audience::Any).await?;
+    let live = live::presented(&state, &presentation, Audience::Any).await?;
     let Some(user) = live.user else {
         return Err(Error::invalid_token("the token does not speak for a user").into());
     };
@@ -55,8 +56,5 @@ async fn userinfo(
         body["email"] = json!(email);
         body["email_verified"] = json!(false);
     }
-    let mut r = axum::Json(body).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    Ok(Json(body))
 }

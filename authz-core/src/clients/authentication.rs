@@ -1,21 +1,41 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
-//! `client_secret_post`, or `none` for public clients. Exactly one method per request; the
-//! method must be the one the client registered; secrets compared as SHA-256 in constant time.
+//! `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2) or `none` for public clients.
+//! Exactly one method per request; the method must be the one the client registered; secrets
+//! compared as SHA-256 in constant time.
+//!
+//! What a request presented arrives typed ([`ClientCredentials`]: the web edge fills in the
+//! `Authorization` header, the protocol the body's parameters); [`presented`] applies the
+//! rules of §2.3 to it, and the `authenticate_*` functions check the result.
 
 use crate::events::kinds;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, header};
+use http::HeaderValue;
 use shared::secret::ClientSecret;
 
 use crate::clients::assertion;
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::{Error, Result};
-use crate::protocol::form::{Form, decode_component};
 use crate::state::AppState;
 use std::sync::Arc;
 
 use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness, Registration};
+
+/// The client credentials a request presented (RFC 6749 §2.3), as sent: nothing is decoded or
+/// checked yet ([`presented`] does both, so its refusals come where the protocol asks for them).
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    /// The `Authorization` header (`client_secret_basic`, RFC 6749 §2.3.1).
+    pub authorization: Option<HeaderValue>,
+    /// The body's `client_id` (`client_secret_post`, `none`, or beside an assertion).
+    pub client_id: Option<String>,
+    /// The body's `client_secret` (`client_secret_post`).
+    pub client_secret: Option<String>,
+    /// The body's `client_assertion_type` (RFC 7523 §2.2).
+    pub assertion_type: Option<String>,
+    /// The body's `client_assertion` (RFC 7523 §2.2).
+    pub assertion: Option<String>,
+}
 
 /// Credentials as presented, before they are checked.
 #[derive(Debug)]
@@ -27,43 +47,26 @@ pub struct Presented {
     pub assertion: Option<String>,
 }
 
-/// Extract the client's credentials from the request.
-pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
-    let basic = match headers.get(header::AUTHORIZATION) {
-        Some(v) => {
-            let v = v
-                .to_str()
-                .map_err(|_| Error::invalid_client("malformed Authorization header"))?;
-            let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(Error::invalid_client(
-                    "unsupported Authorization scheme: use Basic (client_secret_basic)",
-                ));
-            }
-            let raw = STANDARD
-                .decode(rest.trim())
-                .map_err(|_| Error::invalid_client("malformed Basic credentials"))?;
-            let raw = String::from_utf8(raw)
-                .map_err(|_| Error::invalid_client("malformed Basic credentials"))?;
-            let (id, secret) = raw
-                .split_once(':')
-                .ok_or_else(|| Error::invalid_client("malformed Basic credentials"))?;
-            Some((decode_component(id)?, decode_component(secret)?))
-        }
+/// The client's credentials under the rules of RFC 6749 §2.3: one method, Basic credentials
+/// form-decoded (§2.3.1), a client assertion alone (RFC 7523 §2.2).
+pub fn presented(c: &ClientCredentials) -> Result<Presented> {
+    let basic = match &c.authorization {
+        Some(v) => Some(basic_credentials(v)?),
         None => None,
     };
-    let body_id = form.get("client_id");
-    let body_secret = form.get("client_secret");
+    let body_id = c.client_id.as_deref();
+    let body_secret = c.client_secret.as_deref();
     // RFC 7523 §2.2: a client assertion, alone (no Basic, no secret).
-    if form.get("client_assertion_type").is_some() || form.get("client_assertion").is_some() {
-        if form.get("client_assertion_type") != Some(assertion::ASSERTION_TYPE) {
+    if c.assertion_type.is_some() || c.assertion.is_some() {
+        if c.assertion_type.as_deref() != Some(assertion::ASSERTION_TYPE) {
             return Err(Error::invalid_client(format!(
                 "client_assertion_type must be {}",
                 assertion::ASSERTION_TYPE
             )));
         }
-        let assertion = form
-            .get("client_assertion")
+        let assertion = c
+            .assertion
+            .as_deref()
             .ok_or_else(|| Error::invalid_client("client_assertion is missing"))?;
         if basic.is_some() || body_secret.is_some() {
             return Err(Error::invalid_request(
@@ -111,6 +114,41 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented> {
     }
 }
 
+/// `Authorization: Basic …` (RFC 7617) → the client id and secret, each form-decoded first
+/// (RFC 6749 §2.3.1).
+fn basic_credentials(v: &HeaderValue) -> Result<(String, String)> {
+    let v = v
+        .to_str()
+        .map_err(|_| Error::invalid_client("malformed Authorization header"))?;
+    let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Error::invalid_client(
+            "unsupported Authorization scheme: use Basic (client_secret_basic)",
+        ));
+    }
+    let raw = STANDARD
+        .decode(rest.trim())
+        .map_err(|_| Error::invalid_client("malformed Basic credentials"))?;
+    let raw =
+        String::from_utf8(raw).map_err(|_| Error::invalid_client("malformed Basic credentials"))?;
+    let (id, secret) = raw
+        .split_once(':')
+        .ok_or_else(|| Error::invalid_client("malformed Basic credentials"))?;
+    Ok((form_decode(id.as_bytes())?, form_decode(secret.as_bytes())?))
+}
+
+/// Decode one `application/x-www-form-urlencoded` component (`+` is a space, then
+/// percent-decoding) and require UTF-8: the form parser's (`protocol::form`) and the Basic
+/// credentials' (RFC 6749 §2.3.1 form-encodes them first) one decoder.
+pub fn form_decode(raw: &[u8]) -> Result<String> {
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+    String::from_utf8(bytes).map_err(|_| Error::invalid_request("parameters must be UTF-8"))
+}
+
 /// The longest client id looked up (metadata-document URLs included).
 const MAX_CLIENT_ID_BYTES: usize = 2048;
 
@@ -119,12 +157,11 @@ const MAX_CLIENT_ID_BYTES: usize = 2048;
 /// it is answered.
 pub async fn authenticate_audited(
     state: &AppState,
-    headers: &HeaderMap,
-    form: &Form,
+    credentials: &ClientCredentials,
     details: serde_json::Value,
     ctx: &crate::events::audit::RequestContext,
 ) -> Result<Arc<Client>> {
-    let presented = presented(headers, form)?;
+    let presented = presented(credentials)?;
     match authenticate_request(state, &presented, ctx.now).await {
         Ok(c) => Ok(c),
         Err(e) => {

@@ -17,8 +17,11 @@
 //!   `AUTHZ_REDIS_URL` (so a proof used at one replica is refused at every other), else in this
 //!   process, at most `AUTHZ_DPOP_REPLAY_CACHE` live ones; a full cache refuses new proofs
 //!   (`use_dpop_nonce` with nonces on, else 503 with `Retry-After`) and never forgets a live one.
+//!
+//! A request's proof arrives typed ([`DpopProof`]: the `DPoP` header values as the web edge
+//! found them, with the request's method and URI); the rules are applied here.
 
-use http::HeaderMap;
+use http::HeaderValue;
 use shared::dpop::{
     DpopError, DpopVerifier, Jkt, NonceCheck, NonceSource, ProofRequest, ReplayStore,
 };
@@ -26,6 +29,24 @@ use shared::limits::Counters;
 
 pub use crate::config::dpop::DpopConfig;
 use crate::crypto::MasterKey;
+
+/// A request's DPoP proof as presented (RFC 9449 §4.1): every `DPoP` header value (at least
+/// one; exactly one is allowed, §4.3 step 1, which the checks enforce), for the request's
+/// `method` at `uri`, this server's public URL of the endpoint (the issuer and the path as
+/// routed, never a `Host` header).
+#[derive(Debug, Clone)]
+pub struct DpopProof {
+    pub values: Vec<HeaderValue>,
+    pub method: String,
+    pub uri: String,
+}
+
+impl DpopProof {
+    /// The header values as bytes (what `shared::dpop::binding` reads).
+    pub fn proofs(&self) -> impl Iterator<Item = &[u8]> {
+        self.values.iter().map(HeaderValue::as_bytes)
+    }
+}
 
 /// The server's DPoP service: the verifier, with its replay store (Redis when the rate limits
 /// are there) and, when on, its nonces.
@@ -73,17 +94,10 @@ impl Dpop {
         &self.verifier
     }
 
-    /// Check and spend the `DPoP` header of a request to the token or PAR endpoint `uri`
-    /// (this server's public URL of it) with `method`: `Ok(None)` without a header (or with
-    /// DPoP off), the key's thumbprint with a valid proof. Nonces, when on, are asked for here
-    /// (RFC 9449 §8).
-    pub async fn check(
-        &self,
-        headers: &HeaderMap,
-        method: &str,
-        uri: &str,
-        now: i64,
-    ) -> Result<Option<Jkt>, Refused> {
+    /// Check and spend the DPoP proof of a request to the token or PAR endpoint: `Ok(None)`
+    /// without one (or with DPoP off), the key's thumbprint with a valid proof. Nonces, when
+    /// on, are asked for here (RFC 9449 §8).
+    pub async fn check(&self, proof: Option<&DpopProof>, now: i64) -> Result<Option<Jkt>, Refused> {
         if !self.enabled {
             return Ok(None);
         }
@@ -91,7 +105,10 @@ impl Dpop {
             error,
             nonce: self.current_nonce(now),
         };
-        let mut values = headers.get_all(shared::dpop::DPOP_HEADER).iter();
+        let Some(presented) = proof else {
+            return Ok(None);
+        };
+        let mut values = presented.values.iter();
         let Some(value) = values.next() else {
             return Ok(None);
         };
@@ -105,8 +122,8 @@ impl Dpop {
             .to_str()
             .map_err(|_| refuse(DpopError::Invalid("the DPoP header is not a JWT".into())))?;
         let req = ProofRequest {
-            method,
-            uri,
+            method: &presented.method,
+            uri: &presented.uri,
             access_token: None,
         };
         let nonce = self.verifier.nonces().map(|n| n as &dyn NonceCheck);

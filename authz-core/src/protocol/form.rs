@@ -8,11 +8,13 @@
 //! group of checkboxes sharing one name (the scopes of a new API key) names that group in
 //! [`Form::from_request_with_lists`]; nothing else may repeat, and the OAuth endpoints never
 //! pass a list.
+//!
+//! The web edge hands over the request's `Content-Type` (as text, `None` when absent or not
+//! text) and its body; nothing here reads a header map.
 
 use std::collections::BTreeMap;
 
-use http::{HeaderMap, header};
-
+use crate::clients::authentication::{ClientCredentials, form_decode};
 use crate::error::{Error, Result};
 
 /// Largest body accepted on an OAuth form endpoint.
@@ -29,25 +31,20 @@ const REPEATABLE: &[&str] = &["resource"];
 pub struct Form(BTreeMap<String, Vec<String>>);
 
 impl Form {
-    /// Check the content type and parse `body`.
-    pub fn from_request(headers: &HeaderMap, body: &[u8]) -> Result<Self> {
-        Self::from_request_with_lists(headers, body, &[])
+    /// Check the content type (`content_type`: the request's `Content-Type`) and parse `body`.
+    pub fn from_request(content_type: Option<&str>, body: &[u8]) -> Result<Self> {
+        Self::from_request_with_lists(content_type, body, &[])
     }
 
     /// [`Form::from_request`] for one of this server's page forms whose checkbox groups
     /// `lists` repeat a name (one value per ticked box; read them with [`Form::all`]). Never
     /// for an OAuth endpoint: RFC 6749 §3.1 forbids repeated parameters there.
     pub fn from_request_with_lists(
-        headers: &HeaderMap,
+        content_type: Option<&str>,
         body: &[u8],
         lists: &[&str],
     ) -> Result<Self> {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        if !media_type_is(content_type, "application/x-www-form-urlencoded") {
             return Err(Error::invalid_request(
                 "the body must be application/x-www-form-urlencoded (RFC 6749 §4)",
             ));
@@ -75,8 +72,8 @@ impl Form {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let name = decode(name)?;
-            let value = decode(value)?;
+            let name = form_decode(name)?;
+            let value = form_decode(value)?;
             if value.len() > MAX_VALUE_BYTES {
                 return Err(Error::invalid_request(format!(
                     "parameter {name} is too long"
@@ -120,32 +117,34 @@ impl Form {
             })
             .unwrap_or_default()
     }
+
+    /// The client credentials of a request with this body: `presented` (the edge's, with the
+    /// `Authorization` header) completed by the body's parameters (RFC 6749 §2.3.1 `client_id`
+    /// and `client_secret`, RFC 7523 §2.2 `client_assertion_type` and `client_assertion`).
+    pub fn client_credentials(&self, presented: ClientCredentials) -> ClientCredentials {
+        let get = |name| self.get(name).map(str::to_owned);
+        ClientCredentials {
+            client_id: get("client_id"),
+            client_secret: get("client_secret"),
+            assertion_type: get("client_assertion_type"),
+            assertion: get("client_assertion"),
+            ..presented
+        }
+    }
 }
 
-/// Percent-decode one form component (`+` is a space) and require UTF-8.
-fn decode(raw: &[u8]) -> Result<String> {
-    let plus: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
-    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
-    String::from_utf8(bytes).map_err(|_| Error::invalid_request("parameters must be UTF-8"))
-}
-
-/// Decode one component of a Basic credential (RFC 6749 §2.3.1 form-encodes them first).
-pub fn decode_component(raw: &str) -> Result<String> {
-    decode(raw.as_bytes())
+/// Is `content_type` the media type `expected` (parameters allowed, case-insensitive, RFC 9110
+/// §8.3.1)?
+fn media_type_is(content_type: Option<&str>, expected: &str) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(expected))
 }
 
 /// Refuse a body that is not `application/json` (parameters allowed), naming the `rule` that
-/// requires it (e.g. "RFC 7591 §3.1").
-pub fn require_json(headers: &HeaderMap, rule: &str) -> Result<()> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if json {
+/// requires it (e.g. "RFC 7591 §3.1"); `content_type` is the request's `Content-Type`.
+pub fn require_json(content_type: Option<&str>, rule: &str) -> Result<()> {
+    if media_type_is(content_type, "application/json") {
         Ok(())
     } else {
         Err(Error::invalid_request(format!(

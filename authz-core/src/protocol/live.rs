@@ -24,14 +24,24 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, header};
+use http::HeaderValue;
 use shared::claims::CLIENT_SUBJECT_PREFIX;
 use shared::dpop::{Authorization, Binding, Presented, Refusal};
 use shared::{ACCESS_TOKEN_TYP, AccessTokenClaims, ErrorCode, ScopeSet};
 
 use crate::error::{ResourceRefusal, Result};
+use crate::policy::dpop::DpopProof;
 use crate::state::AppState;
 use crate::store::{Client, RefreshTokenRecord, User};
+
+/// A token presented to one of this server's resource endpoints, as sent: the `Authorization`
+/// header (`Bearer` or `DPoP`, RFC 6750 §2.1, RFC 9449 §7.1) and the request's DPoP proof, if
+/// any. [`presented`] parses and checks both.
+#[derive(Debug, Clone, Default)]
+pub struct Presentation {
+    pub authorization: Option<HeaderValue>,
+    pub proof: Option<DpopProof>,
+}
 
 /// The audience a caller requires.
 #[derive(Debug, Clone, Copy)]
@@ -151,19 +161,20 @@ pub async fn access_token(
 
 /// A resource request to this server: the token in `Authorization` (`Bearer` or `DPoP`, RFC
 /// 6750 §2.1, RFC 9449 §7.1) live for `audience` ([`access_token`]), presented as its binding
-/// requires — an unbound token as Bearer; a bound one under DPoP with one proof for `method`
-/// `uri` (this server's public URL of the endpoint), `ath` of the token, by the key `cnf.jkt`
-/// names — and that proof's `jti` spent last (RFC 9449 §11.1). Refusals are
+/// requires — an unbound token as Bearer; a bound one under DPoP with one proof for the
+/// request's method and URI (this server's public URL of the endpoint), `ath` of the token, by
+/// the key `cnf.jkt` names — and that proof's `jti` spent last (RFC 9449 §11.1). Refusals are
 /// `Error::Resource` (401 with one challenge per scheme; 503 when the replay store is full).
 pub async fn presented(
     state: &AppState,
-    headers: &HeaderMap,
-    method: &str,
-    uri: &str,
+    presentation: &Presentation,
     audience: Audience<'_>,
 ) -> Result<LiveAccess> {
     let dpop = state.dpop.enabled;
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let authorization = presentation
+        .authorization
+        .as_ref()
+        .map(HeaderValue::as_bytes);
     let (scheme, token) = match Authorization::parse(authorization) {
         Authorization::Token(scheme, token) => (scheme, token),
         Authorization::Missing => return Err(ResourceRefusal::missing(dpop).into()),
@@ -194,17 +205,16 @@ pub async fn presented(
         crate::error::Error::from(refusal)
     };
     let verifier = state.dpop.verifier();
+    let proof = presentation.proof.as_ref();
     let request = Presented {
         scheme,
         token,
         bound: live.claims.cnf.as_ref().map(|c| c.jkt.as_str()),
-        method,
-        uri,
+        // Read only with a proof to check.
+        method: proof.map_or("", |p| p.method.as_str()),
+        uri: proof.map_or("", |p| p.uri.as_str()),
     };
-    let proofs = headers
-        .get_all(shared::dpop::DPOP_HEADER)
-        .iter()
-        .map(|v| v.as_bytes());
+    let proofs = proof.into_iter().flat_map(DpopProof::proofs);
     // Nonces, when on, are asked for at the token endpoint only (RFC 9449 §8).
     match verifier.check_presented(&request, proofs, false, now) {
         Ok(Binding::Bearer) => {}

@@ -9,11 +9,12 @@ mod keys;
 mod reports;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use shared::{AccessTokenClaims, ScopeSet};
 
 use crate::error::Error;
+use crate::extract::BearerOrDpop;
 use authz_core::protocol::live::{self, Audience};
 use authz_core::state::AppState;
 use authz_core::store::User;
@@ -59,21 +60,9 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let audience = state.config.management_audience();
-        // The proof's `htu` is this request's public URL (RFC 9449 §4.3 step 9): the issuer
-        // and the path as routed, without the query.
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.path(), |o| o.0.path());
-        let uri = format!("{}{path}", state.config.issuer);
-        let live = live::presented(
-            state,
-            &parts.headers,
-            parts.method.as_str(),
-            &uri,
-            Audience::Exactly(&audience),
-        )
-        .await?;
+        // The proof's `htu` is this request's public URL (`extract::DpopProof`).
+        let Ok(BearerOrDpop(presentation)) = BearerOrDpop::from_request_parts(parts, state).await;
+        let live = live::presented(state, &presentation, Audience::Exactly(&audience)).await?;
         // API keys never reach the management API (no key mints keys): only user grants,
         // directly or through token exchange.
         if live.client.owner_id.is_some() {

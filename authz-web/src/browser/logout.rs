@@ -201,7 +201,7 @@ pub async fn logout_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> PageResult {
-    let form = Form::from_request(&headers, &body).map_err(|_| {
+    let form = Form::from_request(crate::extract::content_type(&headers), &body).map_err(|_| {
         PageError::page(
             StatusCode::BAD_REQUEST,
             "Sign-out request not valid",

@@ -84,13 +84,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             HeaderValue::from_static("DENY"),
         ))
         .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("no-referrer"),
         ));
+    let html = crate::layers::never_cached_router(html, crate::layers::NoStore::CacheControl);
     html.route("/static/style.css", get(style))
         .merge(passkeys::script())
 }

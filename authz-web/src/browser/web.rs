@@ -130,7 +130,8 @@ pub fn checked_form_with_lists(
     expired: &str,
     lists: &[&str],
 ) -> Result<authz_core::protocol::form::Form, PageError> {
-    let form = authz_core::protocol::form::Form::from_request_with_lists(headers, body, lists)
+    let content_type = crate::extract::content_type(headers);
+    let form = authz_core::protocol::form::Form::from_request_with_lists(content_type, body, lists)
         .map_err(|_| {
             PageError::page(
                 StatusCode::BAD_REQUEST,

@@ -35,6 +35,7 @@ mod logout;
 mod mcp_spec;
 mod mfa_signin;
 mod migration;
+mod no_store;
 mod outage;
 mod pages;
 mod par;

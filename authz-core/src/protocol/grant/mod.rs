@@ -10,12 +10,11 @@ mod refresh_token;
 mod token_exchange;
 
 use crate::events::kinds;
-use http::HeaderMap;
 use shared::ErrorCode;
 use shared::ScopeSet;
 use shared::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 
-use crate::clients::authentication;
+use crate::clients::authentication::{self, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::events::audit::RequestContext;
 use crate::keys::issuer::{NewRefreshToken, RefreshGrant, TokenResponse};
@@ -35,10 +34,11 @@ pub fn enabled(state: &AppState, grant: GrantType) -> bool {
     }
 }
 
-/// Handle one token request.
+/// Handle one token request: `credentials` as the edge found them (the `Authorization`
+/// header), completed here with the form's.
 pub async fn exchange(
     state: &AppState,
-    headers: &HeaderMap,
+    credentials: ClientCredentials,
     form: &Form,
     ctx: &RequestContext,
 ) -> Result<TokenResponse> {
@@ -56,8 +56,7 @@ pub async fn exchange(
     }
     let client = authentication::authenticate_audited(
         state,
-        headers,
-        form,
+        &form.client_credentials(credentials),
         serde_json::json!({ "grant_type": grant.as_str() }),
         ctx,
     )

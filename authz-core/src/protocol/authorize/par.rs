@@ -4,7 +4,8 @@
 //!
 //! - §2.1: the same parameters as `/authorize` and the same validation
 //!   (`authorize::validate_pushed`); `request_uri` itself may not be pushed; the client's
-//!   credentials are not part of what is kept.
+//!   credentials are not part of what is kept. [`push`] is the endpoint's whole work once the
+//!   client is authenticated and its DPoP proof checked.
 //! - §2.2: `request_uri` = `urn:ietf:params:oauth:request_uri:` + 256 random bits; stored as
 //!   the SHA-256 of the whole value; `expires_in` = `par.request_uri_ttl_secs` (60 s).
 //! - §4: `/authorize` spends it once (one `DELETE … RETURNING`, bound to the `client_id` sent
@@ -53,17 +54,32 @@ pub fn required_for(state: &AppState, client: &Client) -> bool {
     state.config.par.required || client.require_pushed_authorization_requests
 }
 
+/// `POST /par` (RFC 9126 §2) for the authenticated `client`, with the request body `body`
+/// (already parsed as `form`) and the key of the request's checked DPoP proof `proved` (RFC
+/// 9449 §10.1): the parameters to keep ([`pushed_params`]), validated by `/authorize`'s rules
+/// (`authorize::validate_pushed`; its refusals as OAuth errors, §2.3), kept under a new
+/// `request_uri` ([`keep`]).
+pub async fn push(
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+    body: &str,
+    proved: Option<&Jkt>,
+    ctx: &RequestContext,
+) -> Result<ParResponse> {
+    let params = pushed_params(client, form, body, proved)?;
+    super::validate_pushed(state, &params)
+        .await
+        .map_err(super::Reject::into_error)?;
+    keep(state, client, params, ctx).await
+}
+
 /// `POST /par` step 1 for the authenticated `client`, with the request body `body` (already
 /// parsed as `form`): the parameters to keep (the client's credentials left out), once the
 /// rules of RFC 9126 §2.1 hold; `proved`: the key of the request's DPoP proof, kept as
 /// `dpop_jkt` (RFC 9449 §10.1). Step 2 is `/authorize`'s validation of them
 /// (`authorize::validate_pushed`), step 3 [`keep`].
-pub fn pushed_params(
-    client: &Client,
-    form: &Form,
-    body: &str,
-    proved: Option<&Jkt>,
-) -> Result<String> {
+fn pushed_params(client: &Client, form: &Form, body: &str, proved: Option<&Jkt>) -> Result<String> {
     // RFC 9126 §2.1: "The request_uri authorization request parameter is one exception, and it
     // MUST NOT be provided."
     if form.get("request_uri").is_some() {
@@ -111,7 +127,7 @@ pub fn pushed_params(
 }
 
 /// `POST /par` step 3: keep the validated `params` under a new single-use `request_uri`.
-pub async fn keep(
+async fn keep(
     state: &AppState,
     client: &Client,
     params: String,

@@ -6,23 +6,22 @@
 //! Validation order (RFC 6749 §4.1.2.1): the client and its redirect URI first; while either
 //! is in doubt nothing is sent to the redirect URI (an error page instead, so the endpoint is
 //! never an open redirector). Every later error goes back to the client with `error`,
-//! `error_description`, `state` and `iss`.
+//! `error_description`, `state` and `iss`. The checklist itself is [`request`]; pushed requests
+//! (RFC 9126), which are validated by the same rules, are [`par`].
 
-use shared::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
+pub mod par;
+mod request;
+
+use shared::scope::OIDC_SCOPES;
 use shared::{ErrorCode, ScopeSet};
 
 use crate::crypto::{random_bytes, sha256_hex};
 use crate::error::{Error, Result};
-use crate::policy::scope::OPENID;
 use crate::protocol::form::Form;
-use crate::protocol::id_token_hint;
-use crate::protocol::pkce;
-use crate::protocol::resource::select_audience;
 use crate::state::AppState;
-use crate::store::{AuthCode, Client, GrantType, Session, User};
-
-const MAX_STATE_BYTES: usize = 2048;
-const MAX_NONCE_BYTES: usize = 512;
+use crate::store::{AuthCode, Client, Session, User};
+pub use request::redirect_uri_matches;
+use request::validate_form;
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -102,48 +101,6 @@ fn page(title: &str, message: impl Into<String>) -> Reject {
     }
 }
 
-/// Does `requested` match one of the client's registered redirect URIs? Exact string
-/// comparison (RFC 9700 §2.1), except that a loopback IP redirect may use any port
-/// (RFC 8252 §7.3) — scheme, host, path and query must still match exactly.
-pub fn redirect_uri_matches(registered: &[String], requested: &str) -> bool {
-    if registered.iter().any(|r| r == requested) {
-        return true;
-    }
-    let Some(req) = loopback_without_port(requested) else {
-        return false;
-    };
-    registered
-        .iter()
-        .filter_map(|r| loopback_without_port(r))
-        .any(|r| r == req)
-}
-
-/// `http://127.0.0.1:PORT/path?q` → `http://127.0.0.1/path?q`; `None` if not a loopback IP URI.
-fn loopback_without_port(uri: &str) -> Option<String> {
-    let rest = uri.strip_prefix("http://")?;
-    let (host, tail) = if let Some(r) = rest.strip_prefix("[::1]") {
-        ("[::1]", r)
-    } else if let Some(r) = rest.strip_prefix("127.0.0.1") {
-        ("127.0.0.1", r)
-    } else {
-        return None;
-    };
-    let tail = match tail.strip_prefix(':') {
-        Some(p) => {
-            let digits = p.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || digits > 5 {
-                return None;
-            }
-            &p[digits..]
-        }
-        None => tail,
-    };
-    if !(tail.is_empty() || tail.starts_with('/') || tail.starts_with('?')) {
-        return None;
-    }
-    Some(format!("http://{host}{tail}"))
-}
-
 /// Where the parameters being validated come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
@@ -179,7 +136,7 @@ pub async fn validate(
     // (OIDC Core §6.2), answered `request_uri_not_supported` once the client is known.
     if let Some(request_uri) = form
         .get("request_uri")
-        .filter(|u| u.starts_with(crate::protocol::par::REQUEST_URI_PREFIX))
+        .filter(|u| u.starts_with(par::REQUEST_URI_PREFIX))
     {
         // RFC 9126 §4: client_id is REQUIRED beside request_uri, and must be the pushing one.
         let client_id = form.get("client_id").ok_or_else(|| {
@@ -188,7 +145,7 @@ pub async fn validate(
                 "The request does not name a client (client_id).",
             )
         })?;
-        let pushed = crate::protocol::par::redeem(state, client_id, request_uri, now)
+        let pushed = par::redeem(state, client_id, request_uri, now)
             .await
             .map_err(Reject::Server)?
             .ok_or_else(|| page("Sign-in request expired", EXPIRED_PUSHED))?;
@@ -199,11 +156,11 @@ pub async fn validate(
             )
         })?;
         let mut req = validate_form(state, &pushed, &pushed_form, Origin::Pushed).await?;
-        req.raw = crate::protocol::par::ticketed(state, &pushed, now);
+        req.raw = par::ticketed(state, &pushed, now);
         return Ok(req);
     }
-    if let Some(ticket) = form.get(crate::protocol::par::TICKET) {
-        if !crate::protocol::par::ticket_ok(state, raw, ticket, now) {
+    if let Some(ticket) = form.get(par::TICKET) {
+        if !par::ticket_ok(state, raw, ticket, now) {
             return Err(page("Sign-in request expired", EXPIRED_PUSHED));
         }
         return validate_form(state, raw, &form, Origin::Pushed).await;
@@ -223,288 +180,6 @@ pub async fn validate_pushed(
         )
     })?;
     validate_form(state, params, &form, Origin::ParEndpoint).await
-}
-
-async fn validate_form(
-    state: &AppState,
-    raw: &str,
-    form: &Form,
-    origin: Origin,
-) -> std::result::Result<AuthorizeRequest, Reject> {
-    // 1. The client.
-    let client_id = form.get("client_id").ok_or_else(|| {
-        page(
-            "Invalid sign-in request",
-            "The request does not name a client (client_id).",
-        )
-    })?;
-    // A metadata-document client is resolved (fetched) here; a refused document is a page,
-    // never a redirect to a URI nothing vouches for.
-    let client = crate::clients::cimd::resolve(state, client_id)
-        .await
-        .map_err(Reject::Server)?
-        .map_err(|r| {
-            page(
-                "Application not accepted",
-                format!(
-                    "The application's metadata document could not be used: {}.",
-                    r.0
-                ),
-            )
-        })?
-        .map(|c| Client::clone(&c))
-        .ok_or_else(|| {
-            page(
-                "Unknown application",
-                "The application that sent you here is not registered with this server.",
-            )
-        })?;
-    // 2. The redirect URI: registered, exactly (RFC 9700 §2.1). OIDC Core §3.1.2.1 makes it
-    // REQUIRED and §3.1.2.2 says the server MUST verify it is present; a plain OAuth request
-    // may omit it when the client registered exactly one (RFC 6749 §3.1.2.3).
-    let oidc = form
-        .get("scope")
-        .is_some_and(|s| s.split(' ').any(|t| t == OPENID));
-    let redirect_uri = match form.get("redirect_uri") {
-        Some(uri) if redirect_uri_matches(&client.redirect_uris, uri) => uri.to_owned(),
-        Some(_) => {
-            return Err(page(
-                "Invalid redirect address",
-                "The address this application asked to return to is not registered for it, so \
-                 you were not sent there.",
-            ));
-        }
-        None if oidc => {
-            return Err(page(
-                "Invalid sign-in request",
-                "The request does not say where to return (redirect_uri), which OpenID Connect \
-                 requires.",
-            ));
-        }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => {
-            return Err(page(
-                "Invalid sign-in request",
-                "The request does not say where to return (redirect_uri).",
-            ));
-        }
-    };
-    let req_state = form.get("state").map(str::to_owned);
-    let fail = |error: ErrorCode, description: &str| {
-        Reject::Redirect(ErrorRedirect {
-            issuer: state.config.issuer.clone(),
-            redirect_uri: redirect_uri.clone(),
-            state: req_state.clone(),
-            error,
-            description: description.to_owned(),
-        })
-    };
-    if req_state
-        .as_ref()
-        .is_some_and(|s| s.len() > MAX_STATE_BYTES)
-    {
-        return Err(fail(ErrorCode::InvalidRequest, "state is too long"));
-    }
-    // 3. What is asked for.
-    // RFC 9126 §5/§6: a client that must push (or every client, `AUTHZ_REQUIRE_PAR`) is
-    // refused here without a pushed request; the redirect URI is registered, so it is told.
-    if origin == Origin::Front && crate::protocol::par::required_for(state, &client) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "this client must use pushed authorization requests: POST the parameters to the \
-             pushed_authorization_request_endpoint, then send request_uri (RFC 9126)",
-        ));
-    }
-    // RFC 9126 §2.1: request_uri is the one parameter that cannot be pushed. At /authorize
-    // ours were resolved before this point; another is a request object by reference, not
-    // supported (OIDC Core §6.2, §3.1.2.6).
-    if form.get("request_uri").is_some() {
-        return Err(if origin == Origin::Front {
-            fail(
-                ErrorCode::RequestUriNotSupported,
-                "the request_uri parameter is supported only for pushed authorization requests \
-                 (RFC 9126)",
-            )
-        } else {
-            fail(
-                ErrorCode::InvalidRequest,
-                "request_uri cannot be part of a pushed authorization request (RFC 9126 §2.1)",
-            )
-        });
-    }
-    // OIDC Core §6 request objects: not supported (§3.1.2.6 `request_not_supported`).
-    if form.get("request").is_some() {
-        return Err(fail(
-            ErrorCode::RequestNotSupported,
-            "the request parameter (request objects) is not supported",
-        ));
-    }
-    match form.get("response_type") {
-        Some("code") => {}
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
-        }
-        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
-    }
-    if form.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "only response_mode=query is supported",
-        ));
-    }
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code flow",
-        ));
-    }
-    // 4. PKCE S256, for every client (RFC 9700 §2.1.1).
-    let code_challenge = match (
-        form.get("code_challenge"),
-        form.get("code_challenge_method"),
-    ) {
-        (None, _) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "PKCE is required: send code_challenge and code_challenge_method=S256",
-            ));
-        }
-        (Some(_), Some("S256")) => form.get("code_challenge").unwrap_or_default(),
-        (Some(_), _) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method must be S256 (plain is not accepted)",
-            ));
-        }
-    };
-    if !pkce::valid_challenge(code_challenge) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "code_challenge must be 43 base64url characters (RFC 7636 §4.2)",
-        ));
-    }
-    // 4b. RFC 9449 §10: `dpop_jkt` binds the code to a DPoP key (ignored with DPoP off, as
-    // any parameter a server does not know, RFC 6749 §3.1).
-    let dpop_jkt = match form.get("dpop_jkt").filter(|_| state.dpop.enabled) {
-        None => None,
-        Some(v) => Some(
-            shared::dpop::Jkt::from_b64(v)
-                .ok_or_else(|| {
-                    fail(
-                        ErrorCode::InvalidRequest,
-                        "dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of \
-                         the client's DPoP key (RFC 9449 §10)",
-                    )
-                })?
-                .to_b64(),
-        ),
-    };
-    // 5. Scope, within what the client may ever be granted.
-    let scope = state
-        .scopes
-        .resolve(form.get("scope"), &client.scopes, &[])
-        .map_err(|e| fail(ErrorCode::InvalidScope, &description(&e)))?;
-    if scope.contains(OFFLINE_ACCESS) && !client.allows_grant(GrantType::RefreshToken) {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            "offline_access: this client may not use refresh tokens",
-        ));
-    }
-    // 6. Audience (RFC 8707).
-    let resource = select_audience(
-        &form.all("resource"),
-        &[],
-        &client,
-        &state.config.default_resource,
-    )
-    .map_err(|e| fail(ErrorCode::InvalidTarget, &description(&e)))?;
-    // 7. OIDC parameters.
-    let nonce = form.get("nonce").map(str::to_owned);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
-        return Err(fail(ErrorCode::InvalidRequest, "nonce is too long"));
-    }
-    let mut prompt = Prompt::default();
-    for p in form
-        .get("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|p| !p.is_empty())
-    {
-        match p {
-            "none" => prompt.none = true,
-            "login" => prompt.login = true,
-            "consent" => prompt.consent = true,
-            "select_account" => prompt.select_account = true,
-            other => {
-                return Err(fail(
-                    ErrorCode::InvalidRequest,
-                    &format!("unsupported prompt value {other:?}"),
-                ));
-            }
-        }
-    }
-    // OIDC Core §3.1.2.6: an account cannot be chosen without showing the user a page.
-    if prompt.none && prompt.select_account {
-        return Err(fail(
-            ErrorCode::AccountSelectionRequired,
-            "prompt=none cannot be combined with select_account: choosing an account needs the \
-             user",
-        ));
-    }
-    if prompt.none && (prompt.login || prompt.consent) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "prompt=none cannot be combined with other values (OIDC Core §3.1.2.1)",
-        ));
-    }
-    let max_age = match form.get("max_age") {
-        None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            fail(
-                ErrorCode::InvalidRequest,
-                "max_age must be a non-negative integer",
-            )
-        })?),
-    };
-    // OIDC Core §3.1.2.1 acr_values: voluntary classes in order of preference; ours are
-    // `pwd` and the multi-factor one. Asking for the multi-factor class forces the second
-    // factor (a client that wants it depends on it; `acr` in the ID token says what was done).
-    let require_mfa = form
-        .get("acr_values")
-        .is_some_and(|v| v.split(' ').any(|a| a == state.config.mfa.acr_value));
-    // OIDC Core §3.1.2.1: id_token_hint names the user the client expects; ours, for this
-    // client (an expired hint is fine).
-    let hint_sub = match form.get("id_token_hint").filter(|h| !h.is_empty()) {
-        None => None,
-        Some(raw) => match id_token_hint::verify(state, raw) {
-            Some(h) if h.aud == client.id => Some(h.sub),
-            _ => {
-                return Err(fail(
-                    ErrorCode::InvalidRequest,
-                    "id_token_hint is not an ID token this server issued to this client",
-                ));
-            }
-        },
-    };
-    Ok(AuthorizeRequest {
-        issuer: state.config.issuer.clone(),
-        client,
-        redirect_uri,
-        state: req_state,
-        scope,
-        resource,
-        code_challenge: code_challenge.to_owned(),
-        dpop_jkt,
-        nonce,
-        prompt,
-        max_age,
-        require_mfa,
-        hint_sub,
-        raw: raw.to_owned(),
-    })
 }
 
 fn description(e: &Error) -> String {
@@ -721,39 +396,6 @@ fn redirect_with(base: &str, params: &[(&str, Option<&str>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_matching_is_exact_except_loopback_port() {
-        let reg = vec![
-            "https://app.example.com/cb".to_owned(),
-            "http://127.0.0.1/callback".to_owned(),
-            "http://[::1]:8000/cb?x=1".to_owned(),
-        ];
-        assert!(redirect_uri_matches(&reg, "https://app.example.com/cb"));
-        for bad in [
-            "https://app.example.com/cb/",
-            "https://app.example.com/cb?x",
-            "https://APP.example.com/cb",
-            "https://app.example.com/c%62",
-            "https://app.example.com/cb#f",
-            "https://app.example.com.evil.com/cb",
-            "https://app.example.com:443/cb",
-            "http://127.0.0.1:8080/callback/../x",
-            "http://127.0.0.1:8080/callbackx",
-            "http://127.0.0.1.evil.com/callback",
-            "http://127.0.0.1:/callback",
-            "http://localhost:8080/callback",
-            "http://[::1]:9/cb",
-        ] {
-            assert!(!redirect_uri_matches(&reg, bad), "{bad} matched");
-        }
-        assert!(redirect_uri_matches(
-            &reg,
-            "http://127.0.0.1:53172/callback"
-        ));
-        assert!(redirect_uri_matches(&reg, "http://127.0.0.1/callback"));
-        assert!(redirect_uri_matches(&reg, "http://[::1]:1234/cb?x=1"));
-    }
 
     #[test]
     fn redirect_keeps_existing_query() {
