@@ -20,16 +20,13 @@ use authz_core::state::AppState;
 use authz_core::store::User;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .merge(keys::router())
         .merge(reports::router())
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
-        // Answers carry secrets (a new key's `client_secret`) and account data: never cached
-        // (RFC 6749 §5.1, RFC 9111 §5.2.2.5).
-        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        ))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024));
+    // Answers carry secrets (a new key's `client_secret`) and account data: never cached
+    // (RFC 6749 §5.1, RFC 9111 §5.2.2.5).
+    crate::layers::never_cached_router(routes, crate::layers::NoStore::CacheControl)
 }
 
 /// The verified caller of a management request.
