@@ -73,18 +73,10 @@ impl TestApp {
         let database_url = db.url.clone();
         let mut config = Config {
             issuer: base.clone(),
-            data_dir: dir.path().to_path_buf(),
             database_url: Some(shared::secret::DatabaseUrl::new(database_url.clone())),
-            db_max_connections: 5,
             key_reload_secs: 3600,
             default_resource: MCP.to_owned(),
-            argon2: authz::config::Argon2Config {
-                m_cost: 256,
-                t_cost: 1,
-                p_cost: 1,
-                ..Default::default()
-            },
-            ..Config::default()
+            ..Config::for_tests(dir.path())
         };
         tweak(&mut config);
         config.validate().unwrap();

@@ -1,0 +1,30 @@
+//! The table of `[dpop]` (`AUTHZ_DPOP_*`, RFC 9449): the struct and its field docs live with
+//! the DPoP service (`crate::policy::dpop::DpopConfig`).
+
+use super::table::table;
+use crate::policy::dpop::DpopConfig;
+
+table! {
+    DpopConfig at "dpop" {
+        /// Accept DPoP proofs at `/token` and bind the access token (`cnf.jkt`, token_type
+        /// DPoP) and a public client's refresh token to the proof's key; false ignores DPoP
+        /// headers (Bearer only).
+        enabled, was ["AUTHZ_DPOP"];
+        /// Require a server nonce in every proof at `/token` (`use_dpop_nonce` + `DPoP-Nonce`);
+        /// nonces are MACs of the time window under the master key, so every replica accepts
+        /// them.
+        nonce;
+        /// A nonce's window; the previous window's nonce is accepted too, so a nonce lives
+        /// between one and two windows.
+        nonce_secs, range 30..=86_400;
+        /// How far a proof's `iat` may be from now, either way.
+        iat_window_secs, range 5..=600;
+        /// The most live proof `jti`s remembered in this process (an entry lives until its
+        /// proof's `iat` + the `iat` window). Full: new proofs are refused (`use_dpop_nonce`
+        /// with nonces on, else 503 + `Retry-After`), a live entry is never dropped. With
+        /// `redis_url` the `jti`s are kept in Redis (shared by every replica; give Redis a
+        /// non-evicting memory policy) and this cache only stands in while Redis does not
+        /// answer.
+        replay_cache, range 1000..=(i64::MAX);
+    }
+}
