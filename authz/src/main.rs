@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         "warn"
     };
     shared::observe::init_logging(default_level, &[], config.log_format);
+    config.warn_deprecated();
     match cli::run(args.command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -47,6 +47,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         (self.0)(key)
     }
 
+    /// The value of `name`, or else of the first of its older `aliases` that is set, with the
+    /// name it was read from. The current name wins when both are set.
+    pub fn lookup<'a>(&self, name: &'a str, aliases: &[&'a str]) -> Option<(&'a str, String)> {
+        std::iter::once(name)
+            .chain(aliases.iter().copied())
+            .find_map(|n| self.get(n).map(|v| (n, v)))
+    }
+
     /// `field` := `key` parsed, when set.
     pub fn set<T>(&self, key: &str, field: &mut T) -> Result<(), ConfigError>
     where
@@ -106,6 +114,12 @@ where
         .map_err(|e| ConfigError(format!("{key}={value:?}: {e}")))
 }
 
+/// The environment variable of the TOML path `path` (`browser.code_ttl_secs`) under `prefix`
+/// (`AUTHZ`): `AUTHZ_BROWSER_CODE_TTL_SECS`, the dots as `_`, upper case.
+pub fn env_name(prefix: &str, path: &str) -> String {
+    format!("{prefix}_{}", path.replace('.', "_").to_ascii_uppercase())
+}
+
 /// Whether a URL with `scheme` and `host` may be used: https, or http on loopback only (local
 /// development and tests).
 pub fn https_or_loopback(scheme: &str, host: Option<&str>) -> bool {
@@ -150,6 +164,21 @@ mod tests {
         let mut secret = None;
         e.set_secret("S", &mut secret, |v| v.len());
         assert_eq!(secret, Some(2));
+    }
+
+    #[test]
+    fn the_current_name_wins_over_its_aliases() {
+        let e = env(&[("NEW", "1"), ("OLD", "2"), ("OLDER", "3")]);
+        assert_eq!(e.lookup("NEW", &["OLD"]), Some(("NEW", "1".to_owned())));
+        assert_eq!(
+            e.lookup("NONE", &["OLD", "OLDER"]),
+            Some(("OLD", "2".to_owned()))
+        );
+        assert_eq!(e.lookup("NONE", &["GONE"]), None);
+        assert_eq!(
+            env_name("AUTHZ", "id_jag.issuers.jwks_uri"),
+            "AUTHZ_ID_JAG_ISSUERS_JWKS_URI"
+        );
     }
 
     #[test]

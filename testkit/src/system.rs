@@ -66,17 +66,9 @@ impl System {
 
         let mut config = authz::config::Config {
             issuer: authz_url.clone(),
-            data_dir: dir.path().to_path_buf(),
             database_url: Some(DatabaseUrl::new(a_db.url.clone())),
-            db_max_connections: 5,
             default_resource: mcp_url.clone(),
-            argon2: authz::config::Argon2Config {
-                m_cost: 256,
-                t_cost: 1,
-                p_cost: 1,
-                ..Default::default()
-            },
-            ..Default::default()
+            ..authz::config::Config::for_tests(dir.path())
         };
         authz_tweak(&mut config);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));

@@ -3,145 +3,95 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use shared::config::{ConfigError, Env};
+use shared::config::ConfigError;
 
-/// Configuration of metadata-document clients. Field docs name the environment variable.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CimdConfig {
-    /// `AUTHZ_CIMD_ENABLED`: accept metadata-document clients (advertised in metadata).
-    pub enabled: bool,
-    /// `AUTHZ_CIMD_TRUST`: `open` (any https host; unverified unless allow-listed) or
-    /// `allow-list` (only hosts in `allowed_hosts`).
-    pub trust: Trust,
-    /// `AUTHZ_CIMD_ALLOWED_HOSTS`: hosts (or `*.example.com` for its subdomains) whose
-    /// documents are trusted: shown as verified, and the only ones accepted under `allow-list`.
-    pub allowed_hosts: Vec<String>,
-    /// `AUTHZ_CIMD_DENIED_HOSTS`: hosts (or `*.` patterns) whose documents are always refused.
-    pub denied_hosts: Vec<String>,
-    /// `AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS`: `host[:port]` entries fetched even though they
-    /// resolve to loopback or private addresses (tests, private deployments).
-    pub allowed_private_hosts: Vec<String>,
-    /// `AUTHZ_CIMD_EXTRA_ROOTS`: a PEM file of trust anchors added to the system's.
-    pub extra_roots: Option<PathBuf>,
-    /// `AUTHZ_CIMD_TIMEOUT_SECS`: connect and whole-fetch timeout.
-    pub timeout_secs: u64,
-    /// `AUTHZ_CIMD_MAX_BYTES`: the largest document read.
-    pub max_document_bytes: usize,
-    /// `AUTHZ_CIMD_MIN_CACHE_SECS` / `AUTHZ_CIMD_MAX_CACHE_SECS`: the clamp on caching headers.
-    pub min_cache_secs: i64,
-    pub max_cache_secs: i64,
-    /// `AUTHZ_CIMD_NEGATIVE_CACHE_SECS`: how long a failed fetch is remembered.
-    pub negative_cache_secs: i64,
-    /// `AUTHZ_CIMD_FETCHES_PER_HOST_PER_MINUTE`: fetches per metadata host per minute, over
-    /// all requesters (so this server cannot be made to flood a third party).
-    pub fetches_per_host_per_minute: u32,
-    /// `AUTHZ_CIMD_FETCHES_PER_IP_PER_MINUTE`: fetches one requesting address (IPv6 by /64)
-    /// may cause per minute, over all hosts (so one address cannot spend a host's budget, or
-    /// the fetch slots, for everybody).
-    pub fetches_per_ip_per_minute: u32,
-    /// `AUTHZ_CIMD_MAX_CONCURRENT_FETCHES`: fetches in flight at once, over all hosts.
-    pub max_concurrent_fetches: usize,
-    /// `AUTHZ_CIMD_KEY_SET_MAX_STALE_SECS`: how long after its last successful fetch a remote
-    /// JWK Set (ID-JAG issuers, `private_key_jwt` `jwks_uri`s) is still used while its host
-    /// fails to answer.
-    pub key_set_max_stale_secs: i64,
-}
+use super::table::{Section, invalid, section};
 
-impl Default for CimdConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            trust: Trust::Open,
-            allowed_hosts: Vec::new(),
-            denied_hosts: Vec::new(),
-            allowed_private_hosts: Vec::new(),
-            extra_roots: None,
-            timeout_secs: 5,
-            max_document_bytes: 16 * 1024,
-            min_cache_secs: 300,
-            max_cache_secs: 86_400,
-            negative_cache_secs: 60,
-            fetches_per_host_per_minute: 30,
-            fetches_per_ip_per_minute: 10,
-            max_concurrent_fetches: 8,
-            key_set_max_stale_secs: 86_400,
-        }
+section! {
+    /// Configuration of metadata-document clients: a `client_id` that is an https URL names
+    /// the client's metadata, fetched by this server (https only, no redirects, SSRF-guarded,
+    /// size- and time-bounded).
+    #[serde(default, deny_unknown_fields)]
+    pub struct CimdConfig at "cimd" {
+        /// Accept metadata-document clients (advertised in metadata).
+        enabled: bool = true;
+        /// `open` (any https host; shown as unverified unless allow-listed) or `allow-list`
+        /// (only hosts in `allowed_hosts`).
+        trust: Trust = Trust::Open;
+        /// Hosts (or `*.example.com` for its subdomains), comma-separated, whose documents are
+        /// trusted: shown as verified, and the only ones accepted under `allow-list`.
+        allowed_hosts: Vec<String> = Vec::new();
+        /// Hosts (or `*.` patterns) whose documents are always refused.
+        denied_hosts: Vec<String> = Vec::new();
+        /// `host[:port]` entries fetched even though they resolve to loopback or private
+        /// addresses (tests, private deployments).
+        allowed_private_hosts: Vec<String> = Vec::new();
+        /// A PEM file of trust anchors added to the system's.
+        extra_roots: Option<PathBuf> = None;
+        /// Connect and whole-fetch timeout.
+        timeout_secs: u64 = 5, range 1..=60;
+        /// The largest document read (1 KiB..=1 MiB).
+        max_document_bytes: usize = 16 * 1024, range 1024..=1_048_576,
+            was ["AUTHZ_CIMD_MAX_BYTES"];
+        /// The least time a fetched document is cached, whatever its caching headers say.
+        min_cache_secs: i64 = 300;
+        /// The longest time a fetched document is cached.
+        max_cache_secs: i64 = 86_400;
+        /// How long a failed fetch is remembered.
+        negative_cache_secs: i64 = 60;
+        /// Fetches per metadata host per minute, over all requesters (so this server cannot be
+        /// made to flood a third party). Operator-configured key sets (ID-JAG issuers,
+        /// administrators' clients' `jwks_uri`) are fetched outside these budgets.
+        fetches_per_host_per_minute: u32 = 30;
+        /// Fetches one requesting address (IPv6 by /64) may cause per minute, over all hosts
+        /// (so one address cannot spend a host's budget, or the fetch slots, for everybody); 0
+        /// = no per-address limit.
+        fetches_per_ip_per_minute: u32 = 10;
+        /// Fetches in flight at once, over all hosts.
+        max_concurrent_fetches: usize = 8;
+        /// Remote JWK Sets (ID-JAG issuers, `private_key_jwt` `jwks_uri`s) are fresh for their
+        /// max-age (at most 300 s), then refreshed in the background; while their host fails to
+        /// answer, the last set fetched is used for this long after its last successful fetch.
+        key_set_max_stale_secs: i64 = 86_400;
     }
 }
 
 impl CimdConfig {
-    pub fn apply_env<F: Fn(&str) -> Option<String>>(
-        &mut self,
-        env: &Env<F>,
-    ) -> std::result::Result<(), ConfigError> {
-        env.set("AUTHZ_CIMD_ENABLED", &mut self.enabled)?;
-        env.set("AUTHZ_CIMD_TRUST", &mut self.trust)?;
-        env.set_list("AUTHZ_CIMD_ALLOWED_HOSTS", &mut self.allowed_hosts)?;
-        env.set_list("AUTHZ_CIMD_DENIED_HOSTS", &mut self.denied_hosts)?;
-        env.set_list(
-            "AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS",
-            &mut self.allowed_private_hosts,
-        )?;
-        env.set_some("AUTHZ_CIMD_EXTRA_ROOTS", &mut self.extra_roots)?;
-        env.set("AUTHZ_CIMD_TIMEOUT_SECS", &mut self.timeout_secs)?;
-        env.set("AUTHZ_CIMD_MAX_BYTES", &mut self.max_document_bytes)?;
-        env.set("AUTHZ_CIMD_MIN_CACHE_SECS", &mut self.min_cache_secs)?;
-        env.set("AUTHZ_CIMD_MAX_CACHE_SECS", &mut self.max_cache_secs)?;
-        env.set(
-            "AUTHZ_CIMD_NEGATIVE_CACHE_SECS",
-            &mut self.negative_cache_secs,
-        )?;
-        env.set(
-            "AUTHZ_CIMD_FETCHES_PER_HOST_PER_MINUTE",
-            &mut self.fetches_per_host_per_minute,
-        )?;
-        env.set(
-            "AUTHZ_CIMD_FETCHES_PER_IP_PER_MINUTE",
-            &mut self.fetches_per_ip_per_minute,
-        )?;
-        env.set(
-            "AUTHZ_CIMD_MAX_CONCURRENT_FETCHES",
-            &mut self.max_concurrent_fetches,
-        )?;
-        env.set(
-            "AUTHZ_CIMD_KEY_SET_MAX_STALE_SECS",
-            &mut self.key_set_max_stale_secs,
-        )?;
-        Ok(())
-    }
-
     pub fn validate(&self) -> std::result::Result<(), ConfigError> {
-        let bad = |m: &str| Err(ConfigError(format!("cimd: {m}")));
-        if !(1..=60).contains(&self.timeout_secs) {
-            return bad("timeout_secs must be within 1..=60");
-        }
-        if !(1024..=1024 * 1024).contains(&self.max_document_bytes) {
-            return bad("max_document_bytes must be within 1 KiB..=1 MiB");
-        }
+        self.check_ranges()?;
+        let bad = |key: &str, m: &str| Err(invalid(Self::PATH, key, m));
         if self.min_cache_secs < 0 || self.max_cache_secs < self.min_cache_secs {
-            return bad("0 <= min_cache_secs <= max_cache_secs");
+            return bad("min_cache_secs", "must be ≥ 0 and ≤ max_cache_secs");
         }
-        if self.negative_cache_secs < 0 || self.max_concurrent_fetches == 0 {
-            return bad("negative_cache_secs >= 0 and max_concurrent_fetches >= 1");
+        if self.negative_cache_secs < 0 {
+            return bad("negative_cache_secs", "must be ≥ 0");
+        }
+        if self.max_concurrent_fetches == 0 {
+            return bad("max_concurrent_fetches", "must be ≥ 1");
         }
         if self.key_set_max_stale_secs < 0 {
-            return bad("key_set_max_stale_secs >= 0");
+            return bad("key_set_max_stale_secs", "must be ≥ 0");
         }
-        for p in self.allowed_hosts.iter().chain(&self.denied_hosts) {
-            let bare = p.strip_prefix("*.").unwrap_or(p);
-            if bare.is_empty() || bare.contains(['*', '/', ':', '@', ' ']) {
-                return bad(&format!("host pattern {p:?} is not a host or *.domain"));
+        for (key, list) in [
+            ("allowed_hosts", &self.allowed_hosts),
+            ("denied_hosts", &self.denied_hosts),
+        ] {
+            for p in list {
+                let bare = p.strip_prefix("*.").unwrap_or(p);
+                if bare.is_empty() || bare.contains(['*', '/', ':', '@', ' ']) {
+                    return bad(key, &format!("entry {p:?} is not a host or *.domain"));
+                }
             }
         }
         if self.trust == Trust::AllowList && self.allowed_hosts.is_empty() {
-            return bad("trust = allow-list needs allowed_hosts");
+            return bad("trust", "allow-list needs allowed_hosts");
         }
         for h in &self.allowed_private_hosts {
             if h.is_empty() || h.contains(['/', '@', ' ']) {
-                return bad(&format!(
-                    "allowed_private_hosts entry {h:?} is not host[:port]"
-                ));
+                return bad(
+                    "allowed_private_hosts",
+                    &format!("entry {h:?} is not host[:port]"),
+                );
             }
         }
         Ok(())
@@ -166,9 +116,9 @@ impl CimdConfig {
     }
 
     /// What this server thinks of documents published at `host` (compared normalized, as
-    /// the patterns: `crate::outbound::host`; a name that is no host name is denied).
+    /// the patterns: `crate::config::host`; a name that is no host name is denied).
     pub fn verdict(&self, host: &str) -> HostVerdict {
-        let Some(host) = crate::outbound::host::normalize(host) else {
+        let Some(host) = crate::config::host::normalize(host) else {
             return HostVerdict::Denied;
         };
         if self.denied_hosts.iter().any(|p| host_matches(p, &host)) {
@@ -189,6 +139,15 @@ impl CimdConfig {
 pub enum Trust {
     Open,
     AllowList,
+}
+
+impl Trust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::AllowList => "allow-list",
+        }
+    }
 }
 
 impl std::str::FromStr for Trust {
@@ -215,7 +174,7 @@ pub enum HostVerdict {
 /// `example.com` matches itself only; `*.example.com` matches its subdomains (not itself).
 /// `host` is normalized; the pattern is normalized here.
 fn host_matches(pattern: &str, host: &str) -> bool {
-    let Some(pattern) = crate::outbound::host::normalize_pattern(pattern) else {
+    let Some(pattern) = crate::config::host::normalize_pattern(pattern) else {
         return false;
     };
     match pattern.strip_prefix("*.") {

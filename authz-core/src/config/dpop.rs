@@ -1,69 +1,31 @@
-//! `[dpop]` / `AUTHZ_DPOP_*`: DPoP at the authorization server (RFC 9449), the section read by
+//! `[dpop]` (`AUTHZ_DPOP_*`): DPoP at the authorization server (RFC 9449), the section read by
 //! `policy::dpop` (which re-exports it from its old path).
 
-use serde::Deserialize;
-use shared::config::{ConfigError, Env};
+use super::table::section;
 
-/// `[dpop]` / `AUTHZ_DPOP_*`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DpopConfig {
-    /// `AUTHZ_DPOP` (default true): accept DPoP proofs and issue bound tokens.
-    pub enabled: bool,
-    /// `AUTHZ_DPOP_NONCE` (default false): proofs at `/token` must carry a server nonce.
-    pub nonce: bool,
-    /// `AUTHZ_DPOP_NONCE_SECS` (default 300): a nonce's window; the previous one is accepted
-    /// too, so a nonce lives between one and two windows.
-    pub nonce_secs: i64,
-    /// `AUTHZ_DPOP_IAT_WINDOW_SECS` (default 60): how far a proof's `iat` may be from now.
-    pub iat_window_secs: i64,
-    /// `AUTHZ_DPOP_REPLAY_CACHE` (default 100000): the most live `jti`s remembered in this
-    /// process (without Redis, or while Redis does not answer); when full, new proofs are
-    /// refused until entries expire (at most `iat` window + 1 s after their `iat`).
-    pub replay_cache: usize,
-}
-
-impl Default for DpopConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            nonce: false,
-            nonce_secs: 300,
-            iat_window_secs: 60,
-            replay_cache: 100_000,
-        }
-    }
-}
-
-impl DpopConfig {
-    pub fn apply_env(
-        &mut self,
-        env: &Env<impl Fn(&str) -> Option<String>>,
-    ) -> Result<(), ConfigError> {
-        env.set("AUTHZ_DPOP", &mut self.enabled)?;
-        env.set("AUTHZ_DPOP_NONCE", &mut self.nonce)?;
-        env.set("AUTHZ_DPOP_NONCE_SECS", &mut self.nonce_secs)?;
-        env.set("AUTHZ_DPOP_IAT_WINDOW_SECS", &mut self.iat_window_secs)?;
-        env.set("AUTHZ_DPOP_REPLAY_CACHE", &mut self.replay_cache)?;
-        Ok(())
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(5..=600).contains(&self.iat_window_secs) {
-            return Err(ConfigError(
-                "dpop iat_window_secs must be within 5..=600".into(),
-            ));
-        }
-        if !(30..=86_400).contains(&self.nonce_secs) {
-            return Err(ConfigError(
-                "dpop nonce_secs must be within 30..=86400".into(),
-            ));
-        }
-        if self.replay_cache < 1_000 {
-            return Err(ConfigError(
-                "dpop replay_cache must be at least 1000".into(),
-            ));
-        }
-        Ok(())
+section! {
+    /// DPoP, RFC 9449.
+    #[serde(default, deny_unknown_fields)]
+    pub struct DpopConfig at "dpop" {
+        /// Accept DPoP proofs at `/token` and bind the access token (`cnf.jkt`, token_type
+        /// DPoP) and a public client's refresh token to the proof's key; false ignores DPoP
+        /// headers (Bearer only).
+        enabled: bool = true, was ["AUTHZ_DPOP"];
+        /// Require a server nonce in every proof at `/token` (`use_dpop_nonce` + `DPoP-Nonce`);
+        /// nonces are MACs of the time window under the master key, so every replica accepts
+        /// them.
+        nonce: bool = false;
+        /// A nonce's window; the previous window's nonce is accepted too, so a nonce lives
+        /// between one and two windows.
+        nonce_secs: i64 = 300, range 30..=86_400;
+        /// How far a proof's `iat` may be from now, either way.
+        iat_window_secs: i64 = 60, range 5..=600;
+        /// The most live proof `jti`s remembered in this process (an entry lives until its
+        /// proof's `iat` + the `iat` window). Full: new proofs are refused (`use_dpop_nonce`
+        /// with nonces on, else 503 + `Retry-After`), a live entry is never dropped. With
+        /// `redis_url` the `jti`s are kept in Redis (shared by every replica; give Redis a
+        /// non-evicting memory policy) and this cache only stands in while Redis does not
+        /// answer.
+        replay_cache: usize = 100_000, range 1000..=(i64::MAX);
     }
 }

@@ -20,11 +20,10 @@
 //! audience = "https://auth.example.com"        # optional: the `aud` expected instead of our issuer
 //! ```
 //!
-//! or one IdP from the environment: `AUTHZ_ID_JAG_ISSUER`, `AUTHZ_ID_JAG_JWKS_URI`,
-//! `AUTHZ_ID_JAG_CLIENTS` (comma-separated), `AUTHZ_ID_JAG_SUBJECT_CLAIM`,
-//! `AUTHZ_ID_JAG_EMAIL_DOMAINS` (comma-separated), `AUTHZ_ID_JAG_ALLOW_PRIVILEGED`,
-//! `AUTHZ_ID_JAG_AUDIENCE`; `AUTHZ_ID_JAG_PRIVILEGED_ROLES` (comma-separated) for every
-//! issuer. No issuer configured: the jwt-bearer grant is off (not in the metadata,
+//! or one IdP from the environment: `AUTHZ_ID_JAG_ISSUERS_ISSUER`, `…_JWKS_URI`,
+//! `…_ALLOWED_CLIENTS` (comma-separated), `…_SUBJECT_CLAIM`, `…_EMAIL_DOMAINS`
+//! (comma-separated), `…_ALLOW_PRIVILEGED`, `…_AUDIENCE`; `AUTHZ_ID_JAG_PRIVILEGED_ROLES`
+//! (comma-separated) for every issuer. No issuer configured: the jwt-bearer grant is off (not in the metadata,
 //! `unsupported_grant_type` at the token endpoint).
 //!
 //! Before issue 24 the default `subject_claim` was `email`, matched against usernames too and
@@ -35,50 +34,67 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use shared::config::{ConfigError, Env};
+use shared::config::ConfigError;
 
-/// `[id_jag]`: the trusted identity providers.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IdJagConfig {
-    pub issuers: Vec<TrustedIssuer>,
-    /// Roles whose holders no issuer may speak for unless its `allow_privileged` is set
-    /// (whatever the subject mapping). Unset: `DEFAULT_PRIVILEGED_ROLES`; set, each must be a
-    /// configured role.
-    pub privileged_roles: Option<Vec<String>>,
+use super::table::{Lookup, Section, invalid, is_set, section};
+
+section! {
+    /// `[id_jag]`: the trusted identity providers.
+    #[serde(default, deny_unknown_fields)]
+    pub struct IdJagConfig at "id_jag" {
+        /// Roles (comma-separated) whose holders no issuer may speak for unless its
+        /// `allow_privileged` is set (whatever the subject mapping). Unset:
+        /// `DEFAULT_PRIVILEGED_ROLES` (`admin`); set, each must be a configured role.
+        privileged_roles: Option<Vec<String>> = None;
+    }
+    toml {
+        /// `[[id_jag.issuers]]`, one table per trusted identity provider.
+        issuers: Vec<TrustedIssuer> = Vec::new();
+    }
 }
 
 /// The privileged roles when `privileged_roles` is not set.
 pub const DEFAULT_PRIVILEGED_ROLES: &[&str] = &["admin"];
 
-/// One identity provider whose ID-JAGs are accepted.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedIssuer {
-    /// Its issuer identifier (RFC 8414 §2), compared byte for byte with the ID-JAG's `iss`.
-    pub issuer: String,
-    /// Its JWK Set (https; fetched with the guarded metadata fetcher, cached).
-    pub jwks_uri: String,
-    /// The local clients it may issue ID-JAGs for (the `client_id` claim); none: it is useless.
-    #[serde(default)]
-    pub allowed_clients: Vec<String>,
-    /// Which claim names the local user.
-    #[serde(default)]
-    pub subject_claim: SubjectClaim,
-    /// For `subject_claim = "sub"`: static links, the IdP's subject identifier → the local
-    /// username (beside those of `authz id-jag link`).
-    #[serde(default)]
-    pub subjects: BTreeMap<String, String>,
-    /// For `subject_claim = "email"` (required there, refused elsewhere): the domains whose
-    /// addresses it may assert, compared exactly after ASCII lower-casing (no subdomains).
-    #[serde(default)]
-    pub email_domains: Vec<String>,
-    /// May it speak for users holding a privileged role (`[id_jag] privileged_roles`)?
-    #[serde(default)]
-    pub allow_privileged: bool,
-    /// The `aud` the ID-JAG must carry; default: this server's issuer.
-    #[serde(default)]
-    pub audience: Option<String>,
+section! {
+    /// One identity provider whose ID-JAGs are accepted (`[[id_jag.issuers]]`; the environment
+    /// may add one).
+    #[serde(deny_unknown_fields)]
+    pub struct TrustedIssuer at "id_jag.issuers" {
+        /// Its issuer identifier (RFC 8414 §2), compared byte for byte with the ID-JAG's `iss`.
+        issuer: String = String::new(), was ["AUTHZ_ID_JAG_ISSUER"];
+        /// Its JWK Set (https; fetched with the guarded metadata fetcher, outside the metadata
+        /// fetch budgets, cached, and kept for `cimd.key_set_max_stale_secs` while its host
+        /// fails).
+        jwks_uri: String = String::new(), was ["AUTHZ_ID_JAG_JWKS_URI"];
+        /// The local clients it may issue ID-JAGs for (the `client_id` claim), comma-separated;
+        /// none: it is useless.
+        #[serde(default)]
+        allowed_clients: Vec<String> = Vec::new(), was ["AUTHZ_ID_JAG_CLIENTS"];
+        /// Which claim names the local user: `sub` (linked to a local user by an operator with
+        /// `authz id-jag link <issuer> <sub> <username>`, or the TOML `subjects` table),
+        /// `email` (only with `email_verified` true, in `email_domains`; never a username) or
+        /// `preferred_username`. Before issue 24 the default was `email`.
+        #[serde(default)]
+        subject_claim: SubjectClaim = SubjectClaim::Sub, was ["AUTHZ_ID_JAG_SUBJECT_CLAIM"];
+        /// For `subject_claim = "email"` (required there, refused elsewhere): the domains whose
+        /// addresses it may assert, comma-separated, compared exactly after ASCII lower-casing
+        /// (no subdomains).
+        #[serde(default)]
+        email_domains: Vec<String> = Vec::new(), was ["AUTHZ_ID_JAG_EMAIL_DOMAINS"];
+        /// May it speak for users holding a privileged role (`id_jag.privileged_roles`)?
+        #[serde(default)]
+        allow_privileged: bool = false, was ["AUTHZ_ID_JAG_ALLOW_PRIVILEGED"];
+        /// The `aud` the ID-JAG must carry; default: this server's issuer.
+        #[serde(default)]
+        audience: Option<String> = None, was ["AUTHZ_ID_JAG_AUDIENCE"];
+    }
+    toml {
+        /// For `subject_claim = "sub"`: static links, the IdP's subject identifier → the local
+        /// username (beside those of `authz id-jag link`); TOML only.
+        #[serde(default)]
+        subjects: BTreeMap<String, String> = BTreeMap::new();
+    }
 }
 
 /// How an ID-JAG's subject becomes a local user.
@@ -140,32 +156,22 @@ impl IdJagConfig {
         self.issuers.iter().find(|i| i.issuer == iss)
     }
 
-    /// One issuer from `AUTHZ_ID_JAG_*`, added to those of the file.
-    pub fn apply_env<F: Fn(&str) -> Option<String>>(
-        &mut self,
-        env: &Env<F>,
-    ) -> Result<(), ConfigError> {
-        if env.get("AUTHZ_ID_JAG_PRIVILEGED_ROLES").is_some() {
-            let mut roles = Vec::new();
-            env.set_list("AUTHZ_ID_JAG_PRIVILEGED_ROLES", &mut roles)?;
-            self.privileged_roles = Some(roles);
-        }
-        let Some(issuer) = env.get("AUTHZ_ID_JAG_ISSUER").filter(|v| !v.is_empty()) else {
+    /// `privileged_roles`, and one issuer from the environment (`AUTHZ_ID_JAG_ISSUERS_*`),
+    /// added to those of the file (replacing one of the same `issuer`).
+    pub fn apply_env(&mut self, env: &Lookup<'_>) -> Result<(), ConfigError> {
+        self.apply_vars(env)?;
+        if !is_set::<TrustedIssuer>(env, "issuer") {
             return Ok(());
-        };
-        let jwks_uri = env
-            .get("AUTHZ_ID_JAG_JWKS_URI")
-            .ok_or_else(|| ConfigError("AUTHZ_ID_JAG_ISSUER needs AUTHZ_ID_JAG_JWKS_URI".into()))?;
-        let mut one = TrustedIssuer {
-            issuer,
-            jwks_uri,
-            ..Default::default()
-        };
-        env.set_list("AUTHZ_ID_JAG_CLIENTS", &mut one.allowed_clients)?;
-        env.set("AUTHZ_ID_JAG_SUBJECT_CLAIM", &mut one.subject_claim)?;
-        env.set_list("AUTHZ_ID_JAG_EMAIL_DOMAINS", &mut one.email_domains)?;
-        env.set("AUTHZ_ID_JAG_ALLOW_PRIVILEGED", &mut one.allow_privileged)?;
-        env.set_some("AUTHZ_ID_JAG_AUDIENCE", &mut one.audience)?;
+        }
+        if !is_set::<TrustedIssuer>(env, "jwks_uri") {
+            return Err(invalid(
+                TrustedIssuer::PATH,
+                "issuer",
+                "needs a jwks_uri too",
+            ));
+        }
+        let mut one = TrustedIssuer::default();
+        one.apply_vars(env)?;
         self.issuers.retain(|i| i.issuer != one.issuer);
         self.issuers.push(one);
         Ok(())
@@ -176,12 +182,14 @@ impl IdJagConfig {
     pub fn validate(&self, roles: &BTreeMap<String, Vec<String>>) -> Result<(), ConfigError> {
         let explicit = self.privileged_roles.iter().flatten();
         if let Some(r) = explicit.clone().find(|r| !roles.contains_key(*r)) {
-            return Err(ConfigError(format!(
-                "id_jag.privileged_roles: unknown role {r:?}"
-            )));
+            return Err(invalid(
+                IdJagConfig::PATH,
+                "privileged_roles",
+                &format!("unknown role {r:?}"),
+            ));
         }
         let bad = |i: &TrustedIssuer, m: &str| {
-            Err(ConfigError(format!("id_jag issuer {:?}: {m}", i.issuer)))
+            Err(ConfigError(format!("id_jag.issuers {:?}: {m}", i.issuer)))
         };
         for (n, i) in self.issuers.iter().enumerate() {
             let iss = url::Url::parse(&i.issuer).ok();
@@ -314,7 +322,7 @@ allow_privileged = true
     fn one_issuer_from_the_environment_and_validation() {
         let mut c = IdJagConfig::default();
         assert!(!c.enabled());
-        c.apply_env(&Env::new(env_of(&[
+        c.apply_env(&Lookup::new(&env_of(&[
             ("AUTHZ_ID_JAG_ISSUER", "https://idp.example"),
             ("AUTHZ_ID_JAG_JWKS_URI", "https://idp.example/jwks"),
             ("AUTHZ_ID_JAG_CLIENTS", "agent,wiki"),
@@ -362,7 +370,7 @@ allow_privileged = true
         assert!(twice.validate(&roles).is_err());
 
         // The rest from the environment; privileged roles must be known ones once set.
-        c.apply_env(&Env::new(env_of(&[
+        c.apply_env(&Lookup::new(&env_of(&[
             ("AUTHZ_ID_JAG_ISSUER", "https://mail.idp.example"),
             ("AUTHZ_ID_JAG_JWKS_URI", "https://mail.idp.example/jwks"),
             ("AUTHZ_ID_JAG_CLIENTS", "agent"),
@@ -385,7 +393,7 @@ allow_privileged = true
         let mut missing = IdJagConfig::default();
         assert!(
             missing
-                .apply_env(&Env::new(env_of(&[(
+                .apply_env(&Lookup::new(&env_of(&[(
                     "AUTHZ_ID_JAG_ISSUER",
                     "https://idp.example"
                 )])))
@@ -393,7 +401,7 @@ allow_privileged = true
         );
         assert!(
             missing
-                .apply_env(&Env::new(env_of(&[
+                .apply_env(&Lookup::new(&env_of(&[
                     ("AUTHZ_ID_JAG_ISSUER", "https://idp.example"),
                     ("AUTHZ_ID_JAG_JWKS_URI", "https://idp.example/jwks"),
                     ("AUTHZ_ID_JAG_SUBJECT_CLAIM", "uid"),

@@ -39,8 +39,7 @@ async fn create(
     caller.require("keys:write")?;
     let Json(req) = body.map_err(|e| Error::invalid_request(format!("bad JSON body: {e}")))?;
     // A lasting credential: the sign-in behind the token must be recent (RFC 9470).
-    let signed_in =
-        session::recent_sign_in(
+    let signed_in = session::recent_sign_in(
         &*state.store,
         &state.config,
         state.now(),

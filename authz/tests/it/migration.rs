@@ -67,9 +67,8 @@ async fn uri_lists_and_consents_survive_the_move_to_json(backend: Backend) {
 
     // The server migrates on open.
     let config = authz::config::Config {
-        data_dir: dir.path().to_path_buf(),
         database_url: Some(shared::secret::DatabaseUrl::new(db.url.clone())),
-        ..Default::default()
+        ..authz::config::Config::for_tests(dir.path())
     };
     let store = authz::open_store(&config).await.unwrap();
     let c = store.get_client("legacy").await.unwrap().unwrap();

@@ -61,8 +61,8 @@ impl Proc {
             ("AUTHZ_DATABASE_URL", db.url.clone()),
             ("AUTHZ_ARGON2_M_COST", "256".into()),
             ("AUTHZ_ARGON2_T_COST", "1".into()),
-            ("AUTHZ_RATE_TOKEN", "0".into()),
-            ("AUTHZ_RATE_LOGIN", "0".into()),
+            ("AUTHZ_RATE_LIMITS_TOKEN", "0".into()),
+            ("AUTHZ_RATE_LIMITS_LOGIN", "0".into()),
             // The retry window must outlast kill, inspection and restart on a slow machine.
             ("AUTHZ_REFRESH_RETRY_GRACE_SECS", "30".into()),
             ("AUTHZ_DEFAULT_RESOURCE", crate::support::MCP.into()),

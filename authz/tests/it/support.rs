@@ -73,18 +73,10 @@ impl TestApp {
         let database_url = db.url.clone();
         let mut config = Config {
             issuer: base.clone(),
-            data_dir: dir.path().to_path_buf(),
             database_url: Some(shared::secret::DatabaseUrl::new(database_url.clone())),
-            db_max_connections: 5,
             key_reload_secs: 3600,
             default_resource: MCP.to_owned(),
-            argon2: authz::config::Argon2Config {
-                m_cost: 256,
-                t_cost: 1,
-                p_cost: 1,
-                ..Default::default()
-            },
-            ..Config::default()
+            ..Config::for_tests(dir.path())
         };
         tweak(&mut config);
         config.validate().unwrap();
@@ -637,9 +629,9 @@ impl TestApp {
             how,
             &ctx,
         )
-            .await
-            .unwrap()
-            .expect("a session");
+        .await
+        .unwrap()
+        .expect("a session");
         let proof = session::recent_sign_in(
             &*self.state.store,
             &self.state.config,
@@ -647,8 +639,8 @@ impl TestApp {
             Some(&s.sid),
             user,
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         (s.sid, proof)
     }
 }

@@ -131,8 +131,7 @@ pub async fn create(
         },
     };
     let held = asking(&state, &console);
-    let signed_in =
-        session::recent_sign_in(
+    let signed_in = session::recent_sign_in(
         &*state.store,
         &state.config,
         state.now(),
