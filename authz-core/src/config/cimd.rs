@@ -185,6 +185,10 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+// Read from the environment by its name (`Trust::as_str`).
+super::table::scalars!(Trust => |v| v.as_str().to_owned());
+super::table::plain!(Trust);
+
 #[cfg(test)]
 mod tests {
     use super::*;

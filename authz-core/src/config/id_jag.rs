@@ -259,6 +259,10 @@ fn is_domain(d: &str) -> bool {
         })
 }
 
+// Read from the environment by its name (`SubjectClaim::as_str`).
+super::table::scalars!(SubjectClaim => |v| v.as_str().to_owned());
+super::table::plain!(SubjectClaim);
+
 #[cfg(test)]
 mod tests {
     use super::*;

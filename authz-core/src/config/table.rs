@@ -170,14 +170,14 @@ pub trait EnvValue {
 }
 
 /// A single value read with its `FromStr`; lists are comma-separated, `Option`s set to `Some`.
-trait Scalar: Sized {
+pub trait Scalar: Sized {
     fn parse_env(raw: &str) -> Result<Self, String>;
     fn show_env(&self) -> String;
 }
 
 macro_rules! scalars {
     ($($t:ty => $show:expr),* $(,)?) => {$(
-        impl Scalar for $t {
+        impl $crate::config::table::Scalar for $t {
             fn parse_env(raw: &str) -> Result<Self, String> {
                 raw.parse::<$t>().map_err(|e| e.to_string())
             }
@@ -186,31 +186,31 @@ macro_rules! scalars {
                 show(self)
             }
         }
-        impl EnvValue for Option<$t> {
+        impl $crate::config::table::EnvValue for Option<$t> {
             fn set_env(&mut self, raw: &str) -> Result<(), String> {
-                *self = Some(<$t>::parse_env(raw)?);
+                *self = Some(<$t as $crate::config::table::Scalar>::parse_env(raw)?);
                 Ok(())
             }
             fn show(&self) -> String {
-                self.as_ref().map(Scalar::show_env).unwrap_or_default()
+                self.as_ref().map($crate::config::table::Scalar::show_env).unwrap_or_default()
             }
         }
-        impl EnvValue for Vec<$t> {
+        impl $crate::config::table::EnvValue for Vec<$t> {
             fn set_env(&mut self, raw: &str) -> Result<(), String> {
-                *self = list(raw)?;
+                *self = $crate::config::table::list(raw)?;
                 Ok(())
             }
             fn show(&self) -> String {
-                self.iter().map(Scalar::show_env).collect::<Vec<_>>().join(",")
+                self.iter().map($crate::config::table::Scalar::show_env).collect::<Vec<_>>().join(",")
             }
         }
-        impl EnvValue for Option<Vec<$t>> {
+        impl $crate::config::table::EnvValue for Option<Vec<$t>> {
             fn set_env(&mut self, raw: &str) -> Result<(), String> {
-                *self = Some(list(raw)?);
+                *self = Some($crate::config::table::list(raw)?);
                 Ok(())
             }
             fn show(&self) -> String {
-                self.as_ref().map(EnvValue::show).unwrap_or_default()
+                self.as_ref().map($crate::config::table::EnvValue::show).unwrap_or_default()
             }
         }
     )*};
@@ -218,13 +218,13 @@ macro_rules! scalars {
 
 macro_rules! plain {
     ($($t:ty),*) => {$(
-        impl EnvValue for $t {
+        impl $crate::config::table::EnvValue for $t {
             fn set_env(&mut self, raw: &str) -> Result<(), String> {
-                *self = <$t>::parse_env(raw)?;
+                *self = <$t as $crate::config::table::Scalar>::parse_env(raw)?;
                 Ok(())
             }
             fn show(&self) -> String {
-                self.show_env()
+                $crate::config::table::Scalar::show_env(self)
             }
         }
     )*};
@@ -261,8 +261,6 @@ scalars!(
         shared::observe::LogFormat::Text => "text".to_owned(),
         shared::observe::LogFormat::Json => "json".to_owned(),
     },
-    super::cimd::Trust => |v| v.as_str().to_owned(),
-    super::id_jag::SubjectClaim => |v| v.as_str().to_owned(),
 );
 plain!(
     bool,
@@ -270,10 +268,10 @@ plain!(
     SocketAddr,
     PathBuf,
     crate::config::types::SigningAlg,
-    shared::observe::LogFormat,
-    super::cimd::Trust,
-    super::id_jag::SubjectClaim
+    shared::observe::LogFormat
 );
+// The sections' own value types implement these beside their definitions.
+pub(crate) use {plain, scalars};
 
 impl EnvValue for i64 {
     fn set_env(&mut self, raw: &str) -> Result<(), String> {
@@ -316,7 +314,7 @@ impl EnvValue for SigningSecret {
 }
 
 /// The comma-separated items of `raw`, each parsed; blanks are skipped.
-fn list<T: Scalar>(raw: &str) -> Result<Vec<T>, String> {
+pub(crate) fn list<T: Scalar>(raw: &str) -> Result<Vec<T>, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
