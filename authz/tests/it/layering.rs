@@ -86,3 +86,64 @@ fn without_the_passkeys_feature_the_server_reaches_no_openssl() {
     let beside = runtime_closure("authz", Some("webauthn-rs"));
     assert_eq!(reached(&beside, OPENSSL), Vec::<&str>::new());
 }
+
+/// Runs `scripts/lib/upward-imports` of the tree at `root`: (success, what it printed).
+fn upward_imports(root: &std::path::Path) -> (bool, String) {
+    let out = Command::new("bash")
+        .arg(root.join("scripts/lib/upward-imports"))
+        .output()
+        .expect("bash runs the layering check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Inside `authz-core` the folders are layered (docs/architecture.md): no module names a higher
+/// one, and the files of one folder name each other without cycles. Positive control: the same
+/// check over a copy of the crate with one upward import (the store naming the protocol) and
+/// one cycle added reports both.
+#[test]
+fn authz_core_imports_only_downward_and_without_cycles() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let (ok, printed) = upward_imports(root);
+    assert!(ok, "upward imports or cycles in authz-core:\n{printed}");
+
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(copy.path().join("scripts/lib")).unwrap();
+    std::fs::create_dir_all(copy.path().join("authz-core")).unwrap();
+    std::fs::copy(
+        root.join("scripts/lib/upward-imports"),
+        copy.path().join("scripts/lib/upward-imports"),
+    )
+    .unwrap();
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg(root.join("authz-core/src"))
+        .arg(copy.path().join("authz-core/src"))
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let append = |file: &str, line: &str| {
+        let path = copy.path().join("authz-core/src").join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(line);
+        std::fs::write(path, text).unwrap();
+    };
+    append("store/device.rs", "\nuse crate::protocol::pkce;\n");
+    append("outbound/guard.rs", "\nuse super::key_sets::KeySet;\n");
+    append("outbound/key_sets.rs", "\nuse super::guard::Guard;\n");
+    let (ok, printed) = upward_imports(copy.path());
+    assert!(
+        !ok,
+        "the planted import and cycle were not seen:\n{printed}"
+    );
+    assert!(printed.contains("store/device.rs"), "{printed}");
+    assert!(printed.contains("crate::protocol::pkce"), "{printed}");
+    assert!(
+        printed.contains("cycle in authz-core/src/outbound/"),
+        "{printed}"
+    );
+}
