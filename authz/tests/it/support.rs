@@ -632,15 +632,24 @@ impl TestApp {
         .await
         .unwrap()
         .expect("a session");
-        let proof = session::recent_sign_in(
+        let proof = self.proof_of_sign_in(&s.sid, user).await;
+        (s.sid, proof)
+    }
+
+    /// The proof the one re-authentication rule gives for the session `sid` of `user` now.
+    pub async fn proof_of_sign_in(
+        &self,
+        sid: &str,
+        user: &authz::store::User,
+    ) -> authz::clients::api_keys::RecentSignIn {
+        authz::identity::session::recent_sign_in(
             &*self.state.store,
             &self.state.config,
             self.clock.now(),
-            Some(&s.sid),
+            Some(sid),
             user,
         )
         .await
-        .unwrap();
-        (s.sid, proof)
+        .unwrap()
     }
 }

@@ -1,6 +1,5 @@
 //! Browser and grant steps the round-3 tests share, with or without the `passkeys` feature:
-//! submitting a page's form, rp's code flow in a signed-in browser, refreshing, and whether a
-//! browser's session still opens `/account`.
+//! submitting a page's form, rp's code flow in a signed-in browser, and refreshing.
 
 use testkit::agent::{FormAgent, Page, hidden_inputs};
 
@@ -58,20 +57,6 @@ pub(super) async fn grant_through_rp(app: &TestApp, agent: &FormAgent) -> String
         }
     }
     panic!("too many steps")
-}
-
-/// Does the browser's session still open `/account`?
-pub(super) async fn session_works(app: &TestApp, agent: &FormAgent) -> bool {
-    let page = agent.get(&app.url("/account")).await;
-    match page.status {
-        200 => true,
-        302 | 303 => {
-            let loc = page.location.unwrap_or_default();
-            assert!(loc.starts_with("/account/login"), "{loc}");
-            false
-        }
-        s => panic!("{s} {}", page.body),
-    }
 }
 
 /// Refresh `rt` at `rp`: the next refresh token, or `None` when refused with `invalid_grant`.

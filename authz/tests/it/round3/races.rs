@@ -196,24 +196,8 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     let old_sid = app.sql_text(&sql).await.unwrap();
 
     // Positive control: from a live session the key is created.
-    let signed_in = session::recent_sign_in(
-        &*app.state.store,
-        &app.state.config,
-        app.clock.now(),
-        Some(&old_sid),
-        &owner,
-    )
-    .await
-    .unwrap();
-    let late_proof = session::recent_sign_in(
-        &*app.state.store,
-        &app.state.config,
-        app.clock.now(),
-        Some(&old_sid),
-        &owner,
-    )
-    .await
-    .unwrap();
+    let signed_in = app.proof_of_sign_in(&old_sid, &owner).await;
+    let late_proof = app.proof_of_sign_in(&old_sid, &owner).await;
     let key = api_keys::create(
         &app.state,
         &owner,

@@ -21,7 +21,7 @@ use super::browser_reauth::{
     PW, STALE, last_details, passkeys_of, password_and_code, post, sent_to_reauth, signed_in,
     spawn, user,
 };
-use super::flows::{grant_through_rp, refreshed, session_works};
+use super::flows::{grant_through_rp, refreshed};
 use crate::support::{Backend, TestApp, expect_error, expect_token};
 use crate::two_factor::unbase32;
 
@@ -339,4 +339,18 @@ async fn review_c_a_device_grant_approved_before_a_remedy_is_not_redeemed_after_
         "access_denied",
     )
     .await;
+}
+
+/// Does the browser's session still open `/account`?
+async fn session_works(app: &TestApp, agent: &FormAgent) -> bool {
+    let page = agent.get(&app.url("/account")).await;
+    match page.status {
+        200 => true,
+        302 | 303 => {
+            let loc = page.location.unwrap_or_default();
+            assert!(loc.starts_with("/account/login"), "{loc}");
+            false
+        }
+        s => panic!("{s} {}", page.body),
+    }
 }
