@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let audience = state.config.management_audience();
         // The proof's `htu` is this request's public URL (`extract::DpopProof`).
-        let Ok(BearerOrDpop(presentation)) = BearerOrDpop::from_request_parts(parts, state).await;
+        let BearerOrDpop(presentation) = BearerOrDpop::from_request_parts(parts, state).await?;
         let live = live::presented(state, &presentation, Audience::Exactly(&audience)).await?;
         // API keys never reach the management API (no key mints keys): only user grants,
         // directly or through token exchange.

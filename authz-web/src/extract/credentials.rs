@@ -1,11 +1,11 @@
 //! [`ClientCredentials`]: the `Authorization` header a client authenticates with at the
 //! token-style endpoints (`client_secret_basic`, RFC 6749 §2.3.1), as sent. Decoding it and the
 //! rules of §2.3 are the core's (`clients::authentication::presented`), applied where the
-//! protocol asks for them, so extracting never fails; the protocol adds the body's credentials
+//! protocol asks for them, so extracting fails only on two `Authorization` headers
+//! ([`super::authorization`]); the protocol adds the body's credentials
 //! (`Form::client_credentials`).
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
 
 use authz_core::clients::authentication;
@@ -16,14 +16,14 @@ use authz_core::state::AppState;
 pub struct ClientCredentials(pub authentication::ClientCredentials);
 
 impl FromRequestParts<AppState> for ClientCredentials {
-    type Rejection = std::convert::Infallible;
+    type Rejection = crate::error::WebError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(Self(authentication::ClientCredentials {
-            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
+            authorization: super::authorization(&parts.headers)?,
             ..Default::default()
         }))
     }

@@ -9,7 +9,6 @@
 //! extracting never fails.
 
 use axum::extract::{FromRequestParts, OriginalUri};
-use axum::http::header;
 use axum::http::request::Parts;
 
 use authz_core::policy::dpop;
@@ -59,14 +58,14 @@ impl FromRequestParts<AppState> for DpopProof {
 pub struct BearerOrDpop(pub Presentation);
 
 impl FromRequestParts<AppState> for BearerOrDpop {
-    type Rejection = std::convert::Infallible;
+    type Rejection = crate::error::WebError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(Self(Presentation {
-            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
+            authorization: super::authorization(&parts.headers)?,
             proof: DpopProof::from_parts(parts, state),
         }))
     }

@@ -22,7 +22,22 @@ pub use credentials::ClientCredentials;
 pub use dpop::{BearerOrDpop, DpopProof};
 pub use form::FormBody;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use crate::error::{Error, WebError};
+
+/// The request's one `Authorization` header (a singleton field, RFC 9110 §11.6.2). Two are
+/// refused with `invalid_request` (RFC 6749 §3.1: no parameter twice; RFC 6750 §3.1), as two
+/// `DPoP` headers are: otherwise a proxy reading the last one and this server the first would
+/// each authenticate another party.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<HeaderValue>, WebError> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let first = all.next().cloned();
+    if all.next().is_some() {
+        return Err(Error::invalid_request("exactly one Authorization header is allowed").into());
+    }
+    Ok(first)
+}
 
 /// The request's `Content-Type` as text (`None` when absent or not text): what the core's
 /// body checks read (`protocol::form`).

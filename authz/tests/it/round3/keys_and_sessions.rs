@@ -8,6 +8,9 @@
 //!   sessions past their lifetime too: a browser can no longer use them, but the refresh
 //!   tokens of the grants made through them still worked after the remedy.
 //! - F3: answers of the management API (a new key's secret) are never stored by a cache.
+//! - R2-1 (the review of the merged renovation): a request with two `Authorization` headers
+//!   was authenticated by the first, so a proxy reading the last one would see another party;
+//!   refused now, as two `DPoP` headers are.
 
 use serde_json::json;
 use testkit::agent::FormAgent;
@@ -23,6 +26,7 @@ both_backends!(
     f1_an_api_key_through_the_management_api_needs_a_recent_sign_in,
     f2_ending_sessions_reaches_sessions_past_their_lifetime,
     f3_management_api_answers_are_not_stored,
+    r2_1_two_authorization_headers_are_refused,
 );
 
 /// alice's management token (token exchange by "rs") from a password sign-in made now.
@@ -199,4 +203,52 @@ async fn f3_management_api_answers_are_not_stored(backend: Backend) {
         Some("no-store"),
         "the JWKS is cacheable"
     );
+}
+
+async fn r2_1_two_authorization_headers_are_refused(backend: Backend) {
+    use base64::Engine;
+    let app = TestApp::spawn(backend).await;
+    let secret = app.service_client("svc", "notes:read").await;
+    let basic = |s: &str| {
+        let raw = format!("svc:{s}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    };
+    let token = |headers: Vec<String>| {
+        let app = &app;
+        async move {
+            let mut req = app.http.post(app.url("/token")).form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "notes:read"),
+            ]);
+            for h in headers {
+                req = req.header("authorization", h);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    // Positive control: one header, the right secret.
+    let one = token(vec![basic(&secret)]).await;
+    let access = expect_token(one).await;
+    // Two headers, whichever comes first: refused.
+    for pair in [
+        vec![basic(&secret), basic("wrong")],
+        vec![basic("wrong"), basic(&secret)],
+    ] {
+        let r = token(pair).await;
+        crate::support::expect_error(r, 400, "invalid_request").await;
+    }
+    // At a resource endpoint too (RFC 6750 §3.1).
+    let bearer = format!("Bearer {}", s(&access, "access_token"));
+    let two = app
+        .http
+        .get(app.url("/userinfo"))
+        .header("authorization", &bearer)
+        .header("authorization", "Bearer x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
 }
