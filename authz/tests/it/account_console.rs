@@ -268,26 +268,10 @@ async fn export_two_factor_off_and_deletion(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let e = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &user,
-    )
-    .await
-    .unwrap();
+    let e = app.two_factor_begin(&user).await.unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = |app: &TestApp| totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &user,
-        &code(&app),
-    )
-    .await
-    .unwrap();
+    app.two_factor_confirm(&user, &code(&app)).await.unwrap();
     app.clock.advance(totp::STEP_SECS);
     let no_code = submit(
         &app,

@@ -518,7 +518,7 @@ async fn device_grant_is_a_session_that_revocation_ends(backend: Backend) {
 /// and TOTP code for alice (two-factor on), the password alone for bob.
 async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
     use authz::clock::Clock;
-    use authz::identity::{totp, two_factor};
+    use authz::identity::totp;
     let app = TestApp::spawn(backend).await;
     setup(&app).await;
     app.user("bob", PW, "user").await;
@@ -529,26 +529,10 @@ async fn the_tokens_say_how_the_approver_signed_in(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let e = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &alice,
-    )
-    .await
-    .unwrap();
+    let e = app.two_factor_begin(&alice).await.unwrap();
     let secret = crate::two_factor::unbase32(&e.secret_base32);
     let code = |app: &TestApp| totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &alice,
-        &code(&app),
-    )
-    .await
-    .unwrap();
+    app.two_factor_confirm(&alice, &code(&app)).await.unwrap();
     app.clock.advance(totp::STEP_SECS);
 
     // alice: password, then the code, then the device page.

@@ -6,7 +6,7 @@
 
 use authz::clock::Clock;
 use authz::identity::admin::{PasswordChange, change_password};
-use authz::identity::{totp, two_factor};
+use authz::identity::totp;
 use authz::store::{AuthMethod, User};
 use serde_json::Value;
 use shared::secret::Password;
@@ -35,26 +35,10 @@ async fn enrol(app: &TestApp, username: &str) -> (User, Vec<u8>, Vec<String>) {
         .await
         .unwrap()
         .unwrap();
-    let e = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &user,
-    )
-    .await
-    .unwrap();
+    let e = app.two_factor_begin(&user).await.unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    let recovery = two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &user,
-        &code,
-    )
-    .await
-    .unwrap();
+    let recovery = app.two_factor_confirm(&user, &code).await.unwrap();
     // The confirming code is spent: move to the next step for the sign-ins.
     app.clock.advance(totp::STEP_SECS);
     (user, secret, recovery)

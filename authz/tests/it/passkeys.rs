@@ -6,7 +6,7 @@
 //! `http://localhost:<port>` (a secure context).
 
 use authz::clock::Clock;
-use authz::identity::{totp, two_factor};
+use authz::identity::totp;
 use testkit::agent::{FormAgent, hidden_inputs};
 use testkit::both_backends;
 use testkit::webdriver::Browser;
@@ -90,26 +90,10 @@ async fn passkeys_register_sign_in_and_second_factor_in_chromium(backend: Backen
 
     // As the second factor: with TOTP on, the code page offers the passkey instead.
     let user = app.state.store.get_user(&alice).await.unwrap().unwrap();
-    let e = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &user,
-    )
-    .await
-    .unwrap();
+    let e = app.two_factor_begin(&user).await.unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &user,
-        &code,
-    )
-    .await
-    .unwrap();
+    app.two_factor_confirm(&user, &code).await.unwrap();
     password(&b, &site, "%2Faccount").await;
     wait_h1(&b, "Enter your code").await;
     click(&b, "#passkey-second").await;

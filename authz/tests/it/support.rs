@@ -621,17 +621,11 @@ impl TestApp {
             amr: &["pwd"],
             user_agent: None,
         };
-        let (s, _) = session::start(
-            &*self.state.store,
-            &self.state.config,
-            &self.state.events,
-            user,
-            how,
-            &ctx,
-        )
-        .await
-        .unwrap()
-        .expect("a session");
+        let (s, _) = self
+            .start_session(user, how, &ctx)
+            .await
+            .unwrap()
+            .expect("a session");
         let proof = self.proof_of_sign_in(&s.sid, user).await;
         (s.sid, proof)
     }
@@ -651,5 +645,49 @@ impl TestApp {
         )
         .await
         .unwrap()
+    }
+}
+
+/// The identity functions the tests call most, with this server's services filled in.
+impl TestApp {
+    /// `identity::two_factor::begin` for `user`.
+    pub async fn two_factor_begin(
+        &self,
+        user: &authz::store::User,
+    ) -> authz::error::Result<authz::identity::two_factor::Enrolment> {
+        let s = &self.state;
+        authz::identity::two_factor::begin(&*s.store, &s.master, &s.events, &s.config.issuer, user)
+            .await
+    }
+
+    /// `identity::two_factor::confirm` of `user`'s enrolment with `code`.
+    pub async fn two_factor_confirm(
+        &self,
+        user: &authz::store::User,
+        code: &str,
+    ) -> authz::error::Result<Vec<String>> {
+        let s = &self.state;
+        authz::identity::two_factor::confirm(&*s.store, &s.master, &s.events, user, code).await
+    }
+
+    /// `identity::two_factor::check` of `code` (a TOTP or recovery code) for `user`.
+    pub async fn two_factor_check(
+        &self,
+        user: &authz::store::User,
+        code: &str,
+    ) -> authz::error::Result<bool> {
+        let s = &self.state;
+        authz::identity::two_factor::check(&*s.store, &s.master, &s.events, user, code).await
+    }
+
+    /// `identity::session::start`: a browser session of `user` signed in `how`.
+    pub async fn start_session(
+        &self,
+        user: &authz::store::User,
+        how: authz::identity::session::SignedIn<'_>,
+        ctx: &authz::events::audit::RequestContext,
+    ) -> authz::error::Result<Option<(authz::store::Session, String)>> {
+        let s = &self.state;
+        authz::identity::session::start(&*s.store, &s.config, &s.events, user, how, ctx).await
     }
 }

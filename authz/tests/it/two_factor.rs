@@ -45,27 +45,9 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
             .await
             .unwrap()
     );
-    assert!(
-        !two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            "000000"
-        )
-        .await
-        .unwrap()
-    );
+    assert!(!app.two_factor_check(&user, "000000").await.unwrap());
 
-    let enrolment = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &user,
-    )
-    .await
-    .unwrap();
+    let enrolment = app.two_factor_begin(&user).await.unwrap();
     assert!(enrolment.uri.starts_with("otpauth://totp/"));
     assert!(enrolment.uri.contains(&enrolment.secret_base32));
     let secret = unbase32(&enrolment.secret_base32);
@@ -78,43 +60,15 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
             .await
             .unwrap()
     );
-    assert!(
-        !two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &code_now()
-        )
-        .await
-        .unwrap()
-    );
+    assert!(!app.two_factor_check(&user, &code_now()).await.unwrap());
     // A wrong code does not confirm; the right one does and yields ten recovery codes.
     let wrong = if code_now() == "123456" {
         "654321"
     } else {
         "123456"
     };
-    assert!(
-        two_factor::confirm(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            wrong
-        )
-        .await
-        .is_err()
-    );
-    let recovery = two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &user,
-        &code_now(),
-    )
-    .await
-    .unwrap();
+    assert!(app.two_factor_confirm(&user, wrong).await.is_err());
+    let recovery = app.two_factor_confirm(&user, &code_now()).await.unwrap();
     assert_eq!(recovery.len(), 10);
     assert!(
         two_factor::is_enabled(&*app.state.store, &user)
@@ -123,35 +77,13 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
     );
 
     // The confirming code is spent: the same code fails at sign-in (replay).
-    assert!(
-        !two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &code_now()
-        )
-        .await
-        .unwrap()
-    );
+    assert!(!app.two_factor_check(&user, &code_now()).await.unwrap());
     // The next step's code works once; two sign-ins racing with one code: exactly one wins.
     app.clock.advance(totp::STEP_SECS);
     let code = code_now();
     let (a, b) = tokio::join!(
-        two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &code
-        ),
-        two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &code
-        )
+        app.two_factor_check(&user, &code),
+        app.two_factor_check(&user, &code)
     );
     assert_eq!(
         [a.unwrap(), b.unwrap()].iter().filter(|ok| **ok).count(),
@@ -161,28 +93,8 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
 
     // Recovery codes: each works once, typed in any case, with or without the dash.
     let typed = recovery[0].to_uppercase().replace('-', " ");
-    assert!(
-        two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &typed
-        )
-        .await
-        .unwrap()
-    );
-    assert!(
-        !two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &recovery[0]
-        )
-        .await
-        .unwrap()
-    );
+    assert!(app.two_factor_check(&user, &typed).await.unwrap());
+    assert!(!app.two_factor_check(&user, &recovery[0]).await.unwrap());
     assert_eq!(
         two_factor::recovery_codes_left(&*app.state.store, &user)
             .await
@@ -191,17 +103,7 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
     );
     // Another user's codes mean nothing here, and vice versa.
     let bob = app.state.store.get_user(&other_id).await.unwrap().unwrap();
-    assert!(
-        !two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &bob,
-            &recovery[1]
-        )
-        .await
-        .unwrap()
-    );
+    assert!(!app.two_factor_check(&bob, &recovery[1]).await.unwrap());
 
     // At rest: sealed (neither the secret nor its base32 is in the row), bound to alice.
     let stored = app.state.store.get_totp(&id).await.unwrap().unwrap();
@@ -235,17 +137,7 @@ async fn totp_enrolment_codes_and_recovery_codes(backend: Backend) {
             .unwrap()
     );
     app.clock.advance(totp::STEP_SECS);
-    assert!(
-        !two_factor::check(
-            &*app.state.store,
-            &app.state.master,
-            &app.state.events,
-            &user,
-            &code_now()
-        )
-        .await
-        .unwrap()
-    );
+    assert!(!app.two_factor_check(&user, &code_now()).await.unwrap());
     assert_eq!(
         two_factor::recovery_codes_left(&*app.state.store, &user)
             .await
@@ -280,28 +172,12 @@ async fn the_password_grant_refuses_two_factor_accounts(backend: Backend) {
         app.token(&form, None).await
     };
     let user = app.state.store.get_user(&id).await.unwrap().unwrap();
-    let enrolment = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &user,
-    )
-    .await
-    .unwrap();
+    let enrolment = app.two_factor_begin(&user).await.unwrap();
     // Pending enrolment: still the password grant (positive control).
     assert_eq!(grant(pw).await.status(), 200);
     let secret = unbase32(&enrolment.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &user,
-        &code,
-    )
-    .await
-    .unwrap();
+    app.two_factor_confirm(&user, &code).await.unwrap();
     let r = grant(pw).await;
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();

@@ -61,16 +61,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
 
     // Positive control: nothing happened in between, the session starts (browser and grant).
     let u = read(&app).await;
-    let _ = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &u,
-        HOW,
-        &ctx(&app),
-    )
-    .await
-    .unwrap();
+    let _ = app.start_session(&u, HOW, &ctx(&app)).await.unwrap();
     let _ = session::start_grant(&app.state, &u, "test", &["pwd"], &ctx(&app))
         .await
         .unwrap();
@@ -83,15 +74,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
         .await
         .unwrap();
     assert_eq!(live_sessions(&app, &id).await, 0);
-    let _ = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &stale,
-        HOW,
-        &ctx(&app),
-    )
-    .await;
+    let _ = app.start_session(&stale, HOW, &ctx(&app)).await;
     let _ = session::start_grant(&app.state, &stale, "test", &["pwd"], &ctx(&app)).await;
     assert_eq!(
         live_sessions(&app, &id).await,
@@ -122,29 +105,13 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     )
     .await
     .unwrap();
-    let _ = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &before,
-        HOW,
-        &ctx(&app),
-    )
-    .await;
+    let _ = app.start_session(&before, HOW, &ctx(&app)).await;
     assert_eq!(
         live_sessions(&app, &id).await,
         0,
         "after the user's own change"
     );
-    let _ = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &read(&app).await,
-        HOW,
-        &ctx(&app),
-    )
-    .await;
+    let _ = app.start_session(&read(&app).await, HOW, &ctx(&app)).await;
     assert_eq!(
         live_sessions(&app, &id).await,
         1,
@@ -156,15 +123,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
         .await
         .unwrap();
-    let _ = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &enabled,
-        HOW,
-        &ctx(&app),
-    )
-    .await;
+    let _ = app.start_session(&enabled, HOW, &ctx(&app)).await;
     let _ = session::start_grant(&app.state, &enabled, "test", &["pwd"], &ctx(&app)).await;
     admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
         .await
@@ -182,16 +141,7 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     app.user("root", PW, "admin").await;
     let held = app.state.config.role_scopes(["user"]);
     let owner = read(&app).await;
-    let _ = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &owner,
-        HOW,
-        &ctx(&app),
-    )
-    .await
-    .unwrap();
+    let _ = app.start_session(&owner, HOW, &ctx(&app)).await.unwrap();
     let sql = format!("SELECT sid FROM sessions WHERE user_id = '{id}' AND ended_at IS NULL");
     let old_sid = app.sql_text(&sql).await.unwrap();
 
@@ -255,17 +205,10 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
     // Positive control: nothing removed in between, the passkey sign-in gets its session.
     let u = read(&app).await;
     assert!(
-        session::start(
-            &*app.state.store,
-            &app.state.config,
-            &app.state.events,
-            &u,
-            mfa,
-            &ctx(&app)
-        )
-        .await
-        .unwrap()
-        .is_some()
+        app.start_session(&u, mfa, &ctx(&app))
+            .await
+            .unwrap()
+            .is_some()
     );
     assert_eq!(live_sessions(&app, &id).await, 1);
 
@@ -279,16 +222,7 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
         0,
         "the removal ended the sessions"
     );
-    let late = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &stale,
-        mfa,
-        &ctx(&app),
-    )
-    .await
-    .unwrap();
+    let late = app.start_session(&stale, mfa, &ctx(&app)).await.unwrap();
     assert!(
         late.is_none(),
         "a sign-in from before the removal got a session"
@@ -302,16 +236,7 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
         amr: &["pwd", "otp"],
         user_agent: None,
     };
-    let late = session::start(
-        &*app.state.store,
-        &app.state.config,
-        &app.state.events,
-        &stale,
-        otp,
-        &ctx(&app),
-    )
-    .await
-    .unwrap();
+    let late = app.start_session(&stale, otp, &ctx(&app)).await.unwrap();
     assert!(
         late.is_none(),
         "a code sign-in from before the reset got a session"
@@ -321,17 +246,10 @@ async fn review_2_f1_a_sign_in_under_way_gets_no_session_after_its_factor_is_rem
     // Positive control: a sign-in that read the user after the remedy starts.
     let fresh = read(&app).await;
     assert!(
-        session::start(
-            &*app.state.store,
-            &app.state.config,
-            &app.state.events,
-            &fresh,
-            mfa,
-            &ctx(&app)
-        )
-        .await
-        .unwrap()
-        .is_some()
+        app.start_session(&fresh, mfa, &ctx(&app))
+            .await
+            .unwrap()
+            .is_some()
     );
     assert_eq!(live_sessions(&app, &id).await, 1);
 }

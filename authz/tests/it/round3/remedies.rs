@@ -35,26 +35,10 @@ both_backends!(
 /// Turn TOTP on for `id`: its secret and the ten recovery codes (the confirming step spent).
 async fn totp_with_codes(app: &TestApp, id: &str) -> (Vec<u8>, Vec<String>) {
     let u = user(app, id).await;
-    let e = two_factor::begin(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &app.state.config.issuer,
-        &u,
-    )
-    .await
-    .unwrap();
+    let e = app.two_factor_begin(&u).await.unwrap();
     let secret = unbase32(&e.secret_base32);
     let code = totp::code_at(&secret, totp::step_at(app.clock.now()));
-    let codes = two_factor::confirm(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &u,
-        &code,
-    )
-    .await
-    .unwrap();
+    let codes = app.two_factor_confirm(&u, &code).await.unwrap();
     app.clock.advance(totp::STEP_SECS);
     (secret, codes)
 }
@@ -73,15 +57,7 @@ async fn codes_left(app: &TestApp, id: &str) -> i64 {
 /// Does `code` (a recovery code) still work for `id`? (Spends it when it does.)
 async fn recovery_code_works(app: &TestApp, id: &str, code: &str) -> bool {
     let u = user(app, id).await;
-    two_factor::check(
-        &*app.state.store,
-        &app.state.master,
-        &app.state.events,
-        &u,
-        code,
-    )
-    .await
-    .unwrap()
+    app.two_factor_check(&u, code).await.unwrap()
 }
 
 const NEW_CODES: &str = "/account/two-factor/recovery-codes";
