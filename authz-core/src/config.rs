@@ -32,7 +32,7 @@ use shared::config::{self};
 use shared::secret::{DatabaseUrl, KeyText};
 
 use crate::config::types::SigningAlg;
-pub use alerts::{AlertsConfig, Webhook, default_alert_kinds};
+pub use alerts::{AlertsConfig, Webhook};
 pub use browser::BrowserConfig;
 pub use limits::RateLimitConfig;
 pub use passwords::{Argon2Config, PasswordPolicyConfig};
@@ -162,7 +162,7 @@ section! {
 }
 
 /// The four default roles of the design notes.
-pub fn default_roles() -> BTreeMap<String, Vec<String>> {
+pub(crate) fn default_roles() -> BTreeMap<String, Vec<String>> {
     let role = |scopes: &str| scopes.split(' ').map(str::to_owned).collect::<Vec<_>>();
     BTreeMap::from([
         (

@@ -13,7 +13,7 @@ use shared::dpop::Scheme;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `Retry-After` (seconds) while the database cannot be reached.
-pub const OUTAGE_RETRY_AFTER_SECS: u64 = 2;
+pub(crate) const OUTAGE_RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -70,6 +70,11 @@ pub enum Error {
     /// Anything else that is the server's fault; the message is logged only.
     #[error("internal: {0}")]
     Internal(String),
+    /// A refusal whose reason the client must not learn (it would tell who exists, or which
+    /// keys they hold): answered exactly as `shown`; `cause` goes only to the audit event and
+    /// the server log.
+    #[error("{shown} ({cause})")]
+    Concealed { shown: Box<Error>, cause: String },
 }
 
 /// How a resource request was refused (`Error::Resource`).
@@ -162,6 +167,21 @@ impl Error {
     pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::oauth(ErrorCode::InvalidClient, d)
     }
+    /// This error, answered as `shown` (`Error::Concealed`): its own description becomes the
+    /// log-only cause.
+    pub fn concealed_as(self, shown: Error) -> Self {
+        Self::Concealed {
+            cause: self.raw_description(),
+            shown: Box::new(shown),
+        }
+    }
+    /// Why a concealed refusal was made (the audit event and the log say it, the client not).
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Concealed { cause, .. } => Some(cause),
+            _ => None,
+        }
+    }
     pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
         Self::oauth(ErrorCode::InvalidGrant, d)
     }
@@ -212,6 +232,7 @@ impl Error {
     /// storage outages.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
+            Self::Concealed { shown, .. } => shown.retry_after(),
             Self::TooMany { retry_after } | Self::Overloaded { retry_after } => Some(*retry_after),
             _ if self.is_storage_outage() => Some(OUTAGE_RETRY_AFTER_SECS),
             _ => None,
@@ -221,6 +242,7 @@ impl Error {
     /// The OAuth code this error is reported as.
     pub fn code(&self) -> ErrorCode {
         match self {
+            Self::Concealed { shown, .. } => shown.code(),
             Self::OAuth { code, .. } => *code,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::Resource(r) => r.code,
@@ -242,6 +264,7 @@ impl Error {
 
     fn raw_description(&self) -> String {
         match self {
+            Self::Concealed { shown, .. } => shown.raw_description(),
             Self::OAuth { description, .. }
             | Self::InvalidToken { description, .. }
             | Self::StepUp { description, .. } => description.to_string(),
@@ -260,6 +283,7 @@ impl Error {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::Concealed { shown, .. } => shown.status(),
             // RFC 9110 §15.6.4, with `Retry-After` (`retry_after`).
             Self::Database(_) if self.is_storage_outage() => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -278,6 +302,7 @@ impl Error {
     pub fn challenge(&self) -> Option<String> {
         let quote = |s: &str| s.replace(['"', '\\'], "");
         match self {
+            Self::Concealed { shown, .. } => shown.challenge(),
             Self::InvalidToken {
                 presented: false, ..
             } => Some("Bearer realm=\"authz\"".to_owned()),

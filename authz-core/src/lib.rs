@@ -34,7 +34,7 @@ use crate::state::AppState;
 use crate::store::{SqlStore, Store};
 
 /// The master key: from `AUTHZ_MASTER_KEY`, else `<data_dir>/master.key` (created 0600).
-pub fn load_master_key(config: &Config) -> Result<MasterKey> {
+pub(crate) fn load_master_key(config: &Config) -> Result<MasterKey> {
     match &config.master_key {
         Some(text) => MasterKey::from_base64(text.expose()),
         None => MasterKey::load_or_create_file(&config.data_dir.join("master.key")),
@@ -56,7 +56,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppSta
     build_state_with_store(config, clock, store).await
 }
 
-pub async fn build_state_with_store(
+pub(crate) async fn build_state_with_store(
     config: Config,
     clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,

@@ -120,7 +120,7 @@ impl Metrics {
         self.audit.inc(&[kind, outcome]);
     }
 
-    pub fn security_events(&self, event: &str, receivers: u64) {
+    pub(crate) fn security_events(&self, event: &str, receivers: u64) {
         self.security_events
             .inc_by(&[event.rsplit('/').next().unwrap_or(event)], receivers);
     }

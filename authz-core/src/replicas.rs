@@ -18,7 +18,7 @@ use sqlx::postgres::PgListener;
 use crate::state::AppState;
 
 /// The channel the triggers notify.
-pub const CHANNEL: &str = "authz_changes";
+pub(crate) const CHANNEL: &str = "authz_changes";
 
 /// What one notification asks of this replica.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,7 +46,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
             continue;
         }
         admin::add_user(
-            state,
+            state.identity(),
             "seed-demo",
             username,
             &Password::new(password),
@@ -68,7 +68,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
     let secrets_path = state.config.data_dir.join(DEMO_SECRETS_FILE);
     if state.store.get_client(DEMO_SERVICE_CLIENT).await?.is_none() {
         let (_, secret) = add_client(
-            state,
+            state.client_services(),
             "seed-demo",
             Some(DEMO_SERVICE_CLIENT.to_owned()),
             ClientSettings {
@@ -102,7 +102,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
     if state.store.get_client(DEMO_CLI_CLIENT).await?.is_none() {
         let scopes = parse_scopes(&format!("{} openid", state.scopes.supported()))?;
         add_client(
-            state,
+            state.client_services(),
             "seed-demo",
             Some(DEMO_CLI_CLIENT.to_owned()),
             ClientSettings {
@@ -137,7 +137,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoReport> {
         // The MCP server's own credentials: token exchange for the management API (so it never
         // forwards a user's token) and introspection.
         let (_, secret) = add_client(
-            state,
+            state.client_services(),
             "seed-demo",
             Some(DEMO_MCP_CLIENT.to_owned()),
             ClientSettings {

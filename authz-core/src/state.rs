@@ -87,6 +87,30 @@ impl AppState {
         }
     }
 
+    /// What client code works with (`clients::ClientServices`).
+    pub fn client_services(&self) -> crate::clients::ClientServices<'_> {
+        crate::clients::ClientServices {
+            store: &*self.store,
+            clients: &self.clients,
+            cimd: &self.cimd,
+            config: &self.config,
+            scopes: &self.scopes,
+            events: &self.events,
+        }
+    }
+
+    /// What identity code works with (`identity::IdentityServices`).
+    pub fn identity(&self) -> crate::identity::IdentityServices<'_> {
+        crate::identity::IdentityServices {
+            store: &*self.store,
+            config: &self.config,
+            passwords: &self.passwords,
+            master: &self.master,
+            clients: &self.clients,
+            events: &self.events,
+        }
+    }
+
     /// Schedule the next key when the rotation period says so, promote pending keys that are
     /// due, then re-read keys from storage (`KeyAdmin::reload`).
     pub async fn reload_keys(&self) -> crate::error::Result<()> {

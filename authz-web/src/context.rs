@@ -2,5 +2,5 @@
 //! [`crate::extract`], the requester-scope middleware in [`crate::layers`]; re-exported here
 //! for the modules that still name this path.
 
-pub use crate::extract::{Ctx, client_ip};
-pub use crate::layers::requester_scope;
+pub(crate) use crate::extract::Ctx;
+pub use crate::extract::client_ip;

@@ -33,7 +33,7 @@ async fn device_authorization(
     FormBody { form, .. }: FormBody,
 ) -> Result<Json<authz_core::protocol::device::DeviceAuthorizationResponse>> {
     let client = authentication::authenticate_audited(
-        &state,
+        state.client_services(),
         &form.client_credentials(credentials),
         serde_json::json!({ "endpoint": "device_authorization" }),
         &ctx,

@@ -70,7 +70,7 @@ impl IntoResponse for WebError {
 /// A refused DPoP proof at the token or PAR endpoint (RFC 9449 §5, §8): 400
 /// `invalid_dpop_proof` / `use_dpop_nonce` with the next nonce, or 503 with `Retry-After`;
 /// never cached (`Cache-Control: no-store` only).
-pub fn dpop_refused(refused: Refused) -> Response {
+pub(crate) fn dpop_refused(refused: Refused) -> Response {
     {
         let description = shared::error_description(&refused.error.to_string());
         let code = refused.error.error_code();

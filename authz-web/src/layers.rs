@@ -35,7 +35,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How a response must not be cached: a response extension that [`no_store`] turns into
 /// headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoStore {
+pub(crate) enum NoStore {
     /// `Cache-Control: no-store`.
     CacheControl,
     /// `Cache-Control: no-store` and `Pragma: no-cache` for HTTP/1.0 caches (RFC 6749 §5.1:
@@ -55,7 +55,7 @@ impl NoStore {
 
 /// `mr`'s responses marked `how` (its handlers' answers only: not a `405` of the path, nor a
 /// CORS preflight answered in front of it).
-pub fn never_cached<S>(mr: MethodRouter<S>, how: NoStore) -> MethodRouter<S>
+pub(crate) fn never_cached<S>(mr: MethodRouter<S>, how: NoStore) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -64,7 +64,7 @@ where
 
 /// Every response of `router`'s routes marked `how` (the browser pages: all of them, `405`s
 /// included).
-pub fn never_cached_router<S>(router: Router<S>, how: NoStore) -> Router<S>
+pub(crate) fn never_cached_router<S>(router: Router<S>, how: NoStore) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -88,7 +88,11 @@ pub async fn no_store(mut response: Response) -> Response {
 /// Middleware: handle the request with its client address as the requesting address of the
 /// fetches it causes (`outbound::budget::scope`), so metadata-document fetch budgets are counted
 /// per caller whichever endpoint resolves the document.
-pub async fn requester_scope(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn requester_scope(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let ip = client_ip(&state, req.extensions(), req.headers());
     authz_core::outbound::budget::scope(ip, next.run(req)).await
 }
@@ -123,7 +127,7 @@ pub fn around(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
 /// A form-`POST` endpoint that clients call (`/token`, `/par`, `/device_authorization`): rate
 /// limited per client IP under `name` at `per_minute` (JSON 429s), the form body capped at
 /// `protocol::form::MAX_BODY_BYTES`, CORS for `POST`, its answers never cached (`no_store`).
-pub fn client_form_endpoint<H, T>(
+pub(crate) fn client_form_endpoint<H, T>(
     state: &AppState,
     path: &str,
     handler: H,

@@ -25,7 +25,7 @@ pub struct Limit {
 }
 
 /// The JSON refusal of the OAuth endpoints (RFC 6749 §5.2 shape, 429, `Retry-After`).
-pub fn too_many_json(retry_after: u64) -> Response {
+pub(crate) fn too_many_json(retry_after: u64) -> Response {
     crate::error::WebError(Error::TooMany { retry_after }).into_response()
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use authz_core::state::AppState;
 use authz_core::store::{AuthMethod, GrantType};
 
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
 use authz_core::keys::JWKS_MAX_AGE_SECS;
 
 pub fn router(state: &AppState) -> Router<AppState> {

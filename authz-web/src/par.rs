@@ -31,7 +31,7 @@ async fn par(
     let raw =
         std::str::from_utf8(&raw).map_err(|_| Error::invalid_request("the body must be UTF-8"))?;
     let client = authentication::authenticate_audited(
-        &state,
+        state.client_services(),
         &form.client_credentials(credentials),
         serde_json::json!({ "endpoint": "par" }),
         &ctx,

@@ -58,7 +58,7 @@ async fn register(
             format!("the body is not valid client metadata: {e}"),
         )
     })?;
-    let registered = registration::register(&state, metadata).await;
+    let registered = registration::register(state.client_services(), metadata).await;
     let ev = match &registered {
         Ok(c) => AuditEvent::new(state.now(), kinds::CLIENT_REGISTERED, Outcome::Success)
             .client(&c.client_id)

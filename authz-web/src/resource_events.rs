@@ -41,9 +41,9 @@ use authz_core::store::{AuditEvent, Outcome, Reported};
 /// The audit event kind of a denied MCP tool call.
 pub const KIND: &str = kinds::MCP_TOOL_DENIED;
 /// The most events one request carries.
-pub const MAX_EVENTS: usize = 500;
+pub(crate) const MAX_EVENTS: usize = 500;
 /// The longest string kept (characters); longer ones are clipped.
-pub const MAX_TEXT: usize = 256;
+pub(crate) const MAX_TEXT: usize = 256;
 pub use authz_core::events::resource_reports::{KEY_RETENTION_SECS, MAX_AGE_SECS};
 /// Largest body accepted (read only after authentication): `MAX_EVENTS` events of clipped
 /// strings, with room to spare.
@@ -99,7 +99,9 @@ async fn report(
     // The Shared Signals receiver's authentication (`/ssf/poll`): credentials in the headers,
     // checked as at the token endpoint; a confidential client only.
     let presented = authentication::presented(&credentials)?;
-    let client = authentication::authenticate_registered(&state, &presented, state.now()).await?;
+    let client =
+        authentication::authenticate_registered(state.client_services(), &presented, state.now())
+            .await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a resource server must authenticate as a confidential client",

@@ -51,7 +51,10 @@ async fn authenticated(
     form: &Form,
 ) -> Result<std::sync::Arc<Client>> {
     let presented = authentication::presented(&form.client_credentials(credentials))?;
-    Ok(authentication::authenticate_request(state, &presented, state.now()).await?)
+    Ok(
+        authentication::authenticate_request(state.client_services(), &presented, state.now())
+            .await?,
+    )
 }
 
 async fn revoke(

@@ -29,7 +29,7 @@ use authz_core::state::AppState;
 use authz_core::store::SetRefusal;
 
 /// The most SETs one poll answer carries.
-pub const MAX_EVENTS: u32 = 100;
+pub(crate) const MAX_EVENTS: u32 = 100;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let limit = Limit::new(state, "ssf", state.config.rate_limits.ssf, too_many_json);
@@ -53,7 +53,9 @@ async fn receiver(
     credentials: &authentication::ClientCredentials,
 ) -> Result<String> {
     let presented = authentication::presented(credentials)?;
-    let client = authentication::authenticate_registered(state, &presented, state.now()).await?;
+    let client =
+        authentication::authenticate_registered(state.client_services(), &presented, state.now())
+            .await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a Shared Signals receiver must authenticate as a confidential client",

@@ -376,8 +376,15 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             json,
         } => {
             let pw = read_password(password_stdin, "Password: ")?;
-            let mut u =
-                admin::add_user(state, ACTOR, &username, &pw, roles, Policy::Enforce).await?;
+            let mut u = admin::add_user(
+                state.identity(),
+                ACTOR,
+                &username,
+                &pw,
+                roles,
+                Policy::Enforce,
+            )
+            .await?;
             if let Some(e) = email.as_deref() {
                 admin::set_email(&*state.store, &state.events, ACTOR, &username, Some(e)).await?;
                 u.email = Some(e.to_owned());
@@ -442,7 +449,7 @@ async fn user(state: &AppState, cmd: UserCmd) -> Result<()> {
             password_stdin,
         } => {
             let pw = read_password(password_stdin, "New password: ")?;
-            admin::set_password(state, ACTOR, &username, &pw).await?;
+            admin::set_password(state.identity(), ACTOR, &username, &pw).await?;
             println!("password changed for {username}");
         }
     }
@@ -505,7 +512,8 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
                 require_pushed_authorization_requests: require_par,
                 ..Default::default()
             };
-            let (c, secret) = client_admin::add_client(state, ACTOR, id, new).await?;
+            let (c, secret) =
+                client_admin::add_client(state.client_services(), ACTOR, id, new).await?;
             if json {
                 let mut v = client_json(&c);
                 if let Some(s) = &secret {
@@ -573,7 +581,7 @@ async fn client(state: &AppState, cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::Refresh { url, json } => {
-            let c = authz::clients::cimd::refresh(state, &url)
+            let c = authz::clients::cimd::refresh(state.client_services(), &url)
                 .await?
                 .map_err(|r| Error::Invalid(format!("the document was refused: {}", r.0)))?
                 .ok_or_else(|| Error::NotFound(format!("client {url}")))?;

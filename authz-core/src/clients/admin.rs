@@ -7,13 +7,13 @@ use crate::events::kinds;
 use shared::secret::ClientSecret;
 use shared::{ErrorCode, ScopeSet};
 
+use crate::clients::ClientServices;
 use crate::config::BrowserConfig;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::policy::redirect_uri::{self, Registrant};
 use crate::policy::resource::validate_resource_uri;
-use crate::state::AppState;
 use crate::store::{
     AuditEvent, AuthMethod, Client, ClientCache, ClientSettings, ClientStore, DYNAMIC_CLIENTS,
     GrantType, Outcome, Registration,
@@ -40,12 +40,12 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
 /// Register a client with `settings` under `id` (generated when `None`), checking every rule a
 /// registration must meet; a confidential client's secret is returned once and stored hashed.
 pub async fn add_client(
-    state: &AppState,
+    svc: ClientServices<'_>,
     actor: &str,
     id: Option<String>,
     new: ClientSettings,
 ) -> Result<(Client, Option<ClientSecret>)> {
-    add_client_for(state, actor, id, new, None).await
+    add_client_for(svc, actor, id, new, None).await
 }
 
 /// `add_client`, and with `session` (the sid of the owner's session that asks for it, as for
@@ -53,7 +53,7 @@ pub async fn add_client(
 /// the session's row (`ClientStore::create_client_in_session`): a client asked for from a
 /// session that a password reset or disabling ended is not created (`Conflict`).
 pub(crate) async fn add_client_for(
-    state: &AppState,
+    svc: ClientServices<'_>,
     actor: &str,
     id: Option<String>,
     mut new: ClientSettings,
@@ -97,8 +97,7 @@ pub(crate) async fn add_client_for(
         ));
     }
     let unknown = new.scopes.difference(
-        &state
-            .scopes
+        &svc.scopes
             .supported()
             .union(&ScopeSet::parse("openid").unwrap_or_default()),
     );
@@ -106,7 +105,7 @@ pub(crate) async fn add_client_for(
         return Err(Error::Invalid(format!("unknown scopes: {unknown}")));
     }
     if new.resources.is_empty() {
-        new.resources = vec![state.config.default_resource.clone()];
+        new.resources = vec![svc.config.default_resource.clone()];
     }
     for r in new.resources.iter().chain(&new.serves_resource) {
         validate_resource_uri(r).map_err(Error::Invalid)?;
@@ -134,7 +133,7 @@ pub(crate) async fn add_client_for(
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
     );
     let secret = uses_secret.then(|| ClientSecret::new(random_secret()));
-    let now = state.now();
+    let now = svc.now();
     let client = Client {
         id,
         secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
@@ -147,8 +146,8 @@ pub(crate) async fn add_client_for(
         last_used_at: None,
     };
     if client.registration == Registration::Dynamic {
-        let cap = state.config.browser.registration_max_clients;
-        if !state
+        let cap = svc.config.browser.registration_max_clients;
+        if !svc
             .store
             .create_client_within(&client, DYNAMIC_CLIENTS, cap)
             .await?
@@ -162,7 +161,7 @@ pub(crate) async fn add_client_for(
             ));
         }
     } else if let Some(sid) = session {
-        if !state.store.create_client_in_session(&client, sid).await? {
+        if !svc.store.create_client_in_session(&client, sid).await? {
             return Err(Error::Conflict(
                 "this sign-in has ended (the account's password changed, it was disabled, or \
                  it signed out): sign in again"
@@ -170,9 +169,9 @@ pub(crate) async fn add_client_for(
             ));
         }
     } else {
-        state.store.create_client(&client).await?;
+        svc.store.create_client(&client).await?;
     }
-    audit(&state.events, kinds::CLIENT_CREATED, actor, |e| {
+    audit(svc.events, kinds::CLIENT_CREATED, actor, |e| {
         e.client(&client.id).details(serde_json::json!({
             "auth_method": client.auth_method.as_str(),
             "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),

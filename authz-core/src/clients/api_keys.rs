@@ -26,17 +26,17 @@ use shared::ScopeSet;
 use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 
+use crate::clients::ClientServices;
 use crate::clients::admin;
 use crate::error::{Error, Result};
 use crate::events::Events;
-use crate::state::AppState;
 use crate::store::{
     AuditEvent, AuthMethod, Client, ClientCache, ClientSettings, ClientStore, GrantType, Outcome,
     User,
 };
 
 /// Live keys a user may hold at once.
-pub const MAX_KEYS_PER_USER: usize = 20;
+pub(crate) const MAX_KEYS_PER_USER: usize = 20;
 const MAX_DAYS: i64 = 365;
 
 /// A key as its owner sees it (never the secret, except once at creation).
@@ -102,7 +102,7 @@ fn view(c: &Client, now: i64) -> KeyView {
 /// so a key asked for from a session a password reset or disabling ended is not created
 /// (`Conflict`) — the remedy revokes the keys it sees, this sees the session ended.
 pub async fn create(
-    state: &AppState,
+    svc: ClientServices<'_>,
     owner: &User,
     signed_in: &RecentSignIn,
     asking: &ScopeSet,
@@ -110,7 +110,7 @@ pub async fn create(
     scope: &str,
     expires_in_days: Option<i64>,
 ) -> Result<CreatedKey> {
-    let now = state.now();
+    let now = svc.now();
     if signed_in.user_id != owner.id {
         return Err(Error::internal("a sign-in proof of another user"));
     }
@@ -143,7 +143,7 @@ pub async fn create(
             "a key can only carry scopes the requesting token holds; it lacks: {beyond_token}"
         )));
     }
-    let owned = state
+    let owned = svc
         .config
         .role_scopes(owner.roles.iter().map(String::as_str));
     let beyond_roles = requested.difference(&owned);
@@ -152,7 +152,7 @@ pub async fn create(
             "a key can only carry scopes you hold: {beyond_roles}"
         )));
     }
-    let live = state
+    let live = svc
         .store
         .list_clients_owned_by(&owner.id)
         .await?
@@ -165,7 +165,7 @@ pub async fn create(
         )));
     }
     let (client, secret) = admin::add_client_for(
-        state,
+        svc,
         &owner.username,
         Some(crate::crypto::random_id("ak_")),
         ClientSettings {
@@ -185,7 +185,7 @@ pub async fn create(
         other => other,
     })?;
     let secret = secret.ok_or_else(|| Error::internal("API key without a secret"))?;
-    audit(&state.events, kinds::API_KEY_CREATED, owner, &client).await;
+    audit(svc.events, kinds::API_KEY_CREATED, owner, &client).await;
     Ok(CreatedKey {
         key: view(&client, now),
         client_id: client.id.clone(),

@@ -16,15 +16,15 @@
 //!    (a long-lived assertion is a bearer credential); `nbf`/`iat` not in the future;
 //! 6. `jti` present, and single use: spent atomically in storage until `exp`.
 
-use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::clients::ClientServices;
 use crate::crypto::sha256_hex;
 use crate::error::{Error, Result};
+use crate::keys::jws::{self, SignatureError, sole_audience};
+use crate::outbound::cimd::Source;
 use crate::outbound::key_sets::KeySetError;
-use crate::state::AppState;
 use crate::store::{Client, ClientSettings, Registration};
 
 /// RFC 7523 §2.2 `client_assertion_type`.
@@ -36,19 +36,12 @@ pub const MAX_LIFETIME_SECS: i64 = 300;
 /// Clock skew allowed for `iat` and `nbf`.
 const SKEW_SECS: i64 = 30;
 
-/// The algorithms accepted (asymmetric only).
-pub const ALGORITHMS: [Algorithm; 6] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// The algorithms accepted (asymmetric only: `keys::jws`).
+pub const ALGORITHMS: [jsonwebtoken::Algorithm; 6] = jws::ASYMMETRIC;
 
 /// A client set up for `private_key_jwt` names where its keys are: exactly one of `jwks_uri`
 /// (https) or `jwks` (a JWK Set with at least one key).
-pub fn validate_key_source(settings: &ClientSettings) -> Result<()> {
+pub(crate) fn validate_key_source(settings: &ClientSettings) -> Result<()> {
     match (&settings.jwks_uri, &settings.jwks) {
         (Some(uri), None) => {
             let ok =
@@ -84,31 +77,23 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
-/// Is `aud` exactly `expected`, as a single JSON string? The one audience rule for JWTs
-/// addressed to this authorization server — client assertions and ID-JAGs
-/// (draft-ietf-oauth-rfc7523bis: the issuer identifier as the sole audience value, a JSON
-/// string, not a single-valued JSON array; Simple String Comparison, RFC 3986 §6.2.1).
-pub fn sole_audience(aud: Option<&serde_json::Value>, expected: &str) -> bool {
-    matches!(aud, Some(serde_json::Value::String(a)) if a == expected)
-}
-
 fn refuse(why: &str) -> Error {
     Error::invalid_client(format!("the client assertion is not valid: {why}"))
 }
 
 /// The `sub` of an assertion, unverified: which client it claims to be (when the request
 /// carries no `client_id`). Verification follows, against that client's keys.
-pub fn claimed_client(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("sub")?.as_str().map(str::to_owned)
+pub(crate) fn claimed_client(assertion: &str) -> Option<String> {
+    jws::unverified_claim(assertion, "sub")
 }
 
 /// Check `assertion` for `client` (the module's checklist) and spend its `jti`.
-pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64) -> Result<()> {
+pub async fn verify(
+    svc: ClientServices<'_>,
+    client: &Client,
+    assertion: &str,
+    now: i64,
+) -> Result<()> {
     // 1. An asymmetric algorithm.
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| refuse("malformed JWT"))?;
     if !ALGORITHMS.contains(&header.alg) {
@@ -117,32 +102,24 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
         ));
     }
     // 2. The signature, by one of the client's keys.
-    let keys = key_set(state, client, header.kid.as_deref(), now).await?;
-    let candidates: Vec<_> = keys
-        .keys
-        .iter()
-        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
-        .collect();
-    if candidates.is_empty() {
-        return Err(refuse("no key of the client's key set matches its kid"));
-    }
-    let mut validation = Validation::new(header.alg);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["iss", "sub", "aud", "exp"]);
-    let claims = candidates
-        .iter()
-        .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
-        .find_map(|key| jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).ok())
-        .ok_or_else(|| refuse("the signature does not verify with the client's keys"))?
-        .claims;
+    let keys = key_set(svc, client, header.kid.as_deref(), now).await?;
+    let claims = jws::verify_with_set(assertion, &header, &keys).map_err(|e| match e {
+        SignatureError::NoMatchingKey => refuse("no key of the client's key set matches its kid"),
+        SignatureError::BadSignature => {
+            refuse("the signature does not verify with the client's keys")
+        }
+        SignatureError::CriticalExtension => {
+            refuse("its header lists critical extensions (crit) this server does not implement")
+        }
+    })?;
+    let claims: AssertionClaims = serde_json::from_value(claims)
+        .map_err(|_| refuse("iss, sub, aud and exp are required (exp a number)"))?;
     // 3. Issued by the client, about itself.
     if claims.iss != client.id || claims.sub != client.id {
         return Err(refuse("iss and sub must both be the client_id"));
     }
     // 4. For this server, and nothing else.
-    if !sole_audience(Some(&claims.aud), &state.config.issuer) {
+    if !sole_audience(Some(&claims.aud), &svc.config.issuer) {
         return Err(refuse(
             "aud must be the issuer identifier, as a single string (not the token endpoint, \
              not an array)",
@@ -167,7 +144,7 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
         .jti
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| refuse("jti is required (at most 256 characters)"))?;
-    let fresh = state
+    let fresh = svc
         .store
         .use_client_assertion(
             &client.id,
@@ -182,16 +159,17 @@ pub async fn verify(state: &AppState, client: &Client, assertion: &str, now: i64
     Ok(())
 }
 
-/// An unknown `kid` refetches a client's key set at most this often (a key rotated at the
-/// client is picked up at once; a stream of bogus kids costs one fetch a minute).
-const REFETCH_EVERY_SECS: i64 = 60;
-
 /// The client's public keys: inline, or from its `jwks_uri` (cached, served stale while the
 /// host fails: `outbound::key_sets`). An administrator's client's keys are trusted key sets,
 /// fetched outside the budgets anonymous requests spend; a self-described client's (metadata
 /// document, dynamic registration) are fetched within them. An unknown `kid` refetches the
 /// set, at most once a minute per set.
-async fn key_set(state: &AppState, client: &Client, kid: Option<&str>, now: i64) -> Result<JwkSet> {
+async fn key_set(
+    svc: ClientServices<'_>,
+    client: &Client,
+    kid: Option<&str>,
+    now: i64,
+) -> Result<JwkSet> {
     if let Some(jwks) = &client.jwks {
         return serde_json::from_str(jwks)
             .map_err(|_| refuse("the client's jwks is not a JWK Set"));
@@ -199,20 +177,12 @@ async fn key_set(state: &AppState, client: &Client, kid: Option<&str>, now: i64)
     let Some(uri) = &client.jwks_uri else {
         return Err(refuse("the client has no public keys"));
     };
-    let fetch = |force: bool| async move {
-        if client.registration == Registration::Admin {
-            state.cimd.trusted_key_set(uri, now, force).await
-        } else {
-            state.cimd.client_key_set(uri, now, force).await
-        }
+    let whose = if client.registration == Registration::Admin {
+        Source::Trusted
+    } else {
+        Source::ClientNamed
     };
-    let mut set = fetch(false).await;
-    if let (Ok(keys), Some(kid)) = (&set, kid)
-        && keys.find(kid).is_none()
-        && state.cimd.may_refetch_key_set(uri, now, REFETCH_EVERY_SECS)
-    {
-        set = fetch(true).await;
-    }
+    let set = svc.cimd.key_set(uri, kid, whose, now).await;
     set.map_err(|e| match e {
         KeySetError::NotAUrl => refuse("the client's jwks_uri is not a URL"),
         KeySetError::Unreachable(why) => {

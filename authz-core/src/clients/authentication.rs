@@ -13,10 +13,10 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderValue;
 use shared::secret::ClientSecret;
 
+use crate::clients::ClientServices;
 use crate::clients::assertion;
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use std::sync::Arc;
 
 use crate::store::{AuthMethod, Client, ClientCache, ClientStore, Freshness, Registration};
@@ -140,7 +140,7 @@ fn basic_credentials(v: &HeaderValue) -> Result<(String, String)> {
 /// Decode one `application/x-www-form-urlencoded` component (`+` is a space, then
 /// percent-decoding) and require UTF-8: the form parser's (`protocol::form`) and the Basic
 /// credentials' (RFC 6749 §2.3.1 form-encodes them first) one decoder.
-pub fn form_decode(raw: &[u8]) -> Result<String> {
+pub(crate) fn form_decode(raw: &[u8]) -> Result<String> {
     let plus: Vec<u8> = raw
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })
@@ -156,15 +156,19 @@ const MAX_CLIENT_ID_BYTES: usize = 2048;
 /// `/device_authorization`); a failure is audited (`client.auth_failed`, with `details`) before
 /// it is answered.
 pub async fn authenticate_audited(
-    state: &AppState,
+    svc: ClientServices<'_>,
     credentials: &ClientCredentials,
     details: serde_json::Value,
     ctx: &crate::events::audit::RequestContext,
 ) -> Result<Arc<Client>> {
     let presented = presented(credentials)?;
-    match authenticate_request(state, &presented, ctx.now).await {
+    match authenticate_request(svc, &presented, ctx.now).await {
         Ok(c) => Ok(c),
         Err(e) => {
+            let mut details = details;
+            if let (Some(cause), Some(map)) = (e.cause(), details.as_object_mut()) {
+                map.insert("reason".into(), cause.into());
+            }
             let ev = crate::store::AuditEvent::new(
                 ctx.now,
                 kinds::CLIENT_AUTH_FAILED,
@@ -173,7 +177,7 @@ pub async fn authenticate_audited(
             .client(presented.client_id.chars().take(256).collect::<String>())
             .details(details)
             .ctx(ctx);
-            state.audit(ev).await;
+            svc.audit(ev).await;
             Err(e)
         }
     }
@@ -183,17 +187,17 @@ pub async fn authenticate_audited(
 /// a metadata-document client is resolved first (`clients::cimd::resolve`: cache, else fetch), then the
 /// credentials are checked like any client's.
 pub async fn authenticate_request(
-    state: &AppState,
+    svc: ClientServices<'_>,
     p: &Presented,
     now: i64,
 ) -> Result<Arc<Client>> {
     if p.client_id.len() <= MAX_CLIENT_ID_BYTES
         && crate::clients::cimd::is_document_url(&p.client_id)
     {
-        crate::clients::cimd::resolve(state, &p.client_id).await??;
+        crate::clients::cimd::resolve(svc, &p.client_id).await??;
     }
-    let client = authenticate(&state.clients, &*state.store, p, now).await?;
-    verify_assertion(state, p, &client, now).await?;
+    let client = authenticate(svc.clients, svc.store, p, now).await?;
+    verify_assertion(svc, p, &client, now).await?;
     Ok(client)
 }
 
@@ -203,41 +207,54 @@ pub async fn authenticate_request(
 /// URL client id is an unknown client: `invalid_client`), and only clients an administrator
 /// registered pass.
 pub async fn authenticate_registered(
-    state: &AppState,
+    svc: ClientServices<'_>,
     p: &Presented,
     now: i64,
 ) -> Result<Arc<Client>> {
-    let client = authenticate(&state.clients, &*state.store, p, now).await?;
+    let client = authenticate(svc.clients, svc.store, p, now).await?;
     if client.registration != Registration::Admin {
         return Err(Error::invalid_client("client authentication failed"));
     }
-    verify_assertion(state, p, &client, now).await?;
+    verify_assertion(svc, p, &client, now).await?;
     Ok(client)
 }
 
 /// A `private_key_jwt` request's assertion: presented, so checked (never a fallback to `none`
-/// when an assertion fails).
+/// when an assertion fails). A refusal is told to the client as a wrong secret is, "client
+/// authentication failed": before the assertion verifies, nothing proves the caller is the
+/// client, and the reason (a malformed JWT, no key of that `kid`, the key host's failure)
+/// would tell anyone that the client exists and what keys it holds. The reason is the error's
+/// log-only cause: the audit event (`client.auth_failed`, `reason`) and the server log.
 async fn verify_assertion(
-    state: &AppState,
+    svc: ClientServices<'_>,
     p: &Presented,
     client: &Client,
     now: i64,
 ) -> Result<()> {
     if p.method == AuthMethod::PrivateKeyJwt {
         let assertion = p.assertion.as_deref().unwrap_or_default();
-        assertion::verify(state, client, assertion, now).await?;
+        if let Err(e) = assertion::verify(svc, client, assertion, now).await {
+            if e.code() != shared::ErrorCode::InvalidClient {
+                return Err(e); // storage: the server's failure, not the client's
+            }
+            tracing::info!(client = %client.id, cause = %e.description(), "client assertion refused");
+            return Err(e.concealed_as(Error::invalid_client(GENERIC)));
+        }
     }
     Ok(())
 }
 
 /// Check presented credentials against the registration (through the client cache).
+/// What every failed client authentication is told, whatever the reason, unless the caller
+/// proved it is the client (so nobody learns which clients exist).
+const GENERIC: &str = "client authentication failed";
+
 async fn authenticate(
     cache: &ClientCache,
     store: &dyn ClientStore,
     p: &Presented,
     now: i64,
 ) -> Result<Arc<Client>> {
-    const GENERIC: &str = "client authentication failed";
     if p.client_id.len() > MAX_CLIENT_ID_BYTES {
         return Err(Error::invalid_client(GENERIC));
     }
@@ -259,13 +276,19 @@ async fn authenticate(
     // A client listing `none` beside `private_key_jwt` may present either.
     let allowed =
         client.auth_method == p.method || (client.also_public && p.method == AuthMethod::None);
+    let matches = secret_matches(&client, presented_hash.as_deref());
     if !allowed {
-        return Err(Error::invalid_client(format!(
-            "this client must authenticate with {}",
-            client.auth_method.as_str()
-        )));
+        // Which method a client uses is told only to a caller that proved its secret: to
+        // anyone else a known client id answers as an unknown one does (no list of clients).
+        if p.secret.is_some() && matches {
+            return Err(Error::invalid_client(format!(
+                "this client must authenticate with {}",
+                client.auth_method.as_str()
+            )));
+        }
+        return Err(Error::invalid_client(GENERIC));
     }
-    if !secret_matches(&client, presented_hash.as_deref()) {
+    if !matches {
         return Err(Error::invalid_client(GENERIC));
     }
     if !client.is_live(now) {

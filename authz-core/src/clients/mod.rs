@@ -8,3 +8,6 @@ pub mod assertion;
 pub mod authentication;
 pub mod cimd;
 pub mod registration;
+mod services;
+
+pub use services::ClientServices;

@@ -11,11 +11,11 @@ use shared::scope::OIDC_SCOPES;
 use shared::secret::ClientSecret;
 use shared::{ErrorCode, ScopeSet};
 
+use crate::clients::ClientServices;
 use crate::clients::admin;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::policy::redirect_uri::{self, Registrant};
-use crate::state::AppState;
 use crate::store::{AuthMethod, ClientSettings, GrantType, Registration};
 
 /// The registration request (RFC 7591 §2); fields we do not use are ignored.
@@ -288,10 +288,10 @@ pub fn application_type(m: &ClientMetadata) -> Result<Option<&'static str>> {
 }
 
 /// Register a client from its metadata.
-pub async fn register(state: &AppState, m: ClientMetadata) -> Result<RegisteredClient> {
+pub async fn register(svc: ClientServices<'_>, m: ClientMetadata) -> Result<RegisteredClient> {
     let application_type = application_type(&m)?;
-    let new = settings(&state.config, m, Source::Registration)?;
-    let (client, secret) = admin::add_client(state, "registration", None, new)
+    let new = settings(svc.config, m, Source::Registration)?;
+    let (client, secret) = admin::add_client(svc, "registration", None, new)
         .await
         .map_err(|e| match e {
             Error::Invalid(msg) => meta(msg),

@@ -31,7 +31,7 @@ section! {
 }
 
 /// Lockouts, refresh reuse, code replays, signing-key and administrative changes.
-pub fn default_alert_kinds() -> Vec<String> {
+pub(crate) fn default_alert_kinds() -> Vec<String> {
     [
         kinds::LOGIN_LOCKED,
         kinds::REFRESH_REUSE_DETECTED,
@@ -48,7 +48,7 @@ pub fn default_alert_kinds() -> Vec<String> {
 
 impl AlertsConfig {
     /// One webhook from the environment, added to those of the file.
-    pub fn apply_env(&mut self, env: &Lookup<'_>) -> Result<(), ConfigError> {
+    pub(crate) fn apply_env(&mut self, env: &Lookup<'_>) -> Result<(), ConfigError> {
         if !is_set::<Webhook>(env, "url") {
             return Ok(());
         }

@@ -98,7 +98,7 @@ impl CimdConfig {
     }
 
     /// The extra trust anchors, read once at start.
-    pub fn load_roots(&self) -> std::result::Result<Vec<reqwest::Certificate>, ConfigError> {
+    pub(crate) fn load_roots(&self) -> std::result::Result<Vec<reqwest::Certificate>, ConfigError> {
         let Some(path) = &self.extra_roots else {
             return Ok(Vec::new());
         };

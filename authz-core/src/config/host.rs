@@ -10,7 +10,7 @@
 
 /// `host` as every host rule compares it: ASCII lower case, one trailing dot removed; `None`
 /// when that leaves no host name (empty, or an empty label at either end).
-pub fn normalize(host: &str) -> Option<String> {
+pub(crate) fn normalize(host: &str) -> Option<String> {
     let lower = host.to_ascii_lowercase();
     let bare = lower.strip_suffix('.').unwrap_or(&lower);
     if bare.is_empty() || bare.starts_with('.') || bare.ends_with('.') {
@@ -26,7 +26,7 @@ pub fn of_url(url: &url::Url) -> Option<String> {
 
 /// A host pattern of the trust policy (`example.com`, or `*.example.com` for its
 /// subdomains), normalized like a host; `None` for one that names nothing.
-pub fn normalize_pattern(pattern: &str) -> Option<String> {
+pub(crate) fn normalize_pattern(pattern: &str) -> Option<String> {
     match pattern.strip_prefix("*.") {
         Some(domain) => normalize(domain).map(|d| format!("*.{d}")),
         None => normalize(pattern),
@@ -35,7 +35,7 @@ pub fn normalize_pattern(pattern: &str) -> Option<String> {
 
 /// A `host[:port]` entry (`AUTHZ_CIMD_ALLOWED_PRIVATE_HOSTS`): its host normalized, its port
 /// kept; `[v6]` and `[v6]:port` as written.
-pub fn normalize_host_port(entry: &str) -> Option<String> {
+pub(crate) fn normalize_host_port(entry: &str) -> Option<String> {
     if entry.starts_with('[') {
         return Some(entry.to_ascii_lowercase());
     }

@@ -54,7 +54,7 @@ section! {
 }
 
 /// The privileged roles when `privileged_roles` is not set.
-pub const DEFAULT_PRIVILEGED_ROLES: &[&str] = &["admin"];
+pub(crate) const DEFAULT_PRIVILEGED_ROLES: &[&str] = &["admin"];
 
 section! {
     /// One identity provider whose ID-JAGs are accepted (`[[id_jag.issuers]]`; the environment
@@ -138,7 +138,7 @@ impl std::str::FromStr for SubjectClaim {
 
 impl IdJagConfig {
     /// Does holding `role` make a user privileged (`privileged_roles`)?
-    pub fn is_privileged_role(&self, role: &str) -> bool {
+    pub(crate) fn is_privileged_role(&self, role: &str) -> bool {
         match &self.privileged_roles {
             Some(list) => list.iter().any(|r| r == role),
             None => DEFAULT_PRIVILEGED_ROLES.contains(&role),
@@ -158,7 +158,7 @@ impl IdJagConfig {
 
     /// `privileged_roles`, and one issuer from the environment (`AUTHZ_ID_JAG_ISSUERS_*`),
     /// added to those of the file (replacing one of the same `issuer`).
-    pub fn apply_env(&mut self, env: &Lookup<'_>) -> Result<(), ConfigError> {
+    pub(crate) fn apply_env(&mut self, env: &Lookup<'_>) -> Result<(), ConfigError> {
         self.apply_vars(env)?;
         if !is_set::<TrustedIssuer>(env, "issuer") {
             return Ok(());

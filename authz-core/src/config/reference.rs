@@ -44,7 +44,7 @@ fn entries<S: Section>(values: &S) -> (&'static str, Vec<Entry>) {
 }
 
 /// Every section's variables with their defaults, in the order of the reference.
-pub fn sections() -> Vec<(&'static str, Vec<Entry>)> {
+pub(crate) fn sections() -> Vec<(&'static str, Vec<Entry>)> {
     let c = Config::default();
     vec![
         entries(&c),

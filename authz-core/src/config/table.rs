@@ -14,7 +14,7 @@ use shared::config::{self, ConfigError, Env};
 use shared::secret::{DatabaseUrl, KeyText, SigningSecret};
 
 /// The prefix of every environment variable of `authz`.
-pub const PREFIX: &str = "AUTHZ";
+pub(crate) const PREFIX: &str = "AUTHZ";
 
 /// A lookup of one environment variable.
 pub type EnvFn<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -61,7 +61,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// The notes on old names used so far.
-    pub fn deprecated(&self) -> Vec<String> {
+    pub(crate) fn deprecated(&self) -> Vec<String> {
         self.deprecated.borrow().clone()
     }
 }
@@ -130,7 +130,7 @@ pub trait Section: Sized + 'static {
 }
 
 /// The full TOML path of `key` in the section at `path`.
-pub fn toml_path(path: &str, key: &str) -> String {
+pub(crate) fn toml_path(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -153,7 +153,7 @@ pub fn invalid(path: &str, key: &str, message: &str) -> ConfigError {
 }
 
 /// Is `key` of the section `S` set in the environment (under any of its names)?
-pub fn is_set<S: Section>(env: &Lookup<'_>, key: &str) -> bool {
+pub(crate) fn is_set<S: Section>(env: &Lookup<'_>, key: &str) -> bool {
     S::VARS.iter().find(|v| v.key == key).is_some_and(|v| {
         let name = env_name(S::PATH, key);
         env.env.lookup(&name, v.aliases).is_some()

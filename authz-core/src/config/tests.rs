@@ -135,7 +135,10 @@ fn old_names_are_aliases_and_the_new_name_wins() {
     )
     .unwrap();
     assert_eq!(items.alerts.webhooks[0].url, "https://alerts.example/hook");
-    assert_eq!(items.alerts.webhooks[0].kinds, default_alert_kinds());
+    assert_eq!(
+        items.alerts.webhooks[0].kinds,
+        alerts::default_alert_kinds()
+    );
     assert_eq!(items.id_jag.issuers[0].allowed_clients, ["agent"]);
     assert_eq!(items.deprecated_env.len(), 4);
 }

@@ -64,7 +64,7 @@ pub const JWKS_MAX_AGE_SECS: i64 = 60;
 pub const ACR_PASSWORD: &str = "pwd";
 
 /// RFC 8707 §2: an absolute URI without a fragment. We also require http(s).
-pub fn validate_resource_uri(value: &str) -> std::result::Result<(), String> {
+pub(crate) fn validate_resource_uri(value: &str) -> std::result::Result<(), String> {
     let url =
         url::Url::parse(value).map_err(|e| format!("{value:?} is not an absolute URI: {e}"))?;
     if url.fragment().is_some() || value.contains('#') {

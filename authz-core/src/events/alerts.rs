@@ -23,9 +23,9 @@ use crate::config::Config;
 use crate::store::{AlertStore, AuditEvent, QueuedAlert};
 
 /// Delivery attempts before an alert is given up (and logged).
-pub const MAX_ATTEMPTS: i64 = 20;
+pub(crate) const MAX_ATTEMPTS: i64 = 20;
 /// The most alerts waiting at once.
-pub const MAX_QUEUED: i64 = 10_000;
+pub(crate) const MAX_QUEUED: i64 = 10_000;
 /// How long one delivery may take.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -120,7 +120,7 @@ pub async fn deliver_forever(
 }
 
 /// One pass over the due alerts: how many were delivered.
-pub async fn deliver_due(
+pub(crate) async fn deliver_due(
     config: &Config,
     store: &dyn AlertStore,
     clock: &dyn Clock,

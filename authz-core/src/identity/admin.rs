@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::crypto::random_id;
 use crate::error::{Error, Result};
 use crate::events::Events;
+use crate::identity::IdentityServices;
 use crate::policy::password::check_policy;
-use crate::state::AppState;
 use crate::store::{AuditEvent, Outcome, User, UserStore};
 
 /// Whether the password policy applies (it always does, except for `seed-demo`).
@@ -67,7 +67,7 @@ async fn user_by_name(store: &dyn UserStore, username: &str) -> Result<User> {
 }
 
 pub async fn add_user(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     actor: &str,
     username: &str,
     password: &Password,
@@ -75,18 +75,18 @@ pub async fn add_user(
     policy: Policy,
 ) -> Result<User> {
     validate_username(username)?;
-    validate_roles(&state.config, &roles)?;
+    validate_roles(svc.config, &roles)?;
     if policy == Policy::Enforce {
-        check_policy(&state.config.password_policy, username, password.expose())?;
+        check_policy(&svc.config.password_policy, username, password.expose())?;
     }
-    if state.store.get_user_by_username(username).await?.is_some() {
+    if svc.store.get_user_by_username(username).await?.is_some() {
         return Err(Error::Conflict(format!("user {username:?}")));
     }
-    let now = state.now();
+    let now = svc.now();
     let user = User {
         id: random_id("usr_"),
         username: username.to_owned(),
-        password_hash: state.passwords.hash(password).await?,
+        password_hash: svc.passwords.hash(password).await?,
         roles,
         email: None,
         disabled_at: None,
@@ -96,8 +96,8 @@ pub async fn add_user(
         created_at: now,
         updated_at: now,
     };
-    state.store.create_user(&user).await?;
-    audit(&state.events, kinds::USER_CREATED, actor, |e| {
+    svc.store.create_user(&user).await?;
+    audit(svc.events, kinds::USER_CREATED, actor, |e| {
         e.subject(&user.id)
             .details(serde_json::json!({ "username": user.username, "roles": user.roles }))
     })
@@ -170,14 +170,14 @@ pub async fn set_disabled(
 /// transaction, and tokens authenticated before now are refused wherever this server checks
 /// them.
 pub async fn set_password(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     actor: &str,
     username: &str,
     password: &Password,
 ) -> Result<()> {
-    let user = user_by_name(&*state.store, username).await?;
+    let user = user_by_name(svc.store, username).await?;
     let reset = PasswordChange::AdminReset { temporary: false };
-    change_password(state, actor, &user, password, reset).await?;
+    change_password(svc, actor, &user, password, reset).await?;
     Ok(())
 }
 
@@ -199,19 +199,19 @@ pub enum PasswordChange {
 /// transaction; audited and signalled (SSF credential change). The user's own change
 /// replaces `user.password_hash` only: `Conflict` if it changed meanwhile.
 pub async fn change_password(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     actor: &str,
     user: &User,
     password: &Password,
     kind: PasswordChange,
 ) -> Result<crate::store::AccountRevocation> {
     check_policy(
-        &state.config.password_policy,
+        &svc.config.password_policy,
         &user.username,
         password.expose(),
     )?;
-    let hash = state.passwords.hash(password).await?;
-    let now = state.now();
+    let hash = svc.passwords.hash(password).await?;
+    let now = svc.now();
     let by_admin = matches!(kind, PasswordChange::AdminReset { .. });
     let by_user = !by_admin;
     let new = crate::store::NewCredentials {
@@ -222,16 +222,16 @@ pub async fn change_password(
         // The user's own change replaces the password they proved, not one set meanwhile.
         replaces: by_user.then_some(user.password_hash.as_str()),
     };
-    let mut r = state.store.reset_credentials(&user.id, &new, now).await?;
+    let mut r = svc.store.reset_credentials(&user.id, &new, now).await?;
     if by_user && !r.found {
         return Err(Error::Conflict(
             "the password was changed meanwhile: sign in again".into(),
         ));
     }
     for key in &r.api_keys_revoked {
-        state.clients.invalidate(key);
+        svc.clients.invalidate(key);
     }
-    audit(&state.events, kinds::USER_PASSWORD_CHANGED, actor, |e| {
+    audit(svc.events, kinds::USER_PASSWORD_CHANGED, actor, |e| {
         e.subject(&user.id).details(serde_json::json!({
             "sessions_ended": r.sessions_ended,
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
@@ -247,7 +247,7 @@ pub async fn change_password(
         credential: "password",
         client_id: None,
     };
-    state.events.signal(changed).await;
+    svc.events.signal(changed).await;
     r.password_hash = r.found.then_some(hash);
     Ok(r)
 }

@@ -26,7 +26,7 @@ pub struct ClientGrant<'a> {
 /// when an authorization code is replayed (RFC 6749 §4.1.2: revoke the tokens issued from it).
 /// `config`: how long its access tokens could live. Returns how many refresh tokens went with
 /// it.
-pub async fn end_client_grant(
+pub(crate) async fn end_client_grant(
     store: &dyn Store,
     events: &Events,
     config: &Config,

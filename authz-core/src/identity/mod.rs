@@ -9,7 +9,10 @@ pub mod admin;
 pub mod data;
 pub mod grants;
 pub mod passkeys;
+mod services;
 pub mod session;
 pub mod signin;
 pub mod totp;
 pub mod two_factor;
+
+pub use services::IdentityServices;

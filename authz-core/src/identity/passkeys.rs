@@ -7,7 +7,7 @@
 //! - User verification is required (`webauthn-rs` passkey policy), so a passkey sign-in is two
 //!   factors by itself (possession + the device's PIN or biometric): `amr` = `hwk` `user`
 //!   `mfa` (RFC 8176); after a password it is the second factor (`pwd` `hwk` `mfa`).
-//! - A ceremony's challenge state is kept server-side and taken once (`PasskeyStore::
+//! - A ceremony's challenge svc is kept server-side and taken once (`PasskeyStore::
 //!   take_ceremony`: one `DELETE … RETURNING`), for 5 minutes; the browser holds only a random
 //!   id for it. A replayed assertion finds no ceremony.
 //! - The WebAuthn user handle is a UUID derived from the user id (no personal data); the
@@ -30,11 +30,12 @@ pub use ceremony::{
 
 use crate::error::{Error, Result};
 use crate::events::kinds;
-use crate::state::AppState;
+use crate::identity::IdentityServices;
 use crate::store::{AuditEvent, Outcome, User};
 
-/// The most passkeys one account may hold.
-pub const MAX_PER_USER: usize = 10;
+/// The most passkeys one account may hold (checked where passkeys are registered).
+#[cfg(feature = "passkeys")]
+pub(crate) const MAX_PER_USER: usize = 10;
 
 /// The 16 bytes of `user_id`'s WebAuthn user handle: a UUID from its hash (stable, says
 /// nothing of the user).
@@ -75,14 +76,14 @@ pub fn user_handle(user_id: &str) -> String {
 /// user's own session making the change (fresh by the re-authentication rule). Audited with
 /// that actor and how many sessions ended; signalled (SSF credential change).
 pub async fn remove(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     actor: &str,
     user: &User,
     credential_id: &str,
     keep: Option<&str>,
 ) -> Result<crate::store::GrantsEnded> {
-    let now = state.now();
-    let Some(ended) = state
+    let now = svc.now();
+    let Some(ended) = svc
         .store
         .delete_passkey(&user.id, credential_id, now, keep)
         .await?
@@ -97,12 +98,12 @@ pub async fn remove(
             "sessions_ended": ended.sessions_ended,
             "refresh_tokens_revoked": ended.refresh_tokens_revoked,
         }));
-    state.audit(ev).await;
+    svc.audit(ev).await;
     let changed = crate::events::ssf::Signal::CredentialChange {
         user: &user.id,
         credential: "fido2-platform",
         client_id: None,
     };
-    state.events.signal(changed).await;
+    svc.events.signal(changed).await;
     Ok(ended)
 }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::events::audit::RequestContext;
 use crate::events::kinds;
-use crate::state::AppState;
+use crate::identity::IdentityServices;
 use crate::store::{AuditEvent, Outcome, Session, SessionStore, Store, TwoFactorStore, User};
 
 /// The live session a cookie value names, if any. Expired sessions are ended on sight; a live
@@ -139,7 +139,7 @@ pub async fn start(
 /// revoked like a browser session. It lasts as long as a refresh-token family can. `None`
 /// when `user`'s credentials changed since they were read (as `start`).
 pub async fn start_grant(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user: &User,
     client_id: &str,
     amr: &[&str],
@@ -150,9 +150,9 @@ pub async fn start_grant(
         user_agent: None,
     };
     let started = create(
-        &*state.store,
-        &state.config,
-        &state.events,
+        svc.store,
+        svc.config,
+        svc.events,
         user,
         Some(client_id),
         how,

@@ -25,7 +25,7 @@ use shared::secret::Password;
 use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::events::audit::RequestContext;
-use crate::state::AppState;
+use crate::identity::IdentityServices;
 use crate::store::{AuditEvent, LoginThrottle, Outcome, User};
 
 const MAX_LOCK_SECS: i64 = 24 * 3600;
@@ -43,7 +43,7 @@ pub enum LoginFailure {
 
 /// Verify `username` / `password`; `via` names the entry point for the audit log.
 pub async fn authenticate(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     username: &str,
     password: &Password,
     client_id: &str,
@@ -52,19 +52,19 @@ pub async fn authenticate(
 ) -> Result<std::result::Result<User, LoginFailure>> {
     let key = sha256_hex(&username.to_lowercase());
     // 1. Count this attempt first; decide on the count that includes it.
-    let counted = match admit(state, username, &key, client_id, via, ctx).await? {
+    let counted = match admit(svc, username, &key, client_id, via, ctx).await? {
         Ok(counted) => counted,
         Err(locked) => return Ok(Err(locked)),
     };
     // 2. Check the password (argon2id on the worker pool; the dummy hash for unknown users).
     let too_long = username.len() > MAX_USERNAME_BYTES
-        || password.expose().chars().count() > state.config.password_policy.max_length;
+        || password.expose().chars().count() > svc.config.password_policy.max_length;
     let user = if too_long {
         None
     } else {
-        state.store.get_user_by_username(username).await?
+        svc.store.get_user_by_username(username).await?
     };
-    let ok = state
+    let ok = svc
         .passwords
         .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await?
@@ -73,8 +73,8 @@ pub async fn authenticate(
         Some(u) if ok && u.is_enabled() => {
             // With a second factor the sign-in is not done: the count stands until the code
             // is right too, so a known password does not reset the code-guessing budget.
-            if !crate::identity::two_factor::is_enabled(&*state.store, &u).await? {
-                state.store.clear_throttle(&key).await?;
+            if !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
+                svc.store.clear_throttle(&key).await?;
             }
             Ok(Ok(u))
         }
@@ -85,8 +85,8 @@ pub async fn authenticate(
                 Some(_) => "bad_password",
             };
             let subject = other.as_ref().map(|u| u.id.as_str());
-            audit_failure(state, username, subject, client_id, via, reason, ctx).await;
-            failed(state, username, subject, &key, &counted, client_id, ctx).await
+            audit_failure(svc, username, subject, client_id, via, reason, ctx).await;
+            failed(svc, username, subject, &key, &counted, client_id, ctx).await
         }
     }
 }
@@ -95,7 +95,7 @@ pub async fn authenticate(
 /// the count that includes it, or why it is not checked at all (locked; or a burst beyond the
 /// budget, told to retry in a moment).
 async fn admit(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     username: &str,
     key: &str,
     client_id: &str,
@@ -103,17 +103,17 @@ async fn admit(
     ctx: &RequestContext,
 ) -> Result<std::result::Result<LoginThrottle, LoginFailure>> {
     let now = ctx.now;
-    let cfg = &state.config.browser;
+    let cfg = &svc.config.browser;
     // Shed before counting: an attempt the server cannot check is not one.
-    if state.passwords.saturated() {
+    if svc.passwords.saturated() {
         return Err(crate::error::Error::Overloaded { retry_after: 1 });
     }
-    let counted = state
+    let counted = svc
         .store
         .count_attempt(key, now, cfg.login_failure_window_secs)
         .await?;
     if let Some(until) = counted.locked_until.filter(|u| *u > now) {
-        audit_failure(state, username, None, client_id, via, "locked", ctx).await;
+        audit_failure(svc, username, None, client_id, via, "locked", ctx).await;
         return Ok(Err(LoginFailure::Locked {
             retry_after: until - now,
         }));
@@ -122,7 +122,7 @@ async fn admit(
         // More attempts in flight than the budget has left (a burst): this one is not
         // checked. The earlier ones decide — they lock the name if they fail, clear the count
         // if one succeeds — so the caller is told to retry in a moment, not that it is locked.
-        audit_failure(state, username, None, client_id, via, "over_budget", ctx).await;
+        audit_failure(svc, username, None, client_id, via, "over_budget", ctx).await;
         return Err(crate::error::Error::Overloaded { retry_after: 1 });
     }
     Ok(Ok(counted))
@@ -130,7 +130,7 @@ async fn admit(
 
 /// A failed attempt: locks the name when it spent the budget.
 async fn failed(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     username: &str,
     subject: Option<&str>,
     key: &str,
@@ -138,9 +138,9 @@ async fn failed(
     client_id: &str,
     ctx: &RequestContext,
 ) -> Result<std::result::Result<User, LoginFailure>> {
-    if counted.failures >= state.config.browser.login_max_failures {
+    if counted.failures >= svc.config.browser.login_max_failures {
         return Ok(Err(lock(
-            state, username, subject, key, counted, client_id, ctx,
+            svc, username, subject, key, counted, client_id, ctx,
         )
         .await?));
     }
@@ -152,7 +152,7 @@ async fn failed(
 /// counted before it is checked, a success clears the count, the budget's last failure locks.
 /// A replayed code fails like a wrong one.
 pub async fn second_factor(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user: &User,
     code: &str,
     client_id: &str,
@@ -160,19 +160,17 @@ pub async fn second_factor(
 ) -> Result<std::result::Result<User, LoginFailure>> {
     let via = "second_factor";
     let key = sha256_hex(&user.username.to_lowercase());
-    let counted = match admit(state, &user.username, &key, client_id, via, ctx).await? {
+    let counted = match admit(svc, &user.username, &key, client_id, via, ctx).await? {
         Ok(counted) => counted,
         Err(locked) => return Ok(Err(locked)),
     };
-    if crate::identity::two_factor::check(&*state.store, &state.master, &state.events, user, code)
-        .await?
-    {
-        state.store.clear_throttle(&key).await?;
+    if crate::identity::two_factor::check(svc.store, svc.master, svc.events, user, code).await? {
+        svc.store.clear_throttle(&key).await?;
         return Ok(Ok(user.clone()));
     }
     let subject = Some(user.id.as_str());
     audit_failure(
-        state,
+        svc,
         &user.username,
         subject,
         client_id,
@@ -181,21 +179,12 @@ pub async fn second_factor(
         ctx,
     )
     .await;
-    failed(
-        state,
-        &user.username,
-        subject,
-        &key,
-        &counted,
-        client_id,
-        ctx,
-    )
-    .await
+    failed(svc, &user.username, subject, &key, &counted, client_id, ctx).await
 }
 
 /// Lock the username (one of concurrent callers wins; the others see the lock it set).
 async fn lock(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     username: &str,
     subject: Option<&str>,
     key: &str,
@@ -204,10 +193,10 @@ async fn lock(
     ctx: &RequestContext,
 ) -> Result<LoginFailure> {
     let now = ctx.now;
-    let cfg = &state.config.browser;
+    let cfg = &svc.config.browser;
     let factor = 1_i64 << counted.lockouts.clamp(0, 16);
     let until = now + (cfg.login_lockout_secs * factor).min(MAX_LOCK_SECS);
-    match state.store.lock_throttle(key, now, until).await? {
+    match svc.store.lock_throttle(key, now, until).await? {
         Some(locked) => {
             let mut ev = AuditEvent::new(now, kinds::LOGIN_LOCKED, Outcome::Failure)
                 .actor(truncate(username))
@@ -219,14 +208,14 @@ async fn lock(
                 ev = ev.subject(s);
             }
             ev = ev.ctx(ctx);
-            state.audit(ev).await;
+            svc.audit(ev).await;
             Ok(LoginFailure::Locked {
                 retry_after: until - now,
             })
         }
         // Another attempt locked it a moment ago.
         None => {
-            let current = state.store.get_throttle(key).await?.unwrap_or_default();
+            let current = svc.store.get_throttle(key).await?.unwrap_or_default();
             Ok(LoginFailure::Locked {
                 retry_after: current
                     .locked_until
@@ -241,7 +230,7 @@ fn truncate(s: &str) -> String {
 }
 
 async fn audit_failure(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     username: &str,
     subject: Option<&str>,
     client_id: &str,
@@ -257,12 +246,12 @@ async fn audit_failure(
         ev = ev.subject(s);
     }
     ev = ev.ctx(ctx);
-    state.audit(ev).await;
+    svc.audit(ev).await;
 }
 
 /// Audit a successful login.
 pub async fn audit_success(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user: &User,
     client_id: &str,
     via: &str,
@@ -274,5 +263,5 @@ pub async fn audit_success(
         .client(client_id)
         .details(serde_json::json!({ "via": via }))
         .ctx(ctx);
-    state.audit(ev).await;
+    svc.audit(ev).await;
 }

@@ -15,13 +15,13 @@ use aws_lc_rs::hmac;
 /// Seconds per step (RFC 6238 §4.1 X).
 pub const STEP_SECS: i64 = 30;
 /// Digits per code.
-pub const DIGITS: u32 = 6;
+pub(crate) const DIGITS: u32 = 6;
 /// Steps accepted on either side of the current one.
-pub const WINDOW: i64 = 1;
+pub(crate) const WINDOW: i64 = 1;
 /// Secret length in bytes.
 pub const SECRET_BYTES: usize = 20;
 /// Recovery codes issued at once.
-pub const RECOVERY_CODES: usize = 10;
+pub(crate) const RECOVERY_CODES: usize = 10;
 
 /// A fresh secret from the OS RNG.
 pub fn new_secret() -> [u8; SECRET_BYTES] {
@@ -98,7 +98,7 @@ pub fn base32(bytes: &[u8]) -> String {
 
 /// The enrolment URI an authenticator app scans (Key Uri Format):
 /// `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`.
-pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
+pub(crate) fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
@@ -125,7 +125,7 @@ pub fn new_recovery_codes() -> Vec<String> {
 
 /// A recovery code as typed (any case, with or without the dash or spaces) in the form it is
 /// hashed.
-pub fn normalize_recovery_code(typed: &str) -> String {
+pub(crate) fn normalize_recovery_code(typed: &str) -> String {
     typed
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

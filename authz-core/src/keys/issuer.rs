@@ -33,7 +33,7 @@ pub enum Subject<'a> {
 pub use crate::config::types::ACR_PASSWORD;
 
 /// Longest life of a token obtained by token exchange.
-pub const EXCHANGED_TTL: i64 = 300;
+pub(crate) const EXCHANGED_TTL: i64 = 300;
 
 /// Mints tokens.
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ impl TokenIssuer {
     /// The `acr` a sign-in with these methods satisfies (OIDC Core §2): the configured
     /// multi-factor value with a second factor, [`ACR_PASSWORD`] with a password alone, none
     /// without a sign-in.
-    pub fn acr_for(&self, amr: &[String]) -> Option<String> {
+    pub(crate) fn acr_for(&self, amr: &[String]) -> Option<String> {
         if crate::store::is_multi_factor(amr) {
             Some(self.mfa_acr.clone())
         } else if amr.is_empty() {
@@ -180,10 +180,6 @@ impl TokenIssuer {
         } else {
             Some(ACR_PASSWORD.to_owned())
         }
-    }
-
-    pub fn access_ttl(&self) -> i64 {
-        self.access_ttl
     }
 
     /// Sign an access token for `aud` (RFC 9068 §2.2); with `dpop`, bound to that key
@@ -243,7 +239,7 @@ impl TokenIssuer {
 
     /// A Security Event Token (RFC 8417 §2.3: `typ: secevent+jwt`), signed with the current
     /// access-token key so receivers verify it with the JWKS they already hold.
-    pub fn security_event(&self, claims: &serde_json::Value, now: i64) -> Result<String> {
+    pub(crate) fn security_event(&self, claims: &serde_json::Value, now: i64) -> Result<String> {
         self.keys
             .current()
             .signers(now)
@@ -264,7 +260,7 @@ impl TokenIssuer {
     /// `EXCHANGED_TTL` and never beyond the subject token; with `dpop`, bound to that key.
     /// Returns the token and its lifetime.
     #[allow(clippy::too_many_arguments)] // each is one fact of the exchange
-    pub fn exchanged_token(
+    pub(crate) fn exchanged_token(
         &self,
         subject: &AccessTokenClaims,
         user: &User,
@@ -334,7 +330,11 @@ impl TokenIssuer {
 
     /// An ID token when `openid` was granted (OIDC Core §3.1.3.3), else none: the rule every
     /// grant that signs a user in follows.
-    pub fn id_token_if_openid(&self, id: IdTokenRequest<'_>, now: i64) -> Result<Option<IdToken>> {
+    pub(crate) fn id_token_if_openid(
+        &self,
+        id: IdTokenRequest<'_>,
+        now: i64,
+    ) -> Result<Option<IdToken>> {
         if !id.scope.contains(shared::scope::OPENID) {
             return Ok(None);
         }

@@ -7,14 +7,13 @@
 
 pub mod admin;
 pub mod issuer;
+pub mod jws;
 mod ring;
 mod signer;
 
 pub use admin::{KeyAdmin, KeySwitch};
-pub use ring::{
-    Activation, KeyRing, KeySet, NextKeys, Withdrawal, ensure_active_key, load_key_set,
-    promote_due, rotate, rotate_on_schedule, withdraw,
-};
+pub use ring::{Activation, KeyRing, KeySet, NextKeys, Withdrawal, rotate, withdraw};
+pub(crate) use ring::{ensure_active_key, load_key_set, promote_due, rotate_on_schedule};
 pub use signer::{SigningAlg, SigningKey};
 
 pub use crate::config::types::JWKS_MAX_AGE_SECS;

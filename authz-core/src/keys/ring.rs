@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
@@ -57,7 +57,7 @@ impl KeySet {
     /// `typ`, our issuer, and with `now` the expiry against the server's own clock (no leeway:
     /// the issuer's clock is the reference).
     /// `now = None` accepts expired tokens (ID token hints, OIDC RP-Initiated Logout §2).
-    pub fn verify_own<T: serde::de::DeserializeOwned>(
+    pub(crate) fn verify_own<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
         typ: &str,
@@ -72,20 +72,14 @@ impl KeySet {
         if header.alg != *alg {
             return None;
         }
-        let mut v = Validation::new(*alg);
-        v.set_issuer(&[issuer]);
-        v.validate_aud = false;
-        // Expiry is checked below against the injected clock, not the system's.
-        v.validate_exp = false;
-        v.set_required_spec_claims(&["iss", "sub", "exp"]);
-        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &v)
-            .ok()?
-            .claims;
-        if let Some(now) = now {
-            let exp = claims.get("exp")?.as_i64()?;
-            if exp <= now {
-                return None;
-            }
+        let claims = super::jws::verify_signature(token, key, *alg)?;
+        if claims.get("iss")?.as_str()? != issuer || claims.get("sub").is_none() {
+            return None;
+        }
+        // Expiry against the injected clock, not the system's.
+        let exp = claims.get("exp")?.as_i64()?;
+        if now.is_some_and(|now| exp <= now) {
+            return None;
         }
         serde_json::from_value(claims).ok()
     }
@@ -124,7 +118,7 @@ impl KeyRing {
     }
 
     /// A ticket for a reload about to read storage.
-    pub fn begin_reload(&self) -> Reload {
+    pub(crate) fn begin_reload(&self) -> Reload {
         Reload(self.tickets.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
@@ -165,7 +159,11 @@ fn open_key(master: &MasterKey, row: &StoredKey) -> Result<SigningKey> {
 }
 
 /// Read the published keys, decrypt the active ones and build the JWKS.
-pub async fn load_key_set(store: &dyn KeyStore, master: &MasterKey, now: i64) -> Result<KeySet> {
+pub(crate) async fn load_key_set(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    now: i64,
+) -> Result<KeySet> {
     let keys = store.published_keys(now).await?;
     let active_row = keys
         .iter()
@@ -418,7 +416,7 @@ pub async fn withdraw(
 /// Every replica runs this; the database keeps one pending key per purpose (a partial unique
 /// index), so when two replicas race the loser changes nothing. Returns the new kid and when
 /// it starts signing, if this call made one.
-pub async fn rotate_on_schedule(
+pub(crate) async fn rotate_on_schedule(
     store: &dyn KeyStore,
     master: &MasterKey,
     alg: SigningAlg,
@@ -455,7 +453,7 @@ pub async fn rotate_on_schedule(
 /// Promote pending keys whose time has come (every reload does this): the old key of their
 /// purpose is retired, published until `publish_until`; a dedicated ID-token key is retired
 /// once access tokens are RS256 again. Returns how many keys were promoted.
-pub async fn promote_due(
+pub(crate) async fn promote_due(
     store: &dyn KeyStore,
     master: &MasterKey,
     now: i64,
@@ -510,7 +508,7 @@ async fn ensure_id_token_key(
 
 /// On start: make sure an active access key of the configured algorithm exists (and the RS256
 /// ID-token key beside it when needed). Returns the new kid when one had to be created.
-pub async fn ensure_active_key(
+pub(crate) async fn ensure_active_key(
     store: &dyn KeyStore,
     master: &MasterKey,
     alg: SigningAlg,

@@ -27,7 +27,7 @@ use crate::config::cimd::CimdConfig;
 use crate::outbound::fetch_error::FetchError;
 
 /// Fetches one address may have in flight at once.
-pub const MAX_IN_FLIGHT_PER_IP: usize = 2;
+pub(crate) const MAX_IN_FLIGHT_PER_IP: usize = 2;
 const MAX_TRACKED_HOSTS: usize = 10_000;
 /// Addresses whose per-minute count is remembered (the least recently seen are forgotten).
 const MAX_TRACKED_ADDRESSES: usize = 16_384;

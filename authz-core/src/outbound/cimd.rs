@@ -11,7 +11,8 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::config::cimd::CimdConfig;
 use crate::outbound::fetch::Fetcher;
 pub use crate::outbound::key_sets::KeySetError;
-use crate::outbound::key_sets::{KeySets, Source};
+use crate::outbound::key_sets::KeySets;
+pub use crate::outbound::key_sets::Source;
 
 /// The resolver: the guarded fetcher, the key-set caches and the per-process memory of
 /// failures.
@@ -24,11 +25,17 @@ pub struct Cimd {
     client_keys: Arc<KeySets>,
     /// URL → (reason, until).
     failures: Mutex<HashMap<String, (String, i64)>>,
-    /// Key-set URL → when it was last refetched for an unknown `kid`.
-    refetched: Mutex<HashMap<String, i64>>,
+    /// (whose cache, key-set URL) → when it was last refetched for an unknown `kid`: per
+    /// cache, so a self-described client naming a trusted party's `jwks_uri` cannot spend the
+    /// trusted set's refetch (and hold back that party's key rotation).
+    refetched: Mutex<HashMap<(Source, String), i64>>,
 }
 
 const MAX_REMEMBERED_FAILURES: usize = 10_000;
+
+/// An unknown `kid` refetches a key set at most this often per URL (a key rotated at the
+/// party is picked up at once; a stream of bogus `kid`s costs one fetch a minute).
+pub(crate) const REFETCH_EVERY_SECS: i64 = 60;
 
 impl Cimd {
     pub fn new(cfg: &CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
@@ -49,46 +56,49 @@ impl Cimd {
         }
     }
 
-    /// May the key set at `uri` be refetched now for an unknown `kid` (at most once every
-    /// `every` seconds per URL)? A yes spends the chance.
-    pub fn may_refetch_key_set(&self, uri: &str, now: i64, every: i64) -> bool {
+    /// The key set at `uri` for a JWT whose header names `kid`: cached (the rules of
+    /// `key_sets.rs`); a `kid` the cached set lacks refetches it (the party may have rotated
+    /// its keys since), at most once every [`REFETCH_EVERY_SECS`] per URL, so a stream of
+    /// bogus `kid`s costs one fetch a minute. `whose`: a set the operator trusts (an ID-JAG
+    /// issuer's, an administrator's client's: outside the budgets anonymous requests spend) or
+    /// one a self-described client names (within them, counted against the requesting address).
+    pub(crate) async fn key_set(
+        &self,
+        uri: &str,
+        kid: Option<&str>,
+        whose: Source,
+        now: i64,
+    ) -> Result<JwkSet, KeySetError> {
+        let (cache, requester) = match whose {
+            Source::Trusted => (&self.trusted_keys, None),
+            Source::ClientNamed => (&self.client_keys, crate::outbound::budget::requester()),
+        };
+        let set = cache.get(uri, now, requester, false).await?;
+        match kid {
+            Some(kid) if set.find(kid).is_none() && self.may_refetch(whose, uri, now) => {
+                cache.get(uri, now, requester, true).await
+            }
+            _ => Ok(set),
+        }
+    }
+
+    /// May `whose` cache refetch the key set at `uri` now for an unknown `kid`? A yes spends
+    /// the chance.
+    fn may_refetch(&self, whose: Source, uri: &str, now: i64) -> bool {
         let Ok(mut map) = self.refetched.lock() else {
             return false;
         };
         if map.len() >= 1024 {
-            map.retain(|_, t| now < *t + every);
+            map.retain(|_, t| now < *t + REFETCH_EVERY_SECS);
         }
-        match map.get(uri) {
-            Some(t) if now < *t + every && now >= *t => false,
+        let key = (whose, uri.to_owned());
+        match map.get(&key) {
+            Some(t) if now < *t + REFETCH_EVERY_SECS && now >= *t => false,
             _ => {
-                map.insert(uri.to_owned(), now);
+                map.insert(key, now);
                 true
             }
         }
-    }
-
-    /// A key set the operator trusts (an ID-JAG issuer's, an administrator's client's
-    /// `jwks_uri`): cached, served stale while its host fails, fetched outside the budgets
-    /// (`key_sets.rs`); `force`: refetch now (an unknown `kid`, bounded by the caller).
-    pub async fn trusted_key_set(
-        &self,
-        uri: &str,
-        now: i64,
-        force: bool,
-    ) -> Result<JwkSet, KeySetError> {
-        self.trusted_keys.get(uri, now, None, force).await
-    }
-
-    /// A key set a self-described client names (its metadata document's or its registration's
-    /// `jwks_uri`): the same cache rules, fetched within the budgets of the requesting address.
-    pub async fn client_key_set(
-        &self,
-        uri: &str,
-        now: i64,
-        force: bool,
-    ) -> Result<JwkSet, KeySetError> {
-        let requester = crate::outbound::budget::requester();
-        self.client_keys.get(uri, now, requester, force).await
     }
 
     pub fn fetcher(&self) -> &Fetcher {
@@ -125,3 +135,26 @@ impl Cimd {
 /// client as `invalid_client` elsewhere, and audited as `client.metadata_rejected`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refetches_for_unknown_kids_are_rate_limited() {
+        let cimd = Cimd::new(&Default::default(), Vec::new());
+        let uri = "https://idp.test/rate-limit-unit-test";
+        let t = Source::Trusted;
+        assert!(cimd.may_refetch(t, uri, 1000));
+        assert!(!cimd.may_refetch(t, uri, 1000 + REFETCH_EVERY_SECS / 2));
+        assert!(cimd.may_refetch(t, uri, 1000 + REFETCH_EVERY_SECS));
+        assert!(
+            cimd.may_refetch(t, "https://idp.test/another", 1001),
+            "per URL"
+        );
+        // Per cache: a client-named refetch of the same URL spends nothing of the trusted one.
+        let uri = "https://idp.test/shared";
+        assert!(cimd.may_refetch(Source::ClientNamed, uri, 2000));
+        assert!(cimd.may_refetch(t, uri, 2000));
+    }
+}

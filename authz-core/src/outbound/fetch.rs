@@ -132,7 +132,11 @@ impl Fetcher {
 
     /// Fetch `url`, a key set the operator configured: the same guarded fetch, outside the
     /// budgets of anonymous requests (its callers bound how often they fetch: `key_sets.rs`).
-    pub async fn fetch_trusted(&self, url: &url::Url, now: i64) -> Result<Fetched, FetchError> {
+    pub(crate) async fn fetch_trusted(
+        &self,
+        url: &url::Url,
+        now: i64,
+    ) -> Result<Fetched, FetchError> {
         let target = Target::of(url)?;
         self.get(url, &target, now).await
     }

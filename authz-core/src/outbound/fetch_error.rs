@@ -37,7 +37,7 @@ pub enum FetchError {
 impl FetchError {
     /// A refusal by a budget: nothing is known about the URL (and nothing should be
     /// remembered about it for other requesters).
-    pub fn is_budget(&self) -> bool {
+    pub(crate) fn is_budget(&self) -> bool {
         matches!(self, Self::HostBudget | Self::AddressBudget | Self::Busy)
     }
 }

@@ -19,7 +19,7 @@
 //! nothing to serve wait for the fetch under way instead of starting their own). A refusal by a
 //! budget is not an attempt: one address over its budget cannot block a URL for the others.
 //! Forced refetches (an unknown `kid`) are bounded by their caller
-//! (`Cimd::may_refetch_key_set`).
+//! (`Cimd::key_set`: once a minute per URL).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,9 +30,9 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::outbound::fetch::Fetcher;
 
 /// How long a fetched key set is fresh at most (less when its `Cache-Control` says so).
-pub const KEY_SET_CACHE_SECS: i64 = 300;
+pub(crate) const KEY_SET_CACHE_SECS: i64 = 300;
 /// A URL is fetched at most this often after a failure or for a refresh.
-pub const RETRY_EVERY_SECS: i64 = 60;
+pub(crate) const RETRY_EVERY_SECS: i64 = 60;
 /// URLs remembered per cache; past it the least recently fetched are forgotten.
 const MAX_URLS: usize = 10_000;
 
@@ -45,7 +45,7 @@ pub enum KeySetError {
 }
 
 /// Whose key sets a cache holds (module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
     Trusted,
     ClientNamed,

@@ -107,7 +107,7 @@ impl PasswordHasher {
     }
 
     /// Is every worker busy and the queue full (a verification now would be shed)?
-    pub fn saturated(&self) -> bool {
+    pub(crate) fn saturated(&self) -> bool {
         self.admission.available_permits() == 0
     }
 

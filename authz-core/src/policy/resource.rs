@@ -1,6 +1,6 @@
 //! Resource indicators (RFC 8707): which audience a token is for.
 
-pub use crate::config::types::validate_resource_uri;
+pub(crate) use crate::config::types::validate_resource_uri;
 use crate::error::{Error, Result};
 use crate::store::Client;
 
@@ -23,7 +23,7 @@ pub fn canonical(value: &str) -> Option<String> {
 }
 
 /// Do `a` and `b` name the same resource (their canonical forms are equal)?
-pub fn same_resource(a: &str, b: &str) -> bool {
+pub(crate) fn same_resource(a: &str, b: &str) -> bool {
     match (canonical(a), canonical(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
@@ -33,7 +33,7 @@ pub fn same_resource(a: &str, b: &str) -> bool {
 /// Pick the token's audience: the one `resource` asked for, or the default. It is compared in
 /// canonical form (`canonical`) with the client's allowed resources, and the token carries the
 /// allowed resource as registered, so resource servers see one spelling only.
-pub fn select_audience(
+pub(crate) fn select_audience(
     requested: &[&str],
     allowed_for_grant: &[String],
     client: &Client,

@@ -25,10 +25,10 @@ use crate::state::AppState;
 use crate::store::{AuditEvent, Client, DeviceAuthorization, DeviceStatus, GrantType, Outcome};
 
 /// RFC 8628 §6.1: no vowels (no words), none of 0/O, 1/I/L-like look-alikes.
-pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
-pub const USER_CODE_LEN: usize = 8;
+pub(crate) const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub(crate) const USER_CODE_LEN: usize = 8;
 /// RFC 8628 §3.5: each `slow_down` adds 5 seconds to the interval.
-pub const SLOW_DOWN_SECS: i64 = 5;
+pub(crate) const SLOW_DOWN_SECS: i64 = 5;
 
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Serialize)]

@@ -15,7 +15,7 @@
 //!    fetched through the SSRF-guarded fetcher outside the anonymous fetch budgets, cached,
 //!    served stale while the IdP's host fails) (RFC 7523 §3 item 9);
 //! 5. `aud` = this server's issuer (or the issuer's configured `audience`), as a single JSON
-//!    string — not an array, even of that one value (`assertion::sole_audience`;
+//!    string — not an array, even of that one value (`keys::jws::sole_audience`;
 //!    draft-ietf-oauth-rfc7523bis, "Updates to RFC 7523": audience injection; RFC 7523 §3
 //!    item 3);
 //! 6. `exp` in the future (30 s leeway), `iat` present and not in the future, `nbf` if present
@@ -26,18 +26,17 @@
 //!
 //! Never logged nor audited: the assertion or its claims (only which check failed).
 
-use base64::Engine;
-use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
-use crate::clients::assertion::{ALGORITHMS, sole_audience};
 use crate::clients::cimd::resolver::KeySetError;
 use crate::config::id_jag::TrustedIssuer;
+use crate::keys::jws::{self, SignatureError, sole_audience, unverified_claim};
+use crate::outbound::cimd::Source;
 use crate::state::AppState;
 
 /// The JWT `typ` of an ID-JAG (draft: media type `application/oauth-id-jag+jwt`).
-pub const TYP: &str = "oauth-id-jag+jwt";
+pub(crate) const TYP: &str = "oauth-id-jag+jwt";
 
 /// The grant profile advertised in `authorization_grant_profiles_supported`.
 pub const GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
@@ -46,14 +45,10 @@ pub const GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 pub const MAX_LIFETIME_SECS: i64 = 300;
 
 /// Clock skew allowed on `exp`, `iat` and `nbf`.
-pub const SKEW_SECS: i64 = 30;
+pub(crate) const SKEW_SECS: i64 = 30;
 
 /// Longest accepted assertion, in bytes (an ID-JAG is a few hundred).
-pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
-
-/// An unknown `kid` refetches an issuer's key set at most this often (key rotation at the
-/// IdP is picked up at once; a stream of bogus kids costs one fetch a minute).
-const REFETCH_EVERY_SECS: i64 = 60;
+pub(crate) const MAX_ASSERTION_BYTES: usize = 16 * 1024;
 
 /// Why an assertion was refused: a short code for the audit log and the description the
 /// client sees.
@@ -113,7 +108,7 @@ pub async fn verify(
         ));
     }
     // 2. An asymmetric algorithm (`decode_header` refuses `none`: it is no Algorithm).
-    if !ALGORITHMS.contains(&header.alg) {
+    if !jws::ASYMMETRIC.contains(&header.alg) {
         return Err(Refusal::new(
             "bad_alg",
             "the assertion's algorithm must be an asymmetric one (RS256, PS256, ES256, EdDSA…)",
@@ -248,16 +243,6 @@ fn int_claim(claims: &Value, name: &str) -> Option<i64> {
     claims.get(name).and_then(Value::as_i64)
 }
 
-/// A string claim of the payload, before the signature is checked (only to pick the keys).
-fn unverified_claim(assertion: &str, name: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get(name)?.as_str().map(str::to_owned)
-}
-
 async fn verify_signature(
     state: &AppState,
     issuer: &TrustedIssuer,
@@ -265,60 +250,33 @@ async fn verify_signature(
     assertion: &str,
     now: i64,
 ) -> std::result::Result<Value, Refusal> {
-    let mut keys = key_set(state, issuer, now, false).await?;
-    let matching = |set: &JwkSet| {
-        set.keys
-            .iter()
-            .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
-            .filter(|k| k.common.public_key_use != Some(PublicKeyUse::Encryption))
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let mut candidates = matching(&keys);
-    if candidates.is_empty()
-        && header.kid.is_some()
-        && state
-            .cimd
-            .may_refetch_key_set(&issuer.jwks_uri, now, REFETCH_EVERY_SECS)
-    {
-        // The IdP may have rotated its keys since the set was cached.
-        keys = key_set(state, issuer, now, true).await?;
-        candidates = matching(&keys);
-    }
-    if candidates.is_empty() {
-        return Err(Refusal::new(
+    let keys = key_set(state, issuer, header.kid.as_deref(), now).await?;
+    jws::verify_with_set(assertion, header, &keys).map_err(|e| match e {
+        SignatureError::NoMatchingKey => Refusal::new(
             "unknown_key",
             "no key of the identity provider's key set matches the assertion's kid",
-        ));
-    }
-    let mut validation = Validation::new(header.alg);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    candidates
-        .iter()
-        .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
-        .find_map(|key| jsonwebtoken::decode::<Value>(assertion, &key, &validation).ok())
-        .map(|data| data.claims)
-        .filter(Value::is_object)
-        .ok_or_else(|| {
-            Refusal::new(
-                "bad_signature",
-                "the assertion's signature does not verify with the identity provider's keys",
-            )
-        })
+        ),
+        SignatureError::BadSignature => Refusal::new(
+            "bad_signature",
+            "the assertion's signature does not verify with the identity provider's keys",
+        ),
+        SignatureError::CriticalExtension => Refusal::new(
+            "malformed",
+            "the assertion's header lists critical extensions (crit) this server does not \
+             implement",
+        ),
+    })
 }
 
-/// The issuer's public keys: a trusted key set (`Cimd::trusted_key_set`: cached, served stale
+/// The issuer's public keys for `kid`: a trusted key set (`Cimd::key_set`: cached, served stale
 /// while the IdP's host fails, fetched through the guarded fetcher — https only, the SSRF
 /// guard, no redirects, size and time caps — outside the budgets anonymous requests spend, so
 /// a flood of metadata-document lookups cannot make it unavailable).
 async fn key_set(
     state: &AppState,
     issuer: &TrustedIssuer,
+    kid: Option<&str>,
     now: i64,
-    force: bool,
 ) -> std::result::Result<JwkSet, Refusal> {
     let unavailable = |why: String| {
         tracing::warn!(issuer = %issuer.issuer, reason = %why, "ID-JAG issuer key set unavailable");
@@ -329,7 +287,7 @@ async fn key_set(
     };
     state
         .cimd
-        .trusted_key_set(&issuer.jwks_uri, now, force)
+        .key_set(&issuer.jwks_uri, kid, Source::Trusted, now)
         .await
         .map_err(|e| {
             unavailable(match e {
@@ -356,14 +314,5 @@ mod tests {
         for bad in ["JWT", "at+jwt", "oauth-id-jag", "x/oauth-id-jag+jwt", ""] {
             assert!(!typ_is_id_jag(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn refetches_are_rate_limited() {
-        let cimd = crate::clients::cimd::resolver::Cimd::new(&Default::default(), Vec::new());
-        let uri = "https://idp.test/rate-limit-unit-test";
-        assert!(cimd.may_refetch_key_set(uri, 1000, REFETCH_EVERY_SECS));
-        assert!(!cimd.may_refetch_key_set(uri, 1030, REFETCH_EVERY_SECS));
-        assert!(cimd.may_refetch_key_set(uri, 1060, REFETCH_EVERY_SECS));
     }
 }

@@ -30,7 +30,7 @@ use crate::store::{AuditEvent, IdJagLink, Outcome, User};
 const MAX_SUBJECT_LEN: usize = 256;
 
 /// The local user `jag` speaks for, under the module's policy; a refusal is `invalid_grant`.
-pub async fn local_user(
+pub(crate) async fn local_user(
     state: &AppState,
     jag: &IdJag,
 ) -> Result<std::result::Result<User, Refusal>> {
@@ -77,7 +77,7 @@ pub async fn local_user(
 }
 
 /// Does `user` hold a privileged role (`[id_jag] privileged_roles`)?
-pub fn is_privileged(state: &AppState, user: &User) -> bool {
+pub(crate) fn is_privileged(state: &AppState, user: &User) -> bool {
     user.roles
         .iter()
         .any(|r| state.config.id_jag.is_privileged_role(r))
@@ -126,7 +126,7 @@ fn email_of(jag: &IdJag) -> std::result::Result<&str, Refusal> {
 
 /// `email` is `local@domain` (one `@`, neither part empty) and `domain`, ASCII lower-cased,
 /// is one of the issuer's `email_domains` exactly.
-pub fn email_domain_allowed(issuer: &TrustedIssuer, email: &str) -> bool {
+pub(crate) fn email_domain_allowed(issuer: &TrustedIssuer, email: &str) -> bool {
     let mut parts = email.split('@');
     let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;

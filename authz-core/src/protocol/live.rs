@@ -257,7 +257,10 @@ pub async fn refresh_token(
 }
 
 /// The user `id`, if it exists and is enabled.
-pub async fn live_user(state: &AppState, id: &str) -> Result<std::result::Result<User, Dead>> {
+pub(crate) async fn live_user(
+    state: &AppState,
+    id: &str,
+) -> Result<std::result::Result<User, Dead>> {
     Ok(match state.store.get_user(id).await? {
         Some(u) if u.is_enabled() => Ok(u),
         _ => Err(Dead::UserGone),

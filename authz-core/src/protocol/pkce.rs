@@ -6,14 +6,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::crypto::ct_eq;
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
-pub fn valid_verifier(v: &str) -> bool {
+pub(crate) fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// An S256 challenge is BASE64URL(SHA-256(verifier)): exactly 43 base64url characters.
-pub fn valid_challenge(c: &str) -> bool {
+pub(crate) fn valid_challenge(c: &str) -> bool {
     c.len() == 43
         && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
@@ -21,7 +21,7 @@ pub fn valid_challenge(c: &str) -> bool {
 
 /// RFC 7636 §4.6: BASE64URL(SHA-256(ASCII(code_verifier))) == code_challenge, compared in
 /// constant time.
-pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
+pub(crate) fn verify_s256(verifier: &str, challenge: &str) -> bool {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     let computed = URL_SAFE_NO_PAD.encode(digest.as_ref());
     valid_verifier(verifier) && ct_eq(computed.as_bytes(), challenge.as_bytes())

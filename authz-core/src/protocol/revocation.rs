@@ -12,7 +12,8 @@
 use crate::error::Result;
 use crate::events::audit::RequestContext;
 use crate::events::kinds;
-pub use crate::identity::grants::{ClientGrant, end_client_grant};
+pub use crate::identity::grants::ClientGrant;
+pub(crate) use crate::identity::grants::end_client_grant;
 use crate::protocol::introspection::{Found, find};
 use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome};

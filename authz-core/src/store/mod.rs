@@ -32,7 +32,7 @@ use crate::error::Result;
 
 /// OAuth clients.
 /// The counter of live self-registered clients (RFC 7591), kept with them.
-pub const DYNAMIC_CLIENTS: &str = "dynamic_clients";
+pub(crate) const DYNAMIC_CLIENTS: &str = "dynamic_clients";
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {

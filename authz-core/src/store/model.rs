@@ -226,7 +226,7 @@ impl FromStr for Registration {
 }
 
 impl Client {
-    pub fn allows_grant(&self, grant: GrantType) -> bool {
+    pub(crate) fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
     /// A public client (RFC 6749 §2.1): nothing proves its identity. Also one that may

@@ -48,7 +48,7 @@ async fn create(
     )
     .await?;
     let created = api_keys::create(
-        &state,
+        state.client_services(),
         &caller.user,
         &signed_in,
         &caller.scope,

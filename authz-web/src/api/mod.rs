@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 
 /// The verified caller of a management request.
 #[derive(Debug)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub claims: AccessTokenClaims,
     pub user: User,
     pub scope: ScopeSet,

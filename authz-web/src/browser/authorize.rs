@@ -41,7 +41,7 @@ impl From<Reject> for PageError {
     }
 }
 
-pub async fn authorize_get(
+pub(crate) async fn authorize_get(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     RawQuery(query): RawQuery,
@@ -51,7 +51,7 @@ pub async fn authorize_get(
 }
 
 /// OIDC Core §3.1.2.1: the authorization endpoint also accepts the parameters as a form POST.
-pub async fn authorize_post(
+pub(crate) async fn authorize_post(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,

@@ -31,7 +31,7 @@ use authz_core::store::{Session, User};
 
 /// The navigation and the sign-out form of the console layout (`console/base.html`).
 #[derive(Debug, Clone)]
-pub struct Nav {
+pub(crate) struct Nav {
     pub username: String,
     pub is_admin: bool,
     /// The current page's key, to mark its link (`aria-current`).
@@ -72,7 +72,7 @@ impl Console {
         self.page_with(StatusCode::OK, page)
     }
 
-    pub fn page_with<T: askama::Template>(&self, status: StatusCode, page: &T) -> Response {
+    pub(crate) fn page_with<T: askama::Template>(&self, status: StatusCode, page: &T) -> Response {
         with_cookies(render(status, page), self.set_cookie.clone())
     }
 
@@ -83,7 +83,7 @@ impl Console {
 
     /// [`Console::form`] for a form whose checkbox groups `lists` repeat a name (one value
     /// per ticked box, read with `Form::all`).
-    pub fn form_with_lists(
+    pub(crate) fn form_with_lists(
         &self,
         state: &AppState,
         body: &[u8],
@@ -101,7 +101,7 @@ impl Console {
 
     /// Is this session a fresh sign-in with every factor the user has
     /// (`session::is_fresh`, the one re-authentication rule)?
-    pub async fn is_recent(&self, state: &AppState) -> Result<bool, PageError> {
+    pub(crate) async fn is_recent(&self, state: &AppState) -> Result<bool, PageError> {
         Ok(session::is_fresh(
             &*state.store,
             &state.config.console,
@@ -114,7 +114,11 @@ impl Console {
 
     /// A change that needs a fresh re-authentication (`is_recent`): otherwise the browser is
     /// sent to sign in again and come back to `back` (a console page), and nothing changes.
-    pub async fn require_recent(&self, state: &AppState, back: &str) -> Result<(), PageError> {
+    pub(crate) async fn require_recent(
+        &self,
+        state: &AppState,
+        back: &str,
+    ) -> Result<(), PageError> {
         if self.is_recent(state).await? {
             return Ok(());
         }
@@ -128,7 +132,7 @@ impl Console {
     /// passkey). Otherwise a 403 page that says what to do: sign in again with the second
     /// factor and come back to `back` (a console page), or set one up first. `doing` names
     /// what needs it ("The admin console", "Creating an API key").
-    pub async fn require_multi_factor(
+    pub(crate) async fn require_multi_factor(
         &self,
         state: &AppState,
         back: &str,
@@ -171,14 +175,14 @@ impl Console {
 }
 
 /// Where to sign in again before a change, and come back to `back`.
-pub fn reauth_url(back: &str) -> String {
+pub(crate) fn reauth_url(back: &str) -> String {
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
     format!("/account/login?reauth=1&next={next}")
 }
 
 /// Why the sign-in form asks again, in the words of where the browser goes back to (`next`,
 /// already made safe): the admin console, the account page, or anything else.
-pub fn reauth_reason(next: &str) -> String {
+pub(crate) fn reauth_reason(next: &str) -> String {
     let what = if next == "/admin" || next.starts_with("/admin/") || next.starts_with("/admin?") {
         "to make changes in the admin console"
     } else if next.starts_with("/account") {
@@ -244,7 +248,7 @@ impl FromRequestParts<AppState> for Console {
 /// A message inside the console layout (the 403 page of `/admin`, say).
 #[derive(Debug, askama::Template)]
 #[template(path = "console/message.html")]
-pub struct ConsoleMessage {
+pub(crate) struct ConsoleMessage {
     pub nav: Nav,
     pub title: String,
     pub message: String,
@@ -281,7 +285,7 @@ impl FromRequestParts<AppState> for Admin {
 
 /// A change the console refused because of what was asked (a rule of `account::*`): its
 /// status and the words for the page. Anything else is the server's failure (a 500 page).
-pub fn user_mistake(e: crate::error::Error) -> Result<(StatusCode, String), PageError> {
+pub(crate) fn user_mistake(e: crate::error::Error) -> Result<(StatusCode, String), PageError> {
     use crate::error::Error;
     let status = match &e {
         Error::Invalid(_) | Error::OAuth { .. } => StatusCode::BAD_REQUEST,
@@ -299,7 +303,10 @@ pub fn user_mistake(e: crate::error::Error) -> Result<(StatusCode, String), Page
 
 /// Turn a fixed message key from a `?done=` query into its text (never the query's own
 /// words on the page, so a link cannot make this site say something).
-pub fn done_message(done: Option<&str>, table: &[(&str, &'static str)]) -> Option<&'static str> {
+pub(crate) fn done_message(
+    done: Option<&str>,
+    table: &[(&str, &'static str)],
+) -> Option<&'static str> {
     let d = done?;
     table.iter().find(|(k, _)| *k == d).map(|(_, m)| *m)
 }

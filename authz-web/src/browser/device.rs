@@ -48,7 +48,7 @@ type PageResult = Result<Response, PageError>;
 /// The code entry form.
 #[derive(Debug, askama::Template)]
 #[template(path = "device.html")]
-pub struct DevicePage {
+pub(crate) struct DevicePage {
     pub username: String,
     pub user_code: String,
     pub error: Option<String>,
@@ -58,7 +58,7 @@ pub struct DevicePage {
 /// What the device asks for, to approve or deny.
 #[derive(Debug, askama::Template)]
 #[template(path = "device_confirm.html")]
-pub struct DeviceConfirmPage {
+pub(crate) struct DeviceConfirmPage {
     pub client_name: String,
     pub client_host: Option<String>,
     pub unverified: bool,

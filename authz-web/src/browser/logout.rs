@@ -130,7 +130,7 @@ fn done(state: &AppState, req: &LogoutRequest) -> Response {
     with_cookies(page, [clear_session_cookie(state)])
 }
 
-pub async fn logout_get(
+pub(crate) async fn logout_get(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     RawQuery(query): RawQuery,
@@ -195,7 +195,7 @@ async fn rp_request(
 /// `POST /logout`: either an RP's form POST (OIDC RP-Initiated Logout §2: the endpoint MUST
 /// support GET and POST), handled like the GET, or the answer to our own confirmation form
 /// (it carries `decision`), which must carry this browser's CSRF token.
-pub async fn logout_post(
+pub(crate) async fn logout_post(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,

@@ -6,7 +6,7 @@ use shared::secret::IdToken;
 
 #[derive(Debug, Template)]
 #[template(path = "login.html")]
-pub struct LoginPage {
+pub(crate) struct LoginPage {
     pub client_name: String,
     /// Why a sign-in is asked for, instead of the usual line (step-up, re-authentication).
     pub reason: Option<String>,
@@ -20,7 +20,7 @@ pub struct LoginPage {
 /// The second step of a sign-in: the code from the authenticator app.
 #[derive(Debug, Template)]
 #[template(path = "signin_code.html")]
-pub struct SignInCodePage {
+pub(crate) struct SignInCodePage {
     pub client_name: String,
     pub username: String,
     pub error: Option<String>,
@@ -31,7 +31,7 @@ pub struct SignInCodePage {
 /// A new password after an administrator's reset.
 #[derive(Debug, Template)]
 #[template(path = "new_password.html")]
-pub struct NewPasswordPage {
+pub(crate) struct NewPasswordPage {
     pub username: String,
     pub min_length: usize,
     pub error: Option<String>,
@@ -42,14 +42,14 @@ pub struct NewPasswordPage {
 /// A page that tells the user something, with an optional link onwards (href, label).
 #[derive(Debug, Template)]
 #[template(path = "message.html")]
-pub struct MessagePage {
+pub(crate) struct MessagePage {
     pub title: String,
     pub message: String,
     pub link: Option<(String, String)>,
 }
 
 #[derive(Debug)]
-pub struct ScopeView {
+pub(crate) struct ScopeView {
     pub name: String,
     pub description: String,
 }
@@ -69,7 +69,7 @@ impl ScopeView {
 
 #[derive(Debug, Template)]
 #[template(path = "consent.html")]
-pub struct ConsentPage {
+pub(crate) struct ConsentPage {
     pub client_name: String,
     /// The host of a metadata-document client's URL: who vouches for the name above.
     pub client_host: Option<String>,
@@ -87,7 +87,7 @@ pub struct ConsentPage {
 
 #[derive(Debug, Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage {
+pub(crate) struct ErrorPage {
     pub title: String,
     pub message: String,
     pub detail: Option<String>,
@@ -95,7 +95,7 @@ pub struct ErrorPage {
 
 #[derive(Debug, Template)]
 #[template(path = "logout.html")]
-pub struct LogoutPage {
+pub(crate) struct LogoutPage {
     pub csrf: String,
     pub client_name: Option<String>,
     pub id_token_hint: IdToken,
@@ -106,14 +106,14 @@ pub struct LogoutPage {
 
 #[derive(Debug, Template)]
 #[template(path = "logged_out.html")]
-pub struct LoggedOutPage;
+pub(crate) struct LoggedOutPage;
 
 /// `prompt=select_account` (OIDC Core §3.1.2.1): continue as the signed-in user, or sign in
 /// as someone else. Both choices are plain authorization requests (links), so the page needs
 /// no form and no CSRF token.
 #[derive(Debug, Template)]
 #[template(path = "select_account.html")]
-pub struct SelectAccountPage {
+pub(crate) struct SelectAccountPage {
     pub client_name: String,
     pub username: String,
     pub continue_url: String,

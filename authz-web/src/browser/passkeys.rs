@@ -125,7 +125,7 @@ pub async fn show(
 }
 
 /// Options for `navigator.credentials.create` (JSON).
-pub async fn register_options(
+pub(crate) async fn register_options(
     State(state): State<AppState>,
     console: Console,
     body: Bytes,
@@ -139,7 +139,7 @@ pub async fn register_options(
         });
         return Ok((StatusCode::FORBIDDEN, Json(body)).into_response());
     }
-    match passkeys::start_registration(&state, &console.user).await {
+    match passkeys::start_registration(state.identity(), &console.user).await {
         Ok((options, ceremony)) => Ok(Json(
             serde_json::json!({ "ceremony": ceremony, "options": options }),
         )
@@ -164,7 +164,9 @@ pub async fn add(
     let credential = form.get("credential").unwrap_or_default();
     let name = form.get("name").unwrap_or_default();
     let (user, sid) = (&console.user, &console.session.sid);
-    match passkeys::finish_registration(&state, user, sid, ceremony, credential, name).await {
+    match passkeys::finish_registration(state.identity(), user, sid, ceremony, credential, name)
+        .await
+    {
         Ok(_) => Ok(see_other("/account/passkeys?done=added")),
         Err(e) => {
             let (_, msg) = super::console::user_mistake(e)?;
@@ -190,7 +192,7 @@ pub async fn remove(
     let user = &console.user;
     // Every other session of the user ends with it; this one (fresh) stays.
     let keep = Some(console.session.sid.as_str());
-    match passkeys::remove(&state, &user.username, user, &id, keep).await {
+    match passkeys::remove(state.identity(), &user.username, user, &id, keep).await {
         Ok(_) => Ok(see_other("/account/passkeys?done=removed")),
         Err(e) => {
             let (_, msg) = super::console::user_mistake(e)?;
@@ -216,7 +218,7 @@ const EXPIRED: &str = "This form has expired or was not sent from this site. Go 
 /// a resident key), so signing in after the username works the same way: the passkey names
 /// its user. Only a pending sign-in (the password proved) gets its own user's credentials
 /// (`user`), as the second factor.
-pub async fn sign_in_options(
+pub(crate) async fn sign_in_options(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
@@ -228,7 +230,7 @@ pub async fn sign_in_options(
         Some((_, u)) if !state.store.user_passkeys(&u.id).await?.is_empty() => Some(u),
         _ => None,
     };
-    match passkeys::start_authentication(&state, user.as_ref()).await {
+    match passkeys::start_authentication(state.identity(), user.as_ref()).await {
         Ok((options, ceremony)) => Ok(Json(serde_json::json!({
             "ceremony": ceremony,
             "mode": if user.is_some() { "user" } else { "discoverable" },
@@ -257,7 +259,8 @@ pub async fn sign_in(
         _ => None,
     };
     let Some(user) =
-        passkeys::finish_authentication(&state, ceremony, credential, expected.as_ref()).await?
+        passkeys::finish_authentication(state.identity(), ceremony, credential, expected.as_ref())
+            .await?
     else {
         let msg = "That passkey could not be verified. Try again, or sign in with your password."
             .to_owned();

@@ -45,7 +45,7 @@ use authz_core::store::User;
 type PageResult = Result<Response, PageError>;
 
 /// The client id the console's sign-ins are audited under.
-pub const CONSOLE_CLIENT: &str = "console";
+pub(crate) const CONSOLE_CLIENT: &str = "console";
 const EXPIRED_FORM: &str = "This form has expired or was not sent from this site. Go back to \
      the application and start signing in again.";
 
@@ -114,7 +114,7 @@ impl Target {
 /// A console page to return to: a local path under `/account`, `/admin` or `/device` (the
 /// device flow's code entry, RFC 8628 §3.3) only (never another
 /// site: no scheme, no `//`, no backslash).
-pub fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     let next = next.unwrap_or("/account");
     let local = next.starts_with('/')
         && !next.starts_with("//")
@@ -190,14 +190,14 @@ pub fn login_page(
 }
 
 #[derive(Deserialize)]
-pub struct ConsoleLogin {
+pub(crate) struct ConsoleLogin {
     next: Option<String>,
     reauth: Option<String>,
 }
 
 /// `GET /account/login?next=…[&reauth=1]`: the console's sign-in form (also to confirm it is
 /// still you before a change that needs a fresh re-authentication).
-pub async fn console_login(
+pub(crate) async fn console_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ConsoleLogin>,
@@ -238,8 +238,15 @@ pub async fn login(
         Target::Authorize(_) => "login_form",
         Target::Console { .. } => "console",
     };
-    let outcome =
-        signin::authenticate(&state, &username, &password, target.client_id(), via, &ctx).await?;
+    let outcome = signin::authenticate(
+        state.identity(),
+        &username,
+        &password,
+        target.client_id(),
+        via,
+        &ctx,
+    )
+    .await?;
     let user = match outcome {
         // The application asked for one user (id_token_hint): nobody else signs in here.
         Ok(u) if matches!(&target, Target::Authorize(r) if !r.is_hinted_user(&u.id)) => {
@@ -369,7 +376,7 @@ const ENDED: &str = "This sign-in has ended (it took too long, or the account's 
                      two-factor sign-in changed): sign in again.";
 
 /// `POST /login/code`: the second factor.
-pub async fn login_code(
+pub(crate) async fn login_code(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
@@ -386,7 +393,7 @@ pub async fn login_code(
         let page = code_page(&state, &headers, &target, &user, Some(msg));
         return again(&state, &pending, page, &ctx).await;
     }
-    match signin::second_factor(&state, &user, code, target.client_id(), &ctx).await? {
+    match signin::second_factor(state.identity(), &user, code, target.client_id(), &ctx).await? {
         Ok(_) => {}
         Err(LoginFailure::Invalid) => {
             let msg = "That code is not valid. Codes change every 30 seconds and each works \
@@ -406,7 +413,7 @@ pub async fn login_code(
 }
 
 /// `POST /login/password`: a new password after an administrator's reset.
-pub async fn login_new_password(
+pub(crate) async fn login_new_password(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
@@ -430,7 +437,13 @@ pub async fn login_new_password(
         let page = new_password_page(&state, &headers, &target, &user, Some(msg));
         return again(&state, &pending, page, &ctx).await;
     }
-    let changed = change_password(&state, &user.username, &user, &new, PasswordChange::ByUser);
+    let changed = change_password(
+        state.identity(),
+        &user.username,
+        &user,
+        &new,
+        PasswordChange::ByUser,
+    );
     let hash = match changed.await {
         Ok(r) => r.password_hash.unwrap_or_default(),
         Err(crate::error::Error::Invalid(msg)) => {
@@ -497,7 +510,7 @@ async fn finish(
         Target::Authorize(_) => "login_form",
         Target::Console { .. } => "console",
     };
-    signin::audit_success(state, user, target.client_id(), via, ctx).await;
+    signin::audit_success(state.identity(), user, target.client_id(), via, ctx).await;
     let cookies = [
         set_session_cookie(state, &cookie_value),
         pending::clear(state),
@@ -510,7 +523,7 @@ async fn finish(
 }
 
 /// The page for a user who must sign in with a second factor and has none yet.
-pub fn mfa_setup_page(target: &Target) -> Response {
+pub(crate) fn mfa_setup_page(target: &Target) -> Response {
     render(
         StatusCode::FORBIDDEN,
         &MessagePage {

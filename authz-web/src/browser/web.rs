@@ -70,27 +70,30 @@ pub fn cookie_value<'a>(state: &AppState, headers: &'a HeaderMap, base: &str) ->
     cookie(headers, &name(&state.config, base))
 }
 
-pub fn session_cookie<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+pub(crate) fn session_cookie<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     cookie(headers, &name(&state.config, SESSION))
 }
 
 /// `Set-Cookie` for a new session (a session cookie: gone when the browser closes, and the
 /// server enforces idle and absolute timeouts).
-pub fn set_session_cookie(state: &AppState, value: &str) -> HeaderValue {
+pub(crate) fn set_session_cookie(state: &AppState, value: &str) -> HeaderValue {
     set_cookie(&state.config, SESSION, value, None)
 }
 
-pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
+pub(crate) fn clear_session_cookie(state: &AppState) -> HeaderValue {
     set_cookie(&state.config, SESSION, "", Some(0))
 }
 
 /// The CSRF token for a form: derived from the browser's `csrf` cookie value.
-pub fn csrf_token(state: &AppState, cookie_value: &str) -> String {
+pub(crate) fn csrf_token(state: &AppState, cookie_value: &str) -> String {
     URL_SAFE_NO_PAD.encode(state.master.mac("csrf", cookie_value.as_bytes()))
 }
 
 /// A form's CSRF token and, when the browser has no `csrf` cookie yet, the cookie to set.
-pub fn csrf_for_form(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+pub(crate) fn csrf_for_form(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (String, Option<HeaderValue>) {
     match cookie(headers, &name(&state.config, CSRF)).filter(|v| v.len() >= 32) {
         Some(v) => (csrf_token(state, v), None),
         None => {
@@ -104,7 +107,7 @@ pub fn csrf_for_form(state: &AppState, headers: &HeaderMap) -> (String, Option<H
 }
 
 /// Does the submitted token belong to this browser's `csrf` cookie?
-pub fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+pub(crate) fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> bool {
     match (cookie(headers, &name(&state.config, CSRF)), submitted) {
         (Some(c), Some(t)) if c.len() >= 32 => ct_eq(csrf_token(state, c).as_bytes(), t.as_bytes()),
         _ => false,
@@ -113,7 +116,7 @@ pub fn csrf_ok(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -
 
 /// A submitted form of ours: readable (else a 400 page) and carrying this browser's CSRF
 /// token (else a 403 page saying `expired`: what happened and what to do).
-pub fn checked_form(
+pub(crate) fn checked_form(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
@@ -123,7 +126,7 @@ pub fn checked_form(
 }
 
 /// [`checked_form`] for a form with checkbox groups `lists` (names that may repeat).
-pub fn checked_form_with_lists(
+pub(crate) fn checked_form_with_lists(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
@@ -161,7 +164,7 @@ pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
 }
 
 /// A helpful error page.
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     render(
         status,
         &ErrorPage {
@@ -175,7 +178,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 /// What a browser-facing handler fails with: always a page, never JSON. Handlers return
 /// `Result<Response, PageError>` and use `?` on anything that can fail on the server's side.
 #[derive(Debug)]
-pub enum PageError {
+pub(crate) enum PageError {
     /// A page to show: the user's request cannot go on (status, title, what to do).
     Page {
         status: StatusCode,
@@ -262,7 +265,7 @@ impl IntoResponse for PageError {
 
 /// The page for a browser that submitted too many forms (429 with `Retry-After`): the refusal
 /// the form limiter is given.
-pub fn too_many_page(retry_after: u64) -> Response {
+pub(crate) fn too_many_page(retry_after: u64) -> Response {
     let mut r = error_page(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",
@@ -277,7 +280,7 @@ pub fn too_many_page(retry_after: u64) -> Response {
 }
 
 /// 303 See Other (RFC 9700 §4.12: never 307 after a POST carrying credentials).
-pub fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
         Err(_) => error_page(
@@ -289,7 +292,7 @@ pub fn see_other(location: &str) -> Response {
 }
 
 /// Add `Set-Cookie` headers to a response.
-pub fn with_cookies(
+pub(crate) fn with_cookies(
     mut response: Response,
     cookies: impl IntoIterator<Item = HeaderValue>,
 ) -> Response {

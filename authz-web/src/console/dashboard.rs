@@ -17,18 +17,18 @@ use authz_core::store::{BucketCount, GrantType, Store};
 /// One bucket of the hourly charts.
 pub const HOUR: i64 = 3600;
 /// Buckets in the window.
-pub const HOURS: i64 = 24;
+pub(crate) const HOURS: i64 = 24;
 
-pub const SIGNED_IN: &str = kinds::LOGIN_SUCCEEDED;
-pub const SIGN_IN_FAILED: &str = kinds::LOGIN_FAILED;
-pub const LOCKED: &str = kinds::LOGIN_LOCKED;
-pub const REFRESH_REUSE: &str = kinds::REFRESH_REUSE_DETECTED;
-pub const CODE_REPLAY: &str = kinds::CODE_REPLAYED;
+pub(crate) const SIGNED_IN: &str = kinds::LOGIN_SUCCEEDED;
+pub(crate) const SIGN_IN_FAILED: &str = kinds::LOGIN_FAILED;
+pub(crate) const LOCKED: &str = kinds::LOGIN_LOCKED;
+pub(crate) const REFRESH_REUSE: &str = kinds::REFRESH_REUSE_DETECTED;
+pub(crate) const CODE_REPLAY: &str = kinds::CODE_REPLAYED;
 /// A tool call the MCP server refused (reported into this audit log by the MCP server).
 pub const MCP_TOOL_DENIED: &str = kinds::MCP_TOOL_DENIED;
 
 /// The kinds the hourly charts count.
-pub const CHART_KINDS: [&str; 6] = [
+pub(crate) const CHART_KINDS: [&str; 6] = [
     SIGNED_IN,
     SIGN_IN_FAILED,
     LOCKED,
@@ -50,7 +50,7 @@ const SECURITY_SERIES: [(&str, &str, &str); 4] = [
 ];
 
 /// The start of the hour `ts` falls in.
-pub fn hour_start(ts: i64) -> i64 {
+pub(crate) fn hour_start(ts: i64) -> i64 {
     ts.div_euclid(HOUR) * HOUR
 }
 
@@ -66,7 +66,7 @@ fn bucket_count(since: i64, now: i64) -> usize {
 }
 
 /// "HH:MM" (UTC) of each bucket's start: "14:00" for hour-aligned windows.
-pub fn hour_labels(since: i64, n: usize) -> Vec<String> {
+pub(crate) fn hour_labels(since: i64, n: usize) -> Vec<String> {
     (0..n as i64)
         .map(|i| {
             let secs = (since + i * HOUR).rem_euclid(86_400);
@@ -113,7 +113,7 @@ fn hourly(
 }
 
 /// Sign-ins succeeded and failed per hour.
-pub fn sign_in_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart {
+pub(crate) fn sign_in_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart {
     hourly(
         "sign-ins",
         "Sign-ins per hour (UTC)",
@@ -125,7 +125,7 @@ pub fn sign_in_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart 
 }
 
 /// Lockouts, refresh-token reuse, code replays and denied MCP tool calls per hour.
-pub fn security_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart {
+pub(crate) fn security_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart {
     hourly(
         "security",
         "Security events per hour (UTC)",
@@ -137,7 +137,7 @@ pub fn security_chart(buckets: &[BucketCount], since: i64, now: i64) -> BarChart
 }
 
 /// A grant type as a short label ("token_exchange" for the RFC 8693 URN).
-pub fn grant_label(grant: &str) -> String {
+pub(crate) fn grant_label(grant: &str) -> String {
     match grant {
         "urn:ietf:params:oauth:grant-type:token-exchange" => "token_exchange".to_owned(),
         "urn:ietf:params:oauth:grant-type:device_code" => "device_code".to_owned(),
@@ -148,7 +148,7 @@ pub fn grant_label(grant: &str) -> String {
 
 /// Tokens issued in the window, one bar per grant type (every known grant, zeros included,
 /// then any other grant the counts name).
-pub fn tokens_chart(tokens_by_grant: &BTreeMap<String, i64>) -> BarChart {
+pub(crate) fn tokens_chart(tokens_by_grant: &BTreeMap<String, i64>) -> BarChart {
     let mut grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
     for g in tokens_by_grant.keys() {
         if !grants.contains(&g.as_str()) {
@@ -186,6 +186,7 @@ pub struct TableRow {
 
 impl TableRow {
     /// The values, in the order of the series.
+    #[cfg(test)]
     pub fn values(&self) -> Vec<i64> {
         self.cells.iter().map(|c| c.value).collect()
     }
@@ -262,7 +263,7 @@ pub struct Dashboard {
 }
 
 /// The dashboard from per-hour counts and the security summary's counts (pure).
-pub fn assemble(
+pub(crate) fn assemble(
     buckets: &[BucketCount],
     counts: &authz_core::store::SecurityCounts,
     since: i64,

@@ -1,7 +1,7 @@
 //! Times on console pages: UTC, `YYYY-MM-DD HH:MM`, from the unix seconds the store keeps.
 
 /// `ts` (unix seconds) as `YYYY-MM-DD HH:MM` UTC.
-pub fn utc(ts: i64) -> String {
+pub(crate) fn utc(ts: i64) -> String {
     let (y, m, d) = civil_from_days(ts.div_euclid(86_400));
     let secs = ts.rem_euclid(86_400);
     format!(
@@ -12,13 +12,13 @@ pub fn utc(ts: i64) -> String {
 }
 
 /// An optional time, or a dash.
-pub fn utc_or_dash(ts: Option<i64>) -> String {
+pub(crate) fn utc_or_dash(ts: Option<i64>) -> String {
     ts.map_or_else(|| "—".to_owned(), utc)
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (Howard
 /// Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -32,7 +32,7 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// (year, month, day) → days since 1970-01-01 (the inverse of [`civil_from_days`]).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

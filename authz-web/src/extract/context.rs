@@ -24,7 +24,7 @@ pub fn client_ip(state: &AppState, extensions: &Extensions, headers: &HeaderMap)
 
 /// The extractor of a request's `RequestContext` (the core's type, so wrapped here).
 #[derive(Debug)]
-pub struct Ctx(pub RequestContext);
+pub(crate) struct Ctx(pub RequestContext);
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;

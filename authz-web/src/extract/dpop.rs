@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for DpopProof {
 
 /// A token presented to a resource endpoint of this server.
 #[derive(Debug)]
-pub struct BearerOrDpop(pub Presentation);
+pub(crate) struct BearerOrDpop(pub Presentation);
 
 impl FromRequestParts<AppState> for BearerOrDpop {
     type Rejection = crate::error::WebError;

@@ -13,7 +13,7 @@ use authz_core::state::AppState;
 
 /// A parsed OAuth form and the body it was parsed from.
 #[derive(Debug)]
-pub struct FormBody {
+pub(crate) struct FormBody {
     pub form: Form,
     /// The body as received (`/par` keeps the parameters as sent).
     pub raw: Bytes,

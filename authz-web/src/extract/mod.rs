@@ -17,10 +17,12 @@ mod credentials;
 mod dpop;
 mod form;
 
-pub use context::{Ctx, client_ip};
+pub(crate) use context::Ctx;
+pub use context::client_ip;
 pub use credentials::ClientCredentials;
-pub use dpop::{BearerOrDpop, DpopProof};
-pub use form::FormBody;
+pub(crate) use dpop::BearerOrDpop;
+pub use dpop::DpopProof;
+pub(crate) use form::FormBody;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 

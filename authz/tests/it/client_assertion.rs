@@ -13,6 +13,7 @@ use crate::support::{Backend, CB, MCP, expect_error, expect_token, pkce, query};
 both_backends!(
     a_private_key_jwt_document_client_authenticates_with_single_use_assertions,
     a_document_listing_none_and_private_key_jwt_accepts_either_but_checks_assertions,
+    keys_for_encryption_or_another_algorithm_never_verify_an_assertion,
 );
 
 /// A client assertion (RFC 7523) for `client_id`, signed with `pem`.
@@ -102,7 +103,11 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
         assertion(&pem, &url, &issuer, now - 1, "j-expired"),
     ] {
         let msg = expect_error(redeem(Some(bad)).await, 401, "invalid_client").await;
-        assert!(msg.contains("client assertion"), "{msg}");
+        // Told as a wrong secret is (review 5 F1: nothing proves the caller is the client);
+        // the operator reads why in the audit log.
+        assert_eq!(msg, "client authentication failed");
+        let why = app.last_client_auth_failure().await;
+        assert!(why.contains("client assertion"), "{why}");
     }
     // The real one: tokens.
     let good = assertion(&pem, &url, &issuer, now + 60, "j-1");
@@ -131,7 +136,9 @@ async fn a_private_key_jwt_document_client_authenticates_with_single_use_asserti
         }
     };
     let msg = expect_error(refresh_with(good).await, 401, "invalid_client").await;
-    assert!(msg.contains("already used"), "{msg}");
+    assert_eq!(msg, "client authentication failed");
+    let why = app.last_client_auth_failure().await;
+    assert!(why.contains("already used"), "{why}");
     // A fresh assertion refreshes.
     let fresh = assertion(&pem, &url, &issuer, now + 60, "j-2");
     expect_token(refresh_with(fresh).await).await;
@@ -301,4 +308,71 @@ async fn a_document_listing_none_and_private_key_jwt_accepts_either_but_checks_a
     let client = app.state.store.get_client(&url).await.unwrap().unwrap();
     assert_eq!(client.auth_method, authz::store::AuthMethod::PrivateKeyJwt);
     assert!(client.also_public && client.is_public());
+}
+
+/// `keys::jws`, the one JWS check: the key a header's `kid` names verifies only if it is a
+/// signing key (`use` is not `enc`, RFC 7517 §4.2) and, when it states an `alg` (§4.4), only
+/// for that algorithm. The same EC key is published three times: for encryption, for RS256
+/// only, and plainly; an ES256 assertion naming either of the first two is refused, the third
+/// (the positive control) gets a token.
+async fn keys_for_encryption_or_another_algorithm_never_verify_an_assertion(backend: Backend) {
+    use authz::clock::Clock;
+    use authz::store::GrantType;
+    let app = crate::support::TestApp::spawn(backend).await;
+    let (pem, jwk) = testkit::https::es256_key("k1");
+    let variant = |kid: &str, extra: Value| {
+        let mut k = jwk.clone();
+        k["kid"] = json!(kid);
+        for (name, v) in extra.as_object().unwrap() {
+            k[name] = v.clone();
+        }
+        k
+    };
+    let keys = json!({ "keys": [
+        variant("enc", json!({ "use": "enc" })),
+        variant("rs", json!({ "alg": "RS256" })),
+        variant("sig", json!({ "use": "sig", "alg": "ES256" })),
+    ]});
+    app.private_key_jwt_client("signed", &keys, &[GrantType::ClientCredentials])
+        .await;
+    let now = app.clock.now();
+    let token = |kid: &'static str, crit: bool| {
+        let claims = json!({ "iss": "signed", "sub": "signed", "aud": app.base, "exp": now + 60,
+                             "iat": now, "jti": format!("j-{kid}-{crit}") });
+        let signed = if crit {
+            let mut header = json!({ "alg": "ES256", "kid": kid, "crit": ["exp"], "exp": 1 });
+            header["typ"] = json!("JWT");
+            sign_raw(&pem, &header, &claims)
+        } else {
+            crate::idp::sign(&pem, None, kid, &claims)
+        };
+        let app = &app;
+        async move {
+            let form = [("grant_type", "client_credentials")];
+            app.token_with_assertion(&form, &signed).await
+        }
+    };
+    for kid in ["enc", "rs"] {
+        expect_error(token(kid, false).await, 401, "invalid_client").await;
+        let why = app.last_client_auth_failure().await;
+        assert!(why.contains("matches its kid"), "{kid}: {why}");
+    }
+    // A header naming critical extensions (RFC 7515 §4.1.11: none is understood here) is
+    // refused, even signed by the right key (review 5 F3).
+    expect_error(token("sig", true).await, 401, "invalid_client").await;
+    let why = app.last_client_auth_failure().await;
+    assert!(why.contains("crit"), "{why}");
+    expect_token(token("sig", false).await).await;
+}
+
+/// A JWS (ES256) with exactly `header`, signed with `pem` (jsonwebtoken's `Header` cannot carry
+/// `crit`).
+fn sign_raw(pem: &[u8], header: &Value, claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let key = jsonwebtoken::EncodingKey::from_ec_der(pem);
+    let sig =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, jsonwebtoken::Algorithm::ES256).unwrap();
+    format!("{input}.{sig}")
 }

@@ -251,7 +251,7 @@ async fn console_pages_in_chromium_with_screenshots(backend: Backend) {
     let held = app.state.config.role_scopes(["user"]);
     let (_, signed_in) = app.recent_sign_in(&bob).await;
     let key = api_keys::create(
-        &app.state,
+        app.state.client_services(),
         &bob,
         &signed_in,
         &held,

@@ -259,7 +259,7 @@ async fn token_endpoint_refuses_bad_proofs(backend: Backend) {
 async fn a_dpop_bound_client_must_send_a_proof(backend: Backend) {
     let app = setup(backend).await;
     authz::identity::admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some("bound".into()),
         ClientSettings {

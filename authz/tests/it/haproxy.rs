@@ -298,7 +298,7 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
         .await
         .unwrap();
     let (_, secret) = admin::add_client(
-        &state,
+        state.client_services(),
         "test",
         Some("svc".into()),
         ClientSettings {
@@ -313,7 +313,7 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
     .unwrap();
     let secret = secret.unwrap().expose().to_owned();
     admin::add_client(
-        &state,
+        state.client_services(),
         "test",
         Some("cli".into()),
         ClientSettings {
@@ -328,7 +328,7 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
     .unwrap();
     for w in 0..REFRESH_WORKERS {
         admin::add_user(
-            &state,
+            state.identity(),
             "test",
             &format!("w{w}"),
             &Password::new(PW),
@@ -491,11 +491,14 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
     for o in &failed {
         per_worker[o.worker] += 1;
     }
-    let late: Vec<&&Outcome> = failed.iter().filter(|o| o.start >= dead_at).collect();
+    // Between the process's death and HAProxy seeing it (the first refused connection, tens
+    // of milliseconds) a request may still go over a pooled connection to the dead process and
+    // fail (docs/deployment.md: not replayed, as a POST). After HAProxy marked it down, none may.
+    let late: Vec<&&Outcome> = failed.iter().filter(|o| o.start >= down_at).collect();
     eprintln!(
         "haproxy robustness: {} requests, {} failed (concurrency {CONCURRENCY}), {in_flight} in \
          flight at the kill (+{dying} sent while it died), most failures of one worker {}, {} \
-         failed after the replica was gone, {} acknowledged; {timeline}",
+         failed after the replica was marked down, {} acknowledged; {timeline}",
         outcomes.len(),
         failed.len(),
         per_worker.iter().max().unwrap_or(&0),
@@ -520,12 +523,12 @@ async fn kill_dash_nine_behind_haproxy_fails_only_requests_in_flight() {
         exposed.min(CONCURRENCY),
         tail(&haproxy_log, 60)
     );
-    // Once the process was gone — the first refused connection (retried on another server)
-    // marks it down, the check confirms it — while it was down, and after it came back,
+    // Once HAProxy marked the replica down (the first refused connection, retried on another
+    // server, does it; the check confirms it), while it was down, and after it came back,
     // nothing failed.
     assert!(
         late.is_empty(),
-        "requests sent after the replica was gone failed ({timeline}): {late:#?}"
+        "requests sent after the replica was marked down failed ({timeline}): {late:#?}"
     );
     let served_between = outcomes
         .iter()

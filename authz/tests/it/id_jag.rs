@@ -580,7 +580,7 @@ async fn unknown_and_disabled_users_are_refused(backend: Backend) {
     idp.accepted(&idp.mint(&c)).await;
     // A password reset here voids grants authenticated at the IdP before it…
     authz::identity::admin::set_password(
-        &app.state,
+        app.state.identity(),
         "test",
         "bob",
         &shared::secret::Password::new("a brand new staple battery"),

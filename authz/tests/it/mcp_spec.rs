@@ -122,7 +122,7 @@ async fn prompt_consent_with_offline_access_asks_once_then_remembers(backend: Ba
     app.user(ALICE.0, ALICE.1, "user").await;
     // A confidential web client (its identity is assured, so consent can be remembered).
     let (_, secret) = authz::identity::admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some("web".to_owned()),
         authz::store::ClientSettings {

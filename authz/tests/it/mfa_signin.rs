@@ -289,7 +289,7 @@ async fn an_admin_reset_makes_the_user_choose_a_new_password(backend: Backend) {
         .unwrap();
     let temporary = Password::new("temporary password 12345");
     let reset = PasswordChange::AdminReset { temporary: true };
-    change_password(&app.state, "root", &user, &temporary, reset)
+    change_password(app.state.identity(), "root", &user, &temporary, reset)
         .await
         .unwrap();
     let (verifier, challenge) = pkce();

@@ -30,7 +30,7 @@ type Form<'a> = Vec<(&'a str, &'a str)>;
 /// A confidential browser client "rp" (Basic auth), optionally required to push; its secret.
 async fn rp(app: &TestApp, id: &str, require_par: bool) -> String {
     let (_, secret) = admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some(id.to_owned()),
         ClientSettings {

@@ -85,7 +85,7 @@ impl Proc {
         // the lockout budget).
         for name in std::iter::once("alice".to_owned()).chain((0..12).map(|i| format!("u{i}"))) {
             authz::identity::admin::add_user(
-                &state,
+                state.identity(),
                 "test",
                 &name,
                 &Password::new(PW),
@@ -96,7 +96,7 @@ impl Proc {
             .unwrap();
         }
         authz::identity::admin::add_client(
-            &state,
+            state.client_services(),
             "test",
             Some("cli".into()),
             ClientSettings {

@@ -49,7 +49,7 @@ async fn account_changes_reach_refresh(backend: Backend) {
     .await;
 
     let pw = shared::secret::Password::new("a brand new passphrase");
-    authz::identity::admin::set_password(&app.state, "test", "alice", &pw)
+    authz::identity::admin::set_password(app.state.identity(), "test", "alice", &pw)
         .await
         .unwrap();
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;

@@ -245,7 +245,7 @@ async fn a_report_sent_again_is_recorded_once(backend: Backend) {
     assert_eq!(denied(&app).await.len(), 6);
     // Another resource server's id 41 is its own event.
     let (_, other) = authz::identity::admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some("rs2".into()),
         authz::store::ClientSettings {

@@ -125,7 +125,7 @@ impl TestApp {
         resources: &[&str],
     ) -> Option<String> {
         let (_, secret) = admin::add_client(
-            &self.state,
+            self.state.client_services(),
             "test",
             Some(id.to_owned()),
             ClientSettings {
@@ -160,7 +160,7 @@ impl TestApp {
 
     pub async fn user(&self, username: &str, password: &str, role: &str) -> String {
         admin::add_user(
-            &self.state,
+            self.state.identity(),
             "test",
             username,
             &Password::new(password),
@@ -220,6 +220,21 @@ impl TestApp {
     pub async fn audit_events(&self) -> Vec<authz::store::AuditEvent> {
         self.state.audit_log.flush().await;
         self.state.store.recent(10_000).await.unwrap()
+    }
+
+    /// Why the last client authentication failed, as the audit log has it (`client.auth_failed`'s
+    /// `reason`: a client assertion's refusal is told to the operator, never to the client).
+    pub async fn last_client_auth_failure(&self) -> String {
+        let events = self.audit_events().await;
+        let last = events
+            .iter()
+            .filter(|e| e.kind == "client.auth_failed")
+            .max_by_key(|e| e.id)
+            .expect("a client.auth_failed event");
+        last.details["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn audit_kinds(&self) -> Vec<String> {
@@ -296,7 +311,7 @@ impl TestApp {
     /// A browser-flow client (authorization_code + refresh_token) redirecting to `CB`.
     pub async fn code_client(&self, id: &str, method: AuthMethod, scope: &str) -> Option<String> {
         let (_, secret) = admin::add_client(
-            &self.state,
+            self.state.client_services(),
             "test",
             Some(id.to_owned()),
             ClientSettings {
@@ -399,11 +414,48 @@ impl TestApp {
         self.sql_rows(sql).await[0].try_get::<i64, _>(0).unwrap()
     }
 
+    /// An administrator's `private_key_jwt` client `id` whose public keys are `jwks` (inline),
+    /// for `notes:read` at `MCP` with `grants` (redirecting to `CB`).
+    pub async fn private_key_jwt_client(&self, id: &str, jwks: &Value, grants: &[GrantType]) {
+        admin::add_client(
+            self.state.client_services(),
+            "test",
+            Some(id.into()),
+            ClientSettings {
+                name: format!("{id} (signed)"),
+                auth_method: AuthMethod::PrivateKeyJwt,
+                jwks: Some(jwks.to_string()),
+                grant_types: grants.to_vec(),
+                redirect_uris: vec![CB.into()],
+                scopes: shared::ScopeSet::parse("notes:read").unwrap(),
+                resources: vec![MCP.into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// `POST /token` with `form` and the client assertion `assertion` (RFC 7523 §2.2).
+    pub async fn token_with_assertion(
+        &self,
+        form: &[(&str, &str)],
+        assertion: &str,
+    ) -> reqwest::Response {
+        let mut form = form.to_vec();
+        form.push((
+            "client_assertion_type",
+            authz::clients::assertion::ASSERTION_TYPE,
+        ));
+        form.push(("client_assertion", assertion));
+        self.token(&form, None).await
+    }
+
     /// The resource server "rs": confidential, token exchange for `MCP` tokens into
     /// management-API tokens carrying at most `scopes`, and introspection. Its secret.
     pub async fn exchange_client(&self, scopes: &str) -> String {
         let (_, secret) = admin::add_client(
-            &self.state,
+            self.state.client_services(),
             "test",
             Some("rs".into()),
             ClientSettings {

@@ -77,6 +77,9 @@ pub enum Refusal {
     NoToken,
     /// A token in the query string or body: 400 `invalid_request` (RFC 6750 §2).
     TokenNotInHeader,
+    /// Two `Authorization` headers: 400 `invalid_request` (RFC 6750 §3.1; which one a proxy
+    /// in front checked is unknown, so neither is used — as `authz` refuses them).
+    TwoAuthorizations,
     /// The token is not valid here: 401 `invalid_token`.
     InvalidToken(String),
     /// The DPoP proof is missing or invalid: 401 `invalid_dpop_proof` (RFC 9449 §7.1).
@@ -103,6 +106,7 @@ impl Refusal {
         match self {
             Self::NoToken => "no_token",
             Self::TokenNotInHeader => "token_not_in_header",
+            Self::TwoAuthorizations => "two_authorizations",
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce(_) => "use_dpop_nonce",
@@ -140,6 +144,11 @@ impl IntoResponse for AuthError {
                 StatusCode::BAD_REQUEST,
                 C::InvalidRequest,
                 "tokens are accepted only in the Authorization header".to_owned(),
+            ),
+            Refusal::TwoAuthorizations => (
+                StatusCode::BAD_REQUEST,
+                C::InvalidRequest,
+                "send one Authorization header".to_owned(),
             ),
             Refusal::InvalidToken(d) => (StatusCode::UNAUTHORIZED, C::InvalidToken, d.clone()),
             Refusal::InvalidDpopProof(d) => {
@@ -183,6 +192,7 @@ impl IntoResponse for AuthError {
         let challenge_error = match &self.kind {
             Refusal::NoToken => Some(None),
             Refusal::TokenNotInHeader
+            | Refusal::TwoAuthorizations
             | Refusal::InvalidToken(_)
             | Refusal::InvalidDpopProof(_)
             | Refusal::UseDpopNonce(_)

@@ -1,8 +1,8 @@
 //! The token layer: from a request's credentials to the verified [`Caller`], or a refusal.
 //!
 //! In order, each step refusing on its own:
-//! 1. **Where.** The token comes only from the `Authorization` header: a token in the query
-//!    string is a 400 (RFC 6750 §2: §2.3's URI parameter is not accepted, §2.2's form body is
+//! 1. **Where.** The token comes only from the `Authorization` header, sent once (two are a
+//!    400 `invalid_request`, as at `authz`): a token in the query string is a 400 (RFC 6750 §2: §2.3's URI parameter is not accepted, §2.2's form body is
 //!    never read for it).
 //! 2. **Scheme.** `Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1); none is
 //!    401 without an error code, a malformed header 401 `invalid_token`.
@@ -49,8 +49,12 @@ pub(super) async fn authenticate(
     {
         return Err(state.refuse(Refusal::TokenNotInHeader, None));
     }
-    // `Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1).
-    let authorization = req.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    // `Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>` (RFC 9449 §7.1), in one header.
+    let mut headers = req.headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = headers.next().map(|v| v.as_bytes());
+    if headers.next().is_some() {
+        return Err(state.refuse(Refusal::TwoAuthorizations, None));
+    }
     let (scheme, token) = match Authorization::parse(authorization) {
         Authorization::Token(scheme, token) => (scheme, token.to_owned()),
         Authorization::Missing => return Err(state.refuse(Refusal::NoToken, None)),

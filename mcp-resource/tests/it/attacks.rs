@@ -26,6 +26,7 @@ both_backends!(
     tampered_payload_is_rejected,
     truncated_and_garbled_tokens_are_rejected,
     token_in_query_string_or_body_is_not_accepted,
+    two_authorization_headers_are_refused,
     insufficient_scope_on_every_tool_is_403,
     session_id_of_another_user_grants_nothing,
     logged_out_grant_is_refused,
@@ -292,6 +293,26 @@ async fn token_in_query_string_or_body_is_not_accepted(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// One `Authorization` header, as `authz` requires (review 4 (1)): with two, which one a
+/// component reads is up to each (a proxy may check the first, we the last), so neither is
+/// used. Positive control: the same good token alone is accepted.
+async fn two_authorization_headers_are_refused(backend: Backend) {
+    let sys = System::start(backend).await;
+    let good = sys.user_token("admin").await;
+    let profile = call("get_user_profile", json!({}));
+    let r = sys.post(Some(&good), &profile).await;
+    assert_eq!(r.status(), 200, "the control: one header is accepted");
+    for other in [format!("Bearer {good}"), "Bearer garbage".to_owned()] {
+        // `post_with` adds a second `Authorization` beside the token's.
+        let r = sys
+            .post_with(Some(&good), &profile, &[("authorization", &other)])
+            .await;
+        assert_eq!(r.status(), 400);
+        let p = challenge_params(r.headers()["www-authenticate"].to_str().unwrap());
+        assert_eq!(p["error"], "invalid_request");
+    }
 }
 
 /// MCP spec (scope challenges): every tool and resource checks its scope, with a 403 that

@@ -23,7 +23,7 @@ async fn mcp_logs_never_contain_tokens_or_secrets(backend: Backend) {
     let resource = format!("{base}/mcp");
     // A client allowed tokens for the binary's resource URL.
     let (_, secret) = authz::identity::admin::add_client(
-        &sys.authz,
+        sys.authz.client_services(),
         "test",
         Some("logcheck".into()),
         authz::store::ClientSettings {

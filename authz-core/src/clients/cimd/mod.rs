@@ -24,17 +24,17 @@ pub use crate::outbound::cimd as resolver;
 use crate::events::kinds;
 use std::sync::Arc;
 
+use crate::clients::ClientServices;
 pub use crate::config::cimd::{CimdConfig, HostVerdict};
 use crate::error::{Error, Result};
 use crate::outbound::{budget, host};
-use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome, Registration};
 pub use resolver::{Cimd, Rejected};
 
 /// Is `client_id` meant as a metadata-document URL (a URL with a host and a path beyond `/`)?
 /// Only https ones are fetched; an http one is refused with that reason rather than being
 /// reported as an unknown client.
-pub fn is_document_url(client_id: &str) -> bool {
+pub(crate) fn is_document_url(client_id: &str) -> bool {
     (client_id.starts_with("https://") || client_id.starts_with("http://"))
         && url::Url::parse(client_id).is_ok_and(|u| u.path() != "/" && u.host().is_some())
 }
@@ -43,16 +43,16 @@ pub fn is_document_url(client_id: &str) -> bool {
 /// the module docs); other ids pass through to storage. `Ok(Err(_))`: a document URL whose
 /// document was refused.
 pub async fn resolve(
-    state: &AppState,
+    svc: ClientServices<'_>,
     client_id: &str,
 ) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
-    resolve_with(state, client_id, false).await
+    resolve_with(svc, client_id, false).await
 }
 
 /// Fetch a metadata-document client's document again now, whatever its freshness and any
 /// remembered failure (`authz client refresh <url>`).
 pub async fn refresh(
-    state: &AppState,
+    svc: ClientServices<'_>,
     client_id: &str,
 ) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
     if !is_document_url(client_id) {
@@ -60,18 +60,18 @@ pub async fn refresh(
             "{client_id:?} is not a metadata-document URL"
         )));
     }
-    state.cimd.forget_failure(client_id);
-    resolve_with(state, client_id, true).await
+    svc.cimd.forget_failure(client_id);
+    resolve_with(svc, client_id, true).await
 }
 
 async fn resolve_with(
-    state: &AppState,
+    svc: ClientServices<'_>,
     client_id: &str,
     force: bool,
 ) -> Result<std::result::Result<Option<Arc<Client>>, Rejected>> {
-    let now = state.now();
-    let stored = state.clients.get(&*state.store, client_id, now).await?;
-    let cfg = &state.config.cimd;
+    let now = svc.now();
+    let stored = svc.clients.get(svc.store, client_id, now).await?;
+    let cfg = &svc.config.cimd;
     if !cfg.enabled || !is_document_url(client_id) {
         return Ok(Ok(stored.map(|(c, _)| c)));
     }
@@ -79,7 +79,7 @@ async fn resolve_with(
     // The trust policy first: a denied host names no client, stored or not.
     let Some(host) = host_of(client_id) else {
         let reason = "the client_id URL's host is not a valid host name".to_owned();
-        return Ok(Err(rejected(state, client_id, reason, now).await));
+        return Ok(Err(rejected(svc, client_id, reason, now).await));
     };
     if cfg.verdict(&host) == HostVerdict::Denied
         && stored
@@ -87,7 +87,7 @@ async fn resolve_with(
             .is_none_or(|c| c.registration == Registration::MetadataDocument)
     {
         let reason = format!("documents published at {host} are not accepted by this server");
-        return Ok(Err(rejected(state, client_id, reason, now).await));
+        return Ok(Err(rejected(svc, client_id, reason, now).await));
     }
     match &stored {
         // An administrator's (or registration's) client of that id: not ours to refetch.
@@ -107,21 +107,21 @@ async fn resolve_with(
                 .is_some_and(|t| now < t + cfg.max_cache_secs)
         })
         .map(Arc::clone);
-    if let Some(reason) = state.cimd.remembered_failure(client_id, now) {
+    if let Some(reason) = svc.cimd.remembered_failure(client_id, now) {
         return Ok(stale.map(Some).ok_or(Rejected(reason)));
     }
-    let (settings, max_age) = match fetch_and_validate(state, client_id, now).await {
+    let (settings, max_age) = match fetch_and_validate(svc, client_id, now).await {
         Ok(ok) => ok,
         Err((reason, remember)) => {
             if remember {
                 let until = now + cfg.negative_cache_secs;
-                state.cimd.remember_failure(client_id, &reason, until, now);
+                svc.cimd.remember_failure(client_id, &reason, until, now);
             }
             if let Some(c) = stale {
                 tracing::warn!(client = %client_id, %reason, "metadata refetch failed; using the stored document");
                 return Ok(Ok(Some(c)));
             }
-            return Ok(Err(rejected(state, client_id, reason, now).await));
+            return Ok(Err(rejected(svc, client_id, reason, now).await));
         }
     };
     let fresh_for = max_age
@@ -138,46 +138,40 @@ async fn resolve_with(
         metadata_expires_at: Some(now + fresh_for),
         last_used_at: stored.as_ref().and_then(|c| c.last_used_at),
     };
-    if !state.store.put_metadata_client(&client).await? {
+    if !svc.store.put_metadata_client(&client).await? {
         // Another kind of client holds the id (created meanwhile): use what is stored.
-        return Ok(Ok(state
-            .clients
-            .load(&*state.store, client_id, now)
-            .await?));
+        return Ok(Ok(svc.clients.load(svc.store, client_id, now).await?));
     }
-    state.clients.invalidate(client_id);
-    Ok(Ok(state
-        .clients
-        .load(&*state.store, client_id, now)
-        .await?))
+    svc.clients.invalidate(client_id);
+    Ok(Ok(svc.clients.load(svc.store, client_id, now).await?))
 }
 
 /// Audit a refusal (`client.metadata_rejected`, with the reason and host) and return it.
-async fn rejected(state: &AppState, client_id: &str, reason: String, now: i64) -> Rejected {
+async fn rejected(svc: ClientServices<'_>, client_id: &str, reason: String, now: i64) -> Rejected {
     let ev = AuditEvent::new(now, kinds::CLIENT_METADATA_REJECTED, Outcome::Failure)
         .client(client_id)
         .details(serde_json::json!({ "reason": reason, "host": host_of(client_id) }));
-    state.audit(ev).await;
+    svc.audit(ev).await;
     Rejected(reason)
 }
 
 /// Fetch (within the budgets of the requesting address: `budget::requester`) and validate;
 /// a failure says why, and whether it is the URL's to be remembered (not a budget's refusal).
 async fn fetch_and_validate(
-    state: &AppState,
+    svc: ClientServices<'_>,
     client_id: &str,
     now: i64,
 ) -> std::result::Result<(crate::store::ClientSettings, Option<i64>), (String, bool)> {
     let url = url::Url::parse(client_id)
         .map_err(|e| (format!("the client_id is not a URL: {e}"), true))?;
-    let fetched = state
+    let fetched = svc
         .cimd
         .fetcher()
         .fetch(&url, now, budget::requester())
         .await
         .map_err(|e| (e.to_string(), !e.is_budget()))?;
     let settings =
-        document::validate(&state.config, client_id, &fetched.body).map_err(|r| (r, true))?;
+        document::validate(svc.config, client_id, &fetched.body).map_err(|r| (r, true))?;
     Ok((settings, fetched.max_age))
 }
 

@@ -40,7 +40,7 @@ use crate::store::{AuditEvent, Outcome, QueuedSet, SetRefusal};
 /// The pause before a refused event is delivered again grows by this much per refusal (15 s,
 /// 30 s, 45 s, …: with the default bound, 2.5 minutes from the first refusal to the last —
 /// more than a resource server's JWKS cache lifetime).
-pub const REFUSAL_PAUSE_STEP: i64 = 15;
+pub(crate) const REFUSAL_PAUSE_STEP: i64 = 15;
 
 pub const SESSION_REVOKED: &str =
     "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
@@ -49,9 +49,9 @@ pub const CREDENTIAL_CHANGE: &str =
 pub const ACCOUNT_DISABLED: &str =
     "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
 /// Poll-based delivery (RFC 8936), the one delivery method offered.
-pub const POLL_DELIVERY: &str = "urn:ietf:rfc:8936";
+pub(crate) const POLL_DELIVERY: &str = "urn:ietf:rfc:8936";
 /// Every event type this transmitter emits.
-pub const EVENTS: [&str; 3] = [SESSION_REVOKED, CREDENTIAL_CHANGE, ACCOUNT_DISABLED];
+pub(crate) const EVENTS: [&str; 3] = [SESSION_REVOKED, CREDENTIAL_CHANGE, ACCOUNT_DISABLED];
 
 /// What signs security events: the token issuer, with the access-token key (RFC 8417 §2.3),
 /// so receivers verify SETs with the JWKS they already hold.
@@ -148,7 +148,7 @@ impl Signal<'_> {
 }
 
 /// Queue `signal` for every receiver, as one signed SET each (`Events::signal`).
-pub async fn emit(events: &Events, signal: Signal<'_>) {
+pub(crate) async fn emit(events: &Events, signal: Signal<'_>) {
     let receivers = &events.config.ssf.receivers;
     if receivers.is_empty() {
         return;

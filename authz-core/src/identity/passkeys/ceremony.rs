@@ -12,7 +12,7 @@ use webauthn_rs::prelude::{
 use crate::crypto::{random_secret, sha256_hex};
 use crate::error::{Error, Result};
 use crate::events::kinds;
-use crate::state::AppState;
+use crate::identity::IdentityServices;
 use crate::store::{AuditEvent, Outcome, StoredPasskey, User};
 
 use super::MAX_PER_USER;
@@ -23,8 +23,8 @@ const AUTH_USER: &str = "auth-user";
 const AUTH_DISCOVERABLE: &str = "auth-discoverable";
 
 /// The relying party for this issuer.
-fn webauthn(state: &AppState) -> Result<Webauthn> {
-    let origin = Url::parse(&state.config.issuer).map_err(Error::internal)?;
+fn webauthn(svc: IdentityServices<'_>) -> Result<Webauthn> {
+    let origin = Url::parse(&svc.config.issuer).map_err(Error::internal)?;
     let rp_id = origin
         .host_str()
         .ok_or_else(|| Error::internal("the issuer has no host"))?
@@ -44,16 +44,15 @@ fn credential_id_text(bytes: &[u8]) -> String {
 }
 
 async fn keep(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user_id: Option<&str>,
     kind: &str,
     ceremony: &impl serde::Serialize,
 ) -> Result<String> {
     let id = random_secret();
     let json = serde_json::to_string(ceremony).map_err(Error::internal)?;
-    let now = state.now();
-    state
-        .store
+    let now = svc.now();
+    svc.store
         .put_ceremony(
             &sha256_hex(&id),
             user_id,
@@ -67,16 +66,16 @@ async fn keep(
 }
 
 async fn take<T: serde::de::DeserializeOwned>(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     id: &str,
     kind: &str,
 ) -> Result<Option<(Option<String>, T)>> {
     if id.is_empty() || id.len() > 128 {
         return Ok(None);
     }
-    let Some((user, json)) = state
+    let Some((user, json)) = svc
         .store
-        .take_ceremony(&sha256_hex(id), kind, state.now())
+        .take_ceremony(&sha256_hex(id), kind, svc.now())
         .await?
     else {
         return Ok(None);
@@ -100,10 +99,10 @@ fn decoded(stored: &[StoredPasskey]) -> Result<Vec<Passkey>> {
 /// Start registering a passkey for `user`: the options for `navigator.credentials.create`
 /// (a discoverable credential is asked for) and the ceremony id.
 pub async fn start_registration(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user: &User,
 ) -> Result<(serde_json::Value, String)> {
-    let existing = state.store.user_passkeys(&user.id).await?;
+    let existing = svc.store.user_passkeys(&user.id).await?;
     if existing.len() >= MAX_PER_USER {
         return Err(bad(
             "this account has as many passkeys as it may hold: remove one first",
@@ -113,7 +112,7 @@ pub async fn start_registration(
         .iter()
         .map(|p| p.cred_id().clone())
         .collect::<Vec<_>>();
-    let (options, ceremony) = webauthn(state)?
+    let (options, ceremony) = webauthn(svc)?
         .start_passkey_registration(
             handle(&user.id),
             &user.username,
@@ -130,21 +129,21 @@ pub async fn start_registration(
         sel.insert("residentKey".into(), "required".into());
         sel.insert("requireResidentKey".into(), true.into());
     }
-    let id = keep(state, Some(&user.id), REGISTER, &ceremony).await?;
+    let id = keep(svc, Some(&user.id), REGISTER, &ceremony).await?;
     Ok((options, id))
 }
 
 /// Finish the registration with the browser's answer, from the browser session `sid`: the
 /// passkey is stored (only while that session is live), audited.
 pub async fn finish_registration(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user: &User,
     sid: &str,
     ceremony_id: &str,
     credential_json: &str,
     name: &str,
 ) -> Result<StoredPasskey> {
-    let Some((owner, ceremony)) = take::<PasskeyRegistration>(state, ceremony_id, REGISTER).await?
+    let Some((owner, ceremony)) = take::<PasskeyRegistration>(svc, ceremony_id, REGISTER).await?
     else {
         return Err(bad("the passkey request expired: start again"));
     };
@@ -153,12 +152,12 @@ pub async fn finish_registration(
     }
     let credential: RegisterPublicKeyCredential = serde_json::from_str(credential_json)
         .map_err(|_| bad("the browser's answer is not valid"))?;
-    let passkey = webauthn(state)?
+    let passkey = webauthn(svc)?
         .finish_passkey_registration(&credential, &ceremony)
         .map_err(|e| bad(&format!("the passkey was not accepted ({e})")))?;
     let name = name.trim();
     let name = if name.is_empty() { "Passkey" } else { name };
-    let now = state.now();
+    let now = svc.now();
     let stored = StoredPasskey {
         credential_id: credential_id_text(passkey.cred_id().as_ref()),
         user_id: user.id.clone(),
@@ -168,37 +167,34 @@ pub async fn finish_registration(
         created_at: now,
         last_used_at: None,
     };
-    if !state.store.add_passkey(&stored, sid).await? {
+    if !svc.store.add_passkey(&stored, sid).await? {
         return Err(bad("your session has ended: sign in again"));
     }
     let ev = AuditEvent::new(now, kinds::PASSKEY_ADDED, Outcome::Success)
         .actor(&user.username)
         .subject(&user.id)
         .details(serde_json::json!({ "name": stored.name }));
-    state.audit(ev).await;
+    svc.audit(ev).await;
     Ok(stored)
 }
 
 /// Start a sign-in: for `user` (after the username or the password: only their passkeys), or
 /// username-less (any discoverable passkey of this site).
 pub async fn start_authentication(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     user: Option<&User>,
 ) -> Result<(serde_json::Value, String)> {
-    let rp = webauthn(state)?;
+    let rp = webauthn(svc)?;
     let (options, id) = match user {
         Some(u) => {
-            let keys = decoded(&state.store.user_passkeys(&u.id).await?)?;
+            let keys = decoded(&svc.store.user_passkeys(&u.id).await?)?;
             if keys.is_empty() {
                 return Err(bad("this account has no passkey"));
             }
             let (options, ceremony) = rp
                 .start_passkey_authentication(&keys)
                 .map_err(|e| Error::internal(format!("webauthn: {e}")))?;
-            (
-                options,
-                keep(state, Some(&u.id), AUTH_USER, &ceremony).await?,
-            )
+            (options, keep(svc, Some(&u.id), AUTH_USER, &ceremony).await?)
         }
         None => {
             let (options, ceremony) = rp
@@ -206,7 +202,7 @@ pub async fn start_authentication(
                 .map_err(|e| Error::internal(format!("webauthn: {e}")))?;
             (
                 options,
-                keep(state, None, AUTH_DISCOVERABLE, &ceremony).await?,
+                keep(svc, None, AUTH_DISCOVERABLE, &ceremony).await?,
             )
         }
     };
@@ -216,7 +212,7 @@ pub async fn start_authentication(
 /// Finish a sign-in: the user whose passkey answered (enabled), or `None` for anything that
 /// does not verify (audited). `expected` (a second factor) must be that user.
 pub async fn finish_authentication(
-    state: &AppState,
+    svc: IdentityServices<'_>,
     ceremony_id: &str,
     credential_json: &str,
     expected: Option<&User>,
@@ -224,31 +220,31 @@ pub async fn finish_authentication(
     let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(credential_json) else {
         return Ok(None);
     };
-    let rp = webauthn(state)?;
+    let rp = webauthn(svc)?;
     let (stored, result) = if let Some(user) = expected {
         let Some((owner, ceremony)) =
-            take::<PasskeyAuthentication>(state, ceremony_id, AUTH_USER).await?
+            take::<PasskeyAuthentication>(svc, ceremony_id, AUTH_USER).await?
         else {
             return Ok(None);
         };
         if owner.as_deref() != Some(user.id.as_str()) {
             return Ok(None);
         }
-        let stored = state.store.user_passkeys(&user.id).await?;
+        let stored = svc.store.user_passkeys(&user.id).await?;
         (
             stored,
             rp.finish_passkey_authentication(&credential, &ceremony),
         )
     } else {
         let Some((_, ceremony)) =
-            take::<DiscoverableAuthentication>(state, ceremony_id, AUTH_DISCOVERABLE).await?
+            take::<DiscoverableAuthentication>(svc, ceremony_id, AUTH_DISCOVERABLE).await?
         else {
             return Ok(None);
         };
         let Ok((owner, _)) = rp.identify_discoverable_authentication(&credential) else {
             return Ok(None);
         };
-        let stored = state.store.passkeys_of_handle(&owner.to_string()).await?;
+        let stored = svc.store.passkeys_of_handle(&owner.to_string()).await?;
         let keys: Vec<DiscoverableKey> = decoded(&stored)?
             .iter()
             .map(DiscoverableKey::from)
@@ -259,12 +255,12 @@ pub async fn finish_authentication(
         )
     };
     let Ok(result) = result else {
-        audit_failure(state, expected).await;
+        audit_failure(svc, expected).await;
         return Ok(None);
     };
     let used = credential_id_text(result.cred_id().as_ref());
     let Some(row) = stored.iter().find(|p| p.credential_id == used) else {
-        audit_failure(state, expected).await;
+        audit_failure(svc, expected).await;
         return Ok(None);
     };
     // The signature counter and flags move on (a clone would fall behind).
@@ -274,27 +270,27 @@ pub async fn finish_authentication(
     // The user first, then the passkey still there: a removal (or a two-factor reset)
     // committed after this read bumps the user's `factors_epoch`, so the session this
     // sign-in would start is refused; one committed before it is seen here.
-    let user = match state.store.get_user(&row.user_id).await? {
+    let user = match svc.store.get_user(&row.user_id).await? {
         Some(u) if u.is_enabled() => u,
         _ => return Ok(None),
     };
-    if !state
+    if !svc
         .store
-        .touch_passkey(&row.credential_id, &json, state.now())
+        .touch_passkey(&row.credential_id, &json, svc.now())
         .await?
     {
-        audit_failure(state, expected).await;
+        audit_failure(svc, expected).await;
         return Ok(None);
     }
     Ok(Some(user))
 }
 
-async fn audit_failure(state: &AppState, user: Option<&User>) {
-    let mut ev = AuditEvent::new(state.now(), kinds::PASSKEY_FAILED, Outcome::Failure);
+async fn audit_failure(svc: IdentityServices<'_>, user: Option<&User>) {
+    let mut ev = AuditEvent::new(svc.now(), kinds::PASSKEY_FAILED, Outcome::Failure);
     if let Some(u) = user {
         ev = ev.actor(&u.username).subject(&u.id);
     }
-    state.audit(ev).await;
+    svc.audit(ev).await;
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub enum Reject {
 
 impl Reject {
     /// The refusal as an OAuth error for a JSON endpoint (`/par`, RFC 9126 §2.3).
-    pub fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         match self {
             Reject::Page { message, .. } => Error::invalid_request(message),
             Reject::Redirect(e) => Error::oauth(e.error, e.description),
@@ -169,7 +169,7 @@ pub async fn validate(
 }
 
 /// Validate parameters pushed to `/par` (RFC 9126 §2.1): the rules of `/authorize`.
-pub async fn validate_pushed(
+pub(crate) async fn validate_pushed(
     state: &AppState,
     params: &str,
 ) -> std::result::Result<AuthorizeRequest, Reject> {
@@ -271,7 +271,7 @@ impl AuthorizeRequest {
     /// authenticates at the token endpoint; a public one only through its redirect URI, which
     /// proves nothing when it is loopback or a private-use scheme: any program on the user's
     /// machine can listen there and use the client's id.
-    pub fn client_identity_assured(&self) -> bool {
+    pub(crate) fn client_identity_assured(&self) -> bool {
         if !self.client.is_public() {
             return true;
         }

@@ -35,9 +35,9 @@ use crate::state::AppState;
 use crate::store::{AuditEvent, Client, Outcome, PushedRequest};
 
 /// RFC 9126 §2.2.
-pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// The parameter that marks a request as resolved from a pushed one.
-pub const TICKET: &str = "par_ticket";
+pub(crate) const TICKET: &str = "par_ticket";
 const TICKET_LABEL: &str = "par-ticket";
 /// Client authentication parameters: never kept with the pushed request.
 const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
@@ -194,13 +194,13 @@ fn mac(state: &AppState, exp: i64, raw: &str) -> String {
 }
 
 /// The pushed parameters with a ticket, for the steps after `/authorize`.
-pub fn ticketed(state: &AppState, params: &str, now: i64) -> String {
+pub(crate) fn ticketed(state: &AppState, params: &str, now: i64) -> String {
     let exp = now + state.config.par.flow_secs;
     format!("{params}&{TICKET}={exp}.{}", mac(state, exp, params))
 }
 
 /// Does `raw` carry a valid, unexpired ticket over its parameters?
-pub fn ticket_ok(state: &AppState, raw: &str, ticket: &str, now: i64) -> bool {
+pub(crate) fn ticket_ok(state: &AppState, raw: &str, ticket: &str, now: i64) -> bool {
     let Some((exp, tag)) = ticket.split_once('.') else {
         return false;
     };

@@ -114,7 +114,7 @@ async fn client(state: &AppState, form: &Form) -> Result<Client, Reject> {
             "The request does not name a client (client_id).",
         )
     })?;
-    crate::clients::cimd::resolve(state, client_id)
+    crate::clients::cimd::resolve(state.client_services(), client_id)
         .await
         .map_err(Reject::Server)?
         .map_err(|r| {

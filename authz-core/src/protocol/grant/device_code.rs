@@ -102,9 +102,10 @@ pub async fn handle(
     // The grant's session says how the approving user had signed in (RFC 8176).
     let amr: Vec<&str> = d.amr.iter().map(String::as_str).collect();
     // Refused (audited) when the user's credentials changed since they were read above.
-    let session = crate::identity::session::start_grant(state, &user, &client.id, &amr, ctx)
-        .await?
-        .ok_or_else(|| Error::invalid_grant(Dead::CredentialsChanged.description()))?;
+    let session =
+        crate::identity::session::start_grant(state.identity(), &user, &client.id, &amr, ctx)
+            .await?
+            .ok_or_else(|| Error::invalid_grant(Dead::CredentialsChanged.description()))?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,

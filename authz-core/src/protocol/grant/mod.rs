@@ -55,7 +55,7 @@ pub async fn exchange(
         ));
     }
     let client = authentication::authenticate_audited(
-        state,
+        state.client_services(),
         &form.client_credentials(credentials),
         serde_json::json!({ "grant_type": grant.as_str() }),
         ctx,

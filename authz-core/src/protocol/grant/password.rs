@@ -41,7 +41,7 @@ pub async fn handle(
     let password = form.require("password")?;
     let password = Password::new(password);
     let user = match signin::authenticate(
-        state,
+        state.identity(),
         username,
         &password,
         &client.id,
@@ -99,13 +99,14 @@ pub async fn handle(
     // A grant session: logout and revocation end it (and the tokens carry its sid).
     // Refused (audited) when the password changed or the account was disabled since it was
     // checked: no grant outlives the remedy.
-    let session = crate::identity::session::start_grant(state, &user, &client.id, &["pwd"], ctx)
-        .await?
-        .ok_or_else(|| {
-            Error::invalid_grant(
-                "the account's password changed, or it was disabled, during this request",
-            )
-        })?;
+    let session =
+        crate::identity::session::start_grant(state.identity(), &user, &client.id, &["pwd"], ctx)
+            .await?
+            .ok_or_else(|| {
+                Error::invalid_grant(
+                    "the account's password changed, or it was disabled, during this request",
+                )
+            })?;
     let access = state.issuer.access_token(
         Subject::User {
             user: &user,
@@ -134,7 +135,7 @@ pub async fn handle(
         .await?
         .map(|rt| rt.token);
 
-    signin::audit_success(state, &user, &client.id, "password_grant", ctx).await;
+    signin::audit_success(state.identity(), &user, &client.id, "password_grant", ctx).await;
     let issued = Issued {
         grant: GrantType::Password,
         client,

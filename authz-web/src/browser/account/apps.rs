@@ -234,7 +234,7 @@ fn describe_agent(ua: &str) -> String {
     }
 }
 
-pub async fn end_others(
+pub(crate) async fn end_others(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     console: Console,

@@ -139,7 +139,17 @@ pub async fn create(
         &console.user,
     )
     .await?;
-    match api_keys::create(&state, &console.user, &signed_in, &held, name, &scope, days).await {
+    match api_keys::create(
+        state.client_services(),
+        &console.user,
+        &signed_in,
+        &held,
+        name,
+        &scope,
+        days,
+    )
+    .await
+    {
         Ok(k) => {
             let created = Created {
                 client_id: k.client_id,

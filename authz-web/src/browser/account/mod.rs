@@ -63,7 +63,16 @@ async fn confirm_identity(
     }
     let user = &console.user;
     let via = "console_confirm";
-    match signin::authenticate(state, &user.username, &password, "console", via, ctx).await? {
+    match signin::authenticate(
+        state.identity(),
+        &user.username,
+        &password,
+        "console",
+        via,
+        ctx,
+    )
+    .await?
+    {
         Ok(_) => {}
         Err(LoginFailure::Invalid) => {
             return Ok(Err("The password is incorrect.".into()));
@@ -74,7 +83,7 @@ async fn confirm_identity(
     }
     if with_code && authz_core::identity::two_factor::is_enabled(&*state.store, user).await? {
         let code = form.get("code").unwrap_or_default().trim();
-        match signin::second_factor(state, user, code, "console", ctx).await? {
+        match signin::second_factor(state.identity(), user, code, "console", ctx).await? {
             Ok(_) => {}
             Err(LoginFailure::Invalid) => {
                 return Ok(Err(

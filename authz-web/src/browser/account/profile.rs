@@ -121,7 +121,7 @@ pub async fn change_password(
     } else {
         (PasswordChange::ByUser, "password")
     };
-    let hash = match set_new_password(&state, &user.username, user, &new, kind).await {
+    let hash = match set_new_password(state.identity(), &user.username, user, &new, kind).await {
         Ok(r) => r.password_hash.unwrap_or_default(),
         Err(e) => {
             let msg = format!("That password cannot be used: {}.", user_error(e)?);

@@ -189,7 +189,7 @@ fn capitalised(s: &str) -> String {
 /// New recovery codes (the old ones stop working): a lasting second factor, so the same as
 /// turning it off — a fresh re-authentication (`Console::require_recent`), the password and a
 /// current code (or a recovery code).
-pub async fn new_codes(
+pub(crate) async fn new_codes(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     console: Console,

@@ -26,10 +26,10 @@ use authz_core::state::AppState;
 use authz_core::store::{AuditEvent, AuditQuery, Outcome};
 
 /// The most rows one CSV export holds.
-pub const EXPORT_MAX: i64 = 10_000;
+pub(crate) const EXPORT_MAX: i64 = 10_000;
 
 /// Kinds offered in the filter's `<datalist>` (any other kind can be typed): the catalogue.
-pub const KNOWN_KINDS: &[&str] = kinds::ALL;
+pub(crate) const KNOWN_KINDS: &[&str] = kinds::ALL;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -164,7 +164,7 @@ async fn page(
 }
 
 /// The CSV file of `events`: a header row, then one row per event (RFC 4180, CRLF).
-pub fn to_csv(events: &[AuditEvent]) -> String {
+pub(crate) fn to_csv(events: &[AuditEvent]) -> String {
     let mut out = csv_row(&[
         "id",
         "time",

@@ -8,7 +8,7 @@ use super::format::{Edge, datetime_local, parse_time, shorten};
 use authz_core::store::AuditQuery;
 
 /// Events per page.
-pub const PAGE: i64 = 50;
+pub(crate) const PAGE: i64 = 50;
 /// The longest filter value accepted.
 const MAX_FILTER: usize = 200;
 
@@ -107,7 +107,7 @@ impl Filter {
     }
 
     /// The query string of these filters (exact times as unix seconds), and `before`.
-    pub fn query_string(&self, before: Option<i64>) -> String {
+    pub(crate) fn query_string(&self, before: Option<i64>) -> String {
         let q = &self.query;
         let mut s = form_urlencoded::Serializer::new(String::new());
         let from = q.from.map(|t| t.to_string());

@@ -7,7 +7,7 @@ use authz_core::protocol::form::Form;
 use authz_core::store::{AuthMethod, ClientSettings, GrantType, Registration};
 
 /// The grants the create form offers: (field suffix, grant, label).
-pub const GRANTS: [(&str, GrantType, &str); 7] = [
+pub(crate) const GRANTS: [(&str, GrantType, &str); 7] = [
     (
         "authorization_code",
         GrantType::AuthorizationCode,
@@ -38,7 +38,7 @@ pub const GRANTS: [(&str, GrantType, &str); 7] = [
 ];
 
 /// The authentication methods the create form offers.
-pub const AUTH_METHODS: [AuthMethod; 4] = [
+pub(crate) const AUTH_METHODS: [AuthMethod; 4] = [
     AuthMethod::ClientSecretBasic,
     AuthMethod::ClientSecretPost,
     AuthMethod::None,
@@ -47,7 +47,7 @@ pub const AUTH_METHODS: [AuthMethod; 4] = [
 
 /// An option of the create form (`value`, shown text, selected/checked).
 #[derive(Debug, Clone)]
-pub struct Choice {
+pub(crate) struct Choice {
     pub value: &'static str,
     pub label: &'static str,
     pub on: bool,
@@ -55,7 +55,7 @@ pub struct Choice {
 
 /// The create form's values (kept after a refusal).
 #[derive(Debug, Clone, Default)]
-pub struct Draft {
+pub(crate) struct Draft {
     pub name: String,
     pub client_id: String,
     pub auth_method: String,

@@ -211,7 +211,15 @@ async fn create(
     let form = change_form(&state, &console, &body, "/admin/clients").await?;
     let draft = Draft::read(&form);
     let created = match draft.settings() {
-        Ok((id, settings)) => admin::add_client(&state, &console.user.username, id, settings).await,
+        Ok((id, settings)) => {
+            admin::add_client(
+                state.client_services(),
+                &console.user.username,
+                id,
+                settings,
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     let (view, status) = match created {

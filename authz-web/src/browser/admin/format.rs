@@ -9,7 +9,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::console::time::{civil_from_days, days_from_civil};
-pub use crate::console::time::{utc as utc_minute, utc_or_dash as utc_minute_or_dash};
+pub(crate) use crate::console::time::{utc as utc_minute, utc_or_dash as utc_minute_or_dash};
 
 const DAY: i64 = 86_400;
 
@@ -21,13 +21,13 @@ fn parts(ts: i64) -> (i64, u32, u32, i64, i64, i64) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC): `<time datetime>` and the CSV export.
-pub fn utc_iso(ts: i64) -> String {
+pub(crate) fn utc_iso(ts: i64) -> String {
     let (y, mo, d, h, mi, s) = parts(ts);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 /// The value of a `datetime-local` input for `ts` (UTC), with seconds only when they are not 0.
-pub fn datetime_local(ts: i64) -> String {
+pub(crate) fn datetime_local(ts: i64) -> String {
     let (y, mo, d, h, mi, s) = parts(ts);
     if s == 0 {
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}")
@@ -39,14 +39,14 @@ pub fn datetime_local(ts: i64) -> String {
 /// Which end of a minute a `datetime-local` value without seconds stands for: a range's start
 /// is its first second, a range's end its last, so `to=10:00` includes events at 10:00:30.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Edge {
+pub(crate) enum Edge {
     Start,
     End,
 }
 
 /// A time typed into a filter: unix seconds, or `YYYY-MM-DDTHH:MM[:SS]` (a space or `T`
 /// between date and time; a trailing `Z` is allowed), read as UTC. Years 1970 to 9999.
-pub fn parse_time(text: &str, edge: Edge) -> Result<i64, String> {
+pub(crate) fn parse_time(text: &str, edge: Edge) -> Result<i64, String> {
     let t = text.trim();
     let bad = || {
         format!(
@@ -118,12 +118,12 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `value` as one path segment (a metadata-document client's id is a URL).
-pub fn segment(value: &str) -> String {
+pub(crate) fn segment(value: &str) -> String {
     utf8_percent_encode(value, SEGMENT).to_string()
 }
 
 /// At most `max` characters of `text`, with `…` when cut.
-pub fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }
@@ -135,7 +135,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 /// One CSV cell: a text a spreadsheet would run as a formula (starting with `=`, `+`, `-`,
 /// `@`, tab or carriage return) gets a leading `'`, and a cell holding `"`, `,`, CR or LF is
 /// quoted with its quotes doubled (RFC 4180 §2).
-pub fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let value = if risky {
         format!("'{value}")
@@ -150,7 +150,7 @@ pub fn csv_cell(value: &str) -> String {
 }
 
 /// One CSV record, ended by CRLF (RFC 4180 §2).
-pub fn csv_row<S: AsRef<str>>(cells: &[S]) -> String {
+pub(crate) fn csv_row<S: AsRef<str>>(cells: &[S]) -> String {
     let mut line = cells
         .iter()
         .map(|c| csv_cell(c.as_ref()))

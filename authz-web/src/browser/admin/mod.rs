@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
 
 /// A message at the top of a page: what a change did, or why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
+pub(crate) struct Notice {
     pub ok: bool,
     pub text: String,
 }
@@ -75,7 +75,7 @@ impl Notice {
 
 /// A secret shown once, right after it was made (`.secret-once`).
 #[derive(Debug, Clone)]
-pub struct SecretView {
+pub(crate) struct SecretView {
     pub heading: String,
     pub note: String,
     pub items: Vec<SecretItem>,
@@ -83,7 +83,7 @@ pub struct SecretView {
 
 /// One value of a [`SecretView`]; `name` is its `data-name` (e.g. `client_secret`).
 #[derive(Debug, Clone)]
-pub struct SecretItem {
+pub(crate) struct SecretItem {
     pub name: &'static str,
     pub label: &'static str,
     pub value: String,
@@ -92,7 +92,7 @@ pub struct SecretItem {
 /// The form of an administrator's change: from this browser (CSRF), by a fresh
 /// re-authentication (`Console::require_recent`; or the browser is sent to sign in again and
 /// come back to `back`).
-pub async fn change_form(
+pub(crate) async fn change_form(
     state: &AppState,
     console: &Console,
     body: &[u8],
@@ -111,7 +111,7 @@ pub fn refused(e: Error) -> Result<(StatusCode, Notice), PageError> {
 }
 
 /// `text` as a sentence: a capital first letter and a full stop.
-pub fn sentence(text: &str) -> String {
+pub(crate) fn sentence(text: &str) -> String {
     let text = text.trim();
     let mut chars = text.chars();
     let mut out: String = match chars.next() {
@@ -125,7 +125,7 @@ pub fn sentence(text: &str) -> String {
 }
 
 /// A 400 page for a form field that is missing or unusable.
-pub fn bad_form(message: &str) -> PageError {
+pub(crate) fn bad_form(message: &str) -> PageError {
     PageError::page(StatusCode::BAD_REQUEST, "Invalid form", message)
 }
 

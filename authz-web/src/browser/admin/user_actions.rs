@@ -207,7 +207,14 @@ async fn reset_password(state: &AppState, console: &Console, user: &User) -> Act
     let temporary = temporary_password(&state.config.password_policy, &user.username);
     let reset = PasswordChange::AdminReset { temporary: true };
     let password = Password::new(temporary.clone());
-    let r = admin::change_password(state, &console.user.username, user, &password, reset).await?;
+    let r = admin::change_password(
+        state.identity(),
+        &console.user.username,
+        user,
+        &password,
+        reset,
+    )
+    .await?;
     Ok(Done::Secret(SecretView {
         heading: format!("Temporary password for {}", user.username),
         note: format!(

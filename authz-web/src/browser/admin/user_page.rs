@@ -123,7 +123,15 @@ async fn remove(
     // stays: it is the one making the change).
     let own = console.user.id == user.id;
     let keep = own.then_some(console.session.sid.as_str());
-    match passkeys::remove(&state, &console.user.username, &user, &credential, keep).await {
+    match passkeys::remove(
+        state.identity(),
+        &console.user.username,
+        &user,
+        &credential,
+        keep,
+    )
+    .await
+    {
         Ok(_) => Ok(see_other(&format!("{back}?done=passkey-removed"))),
         Err(e) => {
             let (status, notice) = refused(e)?;

@@ -235,7 +235,7 @@ async fn create(
     let roles = ticked_roles(&state, &form);
     let actor = &console.user.username;
     match admin::add_user(
-        &state,
+        state.identity(),
         actor,
         &username,
         &password,

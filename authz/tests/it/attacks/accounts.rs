@@ -349,7 +349,7 @@ async fn public_native_clients_never_get_a_code_without_the_user(backend: Backen
     );
     // And a public client cannot be registered to skip consent at all.
     let e = authz::identity::admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some("native2".into()),
         authz::store::ClientSettings {
@@ -372,7 +372,7 @@ async fn public_native_clients_never_get_a_code_without_the_user(backend: Backen
 async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let reg = authz::clients::registration::register(
-        &app.state,
+        app.state.client_services(),
         serde_json::from_value(json!({ "redirect_uris": ["https://a.example/cb"] })).unwrap(),
     )
     .await
@@ -389,7 +389,7 @@ async fn registration_and_key_secrets_never_show_in_debug(backend: Backend) {
     let asking = shared::ScopeSet::parse("keys:write notes:read").unwrap();
     let (_, signed_in) = app.recent_sign_in(&owner).await;
     let key = authz::clients::api_keys::create(
-        &app.state,
+        app.state.client_services(),
         &owner,
         &signed_in,
         &asking,

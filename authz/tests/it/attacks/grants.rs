@@ -296,7 +296,7 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
     // granted before refused wherever this server checks them.
     let before = login(&app, "notes:read offline_access").await;
     let new_pw = shared::secret::Password::new("an entirely new passphrase");
-    authz::identity::admin::set_password(&app.state, "admin", "alice", &new_pw)
+    authz::identity::admin::set_password(app.state.identity(), "admin", "alice", &new_pw)
         .await
         .unwrap();
     let d = expect_error(
@@ -423,7 +423,7 @@ async fn refresh_refuses_ended_sessions_and_changed_credentials(backend: Backend
     let t = login(&app, "notes:read offline_access").await;
     app.clock.advance(1);
     let pw = shared::secret::Password::new("another new passphrase here");
-    authz::identity::admin::set_password(&app.state, "admin", "alice", &pw)
+    authz::identity::admin::set_password(app.state.identity(), "admin", "alice", &pw)
         .await
         .unwrap();
     app.sql("UPDATE refresh_tokens SET revoked_at = NULL").await;

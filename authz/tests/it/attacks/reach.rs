@@ -164,7 +164,7 @@ async fn refresh_and_consent_are_bound_to_the_consented_resource(backend: Backen
     let app = TestApp::spawn(backend).await;
     app.user("alice", PW, "user").await;
     let (_, secret) = authz::identity::admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some("conf".into()),
         ClientSettings {

@@ -16,7 +16,7 @@ use authz::clients::assertion::ASSERTION_TYPE;
 use authz::clock::Clock;
 use authz::config::id_jag::{SubjectClaim, TrustedIssuer};
 use authz::protocol::id_jag_subject;
-use authz::store::{AuthMethod, ClientSettings, GrantType};
+use authz::store::GrantType;
 use serde_json::{Value, json};
 use testkit::both_backends;
 
@@ -404,35 +404,17 @@ async fn item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refuse
 ) {
     let app = TestApp::spawn(backend).await;
     let (pem, jwk) = testkit::https::es256_key("k1");
-    authz::identity::admin::add_client(
-        &app.state,
-        "test",
-        Some("signed".into()),
-        ClientSettings {
-            name: "Signed client".into(),
-            auth_method: AuthMethod::PrivateKeyJwt,
-            jwks: Some(json!({ "keys": [jwk] }).to_string()),
-            grant_types: vec![GrantType::ClientCredentials, GrantType::AuthorizationCode],
-            redirect_uris: vec![CB.into()],
-            scopes: shared::ScopeSet::parse("notes:read").unwrap(),
-            resources: vec![MCP.into()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let keys = json!({ "keys": [jwk] });
+    let grants = [GrantType::ClientCredentials, GrantType::AuthorizationCode];
+    app.private_key_jwt_client("signed", &keys, &grants).await;
     let now = app.clock.now();
     let base = app.base.clone();
     let token = |aud: Value, jti: &str| {
         let signed = client_assertion(&pem, "signed", aud, now, jti);
         let app = &app;
         async move {
-            let form = [
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", ASSERTION_TYPE),
-                ("client_assertion", signed.as_str()),
-            ];
-            app.token(&form, None).await
+            let form = [("grant_type", "client_credentials")];
+            app.token_with_assertion(&form, &signed).await
         }
     };
     for (n, aud) in [
@@ -447,8 +429,10 @@ async fn item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refuse
     .enumerate()
     {
         let resp = token(aud.clone(), &format!("t-{n}")).await;
-        let msg = expect_error(resp, 401, "invalid_client").await;
-        assert!(msg.contains("aud must be the issuer"), "{aud}: {msg}");
+        expect_error(resp, 401, "invalid_client").await;
+        // The reason is the audit log's (review 5 F1: the client is told only that it failed).
+        let why = app.last_client_auth_failure().await;
+        assert!(why.contains("aud must be the issuer"), "{aud}: {why}");
     }
     // Positive control: the issuer identifier, a single string.
     expect_token(token(json!(base), "t-ok").await).await;
@@ -479,6 +463,8 @@ async fn item_15_a_client_assertion_for_the_token_endpoint_or_an_array_is_refuse
     };
     let resp = par(json!(format!("{base}/par")), "p-0").await;
     expect_error(resp, 401, "invalid_client").await;
+    let why = app.last_client_auth_failure().await;
+    assert!(why.contains("aud must be the issuer"), "{why}");
     assert_eq!(par(json!(base), "p-ok").await.status(), 201);
 }
 

@@ -78,7 +78,7 @@ async fn admin_reset(app: &TestApp, name: &str) {
     let u = user(app, name).await;
     let reset = PasswordChange::AdminReset { temporary: true };
     let temp = Password::new(TEMP);
-    change_password(&app.state, "root", &u, &temp, reset)
+    change_password(app.state.identity(), "root", &u, &temp, reset)
         .await
         .unwrap();
 }
@@ -87,7 +87,9 @@ async fn admin_reset(app: &TestApp, name: &str) {
 /// does after its own checks) and answered by a new software authenticator.
 pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
     let u = user(app, name).await;
-    let (options, ceremony) = passkeys::start_registration(&app.state, &u).await.unwrap();
+    let (options, ceremony) = passkeys::start_registration(app.state.identity(), &u)
+        .await
+        .unwrap();
     let origin = url::Url::parse(&app.state.config.issuer)
         .unwrap()
         .origin()
@@ -99,13 +101,21 @@ pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
         now: app.clock.now(),
         dpop_jkt: None,
     };
-    let held = authz::identity::session::start_grant(&app.state, &u, "test", &["pwd"], &ctx)
-        .await
-        .unwrap()
-        .expect("a live session");
-    passkeys::finish_registration(&app.state, &u, &held.sid, &ceremony, &credential, "soft")
-        .await
-        .unwrap();
+    let held =
+        authz::identity::session::start_grant(app.state.identity(), &u, "test", &["pwd"], &ctx)
+            .await
+            .unwrap()
+            .expect("a live session");
+    passkeys::finish_registration(
+        app.state.identity(),
+        &u,
+        &held.sid,
+        &ceremony,
+        &credential,
+        "soft",
+    )
+    .await
+    .unwrap();
     key
 }
 
@@ -287,7 +297,7 @@ async fn item_02_a_temporary_password_gives_no_session_after_the_owner_chose_the
     // A change already under way when alice's committed (it read the temporary password) does
     // not overwrite hers: the user's own change is a compare-and-set.
     let raced = change_password(
-        &app.state,
+        app.state.identity(),
         "alice",
         &before,
         &Password::new(THEIRS),

@@ -384,7 +384,7 @@ async fn item_01_admin_remedies_and_the_own_password_change_remove_passkeys(back
         1
     );
     plant(&app, &alice, "planted-5", "attacker").await;
-    admin::set_password(&app.state, "cli", "alice", &Password::new(PW))
+    admin::set_password(app.state.identity(), "cli", "alice", &Password::new(PW))
         .await
         .unwrap();
     assert!(

@@ -386,7 +386,7 @@ async fn item_09_an_admin_cannot_rotate_the_secret_of_a_users_api_key(backend: B
     let held = app.state.config.role_scopes(["user"]);
     let (_, proof) = app.recent_sign_in(&owner).await;
     let key = api_keys::create(
-        &app.state,
+        app.state.client_services(),
         &owner,
         &proof,
         &held,

@@ -20,6 +20,7 @@ both_backends!(
     item_13_an_ssf_and_resource_events_flood_gets_429_with_retry_after,
     item_13_one_address_exhausting_its_cimd_budget_does_not_stop_another,
     item_16_a_trailing_dot_does_not_escape_the_cimd_deny_list,
+    review_5_f2_a_registered_client_cannot_spend_a_trusted_key_sets_refetch,
 );
 
 const IDP: &str = "https://idp.round3.example";
@@ -61,7 +62,7 @@ async fn fixture(backend: Backend, tweak: impl FnOnce(&mut authz::config::Config
     let agent_secret = agent_client(&app, AGENT).await;
     // An administrator's private_key_jwt client whose keys are at a jwks_uri.
     authz::identity::admin::add_client(
-        &app.state,
+        app.state.client_services(),
         "test",
         Some(SVC.into()),
         ClientSettings {
@@ -212,13 +213,14 @@ async fn item_13_trusted_key_sets_are_served_stale_while_their_host_is_down(back
     app.clock.advance(3600);
     let msg = expect_error(f.id_jag_grant("jag-too-old").await, 400, "invalid_grant").await;
     assert!(msg.contains("could not be fetched"), "{msg}");
-    let msg = expect_error(
+    expect_error(
         f.private_key_jwt_grant("pkj-too-old").await,
         401,
         "invalid_client",
     )
     .await;
-    assert!(msg.contains("could not be fetched"), "{msg}");
+    let why = app.last_client_auth_failure().await;
+    assert!(why.contains("could not be fetched"), "{why}");
     // The host is back: fetched again, both grants work.
     host.put(IDP_JWKS, Route::json(&f.idp.jwks));
     host.put(SVC_JWKS, Route::json(&f.svc_jwks));
@@ -460,4 +462,68 @@ async fn item_16_a_trailing_dot_does_not_escape_the_cimd_deny_list(backend: Back
     host.put("/client.json", Route::json(&document(&url)));
     let page = authorize_from(app, "198.51.100.1", &url).await;
     assert!(is_login_page(&page), "{page:?}");
+}
+
+/// Review 5 F2: the "an unknown `kid` refetches once a minute per URL" record was shared by the
+/// trusted key sets and the ones self-described clients name. An anonymous caller registered a
+/// client (`/register`) naming `svc`'s `jwks_uri`, sent an assertion with a bogus `kid`, and so
+/// spent the refetch `svc` needed when it rotated its key a moment later: its new key was
+/// refused for up to five minutes. Each cache has its own record now.
+async fn review_5_f2_a_registered_client_cannot_spend_a_trusted_key_sets_refetch(backend: Backend) {
+    let f = fixture(backend, |_| {}).await;
+    let (app, host) = (&f.app, &f.idp.host);
+    f.both_grants_work("first").await; // svc's set is in the trusted cache
+    // The attacker's client, naming svc's key-set URL.
+    let reg = app
+        .http
+        .post(app.url("/register"))
+        .json(&json!({
+            "redirect_uris": [crate::support::CB],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": host.url(SVC_JWKS),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 201, "registered");
+    let attacker = reg.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = app.clock.now();
+    let bogus = json!({ "iss": attacker, "sub": attacker, "aud": app.base, "exp": now + 60,
+                        "iat": now, "jti": "bogus" });
+    let (attacker_pem, _) = testkit::https::es256_key("bogus");
+    let spent = app
+        .token(
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    authz::clients::assertion::ASSERTION_TYPE,
+                ),
+                (
+                    "client_assertion",
+                    &sign(&attacker_pem, None, "bogus", &bogus),
+                ),
+            ],
+            None,
+        )
+        .await;
+    expect_error(spent, 401, "invalid_client").await;
+    let hits = host.hits(SVC_JWKS);
+    // svc rotates its key now; its first assertion with the new kid gets a token (the
+    // trusted cache refetches once for the unknown kid).
+    let (new_pem, _) = publish_key(host, SVC_JWKS, "svc-2");
+    let t = expect_token(
+        f.private_key_jwt_grant_with(&new_pem, "svc-2", "pkj-new")
+            .await,
+    )
+    .await;
+    assert!(t["access_token"].is_string());
+    assert_eq!(
+        host.hits(SVC_JWKS),
+        hits + 1,
+        "one refetch, for the trusted cache"
+    );
 }

@@ -11,6 +11,14 @@
 //! - R2-1 (the review of the merged renovation): a request with two `Authorization` headers
 //!   was authenticated by the first, so a proxy reading the last one would see another party;
 //!   refused now, as two `DPoP` headers are.
+//! - R4-2: `/token` told an unknown client id ("client authentication failed") from a known one
+//!   presented with another method ("this client must authenticate with …"), so anyone could
+//!   list the clients and their methods; the method is named now only to a caller who proved
+//!   the client's secret.
+//! - Review 5 F1: the same oracle through a `private_key_jwt` client: any assertion, even
+//!   `a.b.c`, was refused with its reason ("malformed JWT", "no key … matches its kid", "its
+//!   jwks_uri could not be fetched: …"), an unknown client with the generic answer. Every
+//!   refusal of an assertion is the generic answer now; the reason goes to the audit log.
 
 use serde_json::json;
 use testkit::agent::FormAgent;
@@ -27,6 +35,8 @@ both_backends!(
     f2_ending_sessions_reaches_sessions_past_their_lifetime,
     f3_management_api_answers_are_not_stored,
     r2_1_two_authorization_headers_are_refused,
+    r4_2_token_refusals_do_not_tell_which_clients_exist,
+    review_5_f1_a_private_key_jwt_client_is_not_told_apart_from_an_unknown_one,
 );
 
 /// alice's management token (token exchange by "rs") from a password sign-in made now.
@@ -251,4 +261,118 @@ async fn r2_1_two_authorization_headers_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(two.status(), 400);
+}
+
+async fn r4_2_token_refusals_do_not_tell_which_clients_exist(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.service_client("svc", "notes:read").await;
+    let token = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let mut form = form;
+            form.push(("grant_type", "client_credentials".into()));
+            let r = app.http.post(app.url("/token")).form(&form);
+            r.send().await.unwrap()
+        }
+    };
+    // The probes an outsider can make without any secret, for a client that exists ("svc",
+    // client_secret_basic) and one that does not: the same answer, word for word.
+    for (probe, form) in [
+        ("none", vec![]),
+        (
+            "client_secret_post",
+            vec![("client_secret", "guess".to_owned())],
+        ),
+    ] {
+        let mut answers = Vec::new();
+        for id in ["svc", "nobody"] {
+            let mut form = form.clone();
+            form.push(("client_id", id.to_owned()));
+            answers
+                .push(crate::support::expect_error(token(form).await, 401, "invalid_client").await);
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "{probe}: a known client id is told apart"
+        );
+    }
+    // Positive controls: the client's own secret through the wrong method is told which method
+    // to use (it proved it is the client), and through the right one gets a token.
+    let wrong_method = vec![
+        ("client_id", "svc".to_owned()),
+        ("client_secret", secret.clone()),
+    ];
+    let told = crate::support::expect_error(token(wrong_method).await, 401, "invalid_client").await;
+    assert!(told.contains("client_secret_basic"), "{told}");
+    let right = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth("svc", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    expect_token(right).await;
+}
+
+async fn review_5_f1_a_private_key_jwt_client_is_not_told_apart_from_an_unknown_one(
+    backend: Backend,
+) {
+    use authz::clock::Clock;
+    use authz::store::GrantType;
+    let app = TestApp::spawn(backend).await;
+    let (pem, jwk) = testkit::https::es256_key("k1");
+    let keys = json!({ "keys": [jwk] });
+    app.private_key_jwt_client("signed", &keys, &[GrantType::ClientCredentials])
+        .await;
+    let now = app.clock.now();
+    let claims = |id: &str, jti: &str| json!({ "iss": id, "sub": id, "aud": app.base, "exp": now + 60, "iat": now, "jti": jti });
+    let token = |id: &'static str, assertion: String| {
+        let app = &app;
+        async move {
+            let form = [("grant_type", "client_credentials"), ("client_id", id)];
+            app.token_with_assertion(&form, &assertion).await
+        }
+    };
+    let forged = |id, kid, jti| {
+        crate::idp::sign(
+            &testkit::https::es256_key(kid).0,
+            None,
+            kid,
+            &claims(id, jti),
+        )
+    };
+    // What an outsider can send without the client's key: garbage, and a signed assertion
+    // naming another kid or the right kid with another key. For the client and for an unknown
+    // id: the same answer, word for word.
+    for (probe, signed, unknown) in [
+        ("garbage", "a.b.c".to_owned(), "a.b.c".to_owned()),
+        (
+            "other kid",
+            forged("signed", "k9", "j1"),
+            forged("nobody", "k9", "j2"),
+        ),
+        (
+            "other key",
+            forged("signed", "k1", "j3"),
+            forged("nobody", "k1", "j4"),
+        ),
+    ] {
+        let known =
+            crate::support::expect_error(token("signed", signed).await, 401, "invalid_client")
+                .await;
+        // The operator learns why (the audit log).
+        let why = app.last_client_auth_failure().await;
+        assert!(why.contains("client assertion"), "{probe}: {why}");
+        let other =
+            crate::support::expect_error(token("nobody", unknown).await, 401, "invalid_client")
+                .await;
+        assert_eq!(
+            known, other,
+            "{probe}: a private_key_jwt client is told apart"
+        );
+    }
+    // Positive control: the client's own assertion gets a token.
+    let own = crate::idp::sign(&pem, None, "k1", &claims("signed", "j5"));
+    expect_token(token("signed", own).await).await;
 }

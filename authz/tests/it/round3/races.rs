@@ -62,7 +62,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     // Positive control: nothing happened in between, the session starts (browser and grant).
     let u = read(&app).await;
     let _ = app.start_session(&u, HOW, &ctx(&app)).await.unwrap();
-    let _ = session::start_grant(&app.state, &u, "test", &["pwd"], &ctx(&app))
+    let _ = session::start_grant(app.state.identity(), &u, "test", &["pwd"], &ctx(&app))
         .await
         .unwrap();
     assert_eq!(live_sessions(&app, &id).await, 2);
@@ -70,12 +70,18 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     // An administrator's reset commits between the password check and the session.
     let stale = read(&app).await;
     let reset = PasswordChange::AdminReset { temporary: false };
-    change_password(&app.state, "root", &stale, &Password::new(NEW), reset)
-        .await
-        .unwrap();
+    change_password(
+        app.state.identity(),
+        "root",
+        &stale,
+        &Password::new(NEW),
+        reset,
+    )
+    .await
+    .unwrap();
     assert_eq!(live_sessions(&app, &id).await, 0);
     let _ = app.start_session(&stale, HOW, &ctx(&app)).await;
-    let _ = session::start_grant(&app.state, &stale, "test", &["pwd"], &ctx(&app)).await;
+    let _ = session::start_grant(app.state.identity(), &stale, "test", &["pwd"], &ctx(&app)).await;
     assert_eq!(
         live_sessions(&app, &id).await,
         0,
@@ -97,7 +103,7 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
     // replacement session of the change itself (stamped with the new hash) starts.
     let before = read(&app).await;
     change_password(
-        &app.state,
+        app.state.identity(),
         "alice",
         &before,
         &Password::new(OWN),
@@ -124,7 +130,8 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
         .await
         .unwrap();
     let _ = app.start_session(&enabled, HOW, &ctx(&app)).await;
-    let _ = session::start_grant(&app.state, &enabled, "test", &["pwd"], &ctx(&app)).await;
+    let _ =
+        session::start_grant(app.state.identity(), &enabled, "test", &["pwd"], &ctx(&app)).await;
     admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
         .await
         .unwrap();
@@ -149,7 +156,7 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     let signed_in = app.proof_of_sign_in(&old_sid, &owner).await;
     let late_proof = app.proof_of_sign_in(&old_sid, &owner).await;
     let key = api_keys::create(
-        &app.state,
+        app.state.client_services(),
         &owner,
         &signed_in,
         &held,
@@ -164,11 +171,17 @@ async fn review_01_an_api_key_from_a_session_a_reset_ended_is_not_created(backen
     // The reset ends the session (and revokes the key); a creation under way from that
     // session, which read the owner and passed its checks before, stores nothing.
     let reset = PasswordChange::AdminReset { temporary: false };
-    change_password(&app.state, "root", &owner, &Password::new(NEW), reset)
-        .await
-        .unwrap();
+    change_password(
+        app.state.identity(),
+        "root",
+        &owner,
+        &Password::new(NEW),
+        reset,
+    )
+    .await
+    .unwrap();
     let late = api_keys::create(
-        &app.state,
+        app.state.client_services(),
         &owner,
         &late_proof,
         &held,
