@@ -6,8 +6,9 @@
 //! - the header's algorithm is one the caller allows (an asymmetric one for remote keys: never
 //!   `none`, which `decode_header` refuses, nor HMAC keyed with a public key);
 //! - the key is the one the header's `kid` names (or, without a `kid`, any key of the set),
-//!   never a key published for encryption (`use: enc`, RFC 7517 §4.2), and a key that states its
-//!   own `alg` (§4.4) is used with that algorithm only;
+//!   never a key published for encryption (`use: enc`, RFC 7517 §4.2) nor one whose
+//!   `key_ops` (§4.3) leave out `verify`, and a key that states its own `alg` (§4.4) is used
+//!   with that algorithm only;
 //! - a header naming critical extensions (`crit`, RFC 7515 §4.1.11) is refused: this server
 //!   understands none, and a recipient must reject what it does not understand;
 //! - the payload is a JSON object.
@@ -15,7 +16,7 @@
 //! Every claim (`iss`, `aud`, `exp`…) is the caller's checklist, against the injected clock.
 
 use base64::Engine;
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::Value;
 
@@ -47,6 +48,10 @@ pub(crate) fn candidates<'a>(set: &'a JwkSet, header: &'a Header) -> impl Iterat
     set.keys.iter().filter(move |k| {
         (header.kid.is_none() || k.common.key_id == header.kid)
             && k.common.public_key_use != Some(PublicKeyUse::Encryption)
+            && k.common
+                .key_operations
+                .as_ref()
+                .is_none_or(|ops| ops.contains(&KeyOperations::Verify))
             && k.common
                 .key_algorithm
                 .is_none_or(|a| key_algorithm_is(a, header.alg))
@@ -156,6 +161,8 @@ mod tests {
             rsa("enc", serde_json::json!({ "use": "enc" })),
             rsa("ps", serde_json::json!({ "alg": "PS256" })),
             rsa("rs", serde_json::json!({ "alg": "RS256", "use": "sig" })),
+            rsa("ops-enc", serde_json::json!({ "key_ops": ["encrypt"] })),
+            rsa("ops-verify", serde_json::json!({ "key_ops": ["verify"] })),
         ]));
         let kids = |h: Header| {
             candidates(&keys, &h)
@@ -166,11 +173,21 @@ mod tests {
         assert_eq!(kids(header(Algorithm::RS256, Some("sig"))), ["sig"]);
         assert!(kids(header(Algorithm::RS256, Some("enc"))).is_empty());
         assert!(kids(header(Algorithm::RS256, Some("other"))).is_empty());
+        // key_ops without "verify" (RFC 7517 §4.3) is no signing key either (review 5, second
+        // round, F3); with it, it is.
+        assert!(kids(header(Algorithm::RS256, Some("ops-enc"))).is_empty());
+        assert_eq!(
+            kids(header(Algorithm::RS256, Some("ops-verify"))),
+            ["ops-verify"]
+        );
         // A key with its own alg is used with that alg only.
         assert_eq!(kids(header(Algorithm::PS256, Some("ps"))), ["ps"]);
         assert!(kids(header(Algorithm::RS256, Some("ps"))).is_empty());
         // No kid: every signing key the algorithm allows.
-        assert_eq!(kids(header(Algorithm::RS256, None)), ["sig", "rs"]);
+        assert_eq!(
+            kids(header(Algorithm::RS256, None)),
+            ["sig", "rs", "ops-verify"]
+        );
     }
 
     #[test]

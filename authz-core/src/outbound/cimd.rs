@@ -33,9 +33,17 @@ pub struct Cimd {
 
 const MAX_REMEMBERED_FAILURES: usize = 10_000;
 
-/// An unknown `kid` refetches a key set at most this often per URL (a key rotated at the
-/// party is picked up at once; a stream of bogus `kid`s costs one fetch a minute).
-pub(crate) const REFETCH_EVERY_SECS: i64 = 60;
+/// An unknown `kid` refetches a key set a client names at most this often per URL (a key
+/// rotated at the client is picked up at once; a stream of bogus `kid`s costs one fetch a
+/// minute).
+pub const REFETCH_EVERY_SECS: i64 = 60;
+
+/// The same for a trusted set (an administrator's client, an ID-JAG issuer). Anyone who knows
+/// such a client's id (it is no secret) can send an assertion with a bogus `kid` before the
+/// party's first one with its new key, so the spent refetch must come back within seconds: a
+/// rotation is delayed by at most this, at the cost of a fetch of an operator-chosen URL every
+/// few seconds at worst.
+pub const TRUSTED_REFETCH_EVERY_SECS: i64 = 5;
 
 impl Cimd {
     pub fn new(cfg: &CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
@@ -88,12 +96,16 @@ impl Cimd {
         let Ok(mut map) = self.refetched.lock() else {
             return false;
         };
+        let every = match whose {
+            Source::Trusted => TRUSTED_REFETCH_EVERY_SECS,
+            Source::ClientNamed => REFETCH_EVERY_SECS,
+        };
         if map.len() >= 1024 {
             map.retain(|_, t| now < *t + REFETCH_EVERY_SECS);
         }
         let key = (whose, uri.to_owned());
         match map.get(&key) {
-            Some(t) if now < *t + REFETCH_EVERY_SECS && now >= *t => false,
+            Some(t) if now < *t + every && now >= *t => false,
             _ => {
                 map.insert(key, now);
                 true
@@ -144,14 +156,19 @@ mod tests {
     fn refetches_for_unknown_kids_are_rate_limited() {
         let cimd = Cimd::new(&Default::default(), Vec::new());
         let uri = "https://idp.test/rate-limit-unit-test";
-        let t = Source::Trusted;
-        assert!(cimd.may_refetch(t, uri, 1000));
-        assert!(!cimd.may_refetch(t, uri, 1000 + REFETCH_EVERY_SECS / 2));
-        assert!(cimd.may_refetch(t, uri, 1000 + REFETCH_EVERY_SECS));
+        let c = Source::ClientNamed;
+        assert!(cimd.may_refetch(c, uri, 1000));
+        assert!(!cimd.may_refetch(c, uri, 1000 + REFETCH_EVERY_SECS / 2));
+        assert!(cimd.may_refetch(c, uri, 1000 + REFETCH_EVERY_SECS));
         assert!(
-            cimd.may_refetch(t, "https://idp.test/another", 1001),
+            cimd.may_refetch(c, "https://idp.test/another", 1001),
             "per URL"
         );
+        // A trusted set's refetch comes back within seconds.
+        let t = Source::Trusted;
+        assert!(cimd.may_refetch(t, uri, 3000));
+        assert!(!cimd.may_refetch(t, uri, 3000 + TRUSTED_REFETCH_EVERY_SECS - 1));
+        assert!(cimd.may_refetch(t, uri, 3000 + TRUSTED_REFETCH_EVERY_SECS));
         // Per cache: a client-named refetch of the same URL spends nothing of the trusted one.
         let uri = "https://idp.test/shared";
         assert!(cimd.may_refetch(Source::ClientNamed, uri, 2000));

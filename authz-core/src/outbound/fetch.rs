@@ -99,7 +99,10 @@ impl Fetcher {
                 tokio::time::timeout(self.timeout(), lookup)
                     .await
                     .map_err(|_| FetchError::Timeout)?
-                    .map_err(|_| FetchError::Resolve)?
+                    .map_err(|e| {
+                        tracing::info!(host = %name, cause = %e, "fetch refused: the host does not resolve");
+                        FetchError::Resolve
+                    })?
                     .map(|a| a.ip())
                     .collect()
             }
@@ -107,6 +110,7 @@ impl Fetcher {
         if !allowed {
             // One bad address taints the name: an attacker mixes addresses to win a race.
             if let Some(reason) = addrs.iter().find_map(|ip| guard::forbidden(*ip)) {
+                tracing::info!(%host, address = reason, "fetch refused: not a public address");
                 return Err(FetchError::Forbidden(reason));
             }
         }

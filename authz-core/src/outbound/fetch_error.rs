@@ -1,6 +1,10 @@
 //! Why a guarded fetch failed (`fetch.rs`), including a refusal by a fetch budget
 //! (`budget.rs`).
 
+/// What a host without a public address is told, resolved or not.
+const NOT_PUBLIC: &str =
+    "the host does not resolve to a public address (this server does not fetch from others)";
+
 /// Why a fetch failed; the text is shown on the error page and recorded in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -10,9 +14,14 @@ pub enum FetchError {
     NoHost,
     #[error("the URL's host is not a valid host name")]
     BadHost,
-    #[error("the host could not be resolved")]
+    /// The host has no address. Told in the words of `Forbidden`: an outsider must not learn
+    /// which internal names exist (a name that resolves to a private address, against one
+    /// that does not resolve at all). The log says which.
+    #[error("{}", NOT_PUBLIC)]
     Resolve,
-    #[error("the host resolves to {0}, which this server does not fetch from")]
+    /// The host resolves to an address of this class (loopback, private…): told as
+    /// `Resolve` is, the class only logged.
+    #[error("{}", NOT_PUBLIC)]
     Forbidden(&'static str),
     #[error("too many metadata fetches from this host; try again in a minute")]
     HostBudget,

@@ -46,12 +46,18 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     // Forms that embed an IPv4 address: judged by that address.
     let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     match s {
-        // ::ffff:a.b.c.d (IPv4-mapped) and ::a.b.c.d (IPv4-compatible, deprecated).
-        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => {
+        // ::ffff:a.b.c.d (IPv4-mapped), ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765 SIIT)
+        // and ::a.b.c.d (IPv4-compatible, deprecated).
+        [0, 0, 0, 0, 0, 0xffff, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
+        | [0, 0, 0, 0, 0, 0, hi, lo] => {
             return forbidden_v4(embedded(hi, lo));
         }
         // 64:ff9b::a.b.c.d (NAT64, RFC 6052).
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => return forbidden_v4(embedded(hi, lo)),
+        // 64:ff9b:1::/48 (local-use NAT64, RFC 8215): never global, and where the IPv4 address
+        // sits depends on the operator's prefix length, so the whole range is refused.
+        [0x64, 0xff9b, 1, ..] => return Some("a local-use NAT64 (RFC 8215) address"),
         // 2002:aabb:ccdd::/48 (6to4, RFC 3056).
         [0x2002, hi, lo, ..] => return forbidden_v4(embedded(hi, lo)),
         _ => {}
@@ -101,6 +107,11 @@ mod tests {
             "::ffff:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            // Review 5 (second round) F2: IPv4-translated (SIIT) and local-use NAT64.
+            "::ffff:0:7f00:1",
+            "::ffff:0:a00:1",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:7f00:1::",
             "2002:7f00:1::1",
             "fc00::1",
             "fd12:3456::1",
@@ -125,6 +136,7 @@ mod tests {
             "198.17.255.255",
             "223.255.255.255",
             "::ffff:8.8.8.8",
+            "::ffff:0:808:808",
             "64:ff9b::808:808",
             "2002:0808:0808::1",
             "2606:4700:4700::1111",

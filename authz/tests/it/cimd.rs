@@ -295,6 +295,16 @@ async fn private_addresses_need_the_allow_list(backend: Backend) {
     refused(&app, &by_name, "does not fetch from").await;
     let literal = format!("https://[::1]:{}/client.json", host.port);
     refused(&app, &literal, "does not fetch from").await;
+    // A name that does not resolve at all is told in the same words (review 5, second round,
+    // F4: otherwise anyone could probe which internal names exist).
+    let nowhere = "https://no-such-host.invalid/client.json";
+    let told = |page: &str| {
+        let at = page.find("the host does not resolve").expect("the reason");
+        page[at..at + 60].to_owned()
+    };
+    let a = authorize(&app, &FormAgent::new(), &by_name).await;
+    let b = authorize(&app, &FormAgent::new(), nowhere).await;
+    assert_eq!(told(&a.body), told(&b.body));
     assert_eq!(
         host.hits("/client.json"),
         0,

@@ -21,6 +21,7 @@ both_backends!(
     item_13_one_address_exhausting_its_cimd_budget_does_not_stop_another,
     item_16_a_trailing_dot_does_not_escape_the_cimd_deny_list,
     review_5_f2_a_registered_client_cannot_spend_a_trusted_key_sets_refetch,
+    review_5b_f1_a_bogus_kid_delays_a_trusted_rotation_by_seconds_at_most,
 );
 
 const IDP: &str = "https://idp.round3.example";
@@ -526,4 +527,40 @@ async fn review_5_f2_a_registered_client_cannot_spend_a_trusted_key_sets_refetch
         hits + 1,
         "one refetch, for the trusted cache"
     );
+}
+
+/// Review 5 (second round) F1: anyone who knows a trusted client's id (it is no secret) can
+/// send an assertion for it with a bogus `kid` just before the client's first one with its
+/// new key, spending the trusted set's refetch for an unknown `kid`. That refetch comes back
+/// within `TRUSTED_REFETCH_EVERY_SECS` (5 s; it was 60 s), so a rotation is delayed by seconds
+/// at most.
+async fn review_5b_f1_a_bogus_kid_delays_a_trusted_rotation_by_seconds_at_most(backend: Backend) {
+    let f = fixture(backend, |_| {}).await;
+    let (app, host) = (&f.app, &f.idp.host);
+    f.both_grants_work("first").await;
+    app.clock.advance(61); // no refetch spent yet
+    let (stranger, _) = testkit::https::es256_key("bogus");
+    expect_error(
+        f.private_key_jwt_grant_with(&stranger, "bogus", "spend")
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let (new_pem, _) = publish_key(host, SVC_JWKS, "svc-2");
+    // Inside the window the new key is not known yet (the bound, not a goal) ...
+    expect_error(
+        f.private_key_jwt_grant_with(&new_pem, "svc-2", "too-soon")
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // ... and five seconds later it is.
+    app.clock.advance(5);
+    expect_token(
+        f.private_key_jwt_grant_with(&new_pem, "svc-2", "in-time")
+            .await,
+    )
+    .await;
 }
