@@ -62,14 +62,24 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         [0x2002, hi, lo, ..] => return forbidden_v4(embedded(hi, lo)),
         _ => {}
     }
-    Some(match s[0] {
-        0xfc00..=0xfdff => "a unique-local (RFC 4193) address",
-        0xfe80..=0xfebf => "a link-local address",
-        0xfec0..=0xfeff => "a site-local address",
-        0xff00..=0xffff => "a multicast address",
-        0x2001 if s[1] == 0 => "a Teredo address",
-        0x2001 if s[1] == 0xdb8 => "a documentation (RFC 3849) address",
-        0x0100 if s[1..4] == [0, 0, 0] => "a discard-only (RFC 6666) address",
+    // Only global unicast is fetched (2000::/3, RFC 4291 §2.4): everything else is reserved,
+    // local or multicast (an allow-list, so a range assigned later is refused, not passed).
+    if s[0] & 0xe000 != 0x2000 {
+        return Some(match s[0] {
+            0xfc00..=0xfdff => "a unique-local (RFC 4193) address",
+            0xfe80..=0xfebf => "a link-local address",
+            0xfec0..=0xfeff => "a site-local address",
+            0xff00..=0xffff => "a multicast address",
+            _ => "an address outside global unicast (2000::/3)",
+        });
+    }
+    // Within it, the special-purpose blocks that are not globally reachable (IANA registry).
+    Some(match (s[0], s[1]) {
+        (0x2001, 0) => "a Teredo address",
+        (0x2001, 0xdb8) => "a documentation (RFC 3849) address",
+        (0x3fff, 0..=0x0fff) => "a documentation (RFC 9637) address",
+        (0x2001, 2) if s[2] == 0 => "a benchmarking (RFC 5180) address",
+        (0x2001, 0x10..=0x2f) => "an ORCHID (RFC 7343) address",
         _ => return None,
     })
 }
@@ -113,6 +123,20 @@ mod tests {
             "64:ff9b:1::7f00:1",
             "64:ff9b:1:7f00:1::",
             "2002:7f00:1::1",
+            // Review 5 (third round): only global unicast (2000::/3) passes, and within it
+            // not the special-purpose blocks.
+            "::2:7f00:1",
+            "::1:0:7f00:1",
+            "::ffff:1:7f00:1",
+            "64:ff9b::1:7f00:1",
+            "64:ff9b:0:7f00:1::",
+            "4000::1",
+            "5f00::1",
+            "3fff::1",
+            "3fff:fff::1",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:2f::1",
             "fc00::1",
             "fd12:3456::1",
             "fe80::1",

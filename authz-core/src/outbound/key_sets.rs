@@ -309,7 +309,7 @@ mod tests {
         // SSRF guard before any connection).
         let uri = "https://127.0.0.1:9/jwks";
         let first = ks.get(uri, 1000, None, false).await.unwrap_err();
-        assert!(matches!(&first, KeySetError::Unreachable(why) if why.contains("loopback")));
+        assert!(matches!(&first, KeySetError::Unreachable(why) if why.contains("public address")));
         assert_eq!(ks.entries().get(uri).unwrap().attempted_at, Some(1000));
         // Within the bound, the remembered failure, without an attempt.
         assert_eq!(ks.get(uri, 1030, None, false).await.unwrap_err(), first);
