@@ -60,7 +60,24 @@ pub(crate) fn candidates<'a>(set: &'a JwkSet, header: &'a Header) -> impl Iterat
 
 /// Does a JWK's own `alg` name the algorithm `alg`?
 fn key_algorithm_is(key: KeyAlgorithm, alg: Algorithm) -> bool {
-    format!("{key:?}") == format!("{alg:?}")
+    use {Algorithm as A, KeyAlgorithm as K};
+    let named = match key {
+        K::HS256 => A::HS256,
+        K::HS384 => A::HS384,
+        K::HS512 => A::HS512,
+        K::ES256 => A::ES256,
+        K::ES384 => A::ES384,
+        K::RS256 => A::RS256,
+        K::RS384 => A::RS384,
+        K::RS512 => A::RS512,
+        K::PS256 => A::PS256,
+        K::PS384 => A::PS384,
+        K::PS512 => A::PS512,
+        K::EdDSA => A::EdDSA,
+        // Encryption algorithms (RSA1_5, RSA-OAEP…) and any other name sign nothing.
+        _ => return false,
+    };
+    named == alg
 }
 
 /// Verify `jwt`'s signature with a key of `set` (the module's key rules); its payload.

@@ -45,6 +45,9 @@ pub const REFETCH_EVERY_SECS: i64 = 60;
 /// few seconds at worst.
 pub const TRUSTED_REFETCH_EVERY_SECS: i64 = 5;
 
+/// The refetch records kept at most (`Cimd::key_set`).
+const MAX_REFETCH_RECORDS: usize = 1024;
+
 impl Cimd {
     pub fn new(cfg: &CimdConfig, roots: Vec<reqwest::Certificate>) -> Self {
         let fetcher = Arc::new(Fetcher::new(cfg.clone(), roots));
@@ -100,8 +103,13 @@ impl Cimd {
             Source::Trusted => TRUSTED_REFETCH_EVERY_SECS,
             Source::ClientNamed => REFETCH_EVERY_SECS,
         };
-        if map.len() >= 1024 {
+        if map.len() >= MAX_REFETCH_RECORDS {
             map.retain(|_, t| now < *t + REFETCH_EVERY_SECS);
+            // Still full (that many URLs within a minute): forget them all rather than grow;
+            // at worst each URL gets one more refetch, which its fetch budgets still bound.
+            if map.len() >= MAX_REFETCH_RECORDS {
+                map.clear();
+            }
         }
         let key = (whose, uri.to_owned());
         match map.get(&key) {

@@ -125,6 +125,13 @@ impl App {
         self.send(req).await
     }
 
+    /// POST one of the user page's actions (`/admin/users/{id}/{action}`, no fields) with
+    /// this browser's CSRF token.
+    pub(crate) async fn user_action(&self, user_id: &str, action: &str, cookie: &str) -> Reply {
+        let path = format!("/admin/users/{user_id}/{action}");
+        self.post(&path, cookie, &[], true).await
+    }
+
     /// POST a form with this browser's CSRF token (unless `csrf` is false).
     pub(crate) async fn post(
         &self,

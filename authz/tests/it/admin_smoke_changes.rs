@@ -36,9 +36,7 @@ async fn user_changes_are_checked_and_audited(backend: Backend) {
     assert!(r.body.contains(">disabled</span>"));
     assert!(!r.body.contains("data-username=\"root\""));
 
-    let r = app
-        .post(&format!("/admin/users/{}/enable", bob.id), &c, &[], true)
-        .await;
+    let r = app.user_action(&bob.id, "enable", &c).await;
     assert_eq!(r.location, "/admin/users?done=enabled");
 
     // Not on oneself.
@@ -74,14 +72,7 @@ async fn user_changes_are_checked_and_audited(backend: Backend) {
     assert!(r.body.contains("Give at least one role."));
 
     // Reset password: shown once, to be changed at the next sign-in.
-    let r = app
-        .post(
-            &format!("/admin/users/{}/reset-password", bob.id),
-            &c,
-            &[],
-            true,
-        )
-        .await;
+    let r = app.user_action(&bob.id, "reset-password", &c).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
         r.body
@@ -91,25 +82,11 @@ async fn user_changes_are_checked_and_audited(backend: Backend) {
 
     // End sessions.
     let _ = app.sign_in(&bob).await;
-    let r = app
-        .post(
-            &format!("/admin/users/{}/end-sessions", bob.id),
-            &c,
-            &[],
-            true,
-        )
-        .await;
+    let r = app.user_action(&bob.id, "end-sessions", &c).await;
     assert_eq!(r.location, "/admin/users?done=sessions-ended&count=1");
     let ended = app.audit("user.sessions_ended").await;
     assert_eq!(ended[0].actor.as_deref(), Some("root"));
-    let r = app
-        .post(
-            &format!("/admin/users/{}/reset-two-factor", bob.id),
-            &c,
-            &[],
-            true,
-        )
-        .await;
+    let r = app.user_action(&bob.id, "reset-two-factor", &c).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
     // Create: refused with the reason, then done.
@@ -143,16 +120,12 @@ async fn user_changes_are_checked_and_audited(backend: Backend) {
         .post("/admin/users/usr_nope/disable", &c, &[], true)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app
-        .post(&format!("/admin/users/{}/explode", bob.id), &c, &[], true)
-        .await;
+    let r = app.user_action(&bob.id, "explode", &c).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // An old sign-in is sent to sign in again first.
     app.clock.advance(601);
-    let r = app
-        .post(&format!("/admin/users/{}/disable", bob.id), &c, &[], true)
-        .await;
+    let r = app.user_action(&bob.id, "disable", &c).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location, "/account/login?reauth=1&next=%2Fadmin%2Fusers");
     assert!(app.reload(&bob).await.is_enabled());

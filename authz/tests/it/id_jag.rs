@@ -593,9 +593,7 @@ async fn unknown_and_disabled_users_are_refused(backend: Backend) {
     c["jti"] = json!("u-4c");
     c["auth_time"] = json!(app.clock.now());
     idp.accepted(&idp.mint(&c)).await;
-    authz::identity::admin::set_disabled(&*app.state.store, &app.state.events, "test", "bob", true)
-        .await
-        .unwrap();
+    app.set_disabled("test", "bob", true).await;
     c["jti"] = json!("u-5");
     idp.refused(&idp.mint(&c), "the user is disabled").await;
     let events = app.audit_events().await;

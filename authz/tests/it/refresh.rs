@@ -59,25 +59,9 @@ async fn account_changes_reach_refresh(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    authz::identity::admin::set_disabled(
-        &*app.state.store,
-        &app.state.events,
-        "test",
-        "alice",
-        true,
-    )
-    .await
-    .unwrap();
+    app.set_disabled("test", "alice", true).await;
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
-    authz::identity::admin::set_disabled(
-        &*app.state.store,
-        &app.state.events,
-        "test",
-        "alice",
-        false,
-    )
-    .await
-    .unwrap();
+    app.set_disabled("test", "alice", false).await;
     expect_error(refresh(&app, &rt, &[]).await, 400, "invalid_grant").await;
 }
 

@@ -414,6 +414,20 @@ impl TestApp {
         self.sql_rows(sql).await[0].try_get::<i64, _>(0).unwrap()
     }
 
+    /// Disable (or enable) `username` as `actor` through the real admin path (every remedy that
+    /// goes with it); the user as it is now.
+    pub async fn set_disabled(
+        &self,
+        actor: &str,
+        username: &str,
+        disabled: bool,
+    ) -> authz::store::User {
+        let store = &*self.state.store;
+        admin::set_disabled(store, &self.state.events, actor, username, disabled)
+            .await
+            .unwrap()
+    }
+
     /// An administrator's `private_key_jwt` client `id` whose public keys are `jwks` (inline),
     /// for `notes:read` at `MCP` with `grants` (redirecting to `CB`).
     pub async fn private_key_jwt_client(&self, id: &str, jwks: &Value, grants: &[GrantType]) {

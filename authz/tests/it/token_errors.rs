@@ -362,15 +362,7 @@ async fn password_errors(backend: Backend) {
     )
     .await;
     // Disabled accounts get the same generic answer.
-    authz::identity::admin::set_disabled(
-        &*app.state.store,
-        &app.state.events,
-        "test",
-        "alice",
-        true,
-    )
-    .await
-    .unwrap();
+    app.set_disabled("test", "alice", true).await;
     let disabled = expect_error(
         app.token(&pw("alice", ALICE_PW, ""), None).await,
         400,

@@ -266,30 +266,14 @@ async fn disabling_and_password_resets_end_keys_tokens_and_sessions(backend: Bac
     expect_token(key_token(&app, &id, &secret, None).await).await;
 
     // A disabled owner's key stops at once; re-enabled, it works again.
-    authz::identity::admin::set_disabled(
-        &*app.state.store,
-        &app.state.events,
-        "test",
-        "alice",
-        true,
-    )
-    .await
-    .unwrap();
+    app.set_disabled("test", "alice", true).await;
     expect_error(
         key_token(&app, &id, &secret, None).await,
         401,
         "invalid_client",
     )
     .await;
-    authz::identity::admin::set_disabled(
-        &*app.state.store,
-        &app.state.events,
-        "test",
-        "alice",
-        false,
-    )
-    .await
-    .unwrap();
+    app.set_disabled("test", "alice", false).await;
     expect_token(key_token(&app, &id, &secret, None).await).await;
 
     // `authz user passwd`: keys revoked, refresh tokens revoked, sessions ended, and tokens

@@ -14,7 +14,7 @@
 pub(super) mod soft_passkey;
 
 use authz::clock::Clock;
-use authz::identity::admin::{self, PasswordChange, change_password};
+use authz::identity::admin::{PasswordChange, change_password};
 use authz::identity::{passkeys, totp, two_factor};
 use authz::store::{AuthMethod, User};
 use serde_json::Value;
@@ -410,13 +410,9 @@ async fn item_02_disabling_and_a_two_factor_reset_end_pending_sign_ins(backend: 
     let alice = user(&app, "alice").await.id;
     let rows = format!("SELECT COUNT(*) FROM pending_signins WHERE user_id = '{alice}'");
     assert_eq!(app.sql_count(&rows).await, 1);
-    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
-        .await
-        .unwrap();
+    app.set_disabled("root", "alice", true).await;
     assert_eq!(app.sql_count(&rows).await, 0, "ended with disabling");
-    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
-        .await
-        .unwrap();
+    app.set_disabled("root", "alice", false).await;
     let late = submit(
         &app,
         &agent,

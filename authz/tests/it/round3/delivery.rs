@@ -10,7 +10,6 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use authz::identity::admin;
 use authz::state::AppState;
 use authz::store::AuthMethod;
 use serde_json::{Value, json};
@@ -84,9 +83,7 @@ async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_
 
     // Positive control: an event refused once, delivered again, then acknowledged: gone for
     // good, and nothing is reported as dropped.
-    admin::set_disabled(&*app.state.store, &app.state.events, "test", "bob", true)
-        .await
-        .unwrap();
+    app.set_disabled("test", "bob", true).await;
     let (jti, _) = only_set(&poll(&app, &secret, now.clone()).await);
     let answer = poll(&app, &secret, refusal(&jti, "invalid_key")).await;
     assert!(!delivered(&answer, &jti), "not at once: after a pause");
@@ -109,9 +106,7 @@ async fn item_12_a_set_refused_with_set_errs_is_delivered_again_up_to_the_bound_
 
     // An event refused every time: delivered again until it has been refused five times (the
     // default bound), then dropped and audited.
-    admin::set_disabled(&*app.state.store, &app.state.events, "test", "alice", true)
-        .await
-        .unwrap();
+    app.set_disabled("test", "alice", true).await;
     let (jti, set) = only_set(&poll(&app, &secret, now.clone()).await);
     for refused in 1..=5 {
         let answer = poll(&app, &secret, refusal(&jti, "invalid_key")).await;
@@ -443,9 +438,7 @@ async fn item_17_a_queued_event_signed_by_a_withdrawn_key_is_delivered_signed_by
     app.user("alice", PW, "user").await;
     let old_kid = app.state.keys.current().active.kid().to_owned();
     // An event queued (signed by the current key), not yet fetched by its receiver …
-    admin::set_disabled(&*app.state.store, &app.state.events, "test", "alice", true)
-        .await
-        .unwrap();
+    app.set_disabled("test", "alice", true).await;
     // … when that key is withdrawn.
     let w = app
         .state

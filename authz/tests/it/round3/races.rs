@@ -10,7 +10,7 @@
 use authz::clients::api_keys;
 use authz::clock::Clock;
 use authz::events::audit::RequestContext;
-use authz::identity::admin::{self, PasswordChange, change_password};
+use authz::identity::admin::{PasswordChange, change_password};
 use authz::identity::session::{self, SignedIn};
 use authz::store::User;
 use shared::secret::Password;
@@ -126,15 +126,11 @@ async fn review_01_a_sign_in_under_way_gets_no_session_after_a_reset_change_or_d
 
     // Disabling: a session started with the user as read before does not come back on enable.
     let enabled = read(&app).await;
-    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", true)
-        .await
-        .unwrap();
+    app.set_disabled("root", "alice", true).await;
     let _ = app.start_session(&enabled, HOW, &ctx(&app)).await;
     let _ =
         session::start_grant(app.state.identity(), &enabled, "test", &["pwd"], &ctx(&app)).await;
-    admin::set_disabled(&*app.state.store, &app.state.events, "root", "alice", false)
-        .await
-        .unwrap();
+    app.set_disabled("root", "alice", false).await;
     assert_eq!(
         live_sessions(&app, &id).await,
         0,
