@@ -21,6 +21,7 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 pub mod types;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -155,6 +156,11 @@ section! {
         device: flows::DeviceConfig = flows::DeviceConfig::default();
         /// `[par]`: pushed authorization requests (RFC 9126).
         par: flows::ParConfig = flows::ParConfig::default();
+        /// `[federation]`: the policy over the upstream identity providers.
+        federation: upstream::FederationConfig = upstream::FederationConfig::default();
+        /// `[[upstream]]`: the identity providers people sign in through (OIDC, OAuth 2.0);
+        /// TOML only, their secrets also from `AUTHZ_UPSTREAM_<ID>_CLIENT_SECRET`.
+        upstream: Vec<upstream::Upstream> = Vec::new();
         /// The old environment names the configuration was read with (`warn_deprecated`).
         #[serde(skip)]
         deprecated_env: Vec<String> = Vec::new();
@@ -241,6 +247,8 @@ impl Config {
         self.dpop.apply_vars(env)?;
         self.device.apply_vars(env)?;
         self.par.apply_vars(env)?;
+        self.federation.apply_vars(env)?;
+        upstream::apply_env(&mut self.upstream, env)?;
         Ok(())
     }
 
@@ -304,6 +312,7 @@ impl Config {
         self.dpop.check_ranges()?;
         self.device.check_ranges()?;
         self.par.check_ranges()?;
+        upstream::validate(&self.federation, &self.upstream, &self.roles)?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod federation;
 pub mod identity;
 pub mod keys;
 pub mod metrics;
@@ -131,6 +132,7 @@ pub(crate) async fn build_state_with_store(
         token_per_client,
         metrics,
         cimd,
+        providers: Arc::new(federation::Providers::default()),
         events,
     })
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Client ID Metadata Documents: the guarded fetcher and its failure memory.
     pub cimd: Arc<crate::outbound::cimd::Cimd>,
+    /// The upstream identity providers' cached metadata and standing (federation).
+    pub providers: Arc<crate::federation::Providers>,
     /// DPoP proofs (RFC 9449): verifier, replay cache, nonces.
     pub dpop: Arc<crate::policy::dpop::Dpop>,
     /// Where audit events and Shared Signals go (over the same store, metrics and audit log).
@@ -96,6 +98,15 @@ impl AppState {
             config: &self.config,
             scopes: &self.scopes,
             events: &self.events,
+        }
+    }
+
+    /// What federation code works with (`federation::FederationServices`).
+    pub fn federation(&self) -> crate::federation::FederationServices<'_> {
+        crate::federation::FederationServices {
+            identity: self.identity(),
+            cimd: &self.cimd,
+            providers: &self.providers,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod resource_events;
 mod revoke;
 mod ssf;
 mod token;
+mod upstream_logout;
 mod userinfo;
 
 use axum::Router;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(userinfo::router(&state))
         .merge(register::router(&state))
         .merge(revoke::router(&state))
+        .merge(upstream_logout::router())
         .merge(api::router())
         .merge(metadata::router(&state))
         .merge(health::router())

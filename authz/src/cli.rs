@@ -3,6 +3,7 @@
 //! Commands that create or list things take `--json`; secrets are printed once, on creation.
 
 mod id_jag;
+mod upstream;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Enterprise-managed authorization (ID-JAG): link identity-provider subjects to users.
     #[command(subcommand)]
     IdJag(id_jag::IdJagCmd),
+    /// Federation: the upstream identity providers people sign in through.
+    #[command(subcommand)]
+    Upstream(upstream::UpstreamCmd),
     /// Create the demo accounts and clients (DEMO ONLY: publicly known passwords).
     SeedDemo(JsonFlag),
 }
@@ -256,6 +260,7 @@ async fn dispatch(state: AppState, command: Command) -> Result<()> {
         Command::Client(cmd) => client(&state, cmd).await,
         Command::Keys(cmd) => keys(&state, cmd).await,
         Command::IdJag(cmd) => id_jag::run(&state, cmd).await,
+        Command::Upstream(cmd) => upstream::run(&state, cmd).await,
         Command::SeedDemo(f) => {
             let report = authz::seed::seed_demo(&state).await?;
             if f.json {

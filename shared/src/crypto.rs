@@ -40,6 +40,11 @@ pub fn sha256_hex(value: &str) -> String {
     s
 }
 
+/// base64url without padding of SHA-256: a PKCE S256 challenge (RFC 7636 §4.2), a DPoP `ath`.
+pub fn s256(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, value.as_bytes()).as_ref())
+}
+
 /// Constant-time equality of two byte strings (lengths are not secret).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

@@ -37,6 +37,19 @@ impl FormAgent {
         }
     }
 
+    /// A browser that also trusts the certificate in the PEM file `ca` (an https test server).
+    pub fn trusting(ca: &std::path::Path) -> Self {
+        let pem = std::fs::read(ca).unwrap_or_default();
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Ok(cert) = reqwest::Certificate::from_pem(&pem) {
+            builder = builder.add_root_certificate(cert);
+        }
+        Self {
+            http: builder.build().unwrap_or_default(),
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     fn cookie_header(&self) -> String {
         let jar = self.cookies.lock().unwrap_or_else(|p| p.into_inner());
         jar.iter()

@@ -18,11 +18,9 @@ use std::path::Path;
 
 /// A PKCE pair (RFC 7636 §4.1–4.2): a random verifier and its S256 challenge.
 pub fn pkce() -> (String, String) {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let verifier = b64.encode(shared::crypto::random_bytes::<32>());
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    (verifier, b64.encode(digest.as_ref()))
+    let verifier = shared::crypto::random_secret();
+    let challenge = shared::crypto::s256(&verifier);
+    (verifier, challenge)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,6 +62,7 @@ pub(crate) fn sections() -> Vec<(&'static str, Vec<Entry>)> {
         entries(&c.dpop),
         entries(&c.device),
         entries(&c.par),
+        entries(&c.federation),
     ]
 }
 
@@ -80,9 +81,11 @@ is `AUTHZ_BROWSER_CODE_TTL_SECS`, the top-level `issuer` is `AUTHZ_ISSUER`. List
 comma-separated in the environment and arrays in the file.
 
 Only in the TOML file: `[roles]` (role name → scopes), `[[alerts.webhooks]]` and
-`[[id_jag.issuers]]` (the environment may add one of each, below) and an issuer's `subjects`
-table. This page is generated from the tables in `authz-core/src/config/` (a test keeps it
-exact); `.env.example` lists the same variables.
+`[[id_jag.issuers]]` (the environment may add one of each, below), an issuer's `subjects`
+table, and the upstream identity providers `[[upstream]]` (`docs/federation.md`; each one's
+client secret also from `AUTHZ_UPSTREAM_<ID>_CLIENT_SECRET`). This page is generated from
+the tables in `authz-core/src/config/` (a test keeps it exact); `.env.example` lists the
+same variables.
 ";
 
 /// The reference as Markdown (`docs/configuration.md`).
@@ -218,8 +221,12 @@ mod tests {
                 }
                 let len = text[at..].bytes().take_while(|b| word(*b)).count();
                 let name = &text[at..at + len];
+                // Each upstream provider's secret: `AUTHZ_UPSTREAM_<ID>_CLIENT_SECRET`.
+                let upstream_secret = name.starts_with("AUTHZ_UPSTREAM_")
+                    && (name == "AUTHZ_UPSTREAM_" || name.ends_with("_CLIENT_SECRET"));
                 let known = current.contains(name)
                     || others.contains(&name)
+                    || upstream_secret
                     || (name.ends_with('_') && current.iter().any(|c| c.starts_with(name)));
                 assert!(known, "{}: {name} is not a current name", path.display());
             }

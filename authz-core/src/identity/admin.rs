@@ -237,6 +237,7 @@ pub async fn change_password(
             "refresh_tokens_revoked": r.refresh_tokens_revoked,
             "api_keys_revoked": r.api_keys_revoked.len(),
             "passkeys_removed": r.passkeys_removed,
+            "identities_unlinked": r.identities_unlinked,
             "by": if by_admin { "admin" } else { "user" },
             "temporary": new.change_required,
         }))

@@ -61,7 +61,11 @@ pub async fn is_fresh(
     if used("hwk") {
         return Ok(true);
     }
-    if !used("pwd") {
+    // The password, or for a user who has none (provisioned by an upstream provider) that
+    // provider's sign-in: a user with a password proves it here, so an upstream account
+    // linked to them is not enough to add lasting credentials.
+    let provider_is_the_credential = used("fed") && !user.has_password();
+    if !used("pwd") && !provider_is_the_credential {
         return Ok(false);
     }
     Ok(session.is_multi_factor() || !crate::identity::two_factor::is_enabled(store, user).await?)

@@ -66,7 +66,14 @@ pub async fn authenticate(
     };
     let ok = svc
         .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        // No password (a federated user): checked against the dummy hash, like an unknown
+        // name, so the answer and its timing are the same.
+        .verify(
+            password,
+            user.as_ref()
+                .map(|u| u.password_hash.as_str())
+                .filter(|h| !h.is_empty()),
+        )
         .await?
         && !too_long;
     match user {

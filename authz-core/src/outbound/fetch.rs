@@ -8,7 +8,7 @@
 //!   on the normalized host: `host.rs`); the connection then goes to the address that was
 //!   checked, with no second resolution, so a DNS answer that changes between check and
 //!   connect (rebinding) cannot redirect it;
-//! - `application/json` only; the body is read incrementally and abandoned past the cap;
+//! - `application/json` only (or `application/jwk-set+json`, RFC 7517 §8.5.1); the body is read incrementally and abandoned past the cap;
 //! - [`Fetcher::fetch`], for URLs an anonymous request names, spends the fetch budgets
 //!   (`budget.rs`: per requesting address, per host, in total); [`Fetcher::fetch_trusted`], for
 //!   the key sets the operator configured (`key_sets.rs`), is the same guarded fetch outside
@@ -146,6 +146,33 @@ impl Fetcher {
     }
 
     async fn get(&self, url: &url::Url, target: &Target, now: i64) -> Result<Fetched, FetchError> {
+        let answer = self.send(url, target, &Call::Get, now).await?;
+        if answer.status != 200 {
+            return Err(FetchError::Status(answer.status));
+        }
+        Ok(answer.fetched)
+    }
+
+    /// Call an endpoint of an upstream identity provider the operator configured (its token
+    /// and user-info endpoints): the same guarded connection, outside the anonymous budgets;
+    /// any status is returned with its (JSON) body, so an OAuth error response can be read.
+    pub(crate) async fn call_trusted(
+        &self,
+        url: &url::Url,
+        call: &Call,
+        now: i64,
+    ) -> Result<Answer, FetchError> {
+        let target = Target::of(url)?;
+        self.send(url, &target, call, now).await
+    }
+
+    async fn send(
+        &self,
+        url: &url::Url,
+        target: &Target,
+        call: &Call,
+        now: i64,
+    ) -> Result<Answer, FetchError> {
         let host = url.host().ok_or(FetchError::NoHost)?;
         let port = target.port;
         let ip = self
@@ -158,11 +185,7 @@ impl Fetcher {
             .no_proxy()
             .connect_timeout(self.timeout())
             .timeout(self.timeout())
-            .user_agent(concat!(
-                "authz/",
-                env!("CARGO_PKG_VERSION"),
-                " (client metadata)"
-            ));
+            .user_agent(concat!("authz/", env!("CARGO_PKG_VERSION")));
         for root in &self.roots {
             builder = builder.add_root_certificate(root.clone());
         }
@@ -173,8 +196,18 @@ impl Fetcher {
         let client = builder
             .build()
             .map_err(|e| FetchError::Transport(e.to_string()))?;
-        let mut resp = client
-            .get(url.clone())
+        let request = match call {
+            Call::Get => client.get(url.clone()),
+            Call::Bearer(token) => client.get(url.clone()).bearer_auth(token),
+            Call::Form { fields, basic } => {
+                let mut r = client.post(url.clone()).form(fields);
+                if let Some((user, pass)) = basic {
+                    r = r.basic_auth(user, Some(pass));
+                }
+                r
+            }
+        };
+        let mut resp = request
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
@@ -183,17 +216,23 @@ impl Fetcher {
         if status.is_redirection() {
             return Err(FetchError::Redirect(status.as_u16()));
         }
-        if status != reqwest::StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
         let json = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+            .is_some_and(|m| {
+                // A JWK Set may come as its own media type (RFC 7517 §8.5.1).
+                let m = m.trim();
+                m.eq_ignore_ascii_case("application/json")
+                    || m.eq_ignore_ascii_case("application/jwk-set+json")
+            });
         if !json {
-            return Err(FetchError::NotJson);
+            return Err(if status == reqwest::StatusCode::OK {
+                FetchError::NotJson
+            } else {
+                FetchError::Status(status.as_u16())
+            });
         }
         let cap = self.cfg.max_document_bytes;
         if resp.content_length().is_some_and(|n| n > cap as u64) {
@@ -207,8 +246,41 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Fetched { body, max_age })
+        Ok(Answer {
+            status: status.as_u16(),
+            fetched: Fetched { body, max_age },
+        })
     }
+}
+
+/// What to send to a trusted endpoint.
+pub(crate) enum Call {
+    Get,
+    /// A GET with `Authorization: Bearer` (RFC 6750 §2.1).
+    Bearer(String),
+    /// A form POST (RFC 6749 §4.1.3), with HTTP Basic client authentication when given
+    /// (RFC 6749 §2.3.1: both halves form-urlencoded first).
+    Form {
+        fields: Vec<(String, String)>,
+        basic: Option<(String, String)>,
+    },
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Get => "Get",
+            Self::Bearer(_) => "Bearer",
+            Self::Form { .. } => "Form",
+        })
+    }
+}
+
+/// A trusted endpoint's answer: its status and (JSON) body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub fetched: Fetched,
 }
 
 fn transport(e: &reqwest::Error) -> FetchError {

@@ -1,8 +1,5 @@
 //! PKCE (RFC 7636), S256 only (RFC 9700 §2.1.1: `plain` is refused).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::crypto::ct_eq;
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
@@ -22,8 +19,7 @@ pub(crate) fn valid_challenge(c: &str) -> bool {
 /// RFC 7636 §4.6: BASE64URL(SHA-256(ASCII(code_verifier))) == code_challenge, compared in
 /// constant time.
 pub(crate) fn verify_s256(verifier: &str, challenge: &str) -> bool {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    let computed = URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let computed = crate::crypto::s256(verifier);
     valid_verifier(verifier) && ct_eq(computed.as_bytes(), challenge.as_bytes())
 }
 

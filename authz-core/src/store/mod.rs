@@ -8,6 +8,7 @@ mod account;
 mod client_cache;
 mod dashboard;
 mod device;
+mod federation;
 mod id_jag;
 mod model;
 mod par;
@@ -21,6 +22,7 @@ pub use account::{AccountStore, ConsentRecord};
 pub use client_cache::{ClientCache, Freshness};
 pub use dashboard::*;
 pub use device::{DeviceAuthorization, DeviceStatus, DeviceStore, PollOutcome};
+pub use federation::{FederatedIdentity, FederationStore, UpstreamLogin};
 pub use id_jag::{IdJagLink, IdJagLinkStore};
 pub use model::*;
 pub use par::{ParStore, PushedRequest};
@@ -135,6 +137,8 @@ pub struct AccountRevocation {
     /// Ids of the API keys revoked (so client caches can drop them).
     pub api_keys_revoked: Vec<String>,
     pub passkeys_removed: u64,
+    /// Linked upstream identities removed (a reset that removes passkeys removes them too).
+    pub identities_unlinked: u64,
     /// The password hash now set, when this was a password change (`admin::change_password`
     /// fills it): what the replacement session of the user's own change is stamped with.
     pub password_hash: Option<String>,
@@ -553,6 +557,7 @@ pub trait Store:
     + PasskeyStore
     + PendingSignInStore
     + IdJagLinkStore
+    + FederationStore
 {
     /// Cheap probe for `/readyz`: the database answers.
     async fn ping(&self) -> Result<()>;

@@ -245,7 +245,7 @@ impl Client {
 pub struct User {
     pub id: String,
     pub username: String,
-    /// argon2id PHC string.
+    /// argon2id PHC string; empty: no password (a user an upstream provider provisioned).
     pub password_hash: String,
     pub roles: Vec<String>,
     /// Released with the `email` scope (OIDC Core §5.4).
@@ -268,6 +268,11 @@ impl User {
     }
     pub fn is_enabled(&self) -> bool {
         self.disabled_at.is_none()
+    }
+    /// Has the user a password (users provisioned by an upstream provider have none until an
+    /// administrator sets one)?
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
     }
     /// Was a grant authenticated at `auth_time` made with the current credentials?
     pub fn credentials_current_at(&self, auth_time: i64) -> bool {

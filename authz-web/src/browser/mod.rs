@@ -13,6 +13,7 @@ mod pages;
 mod passkeys;
 mod pending;
 mod signin;
+mod upstream;
 mod web;
 
 use axum::Router;
@@ -68,6 +69,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             limited(post(signin::login_new_password), &forms),
         )
         .route("/account/login", get(signin::console_login))
+        .route("/login/upstream/{id}", get(upstream::start))
+        .route("/login/upstream/{id}/callback", get(upstream::callback))
         .route("/consent", limited(post(authorize::consent), &forms))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .merge(account::router())

@@ -15,6 +15,10 @@ pub(crate) struct LoginPage {
     pub csrf: String,
     /// The hidden field carrying where the sign-in continues: (`request`|`next`, value).
     pub target: (String, String),
+    /// "Continue with <name>": (link, name) per upstream identity provider.
+    pub upstreams: Vec<(String, String)>,
+    /// Offer the password form (and passkeys): not when `federation.only` names a provider.
+    pub password: bool,
 }
 
 /// The second step of a sign-in: the code from the authenticator app.

@@ -253,6 +253,11 @@ pub async fn sign_in(
     let ceremony = form.get("ceremony").unwrap_or_default();
     let credential = form.get("credential").unwrap_or_default();
     let pending = signin::take_pending(&state, &headers, &ctx).await?;
+    // `federation.only`: a passkey is a second factor after the provider, never the way in.
+    if pending.is_none() && state.config.federation.only.is_some() {
+        let msg = "Sign in with your organisation's sign-in first.".to_owned();
+        return Ok(signin::restart(&state, &headers, &target, &msg));
+    }
     let expected = match (&pending, form.get("mode"), form.get("username")) {
         (Some((_, u)), _, _) => Some(u.clone()),
         (None, Some("user"), Some(name)) => state.store.get_user_by_username(name.trim()).await?,

@@ -60,7 +60,7 @@ pub enum Target {
 
 impl Target {
     /// The hidden form field that carries the target from step to step.
-    fn field(&self) -> (String, String) {
+    pub(super) fn field(&self) -> (String, String) {
         match self {
             Self::Authorize(req) => ("request".into(), req.raw.clone()),
             Self::Console { next, .. } => ("next".into(), next.clone()),
@@ -185,6 +185,13 @@ pub fn login_page(
         username,
         csrf,
         target: target.field(),
+        upstreams: state
+            .config
+            .upstream
+            .iter()
+            .map(|u| (super::upstream::start_link(u, target), u.name.clone()))
+            .collect(),
+        password: state.config.federation.only.is_none(),
     };
     with_cookies(render(StatusCode::OK, &page), cookie)
 }
@@ -230,6 +237,19 @@ pub async fn login(
     let (form, target) = submitted(&state, &headers, &body).await?;
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = Password::new(form.get("password").unwrap_or_default());
+    // `federation.only`: the one way in is the upstream provider, the form is not offered.
+    if state.config.federation.only.is_some() {
+        let msg = "Passwords are not used to sign in here: continue with your organisation's \
+                   sign-in."
+            .to_owned();
+        return Ok(login_page(
+            &state,
+            &headers,
+            &target,
+            Some(msg),
+            String::new(),
+        ));
+    }
     if username.is_empty() || password.expose().is_empty() {
         let msg = "Enter your username and password.".to_owned();
         return Ok(login_page(&state, &headers, &target, Some(msg), username));
@@ -507,6 +527,7 @@ async fn finish(
         return Ok(restart(state, headers, target, ENDED));
     };
     let via = match target {
+        _ if amr.iter().any(|m| m == "fed") => "upstream",
         Target::Authorize(_) => "login_form",
         Target::Console { .. } => "console",
     };

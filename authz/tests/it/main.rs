@@ -25,6 +25,7 @@ mod device;
 mod discovery;
 mod dpop;
 mod dpop_code;
+mod federation;
 mod haproxy;
 mod id_jag;
 mod keys;

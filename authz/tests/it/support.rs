@@ -66,8 +66,20 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::spawn_on(backend, listener, false, tweak).await
+    }
+
+    /// The server on `listener` (bound by the caller, who may need its address first),
+    /// over https (`tls`: a self-signed certificate for 127.0.0.1, `<dir>/tls.pem`, which
+    /// [`Self::http`] trusts) or http.
+    pub async fn spawn_on(
+        backend: Backend,
+        listener: tokio::net::TcpListener,
+        tls: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
+        let base = format!("{}://{addr}", if tls { "https" } else { "http" });
         let dir = tempfile::tempdir().unwrap();
         let db = testkit::TestDb::new(backend, dir.path(), "authz").await;
         let database_url = db.url.clone();
@@ -82,27 +94,36 @@ impl TestApp {
         config.validate().unwrap();
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let state = authz::build_state(config, clock.clone()).await.unwrap();
-        let server = tokio::spawn({
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let served = if tls {
+            let (cert, key) = testkit::https::self_signed_files(dir.path(), "tls");
+            let pem = std::fs::read(&cert).unwrap();
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+            let files = shared::tls::TlsFiles::load(&cert, &key).unwrap();
+            let listener = shared::tls::TlsListener::new(listener, files).unwrap();
             let state = state.clone();
-            async move {
+            tokio::spawn(async move {
+                authz::serve_on(state, listener, std::future::pending())
+                    .await
+                    .unwrap();
+            })
+        } else {
+            let state = state.clone();
+            tokio::spawn(async move {
                 authz::serve(state, listener, std::future::pending())
                     .await
                     .unwrap();
-            }
-        });
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+            })
+        };
         Self {
             base,
             state,
             clock,
-            http,
+            http: http.build().unwrap(),
             dir,
             database_url,
             _db: db,
-            server,
+            server: served,
         }
     }
 

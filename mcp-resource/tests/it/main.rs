@@ -12,6 +12,7 @@ mod cimd;
 mod cluster;
 mod denials;
 mod dpop;
+mod federated;
 mod logs;
 mod metrics;
 mod notes;

@@ -9,6 +9,7 @@ mod clients;
 mod dashboard;
 mod device;
 mod factors;
+mod federation;
 mod id_jag;
 mod keys;
 mod par;

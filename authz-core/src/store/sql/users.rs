@@ -127,7 +127,7 @@ impl UserStore for SqlStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        end_user_grants(tx, r.rows_affected() == 1, id, now, false, true).await
+        end_user_grants(tx, r.rows_affected() == 1, id, now, Lasting::PASSKEYS).await
     }
 
     async fn enable_user(&self, id: &str, now: i64) -> Result<bool> {
@@ -169,8 +169,14 @@ impl UserStore for SqlStore {
         if !found && new.replaces.is_some() {
             return Ok(AccountRevocation::default());
         }
-        let (keys, passkeys) = (new.revoke_api_keys, new.remove_passkeys);
-        end_user_grants(tx, found, id, now, keys, passkeys).await
+        // A reset that removes the passkeys removes the linked upstream identities with them:
+        // a takeover's planted sign-in methods do not outlive it.
+        let lasting = Lasting {
+            api_keys: new.revoke_api_keys,
+            passkeys: new.remove_passkeys,
+            identities: new.remove_passkeys,
+        };
+        end_user_grants(tx, found, id, now, lasting).await
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {
@@ -230,13 +236,31 @@ pub(super) async fn end_sessions_in(
 /// remove every passkey (after the sessions: a registration takes its session's row before it
 /// stores a passkey, so one finishing at the same moment either is seen here or finds its
 /// session ended); then commit.
+/// Which lasting credentials a remedy ends besides sessions and refresh tokens.
+#[derive(Debug, Clone, Copy)]
+struct Lasting {
+    api_keys: bool,
+    passkeys: bool,
+    /// Linked upstream identities (federation).
+    identities: bool,
+}
+
+impl Lasting {
+    /// Disabling: the passkeys go; links stay, inert while the user is disabled (an upstream
+    /// sign-in of a disabled user is refused).
+    const PASSKEYS: Self = Self {
+        api_keys: false,
+        passkeys: true,
+        identities: false,
+    };
+}
+
 async fn end_user_grants(
     mut tx: sqlx::Transaction<'_, sqlx::Any>,
     found: bool,
     user_id: &str,
     now: i64,
-    with_keys: bool,
-    with_passkeys: bool,
+    lasting: Lasting,
 ) -> Result<AccountRevocation> {
     let GrantsEnded {
         sessions_ended,
@@ -245,7 +269,7 @@ async fn end_user_grants(
     // Sign-ins half done with the old credentials end too (issue 24 item 2).
     crate::store::sql::signin::end_pending_in(&mut tx, user_id).await?;
     let mut api_keys_revoked = Vec::new();
-    if with_keys {
+    if lasting.api_keys {
         let rows = sqlx::query(
             "UPDATE clients SET revoked_at = $1, updated_at = $1 \
              WHERE owner_id = $2 AND revoked_at IS NULL RETURNING id",
@@ -258,8 +282,17 @@ async fn end_user_grants(
             api_keys_revoked.push(r.try_get::<String, _>("id")?);
         }
     }
-    let passkeys_removed = if with_passkeys {
+    let passkeys_removed = if lasting.passkeys {
         super::factors::delete_passkeys(&mut tx, user_id).await?
+    } else {
+        0
+    };
+    let identities_unlinked = if lasting.identities {
+        sqlx::query("DELETE FROM federated_identities WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
     } else {
         0
     };
@@ -270,6 +303,7 @@ async fn end_user_grants(
         refresh_tokens_revoked,
         api_keys_revoked,
         passkeys_removed,
+        identities_unlinked,
         password_hash: None,
     })
 }

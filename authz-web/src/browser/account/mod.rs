@@ -1,14 +1,16 @@
 //! `/account`: every signed-in user's own account — profile and password, connected apps,
-//! sessions, API keys, two-factor sign-in, and their data (export, deletion). Thin handlers
+//! sessions, API keys, two-factor sign-in, linked upstream accounts, and their data (export, deletion). Thin handlers
 //! over `authz_core::identity` (and `clients::api_keys`); every form is CSRF-checked
 //! (`console::Console::form`) and answered with a page or a 303 back to its page.
 
 mod apps;
 mod data;
+mod identities;
 mod keys;
 mod profile;
 mod two_factor;
 
+pub(crate) use identities::PAGE as IDENTITIES;
 pub use profile::Done;
 
 use axum::Router;
@@ -42,6 +44,9 @@ pub fn router() -> Router<AppState> {
             post(two_factor::new_codes),
         )
         .route("/account/two-factor/disable", post(two_factor::disable))
+        .route("/account/identities", get(identities::show))
+        .route("/account/identities/link", post(identities::link))
+        .route("/account/identities/unlink", post(identities::unlink))
         .route("/account/data", get(data::show))
         .route("/account/data/export.json", get(data::export))
         .route("/account/delete", post(data::delete))

@@ -38,6 +38,8 @@ struct ProfilePage {
     two_factor: bool,
     /// How many passkeys the user has (the password form offers to remove them).
     passkeys: usize,
+    /// Linked upstream identities (removed with the passkeys when the box is ticked).
+    links: usize,
     min_length: usize,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -75,6 +77,7 @@ async fn page(
         created: utc(u.created_at),
         two_factor: authz_core::identity::two_factor::is_enabled(&*state.store, u).await?,
         passkeys: state.store.user_passkeys(&u.id).await?.len(),
+        links: state.store.federated_identities_of(&u.id).await?.len(),
         min_length: state.config.password_policy.min_length,
         notice,
         error,
@@ -115,7 +118,8 @@ pub async fn change_password(
         return page(&state, &console, None, Some(msg)).await;
     }
     let user = &console.user;
-    // The box "also remove my passkeys": gone in the same transaction as the password.
+    // The box "also remove my passkeys" (and linked accounts): gone in the same transaction
+    // as the password.
     let (kind, done) = if form.get("remove_passkeys").is_some() {
         (PasswordChange::ByUserRemovingPasskeys, "password-passkeys")
     } else {

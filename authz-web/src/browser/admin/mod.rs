@@ -19,6 +19,7 @@ mod clients;
 mod dashboard;
 mod format;
 mod keys;
+mod upstream;
 mod user_actions;
 mod user_page;
 mod users;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         )
         .merge(clients::routes())
         .merge(keys::routes())
+        .merge(upstream::routes())
 }
 
 /// A message at the top of a page: what a change did, or why it was refused.

@@ -2,7 +2,8 @@
 //! passkeys (name, added, last used) and a remove action for each
 //! (`POST /admin/users/{id}/passkeys/{credential}/remove`: CSRF, a fresh re-authentication,
 //! audited `passkey.removed` with the administrator as actor). An administrator can so see and
-//! end a passkey someone planted while holding the account (issue 24).
+//! end a passkey someone planted while holding the account (issue 24); and their linked
+//! upstream identities with an unlink action (issue 26).
 
 use askama::Template;
 use axum::Router;
@@ -17,17 +18,28 @@ use super::{Notice, change_form, refused};
 use crate::browser::account::Done;
 use crate::browser::console::{Admin, Console, Nav};
 use crate::browser::web::{PageError, see_other};
+use crate::context::Ctx;
+use authz_core::federation::links::{self, Remover};
 use authz_core::identity::{passkeys, two_factor};
 use authz_core::state::AppState;
 use authz_core::store::User;
 
-const DONE: &[(&str, &str)] = &[("passkey-removed", "The passkey was removed.")];
+const DONE: &[(&str, &str)] = &[
+    ("passkey-removed", "The passkey was removed."),
+    (
+        "identity-unlinked",
+        "The linked account was removed; the sessions it signed in have ended.",
+    ),
+];
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/users/{id}", get(show)).route(
-        "/admin/users/{id}/passkeys/{credential}/remove",
-        post(remove),
-    )
+    Router::new()
+        .route("/admin/users/{id}", get(show))
+        .route(
+            "/admin/users/{id}/passkeys/{credential}/remove",
+            post(remove),
+        )
+        .route("/admin/users/{id}/identities/unlink", post(unlink))
 }
 
 struct PasskeyRow {
@@ -52,6 +64,8 @@ struct UserPage {
     two_factor: bool,
     created: String,
     passkeys: Vec<PasskeyRow>,
+    /// Linked upstream identities: (provider, subject, email, last used).
+    identities: Vec<(String, String, String, String)>,
 }
 
 /// The user `id`, or a 404 page.
@@ -84,6 +98,21 @@ async fn render(
             last_used: utc_minute_or_dash(p.last_used_at),
         })
         .collect();
+    let identities = state
+        .store
+        .federated_identities_of(&user.id)
+        .await?
+        .into_iter()
+        .map(|l| {
+            let email = l.email.unwrap_or_else(|| "—".into());
+            (
+                l.provider,
+                l.subject,
+                email,
+                utc_minute_or_dash(l.last_login_at),
+            )
+        })
+        .collect();
     let page = UserPage {
         nav: console.nav("users"),
         notice,
@@ -95,6 +124,7 @@ async fn render(
         two_factor: two_factor::is_enabled(&*state.store, user).await?,
         created: utc_minute(user.created_at),
         passkeys,
+        identities,
     };
     Ok(console.page_with(status, &page))
 }
@@ -136,6 +166,34 @@ async fn remove(
         Err(e) => {
             let (status, notice) = refused(e)?;
             render(&state, &console, &user, Some(notice), status).await
+        }
+    }
+}
+
+/// `POST /admin/users/{id}/identities/unlink`: remove a linked upstream identity (audited;
+/// the sessions signed in through a provider end: `federation::links`).
+async fn unlink(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Admin(console): Admin,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let back = format!("/admin/users/{}", segment(&id));
+    let form = change_form(&state, &console, &body, &back).await?;
+    let user = user_of(&state, &id).await?;
+    let (provider, subject) = (
+        form.get("provider").unwrap_or_default(),
+        form.get("subject").unwrap_or_default(),
+    );
+    let by = Remover::Admin {
+        actor: &console.user.username,
+    };
+    match links::unlink(state.identity(), &user, provider, subject, by, &ctx).await? {
+        Ok(true) => Ok(see_other(&format!("{back}?done=identity-unlinked"))),
+        _ => {
+            let notice = Notice::error("That linked account does not exist any more.");
+            render(&state, &console, &user, Some(notice), StatusCode::NOT_FOUND).await
         }
     }
 }
