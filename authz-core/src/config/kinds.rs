@@ -72,6 +72,7 @@ kinds! {
     UPSTREAM_LINKED = "upstream.linked",
     UPSTREAM_REFUSED = "upstream.refused",
     UPSTREAM_SIGNED_IN = "upstream.signed_in",
+    UPSTREAM_TOKEN_RELEASED = "upstream.token_released",
     UPSTREAM_UNLINKED = "upstream.unlinked",
     USER_CREATED = "user.created",
     USER_DELETED = "user.deleted",

@@ -153,6 +153,13 @@ pub struct Upstream {
     /// `acr` values in `mfa_acr_values`): the sign-in counts as multi-factor here.
     pub trust_mfa: bool,
     pub mfa_acr_values: Vec<String>,
+    /// Keep the provider's access and refresh tokens (sealed) for the resource servers in
+    /// `vault_clients`, released by token exchange to a user's token carrying the scope
+    /// `upstream:<id>` (which a role must grant, so the consent page asks for it).
+    pub vault: bool,
+    /// Confidential clients (resource servers) that may exchange a user's token for this
+    /// provider's (`audience=<id>`).
+    pub vault_clients: Vec<String>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -189,6 +196,12 @@ impl Upstream {
             (None, UpstreamKind::Oidc) => "openid profile email".to_owned(),
             (None, UpstreamKind::Oauth2) => String::new(),
         }
+    }
+
+    /// The scope a user's token must carry for its holder to obtain this provider's token
+    /// (the vault): `upstream:<id>`.
+    pub fn vault_scope(&self) -> String {
+        format!("upstream:{}", self.id)
     }
 
     /// The environment variable of this provider's client secret.
@@ -281,6 +294,20 @@ impl Upstream {
                         tenant-independent issuer, e.g. …/common/v2.0, and allowed_issuers)"
                     .into(),
             );
+        }
+        if self.vault && self.vault_clients.is_empty() {
+            return Err(
+                "vault needs vault_clients (the resource servers that may get the \
+                        tokens)"
+                    .into(),
+            );
+        }
+        let scope = self.vault_scope();
+        if self.vault && !roles.values().any(|s| s.contains(&scope)) {
+            return Err(format!(
+                "vault needs a role that grants the scope {scope:?} (the user's consent to \
+                 release this provider's tokens)"
+            ));
         }
         if self.client_secret.is_none() {
             return Err(format!(

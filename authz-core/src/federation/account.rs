@@ -4,7 +4,8 @@
 //!    linked to someone else is refused: a link never changes silently);
 //! 3. with the provider's `link_by_email`, an address the provider says is verified, held by
 //!    exactly one local account that holds no privileged role (`federation.privileged_roles`)
-//!    → linked to it; a privileged account is refused with a page saying how to link it;
+//!    and has no linked identity (its address was set here, not asserted by a provider) →
+//!    linked to it; otherwise refused with a page saying how to link it;
 //! 4. with `jit`, a new user (a username from the mapped claim, made unique; no password;
 //!    the verified email unless another account holds it);
 //! 5. otherwise refused.
@@ -196,7 +197,7 @@ async fn find(
     }
     // 2. An explicit link for the signed-in user.
     if let Some(uid) = link_user {
-        let Some(user) = svc.store.get_user(uid).await? else {
+        let Some(user) = svc.store.get_user(uid).await?.filter(User::is_enabled) else {
             return Ok(Err(disabled()));
         };
         link(svc, up, a, &user, Found::LinkedNow, ctx).await?;
@@ -216,6 +217,25 @@ async fn find(
                         "An account here with this email address holds administrative rights, \
                          and such accounts are never linked automatically. Sign in to it with \
                          its password, then link your {name} account from the account page."
+                    ),
+                )));
+            }
+            // An address on an account already linked to a provider came from a provider (or
+            // stands beside one): never trusted for another's email linking (issue 26 review
+            // F2: one provider's loose `email_verified` must not hand over another's users).
+            [user]
+                if !svc
+                    .store
+                    .federated_identities_of(&user.id)
+                    .await?
+                    .is_empty() =>
+            {
+                return Ok(Err(Refusal::new(
+                    "linked_account_email",
+                    format!(
+                        "An account here with this email address signs in through another \
+                         provider, so it is not linked automatically. Sign in to it, then link \
+                         your {name} account from the account page."
                     ),
                 )));
             }
@@ -275,9 +295,11 @@ async fn link(
 /// Usernames this identity may get, in order: the mapped claim, then qualified by the
 /// provider, then with a digest of the subject.
 fn usernames(up: &Upstream, a: &Asserted) -> Vec<String> {
+    // Lower case: no `Admin` beside `admin` (issue 26 review F5).
     let clean = |s: &str| -> String {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric() || "._@-".contains(*c))
+            .map(|c| c.to_ascii_lowercase())
             .take(48)
             .collect()
     };
@@ -460,6 +482,12 @@ mod tests {
         assert_eq!(names[0], "aliceuid");
         assert_eq!(names[1], "aliceuid-corp");
         assert!(names[2].starts_with("aliceuid-corp-"));
+        let upper = Asserted {
+            subject: "s".into(),
+            username: Some("Admin".into()),
+            ..Asserted::default()
+        };
+        assert_eq!(usernames(&up, &upper)[0], "admin");
         let none = Asserted {
             subject: "s".into(),
             ..Asserted::default()

@@ -71,11 +71,7 @@ async fn checked(
     if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
         return Ok(Err(bad("malformed")));
     }
-    let Ok(endpoints) = svc
-        .providers
-        .endpoints(svc.cimd, &config.cimd, up, now)
-        .await
-    else {
+    let Ok(endpoints) = svc.endpoints(up, now).await else {
         return Ok(Err(bad("unavailable")));
     };
     let Some(uri) = endpoints.jwks_uri.as_deref() else {
@@ -193,5 +189,7 @@ async fn checked(
         }
     }
     store.end_pending_signins(&link.user_id).await?;
+    // The provider ended its session: the tokens it gave for it go too.
+    super::vault::discard(svc, &link.user_id, Some(&up.id), now).await?;
     Ok(Ok(ended))
 }

@@ -29,6 +29,8 @@ pub struct Endpoints {
     pub authorization: url::Url,
     pub token: url::Url,
     pub userinfo: Option<url::Url>,
+    /// RFC 7009 revocation, when the provider offers it (discovery's `revocation_endpoint`).
+    pub revocation: Option<url::Url>,
     pub jwks_uri: Option<String>,
     /// RFC 9207 §3: the provider sends `iss` in every authorization response.
     pub iss_parameter: bool,
@@ -66,6 +68,7 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     userinfo_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
     jwks_uri: Option<String>,
     response_types_supported: Option<Vec<String>>,
     code_challenge_methods_supported: Option<Vec<String>>,
@@ -160,6 +163,7 @@ fn configured(up: &Upstream) -> Result<Endpoints, String> {
         authorization: parse(&up.authorization_endpoint, "authorization_endpoint")?,
         token: parse(&up.token_endpoint, "token_endpoint")?,
         userinfo: Some(parse(&up.userinfo_endpoint, "userinfo_endpoint")?),
+        revocation: None,
         jwks_uri: None,
         iss_parameter: false,
         algs: Vec::new(),
@@ -226,6 +230,10 @@ fn check(up: &Upstream, doc: Metadata) -> Result<Endpoints, String> {
             "userinfo_endpoint",
         )?),
     };
+    let revocation = match &doc.revocation_endpoint {
+        Some(r) => Some(endpoint(&None, r, "revocation_endpoint")?),
+        None => None,
+    };
     let jwks_uri = doc
         .jwks_uri
         .filter(|u| u.starts_with("https://"))
@@ -261,6 +269,7 @@ fn check(up: &Upstream, doc: Metadata) -> Result<Endpoints, String> {
         authorization,
         token,
         userinfo,
+        revocation,
         jwks_uri: Some(jwks_uri),
         iss_parameter: doc.authorization_response_iss_parameter_supported,
         algs,

@@ -135,6 +135,7 @@ mod tests {
             authorization: url::Url::parse("https://idp.example/a").unwrap(),
             token: url::Url::parse("https://idp.example/t").unwrap(),
             userinfo: None,
+            revocation: None,
             jwks_uri: Some("https://idp.example/jwks".into()),
             iss_parameter: true,
             algs: vec![jsonwebtoken::Algorithm::ES256],

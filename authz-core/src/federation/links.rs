@@ -4,10 +4,15 @@
 //!   turns passwords off; a passkey, likewise; another linked identity, of the `only` provider
 //!   when one is set); an administrator may (the account then signs in only after a reset);
 //! - the remedy ends what the link let in: every session signed in through an upstream
-//!   provider (`amr` `fed`) other than the one asking, with the grants made in them.
+//!   provider (`amr` `fed`) other than the one asking, with the grants made in them, and the
+//!   provider's tokens held for the user (the vault; revoked at the provider).
+//!
+//! - an administrator removing the last identity of a user who has no password also revokes
+//!   their API keys and passkeys: every one was added in a session of a provider.
 //!
 //! Audited as `upstream.unlinked`.
 
+use super::FederationServices;
 use crate::error::Result;
 use crate::events::audit::RequestContext;
 use crate::events::kinds;
@@ -40,13 +45,14 @@ async fn other_ways(svc: IdentityServices<'_>, user: &User) -> Result<usize> {
 /// Remove the link (`provider`, `subject`) of `user` (the module's rule): `Ok(Err(message))`
 /// when it is the user's last way in, `Ok(Ok(false))` when there was no such link.
 pub async fn unlink(
-    svc: IdentityServices<'_>,
+    fed: FederationServices<'_>,
     user: &User,
     provider: &str,
     subject: &str,
     by: Remover<'_>,
     ctx: &RequestContext,
 ) -> Result<std::result::Result<bool, &'static str>> {
+    let svc = fed.identity;
     let links = svc.store.federated_identities_of(&user.id).await?;
     if !links
         .iter()
@@ -72,6 +78,21 @@ pub async fn unlink(
     {
         return Ok(Ok(false));
     }
+    // The provider's tokens held for the user go (revoked there).
+    super::vault::discard(fed, &user.id, Some(provider), ctx.now).await?;
+    // An administrator removed the last way in of a user who has no password: every lasting
+    // credential made through it goes too — API keys and passkeys were added in sessions of
+    // the provider (issue 26 review F4).
+    if let Remover::Admin { actor } = by
+        && !user.has_password()
+        && svc
+            .store
+            .federated_identities_of(&user.id)
+            .await?
+            .is_empty()
+    {
+        end_lasting_credentials(svc, actor, user).await?;
+    }
     let keep = match by {
         Remover::User { sid } => Some(sid),
         Remover::Admin { .. } => None,
@@ -94,4 +115,22 @@ pub async fn unlink(
         .ctx(ctx);
     svc.audit(ev).await;
     Ok(Ok(true))
+}
+
+/// Revoke every API key and remove every passkey of `user` (audited as each remedy is).
+async fn end_lasting_credentials(
+    svc: IdentityServices<'_>,
+    actor: &str,
+    user: &User,
+) -> Result<()> {
+    for key in svc.store.list_clients_owned_by(&user.id).await? {
+        if key.revoked_at.is_none() {
+            crate::clients::api_keys::revoke(svc.store, svc.clients, svc.events, user, &key.id)
+                .await?;
+        }
+    }
+    for p in svc.store.user_passkeys(&user.id).await? {
+        crate::identity::passkeys::remove(svc, actor, user, &p.credential_id, None).await?;
+    }
+    Ok(())
 }

@@ -21,6 +21,8 @@ pub mod discovery;
 pub mod id_token;
 pub mod links;
 pub mod round_trip;
+mod token_endpoint;
+pub mod vault;
 
 use crate::config::upstream::Upstream;
 use crate::identity::IdentityServices;
@@ -47,6 +49,18 @@ impl<'a> FederationServices<'a> {
     /// The configured provider `id`.
     pub fn provider(&self, id: &str) -> Option<&'a Upstream> {
         self.identity.config.upstream.iter().find(|u| u.id == id)
+    }
+
+    /// The endpoints of `up` now (its metadata fetched, cached, or stale while it fails);
+    /// why not, in our words.
+    pub(crate) async fn endpoints(
+        &self,
+        up: &Upstream,
+        now: i64,
+    ) -> Result<std::sync::Arc<discovery::Endpoints>, String> {
+        self.providers
+            .endpoints(self.cimd, &self.identity.config.cimd, up, now)
+            .await
     }
 
     /// The redirect URI registered at provider `id`: one per provider, so a response cannot
@@ -114,10 +128,7 @@ pub async fn report(
     let counts = svc.identity.store.federated_user_counts().await?;
     let mut out = Vec::new();
     for up in &svc.identity.config.upstream {
-        let checked = svc
-            .providers
-            .endpoints(svc.cimd, &svc.identity.config.cimd, up, now)
-            .await;
+        let checked = svc.endpoints(up, now).await;
         let status = svc.providers.status(&up.id);
         let (state, error, authorization) = match &checked {
             Ok(e) => ("ok", None, Some(e.authorization.to_string())),

@@ -10,6 +10,7 @@
 //! `complete`, the callback, as a checklist:
 //! 1. `state` names a round trip not yet spent (spent now: single use), begun for this
 //!    provider, by this browser (its binding cookie, compared as SHA-256 in constant time);
+//!    an explicit link only in a live session of the user who began it;
 //! 2. RFC 9207 §2.4: an `iss` in the response is the provider's issuer; a provider that
 //!    advertises `authorization_response_iss_parameter_supported` must send it;
 //! 3. an `error` response is refused (its code audited, nothing reflected);
@@ -26,8 +27,9 @@ use serde_json::Value;
 use super::account::{self, Asserted, Found};
 use super::discovery::Endpoints;
 use super::id_token::{self, Expected};
+use super::token_endpoint::{Tokens, client_call};
 use super::{FederationServices, Refusal};
-use crate::config::upstream::{ClientAuth, Upstream, UpstreamKind};
+use crate::config::upstream::{Upstream, UpstreamKind};
 use crate::crypto::{ct_eq, random_secret, sha256_hex};
 use crate::error::Result;
 use crate::events::audit::RequestContext;
@@ -64,11 +66,7 @@ pub async fn begin(
     now: i64,
 ) -> Result<std::result::Result<Begun, Refusal>> {
     let config = svc.identity.config;
-    let Ok(endpoints) = svc
-        .providers
-        .endpoints(svc.cimd, &config.cimd, up, now)
-        .await
-    else {
+    let Ok(endpoints) = svc.endpoints(up, now).await else {
         return Ok(Err(unavailable(up)));
     };
     let (state, nonce, verifier, browser) = (
@@ -134,6 +132,9 @@ pub struct Callback {
     pub code: Option<String>,
     pub error: Option<String>,
     pub iss: Option<String>,
+    /// The user of the browser's live session, if any: an explicit link is finished only in
+    /// a live session of the user who began it (a remedy since ended it: no link).
+    pub session_user: Option<String>,
 }
 
 /// A round trip completed: who signed in, how, and where the sign-in continues.
@@ -235,6 +236,18 @@ async fn checked(
     if row.provider != up.id || !same_browser {
         return Ok(Err((None, expired())));
     }
+    // An explicit link: still the session of the user who began it (issue 26 review F1: a
+    // reset, disabling or signing out since then ends it, and the link with it).
+    if let Some(uid) = &row.link_user_id
+        && cb.session_user.as_deref() != Some(uid.as_str())
+    {
+        let ended = Refusal::new(
+            "link_session",
+            "The sign-in that began this link has ended (signed out, or the account's password \
+             or status changed). Sign in again and link the account from the account page.",
+        );
+        return Ok(Err((Some(row), ended)));
+    }
     let done = exchange_and_resolve(svc, up, cb, &row, &state_hash, ctx).await?;
     Ok(Ok((row, done)))
 }
@@ -249,11 +262,7 @@ async fn exchange_and_resolve(
 ) -> Result<std::result::Result<Done, Refusal>> {
     let now = ctx.now;
     let config = svc.identity.config;
-    let Ok(endpoints) = svc
-        .providers
-        .endpoints(svc.cimd, &config.cimd, up, now)
-        .await
-    else {
+    let Ok(endpoints) = svc.endpoints(up, now).await else {
         return Ok(Err(unavailable(up)));
     };
     // 2. RFC 9207: the response's issuer.
@@ -338,6 +347,9 @@ async fn exchange_and_resolve(
             Ok(f) => f,
             Err(r) => return Ok(Err(r)),
         };
+    if up.vault {
+        super::vault::keep(svc, up, &user.id, &tokens, now).await?;
+    }
     let mut amr = vec!["fed".to_owned()];
     if up.trust_mfa && asserted.multi_factor(up) {
         amr.push("mfa".to_owned());
@@ -353,12 +365,6 @@ fn short(s: &str) -> String {
         .collect()
 }
 
-/// The provider's token response.
-struct Tokens {
-    access_token: String,
-    id_token: Option<String>,
-}
-
 async fn token_request(
     svc: FederationServices<'_>,
     up: &Upstream,
@@ -367,29 +373,16 @@ async fn token_request(
     verifier: &str,
     now: i64,
 ) -> std::result::Result<Tokens, Refusal> {
-    let secret = up
-        .client_secret
-        .as_ref()
-        .map(|s| s.expose().to_owned())
-        .unwrap_or_default();
-    let mut fields = vec![
+    let fields = vec![
         ("grant_type".to_owned(), "authorization_code".to_owned()),
         ("code".to_owned(), code.to_owned()),
         ("redirect_uri".to_owned(), svc.redirect_uri(&up.id)),
         ("code_verifier".to_owned(), verifier.to_owned()),
     ];
-    let basic = match up.client_auth {
-        ClientAuth::ClientSecretBasic => Some((form_encode(&up.client_id), form_encode(&secret))),
-        ClientAuth::ClientSecretPost => {
-            fields.push(("client_id".to_owned(), up.client_id.clone()));
-            fields.push(("client_secret".to_owned(), secret));
-            None
-        }
-    };
     let answer = svc
         .cimd
         .fetcher()
-        .call_trusted(&endpoints.token, &Call::Form { fields, basic }, now)
+        .call_trusted(&endpoints.token, &client_call(up, fields), now)
         .await
         .map_err(|e| {
             tracing::warn!(provider = %up.id, error = %e, "upstream token endpoint failed");
@@ -404,24 +397,13 @@ async fn token_request(
             "upstream token request refused");
         return Err(Refusal::provider("token_error"));
     }
-    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-    let bearer = text("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
-    let (Some(access_token), true) = (text("access_token"), bearer) else {
+    let Some(tokens) = Tokens::from_response(&body) else {
         return Err(Refusal::provider("token_response"));
     };
-    let id_token = text("id_token");
-    if up.kind == UpstreamKind::Oidc && id_token.is_none() {
+    if up.kind == UpstreamKind::Oidc && tokens.id_token.is_none() {
         return Err(Refusal::provider("no_id_token"));
     }
-    Ok(Tokens {
-        access_token,
-        id_token,
-    })
-}
-
-/// RFC 6749 §2.3.1: the client id and secret are form-urlencoded before HTTP Basic.
-fn form_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    Ok(tokens)
 }
 
 /// The person's claims: the verified ID token's (OIDC) merged with user-info's, or

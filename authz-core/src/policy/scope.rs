@@ -115,6 +115,21 @@ pub fn narrow(
     Ok(scope)
 }
 
+/// What `scope` lets a client do, with this configuration's words: an upstream provider's
+/// vault scope (`upstream:<id>`) names the provider.
+pub fn describe_in(config: &Config, scope: &str) -> String {
+    let provider = scope
+        .strip_prefix("upstream:")
+        .and_then(|id| config.upstream.iter().find(|u| u.id == id));
+    match provider {
+        Some(up) => format!(
+            "Use your {} account: this server hands your {} access to the tools that call it",
+            up.name, up.name
+        ),
+        None => describe(scope).to_owned(),
+    }
+}
+
 pub fn describe(scope: &str) -> &'static str {
     match scope {
         "openid" => "Confirm who you are (sign you in)",

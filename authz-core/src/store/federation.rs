@@ -43,6 +43,29 @@ impl std::fmt::Debug for UpstreamLogin {
     }
 }
 
+/// A provider's tokens for a user, sealed (the vault).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedUpstreamTokens {
+    pub user_id: String,
+    pub provider: String,
+    /// base64url of the sealed access token.
+    pub access_enc: String,
+    pub refresh_enc: Option<String>,
+    pub expires_at: Option<i64>,
+    pub scope: String,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for SealedUpstreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedUpstreamTokens")
+            .field("user_id", &self.user_id)
+            .field("provider", &self.provider)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait]
 pub trait FederationStore: Send + Sync {
     /// Keep a round trip under `state_hash` (expired ones are swept first).
@@ -91,6 +114,21 @@ pub trait FederationStore: Send + Sync {
     /// Spend a back-channel logout token (`jti_hash`) until `expires_at`: `false` when it was
     /// spent already (expired ones are swept first).
     async fn spend_logout_token(&self, jti_hash: &str, expires_at: i64, now: i64) -> Result<bool>;
+    /// Keep (replace) a user's tokens of a provider.
+    async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<()>;
+    /// A user's tokens of a provider.
+    async fn upstream_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<SealedUpstreamTokens>>;
+    /// Delete a user's tokens (of one provider, or all): the rows deleted, for revoking them
+    /// at the providers.
+    async fn take_upstream_tokens(
+        &self,
+        user_id: &str,
+        provider: Option<&str>,
+    ) -> Result<Vec<SealedUpstreamTokens>>;
     /// How many users each provider has linked: (provider, count).
     async fn federated_user_counts(&self) -> Result<Vec<(String, i64)>>;
 }

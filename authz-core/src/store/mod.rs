@@ -22,7 +22,7 @@ pub use account::{AccountStore, ConsentRecord};
 pub use client_cache::{ClientCache, Freshness};
 pub use dashboard::*;
 pub use device::{DeviceAuthorization, DeviceStatus, DeviceStore, PollOutcome};
-pub use federation::{FederatedIdentity, FederationStore, UpstreamLogin};
+pub use federation::{FederatedIdentity, FederationStore, SealedUpstreamTokens, UpstreamLogin};
 pub use id_jag::{IdJagLink, IdJagLinkStore};
 pub use model::*;
 pub use par::{ParStore, PushedRequest};

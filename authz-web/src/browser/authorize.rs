@@ -226,7 +226,7 @@ async fn proceed(
         redirect_host,
         username: user.username.clone(),
         resource: Some(req.resource.clone()),
-        scopes: ScopeView::list(&scope),
+        scopes: ScopeView::list(&state.config, &scope),
         csrf,
         request: req.raw.clone(),
     };

@@ -272,7 +272,7 @@ async fn enter_code(
         shown_code: device::display_user_code(&code),
         entered: entered_mark(&state, &console.session.sid, &code),
         user_code: code,
-        scopes: ScopeView::list(&scope),
+        scopes: ScopeView::list(&state.config, &scope),
         resource: d.resource.clone(),
         csrf: console.nav("device").csrf,
     };

@@ -59,13 +59,13 @@ pub(crate) struct ScopeView {
 }
 
 impl ScopeView {
-    /// Each scope of `scope` with its words for people (`policy::scope::describe`).
-    pub fn list(scope: &shared::ScopeSet) -> Vec<Self> {
+    /// Each scope of `scope` with its words for people (`policy::scope::describe_in`).
+    pub fn list(config: &authz_core::config::Config, scope: &shared::ScopeSet) -> Vec<Self> {
         scope
             .iter()
             .map(|s| Self {
                 name: s.as_str().to_owned(),
-                description: authz_core::policy::scope::describe(s.as_str()).to_owned(),
+                description: authz_core::policy::scope::describe_in(config, s.as_str()),
             })
             .collect()
     }

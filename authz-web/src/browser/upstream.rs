@@ -15,10 +15,13 @@ use serde::Deserialize;
 use super::pages::MessagePage;
 use super::pending::Pending;
 use super::signin::{Target, login_page, next_step, safe_next};
-use super::web::{PageError, cookie_header, cookie_value, render, see_other, with_cookies};
+use super::web::{
+    PageError, cookie_header, cookie_value, render, see_other, session_cookie, with_cookies,
+};
 use crate::context::Ctx;
 use authz_core::config::upstream::Upstream;
 use authz_core::federation::round_trip::{self, Callback};
+use authz_core::identity::session;
 use authz_core::protocol::authorize;
 use authz_core::state::AppState;
 
@@ -122,11 +125,15 @@ pub(crate) async fn callback(
 ) -> PageResult {
     let svc = state.federation();
     let up = svc.provider(&id).ok_or_else(unknown)?;
+    let now = state.now();
+    let held = session_cookie(&state, &headers);
+    let live = session::current(&*state.store, &state.config.browser, now, held).await?;
     let cb = Callback {
         state: q.state,
         code: q.code,
         error: q.error,
         iss: q.iss,
+        session_user: live.map(|s| s.user_id),
     };
     let browser = cookie_value(&state, &headers, COOKIE);
     let outcome = round_trip::complete(svc, up, &cb, browser, &ctx).await?;

@@ -40,3 +40,19 @@ CREATE TABLE spent_logout_tokens (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX spent_logout_tokens_expiry ON spent_logout_tokens(expires_at);
+
+-- The token vault: a provider's tokens for a user (providers with `vault = true`), sealed
+-- under the master key (AES-256-GCM, associated data = user + provider), released only by
+-- token exchange to the resource servers the operator allowed. Deleted on unlink, account
+-- deletion, an administrator's "end all sessions", a reset that removes linked accounts, and
+-- the provider's back-channel logout.
+CREATE TABLE upstream_tokens (
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    provider    TEXT NOT NULL,
+    access_enc  TEXT NOT NULL,
+    refresh_enc TEXT,
+    expires_at  BIGINT,                          -- of the access token, when the provider said
+    scope       TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (user_id, provider)
+);

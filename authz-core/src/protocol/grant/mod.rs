@@ -30,6 +30,8 @@ pub fn enabled(state: &AppState, grant: GrantType) -> bool {
         GrantType::JwtBearer => state.config.id_jag.enabled(),
         // RFC 8628 device authorization grant: `AUTHZ_DEVICE_FLOW` (default on).
         GrantType::DeviceCode => state.config.device.enabled,
+        // `federation.only`: passwords sign nobody in, on any path (issue 26 review F3).
+        GrantType::Password => state.config.federation.only.is_none(),
         _ => true,
     }
 }

@@ -11,11 +11,16 @@
 //! 4. Scope ⊆ the subject token's scope ∩ the user's current role scopes ∩ the client's scopes.
 //! 5. The new token: `sub` = the user, `act.sub` = `client:<id>`, `client_id` = the exchanging
 //!    client, lifetime ≤ 5 min and ≤ the subject token's.
+//!
+//! With `audience` = an upstream provider's id (the token vault), the answer is instead the
+//! user's token of that provider (`federation::vault::release`: the provider's `vault_clients`,
+//! the subject token's `upstream:<id>` scope).
 
 use shared::claims::TOKEN_TYPE_ACCESS_TOKEN;
 
 use crate::error::{Error, Result};
 use crate::events::audit::RequestContext;
+use crate::federation::vault;
 use crate::keys::issuer::TokenResponse;
 use crate::policy::scope;
 use crate::protocol::form::Form;
@@ -92,6 +97,28 @@ pub async fn handle(
     let claims = subject.claims;
     let mut targets = form.all("resource");
     targets.extend(form.all("audience"));
+    // The token vault (issue 26): `audience` = an upstream provider's id releases the user's
+    // token of that provider (`federation::vault`), never one of ours.
+    if let [target] = targets.as_slice()
+        && let Some(up) = state
+            .config
+            .upstream
+            .iter()
+            .find(|u| u.vault && u.id == *target)
+    {
+        let svc = state.federation();
+        let released = vault::release(svc, up, client, &user, &subject.scope, ctx).await?;
+        return Ok(TokenResponse {
+            access_token: released.access_token,
+            token_type: "Bearer",
+            // The provider's lifetime; when it gave none, exchange again after 5 minutes.
+            expires_in: released.expires_in.unwrap_or(300),
+            scope: released.scope,
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN),
+        });
+    }
     let management = state.config.management_audience();
     let aud = select_audience(&targets, &[], client, &management)?;
 

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use crate::error::Result;
 use crate::store::sql::SqlStore;
-use crate::store::{FederatedIdentity, FederationStore, UpstreamLogin};
+use crate::store::{FederatedIdentity, FederationStore, SealedUpstreamTokens, UpstreamLogin};
 
 /// `SELECT` of links, then `$tail` (a literal: no dynamic SQL).
 macro_rules! select_identities {
@@ -44,8 +44,74 @@ fn login(r: &AnyRow) -> Result<UpstreamLogin> {
     })
 }
 
+fn tokens(r: &AnyRow) -> Result<SealedUpstreamTokens> {
+    Ok(SealedUpstreamTokens {
+        user_id: r.try_get("user_id")?,
+        provider: r.try_get("provider")?,
+        access_enc: r.try_get("access_enc")?,
+        refresh_enc: r.try_get("refresh_enc")?,
+        expires_at: r.try_get("expires_at")?,
+        scope: r.try_get("scope")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
 #[async_trait]
 impl FederationStore for SqlStore {
+    async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO upstream_tokens \
+             (user_id, provider, access_enc, refresh_enc, expires_at, scope, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id, provider) DO UPDATE SET access_enc = excluded.access_enc, \
+             refresh_enc = excluded.refresh_enc, expires_at = excluded.expires_at, \
+             scope = excluded.scope, updated_at = excluded.updated_at",
+        )
+        .bind(&t.user_id)
+        .bind(&t.provider)
+        .bind(&t.access_enc)
+        .bind(&t.refresh_enc)
+        .bind(t.expires_at)
+        .bind(&t.scope)
+        .bind(t.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn upstream_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<SealedUpstreamTokens>> {
+        let row = sqlx::query(
+            "SELECT user_id, provider, access_enc, refresh_enc, expires_at, scope, updated_at \
+             FROM upstream_tokens WHERE user_id = $1 AND provider = $2",
+        )
+        .bind(user_id)
+        .bind(provider)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tokens).transpose()
+    }
+
+    async fn take_upstream_tokens(
+        &self,
+        user_id: &str,
+        provider: Option<&str>,
+    ) -> Result<Vec<SealedUpstreamTokens>> {
+        let rows = sqlx::query(
+            "DELETE FROM upstream_tokens WHERE user_id = $1 AND ($2 IS NULL OR provider = $2) \
+             RETURNING user_id, provider, access_enc, refresh_enc, expires_at, scope, \
+             updated_at",
+        )
+        .bind(user_id)
+        .bind(provider)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tokens).collect()
+    }
+
     async fn put_upstream_login(
         &self,
         state_hash: &str,

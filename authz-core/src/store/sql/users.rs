@@ -266,8 +266,13 @@ async fn end_user_grants(
         sessions_ended,
         refresh_tokens_revoked,
     } = end_sessions_in(&mut tx, user_id, now, None).await?;
-    // Sign-ins half done with the old credentials end too (issue 24 item 2).
+    // Sign-ins half done with the old credentials end too (issue 24 item 2), and links to
+    // upstream identities begun before (issue 26 review F1).
     crate::store::sql::signin::end_pending_in(&mut tx, user_id).await?;
+    sqlx::query("DELETE FROM upstream_logins WHERE link_user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
     let mut api_keys_revoked = Vec::new();
     if lasting.api_keys {
         let rows = sqlx::query(
@@ -288,6 +293,11 @@ async fn end_user_grants(
         0
     };
     let identities_unlinked = if lasting.identities {
+        // With the links, the provider tokens held through them (the vault).
+        sqlx::query("DELETE FROM upstream_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM federated_identities WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)

@@ -13,7 +13,7 @@ use super::{bad_request, user_error};
 use crate::console::time::{utc, utc_or_dash};
 use crate::context::Ctx;
 use authz_core::identity::data;
-use authz_core::policy::scope::describe;
+use authz_core::policy::scope::describe_in;
 use authz_core::state::AppState;
 
 struct AppRow {
@@ -21,7 +21,7 @@ struct AppRow {
     name: String,
     host: Option<String>,
     verified: bool,
-    scopes: Vec<(String, &'static str)>,
+    scopes: Vec<(String, String)>,
     resources: Vec<String>,
     first_used: String,
     last_used: String,
@@ -65,7 +65,7 @@ async fn apps_page(
             .scopes
             .into_iter()
             .map(|s| {
-                let d = describe(&s);
+                let d = describe_in(&state.config, &s);
                 (s, d)
             })
             .collect(),

@@ -154,9 +154,13 @@ pub async fn unlink(
     let by = Remover::User {
         sid: &console.session.sid,
     };
-    let svc = state.identity();
+    let svc = state.federation();
     match links::unlink(svc, &console.user, provider, subject, by, &ctx).await? {
-        Ok(_) => Ok(see_other(&format!("{PAGE}?done=unlinked"))),
+        Ok(true) => Ok(see_other(&format!("{PAGE}?done=unlinked"))),
+        Ok(false) => {
+            let msg = "That linked account was not found: nothing was changed.".to_owned();
+            page(&state, &console, None, Some(msg)).await
+        }
         Err(message) => page(&state, &console, None, Some(message.to_owned())).await,
     }
 }

@@ -270,12 +270,17 @@ async fn end_sessions(
     for s in &sessions {
         session::end(&*state.store, &state.events, s, "admin", ctx).await?;
     }
-    // And the sign-ins half done (issue 24 item 2).
+    // And the sign-ins half done (issue 24 item 2), and the upstream tokens held for the
+    // user (the vault: revoked at their providers).
     state.store.end_pending_signins(&user.id).await?;
+    let vault = authz_core::federation::vault::discard(state.federation(), &user.id, None, ctx.now);
+    let upstream_tokens = vault.await?;
     let event = AuditEvent::new(ctx.now, kinds::USER_SESSIONS_ENDED, Outcome::Success)
         .actor(&console.user.username)
         .subject(&user.id)
-        .details(serde_json::json!({ "sessions_ended": sessions.len() }))
+        .details(serde_json::json!({
+            "sessions_ended": sessions.len(), "upstream_tokens_discarded": upstream_tokens,
+        }))
         .ctx(ctx);
     state.audit(event).await;
     Ok(Done::Back("sessions-ended", Some(sessions.len())))

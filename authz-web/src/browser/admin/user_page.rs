@@ -189,7 +189,7 @@ async fn unlink(
     let by = Remover::Admin {
         actor: &console.user.username,
     };
-    match links::unlink(state.identity(), &user, provider, subject, by, &ctx).await? {
+    match links::unlink(state.federation(), &user, provider, subject, by, &ctx).await? {
         Ok(true) => Ok(see_other(&format!("{back}?done=identity-unlinked"))),
         _ => {
             let notice = Notice::error("That linked account does not exist any more.");

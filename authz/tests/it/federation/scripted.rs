@@ -27,15 +27,29 @@ both_backends!(
 
 const KID: &str = "k1";
 
-struct Provider {
-    host: HttpsHost,
-    pem: Vec<u8>,
-    app: TestApp,
-    agent: FormAgent,
+pub(super) struct Provider {
+    pub host: HttpsHost,
+    pub pem: Vec<u8>,
+    pub app: TestApp,
+    pub agent: FormAgent,
 }
 
 impl Provider {
-    async fn start(backend: Backend, kind: UpstreamKind, edit: impl FnOnce(&mut Upstream)) -> Self {
+    pub(super) async fn start(
+        backend: Backend,
+        kind: UpstreamKind,
+        edit: impl FnOnce(&mut Upstream),
+    ) -> Self {
+        Self::start_with(backend, kind, edit, |_| {}).await
+    }
+
+    /// As `start`, with the downstream's configuration edited too.
+    pub(super) async fn start_with(
+        backend: Backend,
+        kind: UpstreamKind,
+        edit: impl FnOnce(&mut Upstream),
+        config: impl FnOnce(&mut authz::config::Config),
+    ) -> Self {
         let host = HttpsHost::start().await;
         let (pem, _) = publish_key(&host, "/jwks", KID);
         let issuer = host.url("");
@@ -49,6 +63,7 @@ impl Provider {
                 "response_types_supported": ["code"],
                 "code_challenge_methods_supported": ["S256"],
                 "id_token_signing_alg_values_supported": ["ES256"],
+                "revocation_endpoint": host.url("/revoke"),
             })),
         );
         let mut entry = Upstream {
@@ -74,6 +89,7 @@ impl Provider {
         let app = TestApp::spawn_with(backend, |c| {
             trust(c, ca, hp);
             c.upstream = vec![entry];
+            config(c);
         })
         .await;
         Self {
@@ -84,12 +100,12 @@ impl Provider {
         }
     }
 
-    fn issuer(&self) -> String {
+    pub(super) fn issuer(&self) -> String {
         self.host.url("")
     }
 
     /// Claims of a good ID token for `sub` with `nonce`.
-    fn claims(&self, sub: &str, nonce: &str) -> Value {
+    pub(super) fn claims(&self, sub: &str, nonce: &str) -> Value {
         let now = self.app.clock.now();
         json!({
             "iss": self.issuer(), "aud": "rp", "sub": sub, "nonce": nonce,
@@ -99,22 +115,21 @@ impl Provider {
 
     /// One round trip from the console's sign-in: begin, let `answer` write the provider's
     /// answers for the round trip's nonce, come back with a code; the downstream's answer.
-    async fn round(&self, answer: impl FnOnce(&str) -> Value) -> Page {
+    pub(super) async fn round(&self, answer: impl FnOnce(&str) -> Value) -> Page {
+        self.round_at(CORP, answer).await
+    }
+
+    /// `round` through the provider configured as `id`.
+    pub(super) async fn round_at(&self, id: &str, answer: impl FnOnce(&str) -> Value) -> Page {
         let start = self
             .agent
-            .get(
-                &self
-                    .app
-                    .url(&format!("/login/upstream/{CORP}?next=/account")),
-            )
+            .get(&self.app.url(&format!("/login/upstream/{id}?next=/account")))
             .await;
         assert_eq!(start.status, 303, "{}", start.body);
         let q = query(start.location.as_deref().unwrap());
         assert_eq!(q["code_challenge_method"], "S256");
-        assert_eq!(
-            q["redirect_uri"],
-            self.app.url("/login/upstream/corp/callback")
-        );
+        let own = format!("/login/upstream/{id}/callback");
+        assert_eq!(q["redirect_uri"], self.app.url(&own));
         let nonce = q.get("nonce").cloned().unwrap_or_default();
         let body = answer(&nonce);
         let mut route = Route::json(&body);
@@ -123,22 +138,23 @@ impl Provider {
         }
         self.host.put("/token", route);
         self.agent
-            .get(&self.app.url(&format!(
-                "/login/upstream/{CORP}/callback?state={}&code=c-1",
-                q["state"]
-            )))
+            .get(
+                &self
+                    .app
+                    .url(&format!("{own}?state={}&code=c-1", q["state"])),
+            )
             .await
     }
 
     /// A token response carrying `claims` as an ID token signed by the provider's key.
-    fn signed(&self, claims: &Value) -> Value {
+    pub(super) fn signed(&self, claims: &Value) -> Value {
         json!({
             "access_token": "upstream-at", "token_type": "Bearer",
             "id_token": sign(&self.pem, None, KID, claims),
         })
     }
 
-    async fn last_refusal(&self) -> String {
+    pub(super) async fn last_refusal(&self) -> String {
         let ev = self.app.audit_of("upstream.refused").await;
         ev.first().unwrap().details["reason"]
             .as_str()
