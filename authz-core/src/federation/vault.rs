@@ -11,7 +11,10 @@
 //!   the scope `upstream:<id>` — the scope the consent page asked the user for. Audited
 //!   (`upstream.token_released`) every time.
 //! - An access token within a minute of its expiry is refreshed first, with the provider's
-//!   rotation (a new refresh token replaces the old); a refused refresh discards the tokens.
+//!   rotation (a new refresh token replaces the old), written only over the tokens read: a
+//!   remedy that discarded them while the provider answered wins (the new tokens are revoked
+//!   there), and a concurrent release's refresh stands; a refused refresh discards them.
+//! - Released only while the user's current roles still grant `upstream:<id>`.
 //! - Discarded (and revoked at the provider when it offers RFC 7009 revocation) on unlink, an
 //!   administrator's "end all sessions" and the provider's back-channel logout; deleted with
 //!   the account and by a reset that removes linked accounts.
@@ -65,8 +68,32 @@ fn open(
     String::from_utf8(plain).ok()
 }
 
-/// Keep `tokens` of `up` for `user_id` (a provider with `vault = true`); a refresh token the
-/// answer leaves out keeps the one held (RFC 6749 §6: the server may not rotate it).
+/// The row `tokens` of `up` make for `user_id`; a refresh token the answer leaves out keeps
+/// `held_refresh` (RFC 6749 §6: the server may not rotate it).
+fn sealed(
+    svc: FederationServices<'_>,
+    up: &Upstream,
+    user_id: &str,
+    tokens: &Tokens,
+    held_refresh: Option<String>,
+    now: i64,
+) -> SealedUpstreamTokens {
+    SealedUpstreamTokens {
+        user_id: user_id.to_owned(),
+        provider: up.id.clone(),
+        access_enc: seal(svc, user_id, &up.id, "access", &tokens.access_token),
+        refresh_enc: match &tokens.refresh_token {
+            Some(r) => Some(seal(svc, user_id, &up.id, "refresh", r)),
+            None => held_refresh,
+        },
+        expires_at: tokens.expires_in.map(|s| now + s),
+        scope: tokens.scope.clone().unwrap_or_default(),
+        updated_at: now,
+    }
+}
+
+/// Keep `tokens` of `up` for `user_id` at a sign-in (a provider with `vault = true`), while the
+/// identity is linked (an unlink racing the sign-in leaves nothing behind).
 pub(crate) async fn keep(
     svc: FederationServices<'_>,
     up: &Upstream,
@@ -75,23 +102,15 @@ pub(crate) async fn keep(
     now: i64,
 ) -> Result<()> {
     let store = svc.identity.store;
-    let refresh_enc = match &tokens.refresh_token {
-        Some(r) => Some(seal(svc, user_id, &up.id, "refresh", r)),
-        None => store
-            .upstream_tokens(user_id, &up.id)
-            .await?
-            .and_then(|t| t.refresh_enc),
-    };
-    let row = SealedUpstreamTokens {
-        user_id: user_id.to_owned(),
-        provider: up.id.clone(),
-        access_enc: seal(svc, user_id, &up.id, "access", &tokens.access_token),
-        refresh_enc,
-        expires_at: tokens.expires_in.map(|s| now + s),
-        scope: tokens.scope.clone().unwrap_or_default(),
-        updated_at: now,
-    };
-    store.put_upstream_tokens(&row).await
+    let held = store
+        .upstream_tokens(user_id, &up.id)
+        .await?
+        .and_then(|t| t.refresh_enc);
+    let row = sealed(svc, up, user_id, tokens, held, now);
+    if !store.put_upstream_tokens(&row).await? {
+        revoke_at(svc, up, tokens, now).await;
+    }
+    Ok(())
 }
 
 /// A provider's token as released.
@@ -119,7 +138,13 @@ pub async fn release(
         )));
     }
     let needed = up.vault_scope();
-    if !scope.contains(&needed) {
+    let roles = svc
+        .identity
+        .config
+        .role_scopes(user.roles.iter().map(String::as_str));
+    // The consent the token carries, and the user's roles as they are now (issue 26 review
+    // 2, V2: a role taken away ends the release, not only the next refresh).
+    if !scope.contains(&needed) || !roles.contains(&needed) {
         return Err(Error::invalid_scope(format!(
             "the user did not allow the use of their {} account: the subject_token lacks the \
              scope {needed}",
@@ -142,10 +167,18 @@ pub async fn release(
         .is_some_and(|e| e <= now + REFRESH_MARGIN_SECS)
     {
         row = match refresh(svc, up, &row, now).await? {
-            Some(r) => r,
-            None => {
-                store.take_upstream_tokens(&user.id, Some(&up.id)).await?;
-                return Err(gone());
+            Refreshed::Now(r) => r,
+            Refreshed::Gone => return Err(gone()),
+            Refreshed::Refused => {
+                // Unless another release refreshed meanwhile (its tokens stand), they are
+                // dead: forgotten, only if still the ones this release read.
+                match store.upstream_tokens(&user.id, &up.id).await? {
+                    Some(current) if current.access_enc != row.access_enc => current,
+                    _ => {
+                        store.take_upstream_tokens(&user.id, Some(&up.id)).await?;
+                        return Err(gone());
+                    }
+                }
             }
         };
     }
@@ -177,20 +210,20 @@ fn unreachable(up: &Upstream) -> Error {
     )
 }
 
-/// Refresh the held tokens at the provider (RFC 6749 §6): the new row, or `None` when there
-/// is no refresh token or the provider refused it.
+/// Refresh the held tokens at the provider (RFC 6749 §6), written only over the tokens read
+/// (`replace_upstream_tokens`).
 async fn refresh(
     svc: FederationServices<'_>,
     up: &Upstream,
     row: &SealedUpstreamTokens,
     now: i64,
-) -> Result<Option<SealedUpstreamTokens>> {
+) -> Result<Refreshed> {
     let Some(refresh) = row
         .refresh_enc
         .as_deref()
         .and_then(|r| open(svc, &row.user_id, &up.id, "refresh", r))
     else {
-        return Ok(None);
+        return Ok(Refreshed::Refused);
     };
     let Ok(endpoints) = svc.endpoints(up, now).await else {
         return Err(unreachable(up));
@@ -218,13 +251,62 @@ async fn refresh(
         .flatten()
     else {
         tracing::info!(provider = %up.id, status = answer.status, "upstream refresh refused");
-        return Ok(None);
+        return Ok(Refreshed::Refused);
     };
-    keep(svc, up, &row.user_id, &tokens, now).await?;
-    svc.identity
-        .store
-        .upstream_tokens(&row.user_id, &up.id)
-        .await
+    // Only over the tokens read: a remedy that discarded them meanwhile wins, and what the
+    // provider just gave is revoked there (issue 26 review 2, V1).
+    // Another release that refreshed first keeps its tokens (nothing revoked: revoking at
+    // the provider may end the whole grant).
+    let new = sealed(svc, up, &row.user_id, &tokens, row.refresh_enc.clone(), now);
+    let store = svc.identity.store;
+    if store.replace_upstream_tokens(&new, &row.access_enc).await? {
+        return Ok(Refreshed::Now(new));
+    }
+    match store.upstream_tokens(&row.user_id, &up.id).await? {
+        Some(current) => Ok(Refreshed::Now(current)),
+        None => {
+            revoke_at(svc, up, &tokens, now).await;
+            Ok(Refreshed::Gone)
+        }
+    }
+}
+
+/// What a refresh came to.
+enum Refreshed {
+    /// The tokens to release (this refresh's, or a concurrent one's).
+    Now(SealedUpstreamTokens),
+    /// The provider refused (or there is no refresh token).
+    Refused,
+    /// A remedy discarded the tokens while the provider answered.
+    Gone,
+}
+
+/// Revoke freshly obtained `tokens` at `up` (best effort): a refresh token, else the access
+/// token.
+async fn revoke_at(svc: FederationServices<'_>, up: &Upstream, tokens: &Tokens, now: i64) {
+    let (token, hint) = match &tokens.refresh_token {
+        Some(r) => (r.clone(), "refresh_token"),
+        None => (tokens.access_token.clone(), "access_token"),
+    };
+    revoke(svc, up, token, hint, now).await;
+}
+
+/// RFC 7009 revocation of `token` at `up`, when its metadata offers it; a failure is logged.
+async fn revoke(svc: FederationServices<'_>, up: &Upstream, token: String, hint: &str, now: i64) {
+    let Ok(endpoints) = svc.endpoints(up, now).await else {
+        return;
+    };
+    let Some(url) = &endpoints.revocation else {
+        return;
+    };
+    let fields = vec![
+        ("token".to_owned(), token),
+        ("token_type_hint".to_owned(), hint.to_owned()),
+    ];
+    let call = client_call(up, fields);
+    if let Err(e) = svc.cimd.fetcher().call_trusted(url, &call, now).await {
+        tracing::warn!(provider = %up.id, error = %e, "upstream revocation failed");
+    }
 }
 
 /// Discard a user's held tokens (of `provider`, or all), revoking each refresh token (else the
@@ -245,30 +327,18 @@ pub async fn discard(
         let Some(up) = svc.provider(&row.provider) else {
             continue;
         };
-        let Ok(endpoints) = svc.endpoints(up, now).await else {
-            continue;
-        };
-        let Some(url) = &endpoints.revocation else {
-            continue;
-        };
-        let (token, hint) = match row
+        let held = match row
             .refresh_enc
             .as_deref()
             .and_then(|r| open(svc, user_id, &up.id, "refresh", r))
         {
-            Some(r) => (r, "refresh_token"),
-            None => match open(svc, user_id, &up.id, "access", &row.access_enc) {
-                Some(a) => (a, "access_token"),
-                None => continue,
-            },
+            Some(r) => Some((r, "refresh_token")),
+            None => {
+                open(svc, user_id, &up.id, "access", &row.access_enc).map(|a| (a, "access_token"))
+            }
         };
-        let fields = vec![
-            ("token".to_owned(), token),
-            ("token_type_hint".to_owned(), hint.to_owned()),
-        ];
-        let call = client_call(up, fields);
-        if let Err(e) = svc.cimd.fetcher().call_trusted(url, &call, now).await {
-            tracing::warn!(provider = %up.id, error = %e, "upstream revocation failed");
+        if let Some((token, hint)) = held {
+            revoke(svc, up, token, hint, now).await;
         }
     }
     Ok(rows.len())

@@ -114,8 +114,16 @@ pub trait FederationStore: Send + Sync {
     /// Spend a back-channel logout token (`jti_hash`) until `expires_at`: `false` when it was
     /// spent already (expired ones are swept first).
     async fn spend_logout_token(&self, jti_hash: &str, expires_at: i64, now: i64) -> Result<bool>;
-    /// Keep (replace) a user's tokens of a provider.
-    async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<()>;
+    /// Keep a user's tokens of a provider, replacing those held, only while the user's
+    /// identity at that provider is linked: `false` when it is not (an unlink came first).
+    async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<bool>;
+    /// Replace the held tokens only if they are still the ones read (`access_enc`): a refresh
+    /// whose answer comes back after a remedy discarded them writes nothing (`false`).
+    async fn replace_upstream_tokens(
+        &self,
+        t: &SealedUpstreamTokens,
+        read_access_enc: &str,
+    ) -> Result<bool>;
     /// A user's tokens of a provider.
     async fn upstream_tokens(
         &self,

@@ -58,11 +58,12 @@ fn tokens(r: &AnyRow) -> Result<SealedUpstreamTokens> {
 
 #[async_trait]
 impl FederationStore for SqlStore {
-    async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<()> {
-        sqlx::query(
+    async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<bool> {
+        let r = sqlx::query(
             "INSERT INTO upstream_tokens \
              (user_id, provider, access_enc, refresh_enc, expires_at, scope, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM federated_identities \
+             WHERE user_id = $1 AND provider = $2) \
              ON CONFLICT (user_id, provider) DO UPDATE SET access_enc = excluded.access_enc, \
              refresh_enc = excluded.refresh_enc, expires_at = excluded.expires_at, \
              scope = excluded.scope, updated_at = excluded.updated_at",
@@ -76,7 +77,30 @@ impl FederationStore for SqlStore {
         .bind(t.updated_at)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn replace_upstream_tokens(
+        &self,
+        t: &SealedUpstreamTokens,
+        read_access_enc: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE upstream_tokens SET access_enc = $1, refresh_enc = $2, expires_at = $3, \
+             scope = $4, updated_at = $5 \
+             WHERE user_id = $6 AND provider = $7 AND access_enc = $8",
+        )
+        .bind(&t.access_enc)
+        .bind(&t.refresh_enc)
+        .bind(t.expires_at)
+        .bind(&t.scope)
+        .bind(t.updated_at)
+        .bind(&t.user_id)
+        .bind(&t.provider)
+        .bind(read_access_enc)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn upstream_tokens(

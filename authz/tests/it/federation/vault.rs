@@ -228,3 +228,137 @@ async fn the_vault_releases_refreshes_and_forgets_upstream_tokens(backend: Backe
     );
     assert_eq!(p.host.hits("/revoke"), 1, "revoked at the provider");
 }
+
+both_backends!(
+    review_2_v1_a_refresh_racing_an_unlink_does_not_bring_the_tokens_back,
+    review_2_v2_the_vault_follows_the_users_current_roles,
+);
+
+/// A provider with the vault for "rs", the user's role granting `upstream:corp`; a user signed
+/// in through it (tokens that expire in `expires_in`), the resource server's secret and a
+/// user token for it carrying the scope.
+async fn vault_with_user(backend: Backend, expires_in: i64) -> (Provider, String, String) {
+    let p = Provider::start_with(
+        backend,
+        UpstreamKind::Oidc,
+        |u| {
+            u.vault = true;
+            u.vault_clients = vec!["rs".into()];
+        },
+        |c| {
+            c.roles
+                .get_mut("user")
+                .unwrap()
+                .push("upstream:corp".into())
+        },
+    )
+    .await;
+    let rs = p.app.exchange_client("profile:read notes:read").await;
+    p.app
+        .code_client("app", AuthMethod::None, "notes:read upstream:corp")
+        .await;
+    let page = p
+        .round(|n| {
+            let mut t = p.signed(&p.claims("u-1", n));
+            t["refresh_token"] = json!("up-rt-1");
+            t["expires_in"] = json!(expires_in);
+            t
+        })
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let token = user_token(&p, &p.agent, "app", "notes:read upstream:corp").await;
+    (p, rs, token)
+}
+
+async fn review_2_v1_a_refresh_racing_an_unlink_does_not_bring_the_tokens_back(backend: Backend) {
+    let (p, rs, token) = vault_with_user(backend, 30).await;
+    // The provider answers the refresh slowly; the unlink lands meanwhile.
+    let mut slow = Route::json(&json!({
+        "access_token": "up-at-late", "token_type": "Bearer", "expires_in": 3600,
+        "refresh_token": "up-rt-late",
+    }));
+    slow.delay = std::time::Duration::from_millis(1500);
+    p.host.put("/token", slow);
+    let racing = {
+        let http = p.app.http.clone();
+        let url = p.app.url("/token");
+        let (rs, token) = (rs.clone(), token.clone());
+        tokio::spawn(async move {
+            let form = [
+                ("grant_type", EXCHANGE),
+                ("subject_token", token.as_str()),
+                ("subject_token_type", ACCESS),
+                ("audience", CORP),
+            ];
+            http.post(url)
+                .basic_auth("rs", Some(rs))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let owner = p
+        .app
+        .state
+        .store
+        .get_user_by_username(CORP)
+        .await
+        .unwrap()
+        .unwrap();
+    let ctx = authz::events::audit::RequestContext {
+        ip: None,
+        now: authz::clock::Clock::now(&*p.app.clock),
+        dpop_jkt: None,
+    };
+    let by = authz::federation::links::Remover::Admin { actor: "test" };
+    let unlinked =
+        authz::federation::links::unlink(p.app.state.federation(), &owner, CORP, "u-1", by, &ctx);
+    assert_eq!(unlinked.await.unwrap(), Ok(true));
+    assert_eq!(
+        p.app
+            .sql_count("SELECT count(*) FROM upstream_tokens")
+            .await,
+        0
+    );
+    let status = racing.await.unwrap();
+    assert_ne!(status, 200, "released after the unlink");
+    assert_eq!(
+        p.app
+            .sql_count("SELECT count(*) FROM upstream_tokens")
+            .await,
+        0,
+        "the refresh brought the tokens back"
+    );
+    // The refresh token the late answer brought is revoked at the provider too.
+    assert_eq!(p.host.hits("/revoke"), 2);
+}
+
+async fn review_2_v2_the_vault_follows_the_users_current_roles(backend: Backend) {
+    let (p, rs, token) = vault_with_user(backend, 3600).await;
+    expect_token(exchange(&p, ("rs", &rs), &token).await).await; // positive control
+    let user = p
+        .app
+        .state
+        .store
+        .get_user_by_username(CORP)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = authz::clock::Clock::now(&*p.app.clock);
+    p.app
+        .state
+        .store
+        .set_user_roles(&user.id, &["readonly".to_owned()], now)
+        .await
+        .unwrap();
+    // The token still carries the scope, the user's roles no longer grant it.
+    expect_error(
+        exchange(&p, ("rs", &rs), &token).await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+}
