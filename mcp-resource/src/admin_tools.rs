@@ -14,7 +14,6 @@ use shared::ScopeSet;
 
 use crate::auth::Caller;
 use crate::authz_client::AuthzError;
-use crate::rbac;
 use crate::server::{McpServer, failed, json_result, tool_error};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -62,7 +61,7 @@ fn answer(r: Result<Value, CallToolResult>) -> CallToolResult {
     r.map(json_result).unwrap_or_else(|e| e)
 }
 
-fn refused(e: AuthzError) -> CallToolResult {
+pub(crate) fn refused(e: AuthzError) -> CallToolResult {
     match e {
         AuthzError::Refused {
             code, description, ..
@@ -92,7 +91,7 @@ impl McpServer {
         extra: &ScopeSet,
         call: ApiCall<'_>,
     ) -> Result<Value, CallToolResult> {
-        let scope = rbac::exchange_scope(tool, extra);
+        let scope = self.state.rbac.exchange_scope(tool, extra);
         let authz = &self.state.authz;
         let token = authz
             .exchange(caller.token.expose(), scope.as_deref())

@@ -24,7 +24,14 @@ pub enum AuthzError {
     },
     #[error("the authorization server could not be reached: {0}")]
     Transport(String),
+    /// The upstream identity provider's user-info endpoint failed (not the authorization
+    /// server): what went wrong, in our words.
+    #[error("the identity provider's user-info endpoint {0}")]
+    Upstream(String),
 }
+
+/// The largest user-info document read from an upstream provider (a profile is a few KiB).
+pub(crate) const MAX_USERINFO_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct AuthzClient {
@@ -72,6 +79,27 @@ impl AuthzClient {
         subject_token: &str,
         scope: Option<&str>,
     ) -> Result<String, AuthzError> {
+        self.exchange_for(subject_token, ("resource", &self.audience), scope)
+            .await
+    }
+
+    /// RFC 8693 with `audience` = an upstream provider's id: the user's token of that provider,
+    /// kept by the authorization server (its token vault), never our own token sent upstream.
+    pub async fn exchange_upstream(
+        &self,
+        subject_token: &str,
+        provider: &str,
+    ) -> Result<String, AuthzError> {
+        self.exchange_for(subject_token, ("audience", provider), None)
+            .await
+    }
+
+    async fn exchange_for(
+        &self,
+        subject_token: &str,
+        target: (&str, &str),
+        scope: Option<&str>,
+    ) -> Result<String, AuthzError> {
         let secret = self.secret.as_ref().ok_or(AuthzError::NotConfigured)?;
         let mut form = vec![
             (
@@ -80,7 +108,7 @@ impl AuthzClient {
             ),
             ("subject_token", subject_token),
             ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
-            ("resource", self.audience.as_str()),
+            target,
         ];
         if let Some(s) = scope {
             form.push(("scope", s));
@@ -98,6 +126,12 @@ impl AuthzClient {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| AuthzError::Transport("token response without access_token".into()))
+    }
+
+    /// GET the upstream provider's user-info endpoint (`MCP_UPSTREAM_USERINFO_URL`, configured)
+    /// with the provider's token: its JSON object, read up to [`MAX_USERINFO_BYTES`].
+    pub async fn upstream_userinfo(&self, url: &str, token: &str) -> Result<Value, AuthzError> {
+        upstream_userinfo(&self.http, url, token).await
     }
 
     /// The Shared Signals poll endpoint of this server's stream: from the transmitter's
@@ -205,5 +239,83 @@ impl AuthzClient {
             .await
             .map_err(|e| AuthzError::Transport(e.to_string()))?;
         Self::read(resp).await
+    }
+}
+
+/// [`AuthzClient::upstream_userinfo`] with `http`: no redirects are followed (the client is
+/// built so), the body is abandoned past the cap, and every failure is the provider's.
+pub(crate) async fn upstream_userinfo(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> Result<Value, AuthzError> {
+    let failed = |what: String| AuthzError::Upstream(what);
+    let mut resp = http
+        .get(url)
+        .bearer_auth(token)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|_| failed("could not be reached".into()))?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return Err(failed(format!("answered HTTP {status}")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|_| failed("broke off its answer".into()))?
+    {
+        if body.len() + chunk.len() > MAX_USERINFO_BYTES {
+            return Err(failed(format!(
+                "answered more than {MAX_USERINFO_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err(failed("did not answer a JSON object".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::https::{HttpsHost, Route};
+
+    #[tokio::test]
+    async fn an_upstream_profile_is_bounded_and_its_failures_are_the_providers() {
+        let host = HttpsHost::start().await;
+        let pem = std::fs::read(&host.ca_pem).unwrap();
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        host.put("/ok", Route::json(&serde_json::json!({ "sub": "u1" })));
+        let huge = "x".repeat(MAX_USERINFO_BYTES);
+        host.put("/huge", Route::json(&serde_json::json!({ "sub": huge })));
+        host.put(
+            "/list",
+            Route::json(&serde_json::json!(["not", "an", "object"])),
+        );
+        let ok = upstream_userinfo(&http, &host.url("/ok"), "t")
+            .await
+            .unwrap();
+        assert_eq!(ok["sub"], "u1");
+        for (path, says) in [
+            ("/huge", "more than"),
+            ("/list", "JSON object"),
+            ("/missing", "HTTP 404"),
+        ] {
+            let e = upstream_userinfo(&http, &host.url(path), "t")
+                .await
+                .unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with("the identity provider's"), "{text}");
+            assert!(text.contains(says), "{path}: {text}");
+        }
     }
 }

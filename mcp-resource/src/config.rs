@@ -55,6 +55,13 @@ pub struct Config {
     /// `MCP_EXTRA_ROOTS`: a PEM file of extra trust anchors for calls to the authorization
     /// server (JWKS, token exchange, Shared Signals), e.g. a private CA.
     pub extra_roots: Option<PathBuf>,
+    /// `MCP_UPSTREAM_PROVIDER`: the id of an upstream identity provider of the authorization
+    /// server whose tokens it keeps for this server (its token vault): the tool
+    /// `get_upstream_profile` exists, needing the scope `upstream:<id>`. Unset: no such tool.
+    pub upstream_provider: Option<String>,
+    /// `MCP_UPSTREAM_USERINFO_URL`: that provider's user-info endpoint (https), called with the
+    /// provider's token the authorization server releases by token exchange.
+    pub upstream_userinfo_url: Option<String>,
     /// `MCP_METRICS_BIND`: serve `/metrics` (Prometheus) on this address, apart from the
     /// public one (e.g. `127.0.0.1:9465`). Unset: no metrics endpoint.
     pub metrics_bind: Option<SocketAddr>,
@@ -127,6 +134,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             extra_roots: None,
+            upstream_provider: None,
+            upstream_userinfo_url: None,
             ssf_poll_secs: 2,
             denial_report_secs: 10,
             authz_url: None,
@@ -173,6 +182,8 @@ impl Config {
         env.set_some("MCP_TLS_CERT", &mut c.tls_cert)?;
         env.set_some("MCP_TLS_KEY", &mut c.tls_key)?;
         env.set_some("MCP_EXTRA_ROOTS", &mut c.extra_roots)?;
+        env.set_some("MCP_UPSTREAM_PROVIDER", &mut c.upstream_provider)?;
+        env.set_some("MCP_UPSTREAM_USERINFO_URL", &mut c.upstream_userinfo_url)?;
         env.set("MCP_SSF_POLL_SECS", &mut c.ssf_poll_secs)?;
         env.set("MCP_DENIAL_REPORT_SECS", &mut c.denial_report_secs)?;
         env.set_some("MCP_AUTHZ_URL", &mut c.authz_url)?;
@@ -237,6 +248,34 @@ impl Config {
         }
         ScopeSet::parse(&self.challenge_scope)
             .map_err(|e| ConfigError(format!("challenge_scope: {e}")))?;
+        match (&self.upstream_provider, &self.upstream_userinfo_url) {
+            (None, None) => {}
+            (Some(id), Some(u)) => {
+                let ok_id = !id.is_empty()
+                    && id.len() <= 32
+                    && id.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    });
+                let ok_url = url::Url::parse(u).is_ok_and(|u| {
+                    config::https_or_loopback(u.scheme(), u.host_str()) && u.fragment().is_none()
+                });
+                if !ok_id || !ok_url {
+                    return Err(ConfigError(
+                        "upstream_provider must be a provider id ([a-z0-9_-]{1,32}) and \
+                         upstream_userinfo_url an https URL (MCP_UPSTREAM_PROVIDER, \
+                         MCP_UPSTREAM_USERINFO_URL)"
+                            .into(),
+                    ));
+                }
+            }
+            _ => {
+                return Err(ConfigError(
+                    "upstream_provider and upstream_userinfo_url go together \
+                     (MCP_UPSTREAM_PROVIDER, MCP_UPSTREAM_USERINFO_URL)"
+                        .into(),
+                ));
+            }
+        }
         crate::origin::OriginPolicy::new(&self.resource_url, &self.allowed_origins)
             .map_err(ConfigError)?;
         if !(30..=7 * 86_400).contains(&self.max_token_lifetime_secs) {

@@ -16,6 +16,7 @@ pub(crate) mod server;
 pub(crate) mod signals;
 pub(crate) mod state;
 pub(crate) mod store;
+mod upstream_tool;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -114,8 +115,10 @@ pub async fn build_state_with_clock(
             config.dpop_nonce_secs,
         ));
     }
+    let rbac = rbac::Rbac::new(config.upstream_provider.as_deref());
     Ok(Arc::new(McpState {
         dpop,
+        rbac,
         config,
         store,
         verifier,

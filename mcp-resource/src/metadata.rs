@@ -10,7 +10,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use shared::cors::Origins;
 
-use crate::rbac;
 use crate::state::McpState;
 
 pub(crate) fn router(state: &McpState) -> Router<Arc<McpState>> {
@@ -26,7 +25,9 @@ pub(crate) fn router(state: &McpState) -> Router<Arc<McpState>> {
 }
 
 async fn metadata(State(state): State<Arc<McpState>>) -> Response {
-    let scopes: Vec<String> = rbac::scopes_supported()
+    let scopes: Vec<String> = state
+        .rbac
+        .scopes_supported()
         .iter()
         .map(|s| s.to_string())
         .collect();

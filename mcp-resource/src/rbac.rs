@@ -48,8 +48,60 @@ pub(crate) const RESOURCES: &[ResourceDecl] = &[
     },
 ];
 
-pub(crate) fn tool_scope(name: &str) -> Option<&'static str> {
-    TOOLS.iter().find(|(t, _)| *t == name).map(|(_, s)| *s)
+/// The table in force: [`TOOLS`], plus `get_upstream_profile` needing `upstream:<id>` when an
+/// upstream provider's token vault is configured (`MCP_UPSTREAM_PROVIDER`). Built once at
+/// start (`McpState::rbac`); every check reads it.
+#[derive(Debug, Clone)]
+pub struct Rbac {
+    tools: Vec<(&'static str, String)>,
+}
+
+/// The tool that shows the token vault end to end.
+pub(crate) const UPSTREAM_TOOL: &str = "get_upstream_profile";
+
+impl Rbac {
+    pub fn new(upstream_provider: Option<&str>) -> Self {
+        let mut tools: Vec<(&'static str, String)> =
+            TOOLS.iter().map(|(t, s)| (*t, (*s).to_owned())).collect();
+        if let Some(id) = upstream_provider {
+            tools.push((UPSTREAM_TOOL, format!("upstream:{id}")));
+        }
+        Self { tools }
+    }
+
+    /// The scope `name` needs (empty: any valid token); `None` for no such tool.
+    pub(crate) fn tool_scope(&self, name: &str) -> Option<&str> {
+        self.tools
+            .iter()
+            .find(|(t, _)| *t == name)
+            .map(|(_, s)| s.as_str())
+    }
+
+    /// The scope to ask for when exchanging the caller's token for `tool`: the tool's own
+    /// scope plus `extra` (none for a tool any valid token may call: the exchange then keeps
+    /// the subject token's scopes, RFC 8693 §2.1).
+    pub(crate) fn exchange_scope(&self, tool: &str, extra: &ScopeSet) -> Option<String> {
+        let mut scope = extra.clone();
+        if let Some(s) = self
+            .tool_scope(tool)
+            .and_then(|s| shared::Scope::new(s).ok())
+        {
+            scope.insert(s);
+        }
+        (!scope.is_empty()).then(|| scope.to_string())
+    }
+
+    /// Every scope this server understands (for RFC 9728 `scopes_supported`).
+    pub(crate) fn scopes_supported(&self) -> ScopeSet {
+        ScopeSet::from_tokens(
+            self.tools
+                .iter()
+                .map(|(_, s)| s.as_str())
+                .chain(RESOURCES.iter().map(|r| r.scope))
+                .filter(|s| !s.is_empty()),
+        )
+        .unwrap_or_default()
+    }
 }
 
 pub(crate) fn resource(uri: &str) -> Option<&'static ResourceDecl> {
@@ -58,17 +110,6 @@ pub(crate) fn resource(uri: &str) -> Option<&'static ResourceDecl> {
 
 pub(crate) fn resource_scope(uri: &str) -> Option<&'static str> {
     resource(uri).map(|r| r.scope)
-}
-
-/// The scope to ask for when exchanging the caller's token for `tool`: the tool's own scope
-/// plus `extra` (none for a tool any valid token may call: the exchange then keeps the
-/// subject token's scopes, RFC 8693 §2.1).
-pub(crate) fn exchange_scope(tool: &str, extra: &ScopeSet) -> Option<String> {
-    let mut scope = extra.clone();
-    if let Some(s) = tool_scope(tool).and_then(|s| shared::Scope::new(s).ok()) {
-        scope.insert(s);
-    }
-    (!scope.is_empty()).then(|| scope.to_string())
 }
 
 /// Does a token with `scopes` satisfy `needed` (empty: any valid token)?
@@ -85,24 +126,14 @@ pub(crate) fn needs(scope: &str) -> String {
     }
 }
 
-/// Every scope this server understands (for RFC 9728 `scopes_supported`).
-pub(crate) fn scopes_supported() -> ScopeSet {
-    ScopeSet::from_tokens(
-        TOOLS
-            .iter()
-            .map(|(_, s)| *s)
-            .chain(RESOURCES.iter().map(|r| r.scope))
-            .filter(|s| !s.is_empty()),
-    )
-    .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_exchange_asks_for_the_tools_own_scope() {
+        let rbac = Rbac::new(None);
+        let exchange_scope = |t: &str, e: &ScopeSet| rbac.exchange_scope(t, e);
         let none = ScopeSet::default();
         assert_eq!(
             exchange_scope("list_api_keys", &none).as_deref(),
@@ -124,11 +155,17 @@ mod tests {
 
     #[test]
     fn every_declared_scope_is_supported_and_every_resource_is_found() {
-        let supported = scopes_supported();
+        let rbac = Rbac::new(None);
+        let supported = rbac.scopes_supported();
         for (tool, scope) in TOOLS {
             assert!(scope.is_empty() || supported.contains(scope), "{tool}");
-            assert_eq!(tool_scope(tool), Some(*scope));
+            assert_eq!(rbac.tool_scope(tool), Some(*scope));
         }
+        // The vault's tool only with a provider, needing its scope.
+        assert_eq!(rbac.tool_scope(UPSTREAM_TOOL), None);
+        let with = Rbac::new(Some("corp"));
+        assert_eq!(with.tool_scope(UPSTREAM_TOOL), Some("upstream:corp"));
+        assert!(with.scopes_supported().contains("upstream:corp"));
         for r in RESOURCES {
             assert_eq!(resource(r.uri).map(|d| d.scope), Some(r.scope));
         }

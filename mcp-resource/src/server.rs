@@ -141,9 +141,16 @@ fn validate_note(title: &str, content: &str) -> Result<(), String> {
 #[tool_router]
 impl McpServer {
     pub fn new(state: Arc<McpState>) -> Self {
+        let tools = Self::tool_router() + Self::admin_router();
+        // The vault's tool only when a provider is configured (`rbac::Rbac` too).
+        let tools = if state.config.upstream_provider.is_some() {
+            tools + Self::upstream_router()
+        } else {
+            tools
+        };
         Self {
             state,
-            tool_router: Arc::new(Self::tool_router() + Self::admin_router()),
+            tool_router: Arc::new(tools),
         }
     }
 
@@ -231,7 +238,7 @@ impl ServerHandler for McpServer {
             .list_all()
             .into_iter()
             .filter_map(|mut t| {
-                let needed = rbac::tool_scope(&t.name)?;
+                let needed = self.state.rbac.tool_scope(&t.name)?;
                 let allowed = caller
                     .as_ref()
                     .is_some_and(|c| rbac::allows(&c.scopes, needed));
@@ -263,7 +270,7 @@ impl ServerHandler for McpServer {
     ) -> Result<CallToolResponse, McpError> {
         let caller = require_caller(&ctx)?;
         let action = audit_action("tool", &request.name);
-        match rbac::tool_scope(&request.name) {
+        match self.state.rbac.tool_scope(&request.name) {
             Some(scope) if !rbac::allows(&caller.scopes, scope) => {
                 self.state
                     .audit(

@@ -37,6 +37,8 @@ pub struct McpState {
     /// DPoP proofs (RFC 9449 §7): the verifier, its replay store (Redis with `MCP_REDIS_URL`)
     /// and, with `MCP_DPOP_NONCE`, its nonces.
     pub dpop: shared::dpop::DpopVerifier,
+    /// What each tool and resource needs (`rbac`), as configured.
+    pub rbac: crate::rbac::Rbac,
 }
 
 impl McpState {

@@ -78,6 +78,8 @@ pub enum ClientAuth {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT signed with `private_key_file` (RFC 7523 §2.2; `private_key_jwt`, OIDC Core §9).
+    PrivateKeyJwt,
 }
 
 /// Which upstream claim holds what (dotted paths are not followed: top-level names only).
@@ -130,6 +132,14 @@ pub struct Upstream {
     pub client_secret_file: Option<PathBuf>,
     /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
     pub client_auth: ClientAuth,
+    /// `private_key_jwt`: the PKCS#8 PEM private key (P-256, RSA ≥ 2048 or Ed25519) whose
+    /// public JWK is registered at the provider (`authz upstream list` prints it).
+    pub private_key_file: Option<PathBuf>,
+    /// Its algorithm: `ES256` (unset), `RS256` or `EdDSA`.
+    pub private_key_alg: Option<super::types::SigningAlg>,
+    /// The `aud` of the client assertions: default the provider's issuer (RFC 7523bis), or
+    /// its token endpoint for `oauth2` providers; some providers want their token endpoint.
+    pub client_assertion_audience: Option<String>,
     /// Scopes asked for; default `openid profile email` (`oidc`), none (`oauth2`).
     pub scopes: Option<Vec<String>>,
     /// Extra authorization parameters (`prompt`, `hd`, `access_type`…); never those this
@@ -309,11 +319,18 @@ impl Upstream {
                  release this provider's tokens)"
             ));
         }
-        if self.client_secret.is_none() {
-            return Err(format!(
-                "needs a client secret: client_secret, client_secret_file or {}",
-                self.secret_env()
-            ));
+        match self.client_auth {
+            ClientAuth::PrivateKeyJwt if self.private_key_file.is_none() => {
+                return Err("client_auth private_key_jwt needs private_key_file".into());
+            }
+            ClientAuth::PrivateKeyJwt => {}
+            _ if self.client_secret.is_none() => {
+                return Err(format!(
+                    "needs a client secret: client_secret, client_secret_file or {}",
+                    self.secret_env()
+                ));
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -118,6 +118,8 @@ pub struct ProviderReport {
     pub last_error_at: Option<i64>,
     /// Local users linked to an identity of this provider.
     pub users: i64,
+    /// `private_key_jwt`: the public JWK to register at the provider.
+    pub client_jwk: Option<serde_json::Value>,
 }
 
 /// Every configured provider, its metadata checked now (fetched, or from the cache).
@@ -149,6 +151,10 @@ pub async fn report(
                 .iter()
                 .find(|(p, _)| p == &up.id)
                 .map_or(0, |(_, n)| *n),
+            client_jwk: (up.client_auth == crate::config::upstream::ClientAuth::PrivateKeyJwt)
+                .then(|| token_endpoint::client_key(up).ok())
+                .flatten()
+                .and_then(|k| serde_json::to_value(k.public_jwk()).ok()),
         });
     }
     Ok(out)

@@ -348,7 +348,8 @@ async fn exchange_and_resolve(
             Err(r) => return Ok(Err(r)),
         };
     if up.vault {
-        super::vault::keep(svc, up, &user.id, &tokens, now).await?;
+        let whose = (user.id.as_str(), asserted.subject.as_str());
+        super::vault::keep(svc, up, whose, &tokens, now).await?;
     }
     let mut amr = vec!["fed".to_owned()];
     if up.trust_mfa && asserted.multi_factor(up) {
@@ -379,10 +380,15 @@ async fn token_request(
         ("redirect_uri".to_owned(), svc.redirect_uri(&up.id)),
         ("code_verifier".to_owned(), verifier.to_owned()),
     ];
+    let call = client_call(up, endpoints, &endpoints.token, fields, now).map_err(|e| {
+        tracing::warn!(provider = %up.id, error = %e, "upstream client authentication");
+        svc.providers.failed(&up.id, &e, now);
+        Refusal::provider("client_key")
+    })?;
     let answer = svc
         .cimd
         .fetcher()
-        .call_trusted(&endpoints.token, &client_call(up, fields), now)
+        .call_trusted(&endpoints.token, &call, now)
         .await
         .map_err(|e| {
             tracing::warn!(provider = %up.id, error = %e, "upstream token endpoint failed");

@@ -73,7 +73,7 @@ fn open(
 fn sealed(
     svc: FederationServices<'_>,
     up: &Upstream,
-    user_id: &str,
+    (user_id, subject): (&str, &str),
     tokens: &Tokens,
     held_refresh: Option<String>,
     now: i64,
@@ -81,6 +81,7 @@ fn sealed(
     SealedUpstreamTokens {
         user_id: user_id.to_owned(),
         provider: up.id.clone(),
+        subject: subject.to_owned(),
         access_enc: seal(svc, user_id, &up.id, "access", &tokens.access_token),
         refresh_enc: match &tokens.refresh_token {
             Some(r) => Some(seal(svc, user_id, &up.id, "refresh", r)),
@@ -92,12 +93,13 @@ fn sealed(
     }
 }
 
-/// Keep `tokens` of `up` for `user_id` at a sign-in (a provider with `vault = true`), while the
-/// identity is linked (an unlink racing the sign-in leaves nothing behind).
+/// Keep `tokens` of `up` for `user_id` at a sign-in of its identity `subject` (a provider with
+/// `vault = true`), while that identity is linked to the user (an unlink racing the sign-in
+/// leaves nothing behind).
 pub(crate) async fn keep(
     svc: FederationServices<'_>,
     up: &Upstream,
-    user_id: &str,
+    (user_id, subject): (&str, &str),
     tokens: &Tokens,
     now: i64,
 ) -> Result<()> {
@@ -106,7 +108,7 @@ pub(crate) async fn keep(
         .upstream_tokens(user_id, &up.id)
         .await?
         .and_then(|t| t.refresh_enc);
-    let row = sealed(svc, up, user_id, tokens, held, now);
+    let row = sealed(svc, up, (user_id, subject), tokens, held, now);
     if !store.put_upstream_tokens(&row).await? {
         revoke_at(svc, up, tokens, now).await;
     }
@@ -232,7 +234,10 @@ async fn refresh(
         ("grant_type".to_owned(), "refresh_token".to_owned()),
         ("refresh_token".to_owned(), refresh),
     ];
-    let call = client_call(up, fields);
+    let call = client_call(up, &endpoints, &endpoints.token, fields, now).map_err(|e| {
+        tracing::warn!(provider = %up.id, error = %e, "upstream client authentication");
+        unreachable(up)
+    })?;
     let answer = match svc
         .cimd
         .fetcher()
@@ -257,7 +262,8 @@ async fn refresh(
     // provider just gave is revoked there (issue 26 review 2, V1).
     // Another release that refreshed first keeps its tokens (nothing revoked: revoking at
     // the provider may end the whole grant).
-    let new = sealed(svc, up, &row.user_id, &tokens, row.refresh_enc.clone(), now);
+    let whose = (row.user_id.as_str(), row.subject.as_str());
+    let new = sealed(svc, up, whose, &tokens, row.refresh_enc.clone(), now);
     let store = svc.identity.store;
     if store.replace_upstream_tokens(&new, &row.access_enc).await? {
         return Ok(Refreshed::Now(new));
@@ -303,7 +309,13 @@ async fn revoke(svc: FederationServices<'_>, up: &Upstream, token: String, hint:
         ("token".to_owned(), token),
         ("token_type_hint".to_owned(), hint.to_owned()),
     ];
-    let call = client_call(up, fields);
+    let call = match client_call(up, &endpoints, url, fields, now) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(provider = %up.id, error = %e, "upstream revocation not sent");
+            return;
+        }
+    };
     if let Err(e) = svc.cimd.fetcher().call_trusted(url, &call, now).await {
         tracing::warn!(provider = %up.id, error = %e, "upstream revocation failed");
     }

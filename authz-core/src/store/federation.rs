@@ -48,6 +48,8 @@ impl std::fmt::Debug for UpstreamLogin {
 pub struct SealedUpstreamTokens {
     pub user_id: String,
     pub provider: String,
+    /// The provider's subject (the linked identity) they were given to.
+    pub subject: String,
     /// base64url of the sealed access token.
     pub access_enc: String,
     pub refresh_enc: Option<String>,
@@ -114,8 +116,9 @@ pub trait FederationStore: Send + Sync {
     /// Spend a back-channel logout token (`jti_hash`) until `expires_at`: `false` when it was
     /// spent already (expired ones are swept first).
     async fn spend_logout_token(&self, jti_hash: &str, expires_at: i64, now: i64) -> Result<bool>;
-    /// Keep a user's tokens of a provider, replacing those held, only while the user's
-    /// identity at that provider is linked: `false` when it is not (an unlink came first).
+    /// Keep a user's tokens of a provider, replacing those held, only while the identity
+    /// (provider, subject) they were given to is linked to the user: `false` when it is not
+    /// (an unlink came first).
     async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<bool>;
     /// Replace the held tokens only if they are still the ones read (`access_enc`): a refresh
     /// whose answer comes back after a remedy discarded them writes nothing (`false`).

@@ -35,6 +35,9 @@ pub async fn run(state: &AppState, cmd: UpstreamCmd) -> Result<()> {
                 println!("  error:         {e}");
             }
             println!("  redirect URI:  {}", r.redirect_uri);
+            if let Some(jwk) = &r.client_jwk {
+                println!("  client JWK:    {jwk} (register it at the provider)");
+            }
             println!("  linked users:  {}", r.users);
         }
     }

@@ -59,12 +59,12 @@ pub(super) async fn admit(
             &mismatch,
         ));
     }
-    if let Some((action, needed)) = peek.as_ref().and_then(required_scope)
+    if let Some((action, needed)) = peek.as_ref().and_then(|m| required_scope(&state.rbac, m))
         && !rbac::allows(&caller.scopes, needed)
     {
         // The scopes this server knows that the token holds, plus the missing one: what a
         // client should ask for when it steps up (MCP 2025-11-25, scope challenge handling).
-        let mut all = caller.scopes.intersection(&rbac::scopes_supported());
+        let mut all = caller.scopes.intersection(&state.rbac.scopes_supported());
         if let Ok(s) = shared::Scope::new(needed) {
             all.insert(s);
         }
@@ -115,10 +115,12 @@ impl Peek<'_> {
 
 /// For a `tools/call` or `resources/read`, the action name and the scope it needs, decided
 /// from the body only.
-fn required_scope(msg: &Peek<'_>) -> Option<(String, &'static str)> {
+fn required_scope<'a>(rbac: &'a rbac::Rbac, msg: &Peek<'_>) -> Option<(String, &'a str)> {
     let target = msg.target()?;
     match msg.method.as_ref() {
-        "tools/call" => rbac::tool_scope(target).map(|s| (format!("tool:{target}"), s)),
+        "tools/call" => rbac
+            .tool_scope(target)
+            .map(|s| (format!("tool:{target}"), s)),
         "resources/read" => rbac::resource_scope(target).map(|s| (format!("resource:{target}"), s)),
         _ => None,
     }

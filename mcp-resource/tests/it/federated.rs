@@ -131,12 +131,19 @@ async fn an_mcp_client_signs_in_through_an_upstream_provider_and_logout_reaches_
         authz::clock::ManualClock::new(authz::clock::Clock::now(&authz::clock::SystemClock));
     let up = upstream_op(backend, dir.path(), Arc::new(clock)).await;
     let (issuer, ca) = (up.base.clone(), up.ca.clone());
+    let (userinfo_base, ca_for_mcp) = (up.base.clone(), up.ca.clone());
     let host_port = issuer.trim_start_matches("https://").to_owned();
     let sys = System::start_tweaked(
         backend,
         |c| {
             c.cimd.extra_roots = Some(ca.clone());
             c.cimd.allowed_private_hosts = vec![host_port];
+            // The token vault for this MCP server (its client `mcp-resource`), and users may
+            // allow it (the scope `upstream:corp`).
+            c.roles
+                .get_mut("user")
+                .unwrap()
+                .push("upstream:corp".into());
             c.upstream = vec![Upstream {
                 id: "corp".into(),
                 name: "Corp SSO".into(),
@@ -145,10 +152,18 @@ async fn an_mcp_client_signs_in_through_an_upstream_provider_and_logout_reaches_
                 client_secret: Some(ClientSecret::new(SECRET)),
                 jit: true,
                 roles: vec!["user".into()],
+                vault: true,
+                vault_clients: vec![authz::seed::DEMO_MCP_CLIENT.into()],
                 ..Upstream::default()
             }];
         },
-        |m| m.ssf_poll_secs = POLL.as_secs(),
+        |m| {
+            m.ssf_poll_secs = POLL.as_secs();
+            m.upstream_provider = Some("corp".into());
+            m.upstream_userinfo_url = Some(format!("{userinfo_base}/userinfo"));
+            m.extra_roots = Some(ca_for_mcp);
+            m.challenge_scope = "profile:read notes:read upstream:corp".into();
+        },
     )
     .await;
     authz::clients::admin::add_client(
@@ -212,6 +227,21 @@ async fn an_mcp_client_signs_in_through_an_upstream_provider_and_logout_reaches_
     let client = ().serve(transport).await.unwrap();
     let profile = call_tool(&client, "get_user_profile", json!({})).await;
     assert!(text(&profile).contains("alice"), "{}", text(&profile));
+    // The vault: the tool reads alice's profile at the provider with the provider's token,
+    // which this server obtained by token exchange (the consent page asked for it).
+    let upstream_alice = up
+        .state
+        .store
+        .get_user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let upstream = call_tool(&client, "get_upstream_profile", json!({})).await;
+    let shown = text(&upstream);
+    assert!(shown.contains(&upstream_alice), "{shown}");
+    assert!(shown.contains("\"provider\":\"corp\""), "{shown}");
+    assert!(!shown.contains(&token), "our token never comes back");
     client.cancel().await.unwrap();
     let alice = sys
         .authz
@@ -236,14 +266,7 @@ async fn an_mcp_client_signs_in_through_an_upstream_provider_and_logout_reaches_
         sys.post(Some(&token), &initialize()).await.status(),
         StatusCode::OK
     );
-    let subject = up
-        .state
-        .store
-        .get_user_by_username("alice")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let subject = upstream_alice;
     let now = authz::clock::Clock::now(&*sys.clock);
     let claims = json!({
         "iss": up.base, "aud": "downstream", "iat": now, "jti": "bcl-1", "sub": subject,

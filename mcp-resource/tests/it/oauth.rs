@@ -88,6 +88,8 @@ async fn rmcp_client_discovers_registers_signs_in_and_calls_tools(backend: Backe
     let client = ().serve(transport).await.unwrap();
     let tools = client.list_all_tools().await.unwrap();
     assert!(tools.iter().any(|t| t.name == "get_user_profile"));
+    // No upstream provider configured: no vault tool (`federated` has it).
+    assert!(!tools.iter().any(|t| t.name == "get_upstream_profile"));
     let profile = call_tool(&client, "get_user_profile", serde_json::json!({})).await;
     assert!(text(&profile).contains("testuser"), "{}", text(&profile));
     client.cancel().await.unwrap();

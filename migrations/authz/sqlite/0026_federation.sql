@@ -49,6 +49,7 @@ CREATE INDEX spent_logout_tokens_expiry ON spent_logout_tokens(expires_at);
 CREATE TABLE upstream_tokens (
     user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     provider    TEXT NOT NULL,
+    subject     TEXT NOT NULL,                   -- the linked identity they were given to
     access_enc  TEXT NOT NULL,
     refresh_enc TEXT,
     expires_at  BIGINT,                          -- of the access token, when the provider said

@@ -48,6 +48,7 @@ fn tokens(r: &AnyRow) -> Result<SealedUpstreamTokens> {
     Ok(SealedUpstreamTokens {
         user_id: r.try_get("user_id")?,
         provider: r.try_get("provider")?,
+        subject: r.try_get("subject")?,
         access_enc: r.try_get("access_enc")?,
         refresh_enc: r.try_get("refresh_enc")?,
         expires_at: r.try_get("expires_at")?,
@@ -61,15 +62,17 @@ impl FederationStore for SqlStore {
     async fn put_upstream_tokens(&self, t: &SealedUpstreamTokens) -> Result<bool> {
         let r = sqlx::query(
             "INSERT INTO upstream_tokens \
-             (user_id, provider, access_enc, refresh_enc, expires_at, scope, updated_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM federated_identities \
-             WHERE user_id = $1 AND provider = $2) \
-             ON CONFLICT (user_id, provider) DO UPDATE SET access_enc = excluded.access_enc, \
-             refresh_enc = excluded.refresh_enc, expires_at = excluded.expires_at, \
-             scope = excluded.scope, updated_at = excluded.updated_at",
+             (user_id, provider, subject, access_enc, refresh_enc, expires_at, scope, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 \
+             FROM federated_identities WHERE user_id = $1 AND provider = $2 AND subject = $3) \
+             ON CONFLICT (user_id, provider) DO UPDATE SET subject = excluded.subject, \
+             access_enc = excluded.access_enc, refresh_enc = excluded.refresh_enc, \
+             expires_at = excluded.expires_at, scope = excluded.scope, \
+             updated_at = excluded.updated_at",
         )
         .bind(&t.user_id)
         .bind(&t.provider)
+        .bind(&t.subject)
         .bind(&t.access_enc)
         .bind(&t.refresh_enc)
         .bind(t.expires_at)
@@ -109,8 +112,8 @@ impl FederationStore for SqlStore {
         provider: &str,
     ) -> Result<Option<SealedUpstreamTokens>> {
         let row = sqlx::query(
-            "SELECT user_id, provider, access_enc, refresh_enc, expires_at, scope, updated_at \
-             FROM upstream_tokens WHERE user_id = $1 AND provider = $2",
+            "SELECT user_id, provider, subject, access_enc, refresh_enc, expires_at, scope, \
+             updated_at FROM upstream_tokens WHERE user_id = $1 AND provider = $2",
         )
         .bind(user_id)
         .bind(provider)
@@ -126,7 +129,7 @@ impl FederationStore for SqlStore {
     ) -> Result<Vec<SealedUpstreamTokens>> {
         let rows = sqlx::query(
             "DELETE FROM upstream_tokens WHERE user_id = $1 AND ($2 IS NULL OR provider = $2) \
-             RETURNING user_id, provider, access_enc, refresh_enc, expires_at, scope, \
+             RETURNING user_id, provider, subject, access_enc, refresh_enc, expires_at, scope, \
              updated_at",
         )
         .bind(user_id)

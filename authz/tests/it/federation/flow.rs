@@ -19,6 +19,7 @@ both_backends!(
     an_upstream_error_is_our_own_page,
     a_disabled_user_is_refused,
     only_upstream_hides_and_refuses_the_password_form,
+    private_key_jwt_authenticates_us_at_the_provider,
 );
 
 const SCOPE: &str = "openid profile notes:read";
@@ -291,4 +292,28 @@ async fn only_upstream_hides_and_refuses_the_password_form(backend: Backend) {
         )
         .await;
     assert!(ok.is_ok());
+}
+
+async fn private_key_jwt_authenticates_us_at_the_provider(backend: Backend) {
+    let f = Federated::start_as(backend, true, |_| {}).await;
+    f.upstream_user("gus", None).await;
+    let (url, _) = client_request(&f).await;
+    let login = f.agent.get(&url).await;
+    let back = f.continue_with(&login, "gus").await;
+    let redirect = f.finish_downstream(back).await;
+    assert!(redirect.starts_with(CB), "{redirect}");
+    // The provider authenticated us by the assertion (no secret exists for this client).
+    let audited = f.up.audit_of("token.issued").await;
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.client_id.as_deref() == Some("downstream"))
+    );
+    // The report shows the public key to register, never the private one.
+    let report = authz::federation::report(f.app.state.federation(), 0)
+        .await
+        .unwrap();
+    let jwk = report[0].client_jwk.as_ref().expect("the public JWK");
+    assert_eq!(jwk["kty"], "EC");
+    assert!(jwk.get("d").is_none());
 }

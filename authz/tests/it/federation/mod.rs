@@ -62,17 +62,40 @@ impl Federated {
     /// and the downstream configured with it as provider `corp` (`edit` may change the entry
     /// and the rest of the downstream's configuration).
     pub async fn start(backend: Backend, edit: impl FnOnce(&mut Config)) -> Self {
+        Self::start_as(backend, false, edit).await
+    }
+
+    /// As `start`; with `signed`, the downstream authenticates at the upstream with
+    /// `private_key_jwt` (an ES256 key in a PEM file, its public JWK registered there).
+    pub async fn start_as(backend: Backend, signed: bool, edit: impl FnOnce(&mut Config)) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let up = TestApp::spawn_on(backend, up_listener, true, |_| {}).await;
+        let key = signed.then(|| {
+            use base64::Engine;
+            let (der, _) = testkit::https::es256_key("unused");
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+            let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+            let path = up.dir.path().join("downstream-key.pem");
+            std::fs::write(&path, pem).unwrap();
+            let alg = authz::config::types::SigningAlg::Es256;
+            let signer = authz::keys::SigningKey::from_pkcs8(alg, &der).unwrap();
+            let jwks = serde_json::json!({ "keys": [signer.public_jwk()] });
+            (path, jwks)
+        });
         let (_, secret) = authz::clients::admin::add_client(
             up.state.client_services(),
             "test",
             Some(DOWNSTREAM.to_owned()),
             ClientSettings {
                 name: "Downstream".into(),
-                auth_method: AuthMethod::ClientSecretBasic,
+                auth_method: if signed {
+                    AuthMethod::PrivateKeyJwt
+                } else {
+                    AuthMethod::ClientSecretBasic
+                },
+                jwks: key.as_ref().map(|(_, jwks)| jwks.to_string()),
                 grant_types: vec![GrantType::AuthorizationCode],
                 redirect_uris: vec![format!(
                     "http://127.0.0.1:{port}/login/upstream/{CORP}/callback"
@@ -84,13 +107,19 @@ impl Federated {
         )
         .await
         .unwrap();
-        let secret = secret.unwrap().expose().to_owned();
+        let secret = secret.map(|s| s.expose().to_owned()).unwrap_or_default();
         let ca = up.dir.path().join("tls.pem");
         let host_port = up.base.trim_start_matches("https://").to_owned();
         let issuer = up.base.clone();
         let app = TestApp::spawn_on(backend, listener, false, |c| {
             trust(c, ca.clone(), host_port);
-            c.upstream = vec![provider(&issuer, &secret)];
+            let mut entry = provider(&issuer, &secret);
+            if let Some((path, _)) = &key {
+                entry.client_secret = None;
+                entry.client_auth = authz::config::upstream::ClientAuth::PrivateKeyJwt;
+                entry.private_key_file = Some(path.clone());
+            }
+            c.upstream = vec![entry];
             edit(c);
         })
         .await;
