@@ -278,13 +278,18 @@ async fn new_key(
 }
 
 /// When a rotation takes effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activation {
     /// Sign with the new key at once (emergency: resource servers that have not fetched it
     /// yet refuse its tokens until they refetch).
     Now,
     /// Publish now, sign from this time on.
     At(i64),
+    /// The rotation schedule's: as `At`, and only while `replacing` is still the active
+    /// access key. The schedule decides from keys it read earlier; a replica whose decision
+    /// went stale meanwhile (another replica scheduled and promoted the next key) must not
+    /// schedule one more.
+    Scheduled { at: i64, replacing: String },
 }
 
 /// Make a new key of `alg` the access-token signing key, now or from a later time (see the
@@ -303,9 +308,19 @@ pub async fn rotate(
     // first, so it is retired properly (published while its tokens live), never dropped.
     promote_due(store, master, now, publish_until).await?;
     let published = store.published_keys(now).await?;
+    if let Activation::Scheduled { replacing, .. } = &when {
+        let active = published
+            .iter()
+            .find(|k| k.status == KeyStatus::Active && k.purpose == KeyPurpose::Access);
+        if active.is_none_or(|k| &k.kid != replacing) {
+            return Err(Error::Conflict(
+                "the scheduled rotation was already done by another process".into(),
+            ));
+        }
+    }
     let activate_at = match when {
         Activation::Now => None,
-        Activation::At(at) => {
+        Activation::At(at) | Activation::Scheduled { at, .. } => {
             if let Some(p) = published.iter().find(|k| k.status == KeyStatus::Next) {
                 return Err(Error::Conflict(format!(
                     "key {} is already waiting to become active at {}; rotate with --now to \
@@ -442,7 +457,11 @@ pub(crate) async fn rotate_on_schedule(
         return Ok(None);
     }
     let at = switch_at.max(now + prepublish);
-    match rotate(store, master, alg, now, publish_until, Activation::At(at)).await {
+    let when = Activation::Scheduled {
+        at,
+        replacing: active.kid.clone(),
+    };
+    match rotate(store, master, alg, now, publish_until, when).await {
         Ok(kid) => Ok(Some((kid, at))),
         // Another replica scheduled it first.
         Err(Error::Conflict(_)) => Ok(None),

@@ -11,6 +11,7 @@ both_backends!(
     rotation_keeps_old_tokens_verifiable,
     private_keys_are_encrypted_at_rest,
     concurrent_rotations_on_two_replicas_leave_one_active_key,
+    a_stale_scheduled_rotation_schedules_nothing_more,
 );
 
 async fn cc_token(app: &TestApp, secret: &str) -> String {
@@ -206,4 +207,55 @@ async fn concurrent_rotations_on_two_replicas_leave_one_active_key(backend: Back
             .await;
         assert_eq!(active, 1, "round {round}");
     }
+}
+
+/// A replica's rotation schedule decides from keys it read earlier; when another replica has
+/// meanwhile scheduled the next key and it was promoted (under load, a reload can stall that
+/// long), the stale decision schedules nothing more (it made a third key: the flaky
+/// `mcp-resource cluster::scheduled_rotation_…` of stops 34–35).
+async fn a_stale_scheduled_rotation_schedules_nothing_more(backend: Backend) {
+    use authz::clock::Clock;
+    use authz::keys::{Activation, SigningAlg, rotate};
+    let app = TestApp::spawn(backend).await;
+    let st = &app.state;
+    let k1 = st.keys.current().active.kid().to_owned();
+    let now = app.clock.now();
+    let until = now + 3600;
+    // Another replica: the next key, then its promotion.
+    let at = now + 120;
+    let k2 = rotate(
+        &*st.store,
+        &st.master,
+        SigningAlg::Rs256,
+        now,
+        until,
+        Activation::At(at),
+    )
+    .await
+    .unwrap();
+    app.clock.advance(120);
+    st.reload_keys().await.unwrap();
+    assert_eq!(st.keys.current().active.kid(), k2);
+    // The stale decision (made when k1 was active and nothing waited) comes through now.
+    let stale = Activation::Scheduled {
+        at: app.clock.now() + 120,
+        replacing: k1,
+    };
+    let now = app.clock.now();
+    let r = rotate(&*st.store, &st.master, SigningAlg::Rs256, now, until, stale).await;
+    assert!(matches!(r, Err(authz::error::Error::Conflict(_))), "{r:?}");
+    assert_eq!(
+        st.store.published_keys(now).await.unwrap().len(),
+        2,
+        "no third key"
+    );
+    // Positive control: a decision about the key that is active schedules the next one.
+    let fresh = Activation::Scheduled {
+        at: now + 120,
+        replacing: k2,
+    };
+    rotate(&*st.store, &st.master, SigningAlg::Rs256, now, until, fresh)
+        .await
+        .unwrap();
+    assert_eq!(st.store.published_keys(now).await.unwrap().len(), 3);
 }
