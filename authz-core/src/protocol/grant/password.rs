@@ -9,7 +9,8 @@
 //!    `invalid_grant` saying so, only after the right password (so it reveals nothing to
 //!    someone without it). So is a user whose role is in `[mfa] required_roles`, enrolled or
 //!    not (a password alone is never enough for them). API keys (`client_credentials`) are not affected.
-//! 4. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; `openid` refused (ID
+//! 4. Scope = requested ⊆ (role scopes ∪ OIDC scopes) ∩ client scopes; a vault scope
+//!    (`upstream:<id>`) refused (it is consent, given on the consent page); `openid` refused (ID
 //!    tokens come from the authorization-code flow).
 //! 5. Audience from `resource` or the default.
 //! 6. Access token; a refresh token with `offline_access` or by client policy.
@@ -74,15 +75,32 @@ pub async fn handle(
     }
     let now = ctx.now;
 
-    let allowed = user_allowed_scopes(state, &user, client);
-    let scope = state.scopes.resolve(
-        form.get("scope"),
-        &allowed,
-        &[(
-            "openid",
-            "ID tokens are issued by the authorization_code flow only",
-        )],
-    )?;
+    // A provider's vault scope (`upstream:<id>`) is the user's consent to hand their provider
+    // account to tools: given on a consent page, never by a password alone.
+    let vault: Vec<String> = state
+        .config
+        .upstream
+        .iter()
+        .filter(|u| u.vault)
+        .map(|u| u.vault_scope())
+        .collect();
+    let mut refused = vec![(
+        "openid",
+        "ID tokens are issued by the authorization_code flow only",
+    )];
+    refused.extend(vault.iter().map(|s| {
+        (
+            s.as_str(),
+            "the use of an upstream account is allowed on the consent page only",
+        )
+    }));
+    let mut allowed = user_allowed_scopes(state, &user, client);
+    for s in &vault {
+        allowed.remove(s);
+    }
+    let scope = state
+        .scopes
+        .resolve(form.get("scope"), &allowed, &refused)?;
     let can_refresh = client.allows_grant(GrantType::RefreshToken);
     if scope.contains(OFFLINE_ACCESS) && !can_refresh {
         return Err(Error::invalid_scope(

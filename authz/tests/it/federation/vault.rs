@@ -232,6 +232,7 @@ async fn the_vault_releases_refreshes_and_forgets_upstream_tokens(backend: Backe
 both_backends!(
     review_2_v1_a_refresh_racing_an_unlink_does_not_bring_the_tokens_back,
     review_2_v2_the_vault_follows_the_users_current_roles,
+    review_2_the_password_grant_never_carries_the_vault_scope,
 );
 
 /// A provider with the vault for "rs", the user's role granting `upstream:corp`; a user signed
@@ -361,4 +362,44 @@ async fn review_2_v2_the_vault_follows_the_users_current_roles(backend: Backend)
         "invalid_scope",
     )
     .await;
+}
+
+/// Review 2 (note): the password grant granted `upstream:<id>` with no consent page where its
+/// client had the scope; it is consent, given in the browser only.
+async fn review_2_the_password_grant_never_carries_the_vault_scope(backend: Backend) {
+    let (p, _, _) = vault_with_user(backend, 3600).await;
+    p.app.user("pam", "local pass phrase 12", "user").await;
+    p.app
+        .client(
+            "pw",
+            AuthMethod::None,
+            &[authz::store::GrantType::Password],
+            "notes:read upstream:corp",
+            &[MCP],
+        )
+        .await;
+    let ask = |scope: Option<&'static str>| {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("client_id", "pw"),
+            ("username", "pam"),
+            ("password", "local pass phrase 12"),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        form
+    };
+    let asked = p
+        .app
+        .token(&ask(Some("notes:read upstream:corp")), None)
+        .await;
+    let said = expect_error(asked, 400, "invalid_scope").await;
+    assert!(said.contains("consent page"), "{said}");
+    // Without a scope: the default leaves it out.
+    let default = expect_token(p.app.token(&ask(None), None).await).await;
+    assert_eq!(default["scope"], "notes:read");
+    // Positive control: what the password grant may carry is still granted.
+    let ok = expect_token(p.app.token(&ask(Some("notes:read")), None).await).await;
+    assert_eq!(ok["scope"], "notes:read");
 }
