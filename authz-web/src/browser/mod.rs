@@ -69,8 +69,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
             limited(post(signin::login_new_password), &forms),
         )
         .route("/account/login", get(signin::console_login))
-        .route("/login/upstream/{id}", get(upstream::start))
-        .route("/login/upstream/{id}/callback", get(upstream::callback))
+        // Each start stores a round trip for an anonymous caller, each callback spends one and
+        // calls the provider: both within the sign-in forms' per-address budget.
+        .route(
+            "/login/upstream/{id}",
+            limited(get(upstream::start), &forms),
+        )
+        .route(
+            "/login/upstream/{id}/callback",
+            limited(get(upstream::callback), &forms),
+        )
         .route("/consent", limited(post(authorize::consent), &forms))
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .merge(account::router())

@@ -25,6 +25,7 @@ both_backends!(
     f3_only_upstream_closes_the_password_grant,
     f4_an_admin_unlink_of_the_last_identity_revokes_its_api_keys,
     f5_provisioned_usernames_are_lower_case,
+    f6_round_trips_are_begun_within_the_form_budget,
 );
 
 const PW: &str = "local pass phrase 12";
@@ -371,4 +372,30 @@ async fn f5_provisioned_usernames_are_lower_case(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(user.username, "admin-corp", "not a look-alike of admin");
+}
+
+/// Final review: every `GET /login/upstream/{id}` stores a round trip (a database row) for an
+/// anonymous caller; it spends the per-address budget of the sign-in forms like `POST /login`,
+/// so one address cannot fill the table.
+async fn f6_round_trips_are_begun_within_the_form_budget(backend: Backend) {
+    let p = Provider::start_with(
+        backend,
+        UpstreamKind::Oidc,
+        |_| {},
+        |c| {
+            c.rate_limits.login = 3;
+        },
+    )
+    .await;
+    let url = p.app.url(&format!("/login/upstream/{CORP}?next=/account"));
+    for _ in 0..3 {
+        assert_eq!(p.agent.get(&url).await.status, 303, "within the budget");
+    }
+    assert_eq!(p.agent.get(&url).await.status, 429, "past the budget");
+    assert_eq!(
+        p.app
+            .sql_count("SELECT count(*) FROM upstream_logins")
+            .await,
+        3
+    );
 }
