@@ -13,6 +13,7 @@ pub mod flows;
 pub mod host;
 pub mod id_jag;
 pub mod kinds;
+pub mod ldap;
 pub mod limits;
 pub mod passwords;
 pub mod reference;
@@ -161,6 +162,8 @@ section! {
         /// `[[upstream]]`: the identity providers people sign in through (OIDC, OAuth 2.0);
         /// TOML only, their secrets also from `AUTHZ_UPSTREAM_<ID>_CLIENT_SECRET`.
         upstream: Vec<upstream::Upstream> = Vec::new();
+        /// `[ldap]`: the LDAP directory or Active Directory people sign in with.
+        ldap: ldap::LdapConfig = ldap::LdapConfig::default();
         /// The old environment names the configuration was read with (`warn_deprecated`).
         #[serde(skip)]
         deprecated_env: Vec<String> = Vec::new();
@@ -249,6 +252,7 @@ impl Config {
         self.par.apply_vars(env)?;
         self.federation.apply_vars(env)?;
         upstream::apply_env(&mut self.upstream, env)?;
+        self.ldap.apply_env(env)?;
         Ok(())
     }
 
@@ -313,6 +317,8 @@ impl Config {
         self.device.check_ranges()?;
         self.par.check_ranges()?;
         upstream::validate(&self.federation, &self.upstream, &self.roles)?;
+        self.ldap
+            .validate(&self.roles, self.federation.only.as_deref())?;
         Ok(())
     }
 

@@ -105,6 +105,9 @@ pub(crate) async fn build_state_with_store(
         .limiter("token-client", config.rate_limits.token_per_client)
         .map(Arc::new);
     let dpop = Arc::new(policy::dpop::Dpop::new(&config.dpop, &master, &counters));
+    let directory = federation::ldap::LdapDirectory::new(&config.ldap)
+        .map_err(Error::Invalid)?
+        .map(|d| Arc::new(d) as Arc<dyn identity::directory::Directory>);
     let config = Arc::new(config);
     let metrics = Arc::new(metrics::Metrics::new());
     let events = events::Events::new(
@@ -133,6 +136,7 @@ pub(crate) async fn build_state_with_store(
         metrics,
         cimd,
         providers: Arc::new(federation::Providers::default()),
+        directory,
         events,
     })
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub cimd: Arc<crate::outbound::cimd::Cimd>,
     /// The upstream identity providers' cached metadata and standing (federation).
     pub providers: Arc<crate::federation::Providers>,
+    /// The LDAP directory people sign in with (`[ldap]`), if configured.
+    pub directory: Option<Arc<dyn crate::identity::directory::Directory>>,
     /// DPoP proofs (RFC 9449): verifier, replay cache, nonces.
     pub dpop: Arc<crate::policy::dpop::Dpop>,
     /// Where audit events and Shared Signals go (over the same store, metrics and audit log).
@@ -119,6 +121,7 @@ impl AppState {
             master: &self.master,
             clients: &self.clients,
             events: &self.events,
+            directory: self.directory.as_deref(),
         }
     }
 

@@ -48,7 +48,7 @@ async fn userinfo(
     let mut body = json!({ "sub": user.id });
     if scope.contains("profile") {
         body["preferred_username"] = json!(user.username);
-        body["name"] = json!(user.username);
+        body["name"] = json!(user.name());
     }
     if scope.contains("email")
         && let Some(email) = &user.email

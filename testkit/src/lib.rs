@@ -8,6 +8,8 @@
 pub mod agent;
 /// A local https host with a certificate made for the test (metadata documents, JWKS).
 pub mod https;
+/// A real OpenLDAP directory (`slapd`) for one test, seeded from LDIF, with TLS.
+pub mod ldap;
 /// Both servers started for one test.
 #[cfg(feature = "system")]
 pub mod system;
@@ -15,6 +17,15 @@ pub mod system;
 pub mod webdriver;
 
 use std::path::Path;
+
+/// A loopback port free a moment ago (for a server the test starts as another process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// A PKCE pair (RFC 7636 §4.1–4.2): a random verifier and its S256 challenge.
 pub fn pkce() -> (String, String) {

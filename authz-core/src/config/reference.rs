@@ -63,6 +63,7 @@ pub(crate) fn sections() -> Vec<(&'static str, Vec<Entry>)> {
         entries(&c.device),
         entries(&c.par),
         entries(&c.federation),
+        entries(&c.ldap),
     ]
 }
 
@@ -83,7 +84,8 @@ comma-separated in the environment and arrays in the file.
 Only in the TOML file: `[roles]` (role name → scopes), `[[alerts.webhooks]]` and
 `[[id_jag.issuers]]` (the environment may add one of each, below), an issuer's `subjects`
 table, and the upstream identity providers `[[upstream]]` (`docs/federation.md`; each one's
-client secret also from `AUTHZ_UPSTREAM_<ID>_CLIENT_SECRET`). This page is generated from
+client secret also from `AUTHZ_UPSTREAM_<ID>_CLIENT_SECRET`), and `[ldap]`'s `group_roles`
+table. This page is generated from
 the tables in `authz-core/src/config/` (a test keeps it exact); `.env.example` lists the
 same variables.
 ";

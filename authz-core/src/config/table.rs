@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use shared::config::{self, ConfigError, Env};
-use shared::secret::{DatabaseUrl, KeyText, SigningSecret};
+use shared::secret::{DatabaseUrl, KeyText, Password, SigningSecret};
 
 /// The prefix of every environment variable of `authz`.
 pub(crate) const PREFIX: &str = "AUTHZ";
@@ -301,7 +301,7 @@ macro_rules! secrets {
     )*};
 }
 
-secrets!(DatabaseUrl, KeyText);
+secrets!(DatabaseUrl, KeyText, Password);
 
 impl EnvValue for SigningSecret {
     fn set_env(&mut self, raw: &str) -> Result<(), String> {

@@ -39,7 +39,8 @@ section! {
     #[serde(default, deny_unknown_fields)]
     pub struct FederationConfig at "federation" {
         /// The id of the one upstream provider people sign in with: the password form and
-        /// passkeys are hidden on the sign-in page ("company SSO only"). Unset: every way.
+        /// passkeys are hidden on the sign-in page ("company SSO only"). `ldap`: only directory
+        /// users sign in, with the password form (`[ldap]`). Unset: every way.
         only: Option<String> = None;
         /// Roles whose holders are never linked by email to an upstream identity (an explicit
         /// link from the account page still works), comma-separated. Default: `admin`.
@@ -389,7 +390,14 @@ pub(crate) fn validate(
             )));
         }
     }
+    if let Some(u) = list.iter().find(|u| u.id == super::ldap::PROVIDER) {
+        return Err(ConfigError(format!(
+            "upstream {:?}: the id is reserved for the [ldap] directory",
+            u.id
+        )));
+    }
     if let Some(only) = &fed.only
+        && only != super::ldap::PROVIDER
         && !list.iter().any(|u| &u.id == only)
     {
         return Err(invalid(

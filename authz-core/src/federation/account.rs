@@ -167,6 +167,19 @@ pub async fn resolve(
         )
         .await?;
     let user = sync_roles(svc, up, a, user, ctx).await?;
+    // The name follows the provider's (when it asserts one).
+    let user = match &a.name {
+        Some(name) if user.display_name.as_ref() != Some(name) => {
+            svc.store
+                .set_user_display_name(&user.id, Some(name), ctx.now)
+                .await?;
+            User {
+                display_name: Some(name.clone()),
+                ..user
+            }
+        }
+        _ => user,
+    };
     Ok(Ok((user, how)))
 }
 
@@ -363,6 +376,7 @@ async fn provision(
         password_hash: String::new(),
         roles,
         email,
+        display_name: a.name.clone(),
         disabled_at: None,
         credentials_changed_at: None,
         password_change_required: false,

@@ -33,6 +33,10 @@ pub enum Remover<'a> {
 pub const LAST_WAY: &str = "This is the last way you can sign in to this account: add a \
      passkey, or ask an administrator to set a password, before removing it.";
 
+/// Why a user does not unlink their directory account.
+pub const DIRECTORY_LINK: &str = "Your directory account is how you sign in here: only an \
+     administrator can unlink it.";
+
 /// How many ways `user` has to sign in, besides the links listed in `links`.
 async fn other_ways(svc: IdentityServices<'_>, user: &User) -> Result<usize> {
     if svc.config.federation.only.is_some() {
@@ -59,6 +63,10 @@ pub async fn unlink(
         .any(|l| l.provider == provider && l.subject == subject)
     {
         return Ok(Ok(false));
+    }
+    // The directory's link is how its user signs in: only an administrator removes it.
+    if provider == crate::config::ldap::PROVIDER && matches!(by, Remover::User { .. }) {
+        return Ok(Err(DIRECTORY_LINK));
     }
     if let Remover::User { .. } = by {
         let counted = |p: &str| svc.config.federation.only.as_deref().is_none_or(|o| o == p);

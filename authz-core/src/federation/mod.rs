@@ -9,6 +9,7 @@
 //!   bound to the browser, short-lived; one redirect URI per provider against mix-up) and the
 //!   callback (RFC 9207 `iss`, the code exchanged with the verifier);
 //! - `id_token`: the ID token's checklist (OIDC Core §3.1.3.7);
+//! - `ldap`: an LDAP directory or Active Directory behind the password form (`[ldap]`);
 //! - `account`: who the upstream identity is here — a linked user, a provisioned one, or a
 //!   refusal (never a silent link to an existing account), and roles from upstream groups.
 //!
@@ -19,6 +20,7 @@ pub mod account;
 pub mod back_channel;
 pub mod discovery;
 pub mod id_token;
+pub mod ldap;
 pub mod links;
 pub mod round_trip;
 mod token_endpoint;
@@ -61,6 +63,18 @@ impl<'a> FederationServices<'a> {
         self.providers
             .endpoints(self.cimd, &self.identity.config.cimd, up, now)
             .await
+    }
+
+    /// How the provider `id` (or the directory) is named on pages.
+    pub fn provider_name(&self, id: &str) -> String {
+        let config = self.identity.config;
+        if id == crate::config::ldap::PROVIDER && config.ldap.enabled() {
+            return config.ldap.name.clone();
+        }
+        self.provider(id).map_or_else(
+            || format!("{id} (no longer configured)"),
+            |u| u.name.clone(),
+        )
     }
 
     /// The redirect URI registered at provider `id`: one per provider, so a response cannot
@@ -129,6 +143,27 @@ pub async fn report(
 ) -> crate::error::Result<Vec<ProviderReport>> {
     let counts = svc.identity.store.federated_user_counts().await?;
     let mut out = Vec::new();
+    if let Some(directory) = svc.identity.directory {
+        let cfg = &svc.identity.config.ldap;
+        let checked = directory.check(svc.identity).await;
+        out.push(ProviderReport {
+            id: crate::config::ldap::PROVIDER.to_owned(),
+            kind: "ldap",
+            name: cfg.name.clone(),
+            issuer: cfg.url.clone(),
+            authorization_endpoint: None,
+            redirect_uri: "— (the sign-in form)".to_owned(),
+            status: if checked.is_ok() { "ok" } else { "error" },
+            error: checked.as_ref().err().cloned(),
+            last_ok_at: checked.is_ok().then_some(now),
+            last_error_at: checked.is_err().then_some(now),
+            users: counts
+                .iter()
+                .find(|(p, _)| p == crate::config::ldap::PROVIDER)
+                .map_or(0, |(_, n)| *n),
+            client_jwk: None,
+        });
+    }
     for up in &svc.identity.config.upstream {
         let checked = svc.endpoints(up, now).await;
         let status = svc.providers.status(&up.id);

@@ -89,6 +89,7 @@ pub async fn add_user(
         password_hash: svc.passwords.hash(password).await?,
         roles,
         email: None,
+        display_name: None,
         disabled_at: None,
         credentials_changed_at: None,
         password_change_required: false,

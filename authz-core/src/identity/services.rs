@@ -18,6 +18,8 @@ pub struct IdentityServices<'a> {
     pub master: &'a MasterKey,
     pub clients: &'a ClientCache,
     pub events: &'a Events,
+    /// The LDAP directory that checks its users' passwords (`[ldap]`), if any.
+    pub directory: Option<&'a dyn super::directory::Directory>,
 }
 
 impl std::fmt::Debug for IdentityServices<'_> {

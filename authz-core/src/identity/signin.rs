@@ -16,6 +16,8 @@
 //!   `login_max_failures` within the window the name is locked for `login_lockout_secs`,
 //!   doubling with each further lock (capped at a day). While locked, the password is not even
 //!   checked: a correct guess during a lock learns nothing.
+//! - With a directory (`[ldap]`), its names are checked there, after the attempt is counted
+//!   (`identity::directory`); a failed bind and an unknown name are the same generic failure.
 //! - When the hashing queue is full the attempt is shed (`Error::Overloaded`) before it is
 //!   counted.
 
@@ -26,6 +28,7 @@ use crate::crypto::sha256_hex;
 use crate::error::Result;
 use crate::events::audit::RequestContext;
 use crate::identity::IdentityServices;
+use crate::identity::directory::Answer;
 use crate::store::{AuditEvent, LoginThrottle, Outcome, User};
 
 const MAX_LOCK_SECS: i64 = 24 * 3600;
@@ -38,6 +41,11 @@ pub enum LoginFailure {
     /// Too many failures: try again after this many seconds.
     Locked {
         retry_after: i64,
+    },
+    /// The directory checked the password, but the account is refused here (the words for
+    /// the person: no account and no provisioning, no username free…).
+    Refused {
+        message: &'static str,
     },
 }
 
@@ -57,13 +65,22 @@ pub async fn authenticate(
         Err(locked) => return Ok(Err(locked)),
     };
     // 2. Check the password (argon2id on the worker pool; the dummy hash for unknown users).
+    // Over-long input, or a name with control characters (a NUL is refused by PostgreSQL's
+    // text type: a lookup would fail as a server error), is checked against nothing.
     let too_long = username.len() > MAX_USERNAME_BYTES
+        || username.chars().any(char::is_control)
         || password.expose().chars().count() > svc.config.password_policy.max_length;
     let user = if too_long {
         None
     } else {
         svc.store.get_user_by_username(username).await?
     };
+    // The directory's names are checked there (`directory::decides`).
+    if !too_long && crate::identity::directory::decides(svc, user.as_ref()).await? {
+        return at_directory(svc, username, password, &key, &counted, client_id, via, ctx).await;
+    }
+    // `federation.only = "ldap"`: the form is for directory users alone.
+    let local_off = svc.config.federation.only.as_deref() == Some(crate::config::ldap::PROVIDER);
     let ok = svc
         .passwords
         // No password (a federated user): checked against the dummy hash, like an unknown
@@ -77,7 +94,7 @@ pub async fn authenticate(
         .await?
         && !too_long;
     match user {
-        Some(u) if ok && u.is_enabled() => {
+        Some(u) if ok && u.is_enabled() && !local_off => {
             // With a second factor the sign-in is not done: the count stands until the code
             // is right too, so a known password does not reset the code-guessing budget.
             if !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
@@ -89,11 +106,45 @@ pub async fn authenticate(
             let reason = match &other {
                 None => "unknown_user",
                 Some(u) if !u.is_enabled() => "disabled",
+                Some(_) if local_off => "local_sign_in_off",
                 Some(_) => "bad_password",
             };
             let subject = other.as_ref().map(|u| u.id.as_str());
             audit_failure(svc, username, subject, client_id, via, reason, ctx).await;
             failed(svc, username, subject, &key, &counted, client_id, ctx).await
+        }
+    }
+}
+
+/// The directory checks the password (the attempt was counted): its user, or the failure.
+#[allow(clippy::too_many_arguments)]
+async fn at_directory(
+    svc: IdentityServices<'_>,
+    username: &str,
+    password: &Password,
+    key: &str,
+    counted: &LoginThrottle,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    let Some(directory) = svc.directory else {
+        return Ok(Err(LoginFailure::Invalid));
+    };
+    match directory.sign_in(svc, username, password, ctx).await? {
+        Answer::User(u) => {
+            if !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
+                svc.store.clear_throttle(key).await?;
+            }
+            Ok(Ok(u))
+        }
+        Answer::Failed(reason) => {
+            audit_failure(svc, username, None, client_id, via, reason, ctx).await;
+            failed(svc, username, None, key, counted, client_id, ctx).await
+        }
+        Answer::Refused { reason, message } => {
+            audit_failure(svc, username, None, client_id, via, reason, ctx).await;
+            Ok(Err(LoginFailure::Refused { message }))
         }
     }
 }

@@ -371,7 +371,7 @@ impl TokenIssuer {
             amr: id.amr,
             acr: self.acr_for(id.amr),
             preferred_username: profile.then_some(id.user.username.as_str()),
-            name: profile.then_some(id.user.username.as_str()),
+            name: profile.then_some(id.user.name()),
             email: if email {
                 id.user.email.as_deref()
             } else {

@@ -111,6 +111,8 @@ pub trait UserStore: Send + Sync {
         new: &NewCredentials<'_>,
         now: i64,
     ) -> Result<AccountRevocation>;
+    /// Set (or clear) the user's display name (from an upstream provider or the directory).
+    async fn set_user_display_name(&self, id: &str, name: Option<&str>, now: i64) -> Result<bool>;
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool>;
 }
 

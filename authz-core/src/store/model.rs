@@ -250,6 +250,9 @@ pub struct User {
     pub roles: Vec<String>,
     /// Released with the `email` scope (OIDC Core §5.4).
     pub email: Option<String>,
+    /// The name an upstream provider or the directory asserts (kept up to date at each sign-in
+    /// through it); the `name` claim is the username without one.
+    pub display_name: Option<String>,
     pub disabled_at: Option<i64>,
     /// When the password was last reset or changed: grants authenticated before are void.
     pub credentials_changed_at: Option<i64>,
@@ -273,6 +276,10 @@ impl User {
     /// administrator sets one)?
     pub fn has_password(&self) -> bool {
         !self.password_hash.is_empty()
+    }
+    /// The `name` claim (OIDC Core §5.1): the asserted display name, else the username.
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.username)
     }
     /// Was a grant authenticated at `auth_time` made with the current credentials?
     pub fn credentials_current_at(&self, auth_time: i64) -> bool {

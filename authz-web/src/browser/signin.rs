@@ -191,7 +191,7 @@ pub fn login_page(
             .iter()
             .map(|u| (super::upstream::start_link(u, target), u.name.clone()))
             .collect(),
-        password: state.config.federation.only.is_none(),
+        password: password_form(state),
     };
     with_cookies(render(StatusCode::OK, &page), cookie)
 }
@@ -227,6 +227,17 @@ fn locked_message(retry_after: i64) -> String {
     )
 }
 
+/// Is the password form offered? Not when `federation.only` names an upstream provider; with
+/// `only = "ldap"` it is, for directory users (`identity::signin`).
+fn password_form(state: &AppState) -> bool {
+    state
+        .config
+        .federation
+        .only
+        .as_deref()
+        .is_none_or(|o| o == authz_core::config::ldap::PROVIDER)
+}
+
 /// `POST /login`: the password step.
 pub async fn login(
     State(state): State<AppState>,
@@ -238,7 +249,7 @@ pub async fn login(
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = Password::new(form.get("password").unwrap_or_default());
     // `federation.only`: the one way in is the upstream provider, the form is not offered.
-    if state.config.federation.only.is_some() {
+    if !password_form(&state) {
         let msg = "Passwords are not used to sign in here: continue with your organisation's \
                    sign-in."
             .to_owned();
@@ -283,6 +294,15 @@ pub async fn login(
         Err(LoginFailure::Locked { retry_after }) => {
             let msg = locked_message(retry_after);
             return Ok(login_page(&state, &headers, &target, Some(msg), username));
+        }
+        Err(LoginFailure::Refused { message }) => {
+            return Ok(login_page(
+                &state,
+                &headers,
+                &target,
+                Some(message.to_owned()),
+                username,
+            ));
         }
     };
     let pending = Pending::begin(&state, &user, vec!["pwd".into()], ctx.now).await?;
@@ -415,7 +435,8 @@ pub(crate) async fn login_code(
     }
     match signin::second_factor(state.identity(), &user, code, target.client_id(), &ctx).await? {
         Ok(_) => {}
-        Err(LoginFailure::Invalid) => {
+        // (A code is never refused for its account: that is the password step's.)
+        Err(LoginFailure::Invalid | LoginFailure::Refused { .. }) => {
             let msg = "That code is not valid. Codes change every 30 seconds and each works \
                        once: enter the current one."
                 .to_owned();

@@ -46,13 +46,7 @@ const BACKOFF: Duration = Duration::from_millis(200);
 const DOWN_FOR: Duration = Duration::from_secs(1);
 const UP_FOR: Duration = Duration::from_secs(1);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::free_port;
 
 use testkit::log_tail as tail;
 

@@ -25,13 +25,7 @@ fn trusting(pem: &std::path::Path) -> reqwest::Client {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_servers_serve_https_and_swap_certificates_without_restart() {

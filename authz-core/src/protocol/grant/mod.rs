@@ -31,7 +31,12 @@ pub fn enabled(state: &AppState, grant: GrantType) -> bool {
         // RFC 8628 device authorization grant: `AUTHZ_DEVICE_FLOW` (default on).
         GrantType::DeviceCode => state.config.device.enabled,
         // `federation.only`: passwords sign nobody in, on any path (issue 26 review F3).
-        GrantType::Password => state.config.federation.only.is_none(),
+        GrantType::Password => state
+            .config
+            .federation
+            .only
+            .as_deref()
+            .is_none_or(|o| o == crate::config::ldap::PROVIDER),
         _ => true,
     }
 }

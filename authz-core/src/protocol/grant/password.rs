@@ -53,6 +53,7 @@ pub async fn handle(
     {
         Ok(user) => user,
         Err(LoginFailure::Invalid) => return Err(Error::invalid_grant(INVALID_CREDENTIALS)),
+        Err(LoginFailure::Refused { message }) => return Err(Error::invalid_grant(message)),
         Err(LoginFailure::Locked { retry_after }) => {
             return Err(Error::invalid_grant(format!(
                 "too many failed sign-in attempts; try again in {retry_after} s"

@@ -16,7 +16,7 @@ use crate::store::{AccountRevocation, GrantsEnded, NewCredentials, User, UserSto
 macro_rules! columns {
     () => {
         "id, username, password_hash, roles, email, disabled_at, credentials_changed_at, \
-         password_change_required, factors_epoch, created_at, updated_at"
+         password_change_required, factors_epoch, created_at, updated_at, display_name"
     };
 }
 
@@ -33,6 +33,7 @@ fn user(row: &AnyRow) -> Result<User> {
         factors_epoch: row.try_get("factors_epoch")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        display_name: row.try_get("display_name")?,
     })
 }
 
@@ -42,7 +43,7 @@ impl UserStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO users (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&u.id)
         .bind(&u.username)
@@ -55,6 +56,7 @@ impl UserStore for SqlStore {
         .bind(u.factors_epoch)
         .bind(u.created_at)
         .bind(u.updated_at)
+        .bind(u.display_name.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| conflict(e, format!("user {:?}", u.username)))?;
@@ -70,6 +72,10 @@ impl UserStore for SqlStore {
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        // No stored name holds a NUL (PostgreSQL's text refuses one: the query would fail).
+        if username.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(concat!(
             "SELECT ",
             columns!(),
@@ -177,6 +183,16 @@ impl UserStore for SqlStore {
             identities: new.remove_passkeys,
         };
         end_user_grants(tx, found, id, now, lasting).await
+    }
+
+    async fn set_user_display_name(&self, id: &str, name: Option<&str>, now: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn set_user_email(&self, id: &str, email: Option<&str>, now: i64) -> Result<bool> {

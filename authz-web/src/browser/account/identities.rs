@@ -58,17 +58,8 @@ async fn page(
         .store
         .federated_identities_of(&console.user.id)
         .await?;
-    let name = |id: &str| {
-        state
-            .config
-            .upstream
-            .iter()
-            .find(|u| u.id == id)
-            .map_or_else(
-                || format!("{id} (no longer configured)"),
-                |u| u.name.clone(),
-            )
-    };
+    let fed = state.federation();
+    let name = |id: &str| fed.provider_name(id);
     let available = state
         .config
         .upstream

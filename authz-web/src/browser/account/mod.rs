@@ -85,6 +85,7 @@ async fn confirm_identity(
         Err(LoginFailure::Locked { .. }) => {
             return Ok(Err("Too many failed attempts: try again later.".to_owned()));
         }
+        Err(LoginFailure::Refused { message }) => return Ok(Err(message.to_owned())),
     }
     if with_code && authz_core::identity::two_factor::is_enabled(&*state.store, user).await? {
         let code = form.get("code").unwrap_or_default().trim();
@@ -98,6 +99,7 @@ async fn confirm_identity(
             Err(LoginFailure::Locked { .. }) => {
                 return Ok(Err("Too many failed attempts: try again later.".to_owned()));
             }
+            Err(LoginFailure::Refused { message }) => return Ok(Err(message.to_owned())),
         }
     }
     Ok(Ok(()))

@@ -32,6 +32,8 @@ use authz_core::store::User;
 struct ProfilePage {
     nav: Nav,
     username: String,
+    /// The name a provider or the directory asserts.
+    name: Option<String>,
     email: Option<String>,
     roles: Vec<String>,
     created: String,
@@ -72,6 +74,7 @@ async fn page(
     let page = ProfilePage {
         nav: console.nav("profile"),
         username: u.username.clone(),
+        name: u.display_name.clone(),
         email: u.email.clone(),
         roles: u.roles.clone(),
         created: utc(u.created_at),

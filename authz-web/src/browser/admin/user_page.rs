@@ -59,6 +59,8 @@ struct UserPage {
     /// The user's id as a path segment.
     seg: String,
     email: String,
+    /// The name a provider or the directory asserts ("—" when none).
+    name: String,
     roles: String,
     enabled: bool,
     two_factor: bool,
@@ -119,6 +121,7 @@ async fn render(
         username: user.username.clone(),
         seg: segment(&user.id),
         email: user.email.clone().unwrap_or_default(),
+        name: user.display_name.clone().unwrap_or_else(|| "—".into()),
         roles: user.roles.join(", "),
         enabled: user.is_enabled(),
         two_factor: two_factor::is_enabled(&*state.store, user).await?,

@@ -269,6 +269,7 @@ mod tests {
             password_hash: String::new(),
             roles: vec!["user".into()],
             email: email.map(str::to_owned),
+            display_name: None,
             disabled_at: None,
             credentials_changed_at: None,
             password_change_required: false,

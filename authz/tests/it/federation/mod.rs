@@ -5,12 +5,14 @@
 //!   allow-listed past the SSRF guard; the browser is a `FormAgent` that signs in at both.
 //! - `console`: linking and unlinking from the account page and the admin console.
 //! - `vault`: the provider's tokens kept for resource servers, released by token exchange.
+//! - `ldap`: an LDAP directory (a real `slapd` per test) behind the password check.
 //! - `scripted`: a provider whose answers the test writes (`testkit::https::HttpsHost`, an
 //!   ES256 key of the test): how tampered, mis-issued and replayed answers are refused, email
 //!   linking, groups → roles, and a plain OAuth 2.0 (GitHub-style) provider.
 
 mod console;
 mod flow;
+mod ldap;
 mod review;
 mod scripted;
 mod vault;

@@ -327,6 +327,11 @@ async fn roles_follow_the_upstream_groups_at_every_sign_in(backend: Backend) {
     let with_groups = |n: &str, groups: Value| {
         let mut c = p.claims("u-7", n);
         c["preferred_username"] = json!("grace");
+        c["name"] = json!(if groups.as_array().is_some_and(|g| g.len() > 1) {
+            "Grace Hopper"
+        } else {
+            "Rear Admiral Hopper"
+        });
         c["groups"] = groups;
         p.signed(&c)
     };
@@ -347,6 +352,7 @@ async fn roles_follow_the_upstream_groups_at_every_sign_in(backend: Backend) {
         vec!["admin", "user"],
         "mapped from the group, beside `roles`"
     );
+    assert_eq!(grace.display_name.as_deref(), Some("Grace Hopper"));
     // Removed from the group upstream: removed here at the next sign-in (audited).
     let page = p.round(|n| with_groups(n, json!(["staff"]))).await;
     assert_eq!(page.status, 303);
@@ -359,6 +365,8 @@ async fn roles_follow_the_upstream_groups_at_every_sign_in(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(grace.roles, vec!["user"]);
+    // The name follows the provider's too.
+    assert_eq!(grace.display_name.as_deref(), Some("Rear Admiral Hopper"));
     let changed = p.app.audit_of("user.roles_changed").await;
     assert_eq!(changed.first().unwrap().details["to"], json!(["user"]));
     // Positive control: back in the group, back in the role.

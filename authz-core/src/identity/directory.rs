@@ -1,0 +1,100 @@
+//! The directory behind the password check (`[ldap]`, issue 26): `signin::authenticate` asks
+//! it for the names it holds, after the attempt is counted (so the directory cannot be brute-
+//! forced through this server), and the passkey sign-in asks it whether a directory user is
+//! still allowed in (an account disabled or removed in the directory is refused here too).
+//!
+//! The rule of who is checked where is written once, in [`decides`]: a name with no local
+//! account, or a local account linked to the directory, is the directory's; every other local
+//! account is checked here and never at the directory (a directory entry named like a local
+//! administrator does not become them). The implementation is `federation::ldap`.
+
+use async_trait::async_trait;
+use shared::secret::Password;
+
+use crate::config::ldap::PROVIDER;
+use crate::error::Result;
+use crate::events::audit::RequestContext;
+use crate::identity::IdentityServices;
+use crate::store::User;
+
+/// What the directory said about a sign-in.
+#[derive(Debug)]
+pub enum Answer {
+    /// The directory checked the password: the local user (found, linked now or provisioned).
+    User(User),
+    /// Not signed in, for the audit's `reason` (unknown, wrong password, disabled…): the
+    /// person sees the one generic failure.
+    Failed(&'static str),
+    /// The password was right but the account is refused here (`reason` for the audit, the
+    /// message for the person).
+    Refused {
+        reason: &'static str,
+        message: &'static str,
+    },
+}
+
+/// An LDAP directory (or Active Directory) that checks passwords.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Check `username` / `password` at the directory and find (or provision) the local user.
+    /// `Err` only when the directory cannot be asked (unreachable, timed out).
+    async fn sign_in(
+        &self,
+        svc: IdentityServices<'_>,
+        username: &str,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<Answer>;
+
+    /// Is the directory entry linked to `subject` still there, in the user search's scope and
+    /// not disabled?
+    async fn still_allowed(&self, svc: IdentityServices<'_>, subject: &str) -> Result<bool>;
+
+    /// Can the directory be used now (connected, TLS verified, the service account's bind
+    /// accepted)? Why not, in our words.
+    async fn check(&self, svc: IdentityServices<'_>) -> std::result::Result<(), String>;
+}
+
+impl std::fmt::Debug for dyn Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Directory")
+    }
+}
+
+/// Does the directory check the password of `local` (the local account with the name typed,
+/// if any)? Only with a directory, and only for a name without a local account or an account
+/// linked to the directory.
+pub async fn decides(svc: IdentityServices<'_>, local: Option<&User>) -> Result<bool> {
+    if svc.directory.is_none() {
+        return Ok(false);
+    }
+    Ok(match local {
+        None => true,
+        Some(u) => linked_subject(svc, u).await?.is_some(),
+    })
+}
+
+/// The directory entry `user` is linked to, if any.
+pub async fn linked_subject(svc: IdentityServices<'_>, user: &User) -> Result<Option<String>> {
+    Ok(svc
+        .store
+        .federated_identities_of(&user.id)
+        .await?
+        .into_iter()
+        .find(|l| l.provider == PROVIDER)
+        .map(|l| l.subject))
+}
+
+/// May `user` sign in without the directory checking a password (a passkey)? Users linked to
+/// the directory only while their entry stands; everyone else, yes.
+pub async fn allows(svc: IdentityServices<'_>, user: &User) -> Result<bool> {
+    let Some(subject) = linked_subject(svc, user).await? else {
+        return Ok(true);
+    };
+    match svc.directory {
+        Some(d) => d.still_allowed(svc, &subject).await,
+        // The directory was configured when the link was made and is not now: its users do
+        // not sign in until it is back (or an administrator unlinks them).
+        None => Ok(false),
+    }
+}
