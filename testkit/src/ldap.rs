@@ -39,6 +39,9 @@ pub struct Person {
     pub mail: Option<String>,
     /// `pwdAccountLockedTime` set: locked (the ppolicy attribute).
     pub locked: bool,
+    /// `pwdReset` set: an administrator reset the password, which must be changed first (with
+    /// the password policy overlay, `start_with_policy`).
+    pub reset: bool,
 }
 
 impl Person {
@@ -48,6 +51,7 @@ impl Person {
             password: password.into(),
             mail: Some(format!("{uid}@example.org")),
             locked: false,
+            reset: false,
         }
     }
 }
@@ -73,6 +77,21 @@ impl Slapd {
 
     /// As `start`; without `tls`, the directory offers neither StartTLS nor `ldaps://`.
     pub async fn start_with(people: &[Person], groups: &[(&str, &[&str])], tls: bool) -> Self {
+        Self::launch(people, groups, tls, false).await
+    }
+
+    /// As `start`, with OpenLDAP's password policy overlay enforcing a default policy that
+    /// says a reset password must be changed first (`pwdMustChange`).
+    pub async fn start_with_policy(people: &[Person], groups: &[(&str, &[&str])]) -> Self {
+        Self::launch(people, groups, true, true).await
+    }
+
+    async fn launch(
+        people: &[Person],
+        groups: &[(&str, &[&str])],
+        tls: bool,
+        policy: bool,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let (ca, key) = crate::https::self_signed_files(root, "slapd");
@@ -83,6 +102,11 @@ impl Slapd {
                 ca.display(),
                 key.display()
             )
+        } else {
+            String::new()
+        };
+        let policy_lines = if policy {
+            format!("overlay ppolicy\nppolicy_default \"cn=default,ou=policies,{SUFFIX}\"\n")
         } else {
             String::new()
         };
@@ -101,6 +125,7 @@ impl Slapd {
              rootdn \"{ROOT_DN}\"\n\
              rootpw \"{ROOT_PASSWORD}\"\n\
              directory {root}/db\n\
+             {policy_lines}\
              access to attrs=userPassword by anonymous auth by self auth by * none\n\
              access to * by dn.exact=\"{SERVICE_DN}\" read by self read by * none\n",
             root = root.display()
@@ -224,7 +249,10 @@ fn seed(people: &[Person], groups: &[(&str, &[&str])]) -> String {
          dn: ou=services,{SUFFIX}\nobjectClass: organizationalUnit\nou: services\n\n\
          dn: ou=groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: groups\n\n\
          dn: {SERVICE_DN}\nobjectClass: person\ncn: authz\nsn: service\n\
-         userPassword: {SERVICE_PASSWORD}\n\n"
+         userPassword: {SERVICE_PASSWORD}\n\n\
+         dn: ou=policies,{SUFFIX}\nobjectClass: organizationalUnit\nou: policies\n\n\
+         dn: cn=default,ou=policies,{SUFFIX}\nobjectClass: person\nobjectClass: pwdPolicy\n\
+         cn: default\nsn: default\npwdAttribute: userPassword\npwdMustChange: TRUE\n\n"
     );
     for p in people {
         out.push_str(&format!(
@@ -238,6 +266,9 @@ fn seed(people: &[Person], groups: &[(&str, &[&str])]) -> String {
         }
         if p.locked {
             out.push_str("pwdAccountLockedTime: 000001010000Z\n");
+        }
+        if p.reset {
+            out.push_str("pwdReset: TRUE\n");
         }
         out.push('\n');
     }

@@ -91,8 +91,9 @@ section! {
         timeout_secs: u64 = 5, range 1..=60;
     }
     toml {
-        /// Group (its DN, or the value of its first RDN, e.g. `cn`; any case) → local role. The
-        /// roles named here follow the directory's groups at every sign-in.
+        /// Group (its DN; or with `group_base`, the value of its first RDN, e.g. `cn`, for a
+        /// group under that base only; any case) → local role. The roles named here follow the
+        /// directory's groups at every sign-in.
         group_roles: BTreeMap<String, String> = BTreeMap::new();
     }
 }
@@ -218,6 +219,18 @@ impl LdapConfig {
             && !path.is_file()
         {
             return bad("ca_file", &format!("{} is not a file", path.display()));
+        }
+        // A short key names a group under `group_base` only (a group of the same name
+        // elsewhere may be one a user created).
+        if let Some(k) = self.group_roles.keys().find(|k| !k.contains('='))
+            && self.group_base.is_none()
+        {
+            return bad(
+                "group_roles",
+                &format!(
+                    "key {k:?} is a group name, which needs group_base (or use the group's DN)"
+                ),
+            );
         }
         for r in self.roles.iter().chain(self.group_roles.values()) {
             if !roles.contains_key(r) {

@@ -157,6 +157,16 @@ pub async fn resolve(
     if !user.is_enabled() {
         return Ok(Err(disabled()));
     }
+    // A user the directory keeps signs in through another provider only while the directory
+    // keeps them, with the roles it gives now (issue 26 LDAP review F3).
+    let user = if up.id == crate::config::ldap::PROVIDER {
+        user
+    } else {
+        match crate::identity::directory::current(svc, &user, ctx).await? {
+            Some(u) => u,
+            None => return Ok(Err(disabled())),
+        }
+    };
     svc.store
         .touch_federated_identity(
             &up.id,
@@ -166,9 +176,21 @@ pub async fn resolve(
             ctx.now,
         )
         .await?;
+    let user = follow(svc, up, a, user, ctx).await?;
+    Ok(Ok((user, how)))
+}
+
+/// `user` brought up to date with what `up` asserts now: the roles it manages follow its
+/// groups (audited), the name follows its name.
+pub(crate) async fn follow(
+    svc: IdentityServices<'_>,
+    up: &Upstream,
+    a: &Asserted,
+    user: User,
+    ctx: &RequestContext,
+) -> Result<User> {
     let user = sync_roles(svc, up, a, user, ctx).await?;
-    // The name follows the provider's (when it asserts one).
-    let user = match &a.name {
+    Ok(match &a.name {
         Some(name) if user.display_name.as_ref() != Some(name) => {
             svc.store
                 .set_user_display_name(&user.id, Some(name), ctx.now)
@@ -179,8 +201,7 @@ pub async fn resolve(
             }
         }
         _ => user,
-    };
-    Ok(Ok((user, how)))
+    })
 }
 
 async fn find(
@@ -316,19 +337,23 @@ fn usernames(up: &Upstream, a: &Asserted) -> Vec<String> {
             .take(48)
             .collect()
     };
-    let base = a
+    let asserted = a
         .username
         .as_deref()
-        .map(clean)
-        .filter(|s| !s.is_empty())
-        .or_else(|| a.verified_email().map(clean))
-        .unwrap_or_else(|| up.id.clone());
+        .filter(|s| !clean(s).is_empty())
+        .or_else(|| a.verified_email());
+    let base = asserted.map_or_else(|| up.id.clone(), clean);
     let digest: String = sha256_hex(&a.subject).chars().take(8).collect();
-    vec![
-        base.clone(),
+    let qualified = vec![
         format!("{base}-{}", up.id),
         format!("{base}-{}-{digest}", up.id),
-    ]
+    ];
+    // A name that cleaning changed beyond its case (`j doe` → `jdoe`) never takes the bare
+    // form: it would squat the person whose name that is (issue 26 LDAP review F10).
+    if asserted.is_some_and(|n| n.chars().count() != base.chars().count()) {
+        return qualified;
+    }
+    [vec![base], qualified].concat()
 }
 
 /// Roles from the upstream groups (the provider's `group_roles`).
@@ -492,10 +517,22 @@ mod tests {
             username: Some("al ice*)(uid=*".into()),
             ..Asserted::default()
         };
+        // Cleaned beyond its case: never the bare name.
         let names = usernames(&up, &a);
-        assert_eq!(names[0], "aliceuid");
-        assert_eq!(names[1], "aliceuid-corp");
-        assert!(names[2].starts_with("aliceuid-corp-"));
+        assert_eq!(names[0], "aliceuid-corp");
+        assert!(names[1].starts_with("aliceuid-corp-"));
+        let squat = Asserted {
+            subject: "s".into(),
+            username: Some("j doe".into()),
+            ..Asserted::default()
+        };
+        assert_eq!(usernames(&up, &squat)[0], "jdoe-corp");
+        let plain = Asserted {
+            subject: "s".into(),
+            username: Some("j.doe".into()),
+            ..Asserted::default()
+        };
+        assert_eq!(usernames(&up, &plain)[0], "j.doe");
         let upper = Asserted {
             subject: "s".into(),
             username: Some("Admin".into()),

@@ -65,6 +65,22 @@ impl<'a> FederationServices<'a> {
             .await
     }
 
+    /// The providers people may sign in (and link) through now: every configured one, or
+    /// under `federation.only` that one alone (none when it is `ldap`).
+    pub fn sign_in_providers(&self) -> impl Iterator<Item = &'a Upstream> + 'a {
+        let only = self.identity.config.federation.only.as_deref();
+        self.identity
+            .config
+            .upstream
+            .iter()
+            .filter(move |u| only.is_none_or(|o| o == u.id))
+    }
+
+    /// The provider `id`, if people may sign in through it now (`sign_in_providers`).
+    pub fn sign_in_provider(&self, id: &str) -> Option<&'a Upstream> {
+        self.sign_in_providers().find(|u| u.id == id)
+    }
+
     /// How the provider `id` (or the directory) is named on pages.
     pub fn provider_name(&self, id: &str) -> String {
         let config = self.identity.config;

@@ -206,6 +206,20 @@ pub async fn change_password(
     password: &Password,
     kind: PasswordChange,
 ) -> Result<crate::store::AccountRevocation> {
+    let by_admin = matches!(kind, PasswordChange::AdminReset { .. });
+    let by_user = !by_admin;
+    // A directory user's password is the directory's: one set here would sign nobody in
+    // (`identity::directory::decides`), so the user is told where to change it; an
+    // administrator's reset still ends what it ends, without asking for a new password.
+    let directory_user = crate::identity::directory::linked_subject(svc, user)
+        .await?
+        .is_some();
+    if by_user && directory_user {
+        return Err(Error::Invalid(
+            "your password is kept by your directory (LDAP / Active Directory): change it there"
+                .into(),
+        ));
+    }
     check_policy(
         &svc.config.password_policy,
         &user.username,
@@ -213,13 +227,11 @@ pub async fn change_password(
     )?;
     let hash = svc.passwords.hash(password).await?;
     let now = svc.now();
-    let by_admin = matches!(kind, PasswordChange::AdminReset { .. });
-    let by_user = !by_admin;
     let new = crate::store::NewCredentials {
         password_hash: &hash,
         revoke_api_keys: by_admin,
         remove_passkeys: kind != PasswordChange::ByUser,
-        change_required: kind == PasswordChange::AdminReset { temporary: true },
+        change_required: !directory_user && kind == PasswordChange::AdminReset { temporary: true },
         // The user's own change replaces the password they proved, not one set meanwhile.
         replaces: by_user.then_some(user.password_hash.as_str()),
     };

@@ -1,7 +1,9 @@
 //! The directory behind the password check (`[ldap]`, issue 26): `signin::authenticate` asks
 //! it for the names it holds, after the attempt is counted (so the directory cannot be brute-
-//! forced through this server), and the passkey sign-in asks it whether a directory user is
-//! still allowed in (an account disabled or removed in the directory is refused here too).
+//! forced through this server), and everything else that lets a directory user in without a
+//! bind — a passkey, another provider, a refresh token, an API key — asks it for the user as the
+//! directory has them now ([`current`]): gone, out of scope or disabled there is refused here,
+//! and the roles follow the directory's groups on every path.
 //!
 //! The rule of who is checked where is written once, in [`decides`]: a name with no local
 //! account, or a local account linked to the directory, is the directory's; every other local
@@ -31,24 +33,43 @@ pub enum Answer {
         reason: &'static str,
         message: &'static str,
     },
+    /// The [`Gate`] stopped the attempt before the bind (it knows why).
+    Stopped,
+}
+
+/// The throttle of the entry a name found: however it was spelt (the directory folds case,
+/// width and spaces in its own way), the attempts on one entry count together. Asked between
+/// finding the entry and binding as it.
+#[async_trait]
+pub trait Gate: Send + Sync {
+    /// Count one attempt against the entry `subject`: may its password be checked now?
+    async fn admit(&self, subject: &str) -> Result<bool>;
 }
 
 /// An LDAP directory (or Active Directory) that checks passwords.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    /// Check `username` / `password` at the directory and find (or provision) the local user.
-    /// `Err` only when the directory cannot be asked (unreachable, timed out).
+    /// Check `username` / `password` at the directory (asking `gate` before the bind) and
+    /// find (or provision) the local user. `Err` when the directory cannot be asked.
     async fn sign_in(
         &self,
         svc: IdentityServices<'_>,
         username: &str,
         password: &Password,
+        gate: &dyn Gate,
         ctx: &RequestContext,
     ) -> Result<Answer>;
 
-    /// Is the directory entry linked to `subject` still there, in the user search's scope and
-    /// not disabled?
-    async fn still_allowed(&self, svc: IdentityServices<'_>, subject: &str) -> Result<bool>;
+    /// `user`, linked to the entry `subject`, as the directory has them now (roles from its
+    /// groups, its name): `None` when the entry is gone, out of the user search's scope or
+    /// disabled.
+    async fn current(
+        &self,
+        svc: IdentityServices<'_>,
+        user: &User,
+        subject: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<User>>;
 
     /// Can the directory be used now (connected, TLS verified, the service account's bind
     /// accepted)? Why not, in our words.
@@ -85,16 +106,21 @@ pub async fn linked_subject(svc: IdentityServices<'_>, user: &User) -> Result<Op
         .map(|l| l.subject))
 }
 
-/// May `user` sign in without the directory checking a password (a passkey)? Users linked to
-/// the directory only while their entry stands; everyone else, yes.
-pub async fn allows(svc: IdentityServices<'_>, user: &User) -> Result<bool> {
+/// `user` as they may sign in or get tokens without a bind (a passkey, another provider, a
+/// refresh, an API key): users linked to the directory only while their entry stands, with
+/// the roles its groups give now; everyone else as they are.
+pub async fn current(
+    svc: IdentityServices<'_>,
+    user: &User,
+    ctx: &RequestContext,
+) -> Result<Option<User>> {
     let Some(subject) = linked_subject(svc, user).await? else {
-        return Ok(true);
+        return Ok(Some(user.clone()));
     };
     match svc.directory {
-        Some(d) => d.still_allowed(svc, &subject).await,
+        Some(d) => d.current(svc, user, &subject, ctx).await,
         // The directory was configured when the link was made and is not now: its users do
         // not sign in until it is back (or an administrator unlinks them).
-        None => Ok(false),
+        None => Ok(None),
     }
 }

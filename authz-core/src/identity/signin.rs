@@ -117,6 +117,8 @@ pub async fn authenticate(
 }
 
 /// The directory checks the password (the attempt was counted): its user, or the failure.
+/// The entry it finds is throttled too (`EntryGate`), and the attempt costs one argon2
+/// verification like every other path, so its timing does not tell local names apart.
 #[allow(clippy::too_many_arguments)]
 async fn at_directory(
     svc: IdentityServices<'_>,
@@ -131,20 +133,92 @@ async fn at_directory(
     let Some(directory) = svc.directory else {
         return Ok(Err(LoginFailure::Invalid));
     };
-    match directory.sign_in(svc, username, password, ctx).await? {
+    let gate = EntryGate {
+        svc,
+        username,
+        client_id,
+        via,
+        ctx,
+        counted: std::sync::Mutex::new(None),
+        stop: std::sync::Mutex::new(None),
+    };
+    let (answer, hashed) = tokio::join!(
+        directory.sign_in(svc, username, password, &gate, ctx),
+        svc.passwords.verify(password, None)
+    );
+    let answer = answer?;
+    hashed?;
+    let entry = gate.counted.lock().ok().and_then(|mut c| c.take());
+    match answer {
         Answer::User(u) => {
             if !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
                 svc.store.clear_throttle(key).await?;
+                if let Some((entry_key, _)) = &entry {
+                    svc.store.clear_throttle(entry_key).await?;
+                }
             }
             Ok(Ok(u))
         }
         Answer::Failed(reason) => {
             audit_failure(svc, username, None, client_id, via, reason, ctx).await;
-            failed(svc, username, None, key, counted, client_id, ctx).await
+            let typed = failed(svc, username, None, key, counted, client_id, ctx).await?;
+            let of_entry = match &entry {
+                Some((entry_key, c)) => {
+                    failed(svc, username, None, entry_key, c, client_id, ctx).await?
+                }
+                None => Err(LoginFailure::Invalid),
+            };
+            // Either lock is the answer.
+            Ok(match (typed, of_entry) {
+                (Err(l @ LoginFailure::Locked { .. }), _)
+                | (_, Err(l @ LoginFailure::Locked { .. })) => Err(l),
+                (typed, _) => typed,
+            })
         }
         Answer::Refused { reason, message } => {
             audit_failure(svc, username, None, client_id, via, reason, ctx).await;
             Ok(Err(LoginFailure::Refused { message }))
+        }
+        Answer::Stopped => Ok(Err(gate
+            .stop
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .unwrap_or(LoginFailure::Invalid))),
+    }
+}
+
+/// The throttle of a directory entry (`directory::Gate`): its own key, counted like a name's.
+struct EntryGate<'a> {
+    svc: IdentityServices<'a>,
+    username: &'a str,
+    client_id: &'a str,
+    via: &'a str,
+    ctx: &'a RequestContext,
+    /// The entry's key and its count, once admitted.
+    counted: std::sync::Mutex<Option<(String, LoginThrottle)>>,
+    /// Why it was not.
+    stop: std::sync::Mutex<Option<LoginFailure>>,
+}
+
+#[async_trait::async_trait]
+impl crate::identity::directory::Gate for EntryGate<'_> {
+    async fn admit(&self, subject: &str) -> Result<bool> {
+        let key = sha256_hex(&format!("directory:{subject}"));
+        let (svc, ctx) = (self.svc, self.ctx);
+        match admit(svc, self.username, &key, self.client_id, self.via, ctx).await? {
+            Ok(c) => {
+                if let Ok(mut slot) = self.counted.lock() {
+                    *slot = Some((key, c));
+                }
+                Ok(true)
+            }
+            Err(stop) => {
+                if let Ok(mut slot) = self.stop.lock() {
+                    *slot = Some(stop);
+                }
+                Ok(false)
+            }
         }
     }
 }

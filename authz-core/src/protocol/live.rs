@@ -238,7 +238,7 @@ pub async fn refresh_token(
     if record.client_id != client.id || !client.is_live(now) {
         return Ok(Err(Dead::ClientGone));
     }
-    let user = match live_user(state, &record.user_id).await? {
+    let user = match minting_user(state, &record.user_id).await? {
         Ok(u) => u,
         Err(dead) => return Ok(Err(dead)),
     };
@@ -265,6 +265,30 @@ pub(crate) async fn live_user(
         Some(u) if u.is_enabled() => Ok(u),
         _ => Err(Dead::UserGone),
     })
+}
+
+/// `live_user` for a grant that mints new tokens without a sign-in (a refresh, an API key): a
+/// user the directory keeps only while it keeps them, with the roles it gives now
+/// (`identity::directory::current`; issue 26 LDAP review F8).
+pub(crate) async fn minting_user(
+    state: &AppState,
+    id: &str,
+) -> Result<std::result::Result<User, Dead>> {
+    let user = match live_user(state, id).await? {
+        Ok(u) => u,
+        Err(dead) => return Ok(Err(dead)),
+    };
+    let ctx = crate::events::audit::RequestContext {
+        ip: None,
+        now: state.now(),
+        dpop_jkt: None,
+    };
+    Ok(
+        match crate::identity::directory::current(state.identity(), &user, &ctx).await? {
+            Some(u) => Ok(u),
+            None => Err(Dead::UserGone),
+        },
+    )
 }
 
 /// Is the session `sid` live, and `client_id`'s grant in it not revoked after `issued_at`?

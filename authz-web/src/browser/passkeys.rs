@@ -278,14 +278,20 @@ pub async fn sign_in(
         return Ok(signin::restart(&state, &headers, &target, &msg));
     }
     // A directory user signs in with a passkey only while the directory keeps them (an entry
-    // disabled or removed there is refused here too).
-    if pending.is_none()
-        && !authz_core::identity::directory::allows(state.identity(), &user).await?
-    {
-        let msg = "Your directory account cannot sign in here any more: ask your administrator."
-            .to_owned();
-        return Ok(signin::restart(&state, &headers, &target, &msg));
-    }
+    // disabled or removed there is refused here too), with the roles its groups give now.
+    let user = if pending.is_none() {
+        match authz_core::identity::directory::current(state.identity(), &user, &ctx).await? {
+            Some(u) => u,
+            None => {
+                let msg = "Your directory account cannot sign in here any more: ask your \
+                           administrator."
+                    .to_owned();
+                return Ok(signin::restart(&state, &headers, &target, &msg));
+            }
+        }
+    } else {
+        user
+    };
     // RFC 8176: a hardware-bound key with user verification; after a password it is the
     // second factor (the same sign-in: its deadline and credentials carry on).
     let mut next = match pending {

@@ -186,9 +186,8 @@ pub fn login_page(
         csrf,
         target: target.field(),
         upstreams: state
-            .config
-            .upstream
-            .iter()
+            .federation()
+            .sign_in_providers()
             .map(|u| (super::upstream::start_link(u, target), u.name.clone()))
             .collect(),
         password: password_form(state),

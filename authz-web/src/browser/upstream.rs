@@ -78,7 +78,8 @@ pub(crate) async fn start(
     Query(q): Query<Start>,
 ) -> PageResult {
     let svc = state.federation();
-    let up = svc.provider(&id).ok_or_else(unknown)?;
+    // Under `federation.only`, no other provider (issue 26 LDAP review F7).
+    let up = svc.sign_in_provider(&id).ok_or_else(unknown)?;
     let kept = match q.request {
         // The authorization request must stand now (and is checked again on return).
         Some(raw) => {
@@ -124,7 +125,7 @@ pub(crate) async fn callback(
     Query(q): Query<Returned>,
 ) -> PageResult {
     let svc = state.federation();
-    let up = svc.provider(&id).ok_or_else(unknown)?;
+    let up = svc.sign_in_provider(&id).ok_or_else(unknown)?;
     let now = state.now();
     let held = session_cookie(&state, &headers);
     let live = session::current(&*state.store, &state.config.browser, now, held).await?;

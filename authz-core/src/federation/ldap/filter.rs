@@ -45,14 +45,50 @@ fn first_rdn_value(dn: &str) -> &str {
     first.split_once('=').map_or(first, |(_, v)| v).trim()
 }
 
+/// A DN compared: lower case, no spaces around the separators (RFC 4514's string form is not
+/// canonical; this is enough for the same directory's own answers).
+fn normal_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| {
+            rdn.split('=')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("=")
+                .to_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Is `dn` under `base` (strictly below it)?
+fn under(dn: &str, base: &str) -> bool {
+    let (dn, base) = (normal_dn(dn), normal_dn(base));
+    dn.len() > base.len() && dn.ends_with(&format!(",{base}"))
+}
+
 /// The keys of `group_roles` that `groups` (DNs) match, as `account::resolve` looks them up.
-pub fn matched_groups(group_roles: &BTreeMap<String, String>, groups: &[String]) -> Vec<String> {
+/// A key with `=` is a whole DN; a short key (a group's first RDN value, e.g. its `cn`) names
+/// only a group under `group_base` — never a group of the same name elsewhere, which a user
+/// may be able to create (issue 26 LDAP review F1). With `group_base`, groups outside it do not
+/// count at all.
+pub fn matched_groups(
+    group_roles: &BTreeMap<String, String>,
+    groups: &[String],
+    group_base: Option<&str>,
+) -> Vec<String> {
+    let counted: Vec<&String> = groups
+        .iter()
+        .filter(|dn| group_base.is_none_or(|base| under(dn, base)))
+        .collect();
     group_roles
         .keys()
         .filter(|key| {
-            groups.iter().any(|dn| {
-                dn.trim().eq_ignore_ascii_case(key.trim())
-                    || first_rdn_value(dn).eq_ignore_ascii_case(key.trim())
+            counted.iter().any(|dn| {
+                if key.contains('=') {
+                    normal_dn(dn) == normal_dn(key)
+                } else {
+                    group_base.is_some() && first_rdn_value(dn).eq_ignore_ascii_case(key.trim())
+                }
             })
         })
         .cloned()
@@ -84,17 +120,33 @@ mod tests {
     }
 
     #[test]
-    fn groups_match_by_dn_or_first_rdn_in_any_case() {
+    fn groups_match_by_dn_or_by_name_under_the_group_base_only() {
         let map = BTreeMap::from([
             ("cn=Admins,ou=groups,dc=x".to_owned(), "admin".to_owned()),
             ("readers".to_owned(), "readonly".to_owned()),
             ("nobody".to_owned(), "user".to_owned()),
         ]);
+        let base = Some("ou=groups,dc=x");
         let got = matched_groups(
             &map,
-            &["CN=admins,OU=groups,DC=x".into(), "cn=Readers,ou=g".into()],
+            &[
+                "CN=admins, OU=groups,DC=x".into(),
+                "cn=Readers,ou=groups,dc=x".into(),
+            ],
+            base,
         );
         assert_eq!(got, vec!["cn=Admins,ou=groups,dc=x", "readers"]);
-        assert!(matched_groups(&map, &["cn=admins-old,ou=g".into()]).is_empty());
+        // A group of the same name elsewhere (one a user could create) is not it.
+        let planted = ["cn=readers,ou=usergroups,dc=x".to_owned()];
+        assert!(matched_groups(&map, &planted, base).is_empty());
+        let planted_admin = ["cn=Admins,ou=groups,ou=usergroups,dc=x".to_owned()];
+        assert!(matched_groups(&map, &planted_admin, base).is_empty());
+        // Without a group base, only whole DNs count.
+        assert!(matched_groups(&map, &["cn=readers,ou=groups,dc=x".into()], None).is_empty());
+        assert_eq!(
+            matched_groups(&map, &["cn=admins,ou=groups,dc=x".into()], None),
+            vec!["cn=Admins,ou=groups,dc=x"]
+        );
+        assert!(matched_groups(&map, &["cn=admins-old,ou=groups,dc=x".into()], base).is_empty());
     }
 }

@@ -29,8 +29,9 @@ use crate::error::{Error, Result};
 use crate::events::audit::RequestContext;
 use crate::federation::account::{self, Asserted};
 use crate::identity::IdentityServices;
-use crate::identity::directory::{Answer, Directory};
-use pool::{Found, Pool, Unavailable};
+use crate::identity::directory::{Answer, Directory, Gate};
+use crate::store::User;
+use pool::{Found, Pool, Unavailable, UserBind};
 
 /// The attributes read for the disabled flags.
 const FLAGS: [&str; 3] = [
@@ -52,6 +53,10 @@ pub struct LdapDirectory {
 /// What the directory said about one attempt.
 enum Checked {
     Failed(&'static str),
+    /// The password was right; the account is refused (reason, words for the person).
+    Refused(&'static str, &'static str),
+    /// The entry's throttle stopped it before the bind.
+    Stopped,
     User(Box<Asserted>),
 }
 
@@ -74,18 +79,20 @@ impl LdapDirectory {
         }))
     }
 
+    /// One sign-in at the directory: search, the entry's throttle (`gate`), the bind, the
+    /// flags, what the entry asserts.
     async fn check(
         &self,
         cfg: &LdapConfig,
         username: &str,
         password: &Password,
-    ) -> std::result::Result<Checked, Unavailable> {
+        gate: &dyn Gate,
+    ) -> Result<Checked> {
         let mut conn = self.pool.get().await?;
         service_bind(&mut conn, cfg).await?;
         let filter = filter::fill(&cfg.user_filter, &[("username", username)]);
-        let attrs = attributes(cfg);
         let found = conn
-            .search_one(&cfg.user_base, scope(cfg), &filter, &attrs)
+            .search_one(&cfg.user_base, scope(cfg), &filter, &attributes(cfg))
             .await?;
         let entry = match found {
             Found::One(e) => e,
@@ -100,47 +107,77 @@ impl LdapDirectory {
                 }));
             }
         };
-        if !conn.bind(&entry.dn, password.expose()).await? {
+        // However the name was spelt, this entry's attempts count together.
+        if !gate.admit(&subject(cfg, &entry)).await? {
             conn.done();
-            return Ok(Checked::Failed("bad_password"));
+            return Ok(Checked::Stopped);
+        }
+        match conn.bind_as_user(&entry.dn, password.expose()).await? {
+            UserBind::Accepted => {}
+            UserBind::Refused => {
+                conn.done();
+                return Ok(Checked::Failed("bad_password"));
+            }
+            // A reset password the directory wants changed first: its session there is
+            // restricted to the change, so no session here (draft-behera-ldap-password-policy
+            // §8.1.2.2, changeAfterReset).
+            UserBind::MustChange => {
+                conn.done();
+                return Ok(Checked::Refused(
+                    "directory_password_change_required",
+                    "Your directory password must be changed first: change it where your \
+                     organisation manages passwords, then sign in with the new one.",
+                ));
+            }
         }
         if disabled(&entry) {
             conn.done();
             return Ok(Checked::Failed("directory_disabled"));
         }
+        let asserted = self.asserted(&mut conn, cfg, &entry, username).await?;
+        conn.done();
+        Ok(Checked::User(Box::new(asserted)))
+    }
+
+    /// What `entry` asserts: its id, names, address and the groups `group_roles` map (read
+    /// as the service account).
+    async fn asserted(
+        &self,
+        conn: &mut pool::Conn<'_>,
+        cfg: &LdapConfig,
+        entry: &SearchEntry,
+        typed: &str,
+    ) -> Result<Asserted> {
         let mut groups = if cfg.member_of_attribute.is_empty() {
             Vec::new()
         } else {
-            values(&entry, &cfg.member_of_attribute)
+            values(entry, &cfg.member_of_attribute)
         };
         if let Some(base) = &cfg.group_base {
-            service_bind(&mut conn, cfg).await?;
-            let name = first(&entry, &cfg.username_attribute).unwrap_or_else(|| username.into());
+            service_bind(conn, cfg).await?;
+            let name = first(entry, &cfg.username_attribute).unwrap_or_else(|| typed.into());
             let filter = filter::fill(&cfg.group_filter, &[("dn", &entry.dn), ("username", &name)]);
             groups.extend(conn.search_dns(base, &filter).await?);
         }
-        conn.done();
-        let email = first(&entry, &cfg.email_attribute)
+        let email = first(entry, &cfg.email_attribute)
             .filter(|e| e.contains('@'))
             .map(|e| e.to_ascii_lowercase());
-        Ok(Checked::User(Box::new(Asserted {
-            subject: subject(cfg, &entry),
-            username: first(&entry, &cfg.username_attribute).or_else(|| Some(username.into())),
+        Ok(Asserted {
+            subject: subject(cfg, entry),
+            username: first(entry, &cfg.username_attribute).or_else(|| Some(typed.into())),
             email_verified: cfg.trust_email && email.is_some(),
             email,
-            name: first(&entry, &cfg.name_attribute),
-            groups: filter::matched_groups(&cfg.group_roles, &groups),
+            name: first(entry, &cfg.name_attribute),
+            groups: filter::matched_groups(&cfg.group_roles, &groups, cfg.group_base.as_deref()),
             amr: vec!["pwd".into()],
             acr: None,
             sid: None,
-        })))
+        })
     }
 
-    async fn entry_allowed(
-        &self,
-        cfg: &LdapConfig,
-        subject: &str,
-    ) -> std::result::Result<bool, Unavailable> {
+    /// The entry linked to `subject`, if it stands (in the user search's scope, not disabled):
+    /// what it asserts now.
+    async fn lookup(&self, cfg: &LdapConfig, subject: &str) -> Result<Option<Asserted>> {
         let mut conn = self.pool.get().await?;
         service_bind(&mut conn, cfg).await?;
         // Still matched by the user filter (any name), by the id the link keeps (or its DN).
@@ -157,9 +194,24 @@ impl LdapDirectory {
             let f = format!("(&({}={value}){in_scope})", cfg.id_attribute);
             (cfg.user_base.clone(), scope(cfg), f)
         };
-        let found = conn.search_one(&base, scope, &filter, &FLAGS).await?;
+        let found = conn
+            .search_one(&base, scope, &filter, &attributes(cfg))
+            .await?;
+        let asserted = match found {
+            Found::One(e) if !disabled(&e) => {
+                let typed = first(&e, &cfg.username_attribute).unwrap_or_default();
+                Some(self.asserted(&mut conn, cfg, &e, &typed).await?)
+            }
+            _ => None,
+        };
         conn.done();
-        Ok(matches!(found, Found::One(e) if !disabled(&e)))
+        Ok(asserted)
+    }
+}
+
+impl From<Unavailable> for Error {
+    fn from(e: Unavailable) -> Self {
+        unavailable(e)
     }
 }
 
@@ -179,6 +231,7 @@ impl Directory for LdapDirectory {
         svc: IdentityServices<'_>,
         username: &str,
         password: &Password,
+        gate: &dyn Gate,
         ctx: &RequestContext,
     ) -> Result<Answer> {
         // RFC 4513 §5.1.2: a bind with a name and no password is an unauthenticated bind,
@@ -187,10 +240,11 @@ impl Directory for LdapDirectory {
             return Ok(Answer::Failed("empty_password"));
         }
         let cfg = &svc.config.ldap;
-        let asserted = match self.check(cfg, username, password).await {
-            Ok(Checked::User(a)) => a,
-            Ok(Checked::Failed(reason)) => return Ok(Answer::Failed(reason)),
-            Err(e) => return Err(unavailable(e)),
+        let asserted = match self.check(cfg, username, password, gate).await? {
+            Checked::User(a) => a,
+            Checked::Failed(reason) => return Ok(Answer::Failed(reason)),
+            Checked::Refused(reason, message) => return Ok(Answer::Refused { reason, message }),
+            Checked::Stopped => return Ok(Answer::Stopped),
         };
         let fed = &svc.config.federation;
         Ok(
@@ -207,10 +261,19 @@ impl Directory for LdapDirectory {
         )
     }
 
-    async fn still_allowed(&self, svc: IdentityServices<'_>, subject: &str) -> Result<bool> {
-        self.entry_allowed(&svc.config.ldap, subject)
-            .await
-            .map_err(unavailable)
+    async fn current(
+        &self,
+        svc: IdentityServices<'_>,
+        user: &User,
+        subject: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<User>> {
+        let Some(asserted) = self.lookup(&svc.config.ldap, subject).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            account::follow(svc, &self.provider, &asserted, user.clone(), ctx).await?,
+        ))
     }
 
     async fn check(&self, svc: IdentityServices<'_>) -> std::result::Result<(), String> {

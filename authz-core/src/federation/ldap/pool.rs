@@ -145,6 +145,55 @@ pub struct Conn<'a> {
     _permit: SemaphorePermit<'a>,
 }
 
+/// The password policy response control's OID.
+const PASSWORD_POLICY: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
+
+/// How the directory answered the person's bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserBind {
+    Accepted,
+    Refused,
+    /// Accepted only to change a password an administrator reset.
+    MustChange,
+}
+
+/// The `error` of a PasswordPolicyResponseValue (`SEQUENCE { warning [0] OPTIONAL,
+/// error [1] ENUMERATED OPTIONAL }`, BER): its value, if present.
+fn policy_error(value: &[u8]) -> Option<u8> {
+    let (tag, body, _) = tlv(value)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (tag, inner, next) = tlv(rest)?;
+        if tag == 0x81 && inner.len() == 1 {
+            return Some(inner[0]);
+        }
+        rest = next;
+    }
+    None
+}
+
+/// One BER element of `data`: its tag, its contents, what follows (definite lengths only).
+fn tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = data.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 2 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |a, b| (a << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
 /// What a search found.
 pub enum Found {
     None,
@@ -184,6 +233,43 @@ impl Conn<'_> {
                 Ok(false)
             }
         }
+    }
+
+    /// The person's own bind, asking for the password policy's answer (the control of
+    /// draft-behera-ldap-password-policy §6, which OpenLDAP's ppolicy gives): accepted, refused,
+    /// or accepted only to change a password an administrator reset.
+    pub async fn bind_as_user(&mut self, dn: &str, password: &str) -> Attempt<UserBind> {
+        let mut ldap = self.ldap().clone();
+        let res = self
+            .timed(async move {
+                ldap.with_controls(vec![ldap3::controls::RawControl {
+                    ctype: PASSWORD_POLICY.to_owned(),
+                    crit: false,
+                    val: None,
+                }])
+                .simple_bind(dn, password)
+                .await
+            })
+            .await?;
+        if res.rc != SUCCESS {
+            if res.rc != INVALID_CREDENTIALS {
+                tracing::info!(rc = res.rc, text = %res.text, "directory bind refused");
+            }
+            return Ok(UserBind::Refused);
+        }
+        let policy_error = res
+            .ctrls
+            .iter()
+            .find(|c| c.1.ctype == PASSWORD_POLICY)
+            .and_then(|c| c.1.val.as_deref())
+            .and_then(policy_error);
+        Ok(match policy_error {
+            // changeAfterReset
+            Some(2) => UserBind::MustChange,
+            // passwordExpired, accountLocked: a directory that still said yes
+            Some(0 | 1) => UserBind::Refused,
+            _ => UserBind::Accepted,
+        })
     }
 
     /// A search under `base` for at most one entry, with `attrs`.
@@ -254,5 +340,29 @@ impl Drop for Conn<'_> {
         {
             idle.push(ldap);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_policy_error_is_read_and_a_warning_is_not_taken_for_it() {
+        // error: changeAfterReset
+        assert_eq!(policy_error(&[0x30, 0x03, 0x81, 0x01, 0x02]), Some(2));
+        // warning graceAuthNsRemaining [1] = 2 inside [0], no error
+        assert_eq!(
+            policy_error(&[0x30, 0x05, 0xa0, 0x03, 0x81, 0x01, 0x02]),
+            None
+        );
+        // both
+        assert_eq!(
+            policy_error(&[0x30, 0x08, 0xa0, 0x03, 0x80, 0x01, 0x05, 0x81, 0x01, 0x00]),
+            Some(0)
+        );
+        assert_eq!(policy_error(&[0x30, 0x00]), None);
+        assert_eq!(policy_error(&[0x30, 0x05, 0x81]), None);
+        assert_eq!(policy_error(&[]), None);
     }
 }

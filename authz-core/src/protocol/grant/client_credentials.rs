@@ -34,7 +34,7 @@ pub async fn handle(
     }
     let owner = match &client.owner_id {
         None => None,
-        Some(id) => match live::live_user(state, id).await? {
+        Some(id) => match live::minting_user(state, id).await? {
             Ok(u) => Some(u),
             Err(_) => {
                 return Err(Error::invalid_client(

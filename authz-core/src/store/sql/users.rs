@@ -309,12 +309,14 @@ async fn end_user_grants(
         0
     };
     let identities_unlinked = if lasting.identities {
-        // With the links, the provider tokens held through them (the vault).
+        // With the links, the provider tokens held through them (the vault). Not the link to
+        // the directory (`config::ldap::PROVIDER`): it is the directory's hold on the account,
+        // which a reset must not loosen (issue 26 LDAP review F2).
         sqlx::query("DELETE FROM upstream_tokens WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM federated_identities WHERE user_id = $1")
+        sqlx::query("DELETE FROM federated_identities WHERE user_id = $1 AND provider <> 'ldap'")
             .bind(user_id)
             .execute(&mut *tx)
             .await?

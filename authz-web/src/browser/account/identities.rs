@@ -60,10 +60,8 @@ async fn page(
         .await?;
     let fed = state.federation();
     let name = |id: &str| fed.provider_name(id);
-    let available = state
-        .config
-        .upstream
-        .iter()
+    let available = fed
+        .sign_in_providers()
         .filter(|u| !links.iter().any(|l| l.provider == u.id))
         .map(|u| (u.id.clone(), u.name.clone()))
         .collect();
@@ -114,7 +112,7 @@ pub async fn link(
     let svc = state.federation();
     let up = form
         .get("provider")
-        .and_then(|p| svc.provider(p))
+        .and_then(|p| svc.sign_in_provider(p))
         .ok_or_else(|| bad_request("That identity provider is not configured here."))?;
     console.require_recent(&state, PAGE).await?;
     let target = serde_json::json!({ "next": PAGE }).to_string();

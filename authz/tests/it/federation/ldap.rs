@@ -27,10 +27,10 @@ both_backends!(
     only_directory_users_sign_in_when_federation_only_is_ldap,
 );
 
-const DORA: &str = "dora pass phrase";
-const ERIN: &str = "erin pass phrase";
+pub(super) const DORA: &str = "dora pass phrase";
+pub(super) const ERIN: &str = "erin pass phrase";
 
-async fn directory() -> Slapd {
+pub(super) async fn directory() -> Slapd {
     Slapd::start(
         &[
             Person::new("dora", DORA),
@@ -46,7 +46,7 @@ async fn directory() -> Slapd {
 }
 
 /// `[ldap]` for the directory `d` at `url`.
-fn ldap(d: &Slapd, url: &str) -> LdapConfig {
+pub(super) fn ldap(d: &Slapd, url: &str) -> LdapConfig {
     LdapConfig {
         url: Some(url.to_owned()),
         ca_file: Some(d.ca.clone()),
@@ -63,7 +63,11 @@ fn ldap(d: &Slapd, url: &str) -> LdapConfig {
     }
 }
 
-async fn app_for(backend: Backend, d: &Slapd, edit: impl FnOnce(&mut Config)) -> TestApp {
+pub(super) async fn app_for(
+    backend: Backend,
+    d: &Slapd,
+    edit: impl FnOnce(&mut Config),
+) -> TestApp {
     let cfg = ldap(d, &d.ldaps_url);
     spawn(backend, |c| {
         c.ldap = cfg;
@@ -73,8 +77,14 @@ async fn app_for(backend: Backend, d: &Slapd, edit: impl FnOnce(&mut Config)) ->
 }
 
 /// A server configured by `edit`, with the public password-grant client `cli`.
-async fn spawn(backend: Backend, edit: impl FnOnce(&mut Config)) -> TestApp {
+pub(super) async fn spawn(backend: Backend, edit: impl FnOnce(&mut Config)) -> TestApp {
     let app = TestApp::spawn_with(backend, edit).await;
+    add_cli(&app).await;
+    app
+}
+
+/// The public password-grant client `cli` (`support::password_tokens`).
+pub(super) async fn add_cli(app: &TestApp) {
     app.client(
         "cli",
         authz::store::AuthMethod::None,
@@ -86,10 +96,9 @@ async fn spawn(backend: Backend, edit: impl FnOnce(&mut Config)) -> TestApp {
         &[crate::support::MCP],
     )
     .await;
-    app
 }
 
-fn ctx(app: &TestApp) -> RequestContext {
+pub(super) fn ctx(app: &TestApp) -> RequestContext {
     RequestContext {
         ip: None,
         now: app.state.now(),
@@ -97,15 +106,15 @@ fn ctx(app: &TestApp) -> RequestContext {
     }
 }
 
-async fn grant(app: &TestApp, user: &str, pw: &str) -> Value {
+pub(super) async fn grant(app: &TestApp, user: &str, pw: &str) -> Value {
     password_tokens(&app.http, &app.base, user, pw).await
 }
 
-fn signed_in(v: &Value) -> bool {
+pub(super) fn signed_in(v: &Value) -> bool {
     v["access_token"].is_string()
 }
 
-async fn user_named(app: &TestApp, username: &str) -> Option<authz::store::User> {
+pub(super) async fn user_named(app: &TestApp, username: &str) -> Option<authz::store::User> {
     app.state
         .store
         .get_user_by_username(username)
@@ -113,7 +122,7 @@ async fn user_named(app: &TestApp, username: &str) -> Option<authz::store::User>
         .unwrap()
 }
 
-async fn roles_of(app: &TestApp, username: &str) -> Vec<String> {
+pub(super) async fn roles_of(app: &TestApp, username: &str) -> Vec<String> {
     let mut r = user_named(app, username).await.unwrap().roles;
     r.sort();
     r
@@ -291,7 +300,11 @@ async fn locked_removed_and_disabled_accounts_are_refused(backend: Backend) {
     // dora signs in; a passkey would be accepted while her entry stands…
     assert!(signed_in(&grant(&app, "dora", DORA).await));
     let dora = user_named(&app, "dora").await.unwrap();
-    let allows = || authz::identity::directory::allows(app.state.identity(), &dora);
+    let allows = || async {
+        authz::identity::directory::current(app.state.identity(), &dora, &ctx(&app))
+            .await
+            .map(|u| u.is_some())
+    };
     assert!(allows().await.unwrap());
     // …and not once the directory locks her; nor does her password.
     d.set("dora", "pwdAccountLockedTime", &["000001010000Z"])

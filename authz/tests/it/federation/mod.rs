@@ -13,6 +13,7 @@
 mod console;
 mod flow;
 mod ldap;
+mod ldap_review;
 mod review;
 mod scripted;
 mod vault;

@@ -11,7 +11,7 @@
 //! - item 6: `/account/password` is not a fresh sign-in with factors that were not given;
 //! - item 3: `POST /consent` applies the request's and the roles' second-factor rules.
 
-pub(super) mod soft_passkey;
+pub(crate) mod soft_passkey;
 
 use authz::clock::Clock;
 use authz::identity::admin::{PasswordChange, change_password};
@@ -85,7 +85,7 @@ async fn admin_reset(app: &TestApp, name: &str) {
 
 /// A passkey of `name`'s, registered through the account logic (what `/account/passkeys`
 /// does after its own checks) and answered by a new software authenticator.
-pub(super) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
+pub(crate) async fn passkey_for(app: &TestApp, name: &str) -> SoftPasskey {
     let u = user(app, name).await;
     let (options, ceremony) = passkeys::start_registration(app.state.identity(), &u)
         .await
@@ -162,7 +162,7 @@ async fn password_step(app: &TestApp, agent: &FormAgent, path: &str, name: &str,
 
 /// Sign in with `key` from `page` (the password form or the code page) as `passkeys.js`
 /// does: the options, the authenticator's answer, the form POST.
-pub(super) async fn passkey_step(
+pub(crate) async fn passkey_step(
     app: &TestApp,
     agent: &FormAgent,
     page: &Page,

@@ -4,7 +4,7 @@
 
 mod assertions;
 #[cfg(feature = "passkeys")]
-mod browser_pending;
+pub(crate) mod browser_pending;
 mod browser_reauth;
 mod browser_small;
 mod delivery;
