@@ -60,7 +60,7 @@ section! {
         /// `sub` (the whole subtree) or `one` (only the entries right under `user_base`).
         user_scope: String = "sub".to_owned();
         /// The entry's stable id, which the link keeps (`entryUUID`; Active Directory:
-        /// `objectGUID`). An entry without it is linked by its DN.
+        /// `objectGUID`). An entry without it does not sign in (a DN is reused).
         id_attribute: String = "entryUUID".to_owned();
         /// The username a provisioned user gets (Active Directory: `sAMAccountName`).
         username_attribute: String = "uid".to_owned();

@@ -326,9 +326,9 @@ async fn link(
     Ok(())
 }
 
-/// Usernames this identity may get, in order: the mapped claim, then qualified by the
-/// provider, then with a digest of the subject.
-fn usernames(up: &Upstream, a: &Asserted) -> Vec<String> {
+/// Usernames this identity may get, in order: the mapped claim (when `bare`), then qualified
+/// by the provider, then with a digest of the subject.
+fn usernames(up: &Upstream, a: &Asserted, bare: bool) -> Vec<String> {
     // Lower case: no `Admin` beside `admin` (issue 26 review F5).
     let clean = |s: &str| -> String {
         s.chars()
@@ -350,7 +350,7 @@ fn usernames(up: &Upstream, a: &Asserted) -> Vec<String> {
     ];
     // A name that cleaning changed beyond its case (`j doe` → `jdoe`) never takes the bare
     // form: it would squat the person whose name that is (issue 26 LDAP review F10).
-    if asserted.is_some_and(|n| n.chars().count() != base.chars().count()) {
+    if !bare || asserted.is_some_and(|n| n.chars().count() != base.chars().count()) {
         return qualified;
     }
     [vec![base], qualified].concat()
@@ -374,7 +374,11 @@ async fn provision(
     roles.extend(up.roles.iter().cloned());
     let roles: Vec<String> = roles.into_iter().collect();
     let mut username = None;
-    for candidate in usernames(up, a) {
+    // With a directory, bare names are the directory's: a provider's user named like a
+    // directory user would keep them from signing in with their own name (issue 26 LDAP
+    // review 2 N7).
+    let bare = up.id == crate::config::ldap::PROVIDER || !svc.config.ldap.enabled();
+    for candidate in usernames(up, a, bare) {
         if svc.store.get_user_by_username(&candidate).await?.is_none() {
             username = Some(candidate);
             break;
@@ -518,7 +522,7 @@ mod tests {
             ..Asserted::default()
         };
         // Cleaned beyond its case: never the bare name.
-        let names = usernames(&up, &a);
+        let names = usernames(&up, &a, true);
         assert_eq!(names[0], "aliceuid-corp");
         assert!(names[1].starts_with("aliceuid-corp-"));
         let squat = Asserted {
@@ -526,23 +530,25 @@ mod tests {
             username: Some("j doe".into()),
             ..Asserted::default()
         };
-        assert_eq!(usernames(&up, &squat)[0], "jdoe-corp");
+        assert_eq!(usernames(&up, &squat, true)[0], "jdoe-corp");
         let plain = Asserted {
             subject: "s".into(),
             username: Some("j.doe".into()),
             ..Asserted::default()
         };
-        assert_eq!(usernames(&up, &plain)[0], "j.doe");
+        assert_eq!(usernames(&up, &plain, true)[0], "j.doe");
+        // Beside a directory, another provider's names are always qualified.
+        assert_eq!(usernames(&up, &plain, false)[0], "j.doe-corp");
         let upper = Asserted {
             subject: "s".into(),
             username: Some("Admin".into()),
             ..Asserted::default()
         };
-        assert_eq!(usernames(&up, &upper)[0], "admin");
+        assert_eq!(usernames(&up, &upper, true)[0], "admin");
         let none = Asserted {
             subject: "s".into(),
             ..Asserted::default()
         };
-        assert_eq!(usernames(&up, &none)[0], "corp");
+        assert_eq!(usernames(&up, &none, true)[0], "corp");
     }
 }

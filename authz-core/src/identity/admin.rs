@@ -266,6 +266,50 @@ pub async fn change_password(
     Ok(r)
 }
 
+/// End everything `user` holds — sessions, refresh tokens, API keys, passkeys, links to upstream
+/// providers (not the directory's) — in one transaction, as an administrator's password reset
+/// does, keeping their password: for a remedy taken elsewhere (the directory reset the
+/// password: issue 26 LDAP review 2 N1). Audited (`why`) and signalled.
+pub async fn end_credentials(
+    svc: IdentityServices<'_>,
+    actor: &str,
+    user: &User,
+    why: &str,
+) -> Result<crate::store::AccountRevocation> {
+    let new = crate::store::NewCredentials {
+        password_hash: &user.password_hash,
+        revoke_api_keys: true,
+        remove_passkeys: true,
+        change_required: false,
+        replaces: None,
+    };
+    let r = svc
+        .store
+        .reset_credentials(&user.id, &new, svc.now())
+        .await?;
+    for key in &r.api_keys_revoked {
+        svc.clients.invalidate(key);
+    }
+    audit(svc.events, kinds::USER_SESSIONS_ENDED, actor, |e| {
+        e.subject(&user.id).details(serde_json::json!({
+            "why": why,
+            "sessions_ended": r.sessions_ended,
+            "refresh_tokens_revoked": r.refresh_tokens_revoked,
+            "api_keys_revoked": r.api_keys_revoked.len(),
+            "passkeys_removed": r.passkeys_removed,
+            "identities_unlinked": r.identities_unlinked,
+        }))
+    })
+    .await;
+    let changed = crate::events::ssf::Signal::CredentialChange {
+        user: &user.id,
+        credential: "password",
+        client_id: None,
+    };
+    svc.events.signal(changed).await;
+    Ok(r)
+}
+
 /// Set (or clear) a user's email address, released with the `email` scope.
 pub async fn set_email(
     store: &dyn UserStore,

@@ -83,14 +83,12 @@ impl std::fmt::Debug for dyn Directory {
 }
 
 /// Does the directory check the password of `local` (the local account with the name typed,
-/// if any)? Only with a directory, and only for a name without a local account or an account
-/// linked to the directory.
+/// if any)? For a name without a local account when there is a directory, and always for an
+/// account linked to the directory (with none configured, nobody signs it in: issue 26 LDAP
+/// review 2 N8).
 pub async fn decides(svc: IdentityServices<'_>, local: Option<&User>) -> Result<bool> {
-    if svc.directory.is_none() {
-        return Ok(false);
-    }
     Ok(match local {
-        None => true,
+        None => svc.directory.is_some(),
         Some(u) => linked_subject(svc, u).await?.is_some(),
     })
 }

@@ -131,7 +131,12 @@ async fn at_directory(
     ctx: &RequestContext,
 ) -> Result<std::result::Result<User, LoginFailure>> {
     let Some(directory) = svc.directory else {
-        return Ok(Err(LoginFailure::Invalid));
+        // A directory user while no directory is configured: nobody signs them in (a
+        // password set here meanwhile included).
+        let reason = "directory_not_configured";
+        audit_failure(svc, username, None, client_id, via, reason, ctx).await;
+        svc.passwords.verify(password, None).await?;
+        return failed(svc, username, None, key, counted, client_id, ctx).await;
     };
     let gate = EntryGate {
         svc,
@@ -151,11 +156,13 @@ async fn at_directory(
     let entry = gate.counted.lock().ok().and_then(|mut c| c.take());
     match answer {
         Answer::User(u) => {
+            // The entry's count ends with a right password (the code step, if any, counts
+            // against the name: issue 26 LDAP review 2 N4); the name's stands until the code.
+            if let Some((entry_key, _)) = &entry {
+                svc.store.clear_throttle(entry_key).await?;
+            }
             if !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
                 svc.store.clear_throttle(key).await?;
-                if let Some((entry_key, _)) = &entry {
-                    svc.store.clear_throttle(entry_key).await?;
-                }
             }
             Ok(Ok(u))
         }

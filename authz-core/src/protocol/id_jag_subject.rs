@@ -67,6 +67,16 @@ pub(crate) async fn local_user(
     if !user.is_enabled() {
         return Ok(Err(Refusal::new("user_disabled", "the user is disabled")));
     }
+    // A directory user only while the directory keeps them, with the roles it gives now.
+    let ctx = crate::events::audit::RequestContext {
+        ip: None,
+        now: state.now(),
+        dpop_jkt: None,
+    };
+    let Some(user) = crate::identity::directory::current(state.identity(), &user, &ctx).await?
+    else {
+        return Ok(Err(Refusal::new("user_disabled", "the user is disabled")));
+    };
     if is_privileged(state, &user) && !issuer.allow_privileged {
         return Ok(Err(Refusal::new(
             "privileged_user",

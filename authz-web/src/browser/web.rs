@@ -237,6 +237,12 @@ impl IntoResponse for PageError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 r
             }
+            // A refusal whose cause is for the log only (the directory unreachable): the page
+            // of what it is shown as.
+            Self::Server(crate::error::Error::Concealed { shown, cause }) => {
+                tracing::warn!(%cause, "browser request refused");
+                Self::Server(*shown).into_response()
+            }
             // The database cannot be reached: temporary, and said so (503, when to retry).
             Self::Server(e) if e.is_storage_outage() => {
                 tracing::error!(error = %e, "browser request failed: storage unavailable");

@@ -33,14 +33,20 @@ use crate::identity::directory::{Answer, Directory, Gate};
 use crate::store::User;
 use pool::{Found, Pool, Unavailable, UserBind};
 
-/// The attributes read for the disabled flags.
-const FLAGS: [&str; 3] = [
+/// The attributes read for the disabled and reset flags.
+const FLAGS: [&str; 7] = [
     "userAccountControl",
     "pwdAccountLockedTime",
     "nsAccountLock",
+    "lockoutTime",
+    "accountExpires",
+    "pwdReset",
+    "pwdLastSet",
 ];
 /// Active Directory's ACCOUNTDISABLE bit of `userAccountControl`.
 const ACCOUNTDISABLE: u64 = 0x2;
+/// Seconds from 1601-01-01 (Windows FILETIME) to the Unix epoch.
+const FILETIME_UNIX_OFFSET: i64 = 11_644_473_600;
 
 /// An LDAP directory people sign in with.
 #[derive(Debug)]
@@ -53,11 +59,21 @@ pub struct LdapDirectory {
 /// What the directory said about one attempt.
 enum Checked {
     Failed(&'static str),
-    /// The password was right; the account is refused (reason, words for the person).
-    Refused(&'static str, &'static str),
     /// The entry's throttle stopped it before the bind.
     Stopped,
+    /// The directory reset the entry's password (the entry's id): what was made with the
+    /// old one ends here too.
+    Reset(String),
     User(Box<Asserted>),
+}
+
+/// What a lookup of a linked entry found.
+enum Lookup {
+    /// Gone, out of scope or disabled.
+    Gone,
+    /// Its password was reset there.
+    Reset,
+    Stands(Box<Asserted>),
 }
 
 impl LdapDirectory {
@@ -107,28 +123,32 @@ impl LdapDirectory {
                 }));
             }
         };
+        // The link keeps the entry's stable id; an entry without one is never linked (a DN
+        // is given to the next person of that name: issue 26 LDAP review 2 N6).
+        let Some(id) = subject(cfg, &entry) else {
+            tracing::warn!(
+                attribute = %cfg.id_attribute,
+                "a directory entry has no id attribute: check [ldap] id_attribute"
+            );
+            conn.done();
+            return Ok(Checked::Failed("no_entry_id"));
+        };
         // However the name was spelt, this entry's attempts count together.
-        if !gate.admit(&subject(cfg, &entry)).await? {
+        if !gate.admit(&id).await? {
             conn.done();
             return Ok(Checked::Stopped);
         }
-        match conn.bind_as_user(&entry.dn, password.expose()).await? {
-            UserBind::Accepted => {}
-            UserBind::Refused => {
-                conn.done();
-                return Ok(Checked::Failed("bad_password"));
-            }
-            // A reset password the directory wants changed first: its session there is
-            // restricted to the change, so no session here (draft-behera-ldap-password-policy
-            // §8.1.2.2, changeAfterReset).
-            UserBind::MustChange => {
-                conn.done();
-                return Ok(Checked::Refused(
-                    "directory_password_change_required",
-                    "Your directory password must be changed first: change it where your \
-                     organisation manages passwords, then sign in with the new one.",
-                ));
-            }
+        let bind = conn.bind_as_user(&entry.dn, password.expose()).await?;
+        // A reset password the directory wants changed first (its session there restricted
+        // to the change, draft-behera-ldap-password-policy §8.1.2.2 changeAfterReset; AD's
+        // `pwdLastSet` 0): no session here, and what the old password made ends.
+        if bind == UserBind::MustChange || was_reset(&entry) {
+            conn.done();
+            return Ok(Checked::Reset(id));
+        }
+        if bind == UserBind::Refused {
+            conn.done();
+            return Ok(Checked::Failed("bad_password"));
         }
         if disabled(&entry) {
             conn.done();
@@ -163,7 +183,7 @@ impl LdapDirectory {
             .filter(|e| e.contains('@'))
             .map(|e| e.to_ascii_lowercase());
         Ok(Asserted {
-            subject: subject(cfg, entry),
+            subject: subject(cfg, entry).unwrap_or_default(),
             username: first(entry, &cfg.username_attribute).or_else(|| Some(typed.into())),
             email_verified: cfg.trust_email && email.is_some(),
             email,
@@ -177,35 +197,31 @@ impl LdapDirectory {
 
     /// The entry linked to `subject`, if it stands (in the user search's scope, not disabled):
     /// what it asserts now.
-    async fn lookup(&self, cfg: &LdapConfig, subject: &str) -> Result<Option<Asserted>> {
+    async fn lookup(&self, cfg: &LdapConfig, subject: &str) -> Result<Lookup> {
         let mut conn = self.pool.get().await?;
         service_bind(&mut conn, cfg).await?;
-        // Still matched by the user filter (any name), by the id the link keeps (or its DN).
+        // Still matched by the user filter (any name), by the id the link keeps.
         let in_scope = cfg.user_filter.replace("{username}", "*");
-        let (base, scope, filter) = if is_dn(subject) {
-            (subject.to_owned(), Scope::Base, in_scope)
-        } else {
-            let value = match hex_bytes(subject) {
-                Some(bytes) if cfg.id_attribute.eq_ignore_ascii_case("objectGUID") => {
-                    filter::escape_bytes(&bytes)
-                }
-                _ => filter::escape(subject),
-            };
-            let f = format!("(&({}={value}){in_scope})", cfg.id_attribute);
-            (cfg.user_base.clone(), scope(cfg), f)
+        let value = match hex_bytes(subject) {
+            Some(bytes) if cfg.id_attribute.eq_ignore_ascii_case("objectGUID") => {
+                filter::escape_bytes(&bytes)
+            }
+            _ => filter::escape(subject),
         };
+        let filter = format!("(&({}={value}){in_scope})", cfg.id_attribute);
         let found = conn
-            .search_one(&base, scope, &filter, &attributes(cfg))
+            .search_one(&cfg.user_base, scope(cfg), &filter, &attributes(cfg))
             .await?;
-        let asserted = match found {
+        let looked = match found {
+            Found::One(e) if was_reset(&e) => Lookup::Reset,
             Found::One(e) if !disabled(&e) => {
                 let typed = first(&e, &cfg.username_attribute).unwrap_or_default();
-                Some(self.asserted(&mut conn, cfg, &e, &typed).await?)
+                Lookup::Stands(Box::new(self.asserted(&mut conn, cfg, &e, &typed).await?))
             }
-            _ => None,
+            _ => Lookup::Gone,
         };
         conn.done();
-        Ok(asserted)
+        Ok(looked)
     }
 }
 
@@ -243,8 +259,20 @@ impl Directory for LdapDirectory {
         let asserted = match self.check(cfg, username, password, gate).await? {
             Checked::User(a) => a,
             Checked::Failed(reason) => return Ok(Answer::Failed(reason)),
-            Checked::Refused(reason, message) => return Ok(Answer::Refused { reason, message }),
             Checked::Stopped => return Ok(Answer::Stopped),
+            Checked::Reset(id) => {
+                if let Some(link) = svc.store.federated_identity(PROVIDER, &id).await?
+                    && let Some(user) = svc.store.get_user(&link.user_id).await?
+                {
+                    end_after_reset(svc, &user).await?;
+                }
+                return Ok(Answer::Refused {
+                    reason: "directory_password_reset",
+                    message: "Your directory password was reset and must be changed first: \
+                              change it where your organisation manages passwords, then sign \
+                              in with the new one.",
+                });
+            }
         };
         let fed = &svc.config.federation;
         Ok(
@@ -268,12 +296,16 @@ impl Directory for LdapDirectory {
         subject: &str,
         ctx: &RequestContext,
     ) -> Result<Option<User>> {
-        let Some(asserted) = self.lookup(&svc.config.ldap, subject).await? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            account::follow(svc, &self.provider, &asserted, user.clone(), ctx).await?,
-        ))
+        Ok(match self.lookup(&svc.config.ldap, subject).await? {
+            Lookup::Gone => None,
+            Lookup::Reset => {
+                end_after_reset(svc, user).await?;
+                None
+            }
+            Lookup::Stands(asserted) => {
+                Some(account::follow(svc, &self.provider, &asserted, user.clone(), ctx).await?)
+            }
+        })
     }
 
     async fn check(&self, svc: IdentityServices<'_>) -> std::result::Result<(), String> {
@@ -286,6 +318,15 @@ impl Directory for LdapDirectory {
         };
         attempt.await.map_err(|e| e.0)
     }
+}
+
+/// The directory reset `user`'s password: everything made with the old one ends here too
+/// (sessions, refresh tokens, API keys, passkeys, other providers' links), as an
+/// administrator's reset here would.
+async fn end_after_reset(svc: IdentityServices<'_>, user: &User) -> Result<()> {
+    crate::identity::admin::end_credentials(svc, "directory", user, "directory_password_reset")
+        .await?;
+    Ok(())
 }
 
 /// What a person whose directory password was right is told when the account is refused.
@@ -360,24 +401,17 @@ fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
         .find(|v| !v.is_empty() && v.len() <= 256)
 }
 
-/// The id the link keeps: the id attribute's value (a binary one in hex), or the DN.
-fn subject(cfg: &LdapConfig, entry: &SearchEntry) -> String {
+/// The id the link keeps: the id attribute's value (a binary one in hex).
+fn subject(cfg: &LdapConfig, entry: &SearchEntry) -> Option<String> {
     if let Some(v) = first(entry, &cfg.id_attribute) {
-        return v;
+        return Some(v);
     }
-    if let Some(bytes) = entry
+    entry
         .bin_attrs
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(&cfg.id_attribute))
         .and_then(|(_, v)| v.first())
-    {
-        return bytes.iter().map(|b| format!("{b:02x}")).collect();
-    }
-    entry.dn.clone()
-}
-
-fn is_dn(subject: &str) -> bool {
-    subject.contains('=')
+        .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
@@ -390,14 +424,31 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Does the entry say the account is disabled or locked?
-fn disabled(entry: &SearchEntry) -> bool {
-    let uac = first(entry, "userAccountControl")
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|v| v & ACCOUNTDISABLE != 0);
+/// Does the entry say the account is disabled, locked or expired (at `now`)?
+fn disabled_at(entry: &SearchEntry, now: i64) -> bool {
+    let number = |attr: &str| first(entry, attr).and_then(|v| v.parse::<i64>().ok());
+    let uac = number("userAccountControl").is_some_and(|v| v & (ACCOUNTDISABLE as i64) != 0);
     let locked = first(entry, "pwdAccountLockedTime").is_some();
     let ns = first(entry, "nsAccountLock").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    uac || locked || ns
+    // Active Directory: locked out (a FILETIME, 0 when not), expired (0 and i64::MAX: never).
+    let ad_locked = number("lockoutTime").is_some_and(|t| t > 0);
+    let expired = number("accountExpires")
+        .is_some_and(|t| t > 0 && t < i64::MAX && t / 10_000_000 - FILETIME_UNIX_OFFSET <= now);
+    uac || locked || ns || ad_locked || expired
+}
+
+fn disabled(entry: &SearchEntry) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    disabled_at(entry, now)
+}
+
+/// Did the directory reset the password, to be changed first (OpenLDAP ppolicy `pwdReset`,
+/// Active Directory `pwdLastSet` 0)?
+fn was_reset(entry: &SearchEntry) -> bool {
+    first(entry, "pwdReset").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || first(entry, "pwdLastSet").as_deref() == Some("0")
 }
 
 #[cfg(test)]
@@ -429,13 +480,31 @@ mod tests {
             "000001010000Z"
         )])));
         assert!(disabled(&entry(&[("nsAccountLock", "TRUE")])));
+        // Active Directory: locked out, expired (FILETIME), never expiring.
+        assert!(disabled(&entry(&[("lockoutTime", "133000000000000000")])));
+        assert!(!disabled(&entry(&[("lockoutTime", "0")])));
+        let at = |unix: i64| ((unix + FILETIME_UNIX_OFFSET) * 10_000_000).to_string();
+        assert!(disabled_at(&entry(&[("accountExpires", &at(1000))]), 2000));
+        assert!(!disabled_at(&entry(&[("accountExpires", &at(3000))]), 2000));
+        assert!(!disabled(&entry(&[("accountExpires", "0")])));
+        assert!(!disabled(&entry(&[(
+            "accountExpires",
+            "9223372036854775807"
+        )])));
+        // Reset to be changed first.
+        assert!(was_reset(&entry(&[("pwdReset", "TRUE")])));
+        assert!(was_reset(&entry(&[("pwdLastSet", "0")])));
+        assert!(!was_reset(&entry(&[("pwdLastSet", "133000000000000000")])));
     }
 
     #[test]
-    fn the_link_keeps_the_id_a_binary_one_in_hex_or_the_dn() {
+    fn the_link_keeps_the_id_a_binary_one_in_hex_never_the_dn() {
         let cfg = LdapConfig::default();
-        assert_eq!(subject(&cfg, &entry(&[("entryUUID", "abc-1")])), "abc-1");
-        assert_eq!(subject(&cfg, &entry(&[])), "uid=a,ou=people,dc=x");
+        assert_eq!(
+            subject(&cfg, &entry(&[("entryUUID", "abc-1")])).as_deref(),
+            Some("abc-1")
+        );
+        assert_eq!(subject(&cfg, &entry(&[])), None);
         let mut bin = entry(&[]);
         bin.bin_attrs
             .insert("objectGUID".into(), vec![vec![0x01, 0xfe]]);
@@ -443,8 +512,7 @@ mod tests {
             id_attribute: "objectGUID".into(),
             ..LdapConfig::default()
         };
-        assert_eq!(subject(&ad, &bin), "01fe");
+        assert_eq!(subject(&ad, &bin).as_deref(), Some("01fe"));
         assert_eq!(hex_bytes("01fe"), Some(vec![0x01, 0xfe]));
-        assert!(is_dn("uid=a,dc=x") && !is_dn("01fe"));
     }
 }

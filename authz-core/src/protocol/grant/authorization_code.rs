@@ -78,7 +78,7 @@ pub async fn handle(
              proof signed by that key (RFC 9449 §10)",
         ));
     }
-    let user = match live::live_user(state, &record.user_id).await? {
+    let user = match live::minting_user(state, &record.user_id).await? {
         Ok(u) if u.credentials_current_at(record.auth_time) => u,
         Ok(_) => return Err(Error::invalid_grant(Dead::CredentialsChanged.description())),
         Err(dead) => return Err(Error::invalid_grant(dead.description())),

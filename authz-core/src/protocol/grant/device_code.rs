@@ -83,7 +83,7 @@ pub async fn handle(
         }
     };
     let user_id = d.user_id.as_deref().unwrap_or_default();
-    let user = match live::live_user(state, user_id).await? {
+    let user = match live::minting_user(state, user_id).await? {
         Ok(u) if d.decided_at.is_none_or(|t| u.credentials_current_at(t)) => u,
         Ok(_) => return Err(Error::invalid_grant(Dead::CredentialsChanged.description())),
         Err(dead) => return Err(Error::invalid_grant(dead.description())),

@@ -78,8 +78,10 @@ async fn confirm_identity(
     )
     .await?
     {
-        Ok(_) => {}
-        Err(LoginFailure::Invalid) => {
+        // The password of this account, not of whoever else the name found (a directory
+        // entry of that name linked to another account: issue 26 LDAP review 2 N9).
+        Ok(found) if found.id == user.id => {}
+        Ok(_) | Err(LoginFailure::Invalid) => {
             return Ok(Err("The password is incorrect.".into()));
         }
         Err(LoginFailure::Locked { .. }) => {

@@ -14,6 +14,7 @@ mod console;
 mod flow;
 mod ldap;
 mod ldap_review;
+mod ldap_review2;
 mod review;
 mod scripted;
 mod vault;
