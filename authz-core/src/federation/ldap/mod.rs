@@ -103,6 +103,7 @@ impl LdapDirectory {
         username: &str,
         password: &Password,
         gate: &dyn Gate,
+        now: i64,
     ) -> Result<Checked> {
         let mut conn = self.pool.get().await?;
         service_bind(&mut conn, cfg).await?;
@@ -150,7 +151,7 @@ impl LdapDirectory {
             conn.done();
             return Ok(Checked::Failed("bad_password"));
         }
-        if disabled(&entry) {
+        if disabled(&entry, now) {
             conn.done();
             return Ok(Checked::Failed("directory_disabled"));
         }
@@ -197,7 +198,7 @@ impl LdapDirectory {
 
     /// The entry linked to `subject`, if it stands (in the user search's scope, not disabled):
     /// what it asserts now.
-    async fn lookup(&self, cfg: &LdapConfig, subject: &str) -> Result<Lookup> {
+    async fn lookup(&self, cfg: &LdapConfig, subject: &str, now: i64) -> Result<Lookup> {
         let mut conn = self.pool.get().await?;
         service_bind(&mut conn, cfg).await?;
         // Still matched by the user filter (any name), by the id the link keeps.
@@ -214,7 +215,7 @@ impl LdapDirectory {
             .await?;
         let looked = match found {
             Found::One(e) if was_reset(&e) => Lookup::Reset,
-            Found::One(e) if !disabled(&e) => {
+            Found::One(e) if !disabled(&e, now) => {
                 let typed = first(&e, &cfg.username_attribute).unwrap_or_default();
                 Lookup::Stands(Box::new(self.asserted(&mut conn, cfg, &e, &typed).await?))
             }
@@ -256,7 +257,7 @@ impl Directory for LdapDirectory {
             return Ok(Answer::Failed("empty_password"));
         }
         let cfg = &svc.config.ldap;
-        let asserted = match self.check(cfg, username, password, gate).await? {
+        let asserted = match self.check(cfg, username, password, gate, ctx.now).await? {
             Checked::User(a) => a,
             Checked::Failed(reason) => return Ok(Answer::Failed(reason)),
             Checked::Stopped => return Ok(Answer::Stopped),
@@ -296,16 +297,18 @@ impl Directory for LdapDirectory {
         subject: &str,
         ctx: &RequestContext,
     ) -> Result<Option<User>> {
-        Ok(match self.lookup(&svc.config.ldap, subject).await? {
-            Lookup::Gone => None,
-            Lookup::Reset => {
-                end_after_reset(svc, user).await?;
-                None
-            }
-            Lookup::Stands(asserted) => {
-                Some(account::follow(svc, &self.provider, &asserted, user.clone(), ctx).await?)
-            }
-        })
+        Ok(
+            match self.lookup(&svc.config.ldap, subject, ctx.now).await? {
+                Lookup::Gone => None,
+                Lookup::Reset => {
+                    end_after_reset(svc, user).await?;
+                    None
+                }
+                Lookup::Stands(asserted) => {
+                    Some(account::follow(svc, &self.provider, &asserted, user.clone(), ctx).await?)
+                }
+            },
+        )
     }
 
     async fn check(&self, svc: IdentityServices<'_>) -> std::result::Result<(), String> {
@@ -425,7 +428,7 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Does the entry say the account is disabled, locked or expired (at `now`)?
-fn disabled_at(entry: &SearchEntry, now: i64) -> bool {
+fn disabled(entry: &SearchEntry, now: i64) -> bool {
     let number = |attr: &str| first(entry, attr).and_then(|v| v.parse::<i64>().ok());
     let uac = number("userAccountControl").is_some_and(|v| v & (ACCOUNTDISABLE as i64) != 0);
     let locked = first(entry, "pwdAccountLockedTime").is_some();
@@ -435,13 +438,6 @@ fn disabled_at(entry: &SearchEntry, now: i64) -> bool {
     let expired = number("accountExpires")
         .is_some_and(|t| t > 0 && t < i64::MAX && t / 10_000_000 - FILETIME_UNIX_OFFSET <= now);
     uac || locked || ns || ad_locked || expired
-}
-
-fn disabled(entry: &SearchEntry) -> bool {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    disabled_at(entry, now)
 }
 
 /// Did the directory reset the password, to be changed first (OpenLDAP ppolicy `pwdReset`,
@@ -472,25 +468,28 @@ mod tests {
 
     #[test]
     fn disabled_flags_of_each_directory() {
-        assert!(!disabled(&entry(&[("uid", "a")])));
-        assert!(disabled(&entry(&[("userAccountControl", "514")])));
-        assert!(!disabled(&entry(&[("useraccountcontrol", "512")])));
-        assert!(disabled(&entry(&[(
-            "pwdAccountLockedTime",
-            "000001010000Z"
-        )])));
-        assert!(disabled(&entry(&[("nsAccountLock", "TRUE")])));
+        assert!(!disabled(&entry(&[("uid", "a")]), 0));
+        assert!(disabled(&entry(&[("userAccountControl", "514")]), 0));
+        assert!(!disabled(&entry(&[("useraccountcontrol", "512")]), 0));
+        assert!(disabled(
+            &entry(&[("pwdAccountLockedTime", "000001010000Z")]),
+            0
+        ));
+        assert!(disabled(&entry(&[("nsAccountLock", "TRUE")]), 0));
         // Active Directory: locked out, expired (FILETIME), never expiring.
-        assert!(disabled(&entry(&[("lockoutTime", "133000000000000000")])));
-        assert!(!disabled(&entry(&[("lockoutTime", "0")])));
+        assert!(disabled(
+            &entry(&[("lockoutTime", "133000000000000000")]),
+            0
+        ));
+        assert!(!disabled(&entry(&[("lockoutTime", "0")]), 0));
         let at = |unix: i64| ((unix + FILETIME_UNIX_OFFSET) * 10_000_000).to_string();
-        assert!(disabled_at(&entry(&[("accountExpires", &at(1000))]), 2000));
-        assert!(!disabled_at(&entry(&[("accountExpires", &at(3000))]), 2000));
-        assert!(!disabled(&entry(&[("accountExpires", "0")])));
-        assert!(!disabled(&entry(&[(
-            "accountExpires",
-            "9223372036854775807"
-        )])));
+        assert!(disabled(&entry(&[("accountExpires", &at(1000))]), 2000));
+        assert!(!disabled(&entry(&[("accountExpires", &at(3000))]), 2000));
+        assert!(!disabled(&entry(&[("accountExpires", "0")]), 0));
+        assert!(!disabled(
+            &entry(&[("accountExpires", "9223372036854775807")]),
+            0
+        ));
         // Reset to be changed first.
         assert!(was_reset(&entry(&[("pwdReset", "TRUE")])));
         assert!(was_reset(&entry(&[("pwdLastSet", "0")])));
