@@ -268,13 +268,15 @@ pub async fn change_password(
 
 /// End everything `user` holds — sessions, refresh tokens, API keys, passkeys, links to upstream
 /// providers (not the directory's) — in one transaction, as an administrator's password reset
-/// does, keeping their password: for a remedy taken elsewhere (the directory reset the
-/// password: issue 26 LDAP review 2 N1). Audited (`why`) and signalled.
+/// does, keeping their password: for a remedy taken elsewhere (the directory reset or changed
+/// the password: issue 26 LDAP reviews 5 N1, 6 B1). Tokens authenticated before `at` are void.
+/// Audited (`why`) and signalled.
 pub async fn end_credentials(
     svc: IdentityServices<'_>,
     actor: &str,
     user: &User,
     why: &str,
+    at: i64,
 ) -> Result<crate::store::AccountRevocation> {
     let new = crate::store::NewCredentials {
         password_hash: &user.password_hash,
@@ -283,10 +285,7 @@ pub async fn end_credentials(
         change_required: false,
         replaces: None,
     };
-    let r = svc
-        .store
-        .reset_credentials(&user.id, &new, svc.now())
-        .await?;
+    let r = svc.store.reset_credentials(&user.id, &new, at).await?;
     for key in &r.api_keys_revoked {
         svc.clients.invalidate(key);
     }

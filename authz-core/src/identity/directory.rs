@@ -71,6 +71,16 @@ pub trait Directory: Send + Sync {
         ctx: &RequestContext,
     ) -> Result<Option<User>>;
 
+    /// Is `password` the password of the entry linked to `subject` (which still stands, and
+    /// was not reset)? For a user who is signed in already.
+    async fn verify(
+        &self,
+        svc: IdentityServices<'_>,
+        subject: &str,
+        password: &Password,
+        now: i64,
+    ) -> Result<bool>;
+
     /// Can the directory be used now (connected, TLS verified, the service account's bind
     /// accepted)? Why not, in our words.
     async fn check(&self, svc: IdentityServices<'_>) -> std::result::Result<(), String>;

@@ -116,6 +116,44 @@ pub async fn authenticate(
     }
 }
 
+/// Check the password of `user`, who is signed in already (a confirmation on the account
+/// pages): as `authenticate` with their username, except that a directory user's password is
+/// checked against their own entry (found by the link), whatever the name they sign in with
+/// (review 6 B3). Counted against their username like any attempt.
+pub async fn reauthenticate(
+    svc: IdentityServices<'_>,
+    user: &User,
+    password: &Password,
+    client_id: &str,
+    via: &str,
+    ctx: &RequestContext,
+) -> Result<std::result::Result<User, LoginFailure>> {
+    let Some(subject) = crate::identity::directory::linked_subject(svc, user).await? else {
+        return authenticate(svc, &user.username, password, client_id, via, ctx).await;
+    };
+    let key = sha256_hex(&user.username.to_lowercase());
+    let counted = match admit(svc, &user.username, &key, client_id, via, ctx).await? {
+        Ok(counted) => counted,
+        Err(locked) => return Ok(Err(locked)),
+    };
+    let ok = match svc.directory {
+        Some(d) if !password.expose().is_empty() => {
+            d.verify(svc, &subject, password, ctx.now).await?
+        }
+        _ => false,
+    };
+    if ok && user.is_enabled() {
+        if !crate::identity::two_factor::is_enabled(svc.store, user).await? {
+            svc.store.clear_throttle(&key).await?;
+        }
+        return Ok(Ok(user.clone()));
+    }
+    let subject = Some(user.id.as_str());
+    let name = &user.username;
+    audit_failure(svc, name, subject, client_id, via, "bad_password", ctx).await;
+    failed(svc, name, subject, &key, &counted, client_id, ctx).await
+}
+
 /// The directory checks the password (the attempt was counted): its user, or the failure.
 /// The entry it finds is throttled too (`EntryGate`), and the attempt costs one argon2
 /// verification like every other path, so its timing does not tell local names apart.
@@ -161,7 +199,10 @@ async fn at_directory(
             if let Some((entry_key, _)) = &entry {
                 svc.store.clear_throttle(entry_key).await?;
             }
-            if !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
+            // The code step counts against the account's own name: a name typed otherwise
+            // (another spelling, an address) is done with here (review 6 B2).
+            let own = sha256_hex(&u.username.to_lowercase());
+            if key != own || !crate::identity::two_factor::is_enabled(svc.store, &u).await? {
                 svc.store.clear_throttle(key).await?;
             }
             Ok(Ok(u))

@@ -34,7 +34,7 @@ use crate::store::User;
 use pool::{Found, Pool, Unavailable, UserBind};
 
 /// The attributes read for the disabled and reset flags.
-const FLAGS: [&str; 7] = [
+const FLAGS: [&str; 8] = [
     "userAccountControl",
     "pwdAccountLockedTime",
     "nsAccountLock",
@@ -42,6 +42,7 @@ const FLAGS: [&str; 7] = [
     "accountExpires",
     "pwdReset",
     "pwdLastSet",
+    "pwdChangedTime",
 ];
 /// Active Directory's ACCOUNTDISABLE bit of `userAccountControl`.
 const ACCOUNTDISABLE: u64 = 0x2;
@@ -64,7 +65,8 @@ enum Checked {
     /// The directory reset the entry's password (the entry's id): what was made with the
     /// old one ends here too.
     Reset(String),
-    User(Box<Asserted>),
+    /// Signed in: what the entry asserts, and when its password last changed there.
+    User(Box<Asserted>, Option<i64>),
 }
 
 /// What a lookup of a linked entry found.
@@ -73,7 +75,8 @@ enum Lookup {
     Gone,
     /// Its password was reset there.
     Reset,
-    Stands(Box<Asserted>),
+    /// What it asserts, and when its password last changed there.
+    Stands(Box<Asserted>, Option<i64>),
 }
 
 impl LdapDirectory {
@@ -157,7 +160,10 @@ impl LdapDirectory {
         }
         let asserted = self.asserted(&mut conn, cfg, &entry, username).await?;
         conn.done();
-        Ok(Checked::User(Box::new(asserted)))
+        Ok(Checked::User(
+            Box::new(asserted),
+            password_changed_at(&entry),
+        ))
     }
 
     /// What `entry` asserts: its id, names, address and the groups `group_roles` map (read
@@ -201,23 +207,20 @@ impl LdapDirectory {
     async fn lookup(&self, cfg: &LdapConfig, subject: &str, now: i64) -> Result<Lookup> {
         let mut conn = self.pool.get().await?;
         service_bind(&mut conn, cfg).await?;
-        // Still matched by the user filter (any name), by the id the link keeps.
-        let in_scope = cfg.user_filter.replace("{username}", "*");
-        let value = match hex_bytes(subject) {
-            Some(bytes) if cfg.id_attribute.eq_ignore_ascii_case("objectGUID") => {
-                filter::escape_bytes(&bytes)
-            }
-            _ => filter::escape(subject),
-        };
-        let filter = format!("(&({}={value}){in_scope})", cfg.id_attribute);
         let found = conn
-            .search_one(&cfg.user_base, scope(cfg), &filter, &attributes(cfg))
+            .search_one(
+                &cfg.user_base,
+                scope(cfg),
+                &by_id(cfg, subject),
+                &attributes(cfg),
+            )
             .await?;
         let looked = match found {
             Found::One(e) if was_reset(&e) => Lookup::Reset,
             Found::One(e) if !disabled(&e, now) => {
                 let typed = first(&e, &cfg.username_attribute).unwrap_or_default();
-                Lookup::Stands(Box::new(self.asserted(&mut conn, cfg, &e, &typed).await?))
+                let asserted = self.asserted(&mut conn, cfg, &e, &typed).await?;
+                Lookup::Stands(Box::new(asserted), password_changed_at(&e))
             }
             _ => Lookup::Gone,
         };
@@ -230,6 +233,19 @@ impl From<Unavailable> for Error {
     fn from(e: Unavailable) -> Self {
         unavailable(e)
     }
+}
+
+/// The filter of the entry the link keeps (`subject`), still matched by the user filter (any
+/// name).
+fn by_id(cfg: &LdapConfig, subject: &str) -> String {
+    let in_scope = cfg.user_filter.replace("{username}", "*");
+    let value = match hex_bytes(subject) {
+        Some(bytes) if cfg.id_attribute.eq_ignore_ascii_case("objectGUID") => {
+            filter::escape_bytes(&bytes)
+        }
+        _ => filter::escape(subject),
+    };
+    format!("(&({}={value}){in_scope})", cfg.id_attribute)
 }
 
 /// The directory unreachable: 503 for the person, the cause in the log.
@@ -257,15 +273,15 @@ impl Directory for LdapDirectory {
             return Ok(Answer::Failed("empty_password"));
         }
         let cfg = &svc.config.ldap;
-        let asserted = match self.check(cfg, username, password, gate, ctx.now).await? {
-            Checked::User(a) => a,
+        let (asserted, changed) = match self.check(cfg, username, password, gate, ctx.now).await? {
+            Checked::User(a, changed) => (a, changed),
             Checked::Failed(reason) => return Ok(Answer::Failed(reason)),
             Checked::Stopped => return Ok(Answer::Stopped),
             Checked::Reset(id) => {
                 if let Some(link) = svc.store.federated_identity(PROVIDER, &id).await?
                     && let Some(user) = svc.store.get_user(&link.user_id).await?
                 {
-                    end_after_reset(svc, &user).await?;
+                    end_after_reset(svc, &user, ctx.now).await?;
                 }
                 return Ok(Answer::Refused {
                     reason: "directory_password_reset",
@@ -278,7 +294,21 @@ impl Directory for LdapDirectory {
         let fed = &svc.config.federation;
         Ok(
             match account::resolve(svc, fed, &self.provider, &asserted, None, ctx).await? {
-                Ok((user, _)) => Answer::User(user),
+                Ok((user, _)) => match changed_since(&user, changed) {
+                    // The password changed at the directory since this server last ended what
+                    // the old one made: end it now, then sign in with the new one.
+                    Some(at) => {
+                        let why = "directory_password_changed";
+                        let at = at.max(ctx.now);
+                        crate::identity::admin::end_credentials(svc, "directory", &user, why, at)
+                            .await?;
+                        match svc.store.get_user(&user.id).await? {
+                            Some(u) => Answer::User(u),
+                            None => Answer::Failed("unknown_user"),
+                        }
+                    }
+                    None => Answer::User(user),
+                },
                 Err(r) => match r.reason {
                     "disabled" => Answer::Failed("disabled"),
                     reason => Answer::Refused {
@@ -301,14 +331,47 @@ impl Directory for LdapDirectory {
             match self.lookup(&svc.config.ldap, subject, ctx.now).await? {
                 Lookup::Gone => None,
                 Lookup::Reset => {
-                    end_after_reset(svc, user).await?;
+                    end_after_reset(svc, user, ctx.now).await?;
                     None
                 }
-                Lookup::Stands(asserted) => {
+                // Changed there since: what is being used was made with the old password.
+                Lookup::Stands(_, changed) if changed_since(user, changed).is_some() => {
+                    let at = changed_since(user, changed).unwrap_or(ctx.now).max(ctx.now);
+                    let why = "directory_password_changed";
+                    crate::identity::admin::end_credentials(svc, "directory", user, why, at)
+                        .await?;
+                    None
+                }
+                Lookup::Stands(asserted, _) => {
                     Some(account::follow(svc, &self.provider, &asserted, user.clone(), ctx).await?)
                 }
             },
         )
+    }
+
+    async fn verify(
+        &self,
+        svc: IdentityServices<'_>,
+        subject: &str,
+        password: &Password,
+        now: i64,
+    ) -> Result<bool> {
+        let cfg = &svc.config.ldap;
+        let mut conn = self.pool.get().await?;
+        service_bind(&mut conn, cfg).await?;
+        let entry = match conn
+            .search_one(&cfg.user_base, scope(cfg), &by_id(cfg, subject), &FLAGS)
+            .await?
+        {
+            Found::One(e) => e,
+            _ => {
+                conn.done();
+                return Ok(false);
+            }
+        };
+        let bind = conn.bind_as_user(&entry.dn, password.expose()).await?;
+        conn.done();
+        Ok(bind == UserBind::Accepted && !disabled(&entry, now) && !was_reset(&entry))
     }
 
     async fn check(&self, svc: IdentityServices<'_>) -> std::result::Result<(), String> {
@@ -326,10 +389,55 @@ impl Directory for LdapDirectory {
 /// The directory reset `user`'s password: everything made with the old one ends here too
 /// (sessions, refresh tokens, API keys, passkeys, other providers' links), as an
 /// administrator's reset here would.
-async fn end_after_reset(svc: IdentityServices<'_>, user: &User) -> Result<()> {
-    crate::identity::admin::end_credentials(svc, "directory", user, "directory_password_reset")
-        .await?;
+async fn end_after_reset(svc: IdentityServices<'_>, user: &User, now: i64) -> Result<()> {
+    let why = "directory_password_reset";
+    crate::identity::admin::end_credentials(svc, "directory", user, why, now).await?;
     Ok(())
+}
+
+/// When the directory changed `user`'s password after this server last ended what the old one
+/// made (their `credentials_changed_at`, else their creation): that time. The remedy is dated
+/// no earlier, so it is taken once whatever the clocks say.
+fn changed_since(user: &User, changed: Option<i64>) -> Option<i64> {
+    let since = user.credentials_changed_at.unwrap_or(user.created_at);
+    changed.filter(|t| *t > since)
+}
+
+/// When the entry's password last changed: OpenLDAP ppolicy's `pwdChangedTime` (a
+/// GeneralizedTime, RFC 4517 §3.3.13), Active Directory's `pwdLastSet` (a FILETIME; 0 is a
+/// reset, seen by `was_reset`).
+fn password_changed_at(entry: &SearchEntry) -> Option<i64> {
+    if let Some(t) = first(entry, "pwdChangedTime").and_then(|v| generalized_time(&v)) {
+        return Some(t);
+    }
+    first(entry, "pwdLastSet")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|t| *t > 0)
+        .map(|t| t / 10_000_000 - FILETIME_UNIX_OFFSET)
+}
+
+/// `YYYYMMDDHHMMSS[.fraction]Z` as Unix seconds (UTC only).
+fn generalized_time(v: &str) -> Option<i64> {
+    let v = v.strip_suffix('Z')?;
+    let v = v.split(['.', ',']).next()?;
+    if v.len() != 14 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |a: usize, b: usize| v[a..b].parse::<i64>().ok();
+    let (y, m, d) = (n(0, 4)?, n(4, 6)?, n(6, 8)?);
+    let (hh, mm, ss) = (n(8, 10)?, n(10, 12)?, n(12, 14)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// What a person whose directory password was right is told when the account is refused.
@@ -490,6 +598,18 @@ mod tests {
             &entry(&[("accountExpires", "9223372036854775807")]),
             0
         ));
+        // When the password changed.
+        assert_eq!(generalized_time("19700101000000Z"), Some(0));
+        assert_eq!(generalized_time("20261207191500Z"), Some(1_796_670_900));
+        assert_eq!(generalized_time("20000301000000.5Z"), Some(951_868_800));
+        assert_eq!(generalized_time("20261207191500"), None);
+        assert_eq!(generalized_time("2026120719Z"), None);
+        let at = ((1000 + FILETIME_UNIX_OFFSET) * 10_000_000).to_string();
+        assert_eq!(
+            password_changed_at(&entry(&[("pwdLastSet", &at)])),
+            Some(1000)
+        );
+        assert_eq!(password_changed_at(&entry(&[("pwdLastSet", "0")])), None);
         // Reset to be changed first.
         assert!(was_reset(&entry(&[("pwdReset", "TRUE")])));
         assert!(was_reset(&entry(&[("pwdLastSet", "0")])));

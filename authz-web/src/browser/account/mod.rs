@@ -68,16 +68,7 @@ async fn confirm_identity(
     }
     let user = &console.user;
     let via = "console_confirm";
-    match signin::authenticate(
-        state.identity(),
-        &user.username,
-        &password,
-        "console",
-        via,
-        ctx,
-    )
-    .await?
-    {
+    match signin::reauthenticate(state.identity(), user, &password, "console", via, ctx).await? {
         // The password of this account, not of whoever else the name found (a directory
         // entry of that name linked to another account: issue 26 LDAP review 2 N9).
         Ok(found) if found.id == user.id => {}

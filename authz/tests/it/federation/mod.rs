@@ -15,6 +15,7 @@ mod flow;
 mod ldap;
 mod ldap_review;
 mod ldap_review2;
+mod ldap_review3;
 mod review;
 mod scripted;
 mod vault;
