@@ -342,9 +342,10 @@ impl ServerHandler for McpServer {
         let caller = require_caller(&ctx)?;
         let action = audit_action("resource", &request.uri);
         let Some(decl) = rbac::resource(&request.uri) else {
-            return Err(McpError::resource_not_found(
+            // SEP-2164: Invalid Params (not the legacy -32002), the URI asked for in `data`.
+            return Err(McpError::invalid_params(
                 format!("unknown resource {}", clip(&request.uri)),
-                None,
+                Some(serde_json::json!({ "uri": request.uri })),
             ));
         };
         let scope = decl.scope;

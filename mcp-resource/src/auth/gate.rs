@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::caller::Caller;
-use super::refusal::{MAX_BODY, Refusal, json_rpc_error};
+use super::refusal::{HEADER_MISMATCH, MAX_BODY, Refusal, json_rpc_error_coded};
 use crate::rbac;
 use crate::state::McpState;
 
@@ -53,9 +53,10 @@ pub(super) async fn admit(
     if let Some(msg) = &peek
         && let Some(mismatch) = header_mismatch(&parts.headers, msg)
     {
-        return Err(json_rpc_error(
+        return Err(json_rpc_error_coded(
             StatusCode::BAD_REQUEST,
             msg.id.clone(),
+            HEADER_MISMATCH,
             &mismatch,
         ));
     }

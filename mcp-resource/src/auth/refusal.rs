@@ -16,7 +16,8 @@
 //! - **Load.** 429 and 503 carry `Retry-After` (RFC 9110 §10.2.3); 413 closes the connection
 //!   (the rest of the body is unread).
 //! - **JSON-RPC.** What the MCP transport refuses before rmcp runs (a disallowed `Origin`, an
-//!   `Mcp-Method`/`Mcp-Name` header that disagrees with the body) is a JSON-RPC error
+//!   `Mcp-Method`/`Mcp-Name` header that disagrees with the body: `-32020` HeaderMismatch,
+//!   SEP-2243) is a JSON-RPC error
 //!   ([`json_rpc_error`]), not an OAuth one.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -244,13 +245,24 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// JSON-RPC 2.0 §5.1 Invalid Request.
+pub const INVALID_REQUEST: i64 = -32600;
+/// MCP 2026-07-28 (SEP-2243) HeaderMismatch: a routing header (`Mcp-Method`, `Mcp-Name`) that
+/// disagrees with the body.
+pub const HEADER_MISMATCH: i64 = -32020;
+
 /// A refusal of the MCP transport itself, as a JSON-RPC error (JSON-RPC 2.0 §5.1, `-32600`
 /// Invalid Request) with `id` echoed (`null` when unknown).
 pub fn json_rpc_error(status: StatusCode, id: Value, message: &str) -> Response {
+    json_rpc_error_coded(status, id, INVALID_REQUEST, message)
+}
+
+/// As [`json_rpc_error`], with the error `code`.
+pub fn json_rpc_error_coded(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": id,
-        "error": { "code": -32600, "message": message },
+        "error": { "code": code, "message": message },
     });
     (status, axum::Json(body)).into_response()
 }

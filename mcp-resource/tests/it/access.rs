@@ -463,6 +463,12 @@ async fn descriptions_and_resources_follow_the_one_declaration(backend: Backend)
     for uri in ["user://profil", "user://profile/../x", "file:///etc/passwd"] {
         let e = read(uri).await.expect_err(uri);
         assert!(e.to_string().contains("unknown resource"), "{uri}: {e}");
+        // SEP-2164: Invalid Params (not the legacy -32002), the URI in `data`.
+        let rmcp::ServiceError::McpError(data) = e else {
+            panic!("{uri}: not a JSON-RPC error: {e}");
+        };
+        assert_eq!(data.code.0, -32602, "{uri}: {data:?}");
+        assert_eq!(data.data, Some(json!({ "uri": uri })), "{uri}");
     }
     admin.cancel().await.unwrap();
     // readonly holds profile:read but not security:read: the list shows only what it may read.
@@ -508,7 +514,8 @@ async fn mcp_method_and_name_headers_must_match_the_body(backend: Backend) {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["jsonrpc"], "2.0");
         assert_eq!(body["id"], 2);
-        assert_eq!(body["error"]["code"], -32600, "{body}");
+        // SEP-2243: HeaderMismatch.
+        assert_eq!(body["error"]["code"], -32020, "{body}");
     }
     // Headers cannot launder a call: the body asks for a tool readonly may not call, the
     // headers name one it may; refused either way, never run.
