@@ -241,27 +241,11 @@ pub async fn change_password(
             "the password was changed meanwhile: sign in again".into(),
         ));
     }
-    for key in &r.api_keys_revoked {
-        svc.clients.invalidate(key);
-    }
-    audit(svc.events, kinds::USER_PASSWORD_CHANGED, actor, |e| {
-        e.subject(&user.id).details(serde_json::json!({
-            "sessions_ended": r.sessions_ended,
-            "refresh_tokens_revoked": r.refresh_tokens_revoked,
-            "api_keys_revoked": r.api_keys_revoked.len(),
-            "passkeys_removed": r.passkeys_removed,
-            "identities_unlinked": r.identities_unlinked,
-            "by": if by_admin { "admin" } else { "user" },
-            "temporary": new.change_required,
-        }))
-    })
-    .await;
-    let changed = crate::events::ssf::Signal::CredentialChange {
-        user: &user.id,
-        credential: "password",
-        client_id: None,
-    };
-    svc.events.signal(changed).await;
+    let extra = serde_json::json!({
+        "by": if by_admin { "admin" } else { "user" },
+        "temporary": new.change_required,
+    });
+    credentials_ended(svc, kinds::USER_PASSWORD_CHANGED, actor, user, &r, extra).await;
     r.password_hash = r.found.then_some(hash);
     Ok(r)
 }
@@ -286,18 +270,37 @@ pub async fn end_credentials(
         replaces: None,
     };
     let r = svc.store.reset_credentials(&user.id, &new, at).await?;
+    let extra = serde_json::json!({ "why": why });
+    credentials_ended(svc, kinds::USER_SESSIONS_ENDED, actor, user, &r, extra).await;
+    Ok(r)
+}
+
+/// After `reset_credentials` took `r` from `user`: the revoked API keys leave the client cache,
+/// the remedy is audited as `kind` (its counts, and `extra`), and Shared Signals say the
+/// password credential changed.
+async fn credentials_ended(
+    svc: IdentityServices<'_>,
+    kind: &str,
+    actor: &str,
+    user: &User,
+    r: &crate::store::AccountRevocation,
+    extra: serde_json::Value,
+) {
     for key in &r.api_keys_revoked {
         svc.clients.invalidate(key);
     }
-    audit(svc.events, kinds::USER_SESSIONS_ENDED, actor, |e| {
-        e.subject(&user.id).details(serde_json::json!({
-            "why": why,
-            "sessions_ended": r.sessions_ended,
-            "refresh_tokens_revoked": r.refresh_tokens_revoked,
-            "api_keys_revoked": r.api_keys_revoked.len(),
-            "passkeys_removed": r.passkeys_removed,
-            "identities_unlinked": r.identities_unlinked,
-        }))
+    let mut details = serde_json::json!({
+        "sessions_ended": r.sessions_ended,
+        "refresh_tokens_revoked": r.refresh_tokens_revoked,
+        "api_keys_revoked": r.api_keys_revoked.len(),
+        "passkeys_removed": r.passkeys_removed,
+        "identities_unlinked": r.identities_unlinked,
+    });
+    if let (Some(d), serde_json::Value::Object(more)) = (details.as_object_mut(), extra) {
+        d.extend(more);
+    }
+    audit(svc.events, kind, actor, |e| {
+        e.subject(&user.id).details(details)
     })
     .await;
     let changed = crate::events::ssf::Signal::CredentialChange {
@@ -306,7 +309,6 @@ pub async fn end_credentials(
         client_id: None,
     };
     svc.events.signal(changed).await;
-    Ok(r)
 }
 
 /// Set (or clear) a user's email address, released with the `email` scope.

@@ -83,6 +83,41 @@ pub(super) async fn spawn(backend: Backend, edit: impl FnOnce(&mut Config)) -> T
     app
 }
 
+/// An API key (`notes:read`, 365 days) of `user`, made from a fresh sign-in: its client id
+/// and secret.
+pub(super) async fn api_key(app: &TestApp, user: &authz::store::User) -> (String, String) {
+    let (_, proof) = app.recent_sign_in(user).await;
+    let key = authz::clients::api_keys::create(
+        app.state.client_services(),
+        user,
+        &proof,
+        &app.state.config.role_scopes(["user"]),
+        "bot",
+        "notes:read",
+        Some(365),
+    )
+    .await
+    .unwrap();
+    (key.client_id, key.client_secret.expose().to_owned())
+}
+
+/// A client credentials answer for the API key `(id, secret)`.
+pub(super) async fn key_token(app: &TestApp, id: &str, secret: &str) -> Value {
+    app.http
+        .post(app.url("/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "notes:read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The public password-grant client `cli` (`support::password_tokens`).
 pub(super) async fn add_cli(app: &TestApp) {
     app.client(

@@ -10,10 +10,11 @@ use testkit::both_backends;
 use testkit::ldap::{Person, SUFFIX, Slapd};
 
 use super::ldap::{
-    DORA, ERIN, add_cli, app_for, directory, grant, ldap, roles_of, signed_in, spawn, user_named,
+    DORA, ERIN, add_cli, api_key, app_for, directory, grant, key_token, ldap, roles_of, signed_in,
+    spawn, user_named,
 };
 use super::scripted::Provider;
-use crate::support::{Backend, TestApp};
+use crate::support::Backend;
 
 both_backends!(
     f1_a_group_named_like_a_mapped_one_elsewhere_gives_no_role,
@@ -231,46 +232,16 @@ async fn f8_refresh_tokens_and_api_keys_end_with_the_directory_entry(backend: Ba
     let first = grant(&app, "dora", DORA).await;
     let refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let dora = user_named(&app, "dora").await.unwrap();
-    let (_, proof) = app.recent_sign_in(&dora).await;
-    let key = authz::clients::api_keys::create(
-        app.state.client_services(),
-        &dora,
-        &proof,
-        &app.state.config.role_scopes(["user"]),
-        "bot",
-        "notes:read",
-        Some(30),
-    )
-    .await
-    .unwrap();
-    let key_token = |app: &TestApp| {
-        let (id, secret) = (key.client_id.clone(), key.client_secret.expose().to_owned());
-        let http = app.http.clone();
-        let base = app.base.clone();
-        async move {
-            http.post(format!("{base}/token"))
-                .basic_auth(id, Some(secret))
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("scope", "notes:read"),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let (id, secret) = api_key(&app, &dora).await;
     // Positive control: both work while the entry stands.
-    assert!(signed_in(&key_token(&app).await));
+    assert!(signed_in(&key_token(&app, &id, &secret).await));
     let again = app.refresh("cli", &refresh, &[]).await;
     let v: serde_json::Value = again.json().await.unwrap();
     assert!(signed_in(&v), "{v}");
     let refresh = v["refresh_token"].as_str().unwrap().to_owned();
     // Deleted from the directory: neither mints another token.
     d.delete("dora").await;
-    let v = key_token(&app).await;
+    let v = key_token(&app, &id, &secret).await;
     assert!(!signed_in(&v), "{v}");
     let v: serde_json::Value = app
         .refresh("cli", &refresh, &[])

@@ -13,7 +13,8 @@ use testkit::both_backends;
 use testkit::ldap::{Person, Slapd};
 
 use super::ldap::{
-    DORA, add_cli, app_for, ctx, directory, grant, ldap, signed_in, spawn, user_named,
+    DORA, add_cli, api_key, app_for, ctx, directory, grant, key_token, ldap, signed_in, spawn,
+    user_named,
 };
 use super::scripted::Provider;
 use crate::support::{Backend, TestApp, turn_on_totp};
@@ -29,23 +30,6 @@ both_backends!(
 
 const CAROL: &str = "carol pass phrase";
 
-/// A client credentials token for the API key `(id, secret)`.
-async fn key_token(app: &TestApp, id: &str, secret: &str) -> Value {
-    app.http
-        .post(app.url("/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn n1_a_directory_password_reset_ends_what_the_old_password_made(backend: Backend) {
     let d = Slapd::start_with_policy(&[Person::new("carol", CAROL)], &[]).await;
     let app = spawn(backend, |c| c.ldap = ldap(&d, &d.ldaps_url)).await;
@@ -53,21 +37,9 @@ async fn n1_a_directory_password_reset_ends_what_the_old_password_made(backend: 
     let first = grant(&app, "carol", CAROL).await;
     let refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let carol = user_named(&app, "carol").await.unwrap();
-    let (_, proof) = app.recent_sign_in(&carol).await;
-    let key = authz::clients::api_keys::create(
-        app.state.client_services(),
-        &carol,
-        &proof,
-        &app.state.config.role_scopes(["user"]),
-        "bot",
-        "notes:read",
-        Some(365),
-    )
-    .await
-    .unwrap();
-    let secret = key.client_secret.expose().to_owned();
+    let (key_id, secret) = api_key(&app, &carol).await;
     // Positive control: both work.
-    assert!(signed_in(&key_token(&app, &key.client_id, &secret).await));
+    assert!(signed_in(&key_token(&app, &key_id, &secret).await));
     let v: Value = app
         .refresh("cli", &refresh, &[])
         .await
@@ -79,7 +51,7 @@ async fn n1_a_directory_password_reset_ends_what_the_old_password_made(backend: 
     // The directory's administrator resets her password (ppolicy sets `pwdReset`).
     d.set("carol", "userPassword", &["temporary pass phrase"])
         .await;
-    let v = key_token(&app, &key.client_id, &secret).await;
+    let v = key_token(&app, &key_id, &secret).await;
     assert!(!signed_in(&v), "{v}");
     let v: Value = app
         .refresh("cli", &refresh, &[])
@@ -92,7 +64,7 @@ async fn n1_a_directory_password_reset_ends_what_the_old_password_made(backend: 
     d.set("carol", "userPassword", &["carol new pass phrase"])
         .await;
     d.set("carol", "pwdReset", &[]).await;
-    assert!(!signed_in(&key_token(&app, &key.client_id, &secret).await));
+    assert!(!signed_in(&key_token(&app, &key_id, &secret).await));
     let v: Value = app
         .refresh("cli", &refresh, &[])
         .await

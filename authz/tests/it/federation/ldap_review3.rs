@@ -12,8 +12,8 @@ use shared::secret::Password;
 use testkit::both_backends;
 use testkit::ldap::{Person, Slapd};
 
-use super::ldap::{app_for, ctx, grant, ldap, signed_in, spawn, user_named};
-use crate::support::{Backend, TestApp, turn_on_totp};
+use super::ldap::{api_key, app_for, ctx, grant, key_token, ldap, signed_in, spawn, user_named};
+use crate::support::{Backend, turn_on_totp};
 
 both_backends!(
     b1_a_password_changed_at_the_directory_ends_what_the_old_one_made,
@@ -24,42 +24,14 @@ both_backends!(
 const CAROL: &str = "carol pass phrase";
 const JDOE: &str = "jdoe pass phrase";
 
-async fn key_token(app: &TestApp, id: &str, secret: &str) -> Value {
-    app.http
-        .post(app.url("/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "notes:read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn b1_a_password_changed_at_the_directory_ends_what_the_old_one_made(backend: Backend) {
     let d = Slapd::start_with_policy(&[Person::new("carol", CAROL)], &[]).await;
     let app = spawn(backend, |c| c.ldap = ldap(&d, &d.ldaps_url)).await;
     let first = grant(&app, "carol", CAROL).await;
     let refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let carol = user_named(&app, "carol").await.unwrap();
-    let (_, proof) = app.recent_sign_in(&carol).await;
-    let key = authz::clients::api_keys::create(
-        app.state.client_services(),
-        &carol,
-        &proof,
-        &app.state.config.role_scopes(["user"]),
-        "bot",
-        "notes:read",
-        Some(365),
-    )
-    .await
-    .unwrap();
-    let secret = key.client_secret.expose().to_owned();
-    assert!(signed_in(&key_token(&app, &key.client_id, &secret).await));
+    let (key_id, secret) = api_key(&app, &carol).await;
+    assert!(signed_in(&key_token(&app, &key_id, &secret).await));
     // The directory's times have whole seconds, and its clock is the real one: this server's
     // (manual) clock keeps up.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -70,7 +42,7 @@ async fn b1_a_password_changed_at_the_directory_ends_what_the_old_one_made(backe
     d.set("carol", "userPassword", &["carol new pass phrase"])
         .await;
     d.set("carol", "pwdReset", &[]).await;
-    let v = key_token(&app, &key.client_id, &secret).await;
+    let v = key_token(&app, &key_id, &secret).await;
     assert!(!signed_in(&v), "{v}");
     let v: Value = app
         .refresh("cli", &refresh, &[])
